@@ -1,0 +1,87 @@
+// Package nn holds the layers of a transformer as forward/backward pairs over
+// explicit buffers, in llm.c's style. Shapes use one legend throughout:
+// B batch, T sequence length, C channels, V vocabulary, NH query heads,
+// NKV key/value heads, D head size, N = B*T rows.
+//
+// Backward functions accumulate (+=) into gradient buffers, so a caller zeroes
+// them once per step; a nil gradient buffer means "not needed" (frozen).
+package nn
+
+import (
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/tensor"
+)
+
+// Delta is a trainable change to a frozen linear layer: LoRA, DoRA, or a set
+// of adapters routed per row. It is the only hook model code offers, so
+// model families never import the lora package.
+type Delta interface {
+	// Forward is called with y [n, out] holding W0·x (no bias yet) for
+	// x [n, in]; the delta adds to or rescales y in place.
+	Forward(x, y []float32, n int)
+	// Backward accumulates the delta's own parameter gradients and its part
+	// of dx [n, in] (dx == nil: not needed), and returns the gradient that
+	// flows through the frozen W0·x path: dy itself for additive deltas.
+	Backward(x, dy, dx []float32, n int) []float32
+}
+
+// Linear is y = x·Wᵀ + b with W stored [out, in] (nn.Linear's layout; GPT-2
+// Conv1D weights are transposed on load and back on save).
+type Linear struct {
+	W  *tensor.Tensor // (out, in)
+	B  *tensor.Tensor // (out) or nil
+	DW *tensor.Tensor // gradient of W, nil when W is frozen
+	DB *tensor.Tensor // gradient of B, nil when frozen or no bias
+
+	Delta Delta // nil: plain linear
+}
+
+// In is the input width.
+func (l *Linear) In() int { return l.W.Shape[1] }
+
+// Out is the output width.
+func (l *Linear) Out() int { return l.W.Shape[0] }
+
+// Forward computes y [n, out] from x [n, in].
+func (l *Linear) Forward(x, y []float32, n int) {
+	in, out := l.In(), l.Out()
+	kernels.Sgemm(false, true, n, out, in, 1, x, in, l.W.Data, in, 0, y, out)
+	if l.Delta != nil {
+		l.Delta.Forward(x, y, n)
+	}
+	if l.B != nil {
+		b := l.B.Data
+		for i := 0; i < n; i++ {
+			row := y[i*out : (i+1)*out]
+			for j := range row {
+				row[j] += b[j]
+			}
+		}
+	}
+}
+
+// Backward accumulates dx [n, in] (nil: skip), DW and DB from dy [n, out].
+func (l *Linear) Backward(x, dy, dx []float32, n int) {
+	in, out := l.In(), l.Out()
+	if l.DB != nil {
+		db := l.DB.Data
+		for i := 0; i < n; i++ {
+			row := dy[i*out : (i+1)*out]
+			for j := range row {
+				db[j] += row[j]
+			}
+		}
+	}
+	dyBase := dy
+	if l.Delta != nil {
+		dyBase = l.Delta.Backward(x, dy, dx, n)
+	}
+	if l.DW != nil {
+		// DW (out, in) += dyᵀ·x
+		kernels.Sgemm(true, false, out, in, n, 1, dyBase, out, x, in, 1, l.DW.Data, in)
+	}
+	if dx != nil {
+		// dx (n, in) += dy·W
+		kernels.Sgemm(false, false, n, in, out, 1, dyBase, out, l.W.Data, in, 1, dx, in)
+	}
+}
