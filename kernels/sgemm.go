@@ -1,24 +1,100 @@
 // Package kernels holds golora's hot float32 loops: GEMM and the vector
 // primitives the layers are built from. Each kernel has a plain Go reference
-// that is always compiled; faster versions are chosen at run time.
+// that is always compiled; faster versions (AVX2+FMA assembly on amd64) are
+// chosen at run time from the CPU's features, and the build tag purego
+// forces the pure-Go paths everywhere.
 package kernels
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose. op(A) is M×K, op(B) is K×N and C is M×N;
 // lda, ldb and ldc are the row strides of the matrices as stored.
 //
-// When beta == 0, C is not read (so it may hold NaN or garbage).
+// When beta == 0, C is not read (so it may hold NaN or garbage). Work is
+// split over Threads() goroutines when the product is big enough to gain.
+//
+// Shapes used by golora: a Linear forward y = x·Wᵀ with W [out,in] is
+// Sgemm(false, true, n, out, in, 1, x, in, W, in, 0, y, out); its backward
+// is dW += dyᵀ·x, Sgemm(true, false, ...), and dx = dy·W, Sgemm(false, false, ...).
 func Sgemm(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
 	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
-	if M == 0 || N == 0 {
+	g := gemm{transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}
+	g.run(Threads())
+}
+
+// gemm carries one call's arguments through the blocked driver.
+type gemm struct {
+	transA, transB bool
+	M, N, K        int
+	alpha          float32
+	A              []float32
+	lda            int
+	B              []float32
+	ldb            int
+	beta           float32
+	C              []float32
+	ldc            int
+}
+
+// Below smallWork multiply-adds the packing and dispatch overheads of the
+// blocked path cost more than they save; a direct loop wins.
+const smallWork = 2048
+
+// Each goroutine should get at least this many multiply-adds, or starting
+// and joining it costs more than it saves (a few microseconds).
+const workPerThread = 1 << 18
+
+// gemvRows is the largest M sent to the matrix-vector path: with so few
+// rows of C, packing B would cost as much as the multiply, which is bound by
+// reading B once from memory anyway.
+const gemvRows = 4
+
+func (g *gemm) run(threads int) {
+	if g.M == 0 || g.N == 0 {
 		return
 	}
-	sgemmGeneric(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+	if g.K == 0 || g.alpha == 0 {
+		g.scaleC()
+		return
+	}
+	work := g.M * g.N * g.K
+	threads = max(1, min(threads, work/workPerThread))
+	switch {
+	case work < smallWork:
+		sgemmGeneric(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc)
+	case g.M <= gemvRows:
+		g.gemv(threads)
+	default:
+		g.blocked(threads)
+	}
 }
+
+// scaleC sets C = beta*C, without reading C when beta == 0.
+func (g *gemm) scaleC() {
+	for i := 0; i < g.M; i++ {
+		c := g.C[i*g.ldc : i*g.ldc+g.N]
+		if g.beta == 0 {
+			clear(c)
+		} else if g.beta != 1 {
+			scale(g.beta, c)
+		}
+	}
+}
+
+// Panic messages for argument errors, gonum style: these are programming
+// errors, not conditions to handle.
+const (
+	badDim = "kernels: negative dimension"
+	badLdA = "kernels: bad lda"
+	badLdB = "kernels: bad ldb"
+	badLdC = "kernels: bad ldc"
+	shortA = "kernels: short A"
+	shortB = "kernels: short B"
+	shortC = "kernels: short C"
+)
 
 func checkGemm(transA, transB bool, M, N, K int, A []float32, lda int, B []float32, ldb int, C []float32, ldc int) {
 	if M < 0 || N < 0 || K < 0 {
-		panic("kernels: negative dimension")
+		panic(badDim)
 	}
 	ar, ac := M, K
 	if transA {
@@ -29,58 +105,21 @@ func checkGemm(transA, transB bool, M, N, K int, A []float32, lda int, B []float
 		br, bc = N, K
 	}
 	if lda < max(ac, 1) {
-		panic("kernels: bad lda")
+		panic(badLdA)
 	}
 	if ldb < max(bc, 1) {
-		panic("kernels: bad ldb")
+		panic(badLdB)
 	}
 	if ldc < max(N, 1) {
-		panic("kernels: bad ldc")
+		panic(badLdC)
 	}
 	if ar > 0 && ac > 0 && len(A) < (ar-1)*lda+ac {
-		panic("kernels: short A")
+		panic(shortA)
 	}
 	if br > 0 && bc > 0 && len(B) < (br-1)*ldb+bc {
-		panic("kernels: short B")
+		panic(shortB)
 	}
 	if M > 0 && N > 0 && len(C) < (M-1)*ldc+N {
-		panic("kernels: short C")
-	}
-}
-
-// sgemmGeneric is the reference: a straightforward triple loop with float32
-// accumulation. Faster paths must agree with it to rounding.
-func sgemmGeneric(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
-	for i := 0; i < M; i++ {
-		c := C[i*ldc : i*ldc+N]
-		if beta == 0 {
-			clear(c)
-		} else if beta != 1 {
-			for j := range c {
-				c[j] *= beta
-			}
-		}
-		for p := 0; p < K; p++ {
-			var a float32
-			if transA {
-				a = A[p*lda+i]
-			} else {
-				a = A[i*lda+p]
-			}
-			a *= alpha
-			if a == 0 {
-				continue
-			}
-			if transB {
-				for j := range c {
-					c[j] += a * B[j*ldb+p]
-				}
-			} else {
-				b := B[p*ldb : p*ldb+N]
-				for j := range c {
-					c[j] += a * b[j]
-				}
-			}
-		}
+		panic(shortC)
 	}
 }

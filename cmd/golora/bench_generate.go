@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/model"
+	"github.com/spf13/cobra"
+)
+
+// benchGenerateOpts are the flags of `golora bench generate`.
+type benchGenerateOpts struct {
+	modelPath                                           string
+	arch                                                string
+	layers, hidden, heads, kvHeads, vocab, intermediate int
+	promptLen, newTokens, batch, threads, maxPos        int
+	seed                                                uint64
+}
+
+func init() {
+	var o benchGenerateOpts
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Time prefill and KV-cache decoding; prints one JSON line",
+		Long: `Times a prompt prefill and greedy decoding with the KV cache, on a model
+file (--model) or on a random model of a given shape (--arch and sizes; the
+defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchGenerate(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.modelPath, "model", "", "model folder or llama2.c .bin (default: a random model of --arch)")
+	f.StringVar(&o.arch, "arch", "gpt2", "random model family: gpt2 or llama")
+	f.IntVar(&o.layers, "layers", 12, "random model: layers")
+	f.IntVar(&o.hidden, "hidden", 768, "random model: hidden size")
+	f.IntVar(&o.heads, "heads", 12, "random model: attention heads")
+	f.IntVar(&o.kvHeads, "kv-heads", 0, "random model: key/value heads (0: gpt2 = heads, llama = heads/3 when divisible)")
+	f.IntVar(&o.vocab, "vocab", 0, "random model: vocabulary (0: 50257 for gpt2, 32000 for llama)")
+	f.IntVar(&o.intermediate, "intermediate", 0, "random model: MLP width (0: 4×hidden for gpt2, 8/3×hidden rounded to 64 for llama)")
+	f.IntVar(&o.maxPos, "max-positions", 1024, "random model: maximum positions")
+	f.IntVar(&o.promptLen, "prompt-len", 256, "prompt tokens per row")
+	f.IntVar(&o.newTokens, "new-tokens", 128, "tokens to decode per row")
+	f.IntVar(&o.batch, "batch", 1, "rows decoded together")
+	f.IntVar(&o.threads, "threads", 0, "kernel threads (0: GOLORA_THREADS or GOMAXPROCS)")
+	f.Uint64Var(&o.seed, "seed", 1, "random model and prompt seed")
+	benchCmd.AddCommand(cmd)
+}
+
+func benchConfig(o benchGenerateOpts) (*model.Config, error) {
+	switch o.arch {
+	case "gpt2":
+		c := &model.Config{ModelType: "gpt2", VocabSize: o.vocab, NEmbd: o.hidden, NLayer: o.layers, NHead: o.heads, NPositions: o.maxPos}
+		if c.VocabSize == 0 {
+			c.VocabSize = 50257
+		}
+		if o.intermediate > 0 {
+			c.NInner = &o.intermediate
+		}
+		return c, nil
+	case "llama":
+		c := &model.Config{ModelType: "llama", VocabSize: o.vocab, HiddenSize: o.hidden, NumHiddenLayers: o.layers,
+			NumAttentionHeads: o.heads, NumKeyValueHeads: o.kvHeads, IntermediateSize: o.intermediate, MaxPositionEmbeddings: o.maxPos}
+		if c.VocabSize == 0 {
+			c.VocabSize = 32000
+		}
+		if c.NumKeyValueHeads == 0 {
+			c.NumKeyValueHeads = o.heads
+			if o.heads%3 == 0 {
+				c.NumKeyValueHeads = o.heads / 3
+			}
+		}
+		if c.IntermediateSize == 0 {
+			c.IntermediateSize = (8*o.hidden/3 + 63) / 64 * 64
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("bench generate: --arch %q (expected gpt2 or llama)", o.arch)
+}
+
+func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
+	if o.threads > 0 {
+		kernels.SetThreads(o.threads)
+	}
+	if o.promptLen < 1 || o.newTokens < 0 || o.batch < 1 {
+		return fmt.Errorf("bench generate: need --prompt-len >= 1, --new-tokens >= 0, --batch >= 1")
+	}
+	var m model.Model
+	var err error
+	name := o.modelPath
+	if o.modelPath != "" {
+		m, err = model.Load(o.modelPath)
+	} else {
+		var cfg *model.Config
+		if cfg, err = benchConfig(o); err == nil {
+			m, err = model.NewRandom(cfg, o.seed)
+			name = fmt.Sprintf("random-%s-L%d-C%d", o.arch, o.layers, o.hidden)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	V := m.Config().VocabSize
+	rows := make([][]int, o.batch)
+	x := o.seed*6364136223846793005 + 1442695040888963407
+	for b := range rows {
+		for i := 0; i < o.promptLen; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+			rows[b] = append(rows[b], int((x>>33)%uint64(V)))
+		}
+	}
+	c := m.NewCache(o.batch, o.promptLen+o.newTokens)
+	t0 := time.Now()
+	logits, err := m.Step(c, rows)
+	if err != nil {
+		return err
+	}
+	prefill := time.Since(t0)
+	next := make([][]int, o.batch)
+	t1 := time.Now()
+	for i := 0; i < o.newTokens; i++ {
+		for b := range next {
+			next[b] = []int{argmaxRow(logits[b*V : (b+1)*V])}
+		}
+		if logits, err = m.Step(c, next); err != nil {
+			return err
+		}
+	}
+	decode := time.Since(t1)
+	out := map[string]any{
+		"bench":                "generate",
+		"model":                name,
+		"model_type":           m.Config().ModelType,
+		"batch":                o.batch,
+		"prompt_len":           o.promptLen,
+		"new_tokens":           o.newTokens,
+		"prefill_s":            prefill.Seconds(),
+		"decode_s":             decode.Seconds(),
+		"prefill_tokens_per_s": float64(o.batch*o.promptLen) / prefill.Seconds(),
+		"decode_tokens_per_s":  float64(o.batch*o.newTokens) / decode.Seconds(),
+		"peak_rss_mib":         peakRSSMiB(),
+		"threads":              kernels.Threads(),
+		"goarch":               runtime.GOARCH,
+	}
+	line, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(line))
+	return err
+}
+
+func argmaxRow(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// peakRSSMiB is the process's peak resident set (VmHWM) on Linux, and the
+// Go runtime's obtained memory elsewhere.
+func peakRSSMiB() float64 {
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+				kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+				if err == nil {
+					return float64(kb) / 1024
+				}
+			}
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.Sys) / (1 << 20)
+}

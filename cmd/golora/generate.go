@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/golora/golora/generate"
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/model"
+	"github.com/golora/golora/tokenizer"
+)
+
+type generateFlags struct {
+	model, adapter, tokenizer string
+	prompt, promptIDs         string
+	maxTokens, maxNew         int
+	temperature, topP, repPen float64
+	topK                      int
+	seed                      int64
+	printIDs, ignoreEOS       bool
+	stops                     []string
+	threads                   int
+	verbose                   bool
+}
+
+func init() {
+	f := &generateFlags{}
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Generate text from a prompt, streaming it as it is produced",
+		Long: `Generate text with the model (default: the embedded stories260K) and optional PEFT adapters.
+
+--max-tokens counts positions as llama2.c's -n does: the output holds at most N
+tokens after BOS, prompt included (Hugging Face's max_length). --max-new-tokens
+counts only generated tokens and wins when set. The prompt is echoed, then the
+continuation is streamed; timing goes to stderr with --verbose.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.model, "model", "", "model folder, .safetensors or llama2.c .bin (default: embedded stories260K)")
+	fl.StringVar(&f.adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
+	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
+	fl.StringVar(&f.prompt, "prompt", "", "prompt text")
+	fl.StringVar(&f.promptIDs, "prompt-ids", "", "prompt as comma-separated token ids (used as given: no BOS added)")
+	fl.IntVar(&f.maxTokens, "max-tokens", 256, "sequence length in tokens after BOS, prompt included (llama2.c -n)")
+	fl.IntVar(&f.maxNew, "max-new-tokens", 0, "tokens to generate after the prompt (overrides --max-tokens)")
+	fl.Float64Var(&f.temperature, "temperature", 1.0, "sampling temperature; 0 is greedy")
+	fl.IntVar(&f.topK, "top-k", 0, "sample from the k most likely tokens (0: off)")
+	fl.Float64Var(&f.topP, "top-p", 1.0, "nucleus sampling mass (1: off)")
+	fl.Float64Var(&f.repPen, "repetition-penalty", 1.0, "penalty for tokens already present (1: off)")
+	fl.Int64Var(&f.seed, "seed", -1, "random seed (-1: from the clock)")
+	fl.BoolVar(&f.printIDs, "print-ids", false, "print the generated ids as one JSON array instead of text")
+	fl.BoolVar(&f.ignoreEOS, "ignore-eos", false, "keep generating past EOS")
+	fl.StringArrayVar(&f.stops, "stop", nil, "stop when this string is generated (repeatable)")
+	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
+	fl.BoolVar(&f.verbose, "verbose", false, "print timing to stderr")
+	rootCmd.AddCommand(cmd)
+}
+
+func parseIDs(s string) ([]int, error) {
+	var ids []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, fmt.Errorf("--prompt-ids: %q is not a token id", part)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func runGenerate(cmd *cobra.Command, f *generateFlags) error {
+	if f.threads > 0 {
+		kernels.SetThreads(f.threads)
+	}
+	m, err := loadModel(f.model)
+	if err != nil {
+		return err
+	}
+	if _, err := attachAdapters(m, f.adapter); err != nil {
+		return err
+	}
+	tok, err := loadTokenizer(f.model, f.tokenizer)
+	if err != nil {
+		return err
+	}
+	var prompt []int
+	switch {
+	case f.promptIDs != "":
+		if prompt, err = parseIDs(f.promptIDs); err != nil {
+			return err
+		}
+	case tok == nil:
+		return errors.New("this model has no tokenizer: give --tokenizer or --prompt-ids")
+	default:
+		if tok.AddBOS() || tok.BOS() >= 0 && f.prompt == "" {
+			prompt = append(prompt, tok.BOS())
+		}
+		prompt = append(prompt, tok.Encode(f.prompt)...)
+	}
+	if len(prompt) == 0 {
+		return errors.New("empty prompt: give --prompt, or --prompt-ids for a model without BOS")
+	}
+	maxNew := f.maxNew
+	if maxNew <= 0 {
+		maxNew = f.maxTokens - (len(prompt) - 1)
+		if maxNew <= 0 {
+			return fmt.Errorf("--max-tokens %d leaves no room after a %d-token prompt (use --max-new-tokens)", f.maxTokens, len(prompt))
+		}
+	}
+	seed := uint64(f.seed)
+	if f.seed < 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	opt := generate.Options{
+		MaxNew:    maxNew,
+		IgnoreEOS: f.ignoreEOS,
+		Sampler:   generate.NewSampler(f.temperature, f.topK, f.topP, f.repPen, seed),
+	}
+	if tok != nil && tok.EOS() >= 0 {
+		opt.EOS = []int{tok.EOS()}
+	}
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	start := time.Now()
+	var ids []int
+	if f.printIDs || tok == nil {
+		ids, err = generate.Run(m, prompt, opt, nil)
+		if err != nil {
+			return err
+		}
+		js, _ := json.Marshal(ids)
+		fmt.Fprintln(out, string(js))
+	} else {
+		ids, err = streamText(m, tok, prompt, opt, f.stops, out)
+		if err != nil {
+			return err
+		}
+	}
+	if f.verbose {
+		el := time.Since(start).Seconds()
+		fmt.Fprintf(cmd.ErrOrStderr(), "generated %d tokens in %.2fs (%.1f tok/s, prompt %d tokens)\n", len(ids), el, float64(len(ids))/el, len(prompt))
+	}
+	return nil
+}
+
+// streamText echoes the prompt and prints the continuation as it is
+// produced. Text is emitted only up to a complete UTF-8 character, and held
+// back while it could still be the start of a stop string.
+func streamText(m model.Model, tok tokenizer.Full, prompt []int, opt generate.Options, stops []string, out *bufio.Writer) ([]int, error) {
+	seq := append([]int(nil), prompt...)
+	printed := tok.Decode(seq)
+	out.WriteString(printed)
+	out.Flush()
+	stopper := generate.NewStopper(stops)
+	stopped := false
+	ids, err := generate.Run(m, prompt, opt, func(id int) bool {
+		seq = append(seq, id)
+		if !opt.IgnoreEOS && len(opt.EOS) > 0 && id == opt.EOS[0] {
+			return true
+		}
+		text := tok.Decode(seq)
+		if !strings.HasPrefix(text, printed) {
+			// A decoder may rewrite earlier text (it never does for the
+			// formats golora reads); print nothing rather than garbage.
+			return true
+		}
+		fresh := completeRunes(text[len(printed):])
+		printed += fresh
+		emit, st := stopper.Push(fresh)
+		out.WriteString(emit)
+		out.Flush()
+		stopped = st
+		return !st
+	})
+	if !stopped {
+		out.WriteString(stopper.Flush())
+	}
+	out.WriteString("\n")
+	return ids, err
+}
+
+// completeRunes drops a trailing incomplete UTF-8 sequence, which the next
+// token will complete; invalid bytes elsewhere are passed through as is.
+func completeRunes(s string) string {
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if !utf8.FullRuneInString(s[i:]) {
+				return s[:i]
+			}
+			break
+		}
+	}
+	return s
+}

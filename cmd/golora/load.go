@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
+	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tokenizer"
+)
+
+// loadModel opens the model at path ("" = the embedded default).
+func loadModel(path string) (model.Model, error) {
+	m, err := model.Load(path)
+	if err != nil {
+		if path == "" {
+			return nil, fmt.Errorf("embedded model: %w", err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// loadTokenizer finds the tokenizer that goes with a model: tokPath when
+// given, the embedded one for the embedded model, tokenizer.json in an HF
+// folder, or a single tok*.bin beside a llama2.c checkpoint. It returns
+// (nil, nil) when a model has no tokenizer, so id-only commands still work.
+func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
+	if tokPath != "" {
+		return tokenizer.LoadFull(tokPath)
+	}
+	if modelPath == "" {
+		t, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("embedded tokenizer: %w", err)
+		}
+		return t, nil
+	}
+	dir := modelPath
+	if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
+		dir = filepath.Dir(modelPath)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
+		return tokenizer.LoadFull(dir)
+	}
+	if bins, _ := filepath.Glob(filepath.Join(dir, "tok*.bin")); len(bins) == 1 {
+		return tokenizer.LoadFull(bins[0])
+	}
+	return nil, nil
+}
+
+// loraTargets lists a model's linear layers as adapter targets.
+func loraTargets(m model.Model) []lora.Target {
+	var ts []lora.Target
+	for _, nl := range m.Linears() {
+		ts = append(ts, lora.Target{Name: nl.Name, L: nl.Linear, Head: nl.Head, Conv1D: nl.Conv1D})
+	}
+	return ts
+}
+
+// countParams is the base model's parameter count.
+func countParams(m model.Model) int {
+	n := 0
+	for _, p := range m.Params() {
+		n += p.W.Len()
+	}
+	return n
+}
+
+// attachAdapters loads one or more PEFT adapter folders (comma-separated)
+// onto m and activates them all; it returns nil when dirs is empty.
+func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
+	if dirs == "" {
+		return nil, nil
+	}
+	lm := lora.New(loraTargets(m), countParams(m))
+	var names []string
+	for i, dir := range strings.Split(dirs, ",") {
+		name := "default"
+		if i > 0 {
+			name = fmt.Sprintf("adapter%d", i)
+		}
+		if err := lm.Load(dir, name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	if err := lm.SetActive(names...); err != nil {
+		return nil, err
+	}
+	lm.SetTrain(false)
+	return lm, nil
+}

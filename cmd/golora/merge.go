@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/golora/golora/internal/atomicfile"
+)
+
+// mergeSideFiles are copied from the base model folder unchanged, so the
+// merged folder is a complete checkpoint for other tools.
+var mergeSideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model"}
+
+func init() {
+	var modelPath, adapter, out string
+	var unsafe bool
+	cmd := &cobra.Command{
+		Use:   "merge",
+		Short: "Merge PEFT adapters into a model and save a plain Hugging Face checkpoint",
+		Long: `Load a model and one or more PEFT LoRA/DoRA adapters (comma-separated; all
+active, merged in order), fold them into the base weights (W + scaling·B·A;
+DoRA: m·(W + scaling·B·A)/‖·‖) and write config.json and model.safetensors
+(float32) in the model's own layout (GPT-2 Conv1D weights stay [in, out]).
+The merge refuses NaN/Inf weights unless --unsafe is given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adapter == "" || out == "" {
+				return errors.New("--adapter DIR and --out DIR are required")
+			}
+			m, err := loadModel(modelPath)
+			if err != nil {
+				return err
+			}
+			lm, err := attachAdapters(m, adapter)
+			if err != nil {
+				return err
+			}
+			summary := lm.Summary()
+			if err := lm.MergeAndUnload(!unsafe); err != nil {
+				return err
+			}
+			if err := m.SaveHF(out); err != nil {
+				return err
+			}
+			if st, err := os.Stat(modelPath); err == nil && st.IsDir() {
+				for _, f := range mergeSideFiles {
+					data, err := os.ReadFile(filepath.Join(modelPath, f))
+					if err != nil {
+						continue
+					}
+					if err := atomicfile.WriteBytes(filepath.Join(out, f), data); err != nil {
+						return err
+					}
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "merged %s into %s (%s) -> %s\n", adapter, modelPath, summary, out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&modelPath, "model", "", "base model folder (default: embedded stories260K)")
+	fl.StringVar(&adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
+	fl.StringVar(&out, "out", "", "output folder")
+	fl.BoolVar(&unsafe, "unsafe", false, "skip the NaN/Inf check before merging")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrainCommand runs `golora train` end to end on the embedded model and
+// demo data, with a YAML file under a flag, and checks what it leaves in
+// --out. (One Execute per process: cobra keeps flag state between runs.)
+func TestTrainCommand(t *testing.T) {
+	out := t.TempDir()
+	yml := filepath.Join(out, "run.yaml")
+	if err := os.WriteFile(yml, []byte("steps: 50\nr: 4\nseq-len: 64\nbatch: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rootCmd.SetOut(&buf)
+	rootCmd.SetArgs([]string{"train", "--config", yml, "--steps", "6", "--eval-every", "3", "--out", out})
+	if err := rootCmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	log := buf.String()
+	for _, want := range []string{"step 6/6", "val_loss", "trainable parameters:", "validation loss:"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("output lacks %q:\n%s", want, log)
+		}
+	}
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "loss.png", "checkpoints/latest"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	var ac struct {
+		R int `json:"r"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "adapter_config.json"))
+	if err := json.Unmarshal(b, &ac); err != nil || ac.R != 4 {
+		t.Errorf("adapter_config.json r = %d (%v), want 4 from the YAML file", ac.R, err)
+	}
+	lines := strings.Split(strings.TrimSpace(trainTestRead(t, filepath.Join(out, "metrics.jsonl"))), "\n")
+	if len(lines) != 6+3 { // 6 steps, evals at 0, 3, 6
+		t.Errorf("metrics.jsonl has %d lines, want 9", len(lines))
+	}
+}
+
+func trainTestRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,70 @@
+package generate
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/golora/golora/model"
+)
+
+// Options control one generation.
+type Options struct {
+	// MaxNew is the most tokens to generate after the prompt.
+	MaxNew int
+	// EOS ids end generation unless IgnoreEOS is set.
+	EOS       []int
+	IgnoreEOS bool
+	Sampler   *Sampler
+}
+
+// Run feeds prompt (which must be non-empty) through m's KV cache and then
+// samples up to opt.MaxNew tokens, calling emit for each new id as soon as
+// it exists; emit returning false stops generation (stop strings). The
+// prompt is prefilled in one step, so its cost is one batched forward. It
+// returns the generated ids (an EOS that ended generation is included).
+func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]int, error) {
+	if len(prompt) == 0 {
+		return nil, errors.New("generate: empty prompt (start it with BOS)")
+	}
+	capacity := len(prompt) + opt.MaxNew
+	if maxPos := m.Config().MaxPositionEmbeddings; maxPos > 0 && capacity > maxPos {
+		if len(prompt) >= maxPos {
+			return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's %d positions", len(prompt), maxPos)
+		}
+		capacity = maxPos
+	}
+	s := opt.Sampler
+	if s == nil {
+		s = &Sampler{}
+	}
+	cache := m.NewCache(1, capacity)
+	history := append(make([]int, 0, capacity), prompt...)
+	var out []int
+	next := prompt
+	for len(history) < capacity {
+		logits, err := m.Step(cache, [][]int{next})
+		if err != nil {
+			return out, err
+		}
+		id := s.Sample(logits, history)
+		history = append(history, id)
+		out = append(out, id)
+		if emit != nil && !emit(id) {
+			break
+		}
+		if !opt.IgnoreEOS && contains(opt.EOS, id) {
+			break
+		}
+		next = []int{id}
+	}
+	return out, nil
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

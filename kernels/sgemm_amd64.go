@@ -1,0 +1,90 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// useAVX512 selects the 12x32 AVX-512 GEMM micro-kernel; x/sys/cpu reports
+// AVX512F only when the OS also saves the zmm and mask registers.
+var useAVX512 = useAVX2FMA && cpu.X86.HasAVX512F
+
+// sgemmKernel6x16 computes the 6x16 tile
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[p*16+j]
+//			}
+//			c[i*ldc+j] = s + beta*c[i*ldc+j] // c not read when beta == 0
+//		}
+//	}
+//
+// from a packed A panel (k×6) and a packed B panel (k×16).
+//
+//go:noescape
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32)
+
+// sgemmKernel12x32 is sgemmKernel6x16 for a 12x32 tile: A panels of 12
+// rows, B panels of 32 columns.
+//
+//go:noescape
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32)
+
+// packBT8 packs 8 stored rows of B, k (a multiple of 8) values from each,
+// into a B panel with row stride ldd:
+//
+//	for j := 0; j < 8; j++ {
+//		for p := 0; p < k; p++ {
+//			dst[p*ldd+j] = src[j*ldb+p]
+//		}
+//	}
+//
+//go:noescape
+func packBT8(dst, src *float32, ldb, k, ldd int)
+
+func kernelAVX2(k int, a, b, c []float32, ldc int, beta float32) {
+	_ = c[5*ldc+15]
+	_ = a[k*6-1]
+	_ = b[k*16-1]
+	sgemmKernel6x16(k, &a[0], &b[0], &c[0], ldc, beta)
+}
+
+func kernelAVX512(k int, a, b, c []float32, ldc int, beta float32) {
+	_ = c[11*ldc+31]
+	_ = a[k*12-1]
+	_ = b[k*32-1]
+	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, beta)
+}
+
+var (
+	geomAVX2   = geom{"avx2", 6, 16, kernelAVX2}
+	geomAVX512 = geom{"avx512", 12, 32, kernelAVX512}
+)
+
+// pickGeom returns the fastest micro-kernel this CPU runs.
+func pickGeom() *geom {
+	switch {
+	case useAVX512:
+		return &geomAVX512
+	case useAVX2FMA:
+		return &geomAVX2
+	}
+	return &geomGeneric
+}
+
+// packBTrans packs a full nr-column panel of a transposed B (b starts at
+// the panel's first stored row) and returns how many depths it did, a
+// multiple of 8; the caller packs the rest.
+func packBTrans(panel, b []float32, ldb, kcur, nr int) int {
+	k8 := kcur &^ 7
+	if !useAVX2FMA || k8 == 0 {
+		return 0
+	}
+	_ = b[(nr-1)*ldb+k8-1]
+	_ = panel[k8*nr-1]
+	for j := 0; j < nr; j += 8 {
+		packBT8(&panel[j], &b[j*ldb], ldb, k8, nr)
+	}
+	return k8
+}

@@ -1,0 +1,80 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkSgemm times Sgemm at Threads() on transformer shapes (GPT-2
+// small: d=768, 4d=3072, vocab 50257) and the small shapes of attention and
+// decode, reporting GFLOP/s. The generic implementation runs alongside.
+func BenchmarkSgemm(b *testing.B) {
+	type shape struct {
+		M, N, K        int
+		transA, transB bool
+	}
+	shapes := []shape{
+		{1024, 1024, 1024, false, false},
+		{1024, 2304, 768, false, true}, // qkv forward, W [out,in]
+		{1024, 3072, 768, false, false},
+		{1024, 768, 3072, false, false},
+		{768, 3072, 1024, true, false},  // dW = dyᵀ·x
+		{1024, 768, 3072, false, false}, // dx = dy·W
+		{256, 50257, 768, false, true},  // lm head
+		{1, 2304, 768, false, true},     // decode
+		{64, 64, 64, false, true},       // attention scores, one head
+		{64, 64, 64, false, false},      // attention · V
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, impl := range impls() {
+		for _, s := range shapes {
+			if impl == "generic" && s.M*s.N*s.K > 1<<30 {
+				continue
+			}
+			name := fmt.Sprintf("%s/%dx%dx%d", impl, s.M, s.N, s.K)
+			if s.transA || s.transB {
+				name += fmt.Sprintf("/tA=%v,tB=%v", s.transA, s.transB)
+			}
+			b.Run(name, func(b *testing.B) {
+				selectImpl(impl)
+				defer selectImpl("")
+				g := newGemm(rng, s.transA, s.transB, s.M, s.N, s.K, 1, 0, 0)
+				Sgemm(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
+				cpu0 := cpuTime()
+				for b.Loop() {
+					Sgemm(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
+				}
+				flops := 2 * float64(s.M*s.N*s.K) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+					b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmSmall compares the dispatcher with the reference loop on
+// the small products of attention (T×T×D per head), where call overhead
+// and packing matter: it is how smallWork was chosen.
+func BenchmarkSgemmSmall(b *testing.B) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, s := range [][3]int{{8, 8, 8}, {12, 12, 12}, {16, 16, 16}, {16, 16, 64}, {32, 32, 32}, {64, 64, 16}} {
+		for _, tb := range []bool{false, true} {
+			g := newGemm(rng, false, tb, s[0], s[1], s[2], 1, 0, 0)
+			for _, path := range []string{"reference", "dispatch"} {
+				b.Run(fmt.Sprintf("%s/%dx%dx%d/tB=%v", path, s[0], s[1], s[2], tb), func(b *testing.B) {
+					for b.Loop() {
+						if path == "reference" {
+							sgemmGeneric(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
+						} else {
+							g.run(Threads())
+						}
+					}
+					b.ReportMetric(2*float64(s[0]*s[1]*s[2])*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package kernels
+
+import "sync"
+
+// The blocked GEMM follows Goto/BLIS: C is computed in nc-wide column
+// blocks; for each kc-deep slice of K a kc×nc block of op(B) is packed into
+// nr-wide panels (shared by all goroutines, sized for L3), then each
+// goroutine packs mc×kc blocks of alpha*op(A) into mr-tall panels (sized for
+// L2) and sweeps the micro-kernel over panel pairs, with one B panel (kc×nr,
+// 16 KiB) staying in L1. Packing absorbs every transpose, so all four
+// op(A)/op(B) combinations run the same micro-kernel.
+const (
+	kc = 256  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB
+	mc = 144  // rows of packed A per block: mc*kc*4 = 144 KiB of L2
+	nc = 3072 // columns of packed B per block: kc*nc*4 = 3 MiB
+
+	maxMR, maxNR = 12, 32 // the largest micro-tile, for edge scratch
+)
+
+// geom describes a micro-kernel: it computes an mr×nr tile of C from an
+// mr-row panel of packed A and an nr-column panel of packed B, as
+//
+//	C[i*ldc+j] = sum_p a[p*mr+i]*b[p*nr+j] + beta*C[i*ldc+j]
+//
+// (C not read when beta == 0), on full tiles only.
+type geom struct {
+	name   string
+	mr, nr int
+	kernel func(k int, a, b, c []float32, ldc int, beta float32)
+}
+
+// bufPool recycles packing buffers so steady-state calls do not allocate.
+var bufPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putBuf(p *[]float32) { bufPool.Put(p) }
+
+// parallel splits [0,n) into up to threads contiguous chunks and runs
+// f(lo, hi) on each, the first on the calling goroutine.
+func parallel(threads, n int, f func(lo, hi int)) {
+	threads = min(threads, n)
+	if threads <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(t*n/threads, (t+1)*n/threads)
+		}()
+	}
+	f(0, n/threads)
+	wg.Wait()
+}
+
+func (g *gemm) blocked(threads int) {
+	ge := pickGeom()
+	mr, nr := ge.mr, ge.nr
+	bp := getBuf(kc * min(nc, roundUp(g.N, nr)))
+	defer putBuf(bp)
+	bpack := *bp
+	mPanels := (g.M + mr - 1) / mr
+	// Split rows between goroutines when each gets several panels of them;
+	// otherwise (few rows, many columns) split the packed B panels.
+	splitM := mPanels >= 4*threads
+	for jc := 0; jc < g.N; jc += nc {
+		ncur := min(nc, g.N-jc)
+		nPanels := (ncur + nr - 1) / nr
+		for pc := 0; pc < g.K; pc += kc {
+			kcur := min(kc, g.K-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1 // later K slices accumulate onto the first
+			}
+			parallel(threads, nPanels, func(lo, hi int) {
+				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
+			})
+			if splitM {
+				parallel(threads, mPanels, func(lo, hi int) {
+					g.macro(ge, bpack, pc, kcur, jc, ncur, lo*mr, min(hi*mr, g.M), 0, nPanels, beta)
+				})
+			} else {
+				parallel(threads, nPanels, func(lo, hi int) {
+					g.macro(ge, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
+				})
+			}
+		}
+	}
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// macro computes rows [r0,r1) of C against B panels [p0,p1) of the packed
+// block, packing its own A blocks.
+func (g *gemm) macro(ge *geom, bpack []float32, pc, kcur, jc, ncur, r0, r1, p0, p1 int, beta float32) {
+	if r0 >= r1 || p0 >= p1 {
+		return
+	}
+	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
+	ap := getBuf(roundUp(mc, mr) * kcur)
+	defer putBuf(ap)
+	apack := *ap
+	var tile [maxMR * maxNR]float32
+	for ic := r0; ic < r1; ic += mc {
+		mcur := min(mc, r1-ic)
+		g.packA(mr, apack, ic, mcur, pc, kcur)
+		for jp := p0; jp < p1; jp++ {
+			j0 := jc + jp*nr
+			nrc := min(nr, jc+ncur-j0)
+			bpanel := bpack[jp*nr*kcur : (jp+1)*nr*kcur]
+			for ip := 0; ip*mr < mcur; ip++ {
+				i0 := ic + ip*mr
+				mrc := min(mr, ic+mcur-i0)
+				apanel := apack[ip*mr*kcur : (ip+1)*mr*kcur]
+				if mrc == mr && nrc == nr {
+					kernel(kcur, apanel, bpanel, g.C[i0*g.ldc+j0:], g.ldc, beta)
+					continue
+				}
+				// Edge tile: compute the full tile into scratch (packing
+				// padded the panels with zeros) and merge the valid part.
+				kernel(kcur, apanel, bpanel, tile[:], nr, 0)
+				for i := 0; i < mrc; i++ {
+					c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+nrc]
+					t := tile[i*nr : i*nr+nrc]
+					if beta == 0 {
+						copy(c, t)
+						continue
+					}
+					for j := range c {
+						c[j] = t[j] + beta*c[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA writes rows [i0,i0+mcur) and columns [pc,pc+kcur) of alpha*op(A)
+// as mr-row panels: panel ip holds element (ip*mr+i, p) at ip*mr*kcur +
+// p*mr + i. Rows past M are zero.
+func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
+	alpha := g.alpha
+	for ip := 0; ip*mr < mcur; ip++ {
+		panel := dst[ip*mr*kcur : (ip+1)*mr*kcur]
+		r := i0 + ip*mr
+		rows := min(mr, i0+mcur-r)
+		if !g.transA {
+			for i := 0; i < rows; i++ {
+				src := g.A[(r+i)*g.lda+pc : (r+i)*g.lda+pc+kcur]
+				for p, v := range src {
+					panel[p*mr+i] = alpha * v
+				}
+			}
+		} else {
+			for p := 0; p < kcur; p++ {
+				src := g.A[(pc+p)*g.lda+r : (pc+p)*g.lda+r+rows]
+				d := panel[p*mr : p*mr+rows]
+				for i, v := range src {
+					d[i] = alpha * v
+				}
+			}
+		}
+		for i := rows; i < mr; i++ {
+			for p := 0; p < kcur; p++ {
+				panel[p*mr+i] = 0
+			}
+		}
+	}
+}
+
+// packB writes B panels [p0,p1) of the block at rows [pc,pc+kcur) and
+// columns [jc,jc+ncur) of op(B): panel jp holds element (p, jp*nr+j) at
+// jp*nr*kcur + p*nr + j. Columns past the block are zero.
+func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
+	for jp := p0; jp < p1; jp++ {
+		panel := dst[jp*nr*kcur : (jp+1)*nr*kcur]
+		j0 := jc + jp*nr
+		cols := min(nr, jc+ncur-j0)
+		if !g.transB {
+			for p := 0; p < kcur; p++ {
+				row := (pc + p) * g.ldb
+				d := panel[p*nr : p*nr+nr]
+				copy(d, g.B[row+j0:row+j0+cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		done := 0
+		if cols == nr {
+			done = packBTrans(panel, g.B[j0*g.ldb+pc:], g.ldb, kcur, nr)
+		}
+		for j := 0; j < cols; j++ {
+			src := g.B[(j0+j)*g.ldb+pc+done : (j0+j)*g.ldb+pc+kcur]
+			for p, v := range src {
+				panel[(done+p)*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kcur; p++ {
+				panel[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+// gemv handles M <= gemvRows: each row of C is a matrix-vector product,
+// bound by streaming B once, so it runs straight from B with the vector
+// kernels, split over column ranges of C.
+func (g *gemm) gemv(threads int) {
+	M, N, K := g.M, g.N, g.K
+	ap := getBuf(M * K)
+	defer putBuf(ap)
+	a := *ap
+	// alpha*op(A), one contiguous row per row of C
+	for i := 0; i < M; i++ {
+		row := a[i*K : i*K+K]
+		for p := range row {
+			if g.transA {
+				row[p] = g.alpha * g.A[p*g.lda+i]
+			} else {
+				row[p] = g.alpha * g.A[i*g.lda+p]
+			}
+		}
+	}
+	parallel(threads, N, func(lo, hi int) {
+		if g.transB {
+			for j := lo; j < hi; j++ {
+				b := g.B[j*g.ldb : j*g.ldb+K]
+				for i := 0; i < M; i++ {
+					s := dot(a[i*K:i*K+K], b)
+					c := &g.C[i*g.ldc+j]
+					if g.beta == 0 {
+						*c = s
+					} else {
+						*c = s + g.beta**c
+					}
+				}
+			}
+			return
+		}
+		// Column chunks keep the M rows of C being accumulated in L1.
+		const chunk = 1024
+		for j0 := lo; j0 < hi; j0 += chunk {
+			j1 := min(j0+chunk, hi)
+			for i := 0; i < M; i++ {
+				c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
+				if g.beta == 0 {
+					clear(c)
+				} else if g.beta != 1 {
+					scale(g.beta, c)
+				}
+			}
+			for p := 0; p < K; p++ {
+				b := g.B[p*g.ldb+j0 : p*g.ldb+j1]
+				for i := 0; i < M; i++ {
+					if av := a[i*K+p]; av != 0 {
+						axpy(av, b, g.C[i*g.ldc+j0:i*g.ldc+j1])
+					}
+				}
+			}
+		}
+	})
+}

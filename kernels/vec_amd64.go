@@ -1,0 +1,178 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2FMA selects the assembly kernels. The OS must also save the ymm
+// state (OSXSAVE), which x/sys/cpu folds into X86.HasAVX.
+var useAVX2FMA = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// The assembly loops handle n rounded down to a multiple of 8; the Go
+// wrappers finish the remainder with the generic loops.
+
+// dotAVX returns sum_{i<n} x[i]*y[i]; n is a multiple of 8.
+//
+//go:noescape
+func dotAVX(x, y *float32, n int) float32
+
+// axpyAVX computes y[i] += alpha*x[i] for i < n; n is a multiple of 8.
+//
+//go:noescape
+func axpyAVX(alpha float32, x, y *float32, n int)
+
+// scaleAVX computes x[i] *= alpha for i < n; n is a multiple of 8.
+//
+//go:noescape
+func scaleAVX(alpha float32, x *float32, n int)
+
+// addAVX computes dst[i] += x[i] for i < n; n is a multiple of 8.
+//
+//go:noescape
+func addAVX(dst, x *float32, n int)
+
+// mulAVX computes dst[i] = x[i]*y[i] for i < n; n is a multiple of 8.
+//
+//go:noescape
+func mulAVX(dst, x, y *float32, n int)
+
+// sumAVX returns sum_{i<n} x[i]; n is a multiple of 8.
+//
+//go:noescape
+func sumAVX(x *float32, n int) float32
+
+// sumSqAVX returns sum_{i<n} x[i]*x[i]; n is a multiple of 8.
+//
+//go:noescape
+func sumSqAVX(x *float32, n int) float32
+
+// maxAVX returns max(-Inf, max_{i<n} x[i]) ignoring NaNs; n is a multiple of 8.
+//
+//go:noescape
+func maxAVX(x *float32, n int) float32
+
+// maxAbsAVX returns max_{i<n} |x[i]| ignoring NaNs; n is a multiple of 8.
+//
+//go:noescape
+func maxAbsAVX(x *float32, n int) float32
+
+// expSubAVX computes dst[i] = exp32(x[i]-m) for i < n and returns their
+// sum; n is a multiple of 8 and tab is expTab.
+//
+//go:noescape
+func expSubAVX(dst, x *float32, n int, m float32, tab *[14][8]float32) float32
+
+// expTab holds the exp constants, each replicated across a ymm register, in
+// the order the assembly reads them.
+var expTab [14][8]float32
+
+func init() {
+	consts := [13]float32{expHi, expLo, log2e, 0.5, ln2Hi, ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1}
+	for i, c := range consts {
+		for j := range expTab[i] {
+			expTab[i][j] = c
+		}
+	}
+	for j := range expTab[13] {
+		// the int32 exponent bias, stored as its bit pattern
+		expTab[13][j] = float32frombits(expBias)
+	}
+}
+
+func dot(x, y []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return dotGeneric(x, y)
+	}
+	return dotAVX(&x[0], &y[0], n) + dotGeneric(x[n:], y[n:])
+}
+
+func axpy(alpha float32, x, y []float32) {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		axpyGeneric(alpha, x, y)
+		return
+	}
+	axpyAVX(alpha, &x[0], &y[0], n)
+	axpyGeneric(alpha, x[n:], y[n:])
+}
+
+func scale(alpha float32, x []float32) {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		scaleGeneric(alpha, x)
+		return
+	}
+	scaleAVX(alpha, &x[0], n)
+	scaleGeneric(alpha, x[n:])
+}
+
+func add(dst, x []float32) {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		addGeneric(dst, x)
+		return
+	}
+	addAVX(&dst[0], &x[0], n)
+	addGeneric(dst[n:], x[n:])
+}
+
+func mul(dst, x, y []float32) {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		mulGeneric(dst, x, y)
+		return
+	}
+	mulAVX(&dst[0], &x[0], &y[0], n)
+	mulGeneric(dst[n:], x[n:], y[n:])
+}
+
+func sum(x []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return sumGeneric(x)
+	}
+	return sumAVX(&x[0], n) + sumGeneric(x[n:])
+}
+
+func sumSq(x []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return sumSqGeneric(x)
+	}
+	return sumSqAVX(&x[0], n) + sumSqGeneric(x[n:])
+}
+
+func maxf(x []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return maxGeneric(x)
+	}
+	m := maxAVX(&x[0], n)
+	if n < len(x) {
+		if r := maxGeneric(x[n:]); r > m {
+			m = r
+		}
+	}
+	if m == negInf {
+		// all -Inf or NaN: the generic loop tells the two apart
+		return maxGeneric(x)
+	}
+	return m
+}
+
+func maxAbs(x []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return maxAbsGeneric(x)
+	}
+	return max(maxAbsAVX(&x[0], n), maxAbsGeneric(x[n:]))
+}
+
+func expSub(dst, x []float32, m float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2FMA || n == 0 {
+		return expSubGeneric(dst, x, m)
+	}
+	return expSubAVX(&dst[0], &x[0], n, m, &expTab) + expSubGeneric(dst[n:], x[n:], m)
+}

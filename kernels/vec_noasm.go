@@ -1,0 +1,17 @@
+//go:build purego || !amd64
+
+package kernels
+
+func dot(x, y []float32) float32                 { return dotGeneric(x, y) }
+func axpy(alpha float32, x, y []float32)         { axpyGeneric(alpha, x, y) }
+func scale(alpha float32, x []float32)           { scaleGeneric(alpha, x) }
+func add(dst, x []float32)                       { addGeneric(dst, x) }
+func mul(dst, x, y []float32)                    { mulGeneric(dst, x, y) }
+func sum(x []float32) float32                    { return sumGeneric(x) }
+func sumSq(x []float32) float32                  { return sumSqGeneric(x) }
+func maxf(x []float32) float32                   { return maxGeneric(x) }
+func maxAbs(x []float32) float32                 { return maxAbsGeneric(x) }
+func expSub(dst, x []float32, m float32) float32 { return expSubGeneric(dst, x, m) }
+
+// useAVX2FMA is always false without assembly; tests flip it on amd64.
+var useAVX2FMA = false

@@ -1,0 +1,411 @@
+package lora
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// Target is one linear layer a model offers for adapters, named as PEFT
+// names the module (model.layers.0.self_attn.q_proj).
+type Target struct {
+	Name   string
+	L      *nn.Linear
+	Head   bool // the output head: "all-linear" leaves it out
+	Conv1D bool // GPT-2 Conv1D: stored [in, out] on disk
+}
+
+// DefaultTargets is PEFT's target_modules per model_type, used when a config
+// names none (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
+var DefaultTargets = map[string][]string{
+	"llama":   {"q_proj", "v_proj"},
+	"mistral": {"q_proj", "v_proj"},
+	"qwen2":   {"q_proj", "v_proj"},
+	"gpt2":    {"c_attn"},
+}
+
+// Model holds named adapters over one base model (PEFT's LoraModel): it
+// injects them into the model's linear layers as nn.Delta, and adds, selects,
+// disables, deletes, merges and saves them.
+type Model struct {
+	// BaseParams is the base model's parameter count, for Summary.
+	BaseParams int
+	// ModelType is the base's HF model_type; it picks PEFT's default
+	// target_modules when a config names none.
+	ModelType string
+
+	sets    []*Set // targets in model order
+	byName  map[string]*Set
+	configs map[string]*Config
+	names   []string // adapters in insertion order
+	active  []string
+	hooks   map[string][]*Bottleneck // bottleneck adapters by name
+	hookCfg map[string]*BottleneckConfig
+	host    HookHost // where bottleneck adapters are installed
+}
+
+// New prepares targets for adapters; baseParams counts the base model's
+// parameters (for the PEFT summary line).
+func New(targets []Target, baseParams int) *Model {
+	m := &Model{BaseParams: baseParams, byName: map[string]*Set{}, configs: map[string]*Config{},
+		hooks: map[string][]*Bottleneck{}, hookCfg: map[string]*BottleneckConfig{}}
+	for _, t := range targets {
+		s := newSet(t)
+		m.sets = append(m.sets, s)
+		m.byName[t.Name] = s
+	}
+	return m
+}
+
+// Layer returns the per-layer state of a module, or nil.
+func (m *Model) Layer(module string) *Set { return m.byName[module] }
+
+// Layers lists the layers holding at least one adapter, in model order.
+func (m *Model) Layers() []*Set {
+	var out []*Set
+	for _, s := range m.sets {
+		if len(s.order) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Config returns the named adapter's config, or nil.
+func (m *Model) Config(name string) *Config { return m.configs[name] }
+
+// Names lists the LoRA adapters in the order they were added.
+func (m *Model) Names() []string { return append([]string(nil), m.names...) }
+
+// ActiveNames lists the active adapters.
+func (m *Model) ActiveNames() []string { return append([]string(nil), m.active...) }
+
+// Add creates adapter name on every module cfg targets, initialised by
+// init (a name from Inits; "" uses cfg.InitLoraWeights) from seed. The first
+// adapter added becomes active. PiSSA and OLoRA replace the base weights by
+// their residuals.
+func (m *Model) Add(name string, cfg *Config, init string, seed uint64) error {
+	if init == "" {
+		init = cfg.InitLoraWeights
+	}
+	f, err := InitByName(init)
+	if err != nil {
+		return err
+	}
+	cfg = cfg.Clone()
+	switch strings.ToLower(init) {
+	case "init_b":
+		cfg.InitLoraWeights = "false" // PEFT's nearest value: B starts random
+	case "", "default", "init_a":
+		cfg.InitLoraWeights = "true"
+	default:
+		cfg.InitLoraWeights = strings.ToLower(init)
+	}
+	return m.add(name, cfg, f, seed)
+}
+
+func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error {
+	if name == "" {
+		return errors.New("lora: empty adapter name")
+	}
+	if _, dup := m.configs[name]; dup {
+		return fmt.Errorf("lora: adapter %q already exists", name)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("lora: adapter %q: %w", name, err)
+	}
+	if cfg.TargetModules.Empty() {
+		def, ok := DefaultTargets[m.ModelType]
+		if !ok {
+			return fmt.Errorf("lora: adapter %q: target_modules is empty and model_type %q has no PEFT default", name, m.ModelType)
+		}
+		cfg.TargetModules = List(def...)
+	}
+	var hit []*Set
+	for _, s := range m.sets {
+		if cfg.Matches(s.Module, s.Head) {
+			if d := s.Linear.Delta; d != nil && d != nn.Delta(s) {
+				return fmt.Errorf("lora: %s already has a delta of type %T", s.Module, d)
+			}
+			hit = append(hit, s)
+		}
+	}
+	if len(hit) == 0 {
+		return fmt.Errorf("lora: adapter %q: target modules %v not found in the model", name, modulesValue(cfg.TargetModules))
+	}
+	// PEFT corrects fan_in_fan_out to the layer type, with a warning.
+	if conv := hit[0].Conv1D; conv != cfg.FanInFanOut {
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", conv, hit[0].Module))
+		cfg.FanInFanOut = conv
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	var made []*Adapter
+	for i, s := range hit {
+		r, alpha := cfg.RankAlpha(s.Module)
+		a := NewAdapter(name, s.Module, s.Linear, r, alpha, cfg.UseRSLoRA, seed+uint64(i)+1)
+		a.Dropout = float32(cfg.LoraDropout)
+		a.Variant = variantFor(cfg, s.Linear.Out())
+		if err := init(a, s.Linear.W.Data, rng); err != nil {
+			return err // earlier layers of a PiSSA/OLoRA init keep their residual
+		}
+		if strings.HasPrefix(cfg.InitLoraWeights, "pissa") || cfg.InitLoraWeights == "olora" {
+			a.A0, a.B0 = a.A.Clone(), a.B.Clone()
+		}
+		if a.Variant != nil {
+			a.Variant.Init(a, s.Linear.W.Data)
+		}
+		a.EnableGrad()
+		made = append(made, a)
+	}
+	for i, s := range hit {
+		s.adapters[name] = made[i]
+		s.order = append(s.order, name)
+		s.Linear.Delta = s
+		if cfg.Bias == "all" || cfg.Bias == "lora_only" {
+			enableBiasGrad(s.Linear)
+		}
+	}
+	if cfg.Bias == "all" {
+		for _, s := range m.sets {
+			enableBiasGrad(s.Linear)
+		}
+	}
+	m.addSaved(name, cfg)
+	m.configs[name] = cfg
+	m.names = append(m.names, name)
+	if len(m.active) == 0 {
+		m.active = []string{name}
+	}
+	m.applyActive()
+	return nil
+}
+
+func enableBiasGrad(l *nn.Linear) {
+	if l.B != nil && l.DB == nil {
+		l.DB = tensor.New(l.B.Shape...)
+	}
+}
+
+// SetActive makes names the active adapters (applied in that order) and
+// re-enables adapters after Disable.
+func (m *Model) SetActive(names ...string) error {
+	for _, n := range names {
+		if _, ok := m.configs[n]; !ok {
+			if _, ok := m.hookCfg[n]; !ok {
+				return fmt.Errorf("lora: no adapter %q (have %v)", n, m.names)
+			}
+		}
+	}
+	m.active = append([]string(nil), names...)
+	m.applyActive()
+	m.setDisabled(false)
+	return nil
+}
+
+func (m *Model) applyActive() {
+	for _, s := range m.sets {
+		s.applySaved(m.active, s.disabled)
+		s.active = s.active[:0]
+		for _, n := range m.active {
+			if a := s.adapters[n]; a != nil {
+				s.active = append(s.active, a)
+			}
+		}
+	}
+	for name, hs := range m.hooks {
+		on := slices.Contains(m.active, name)
+		for _, h := range hs {
+			h.Enabled = on
+		}
+	}
+}
+
+// Disable runs the base model alone (PEFT's disable_adapter) until
+// SetActive or Enable.
+func (m *Model) Disable() { m.setDisabled(true) }
+
+// Enable undoes Disable.
+func (m *Model) Enable() { m.setDisabled(false) }
+
+func (m *Model) setDisabled(off bool) {
+	for _, s := range m.sets {
+		s.disabled = off
+		s.applySaved(m.active, off)
+	}
+	for name, hs := range m.hooks {
+		for _, h := range hs {
+			h.Enabled = !off && slices.Contains(m.active, name)
+		}
+	}
+}
+
+// SetTrain switches dropout on (training) or off (evaluation).
+func (m *Model) SetTrain(on bool) {
+	for _, s := range m.sets {
+		for _, a := range s.adapters {
+			a.Train = on
+		}
+	}
+}
+
+// Delete removes an adapter from every layer; a merged adapter must be
+// unmerged first.
+func (m *Model) Delete(name string) error {
+	if _, ok := m.configs[name]; !ok {
+		if _, ok := m.hookCfg[name]; ok {
+			for _, h := range m.hooks[name] {
+				m.host.SetSublayerHook(h.Layer, h.Site, nil)
+			}
+			delete(m.hookCfg, name)
+			delete(m.hooks, name)
+			m.active = slices.DeleteFunc(m.active, func(s string) bool { return s == name })
+			return nil
+		}
+		return fmt.Errorf("lora: no adapter %q", name)
+	}
+	for _, s := range m.sets {
+		if a := s.adapters[name]; a != nil && s.isMerged(a) {
+			return fmt.Errorf("lora: adapter %q is merged into %s; unmerge it first", name, s.Module)
+		}
+	}
+	for _, s := range m.sets {
+		delete(s.saved, name)
+		if s.adapters[name] == nil {
+			continue
+		}
+		delete(s.adapters, name)
+		s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == name })
+		if len(s.order) == 0 && len(s.merged) == 0 {
+			s.Linear.Delta = nil
+		}
+	}
+	delete(m.configs, name)
+	m.names = slices.DeleteFunc(m.names, func(n string) bool { return n == name })
+	m.active = slices.DeleteFunc(m.active, func(n string) bool { return n == name })
+	m.applyActive()
+	return nil
+}
+
+// Merge adds the named adapters (default: the active ones) into the base
+// weights, W ← W + s·B·A (DoRA: m ⊙ (W + s·B·A)/‖·‖). With safe, every
+// merged weight is computed aside and checked for NaN/Inf before any layer
+// changes, so a broken adapter leaves the model untouched.
+func (m *Model) Merge(safe bool, names ...string) error {
+	if len(names) == 0 {
+		names = m.active
+	}
+	type job struct {
+		s *Set
+		a *Adapter
+		w []float32
+	}
+	var jobs []job
+	for _, s := range m.sets {
+		var pending []float32 // chained merges of several adapters on one layer
+		for _, n := range names {
+			a := s.adapters[n]
+			if a == nil || s.isMerged(a) {
+				continue
+			}
+			if !safe {
+				a.mergeInto(s.Linear.W.Data, s.Linear.W.Data)
+				s.merged = append(s.merged, a)
+				continue
+			}
+			src := s.Linear.W.Data
+			if pending != nil {
+				src = pending
+			}
+			w := make([]float32, len(src))
+			a.mergeInto(w, src)
+			for i, v := range w {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("lora: merging adapter %q into %s gives a non-finite weight at %d; nothing was merged", n, s.Module, i)
+				}
+			}
+			pending = w
+			jobs = append(jobs, job{s, a, w})
+		}
+	}
+	for _, j := range jobs {
+		copy(j.s.Linear.W.Data, j.w)
+		j.s.merged = append(j.s.merged, j.a)
+	}
+	return nil
+}
+
+// Unmerge subtracts every merged adapter again, newest first.
+func (m *Model) Unmerge() {
+	for _, s := range m.sets {
+		for i := len(s.merged) - 1; i >= 0; i-- {
+			s.merged[i].unmergeFrom(s.Linear.W.Data)
+		}
+		s.merged = s.merged[:0]
+	}
+}
+
+// MergeAndUnload merges the active adapters and removes every adapter,
+// leaving a plain model (PEFT's merge_and_unload).
+func (m *Model) MergeAndUnload(safe bool) error {
+	if err := m.Merge(safe); err != nil {
+		return err
+	}
+	m.Unload()
+	return nil
+}
+
+// Unload removes every adapter without merging (merged ones stay merged).
+func (m *Model) Unload() {
+	for _, s := range m.sets {
+		if s.Linear.Delta == nn.Delta(s) {
+			s.Linear.Delta = nil
+		}
+		*s = *newSet(Target{Name: s.Module, L: s.Linear, Head: s.Head, Conv1D: s.Conv1D})
+	}
+	for _, hs := range m.hooks {
+		for _, h := range hs {
+			m.host.SetSublayerHook(h.Layer, h.Site, nil)
+		}
+	}
+	m.configs = map[string]*Config{}
+	m.names, m.active = nil, nil
+	m.hooks, m.hookCfg = map[string][]*Bottleneck{}, map[string]*BottleneckConfig{}
+}
+
+// SetRows routes each row of the next forward/backward to one of the active
+// LoRA adapters, by index into ActiveNames() without bottleneck adapters
+// (-1: base only), on every layer; nil turns routing off. Bottleneck
+// adapters are not routed.
+func (m *Model) SetRows(rows []int) {
+	var loras []string
+	for _, n := range m.active {
+		if m.configs[n] != nil {
+			loras = append(loras, n)
+		}
+	}
+	for _, s := range m.sets {
+		if rows == nil {
+			s.Rows = nil
+			continue
+		}
+		// Map the model-level active index to this layer's active list,
+		// which skips adapters that do not cover the layer.
+		act := s.Active()
+		local := make([]int, len(rows))
+		for i, k := range rows {
+			local[i] = -1
+			if k >= 0 && k < len(loras) {
+				if a := s.adapters[loras[k]]; a != nil {
+					local[i] = slices.Index(act, a)
+				}
+			}
+		}
+		s.Rows = local
+	}
+}

@@ -1,0 +1,185 @@
+package lora
+
+import (
+	"fmt"
+
+	"github.com/golora/golora/nn"
+)
+
+// Set is the per-layer state: every adapter on one linear layer, which of
+// them are active and merged. It is the layer's nn.Delta. Active adapters
+// apply one after the other (PEFT's order), unless Rows routes each row of
+// the batch to one adapter (S-LoRA-style serving of several adapters in one
+// batch).
+type Set struct {
+	Module string     // PEFT module name
+	Linear *nn.Linear // the frozen layer
+	Head   bool       // the output head ("all-linear" skips it)
+	Conv1D bool       // stored [in, out] on disk (GPT-2), fan_in_fan_out
+
+	// Rows, when not nil, routes row i of the next Forward and Backward to
+	// Active()[Rows[i]]; -1 gives the row the base layer only. It must not
+	// change between a forward and its backward.
+	Rows []int
+
+	adapters map[string]*Adapter
+	order    []string   // adapter names in insertion order
+	active   []*Adapter // applied in this order
+	merged   []*Adapter // merged into Linear.W, in merge order
+	disabled bool
+
+	base  *baseWeights            // the layer's own weights when modules_to_save copies exist
+	saved map[string]*savedModule // modules_to_save copies by adapter
+
+	gx, gy, gdy, gdx, dyBase []float32 // routing scratch
+	idx                      []int
+}
+
+func newSet(t Target) *Set {
+	return &Set{Module: t.Name, Linear: t.L, Head: t.Head, Conv1D: t.Conv1D, adapters: map[string]*Adapter{}}
+}
+
+// Adapter returns the named adapter on this layer, or nil.
+func (s *Set) Adapter(name string) *Adapter { return s.adapters[name] }
+
+// Names lists the layer's adapters in the order they were added.
+func (s *Set) Names() []string { return append([]string(nil), s.order...) }
+
+// Active returns the adapters applied in the forward, in order; merged
+// adapters are part of W and are not listed. The slice must not be changed.
+func (s *Set) Active() []*Adapter {
+	if len(s.merged) == 0 {
+		return s.active
+	}
+	var out []*Adapter
+	for _, a := range s.active {
+		if !s.isMerged(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *Set) isMerged(a *Adapter) bool {
+	for _, m := range s.merged {
+		if m == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Forward applies the active adapters to y [n, out] = W0·x.
+func (s *Set) Forward(x, y []float32, n int) {
+	if s.disabled {
+		return
+	}
+	act := s.Active()
+	if s.Rows == nil {
+		for _, a := range act {
+			a.Forward(x, y, n)
+		}
+		return
+	}
+	s.checkRows(n, len(act))
+	in, out := s.Linear.In(), s.Linear.Out()
+	for k, a := range act {
+		m := s.gather(k)
+		if m == 0 {
+			continue
+		}
+		if m == n {
+			a.Forward(x, y, n)
+			continue
+		}
+		s.gx, s.gy = grow(s.gx, m*in), grow(s.gy, m*out)
+		gatherRows(s.gx, x, s.idx, in)
+		gatherRows(s.gy, y, s.idx, out)
+		a.Forward(s.gx, s.gy, m)
+		scatterRows(y, s.gy, s.idx, out)
+	}
+}
+
+// Backward back-propagates through the active adapters in reverse order and
+// returns the gradient of the W0·x path.
+func (s *Set) Backward(x, dy, dx []float32, n int) []float32 {
+	if s.disabled {
+		return dy
+	}
+	act := s.Active()
+	if s.Rows == nil {
+		g := dy
+		for i := len(act) - 1; i >= 0; i-- {
+			g = act[i].Backward(x, g, dx, n)
+		}
+		return g
+	}
+	s.checkRows(n, len(act))
+	in, out := s.Linear.In(), s.Linear.Out()
+	s.dyBase = grow(s.dyBase, n*out)
+	copy(s.dyBase, dy[:n*out])
+	for k, a := range act {
+		m := s.gather(k)
+		if m == 0 {
+			continue
+		}
+		if m == n { // every row on one adapter, as in Forward
+			copy(s.dyBase, a.Backward(x, dy, dx, n))
+			continue
+		}
+		s.gx, s.gdy = grow(s.gx, m*in), grow(s.gdy, m*out)
+		gatherRows(s.gx, x, s.idx, in)
+		gatherRows(s.gdy, dy, s.idx, out)
+		var gdx []float32
+		if dx != nil {
+			s.gdx = grow(s.gdx, m*in)
+			clear(s.gdx)
+			gdx = s.gdx
+		}
+		g := a.Backward(s.gx, s.gdy, gdx, m)
+		scatterRows(s.dyBase, g, s.idx, out)
+		if dx != nil {
+			for j, i := range s.idx {
+				row := dx[i*in : (i+1)*in]
+				for c, v := range gdx[j*in : (j+1)*in] {
+					row[c] += v
+				}
+			}
+		}
+	}
+	return s.dyBase[:n*out]
+}
+
+func (s *Set) checkRows(n, nact int) {
+	if len(s.Rows) < n {
+		panic(fmt.Sprintf("lora: %s: Rows has %d entries for %d rows", s.Module, len(s.Rows), n))
+	}
+	for _, k := range s.Rows[:n] {
+		if k < -1 || k >= nact {
+			panic(fmt.Sprintf("lora: %s: row routed to adapter %d of %d", s.Module, k, nact))
+		}
+	}
+}
+
+// gather collects the indices of rows routed to adapter k into s.idx.
+func (s *Set) gather(k int) int {
+	s.idx = s.idx[:0]
+	for i, r := range s.Rows {
+		if r == k {
+			s.idx = append(s.idx, i)
+		}
+	}
+	return len(s.idx)
+}
+
+func gatherRows(dst, src []float32, idx []int, w int) {
+	for j, i := range idx {
+		copy(dst[j*w:(j+1)*w], src[i*w:(i+1)*w])
+	}
+}
+
+func scatterRows(dst, src []float32, idx []int, w int) {
+	for j, i := range idx {
+		copy(dst[i*w:(i+1)*w], src[j*w:(j+1)*w])
+	}
+}

@@ -1,0 +1,167 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/tensor"
+)
+
+// ErrMissingTensor is wrapped by the error listing absent checkpoint tensors.
+var ErrMissingTensor = errors.New("missing tensors")
+
+// Source is where weights come from: a safetensors file or shard set, or an
+// in-memory map (llama2.c checkpoints, tests).
+type Source interface {
+	Names() []string
+	Tensor(name string) (*tensor.Tensor, error)
+}
+
+// MapSource is an in-memory Source.
+type MapSource map[string]*tensor.Tensor
+
+// Names lists the tensor names, sorted.
+func (m MapSource) Names() []string {
+	ns := make([]string, 0, len(m))
+	for k := range m {
+		ns = append(ns, k)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// Tensor returns the named tensor.
+func (m MapSource) Tensor(name string) (*tensor.Tensor, error) {
+	t, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("tensor %q not found", name)
+	}
+	return t, nil
+}
+
+// LoadWeights copies every weight of m from src. fileName maps a canonical
+// name to the name in src (nil: identity). All missing tensors and shape
+// mismatches are reported together; what names the checkpoint in errors.
+func (m *Transformer) LoadWeights(src Source, what string, fileName func(string) string) error {
+	have := map[string]bool{}
+	for _, n := range src.Names() {
+		have[n] = true
+	}
+	var missing, problems []string
+	for _, s := range m.slots {
+		fn := s.name
+		if fileName != nil {
+			fn = fileName(s.name)
+		}
+		if !have[fn] {
+			missing = append(missing, fn)
+			continue
+		}
+		t, err := src.Tensor(fn)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		want := s.w.Shape
+		if s.conv1d {
+			want = []int{want[1], want[0]}
+		}
+		if !tensor.SameShape(t.Shape, want) {
+			problems = append(problems, fmt.Sprintf("tensor %s has shape %v, expected %v", fn, t.Shape, want))
+			continue
+		}
+		if s.conv1d {
+			transpose(s.w.Data, t.Data, want[0], want[1])
+		} else {
+			copy(s.w.Data, t.Data)
+		}
+	}
+	if len(missing) > 0 {
+		msg := fmt.Sprintf("%d of %d expected for model_type %s with %d layers: %s", len(missing), len(m.slots), m.cfg.ModelType, m.cfg.NumHiddenLayers, strings.Join(missing, ", "))
+		if len(problems) > 0 {
+			msg += "; " + strings.Join(problems, "; ")
+		}
+		return fmt.Errorf("model: %s: %w: %s", what, ErrMissingTensor, msg)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("model: %s: %s", what, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// transpose writes src (r, c) into dst as (c, r).
+func transpose(dst, src []float32, r, c int) {
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			dst[j*r+i] = src[i*c+j]
+		}
+	}
+}
+
+// StateDict returns the weights in checkpoint layout (Conv1D weights
+// transposed back to [in, out]), keyed by fileName(name).
+func (m *Transformer) StateDict(fileName func(string) string) map[string]*tensor.Tensor {
+	out := make(map[string]*tensor.Tensor, len(m.slots))
+	for _, s := range m.slots {
+		fn := s.name
+		if fileName != nil {
+			fn = fileName(s.name)
+		}
+		if s.conv1d {
+			r, c := s.w.Shape[0], s.w.Shape[1]
+			t := tensor.New(c, r)
+			transpose(t.Data, s.w.Data, r, c)
+			out[fn] = t
+		} else {
+			out[fn] = s.w
+		}
+	}
+	return out
+}
+
+// InitRandom fills the weights as HF's _init_weights does (normal(0, 0.02)
+// matrices and embeddings, unit norms, zero biases), deterministically.
+func (m *Transformer) InitRandom(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for _, s := range m.slots {
+		switch {
+		case len(s.w.Shape) == 2:
+			for i := range s.w.Data {
+				s.w.Data[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		case strings.HasSuffix(s.name, ".bias"):
+			clear(s.w.Data)
+		default:
+			for i := range s.w.Data {
+				s.w.Data[i] = 1
+			}
+		}
+	}
+}
+
+// SetFileNames records the checkpoint's naming (nil: canonical) so SaveHF
+// writes the names it was loaded with.
+func (m *Transformer) SetFileNames(f func(string) string) { m.fileName = f }
+
+// SaveHF writes dir/config.json and dir/model.safetensors (F32) in the
+// family's HF layout and names, atomically per file.
+func (m *Transformer) SaveHF(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cj, err := m.cfg.JSON()
+	if err != nil {
+		return err
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), m.StateDict(m.fileName), map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(cj, '\n'))
+}

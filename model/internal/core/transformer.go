@@ -1,0 +1,273 @@
+// Package core is the decoder-only transformer shared by golora's model
+// families: a pre-norm block (norm, attention, residual, norm, MLP,
+// residual) whose variants (RMSNorm or LayerNorm, RoPE or learned
+// positions, SwiGLU or GELU MLP, fused or separate q/k/v, biases) are chosen
+// by Arch. The family packages (model/llama, model/gpt2) only name the
+// weights and set the Arch; the public types are re-exported by package
+// model.
+//
+// Shapes use llm.c's letters: B batch rows, T tokens per row, N = B*T rows of
+// activations (row n = b*T + t), C hidden size, NH query heads, NKV key/value
+// heads, D head size, QD = NH*D, KVD = NKV*D, I MLP width, V vocabulary.
+package core
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// Arch selects the block variant.
+type Arch struct {
+	LayerNorm  bool // LayerNorm with bias (GPT-2); otherwise RMSNorm
+	GELU       bool // GELU MLP fc→gelu→proj (GPT-2); otherwise SwiGLU gate/up/down
+	GELUErf    bool // exact erf GELU instead of the tanh approximation
+	LearnedPos bool // learned position table (GPT-2); otherwise RoPE (rotate_half)
+	FusedQKV   bool // one [3C, C] q|k|v projection (GPT-2 c_attn)
+	QKVBias    bool // biases on q, k, v
+	OBias      bool // bias on the attention output projection
+	MLPBias    bool // biases on the MLP projections
+	Conv1D     bool // checkpoint stores block linears [in, out] (GPT-2)
+}
+
+// Names are the checkpoint names of the weights; linear entries are module
+// names (".weight" / ".bias" are appended), norm entries are prefixes too.
+type Names struct {
+	Embed, Pos, FinalNorm, Head string
+	Layer                       func(l int) LayerNames
+}
+
+// LayerNames are one block's module names; empty entries are unused.
+type LayerNames struct {
+	Norm1, Norm2                              string
+	QKV, Q, K, V, O, Fc, Proj, Gate, Up, Down string
+}
+
+// Norm is an RMSNorm (B nil) or LayerNorm weight with gradients.
+type Norm struct {
+	W, B   *tensor.Tensor // (C)
+	DW, DB *tensor.Tensor // nil when frozen
+}
+
+// Layer is one transformer block. Hooks are applied to the attention and
+// MLP outputs before the residual add.
+type Layer struct {
+	Norm1, Norm2      Norm
+	QKV               *nn.Linear // (3C, C), fused GPT-2 c_attn; nil otherwise
+	Q, K, V           *nn.Linear // (QD, C), (KVD, C), (KVD, C); nil when fused
+	O                 *nn.Linear // (C, QD)
+	Fc, Proj          *nn.Linear // (I, C), (C, I): GELU MLP
+	Gate, Up, Down    *nn.Linear // (I, C), (I, C), (C, I): SwiGLU MLP
+	AttnHook, MLPHook nn.SublayerHook
+}
+
+// Param is one named weight: W its values, G its gradient (nil unless
+// trainable). Names are the HF checkpoint names. Conv1D marks GPT-2
+// weights stored [in, out] in checkpoints; W here is always [out, in].
+type Param struct {
+	Name      string
+	W, G      *tensor.Tensor
+	Trainable bool
+	Conv1D    bool
+}
+
+// NamedLinear is a linear layer with its PEFT module name (for LoRA
+// targeting). Head marks the output projection; Conv1D marks GPT-2 layers
+// whose checkpoint weight is [in, out] (PEFT fan_in_fan_out).
+type NamedLinear struct {
+	Name   string
+	Linear *nn.Linear
+	Head   bool
+	Conv1D bool
+}
+
+type slot struct {
+	name   string
+	w      *tensor.Tensor
+	g      **tensor.Tensor
+	conv1d bool
+}
+
+// Transformer is a loaded decoder-only model. It is not safe for concurrent
+// use: activations and scratch buffers live in it and are reused per call.
+type Transformer struct {
+	cfg  *Config
+	arch Arch
+
+	Wte, Wpe   *tensor.Tensor // (V, C), (maxPos, C) or nil
+	DWte, DWpe *tensor.Tensor
+	Layers     []Layer
+	NormF      Norm
+	Head       *nn.Linear // (V, C); W is Wte when tied
+
+	// Checkpointing keeps only each block's input during Forward and
+	// recomputes the block in Backward: activation memory O(L·N·C) instead
+	// of O(L·N·(C+I+NH·T)), for one extra forward.
+	Checkpointing bool
+
+	slots   []slot
+	linears []NamedLinear
+	rope    *rope
+	dims    attnDims
+
+	fileName func(string) string
+	acts     acts
+	dec      stepActs
+}
+
+// New allocates a zero model of cfg's sizes with arch's variant and names.
+func New(cfg *Config, arch Arch, names Names) *Transformer {
+	C, L, V := cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
+	NH, NKV, D, I := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
+	QD, KVD := NH*D, NKV*D
+	m := &Transformer{cfg: cfg, arch: arch}
+	m.dims = attnDims{NH: NH, NKV: NKV, D: D, scale: float32(1 / math.Sqrt(float64(D)))}
+	m.Wte = tensor.New(V, C)
+	m.addSlot(names.Embed+".weight", m.Wte, &m.DWte, false)
+	if arch.LearnedPos {
+		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
+		m.addSlot(names.Pos+".weight", m.Wpe, &m.DWpe, false)
+	} else {
+		m.rope = newRoPE(D, cfg.RopeTheta, cfg.MaxPositionEmbeddings)
+	}
+	m.Layers = make([]Layer, L)
+	for l := range m.Layers {
+		ly := &m.Layers[l]
+		n := names.Layer(l)
+		m.addNorm(n.Norm1, &ly.Norm1, C)
+		if arch.FusedQKV {
+			ly.QKV = m.addLinear(n.QKV, 3*QD, C, arch.QKVBias, false)
+		} else {
+			ly.Q = m.addLinear(n.Q, QD, C, arch.QKVBias, false)
+			ly.K = m.addLinear(n.K, KVD, C, arch.QKVBias, false)
+			ly.V = m.addLinear(n.V, KVD, C, arch.QKVBias, false)
+		}
+		ly.O = m.addLinear(n.O, C, QD, arch.OBias, false)
+		m.addNorm(n.Norm2, &ly.Norm2, C)
+		if arch.GELU {
+			ly.Fc = m.addLinear(n.Fc, I, C, arch.MLPBias, false)
+			ly.Proj = m.addLinear(n.Proj, C, I, arch.MLPBias, false)
+		} else {
+			ly.Gate = m.addLinear(n.Gate, I, C, arch.MLPBias, false)
+			ly.Up = m.addLinear(n.Up, I, C, arch.MLPBias, false)
+			ly.Down = m.addLinear(n.Down, C, I, arch.MLPBias, false)
+		}
+	}
+	m.addNorm(names.FinalNorm, &m.NormF, C)
+	if cfg.Tied() {
+		m.Head = &nn.Linear{W: m.Wte}
+		m.linears = append(m.linears, NamedLinear{Name: names.Head, Linear: m.Head, Head: true})
+	} else {
+		m.Head = m.addLinear(names.Head, V, C, false, true)
+	}
+	return m
+}
+
+func (m *Transformer) addSlot(name string, w *tensor.Tensor, g **tensor.Tensor, conv bool) {
+	m.slots = append(m.slots, slot{name: name, w: w, g: g, conv1d: conv})
+}
+
+func (m *Transformer) addNorm(name string, n *Norm, C int) {
+	n.W = tensor.New(C)
+	for i := range n.W.Data {
+		n.W.Data[i] = 1
+	}
+	m.addSlot(name+".weight", n.W, &n.DW, false)
+	if m.arch.LayerNorm {
+		n.B = tensor.New(C)
+		m.addSlot(name+".bias", n.B, &n.DB, false)
+	}
+}
+
+func (m *Transformer) addLinear(name string, out, in int, bias, head bool) *nn.Linear {
+	conv := m.arch.Conv1D && !head
+	l := &nn.Linear{W: tensor.New(out, in)}
+	m.addSlot(name+".weight", l.W, &l.DW, conv)
+	if bias {
+		l.B = tensor.New(out)
+		m.addSlot(name+".bias", l.B, &l.DB, false)
+	}
+	m.linears = append(m.linears, NamedLinear{Name: name, Linear: l, Head: head, Conv1D: conv})
+	return l
+}
+
+// Config is the model's configuration (do not modify).
+func (m *Transformer) Config() *Config { return m.cfg }
+
+// Arch is the block variant.
+func (m *Transformer) Arch() Arch { return m.arch }
+
+// Params lists every weight once, in checkpoint order (a tied head is not
+// listed separately: its gradient accumulates into the embedding's).
+func (m *Transformer) Params() []Param {
+	ps := make([]Param, len(m.slots))
+	for i, s := range m.slots {
+		ps[i] = Param{Name: s.name, W: s.w, G: *s.g, Trainable: *s.g != nil, Conv1D: s.conv1d}
+	}
+	return ps
+}
+
+// SetTrainable marks the weights whose names match as trainable, giving
+// them gradient buffers (new ones zeroed, existing ones kept), and freezes
+// the rest, dropping theirs.
+// nil freezes everything. Frozen weights cost no gradient compute.
+func (m *Transformer) SetTrainable(match func(name string) bool) {
+	for _, s := range m.slots {
+		if match != nil && match(s.name) {
+			if *s.g == nil {
+				*s.g = tensor.New(s.w.Shape...)
+			}
+		} else {
+			*s.g = nil
+		}
+	}
+	if m.cfg.Tied() {
+		m.Head.DW = m.DWte
+	}
+}
+
+// ZeroGrad zeroes every gradient buffer (Backward accumulates).
+func (m *Transformer) ZeroGrad() {
+	for _, s := range m.slots {
+		if *s.g != nil {
+			(*s.g).Zero()
+		}
+	}
+}
+
+// Linears lists the linear layers with their PEFT module names, blocks in
+// order (attention then MLP), the output head last.
+func (m *Transformer) Linears() []NamedLinear { return append([]NamedLinear(nil), m.linears...) }
+
+// SetSublayerHook installs (nil removes) a hook on layer l's "attn" or "mlp"
+// output, applied before the residual add (bottleneck adapters).
+func (m *Transformer) SetSublayerHook(l int, which string, h nn.SublayerHook) error {
+	if l < 0 || l >= len(m.Layers) {
+		return fmt.Errorf("model: layer %d out of range [0, %d)", l, len(m.Layers))
+	}
+	switch which {
+	case "attn":
+		m.Layers[l].AttnHook = h
+	case "mlp":
+		m.Layers[l].MLPHook = h
+	default:
+		return fmt.Errorf("model: sublayer %q (expected \"attn\" or \"mlp\")", which)
+	}
+	return nil
+}
+
+// checkIDs panics on ids outside the vocabulary: a caller bug (tokenizer
+// and model disagree) that would otherwise read out of bounds.
+func (m *Transformer) checkIDs(ids []int) {
+	V := m.cfg.VocabSize
+	for i, id := range ids {
+		if id < 0 || id >= V {
+			panic(fmt.Sprintf("model: token id %d at index %d outside vocabulary [0, %d)", id, i, V))
+		}
+	}
+}
+
+// SetCheckpointing sets Checkpointing.
+func (m *Transformer) SetCheckpointing(on bool) { m.Checkpointing = on }

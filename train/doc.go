@@ -1,0 +1,26 @@
+// Package train is golora's training engine: the optimisation loop with
+// AdamW parameter groups (LoRA+ learning-rate ratio, no decay on norms and
+// biases), warmup and decay schedules, gradient accumulation, global-norm
+// clipping, periodic evaluation, crash-safe checkpoints with exact resume,
+// and the telemetry a user watches (progress line, metrics.jsonl, loss.png,
+// final summary).
+//
+// The engine drives a Task (a model with whatever is trainable on it) and a
+// Batches stream; it knows nothing about model families or adapter maths, so
+// it is tested on its own with a small softmax-regression task. The glue
+// that builds a Task from a model and a LoRA manager lives in glue.go.
+//
+// Checkpoint layout under Config.Out:
+//
+//	checkpoints/step-000010/      one complete checkpoint (never edited in place)
+//	    adapter_config.json       \ written by Task.SaveAdapter (PEFT layout)
+//	    adapter_model.safetensors /
+//	    trainer_state.safetensors param/<name>, m/<name>, v/<name>
+//	    state.json                step, RNG, data position, config, history, file hashes
+//	checkpoints/latest            name of the newest complete checkpoint
+//
+// A checkpoint is built in a temporary directory, every file fsynced, then
+// renamed into place, and only then is latest replaced atomically; older
+// checkpoints are removed after that, so a kill -9 at any instant leaves the
+// previous checkpoint intact.
+package train

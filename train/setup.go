@@ -1,0 +1,317 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/golora/golora/data"
+	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
+	"github.com/golora/golora/nn"
+)
+
+// ModelTask is the Task for a real model: the base model with LoRA/DoRA,
+// bottleneck adapters, both, or every weight trainable (method full).
+type ModelTask struct {
+	Model model.Model
+	LoRA  *lora.Model // nil for method full
+	// Method is the Config.Method the task was built for.
+	Method string
+	params []Param
+}
+
+// NewModelTask makes the trainable parts of m that cfg.Method asks for:
+// LoRA or DoRA adapters on cfg.Targets, bottleneck adapters of width cfg.R
+// after every attention and MLP sublayer, both, or the whole model. The base
+// model is frozen for every method but full.
+func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
+	t := &ModelTask{Model: m, Method: cfg.Method}
+	m.SetTrainable(nil)
+	if cfg.Method == "full" {
+		m.SetTrainable(func(string) bool { return true })
+		for _, p := range m.Params() {
+			if p.G != nil {
+				t.params = append(t.params, Param{Name: p.Name, W: p.W, G: p.G, Group: "full", NoDecay: len(p.W.Shape) == 1})
+			}
+		}
+		return t, nil
+	}
+	t.LoRA = lora.ForModel(m)
+	seed := uint64(cfg.Seed)
+	if cfg.Method == "lora" || cfg.Method == "dora" || cfg.Method == "lora+adapter" {
+		lc := lora.DefaultConfig()
+		lc.R, lc.LoraAlpha, lc.LoraDropout, lc.UseRSLoRA = cfg.R, cfg.Alpha, cfg.Dropout, cfg.RSLoRA
+		lc.UseDoRA = cfg.Method == "dora"
+		lc.TargetModules = targetModules(m, cfg.Targets)
+		lc.TaskType = "CAUSAL_LM"
+		lc.BaseModelNameOrPath = cfg.Model
+		for _, l := range m.Linears() {
+			if l.Conv1D && lc.Matches(l.Name, l.Head) {
+				lc.FanInFanOut = true // PEFT's setting for GPT-2's Conv1D layers
+			}
+		}
+		if err := t.LoRA.Add(lora.DefaultName, lc, cfg.Init, seed); err != nil {
+			return nil, fmt.Errorf("train: --method %s --targets %s: %w", cfg.Method, strings.Join(cfg.Targets, ","), err)
+		}
+	}
+	if cfg.Method == "adapter" || cfg.Method == "lora+adapter" {
+		bc := lora.DefaultBottleneckConfig()
+		bc.Size = cfg.R
+		bc.BaseModelNameOrPath = cfg.Model
+		if err := t.LoRA.AddBottleneckToModel("adapter", bc, m, seed+1); err != nil {
+			return nil, fmt.Errorf("train: --method %s: %w", cfg.Method, err)
+		}
+	}
+	t.LoRA.SetTrain(true)
+	for _, p := range t.LoRA.Params() {
+		if p.G == nil {
+			return nil, fmt.Errorf("train: %s has no gradient buffer", p.Name)
+		}
+		group := p.Group.String()
+		// PEFT's LoRA+ (create_loraplus_optimizer) trains lora_B and every
+		// 1-D tensor at ratio × lr, and never decays 1-D tensors.
+		oneD := len(p.W.Shape) == 1
+		if oneD && p.Group != lora.GroupBottleneck {
+			group = "lora_B"
+		}
+		t.params = append(t.params, Param{Name: p.Name, W: p.W, G: p.G, Group: group, NoDecay: oneD})
+	}
+	return t, nil
+}
+
+// targetAliases maps the short --targets names to module-name suffixes per
+// family; GPT-2's q, k and v share the fused c_attn projection.
+var targetAliases = map[string]map[string]string{
+	"llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj", "down": "down_proj"},
+	"gpt2":  {"q": "attn.c_attn", "k": "attn.c_attn", "v": "attn.c_attn", "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"},
+}
+
+// targetModules turns --targets into PEFT target_modules: "all" is PEFT's
+// all-linear, short names are expanded per family, anything else (a PEFT
+// module name or suffix) is kept.
+func targetModules(m model.Model, targets []string) lora.Modules {
+	if len(targets) == 1 && (targets[0] == "all" || targets[0] == "all-linear") {
+		return lora.Regex("all-linear")
+	}
+	fam := m.Config().ModelType
+	if fam != "gpt2" {
+		fam = "llama" // llama, mistral, qwen2 share the names
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if a, ok := targetAliases[fam][t]; ok {
+			t = a
+		}
+		if !seen[t] {
+			seen[t] = true
+			names = append(names, t)
+		}
+	}
+	return lora.List(names...)
+}
+
+// loraSeeder is what lora.Model offers, when it does, to reseed its
+// dropout masks; the trainer's checkpointed seeds then make dropout
+// reproducible across --resume.
+type loraSeeder interface{ Seed(uint64) }
+
+// Seed implements Seeder by reseeding the adapters' dropout, when the lora
+// package supports it.
+func (t *ModelTask) Seed(s uint64) {
+	if ls, ok := any(t.LoRA).(loraSeeder); ok && t.LoRA != nil {
+		ls.Seed(s)
+	}
+}
+
+// ExactDropout reports whether dropout masks are reproducible across
+// --resume (always true without dropout).
+func (t *ModelTask) ExactDropout() bool {
+	_, ok := any(t.LoRA).(loraSeeder)
+	return ok
+}
+
+// Params implements Task.
+func (t *ModelTask) Params() []Param { return t.params }
+
+// ZeroGrad implements Task.
+func (t *ModelTask) ZeroGrad() {
+	if t.LoRA != nil {
+		t.LoRA.ZeroGrad()
+	}
+	t.Model.ZeroGrad()
+}
+
+// Step implements Task: the logits buffer becomes its own gradient (mean
+// cross-entropy, scaled by weight) and is backpropagated.
+func (t *ModelTask) Step(ids, targets []int, B, T int, weight float32) (float64, int) {
+	if t.LoRA != nil {
+		t.LoRA.SetTrain(true)
+	}
+	logits := t.Model.Forward(ids, B, T)
+	V := t.Model.Config().VocabSize
+	loss, n := nn.CrossEntropy(logits, logits, targets, B*T, V, IgnoreIndex)
+	if weight != 1 {
+		for i := range logits {
+			logits[i] *= weight
+		}
+	}
+	if n > 0 {
+		t.Model.BackwardLogits(logits)
+	}
+	return loss, n
+}
+
+// Eval implements Task (dropout off).
+func (t *ModelTask) Eval(ids, targets []int, B, T int) (float64, int) {
+	if t.LoRA != nil {
+		t.LoRA.SetTrain(false)
+	}
+	logits := t.Model.Forward(ids, B, T)
+	loss, n := nn.CrossEntropy(nil, logits, targets, B*T, t.Model.Config().VocabSize, IgnoreIndex)
+	return loss * float64(n), n
+}
+
+// SaveAdapter implements Task: PEFT adapter files (bottleneck adapters in
+// dir/adapter), or for method full a Hugging Face model folder.
+func (t *ModelTask) SaveAdapter(dir string) error {
+	if t.LoRA == nil {
+		return t.Model.SaveHF(dir)
+	}
+	return t.LoRA.Save(dir)
+}
+
+// NumParams implements ParamCounter: base weights plus adapters.
+func (t *ModelTask) NumParams() int {
+	if t.LoRA != nil {
+		_, all := t.LoRA.NumParams()
+		return all
+	}
+	n := 0
+	for _, p := range t.Model.Params() {
+		n += p.W.Len()
+	}
+	return n
+}
+
+// iterBatches adapts data.Iterator to Batches.
+type iterBatches struct{ it *data.Iterator }
+
+func (b iterBatches) Next() (Batch, error) {
+	x := b.it.Next()
+	return Batch{IDs: x.IDs, Targets: x.Targets, B: x.B, T: x.T}, nil
+}
+func (b iterBatches) State() ([]byte, error) { return json.Marshal(b.it.State()) }
+func (b iterBatches) Restore(s []byte) error {
+	var st data.IterState
+	if err := json.Unmarshal(s, &st); err != nil {
+		return fmt.Errorf("data state: %w", err)
+	}
+	return b.it.Restore(st)
+}
+func (b iterBatches) BatchesPerEpoch() int { return b.it.Stats().Batches }
+
+// demoValidFraction is the share of the demo set held out for validation.
+const demoValidFraction = 0.1
+
+// Setup builds the Trainer a Config describes: it loads the model (the
+// embedded one when cfg.Model is empty), the training data tokenized with
+// tok (the embedded demo set when cfg.Data is empty, with a held-out split
+// for validation) and cfg.Valid, and makes the method's parameters
+// trainable. It reports what it loaded through log (nil: silent).
+func Setup(cfg Config, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := model.Load(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	return SetupModel(cfg, m, tok, log)
+}
+
+// SetupModel is Setup for a model already in memory (e.g. a fresh random
+// one for pretraining, with cfg.Method "full").
+func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	mc := m.Config()
+	var err error
+	opts := data.Options{}
+	var trainSet, validSet *data.Dataset
+	if cfg.Data == "" {
+		all, _, err := data.Demo(tok, opts)
+		if err != nil {
+			return nil, fmt.Errorf("train: demo data: %w", err)
+		}
+		if cfg.Valid == "" {
+			if trainSet, validSet, err = all.Split(demoValidFraction, 0); err != nil {
+				return nil, fmt.Errorf("train: demo data: %w", err)
+			}
+		} else {
+			trainSet = all
+		}
+	} else if trainSet, _, err = data.Load(cfg.Data, tok, opts); err != nil {
+		return nil, err
+	}
+	if cfg.Valid != "" {
+		if validSet, _, err = data.Load(cfg.Valid, tok, opts); err != nil {
+			return nil, err
+		}
+	}
+	seqLen := cfg.SeqLen
+	if mc.MaxPositionEmbeddings > 0 && seqLen > mc.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("train: --seq-len %d exceeds the model's %d positions", seqLen, mc.MaxPositionEmbeddings)
+	}
+	pad := max(tok.EOS(), 0)
+	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, PadID: pad, Shuffle: true, Seed: uint64(cfg.Seed)}
+	it, err := data.NewIterator(trainSet.Examples, bo)
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", dataName(cfg.Data), err)
+	}
+	var valid []Batch
+	if validSet != nil {
+		vo := bo
+		vo.Shuffle = false
+		vb, _, err := data.Batches(validSet.Examples, vo)
+		if err != nil {
+			return nil, fmt.Errorf("train: validation data: %w", err)
+		}
+		for _, b := range vb {
+			valid = append(valid, Batch{IDs: b.IDs, Targets: b.Targets, B: b.B, T: b.T})
+		}
+	}
+	task, err := NewModelTask(m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log != nil {
+		name := cfg.Model
+		if name == "" {
+			name = "embedded stories260K"
+		}
+		st := it.Stats()
+		log("model: %s (%s, %d layers, hidden %d, vocab %d)", name, mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.VocabSize)
+		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d truncated)",
+			dataName(cfg.Data), st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
+		if validSet != nil {
+			log("validation: %d examples, %d batches", len(validSet.Examples), len(valid))
+		}
+		if task.LoRA != nil {
+			log("method: %s  %s", cfg.Method, task.LoRA.Summary())
+		}
+		if cfg.Dropout > 0 && cfg.Resume && !task.ExactDropout() {
+			log("note: this lora package cannot reseed dropout, so the masks after --resume differ from an uninterrupted run")
+		}
+	}
+	return &Trainer{Config: cfg, Task: task, Train: iterBatches{it}, Valid: valid}, nil
+}
+
+func dataName(path string) string {
+	if path == "" {
+		return "embedded demo set"
+	}
+	return path
+}
