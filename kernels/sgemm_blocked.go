@@ -10,8 +10,8 @@ import "sync"
 // 16 KiB) staying in L1. Packing absorbs every transpose, so all four
 // op(A)/op(B) combinations run the same micro-kernel.
 const (
-	kc = 256  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB
-	mc = 144  // rows of packed A per block: mc*kc*4 = 144 KiB of L2
+	kc = 384  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB
+	mc = 96  // rows of packed A per block: mc*kc*4 = 144 KiB of L2
 	nc = 3072 // columns of packed B per block: kc*nc*4 = 3 MiB
 
 	maxMR, maxNR = 12, 32 // the largest micro-tile, for edge scratch

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golora/golora/internal/testutil"
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
 )
 
@@ -72,4 +73,23 @@ func BenchmarkOverhead(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkThinGEMM compares the row-streaming rank-r products of thin.go
+// with kernels.Sgemm on the same shapes (t = x·Aᵀ, n 1024, in 768, r 8).
+func BenchmarkThinGEMM(b *testing.B) {
+	const n, in, r = 1024, 768, 8
+	rng := testutil.NewRand(1)
+	x, A := testutil.RandN(rng, n*in, 1), testutil.RandN(rng, r*in, 1)
+	t := make([]float32, n*r)
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			rowsDot(t, 1, x, A, n, r, in)
+		}
+	})
+	b.Run("sgemm", func(b *testing.B) {
+		for b.Loop() {
+			kernels.Sgemm(false, true, n, r, in, 1, x, in, A, in, 0, t, r)
+		}
+	})
 }

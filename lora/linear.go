@@ -42,6 +42,9 @@ type Adapter struct {
 	t    []float32 // (n, r)
 	dt   []float32 // (n, r)
 	tmp  []float32 // (n, in)
+	bt   []float32 // (r, out) Bᵀ
+	dbt  []float32 // (r, out) dBᵀ
+	part partials  // per-worker accumulators
 
 	// pending marks a forward not yet followed by its backward; lastX and
 	// lastN identify its input, so the backward can reuse t and a
@@ -149,13 +152,24 @@ func (a *Adapter) Forward(x, y []float32, n int) {
 func (a *Adapter) lowRank(xd []float32, n int) {
 	r, in := a.R(), a.In()
 	a.t = grow(a.t, n*r)
-	kernels.Sgemm(false, true, n, r, in, 1, xd, in, a.A.Data, in, 0, a.t, r)
+	rowsDot(a.t, 1, xd, a.A.Data, n, r, in)
+}
+
+// bT returns Bᵀ (r, out), the layout the row loops stream.
+func (a *Adapter) bT() []float32 {
+	r, out := a.R(), a.Out()
+	a.bt = grow(a.bt, r*out)
+	for o := 0; o < out; o++ {
+		for k := 0; k < r; k++ {
+			a.bt[k*out+o] = a.B.Data[o*r+k]
+		}
+	}
+	return a.bt
 }
 
 // addUp computes y += s·t·Bᵀ.
 func (a *Adapter) addUp(t, y []float32, n int) {
-	r, out := a.R(), a.Out()
-	kernels.Sgemm(false, true, n, out, r, a.Scaling, t, r, a.B.Data, r, 1, y, out)
+	rowsAxpy(y, a.Scaling, t, a.bT(), n, a.R(), a.Out())
 }
 
 // Backward accumulates DA, DB and the adapter's share of dx from dy, and
@@ -181,26 +195,42 @@ func (a *Adapter) backwardLowRank(x, g, dx []float32, n int) {
 	if !reuse { // t of the forward is gone: recompute it
 		a.lowRank(xd, n)
 	}
-	if a.DB != nil {
-		kernels.Sgemm(true, false, out, r, n, a.Scaling, g, out, a.t, r, 1, a.DB.Data, r)
+	bt := a.bT()
+	a.dt = grow(a.dt, n*r)
+	needDt := a.DA != nil || dx != nil
+	var dt []float32
+	if needDt {
+		dt = a.dt
 	}
-	if a.DA == nil && dx == nil {
+	if a.DB != nil {
+		// dBᵀ (r, out) += s·tᵀ·g, with dt = s·g·B in the same pass over g.
+		a.dbt = grow(a.dbt, r*out)
+		clear(a.dbt)
+		outerAcc(a.dbt, a.Scaling, a.t, g, n, r, out, dt, a.Scaling, bt, &a.part)
+		for o := 0; o < out; o++ {
+			for k := 0; k < r; k++ {
+				a.DB.Data[o*r+k] += a.dbt[k*out+o]
+			}
+		}
+	} else if needDt {
+		rowsDot(a.dt, a.Scaling, g, bt, n, r, out)
+	}
+	if !needDt {
 		return
 	}
-	a.dt = grow(a.dt, n*r)
-	kernels.Sgemm(false, false, n, r, out, a.Scaling, g, out, a.B.Data, r, 0, a.dt, r)
 	if a.DA != nil {
-		kernels.Sgemm(true, false, r, in, n, 1, a.dt, r, xd, in, 1, a.DA.Data, in)
+		outerAcc(a.DA.Data, 1, a.dt, xd, n, r, in, nil, 0, nil, &a.part)
 	}
 	if dx == nil {
 		return
 	}
 	if len(a.mask) == 0 {
-		kernels.Sgemm(false, false, n, in, r, 1, a.dt, r, a.A.Data, in, 1, dx, in)
+		rowsAxpy(dx, 1, a.dt, a.A.Data, n, r, in)
 		return
 	}
 	a.tmp = grow(a.tmp, n*in)
-	kernels.Sgemm(false, false, n, in, r, 1, a.dt, r, a.A.Data, in, 0, a.tmp, in)
+	clear(a.tmp)
+	rowsAxpy(a.tmp, 1, a.dt, a.A.Data, n, r, in)
 	kernels.Mul(a.tmp, a.tmp, a.mask)
 	kernels.Add(dx[:n*in], a.tmp)
 }

@@ -144,6 +144,14 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", conv, hit[0].Module))
 		cfg.FanInFanOut = conv
 	}
+	residual := strings.HasPrefix(cfg.InitLoraWeights, "pissa") || cfg.InitLoraWeights == "olora"
+	if residual { // these change the base weights: fail before the first
+		for _, s := range hit {
+			if r, _ := cfg.RankAlpha(s.Module); r > min(s.Linear.In(), s.Linear.Out()) {
+				return fmt.Errorf("lora: adapter %q: %s needs r <= %d on %s, got %d", name, cfg.InitLoraWeights, min(s.Linear.In(), s.Linear.Out()), s.Module, r)
+			}
+		}
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	var made []*Adapter
 	for i, s := range hit {
@@ -152,9 +160,9 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 		a.Dropout = float32(cfg.LoraDropout)
 		a.Variant = variantFor(cfg, s.Linear.Out())
 		if err := init(a, s.Linear.W.Data, rng); err != nil {
-			return err // earlier layers of a PiSSA/OLoRA init keep their residual
+			return err
 		}
-		if strings.HasPrefix(cfg.InitLoraWeights, "pissa") || cfg.InitLoraWeights == "olora" {
+		if residual {
 			a.A0, a.B0 = a.A.Clone(), a.B.Clone()
 		}
 		if a.Variant != nil {

@@ -110,6 +110,11 @@ func (m *Model) Load(dir, name string) error {
 		m.Delete(name)
 		return err
 	}
+	for _, s := range m.sets { // the base is not a residual of these factors
+		if a := s.adapters[name]; a != nil {
+			a.A0, a.B0 = nil, nil
+		}
+	}
 	return nil
 }
 

@@ -33,6 +33,10 @@ type HF struct {
 	normalizers []normalizer
 	pre         []preTokenizer
 	stripLead   bool // decoder strips one leading space of the text
+	// wordSep, when not "", is the metaspace ("▁") at which SentencePiece
+	// text may be cut into words that BPE can merge independently: no
+	// vocabulary entry has it after another character (see cutBefore).
+	wordSep string
 
 	added       []addedToken
 	addedAll    *addedMatcher // every added token
@@ -262,6 +266,10 @@ func ParseHF(tokenizerJSON, configJSON []byte) (*HF, error) {
 	}
 	for _, a := range f.AddedTokens {
 		t.pieces[a.ID] = []byte(a.Content)
+	}
+
+	if !t.byteLevel && len(t.pre) == 0 && safeToCut(t.vocab, "▁") {
+		t.wordSep = "▁"
 	}
 
 	// BOS from the post-processor (Llama-2's TemplateProcessing adds <s>).
@@ -593,6 +601,9 @@ func (t *HF) encodeSegment(out []int, s string, first bool) []int {
 		return out
 	}
 	emit := func(w string) { out = t.encodeWord(out, w) }
+	if t.wordSep != "" {
+		emit = func(w string) { cutBefore(w, t.wordSep, func(w string) { out = t.encodeWord(out, w) }) }
+	}
 	// Apply the pre-tokenizers in sequence; each splits the words of the
 	// previous one.
 	var run func(level int, s string)
@@ -755,3 +766,42 @@ func (t *HF) EOSToken() string { return t.eosTok }
 
 // ChatTemplate implements Full.
 func (t *HF) ChatTemplate() string { return t.chatTemplate }
+
+// safeToCut reports whether no token has sep after a character other than
+// sep. Then no BPE symbol can span the place before a sep that follows
+// another character, so text cut there encodes piece by piece to the same ids
+// as in one piece (merges never cross the cut, and within each piece they
+// keep their order). This lets SentencePiece-style text, which has no
+// pre-tokenizer, use the word cache instead of one BPE over the whole text.
+func safeToCut(vocab []string, sep string) bool {
+	for _, s := range vocab {
+		for strings.HasPrefix(s, sep) {
+			s = s[len(sep):]
+		}
+		if strings.Contains(s, sep) {
+			return false
+		}
+	}
+	return true
+}
+
+// cutBefore calls emit with the pieces of s cut before each sep that follows
+// a character other than sep.
+func cutBefore(s, sep string, emit func(string)) {
+	start := 0
+	for i := 0; ; {
+		j := strings.Index(s[i:], sep)
+		if j < 0 {
+			break
+		}
+		j += i
+		if j > start && !strings.HasSuffix(s[start:j], sep) {
+			emit(s[start:j])
+			start = j
+		}
+		i = j + len(sep)
+	}
+	if start < len(s) {
+		emit(s[start:])
+	}
+}

@@ -25,6 +25,7 @@ type Llama2C struct {
 	model  bpe
 	byteID [256]int32
 	space  int32 // id of " " (the dummy prefix), -1 if absent
+	cut    bool  // text may be cut before spaces (see safeToCut)
 }
 
 // LoadLlama2C reads a llama2.c tok.bin file.
@@ -85,6 +86,7 @@ func ParseLlama2C(data []byte) (*Llama2C, error) {
 	if id, ok := t.ids[" "]; ok {
 		t.space = id
 	}
+	t.cut = safeToCut(t.vocab, " ")
 	// run.c merges the adjacent pair whose concatenation is a token with the
 	// highest score. Turn that into ranks: equal scores get equal ranks so the
 	// leftmost pair wins ties as in run.c.
@@ -122,32 +124,44 @@ func (t *Llama2C) Encode(text string) []int {
 	if text == "" {
 		return []int{}
 	}
-	syms := make([]int32, 0, len(text)+1)
-	if t.space >= 0 {
-		syms = append(syms, t.space)
+	out := make([]int, 0, len(text)/3+1)
+	var syms []int32
+	word := func(w string) {
+		syms = t.symbols(syms[:0], w)
+		for _, id := range t.model.apply(syms) {
+			out = append(out, int(id))
+		}
 	}
-	for i := 0; i < len(text); {
-		_, n := utf8.DecodeRuneInString(text[i:])
-		// run.c takes up to 4 bytes: a lead byte and its continuation bytes.
-		if id, ok := t.ids[text[i:i+n]]; ok && n > 0 {
-			syms = append(syms, id)
+	if t.space >= 0 {
+		text = " " + text
+	}
+	if t.cut {
+		cutBefore(text, " ", word)
+	} else {
+		word(text)
+	}
+	return out
+}
+
+// symbols appends run.c's initial symbols of w: each UTF-8 character's
+// token, or its bytes' <0xNN> tokens.
+func (t *Llama2C) symbols(dst []int32, w string) []int32 {
+	for i := 0; i < len(w); {
+		_, n := utf8.DecodeRuneInString(w[i:])
+		if id, ok := t.ids[w[i:i+n]]; ok {
+			dst = append(dst, id)
 		} else {
 			for k := i; k < i+n; k++ {
-				if id := t.byteID[text[k]]; id >= 0 {
-					syms = append(syms, id)
+				if id := t.byteID[w[k]]; id >= 0 {
+					dst = append(dst, id)
 				} else {
-					syms = append(syms, 0) // run.c: <unk>
+					dst = append(dst, 0) // run.c: <unk>
 				}
 			}
 		}
 		i += n
 	}
-	syms = t.model.apply(syms)
-	out := make([]int, len(syms))
-	for i, id := range syms {
-		out[i] = int(id)
-	}
-	return out
+	return dst
 }
 
 // EncodeWithSpecial implements Full. tok.bin's special tokens ("\n<s>\n")

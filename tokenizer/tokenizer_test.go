@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -405,4 +404,31 @@ func TestChatTemplateFromConfig(t *testing.T) {
 	}
 }
 
-var _ = json.Marshal
+// TestCutEquivalence checks that cutting SentencePiece-style text before
+// spaces (safeToCut) gives the ids of one BPE over the whole text.
+func TestCutEquivalence(t *testing.T) {
+	tok := loadTok512(t)
+	if !tok.cut {
+		t.Fatal("tok512 should be safe to cut")
+	}
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "tokenizer", "testdata", "alice.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data[:20000]) + "  double  spaces   and trailing   "
+	cut := tok.Encode(text)
+	tok.cut = false
+	whole := tok.Encode(text)
+	tok.cut = true
+	if !equalIDs(cut, whole) {
+		t.Errorf("cut vs whole: %s", firstDiff(tok, cut, whole))
+	}
+	if safeToCut([]string{"a", "▁b", "▁▁", "c▁"}, "▁") {
+		t.Error(`safeToCut accepted "c▁"`)
+	}
+	var pieces []string
+	cutBefore("▁a▁▁b▁c▁", "▁", func(s string) { pieces = append(pieces, s) })
+	if got := strings.Join(pieces, "|"); got != "▁a|▁▁b|▁c|▁" {
+		t.Errorf("cutBefore: %q", got)
+	}
+}

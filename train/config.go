@@ -54,6 +54,10 @@ type Config struct {
 	Seed        int64 `yaml:"seed" json:"seed"`
 	Threads     int   `yaml:"threads" json:"threads"`
 
+	// Shape is the architecture of a model trained from scratch (golora
+	// pretrain); train ignores it.
+	Shape ModelShape `yaml:",inline" json:"shape"`
+
 	// ConfigFile is the YAML file the other fields were read from; it is
 	// the --config flag and is never read from YAML itself.
 	ConfigFile string `yaml:"-" json:"-"`
@@ -286,7 +290,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed"}
+var resumeFields = []string{"Model", "Data", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

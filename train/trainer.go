@@ -340,7 +340,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "validation loss: %.4f at step %d -> best %.4f (ppl %.2f) at step %d\n",
 			first.ValLoss, first.Step, s.BestValLoss, math.Exp(s.BestValLoss), s.BestValStep)
 	}
-	fmt.Fprintf(w, "adapter: %s  checkpoint: %s\n", s.Out, s.Checkpoint)
+	fmt.Fprintf(w, "saved to: %s  checkpoint: %s\n", s.Out, s.Checkpoint)
 	fmt.Fprintf(w, "metrics: %s  plot: %s\n", filepath.Join(s.Out, "metrics.jsonl"), filepath.Join(s.Out, "loss.png"))
 }
 

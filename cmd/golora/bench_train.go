@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,18 +15,18 @@ import (
 )
 
 type benchTrainFlags struct {
-	model, arch                    string
-	layers, hidden, heads, kvHeads int
-	vocab, intermediate            int
-	method, targets                string
-	r, batch, seqLen, steps        int
-	warmup, threads                int
-	alpha                          float64
-	checkpointing                  bool
+	model                   string
+	shape                   train.ModelShape
+	method, targets         string
+	r, batch, seqLen, steps int
+	warmup, threads         int
+	alpha                   float64
+	checkpointing           bool
+	cpuProfile              string
 }
 
 func init() {
-	f := &benchTrainFlags{}
+	f := &benchTrainFlags{shape: train.ModelShape{Arch: "gpt2", Layers: 12, Hidden: 768, Heads: 12}}
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Time training steps on random tokens; prints one JSON line",
@@ -43,13 +45,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model to load (default: a random model of --arch's shape)")
-	fl.StringVar(&f.arch, "arch", "gpt2", "random model family: gpt2 or llama")
-	fl.IntVar(&f.layers, "layers", 12, "layers")
-	fl.IntVar(&f.hidden, "hidden", 768, "hidden size")
-	fl.IntVar(&f.heads, "heads", 12, "attention heads")
-	fl.IntVar(&f.kvHeads, "kv-heads", 0, "key/value heads (llama; default: 4 when --heads is 12, else --heads)")
-	fl.IntVar(&f.vocab, "vocab", 0, "vocabulary (default 50257 for gpt2, 32000 for llama)")
-	fl.IntVar(&f.intermediate, "intermediate", 0, "MLP width (default 4x hidden for gpt2, 8/3x rounded to 64 for llama)")
+	f.shape.RegisterFlags(fl)
 	fl.StringVar(&f.method, "method", "lora", "lora|dora|adapter|lora+adapter|full")
 	fl.StringVar(&f.targets, "targets", "q,v", "LoRA target modules")
 	fl.IntVar(&f.r, "r", 8, "LoRA rank")
@@ -60,6 +56,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl.IntVar(&f.warmup, "warmup-steps", 1, "untimed steps before timing")
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default GOLORA_THREADS or all cores)")
 	fl.BoolVar(&f.checkpointing, "checkpointing", false, "recompute block activations in backward (less memory)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	benchCmd.AddCommand(cmd)
 }
 
@@ -91,7 +88,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	if f.model != "" {
 		m, err = model.Load(f.model)
 	} else {
-		mc, cerr := benchModelConfig(f)
+		mc, cerr := f.shape.ModelConfig(f.seqLen, 0)
 		if cerr != nil {
 			return cerr
 		}
@@ -113,7 +110,24 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	if err != nil {
 		return err
 	}
-	res, err := train.Bench(cfg, task, train.RandomBatches(f.batch, f.seqLen, m.Config().VocabSize, 1), f.warmup, f.steps)
+	batches := train.RandomBatches(f.batch, f.seqLen, m.Config().VocabSize, 1)
+	if _, err := train.Bench(cfg, task, batches, f.warmup, 0); err != nil {
+		return err
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
+	res, err := train.Bench(cfg, task, batches, 0, f.steps)
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
@@ -136,43 +150,4 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), string(b))
 	return nil
-}
-
-// benchModelConfig is the random model's config.json from the shape flags.
-func benchModelConfig(f *benchTrainFlags) (*model.Config, error) {
-	c := &model.Config{ModelType: f.arch, NumHiddenLayers: f.layers, HiddenSize: f.hidden, NumAttentionHeads: f.heads,
-		NumKeyValueHeads: f.kvHeads, VocabSize: f.vocab, IntermediateSize: f.intermediate}
-	switch f.arch {
-	case "gpt2":
-		if c.VocabSize == 0 {
-			c.VocabSize = 50257
-		}
-		c.MaxPositionEmbeddings = max(1024, f.seqLen)
-		if f.kvHeads != 0 && f.kvHeads != f.heads {
-			return nil, fmt.Errorf("bench train: gpt2 has no grouped-query attention (--kv-heads must equal --heads)")
-		}
-		c.NumKeyValueHeads = 0
-		if f.intermediate > 0 {
-			n := f.intermediate
-			c.NInner = &n
-		}
-	case "llama":
-		if c.VocabSize == 0 {
-			c.VocabSize = 32000
-		}
-		if c.NumKeyValueHeads == 0 {
-			c.NumKeyValueHeads = f.heads
-			if f.heads == 12 {
-				c.NumKeyValueHeads = 4
-			}
-		}
-		if c.IntermediateSize == 0 {
-			c.IntermediateSize = (f.hidden*8/3 + 63) / 64 * 64
-		}
-		c.MaxPositionEmbeddings = max(2048, f.seqLen)
-		c.HiddenAct = "silu"
-	default:
-		return nil, fmt.Errorf("bench train: --arch %q: want gpt2 or llama", f.arch)
-	}
-	return c, nil
 }

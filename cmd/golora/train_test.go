@@ -56,3 +56,23 @@ func trainTestRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestPretrainCommand trains a tiny model from scratch and checks that the
+// result is a loadable Hugging Face folder of the requested shape.
+func TestPretrainCommand(t *testing.T) {
+	out := t.TempDir()
+	var buf bytes.Buffer
+	rootCmd.SetOut(&buf)
+	rootCmd.SetArgs([]string{"pretrain", "--layers", "2", "--hidden", "32", "--heads", "2", "--steps", "4",
+		"--seq-len", "32", "--batch", "2", "--eval-every", "0", "--out", out})
+	if err := rootCmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	m, err := loadModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config(); c.NumHiddenLayers != 2 || c.HiddenSize != 32 || c.VocabSize != 512 {
+		t.Errorf("saved model shape: %d layers, hidden %d, vocab %d", c.NumHiddenLayers, c.HiddenSize, c.VocabSize)
+	}
+}
