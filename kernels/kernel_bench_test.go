@@ -1,11 +1,15 @@
 package kernels
 
-import "testing"
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
 
 // BenchmarkKernel times the micro-kernel alone on L1-resident panels:
 // the ceiling the blocked GEMM can approach on one core.
 func BenchmarkKernel(b *testing.B) {
-	const k = kc
+	k := kc
 	a := make([]float32, k*maxMR)
 	bp := make([]float32, k*maxNR)
 	c := make([]float32, maxMR*maxNR)
@@ -30,5 +34,31 @@ func BenchmarkKernel(b *testing.B) {
 				b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 			}
 		})
+	}
+}
+
+// BenchmarkBlocking sweeps the cache block sizes on two shapes with one
+// thread, interleaved so load from other processes hits every setting.
+func BenchmarkBlocking(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	shapes := [][3]int{{1024, 1024, 1024}, {256, 8192, 768}}
+	defer func(k, m, n int) { kc, mc, nc = k, m, n }(kc, mc, nc)
+	for round := 0; round < 2; round++ {
+		for _, cfg := range [][3]int{{256, 144, 3072}, {384, 96, 3072}, {384, 144, 3072}, {256, 288, 3072}, {192, 192, 3072}, {256, 144, 1536}, {256, 144, 6144}} {
+			for _, s := range shapes {
+				g := newGemm(rng, false, false, s[0], s[1], s[2], 1, 0, 0)
+				b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/%dx%dx%d", cfg[0], cfg[1], cfg[2], s[0], s[1], s[2]), func(b *testing.B) {
+					kc, mc, nc = cfg[0], cfg[1], cfg[2]
+					g.run(1)
+					cpu0 := cpuTime()
+					for b.Loop() {
+						g.run(1)
+					}
+					if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+						b.ReportMetric(2*float64(s[0]*s[1]*s[2])*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+					}
+				})
+			}
+		}
 	}
 }

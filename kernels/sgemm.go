@@ -1,8 +1,13 @@
 // Package kernels holds golora's hot float32 loops: GEMM and the vector
 // primitives the layers are built from. Each kernel has a plain Go reference
-// that is always compiled; faster versions (AVX2+FMA assembly on amd64) are
-// chosen at run time from the CPU's features, and the build tag purego
-// forces the pure-Go paths everywhere.
+// that is always compiled; faster versions are chosen at run time from the
+// CPU's features (golang.org/x/sys/cpu): on amd64 a 12x32 AVX-512 GEMM
+// micro-kernel, else a 6x16 AVX2+FMA one, and AVX2 vector loops; elsewhere,
+// or with the build tag purego, the pure-Go paths.
+//
+// Sgemm is a Goto/BLIS-style blocked GEMM (sgemm_blocked.go) with
+// matrix-vector and tiny-product shortcuts; see docs/BENCHMARKS.md for how
+// it compares with OpenBLAS.
 package kernels
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where

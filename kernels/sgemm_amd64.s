@@ -3,7 +3,7 @@
 #include "textflag.h"
 
 // The 6x16 AVX2+FMA micro-kernel. Twelve ymm accumulators hold the 6x16 C
-// tile (row i in ACC(2i), ACC(2i+1)); each k step loads 16 floats of the
+// tile (row i in Y(2i), Y(2i+1)); each k step loads 16 floats of the
 // packed B panel into two registers and broadcasts the 6 packed A values,
 // alternating two broadcast registers so consecutive FMAs are independent.
 // That is 12 FMAs per 2 loads + 6 broadcasts, enough to keep both FMA pipes

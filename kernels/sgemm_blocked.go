@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // The blocked GEMM follows Goto/BLIS: C is computed in nc-wide column
 // blocks; for each kc-deep slice of K a kc×nc block of op(B) is packed into
@@ -9,13 +12,15 @@ import "sync"
 // L2) and sweeps the micro-kernel over panel pairs, with one B panel (kc×nr,
 // 16 KiB) staying in L1. Packing absorbs every transpose, so all four
 // op(A)/op(B) combinations run the same micro-kernel.
-const (
-	kc = 384  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB
-	mc = 96  // rows of packed A per block: mc*kc*4 = 144 KiB of L2
-	nc = 3072 // columns of packed B per block: kc*nc*4 = 3 MiB
-
-	maxMR, maxNR = 12, 32 // the largest micro-tile, for edge scratch
+//
+// The block sizes are variables only so BenchmarkBlocking can sweep them.
+var (
+	kc = 256  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB (L1)
+	mc = 144  // rows of packed A per block: mc*kc*4 = 144 KiB (L2)
+	nc = 3072 // columns of packed B per block: kc*nc*4 = 3 MiB (L3)
 )
+
+const maxMR, maxNR = 12, 32 // the largest micro-tile, for edge scratch
 
 // geom describes a micro-kernel: it computes an mr×nr tile of C from an
 // mr-row panel of packed A and an nr-column panel of packed B, as
@@ -66,36 +71,98 @@ func parallel(threads, n int, f func(lo, hi int)) {
 func (g *gemm) blocked(threads int) {
 	ge := pickGeom()
 	mr, nr := ge.mr, ge.nr
-	bp := getBuf(kc * min(nc, roundUp(g.N, nr)))
-	defer putBuf(bp)
-	bpack := *bp
 	mPanels := (g.M + mr - 1) / mr
 	// Split rows between goroutines when each gets several panels of them;
 	// otherwise (few rows, many columns) split the packed B panels.
 	splitM := mPanels >= 4*threads
-	for jc := 0; jc < g.N; jc += nc {
-		ncur := min(nc, g.N-jc)
-		nPanels := (ncur + nr - 1) / nr
-		for pc := 0; pc < g.K; pc += kc {
-			kcur := min(kc, g.K-pc)
-			beta := g.beta
-			if pc > 0 {
-				beta = 1 // later K slices accumulate onto the first
-			}
-			parallel(threads, nPanels, func(lo, hi int) {
+	// Every goroutine walks all (jc, pc) blocks: it packs its share of the
+	// block's B panels, waits at the barrier until the whole block is
+	// packed, then computes its share of C. Two B buffers alternate, so one
+	// barrier per block is enough: a goroutine packing block i+1 has passed
+	// barrier i, which every goroutine reaches only after finishing block i-1.
+	nbuf := min(threads, 2)
+	bsize := kc * min(nc, roundUp(g.N, nr))
+	bp := getBuf(nbuf * bsize)
+	defer putBuf(bp)
+	bar := newBarrier(threads)
+	work := func(t int) {
+		block := 0
+		for jc := 0; jc < g.N; jc += nc {
+			ncur := min(nc, g.N-jc)
+			nPanels := (ncur + nr - 1) / nr
+			for pc := 0; pc < g.K; pc += kc {
+				kcur := min(kc, g.K-pc)
+				beta := g.beta
+				if pc > 0 {
+					beta = 1 // later K slices accumulate onto the first
+				}
+				b := block % nbuf
+				bpack := (*bp)[b*bsize : (b+1)*bsize]
+				block++
+				lo, hi := t*nPanels/threads, (t+1)*nPanels/threads
 				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
-			})
-			if splitM {
-				parallel(threads, mPanels, func(lo, hi int) {
-					g.macro(ge, bpack, pc, kcur, jc, ncur, lo*mr, min(hi*mr, g.M), 0, nPanels, beta)
-				})
-			} else {
-				parallel(threads, nPanels, func(lo, hi int) {
+				bar.wait()
+				if splitM {
+					r0, r1 := t*mPanels/threads*mr, min((t+1)*mPanels/threads*mr, g.M)
+					g.macro(ge, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
+				} else {
 					g.macro(ge, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
-				})
+				}
 			}
 		}
 	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(t)
+		}()
+	}
+	work(0)
+	wg.Wait()
+}
+
+// barrier makes n goroutines wait for each other. A waiter spins briefly
+// before sleeping: blocks are short, and waking a parked thread costs
+// tens of microseconds.
+type barrier struct {
+	n     int32
+	count atomic.Int32
+	gen   atomic.Uint32
+	mu    sync.Mutex
+	cond  sync.Cond
+}
+
+func newBarrier(n int) *barrier {
+	b := &barrier{n: int32(n)}
+	b.cond.L = &b.mu
+	return b
+}
+
+func (b *barrier) wait() {
+	if b.n <= 1 {
+		return
+	}
+	gen := b.gen.Load()
+	if b.count.Add(1) == b.n {
+		b.count.Store(0)
+		b.mu.Lock()
+		b.gen.Add(1)
+		b.mu.Unlock()
+		b.cond.Broadcast()
+		return
+	}
+	for range 1 << 14 {
+		if b.gen.Load() != gen {
+			return
+		}
+	}
+	b.mu.Lock()
+	for b.gen.Load() == gen {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }

@@ -27,7 +27,7 @@ func ForModel(m model.Model) *Model {
 
 // AddBottleneckToModel adds bottleneck adapter name after the chosen
 // sublayers of every block of m.
-func (lm *Model) AddBottleneckToModel(name string, cfg *BottleneckConfig, m model.Model, seed uint64) error {
-	c := m.Config()
-	return lm.AddBottleneck(name, cfg, m, c.NumHiddenLayers, c.HiddenSize, seed)
+func (m *Model) AddBottleneckToModel(name string, cfg *BottleneckConfig, mdl model.Model, seed uint64) error {
+	c := mdl.Config()
+	return m.AddBottleneck(name, cfg, mdl, c.NumHiddenLayers, c.HiddenSize, seed)
 }

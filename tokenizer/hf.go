@@ -36,7 +36,8 @@ type HF struct {
 	// wordSep, when not "", is the metaspace ("▁") at which SentencePiece
 	// text may be cut into words that BPE can merge independently: no
 	// vocabulary entry has it after another character (see cutBefore).
-	wordSep string
+	wordSep       string
+	metaspaceOnly bool // the one pre-tokenizer is a Metaspace that does not split
 
 	added       []addedToken
 	addedAll    *addedMatcher // every added token
@@ -268,7 +269,7 @@ func ParseHF(tokenizerJSON, configJSON []byte) (*HF, error) {
 		t.pieces[a.ID] = []byte(a.Content)
 	}
 
-	if !t.byteLevel && len(t.pre) == 0 && safeToCut(t.vocab, "▁") {
+	if !t.byteLevel && (len(t.pre) == 0 || len(t.pre) == 1 && t.metaspaceOnly) && safeToCut(t.vocab, "▁") {
 		t.wordSep = "▁"
 	}
 
@@ -356,6 +357,10 @@ func (t *HF) parseConfig(data []byte) error {
 	return nil
 }
 
+// forceRegexFallback makes known Split patterns use the regex engine too;
+// tests set it to check the hand-written matchers against it.
+var forceRegexFallback = false
+
 // normalizer rewrites text before splitting.
 type normalizer func(string) string
 
@@ -441,14 +446,18 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 		if c.Pattern.Regex == nil {
 			return fmt.Errorf("Split with a string pattern is not supported")
 		}
-		sp, ok := splitterFor(*c.Pattern.Regex)
-		if !ok {
-			return fmt.Errorf("Split regex %q is not one of the supported patterns (GPT-2, Llama-3, Qwen2)", *c.Pattern.Regex)
-		}
 		if c.Behavior != "Isolated" || c.Invert {
 			return fmt.Errorf("Split behavior %q invert %v is not supported", c.Behavior, c.Invert)
 		}
-		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
+		if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback {
+			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
+			break
+		}
+		rs, err := newRegexSplitter(*c.Pattern.Regex)
+		if err != nil {
+			return err
+		}
+		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { rs.split(s, emit) })
 	case "Metaspace":
 		rep := c.Replacement
 		if rep == "" {
@@ -462,6 +471,9 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 			}
 		}
 		split := c.Split == nil || *c.Split
+		if !split {
+			t.metaspaceOnly = true
+		}
 		t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
 			s = strings.ReplaceAll(s, " ", rep)
 			if s != "" && (scheme == "always" || (scheme == "first" && first)) && !strings.HasPrefix(s, rep) {

@@ -354,7 +354,11 @@ func TestLoadErrors(t *testing.T) {
 		{"not json", "{"},
 		{"unigram", `{"model":{"type":"Unigram"}}`},
 		{"merge not in vocab", `{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}}`},
-		{"unknown regex", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"bad regex", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"split behavior", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Removed"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"unknown pre-tokenizer", `{"pre_tokenizer":{"type":"BertPreTokenizer"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"unknown decoder", `{"decoder":{"type":"WordPiece"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"negative id", `{"model":{"type":"BPE","vocab":{"a":-1}}}`},
 	}
 	for _, tc := range tests {
 		if err := os.WriteFile(bad, []byte(tc.json), 0o644); err != nil {
@@ -430,5 +434,39 @@ func TestCutEquivalence(t *testing.T) {
 	cutBefore("▁a▁▁b▁c▁", "▁", func(s string) { pieces = append(pieces, s) })
 	if got := strings.Join(pieces, "|"); got != "▁a|▁▁b|▁c|▁" {
 		t.Errorf("cutBefore: %q", got)
+	}
+}
+
+// TestConcurrentEncode: one tokenizer is shared by data-loading goroutines;
+// the word cache must not race (run with -race) nor change results.
+func TestConcurrentEncode(t *testing.T) {
+	tok := fullByteGPT2(t)
+	tok.maxCacheEntries = 64 // force the cache to be cleared while in use
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "tokenizer", "testdata", "alice.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data[:30000]), "\n")
+	want := make([][]int, len(lines))
+	for i, l := range lines {
+		want[i] = tok.Encode(l)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for k := range lines {
+				i := (k + g*97) % len(lines)
+				if got := tok.Encode(lines[i]); !equalIDs(got, want[i]) {
+					errs <- lines[i]
+					return
+				}
+			}
+			errs <- ""
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if s := <-errs; s != "" {
+			t.Errorf("concurrent Encode(%q) differs", s)
+		}
 	}
 }

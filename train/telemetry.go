@@ -185,10 +185,30 @@ func plotLoss(path string, h History) error {
 		if err != nil {
 			return fmt.Errorf("train: loss.png: %w", err)
 		}
-		l.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
-		l.Width = vg.Points(1)
+		l.Color = color.NRGBA{R: 31, G: 119, B: 180, A: 90} // faint: the smoothed line carries the trend
+		l.Width = vg.Points(0.75)
 		p.Add(l)
 		p.Legend.Add("train", l)
+		// A bias-corrected exponential moving average over about a
+		// twentieth of the run makes the trend readable under the noise of
+		// small batches.
+		if len(xy) >= 20 {
+			beta := 1 - 1/math.Max(5, float64(len(xy))/20)
+			sm := make(plotter.XYs, len(xy))
+			var avg float64
+			for i, v := range xy {
+				avg = beta*avg + (1-beta)*v.Y
+				sm[i] = plotter.XY{X: v.X, Y: avg / (1 - math.Pow(beta, float64(i+1)))}
+			}
+			sl, err := plotter.NewLine(sm)
+			if err != nil {
+				return fmt.Errorf("train: loss.png: %w", err)
+			}
+			sl.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+			sl.Width = vg.Points(2)
+			p.Add(sl)
+			p.Legend.Add("train (smoothed)", sl)
+		}
 	}
 	if len(h.Evals) > 0 {
 		xy := make(plotter.XYs, len(h.Evals))

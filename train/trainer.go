@@ -192,6 +192,10 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return "", err
 		}
+		// Redraw the curve too, so a run that dies later still has one.
+		if err := plotLoss(filepath.Join(cfg.Out, "loss.png"), st.History); err != nil {
+			pr.line("warning: %v", err)
+		}
 		lastSaved = st.Step
 		return dir, nil
 	}

@@ -292,3 +292,27 @@ func TestResumeFinishedRun(t *testing.T) {
 		t.Error("the final checkpoint was rewritten")
 	}
 }
+
+func TestDeterministicGivenSeed(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Steps, cfg.SaveEvery = 8, 0
+	_, a, _, errA := runTrainer(t, cfg, 0)
+	cfg.Out = t.TempDir()
+	_, b, _, errB := runTrainer(t, cfg, 0)
+	cfg.Out, cfg.Seed = t.TempDir(), cfg.Seed+1
+	_, c, _, errC := runTrainer(t, cfg, 0)
+	if err := errors.Join(errA, errB, errC); err != nil {
+		t.Fatal(err)
+	}
+	same, differ := true, false
+	for i := range a {
+		same = same && a[i].Loss == b[i].Loss && a[i].GradNorm == b[i].GradNorm
+		differ = differ || a[i].Loss != c[i].Loss
+	}
+	if !same {
+		t.Error("two runs with the same seed differ")
+	}
+	if !differ {
+		t.Error("a different seed gave the same losses")
+	}
+}

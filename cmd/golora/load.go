@@ -52,44 +52,31 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	return nil, nil
 }
 
-// loraTargets lists a model's linear layers as adapter targets.
-func loraTargets(m model.Model) []lora.Target {
-	var ts []lora.Target
-	for _, nl := range m.Linears() {
-		ts = append(ts, lora.Target{Name: nl.Name, L: nl.Linear, Head: nl.Head, Conv1D: nl.Conv1D})
-	}
-	return ts
-}
-
-// countParams is the base model's parameter count.
-func countParams(m model.Model) int {
-	n := 0
-	for _, p := range m.Params() {
-		n += p.W.Len()
-	}
-	return n
-}
-
-// attachAdapters loads one or more PEFT adapter folders (comma-separated)
-// onto m and activates them all; it returns nil when dirs is empty.
+// attachAdapters loads one or more adapter folders saved by golora train or
+// PEFT (comma-separated) onto m and activates them all; it returns nil when
+// dirs is empty.
 func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 	if dirs == "" {
 		return nil, nil
 	}
-	lm := lora.New(loraTargets(m), countParams(m))
-	var names []string
+	m.SetTrainable(nil)
+	lm := lora.ForModel(m)
+	var active []string
 	for i, dir := range strings.Split(dirs, ",") {
-		name := "default"
+		name := lora.DefaultName
 		if i > 0 {
 			name = fmt.Sprintf("adapter%d", i)
 		}
-		if err := lm.Load(dir, name); err != nil {
+		names, err := lm.LoadDir(dir, name, m)
+		if err != nil {
 			return nil, err
 		}
-		names = append(names, name)
+		active = append(active, names...)
 	}
-	if err := lm.SetActive(names...); err != nil {
-		return nil, err
+	if len(active) > 0 {
+		if err := lm.SetActive(active...); err != nil {
+			return nil, err
+		}
 	}
 	lm.SetTrain(false)
 	return lm, nil

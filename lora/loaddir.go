@@ -1,0 +1,71 @@
+package lora
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/golora/golora/model"
+)
+
+// LoadDir loads what Save wrote into dir onto mdl, the way PEFT's
+// PeftModel.from_pretrained loads the default adapter: the LoRA (or DoRA)
+// adapter at dir itself under name, or a bottleneck adapter when dir holds
+// one, plus every bottleneck adapter in a direct subfolder (golora train
+// --method lora+adapter saves its bottleneck part in dir/adapter). LoRA
+// adapters in subfolders are other named adapters and are not loaded. It
+// returns the LoRA adapter names loaded, for SetActive.
+func (m *Model) LoadDir(dir, name string, mdl model.Model) ([]string, error) {
+	c := mdl.Config()
+	loadOne := func(d, n string) error {
+		if isLoRADir(d) {
+			return m.Load(d, n)
+		}
+		return m.LoadBottleneck(d, n, mdl, c.NumHiddenLayers, c.HiddenSize)
+	}
+	var loaded []string
+	top := !fileMissing(filepath.Join(dir, ConfigFile))
+	if top {
+		if err := loadOne(dir, name); err != nil {
+			return nil, err
+		}
+		loaded = append(loaded, name)
+	}
+	subs, _ := os.ReadDir(dir)
+	found := top
+	for _, e := range subs {
+		sub := filepath.Join(dir, e.Name())
+		if !e.IsDir() || fileMissing(filepath.Join(sub, ConfigFile)) || isLoRADir(sub) {
+			continue
+		}
+		n := name + "." + e.Name()
+		if err := loadOne(sub, n); err != nil {
+			return nil, err
+		}
+		loaded = append(loaded, n)
+		found = true
+	}
+	if !found {
+		return nil, fmt.Errorf("lora: %s holds no %s (neither a PEFT adapter nor a bottleneck adapter)", dir, ConfigFile)
+	}
+	return loaded, nil
+}
+
+func fileMissing(p string) bool {
+	_, err := os.Stat(p)
+	return err != nil
+}
+
+// isLoRADir reports whether dir's adapter_config.json is not a bottleneck
+// one; an unreadable or malformed config counts as LoRA, so Load reports it.
+func isLoRADir(dir string) bool {
+	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return false
+	}
+	var probe struct {
+		AdapterType string `json:"adapter_type"`
+	}
+	return json.Unmarshal(raw, &probe) != nil || probe.AdapterType != "bottleneck"
+}
