@@ -73,18 +73,24 @@ func pickGeom() *geom {
 	return &geomGeneric
 }
 
-// packBTrans packs a full nr-column panel of a transposed B (b starts at
-// the panel's first stored row) and returns how many depths it did, a
-// multiple of 8; the caller packs the rest.
-func packBTrans(panel, b []float32, ldb, kcur, nr int) int {
-	k8 := kcur &^ 7
-	if !useAVX2FMA || k8 == 0 {
+// packT transposes w >= 8 stored rows of src (row stride ld) into panel
+// rows of width w, as packing needs for a transposed B or an untransposed
+// A: panel[p*w+j] = src[j*ld+p] for j < w and p below the returned depth,
+// a multiple of 8; the caller packs the rest. When w is not a multiple of
+// 8 the last group of 8 rows overlaps the previous one, rewriting equal
+// values.
+func packT(panel, src []float32, ld, k, w int) int {
+	k8 := k &^ 7
+	if !useAVX2FMA || k8 == 0 || w < 8 {
 		return 0
 	}
-	_ = b[(nr-1)*ldb+k8-1]
-	_ = panel[k8*nr-1]
-	for j := 0; j < nr; j += 8 {
-		packBT8(&panel[j], &b[j*ldb], ldb, k8, nr)
+	_ = src[(w-1)*ld+k8-1]
+	_ = panel[k8*w-1]
+	for j := 0; ; j += 8 {
+		j = min(j, w-8)
+		packBT8(&panel[j], &src[j*ld], ld, k8, w)
+		if j == w-8 {
+			return k8
+		}
 	}
-	return k8
 }

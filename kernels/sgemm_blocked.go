@@ -48,79 +48,87 @@ func getBuf(n int) *[]float32 {
 
 func putBuf(p *[]float32) { bufPool.Put(p) }
 
-// parallel splits [0,n) into up to threads contiguous chunks and runs
-// f(lo, hi) on each, the first on the calling goroutine.
-func parallel(threads, n int, f func(lo, hi int)) {
-	threads = min(threads, n)
-	if threads <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for t := 1; t < threads; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(t*n/threads, (t+1)*n/threads)
-		}()
-	}
-	f(0, n/threads)
-	wg.Wait()
-}
-
 func (g *gemm) blocked(threads int) {
 	ge := pickGeom()
-	mr, nr := ge.mr, ge.nr
-	mPanels := (g.M + mr - 1) / mr
+	mPanels := (g.M + ge.mr - 1) / ge.mr
+	nbuf := min(threads, 2)
+	bsize := kc * min(nc, roundUp(g.N, ge.nr))
+	bp := getBuf(nbuf * bsize)
+	defer putBuf(bp)
+	if threads == 1 {
+		// A separate variable from the threaded branch's keeps this one on
+		// the stack: small products then run without allocating.
+		r := blockedRun{*g, ge, 1, mPanels, false, nbuf, bsize, *bp, nil}
+		r.work(0)
+		return
+	}
 	// Split rows between goroutines when each gets several panels of them;
 	// otherwise (few rows, many columns) split the packed B panels.
 	splitM := mPanels >= 4*threads
-	// Every goroutine walks all (jc, pc) blocks: it packs its share of the
-	// block's B panels, waits at the barrier until the whole block is
-	// packed, then computes its share of C. Two B buffers alternate, so one
-	// barrier per block is enough: a goroutine packing block i+1 has passed
-	// barrier i, which every goroutine reaches only after finishing block i-1.
-	nbuf := min(threads, 2)
-	bsize := kc * min(nc, roundUp(g.N, nr))
-	bp := getBuf(nbuf * bsize)
-	defer putBuf(bp)
-	bar := newBarrier(threads)
-	work := func(t int) {
-		block := 0
-		for jc := 0; jc < g.N; jc += nc {
-			ncur := min(nc, g.N-jc)
-			nPanels := (ncur + nr - 1) / nr
-			for pc := 0; pc < g.K; pc += kc {
-				kcur := min(kc, g.K-pc)
-				beta := g.beta
-				if pc > 0 {
-					beta = 1 // later K slices accumulate onto the first
-				}
-				b := block % nbuf
-				bpack := (*bp)[b*bsize : (b+1)*bsize]
-				block++
-				lo, hi := t*nPanels/threads, (t+1)*nPanels/threads
-				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
-				bar.wait()
-				if splitM {
-					r0, r1 := t*mPanels/threads*mr, min((t+1)*mPanels/threads*mr, g.M)
-					g.macro(ge, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
-				} else {
-					g.macro(ge, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
-				}
-			}
-		}
-	}
+	r := &blockedRun{*g, ge, threads, mPanels, splitM, nbuf, bsize, *bp, newBarrier(threads)}
 	var wg sync.WaitGroup
 	for t := 1; t < threads; t++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			work(t)
+			r.work(t)
 		}()
 	}
-	work(0)
+	r.work(0)
 	wg.Wait()
+}
+
+// blockedRun is the state of one blocked product shared by its goroutines.
+type blockedRun struct {
+	g           gemm
+	ge          *geom
+	threads     int
+	mPanels     int
+	splitM      bool
+	nbuf, bsize int
+	bpack       []float32 // nbuf buffers of bsize
+	bar         *barrier
+}
+
+// work is goroutine t's part. Every goroutine walks all (jc, pc) blocks:
+// it packs its share of the block's B panels, waits at the barrier until
+// the whole block is packed, then computes its share of C. Two B buffers
+// alternate, so one barrier per block is enough: a goroutine packing block
+// i+1 has passed barrier i, which every goroutine reaches only after
+// finishing block i-1.
+func (r *blockedRun) work(t int) {
+	g, ge, threads := &r.g, r.ge, r.threads
+	mr, nr := ge.mr, ge.nr
+	asize := roundUp(mc, mr) * kc
+	ap := getBuf(asize + maxMR*maxNR)
+	defer putBuf(ap)
+	apack, tile := (*ap)[:asize], (*ap)[asize:]
+	block := 0
+	for jc := 0; jc < g.N; jc += nc {
+		ncur := min(nc, g.N-jc)
+		nPanels := (ncur + nr - 1) / nr
+		for pc := 0; pc < g.K; pc += kc {
+			kcur := min(kc, g.K-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1 // later K slices accumulate onto the first
+			}
+			b := block % r.nbuf
+			bpack := r.bpack[b*r.bsize : (b+1)*r.bsize]
+			block++
+			lo, hi := t*nPanels/threads, (t+1)*nPanels/threads
+			g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
+			if r.bar != nil {
+				r.bar.wait()
+			}
+			if r.splitM {
+				r0, r1 := t*r.mPanels/threads*mr, min((t+1)*r.mPanels/threads*mr, g.M)
+				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
+			} else {
+				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
+			}
+		}
+	}
 }
 
 // barrier makes n goroutines wait for each other. A waiter spins briefly
@@ -168,16 +176,12 @@ func (b *barrier) wait() {
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
 // macro computes rows [r0,r1) of C against B panels [p0,p1) of the packed
-// block, packing its own A blocks.
-func (g *gemm) macro(ge *geom, bpack []float32, pc, kcur, jc, ncur, r0, r1, p0, p1 int, beta float32) {
+// block, packing A blocks into apack; tile is scratch for edge tiles.
+func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur, r0, r1, p0, p1 int, beta float32) {
 	if r0 >= r1 || p0 >= p1 {
 		return
 	}
 	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
-	ap := getBuf(roundUp(mc, mr) * kcur)
-	defer putBuf(ap)
-	apack := *ap
-	var tile [maxMR * maxNR]float32
 	for ic := r0; ic < r1; ic += mc {
 		mcur := min(mc, r1-ic)
 		g.packA(mr, apack, ic, mcur, pc, kcur)
@@ -195,7 +199,7 @@ func (g *gemm) macro(ge *geom, bpack []float32, pc, kcur, jc, ncur, r0, r1, p0, 
 				}
 				// Edge tile: compute the full tile into scratch (packing
 				// padded the panels with zeros) and merge the valid part.
-				kernel(kcur, apanel, bpanel, tile[:], nr, 0)
+				kernel(kcur, apanel, bpanel, tile, nr, 0)
 				for i := 0; i < mrc; i++ {
 					c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+nrc]
 					t := tile[i*nr : i*nr+nrc]
@@ -222,11 +226,18 @@ func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 		r := i0 + ip*mr
 		rows := min(mr, i0+mcur-r)
 		if !g.transA {
+			done := 0
+			if rows == mr {
+				done = packT(panel, g.A[r*g.lda+pc:], g.lda, kcur, mr)
+			}
 			for i := 0; i < rows; i++ {
-				src := g.A[(r+i)*g.lda+pc : (r+i)*g.lda+pc+kcur]
+				src := g.A[(r+i)*g.lda+pc+done : (r+i)*g.lda+pc+kcur]
 				for p, v := range src {
-					panel[p*mr+i] = alpha * v
+					panel[(done+p)*mr+i] = v
 				}
+			}
+			if alpha != 1 {
+				scale(alpha, panel[:kcur*mr])
 			}
 		} else {
 			for p := 0; p < kcur; p++ {
@@ -264,7 +275,7 @@ func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
 		}
 		done := 0
 		if cols == nr {
-			done = packBTrans(panel, g.B[j0*g.ldb+pc:], g.ldb, kcur, nr)
+			done = packT(panel, g.B[j0*g.ldb+pc:], g.ldb, kcur, nr)
 		}
 		for j := 0; j < cols; j++ {
 			src := g.B[(j0+j)*g.ldb+pc+done : (j0+j)*g.ldb+pc+kcur]
@@ -299,42 +310,61 @@ func (g *gemm) gemv(threads int) {
 			}
 		}
 	}
-	parallel(threads, N, func(lo, hi int) {
-		if g.transB {
-			for j := lo; j < hi; j++ {
-				b := g.B[j*g.ldb : j*g.ldb+K]
-				for i := 0; i < M; i++ {
-					s := dot(a[i*K:i*K+K], b)
-					c := &g.C[i*g.ldc+j]
-					if g.beta == 0 {
-						*c = s
-					} else {
-						*c = s + g.beta**c
-					}
-				}
-			}
-			return
-		}
-		// Column chunks keep the M rows of C being accumulated in L1.
-		const chunk = 1024
-		for j0 := lo; j0 < hi; j0 += chunk {
-			j1 := min(j0+chunk, hi)
+	if threads == 1 {
+		g.gemvRange(a, 0, N)
+		return
+	}
+	gc := *g // a copy, so that only the threaded call allocates
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gc.gemvRange(a, t*N/threads, (t+1)*N/threads)
+		}()
+	}
+	gc.gemvRange(a, 0, N/threads)
+	wg.Wait()
+}
+
+// gemvRange computes columns [lo,hi) of C for gemv; a holds alpha*op(A)
+// as M contiguous rows of K.
+func (g *gemm) gemvRange(a []float32, lo, hi int) {
+	M, K := g.M, g.K
+	if g.transB {
+		for j := lo; j < hi; j++ {
+			b := g.B[j*g.ldb : j*g.ldb+K]
 			for i := 0; i < M; i++ {
-				c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
+				s := dot(a[i*K:i*K+K], b)
+				c := &g.C[i*g.ldc+j]
 				if g.beta == 0 {
-					clear(c)
-				} else if g.beta != 1 {
-					scale(g.beta, c)
-				}
-			}
-			for p := 0; p < K; p++ {
-				b := g.B[p*g.ldb+j0 : p*g.ldb+j1]
-				for i := 0; i < M; i++ {
-					if av := a[i*K+p]; av != 0 {
-						axpy(av, b, g.C[i*g.ldc+j0:i*g.ldc+j1])
-					}
+					*c = s
+				} else {
+					*c = s + g.beta**c
 				}
 			}
 		}
-	})
+		return
+	}
+	// Column chunks keep the M rows of C being accumulated in L1.
+	const chunk = 1024
+	for j0 := lo; j0 < hi; j0 += chunk {
+		j1 := min(j0+chunk, hi)
+		for i := 0; i < M; i++ {
+			c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
+			if g.beta == 0 {
+				clear(c)
+			} else if g.beta != 1 {
+				scale(g.beta, c)
+			}
+		}
+		for p := 0; p < K; p++ {
+			b := g.B[p*g.ldb+j0 : p*g.ldb+j1]
+			for i := 0; i < M; i++ {
+				if av := a[i*K+p]; av != 0 {
+					axpy(av, b, g.C[i*g.ldc+j0:i*g.ldc+j1])
+				}
+			}
+		}
+	}
 }

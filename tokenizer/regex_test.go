@@ -140,3 +140,49 @@ func FuzzSplitters(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadOtherSplitRegex: a Split pattern that is not hand-matched loads and
+// runs through the regex engine.
+func TestLoadOtherSplitRegex(t *testing.T) {
+	base := fullByteGPT2(t)
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "..", "shared", "models", "tiny-random-gpt2", "tokenizer.json"))
+	if err != nil {
+		t.Skip(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	f["model"].(map[string]any)["vocab"] = vocabOf(base)
+	f["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\p{L}+|\p{N}+|\s+|[^\p{L}\p{N}\s]+`}, "behavior": "Isolated"},
+		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+	}}
+	data, _ = json.Marshal(f)
+	tok, err := ParseHF(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "the cat 2024 sat, on  the mat"
+	ids := tok.Encode(text)
+	if got := tok.Decode(ids); got != text {
+		t.Fatalf("round trip %q", got)
+	}
+	// With this pattern a space is its own piece, so no token starts with one
+	// unless it is all spaces.
+	for _, id := range ids {
+		if p := string(tok.pieces[id]); strings.HasPrefix(p, " ") && strings.TrimSpace(p) != "" {
+			t.Errorf("token %q crosses a piece boundary", p)
+		}
+	}
+}
+
+func vocabOf(t *HF) map[string]any {
+	v := map[string]any{}
+	for id, s := range t.vocab {
+		if !t.specialByID[int32(id)] {
+			v[s] = id
+		}
+	}
+	return v
+}

@@ -268,15 +268,19 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 		AddGen    bool      `json:"add_generation_prompt"`
 		Messages  []Message `json:"messages"`
 		Text      string    `json:"text"`
+		Template  string    `json:"template"`
 	}
 	readJSON(t, filepath.Join(dir, "chat.json"), &ref)
 	seen := map[string]int{}
 	for _, c := range ref {
 		var ct *ChatTemplate
 		var err error
-		if c.Tokenizer == "default" {
+		switch c.Tokenizer {
+		case "default":
 			ct, err = CompileChatTemplate(DefaultChatTemplate, "", "")
-		} else {
+		case "features":
+			ct, err = CompileChatTemplate(c.Template, "<s>", "</s>")
+		default:
 			ct, err = NewChatTemplate(npmTokenizer(t, c.Tokenizer))
 		}
 		if err != nil {
@@ -301,7 +305,7 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 		}
 		seen[c.Tokenizer]++
 	}
-	for _, name := range []string{"llama3", "qwen3", "default"} {
+	for _, name := range []string{"llama3", "llama3_1", "qwen3", "features", "default"} {
 		if seen[name] < 4 {
 			t.Errorf("%s: %d renderings compared", name, seen[name])
 		}

@@ -7,8 +7,10 @@
 //
 // The engine drives a Task (a model with whatever is trainable on it) and a
 // Batches stream; it knows nothing about model families or adapter maths, so
-// it is tested on its own with a small softmax-regression task. The glue
-// that builds a Task from a model and a LoRA manager lives in glue.go.
+// it is tested on its own with a small softmax-regression task. The glue in
+// setup.go builds the real Task (ModelTask: a model.Model with LoRA/DoRA or
+// bottleneck adapters, or every weight trainable) and the data streams from
+// a Config (Setup, SetupModel).
 //
 // Checkpoint layout under Config.Out:
 //

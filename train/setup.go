@@ -112,24 +112,12 @@ func targetModules(m model.Model, targets []string) lora.Modules {
 	return lora.List(names...)
 }
 
-// loraSeeder is what lora.Model offers, when it does, to reseed its
-// dropout masks; the trainer's checkpointed seeds then make dropout
-// reproducible across --resume.
-type loraSeeder interface{ Seed(uint64) }
-
-// Seed implements Seeder by reseeding the adapters' dropout, when the lora
-// package supports it.
+// Seed implements Seeder by reseeding the adapters' dropout streams, so the
+// trainer's checkpointed seeds make dropout reproducible across --resume.
 func (t *ModelTask) Seed(s uint64) {
-	if ls, ok := any(t.LoRA).(loraSeeder); ok && t.LoRA != nil {
-		ls.Seed(s)
+	if t.LoRA != nil {
+		t.LoRA.Seed(s)
 	}
-}
-
-// ExactDropout reports whether dropout masks are reproducible across
-// --resume (always true without dropout).
-func (t *ModelTask) ExactDropout() bool {
-	_, ok := any(t.LoRA).(loraSeeder)
-	return ok
 }
 
 // Params implements Task.
@@ -301,9 +289,6 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		}
 		if task.LoRA != nil {
 			log("method: %s  %s", cfg.Method, task.LoRA.Summary())
-		}
-		if cfg.Dropout > 0 && cfg.Resume && !task.ExactDropout() {
-			log("note: this lora package cannot reseed dropout, so the masks after --resume differ from an uninterrupted run")
 		}
 	}
 	return &Trainer{Config: cfg, Task: task, Train: iterBatches{it}, Valid: valid}, nil

