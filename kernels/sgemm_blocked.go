@@ -260,19 +260,29 @@ func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 // columns [jc,jc+ncur) of op(B): panel jp holds element (p, jp*nr+j) at
 // jp*nr*kcur + p*nr + j. Columns past the block are zero.
 func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
+	if p0 >= p1 {
+		return
+	}
+	if !g.transB {
+		// Row by row, so B is read sequentially: with long rows (the
+		// vocabulary-sized lm head) panel-by-panel reads would touch a new
+		// page for every nr floats.
+		for p := 0; p < kcur; p++ {
+			row := g.B[(pc+p)*g.ldb:]
+			for jp := p0; jp < p1; jp++ {
+				j0 := jc + jp*nr
+				cols := min(nr, jc+ncur-j0)
+				d := dst[jp*nr*kcur+p*nr : jp*nr*kcur+p*nr+nr]
+				copy(d, row[j0:j0+cols])
+				clear(d[cols:])
+			}
+		}
+		return
+	}
 	for jp := p0; jp < p1; jp++ {
 		panel := dst[jp*nr*kcur : (jp+1)*nr*kcur]
 		j0 := jc + jp*nr
 		cols := min(nr, jc+ncur-j0)
-		if !g.transB {
-			for p := 0; p < kcur; p++ {
-				row := (pc + p) * g.ldb
-				d := panel[p*nr : p*nr+nr]
-				copy(d, g.B[row+j0:row+j0+cols])
-				clear(d[cols:])
-			}
-			continue
-		}
 		done := 0
 		if cols == nr {
 			done = packT(panel, g.B[j0*g.ldb+pc:], g.ldb, kcur, nr)
