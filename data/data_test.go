@@ -386,7 +386,7 @@ func TestLoadFileAndGzip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name != "train.jsonl" || !reflect.DeepEqual(a.Examples, b.Examples) || a.Len() != 2 {
+	if a.Name != plain || !reflect.DeepEqual(a.Examples, b.Examples) || a.Len() != 2 {
 		t.Errorf("plain %+v, gzip %+v", a, b)
 	}
 	if _, _, err := Load(filepath.Join(dir, "missing.jsonl"), newFakeTok(), Options{}); err == nil {

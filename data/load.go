@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 )
@@ -28,7 +27,9 @@ func Load(path string, tok Encoder, opts Options) (*Dataset, Stats, error) {
 		return nil, Stats{}, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
-	return LoadReader(f, filepath.Base(path), tok, opts)
+	// The path as given, like a compiler's file:line, so two files of the
+	// same name in different folders (train.jsonl, valid.jsonl) stay apart.
+	return LoadReader(f, path, tok, opts)
 }
 
 // LoadReader is Load on a stream; name is used in errors and Dataset.Name.

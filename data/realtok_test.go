@@ -1,39 +1,14 @@
 package data
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/tokenizer"
 )
-
-// sharedModel returns ../shared/models/<name> next to the repository root,
-// skipping the test when the reference material is absent.
-func sharedModel(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "models", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s absent", p)
-	}
-	return p
-}
 
 // With real tokenizers (byte-level BPE and llama2.c SentencePiece), the
 // loss-carrying tokens decode to exactly the completion / assistant turns,
@@ -46,7 +21,7 @@ func TestRealTokenizers(t *testing.T) {
 	}, "\n")
 	for _, name := range []string{"tiny-random-gpt2", "stories260K/tok512.bin"} {
 		t.Run(name, func(t *testing.T) {
-			root := sharedModel(t, strings.Split(name, "/")[0])
+			root := testutil.Shared(t, "models", strings.Split(name, "/")[0])
 			tok, err := tokenizer.LoadFull(filepath.Join(root, strings.TrimPrefix(name, strings.Split(name, "/")[0])))
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +120,7 @@ func TestRealTokenizers(t *testing.T) {
 // BenchmarkLoadGPT2 is BenchmarkLoad with a real byte-level BPE tokenizer,
 // on 2 MB: how the pipeline's cost compares with tokenization's.
 func BenchmarkLoadGPT2(b *testing.B) {
-	tok, err := tokenizer.LoadFull(sharedModel(b, "tiny-random-gpt2"))
+	tok, err := tokenizer.LoadFull(testutil.Shared(b, "models", "tiny-random-gpt2"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -162,7 +137,7 @@ func BenchmarkLoadGPT2(b *testing.B) {
 // default; the result must match a serial load (run with -race to check
 // their safety as well).
 func TestRealTokenizerParallel(t *testing.T) {
-	tok, err := tokenizer.LoadFull(sharedModel(t, "tiny-random-gpt2"))
+	tok, err := tokenizer.LoadFull(testutil.Shared(t, "models", "tiny-random-gpt2"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,3 +94,27 @@ func packT(panel, src []float32, ld, k, w int) int {
 		}
 	}
 }
+
+// packBRow32 copies n runs of 32 floats from one row of B into consecutive
+// B panels, prefetching the next row (next floats on):
+//
+//	for i := 0; i < n; i++ {
+//		copy(dst[i*step:i*step+32], src[i*32:i*32+32])
+//	}
+//
+//go:noescape
+func packBRow32(dst, src *float32, n, step, next int)
+
+// packRow copies the full 32-wide panels of one row of an untransposed B
+// (row holds them back to back, dst is the first panel's row p) and
+// returns how many it did; step is the panel stride and next the distance
+// to the following row of B.
+func packRow(dst, row []float32, panels, nr, step, next int) int {
+	if !useAVX2FMA || nr != 32 || panels == 0 {
+		return 0
+	}
+	_ = row[panels*32-1]
+	_ = dst[(panels-1)*step+31]
+	packBRow32(&dst[0], &row[0], panels, step, next)
+	return panels
+}

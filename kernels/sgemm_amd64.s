@@ -223,3 +223,40 @@ pbloop:
 pbdone:
 	VZEROUPPER
 	RET
+
+// func packBRow32(dst, src *float32, n, step, next int)
+// Copies n runs of 32 floats, src[i*32:] to dst[i*step:], prefetching the
+// same columns next floats ahead (the next row of B): packing a wide B
+// reads one long row segment after another, and each new row would
+// otherwise start with cache misses the hardware prefetcher has not seen
+// coming.
+TEXT ·packBRow32(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ step+24(FP), R8
+	SHLQ $2, R8
+	MOVQ next+32(FP), R9
+	SHLQ $2, R9
+
+rowloop:
+	TESTQ      CX, CX
+	JE         rowdone
+	PREFETCHT0 (SI)(R9*1)
+	PREFETCHT0 64(SI)(R9*1)
+	VMOVUPS    (SI), Y0
+	VMOVUPS    32(SI), Y1
+	VMOVUPS    64(SI), Y2
+	VMOVUPS    96(SI), Y3
+	VMOVUPS    Y0, (DI)
+	VMOVUPS    Y1, 32(DI)
+	VMOVUPS    Y2, 64(DI)
+	VMOVUPS    Y3, 96(DI)
+	ADDQ       $128, SI
+	ADDQ       R8, DI
+	DECQ       CX
+	JMP        rowloop
+
+rowdone:
+	VZEROUPPER
+	RET

@@ -22,6 +22,7 @@ func BenchmarkSgemm(b *testing.B) {
 		{768, 3072, 1024, true, false},  // dW = dyᵀ·x
 		{1024, 768, 3072, false, false}, // dx = dy·W
 		{256, 50257, 768, false, true},  // lm head
+		{256, 50257, 768, false, false}, // lm head, W stored [in,out]
 		{1, 2304, 768, false, true},     // decode
 		{64, 64, 64, false, true},       // attention scores, one head
 		{64, 64, 64, false, false},      // attention · V

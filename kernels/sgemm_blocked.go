@@ -7,11 +7,11 @@ import (
 
 // The blocked GEMM follows Goto/BLIS: C is computed in nc-wide column
 // blocks; for each kc-deep slice of K a kc×nc block of op(B) is packed into
-// nr-wide panels (shared by all goroutines, sized for L3), then each
-// goroutine packs mc×kc blocks of alpha*op(A) into mr-tall panels (sized for
-// L2) and sweeps the micro-kernel over panel pairs, with one B panel (kc×nr,
-// 16 KiB) staying in L1. Packing absorbs every transpose, so all four
-// op(A)/op(B) combinations run the same micro-kernel.
+// nr-wide panels (sized for L3), then each goroutine packs mc×kc blocks of
+// alpha*op(A) into mr-tall panels (sized for L2) and sweeps the micro-kernel
+// over panel pairs, with one B panel (kc×nr, 16 or 32 KiB) staying in L1.
+// Packing absorbs every transpose, so all four op(A)/op(B) combinations run
+// the same micro-kernel.
 //
 // The block sizes are variables only so BenchmarkBlocking can sweep them.
 var (
@@ -62,10 +62,16 @@ func (g *gemm) blocked(threads int) {
 		r.work(0)
 		return
 	}
-	// Split rows between goroutines when each gets several panels of them;
-	// otherwise (few rows, many columns) split the packed B panels.
-	splitM := mPanels >= 4*threads
-	r := &blockedRun{*g, ge, threads, mPanels, splitM, nbuf, bsize, *bp, newBarrier(threads)}
+	// Split the columns between goroutines when C is wide: each then packs
+	// exactly the B panels it uses, so packed B never moves between cores'
+	// caches and barriers are rare, at the price of each goroutine packing
+	// all of op(A) (+23% on the 256×50257 lm head). Otherwise split the rows
+	// (each packs its own A) and share the packed B, with a barrier per block.
+	nPanels := (min(nc, g.N) + ge.nr - 1) / ge.nr
+	r := &blockedRun{*g, ge, threads, mPanels, false, 1, bsize, *bp, newBarrier(threads)}
+	if !(g.N >= 2*g.M && nPanels >= 2*threads) && mPanels >= 4*threads {
+		r.splitM, r.nbuf = true, nbuf
+	}
 	var wg sync.WaitGroup
 	for t := 1; t < threads; t++ {
 		wg.Add(1)
@@ -90,12 +96,13 @@ type blockedRun struct {
 	bar         *barrier
 }
 
-// work is goroutine t's part. Every goroutine walks all (jc, pc) blocks:
-// it packs its share of the block's B panels, waits at the barrier until
-// the whole block is packed, then computes its share of C. Two B buffers
-// alternate, so one barrier per block is enough: a goroutine packing block
-// i+1 has passed barrier i, which every goroutine reaches only after
-// finishing block i-1.
+// work is goroutine t's part. Every goroutine walks all (jc, pc) blocks
+// and packs its share of each block's B panels. Splitting columns, it then
+// computes on just those panels (with a barrier only between column
+// blocks). Splitting rows, it first waits at the barrier until the whole
+// block is packed; two B buffers alternate, so one barrier per block is
+// enough: a goroutine packing block i+1 has passed barrier i, which every
+// goroutine reaches only after finishing block i-1.
 func (r *blockedRun) work(t int) {
 	g, ge, threads := &r.g, r.ge, r.threads
 	mr, nr := ge.mr, ge.nr
@@ -117,11 +124,14 @@ func (r *blockedRun) work(t int) {
 			bpack := r.bpack[b*r.bsize : (b+1)*r.bsize]
 			block++
 			lo, hi := t*nPanels/threads, (t+1)*nPanels/threads
-			g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
-			if r.bar != nil {
+			if !r.splitM && jc > 0 && pc == 0 {
+				// A narrower last column block shifts the shares: wait
+				// until nobody computes on the previous block's panels.
 				r.bar.wait()
 			}
+			g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
 			if r.splitM {
+				r.bar.wait()
 				r0, r1 := t*r.mPanels/threads*mr, min((t+1)*r.mPanels/threads*mr, g.M)
 				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
 			} else {
@@ -149,7 +159,7 @@ func newBarrier(n int) *barrier {
 }
 
 func (b *barrier) wait() {
-	if b.n <= 1 {
+	if b == nil || b.n <= 1 {
 		return
 	}
 	gen := b.gen.Load()
@@ -161,7 +171,7 @@ func (b *barrier) wait() {
 		b.cond.Broadcast()
 		return
 	}
-	for range 1 << 14 {
+	for range 1 << 18 {
 		if b.gen.Load() != gen {
 			return
 		}
@@ -188,7 +198,7 @@ func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur,
 		for jp := p0; jp < p1; jp++ {
 			j0 := jc + jp*nr
 			nrc := min(nr, jc+ncur-j0)
-			bpanel := bpack[jp*nr*kcur : (jp+1)*nr*kcur]
+			bpanel := bpack[jp*nr*kc : jp*nr*kc+nr*kcur]
 			for ip := 0; ip*mr < mcur; ip++ {
 				i0 := ic + ip*mr
 				mrc := min(mr, ic+mcur-i0)
@@ -243,8 +253,16 @@ func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 			for p := 0; p < kcur; p++ {
 				src := g.A[(pc+p)*g.lda+r : (pc+p)*g.lda+r+rows]
 				d := panel[p*mr : p*mr+rows]
-				for i, v := range src {
-					d[i] = alpha * v
+				// Fixed-size copies compile to a few vector moves.
+				switch {
+				case alpha == 1 && rows == 12:
+					*(*[12]float32)(d) = *(*[12]float32)(src)
+				case alpha == 1 && rows == 6:
+					*(*[6]float32)(d) = *(*[6]float32)(src)
+				default:
+					for i, v := range src {
+						d[i] = alpha * v
+					}
 				}
 			}
 		}
@@ -258,7 +276,9 @@ func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 
 // packB writes B panels [p0,p1) of the block at rows [pc,pc+kcur) and
 // columns [jc,jc+ncur) of op(B): panel jp holds element (p, jp*nr+j) at
-// jp*nr*kcur + p*nr + j. Columns past the block are zero.
+// jp*nr*kc + p*nr + j. Columns past the block are zero. Panels sit
+// kc*nr apart whatever kcur is, so a goroutine packing a shallower block
+// cannot overwrite panels another goroutine still reads.
 func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
 	if p0 >= p1 {
 		return
@@ -267,20 +287,35 @@ func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
 		// Row by row, so B is read sequentially: with long rows (the
 		// vocabulary-sized lm head) panel-by-panel reads would touch a new
 		// page for every nr floats.
+		full := min(p1, (ncur/nr)) - p0 // panels with all nr columns
 		for p := 0; p < kcur; p++ {
 			row := g.B[(pc+p)*g.ldb:]
-			for jp := p0; jp < p1; jp++ {
+			done := 0
+			if full > 0 {
+				j0 := jc + p0*nr
+				done = packRow(dst[p0*nr*kc+p*nr:], row[j0:j0+full*nr], full, nr, nr*kc, g.ldb)
+			}
+			for jp := p0 + done; jp < p1; jp++ {
 				j0 := jc + jp*nr
 				cols := min(nr, jc+ncur-j0)
-				d := dst[jp*nr*kcur+p*nr : jp*nr*kcur+p*nr+nr]
-				copy(d, row[j0:j0+cols])
-				clear(d[cols:])
+				d := dst[jp*nr*kc+p*nr : jp*nr*kc+p*nr+nr]
+				// Fixed-size array copies compile to inline vector moves;
+				// a memmove call per 64 or 128 bytes costs more than the copy.
+				switch {
+				case cols == 32 && nr == 32:
+					*(*[32]float32)(d) = *(*[32]float32)(row[j0:])
+				case cols == 16 && nr == 16:
+					*(*[16]float32)(d) = *(*[16]float32)(row[j0:])
+				default:
+					copy(d, row[j0:j0+cols])
+					clear(d[cols:])
+				}
 			}
 		}
 		return
 	}
 	for jp := p0; jp < p1; jp++ {
-		panel := dst[jp*nr*kcur : (jp+1)*nr*kcur]
+		panel := dst[jp*nr*kc : jp*nr*kc+nr*kcur]
 		j0 := jc + jp*nr
 		cols := min(nr, jc+ncur-j0)
 		done := 0

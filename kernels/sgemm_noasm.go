@@ -8,3 +8,5 @@ var useAVX512 = false
 func pickGeom() *geom { return &geomGeneric }
 
 func packT(panel, src []float32, ld, k, w int) int { return 0 }
+
+func packRow(dst, row []float32, panels, nr, step, next int) int { return 0 }

@@ -5,12 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // megabyte returns 1 MiB of text: Alice in Wonderland repeated, each copy
 // with a different number prefix so the word cache does not see a pure
 // repetition of the same sentences only.
-func megabyte(b *testing.B) string {
+func megabyte(b testing.TB) string {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(b), "tokenizer", "testdata", "alice.txt"))
 	if err != nil {
@@ -72,5 +73,32 @@ func BenchmarkDecode(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		tok.Decode(ids)
+	}
+}
+
+// TestEncodeMegabyteFast pins the speed promise: 1 MiB of English
+// encodes in well under a second (a fresh cache, as a new process has).
+// The bound is several times the measured time (30-120 ms on 2 shared
+// cores), so only a real regression (a quadratic path, a lost cache) fails.
+func TestEncodeMegabyteFast(t *testing.T) {
+	text := megabyte(t)
+	for _, tc := range []struct {
+		name string
+		tok  Tokenizer
+	}{{"tok512 (SentencePiece-style)", loadTok512(t)}, {"byte-level BPE", fullByteGPT2(t)}} {
+		best := time.Duration(1 << 62)
+		for range 2 { // best of two: the machine is shared
+			if h, ok := tc.tok.(*HF); ok {
+				h.cacheMu.Lock()
+				clear(h.cache)
+				h.cacheMu.Unlock()
+			}
+			start := time.Now()
+			tc.tok.Encode(text)
+			best = min(best, time.Since(start))
+		}
+		if best > time.Second {
+			t.Errorf("%s: 1 MiB encodes in %v, want well under a second", tc.name, best)
+		}
 	}
 }

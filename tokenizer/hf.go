@@ -17,9 +17,8 @@ import (
 // (GPT-2, Qwen, Llama-3) or SentencePiece-style with the ▁ metaspace and byte
 // fallback (Llama-2, TinyLlama, Mistral).
 type HF struct {
-	vocab  []string         // id -> token string as stored in the file
-	ids    map[string]int32 // token string -> id (vocab and added tokens)
-	pieces [][]byte         // id -> decoded bytes
+	vocabulary          // vocab and added tokens, as stored in the file
+	pieces     [][]byte // id -> decoded bytes
 
 	byteLevel  bool       // symbols are bytes mapped through bytesToUnicode
 	byteID     [256]int32 // byte-level: id of each byte's symbol (-1 if absent)
@@ -148,7 +147,7 @@ func ParseHF(tokenizerJSON, configJSON []byte) (*HF, error) {
 		return nil, fmt.Errorf("end_of_word_suffix %q is not supported", *p)
 	}
 	t := &HF{
-		ids:               make(map[string]int32, len(f.Model.Vocab)+len(f.AddedTokens)),
+		vocabulary:        vocabulary{ids: make(map[string]int32, len(f.Model.Vocab)+len(f.AddedTokens))},
 		unk:               -1,
 		fuseUnk:           f.Model.FuseUnk,
 		ignoreMerg:        f.Model.IgnoreMerges,
@@ -720,15 +719,7 @@ func (t *HF) symbols(dst []int32, w string) []int32 {
 }
 
 // Decode implements Tokenizer.
-func (t *HF) Decode(ids []int) string {
-	var b []byte
-	prev := -1
-	for _, id := range ids {
-		b = t.appendPiece(b, id, prev)
-		prev = id
-	}
-	return string(b)
-}
+func (t *HF) Decode(ids []int) string { return decodeWith(ids, t.appendPiece) }
 
 func (t *HF) appendPiece(dst []byte, id, prev int) []byte {
 	if id < 0 || id >= len(t.pieces) {
@@ -749,23 +740,6 @@ func (t *HF) EOS() int { return t.eos }
 
 // AddBOS implements Full.
 func (t *HF) AddBOS() bool { return t.addBOS }
-
-// VocabSize implements Tokenizer.
-func (t *HF) VocabSize() int { return len(t.vocab) }
-
-// TokenString implements Full.
-func (t *HF) TokenString(id int) string {
-	if id < 0 || id >= len(t.vocab) {
-		return ""
-	}
-	return t.vocab[id]
-}
-
-// TokenID implements Full.
-func (t *HF) TokenID(s string) (int, bool) {
-	id, ok := t.ids[s]
-	return int(id), ok
-}
 
 // IsSpecial reports whether id is a special added token.
 func (t *HF) IsSpecial(id int) bool { return t.specialByID[int32(id)] }

@@ -19,9 +19,8 @@ import (
 // File format (little endian): int32 max_token_length, then for each token a
 // float32 score, an int32 byte length and the bytes. BOS is 1, EOS is 2.
 type Llama2C struct {
-	vocab  []string
+	vocabulary
 	scores []float32
-	ids    map[string]int32
 	model  bpe
 	byteID [256]int32
 	space  int32 // id of " " (the dummy prefix), -1 if absent
@@ -51,7 +50,7 @@ func ParseLlama2C(data []byte) (*Llama2C, error) {
 	if maxLen <= 0 {
 		return nil, fmt.Errorf("tok.bin: max_token_length %d", maxLen)
 	}
-	t := &Llama2C{ids: map[string]int32{}, space: -1}
+	t := &Llama2C{vocabulary: vocabulary{ids: map[string]int32{}}, space: -1}
 	for off := 4; off < len(data); {
 		if len(data)-off < 8 {
 			return nil, fmt.Errorf("tok.bin: token %d: truncated record at byte %d", len(t.vocab), off)
@@ -173,15 +172,7 @@ func (t *Llama2C) EncodeWithSpecial(text string) []int { return t.Encode(text) }
 // <0xNN> tokens are raw bytes. (run.c's safe_printf also drops single
 // non-printable bytes when printing; Decode keeps them so that text round
 // trips.)
-func (t *Llama2C) Decode(ids []int) string {
-	var b []byte
-	prev := -1
-	for _, id := range ids {
-		b = t.appendPiece(b, id, prev)
-		prev = id
-	}
-	return string(b)
-}
+func (t *Llama2C) Decode(ids []int) string { return decodeWith(ids, t.appendPiece) }
 
 func (t *Llama2C) appendPiece(dst []byte, id, prev int) []byte {
 	if id < 0 || id >= len(t.vocab) || id == 1 || id == 2 {
@@ -207,23 +198,6 @@ func (t *Llama2C) EOS() int { return 2 }
 
 // AddBOS implements Full: run.c always starts from BOS.
 func (t *Llama2C) AddBOS() bool { return true }
-
-// VocabSize implements Tokenizer.
-func (t *Llama2C) VocabSize() int { return len(t.vocab) }
-
-// TokenString implements Full.
-func (t *Llama2C) TokenString(id int) string {
-	if id < 0 || id >= len(t.vocab) {
-		return ""
-	}
-	return t.vocab[id]
-}
-
-// TokenID implements Full.
-func (t *Llama2C) TokenID(s string) (int, bool) {
-	id, ok := t.ids[s]
-	return int(id), ok
-}
 
 // Score returns the merge score of id (0 if out of range).
 func (t *Llama2C) Score(id int) float32 {

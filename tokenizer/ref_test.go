@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,18 +125,6 @@ func firstDiff(tok Full, got, want []int) string {
 	return fmt.Sprintf("len %d vs %d, first difference at %d:\n got:%s\nwant:%s", len(got), len(want), i, ctx(got), ctx(want))
 }
 
-func equalIDs(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReferenceIDs(t *testing.T) {
 	dir := refDir(t)
 	var cases []refCase
@@ -178,7 +167,7 @@ func TestReferenceIDs(t *testing.T) {
 			fails := 0
 			for i, c := range cases {
 				got := tok.Encode(c.Text)
-				if !equalIDs(got, ref.IDs[i]) {
+				if !slices.Equal(got, ref.IDs[i]) {
 					fails++
 					if fails <= 5 {
 						t.Errorf("%s %q: %s", c.Name, trunc(c.Text), firstDiff(tok, got, ref.IDs[i]))
@@ -192,7 +181,7 @@ func TestReferenceIDs(t *testing.T) {
 				t.Errorf("%d of %d cases differ", fails, len(cases))
 			}
 			for _, s := range ref.Special {
-				if got := tok.EncodeWithSpecial(s.Text); !equalIDs(got, s.IDs) {
+				if got := tok.EncodeWithSpecial(s.Text); !slices.Equal(got, s.IDs) {
 					t.Errorf("EncodeWithSpecial(%q): %s", s.Text, firstDiff(tok, got, s.IDs))
 				}
 			}
@@ -201,7 +190,7 @@ func TestReferenceIDs(t *testing.T) {
 				if tok.AddBOS() {
 					got = append([]int{tok.BOS()}, got...)
 				}
-				if !equalIDs(got, ref.Hello) {
+				if !slices.Equal(got, ref.Hello) {
 					t.Errorf("with special tokens (AddBOS %v): %v, want %v", tok.AddBOS(), got, ref.Hello)
 				}
 			}

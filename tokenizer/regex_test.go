@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -98,7 +99,7 @@ func TestMetaspacePreTokenizer(t *testing.T) {
 			continue
 		}
 		n++
-		if got := tok.Encode(c.Text); !equalIDs(got, ref.IDs[i]) {
+		if got := tok.Encode(c.Text); !slices.Equal(got, ref.IDs[i]) {
 			t.Errorf("%s: %s", c.Name, firstDiff(tok, got, ref.IDs[i]))
 		}
 	}

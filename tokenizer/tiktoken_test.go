@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	tiktoken "github.com/tiktoken-go/tokenizer"
@@ -29,7 +30,7 @@ func TestTiktokenGPT2(t *testing.T) {
 		for i, id := range want32 {
 			want[i] = int(id)
 		}
-		if got := tok.Encode(c.Text); !equalIDs(got, want) {
+		if got := tok.Encode(c.Text); !slices.Equal(got, want) {
 			fails++
 			if fails <= 5 {
 				t.Errorf("%s %q: %s", c.Name, trunc(c.Text), firstDiff(tok, got, want))

@@ -119,3 +119,40 @@ func EncodeChat(t Full, messages []Message, addGenerationPrompt bool) ([]int, er
 	}
 	return t.EncodeWithSpecial(s), nil
 }
+
+// vocabulary is the id <-> token-string table every tokenizer kind has; its
+// methods implement VocabSize, TokenString and TokenID for all of them.
+type vocabulary struct {
+	vocab []string         // id -> token string as stored in the file
+	ids   map[string]int32 // token string -> id
+}
+
+// VocabSize implements Tokenizer.
+func (v *vocabulary) VocabSize() int { return len(v.vocab) }
+
+// TokenString implements Full: "" for an id out of range.
+func (v *vocabulary) TokenString(id int) string {
+	if id < 0 || id >= len(v.vocab) {
+		return ""
+	}
+	return v.vocab[id]
+}
+
+// TokenID implements Full.
+func (v *vocabulary) TokenID(s string) (int, bool) {
+	id, ok := v.ids[s]
+	return int(id), ok
+}
+
+// decodeWith concatenates the text of ids; appendPiece is given the previous
+// id because a piece can print differently after another (the leading space
+// after BOS, consecutive unknown tokens).
+func decodeWith(ids []int, appendPiece func(dst []byte, id, prev int) []byte) string {
+	var b []byte
+	prev := -1
+	for _, id := range ids {
+		b = appendPiece(b, id, prev)
+		prev = id
+	}
+	return string(b)
+}

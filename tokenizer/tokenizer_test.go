@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -34,7 +35,7 @@ func TestLlama2CEncode(t *testing.T) {
 		{"", []int{}},
 	}
 	for _, tc := range tests {
-		if got := tok.Encode(tc.text); !equalIDs(got, tc.want) {
+		if got := tok.Encode(tc.text); !slices.Equal(got, tc.want) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
@@ -63,7 +64,7 @@ func TestLlama2CGreedyOutputs(t *testing.T) {
 		}
 		compared++
 		got := append([]int{tok.BOS()}, tok.Encode(c.Prompt)...)
-		if !equalIDs(got, c.PromptID) {
+		if !slices.Equal(got, c.PromptID) {
 			t.Errorf("prompt %q: ids %v, want %v", c.Prompt, got, c.PromptID)
 		}
 		// run.c prints every piece after BOS, then a newline.
@@ -407,7 +408,7 @@ func TestChatTemplateFromConfig(t *testing.T) {
 	if ids[0] != 3 || ids[len(ids)-1] != 4 {
 		t.Errorf("EncodeChat ids %v", ids)
 	}
-	if got := tok.Encode("abab"); !equalIDs(got, []int{2, 2}) {
+	if got := tok.Encode("abab"); !slices.Equal(got, []int{2, 2}) {
 		t.Errorf("Encode(abab) = %v", got)
 	}
 }
@@ -428,7 +429,7 @@ func TestCutEquivalence(t *testing.T) {
 	tok.cut = false
 	whole := tok.Encode(text)
 	tok.cut = true
-	if !equalIDs(cut, whole) {
+	if !slices.Equal(cut, whole) {
 		t.Errorf("cut vs whole: %s", firstDiff(tok, cut, whole))
 	}
 	if safeToCut([]string{"a", "▁b", "▁▁", "c▁"}, "▁") {
@@ -460,7 +461,7 @@ func TestConcurrentEncode(t *testing.T) {
 		go func(g int) {
 			for k := range lines {
 				i := (k + g*97) % len(lines)
-				if got := tok.Encode(lines[i]); !equalIDs(got, want[i]) {
+				if got := tok.Encode(lines[i]); !slices.Equal(got, want[i]) {
 					errs <- lines[i]
 					return
 				}

@@ -22,6 +22,13 @@ type Config struct {
 	Out    string `yaml:"out" json:"out"`
 	Method string `yaml:"method" json:"method"`
 
+	// ValidFraction holds out this share of --data (seeded by Seed) as the
+	// validation set when no --valid file is given.
+	ValidFraction float64 `yaml:"valid-fraction" json:"valid-fraction"`
+	TrainOnAll    bool    `yaml:"train-on-all" json:"train-on-all"`
+	Pack          bool    `yaml:"pack" json:"pack"`
+	SkipBad       bool    `yaml:"skip-bad" json:"skip-bad"`
+
 	R       int      `yaml:"r" json:"r"`
 	Alpha   float64  `yaml:"alpha" json:"alpha"`
 	Dropout float64  `yaml:"dropout" json:"dropout"`
@@ -158,6 +165,12 @@ func (c *Config) Validate() error {
 	if c.KeepCkpts < 1 {
 		bad("--keep-checkpoints %d: must be at least 1", c.KeepCkpts)
 	}
+	if !(c.ValidFraction >= 0 && c.ValidFraction < 1) {
+		bad("--valid-fraction %g: want 0 <= f < 1", c.ValidFraction)
+	}
+	if c.ValidFraction > 0 && c.Valid != "" {
+		bad("--valid-fraction %g with --valid %s: give a validation file or a held-out fraction, not both", c.ValidFraction, c.Valid)
+	}
 	if c.Out == "" {
 		bad("--out: an output directory is required")
 	}
@@ -183,6 +196,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Model, "model", c.Model, "model directory or file (default: the embedded model)")
 	fs.StringVar(&c.Data, "data", c.Data, "training data, JSONL (default: the embedded demo set)")
 	fs.StringVar(&c.Valid, "valid", c.Valid, "validation data, JSONL (default: the demo's held-out split when --data is not given)")
+	fs.Float64Var(&c.ValidFraction, "valid-fraction", c.ValidFraction, "hold out this share of --data (chosen with --seed) for validation when --valid is not given")
+	fs.BoolVar(&c.TrainOnAll, "train-on-all", c.TrainOnAll, "loss on every token, prompts and user turns included (default: completions and assistant turns only)")
+	fs.BoolVar(&c.Pack, "pack", c.Pack, "pack several short examples into each --seq-len row")
+	fs.BoolVar(&c.SkipBad, "skip-bad", c.SkipBad, "skip malformed JSONL lines (reported with a count) instead of failing on the first")
 	fs.StringVar(&c.Out, "out", c.Out, "output directory: adapter, checkpoints, metrics.jsonl, loss.png")
 	fs.StringVar(&c.Method, "method", c.Method, "what to train: "+strings.Join(Methods, "|"))
 	fs.IntVar(&c.R, "r", c.R, "LoRA rank (bottleneck width for --method adapter)")
@@ -259,6 +276,31 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 	return nil
 }
 
+// ResolveResume is Resolve for a command with --resume: when the resolved
+// settings ask to resume and --out holds a checkpoint, they start again from
+// the checkpoint's config, so that only what is given again on the command
+// line (or in --config) changes. Without a checkpoint the run starts afresh.
+func (c *Config) ResolveResume(fs *pflag.FlagSet, base Config) error {
+	if err := c.Resolve(fs, base); err != nil {
+		return err
+	}
+	if !c.Resume {
+		return nil
+	}
+	ck, err := ReadCheckpointConfig(c.Out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.Resolve(fs, ck); err != nil {
+		return err
+	}
+	c.Resume = true
+	return nil
+}
+
 // LoadYAML overlays the keys present in a YAML file onto c; unknown keys are
 // an error (a typo would otherwise be silently ignored).
 func (c *Config) LoadYAML(path string) error {
@@ -290,7 +332,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

@@ -106,6 +106,9 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.GradAccum = 0 }, "--grad-accum"},
 		{func(c *Config) { c.Dropout = 1 }, "--dropout"},
 		{func(c *Config) { c.Out = "" }, "--out"},
+		{func(c *Config) { c.ValidFraction = 1 }, "--valid-fraction"},
+		{func(c *Config) { c.ValidFraction = -0.1 }, "--valid-fraction"},
+		{func(c *Config) { c.ValidFraction, c.Valid = 0.1, "v.jsonl" }, "not both"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()
@@ -167,5 +170,75 @@ func TestShuffledBatchesRestore(t *testing.T) {
 	}
 	if _, err := NewShuffledBatches(nil, 1, 1, 0, 0); err == nil {
 		t.Error("empty example set accepted")
+	}
+}
+
+// TestEveryFlagHasYAMLKey: every golora train flag the issue lists exists,
+// and every flag can be set from --config (a Config field whose yaml key is
+// the flag name), so a new flag cannot silently be left out of YAML.
+func TestEveryFlagHasYAMLKey(t *testing.T) {
+	keys := map[string]bool{}
+	ct := reflect.TypeOf(Config{})
+	for i := 0; i < ct.NumField(); i++ {
+		keys[strings.Split(ct.Field(i).Tag.Get("yaml"), ",")[0]] = true
+	}
+	c := DefaultConfig()
+	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
+	c.RegisterFlags(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && !keys[f.Name] {
+			t.Errorf("--%s has no yaml key in Config", f.Name)
+		}
+	})
+	for _, name := range []string{"model", "data", "valid", "out", "method", "r", "alpha", "dropout", "targets", "init",
+		"rslora", "lr", "loraplus-ratio", "weight-decay", "batch", "seq-len", "steps", "epochs", "grad-accum", "warmup",
+		"schedule", "max-grad-norm", "eval-every", "save-every", "resume", "seed", "threads",
+		"valid-fraction", "train-on-all", "pack", "skip-bad"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("--%s is missing", name)
+		}
+	}
+	// And a YAML file really sets the data settings.
+	p := filepath.Join(t.TempDir(), "data.yaml")
+	os.WriteFile(p, []byte("valid-fraction: 0.2\ntrain-on-all: true\npack: true\nskip-bad: true\n"), 0o644)
+	if err := c.LoadYAML(p); err != nil || c.ValidFraction != 0.2 || !c.TrainOnAll || !c.Pack || !c.SkipBad {
+		t.Errorf("data settings from YAML: %v %+v", err, c)
+	}
+}
+
+// TestResolveResume: with --resume, the settings come back from the
+// checkpoint in --out, and only flags given again change them; without a
+// checkpoint the run starts from the defaults.
+func TestResolveResume(t *testing.T) {
+	out := t.TempDir()
+	saved := testConfig(out)
+	if _, _, _, err := runTrainer(t, saved, 0); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(args ...string) Config {
+		t.Helper()
+		c := DefaultConfig()
+		fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
+		c.RegisterFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ResolveResume(fs, DefaultConfig()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := resolve("--out", out, "--resume", "--steps", "30")
+	want := saved
+	want.Steps, want.Resume = 30, true
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("resumed settings:\n got %+v\nwant %+v", c, want)
+	}
+	fresh := t.TempDir()
+	c = resolve("--out", fresh, "--resume")
+	want = DefaultConfig()
+	want.Out, want.Resume = fresh, true
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("--resume without a checkpoint:\n got %+v\nwant %+v", c, want)
 	}
 }

@@ -10,7 +10,11 @@
 // it is tested on its own with a small softmax-regression task. The glue in
 // setup.go builds the real Task (ModelTask: a model.Model with LoRA/DoRA or
 // bottleneck adapters, or every weight trainable) and the data streams from
-// a Config (Setup, SetupModel).
+// a Config (Setup, SetupModel). The data settings go to package data: Data
+// (a JSONL file, or a folder with train.jsonl and valid.jsonl as in mlx-lm)
+// and Valid or ValidFraction through data.LoadSplits, TrainOnAll and SkipBad
+// as data.Options (skipped lines are counted in the log), Pack to the
+// shuffling data.Iterator.
 //
 // Checkpoint layout under Config.Out:
 //

@@ -227,34 +227,46 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 	}
 	mc := m.Config()
 	var err error
-	opts := data.Options{}
+	opts := data.Options{TrainOnAll: cfg.TrainOnAll, SkipBad: cfg.SkipBad}
 	var trainSet, validSet *data.Dataset
+	var skipped []string
 	if cfg.Data == "" {
 		all, _, err := data.Demo(tok, opts)
 		if err != nil {
 			return nil, fmt.Errorf("train: demo data: %w", err)
 		}
+		frac, seed := demoValidFraction, uint64(0)
+		if cfg.ValidFraction > 0 {
+			frac, seed = cfg.ValidFraction, uint64(cfg.Seed)
+		}
 		if cfg.Valid == "" {
-			if trainSet, validSet, err = all.Split(demoValidFraction, 0); err != nil {
+			if trainSet, validSet, err = all.Split(frac, seed); err != nil {
 				return nil, fmt.Errorf("train: demo data: %w", err)
 			}
 		} else {
 			trainSet = all
+			if validSet, err = loadValid(cfg.Valid, tok, opts, &skipped); err != nil {
+				return nil, err
+			}
 		}
-	} else if trainSet, _, err = data.Load(cfg.Data, tok, opts); err != nil {
-		return nil, err
-	}
-	if cfg.Valid != "" {
-		if validSet, _, err = data.Load(cfg.Valid, tok, opts); err != nil {
+	} else {
+		sp, err := data.LoadSplits(cfg.Data, cfg.Valid, cfg.ValidFraction, uint64(cfg.Seed), tok, opts)
+		if err != nil {
 			return nil, err
 		}
+		trainSet = sp.Train
+		if sp.Valid.Len() > 0 {
+			validSet = sp.Valid
+		}
+		skipped = appendSkipped(skipped, cfg.Data, sp.TrainStats)
+		skipped = appendSkipped(skipped, cfg.Valid, sp.ValidStats)
 	}
 	seqLen := cfg.SeqLen
 	if mc.MaxPositionEmbeddings > 0 && seqLen > mc.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("train: --seq-len %d exceeds the model's %d positions", seqLen, mc.MaxPositionEmbeddings)
 	}
 	pad := max(tok.EOS(), 0)
-	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, PadID: pad, Shuffle: true, Seed: uint64(cfg.Seed)}
+	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, Pack: cfg.Pack, PadID: pad, Shuffle: true, Seed: uint64(cfg.Seed)}
 	it, err := data.NewIterator(trainSet.Examples, bo)
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dataName(cfg.Data), err)
@@ -284,14 +296,46 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		log("model: %s (%s, %d layers, hidden %d, vocab %d)", name, mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.VocabSize)
 		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d truncated)",
 			dataName(cfg.Data), st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
+		for _, m := range skipped {
+			log("%s", m)
+		}
 		if validSet != nil {
-			log("validation: %d examples, %d batches", len(validSet.Examples), len(valid))
+			from := "" // the demo's own held-out part needs no name
+			if cfg.Data != "" || cfg.Valid != "" {
+				from = validSet.Name + ": "
+			}
+			log("validation: %s%d examples, %d batches", from, len(validSet.Examples), len(valid))
 		}
 		if task.LoRA != nil {
 			log("method: %s  %s", cfg.Method, task.LoRA.Summary())
 		}
 	}
 	return &Trainer{Config: cfg, Task: task, Train: iterBatches{it}, Valid: valid}, nil
+}
+
+// loadValid loads a validation file, noting skipped lines in skipped.
+func loadValid(path string, tok data.Encoder, opts data.Options, skipped *[]string) (*data.Dataset, error) {
+	d, st, err := data.Load(path, tok, opts)
+	if err != nil {
+		return nil, err
+	}
+	if d.Len() == 0 {
+		return nil, fmt.Errorf("train: --valid %s: no examples (%v)", path, st)
+	}
+	*skipped = appendSkipped(*skipped, path, st)
+	return d, nil
+}
+
+// appendSkipped adds a report of the lines --skip-bad skipped in file.
+func appendSkipped(msgs []string, file string, st data.Stats) []string {
+	if st.Skipped == 0 {
+		return msgs
+	}
+	m := fmt.Sprintf("data: %s: skipped %d malformed line(s) (--skip-bad)", file, st.Skipped)
+	if len(st.SkipErrors) > 0 {
+		m += "; first: " + st.SkipErrors[0].Error()
+	}
+	return append(msgs, m)
 }
 
 func dataName(path string) string {

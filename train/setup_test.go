@@ -147,35 +147,10 @@ func TestModelTaskResume(t *testing.T) {
 		tb, _ := NewShuffledBatches(randomExamples(9, 16, V, 4), 2, 16, 0, 1)
 		vb, _ := NewShuffledBatches(randomExamples(2, 16, V, 5), 2, 16, 0, 1)
 		b, _ := vb.Next()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var steps []StepRecord
-		tr := &Trainer{Config: cfg, Task: task, Train: tb, Valid: []Batch{b}, Log: &bytes.Buffer{},
-			OnStep: func(r StepRecord) {
-				steps = append(steps, r)
-				if r.Step == cancelAt {
-					cancel()
-				}
-			}}
-		tr.Run(ctx)
-		return steps
+		return runUntil(&Trainer{Config: cfg, Task: task, Train: tb, Valid: []Batch{b}}, cancelAt)
 	}
 	a, b := t.TempDir(), t.TempDir()
 	sa := run(a, 0, false)
 	sb := append(run(b, 10, false), run(b, 0, true)...)
-	if len(sa) != 20 || len(sb) != 20 {
-		t.Fatalf("%d and %d steps", len(sa), len(sb))
-	}
-	for i := range sa {
-		if sa[i].Loss != sb[i].Loss || sa[i].GradNorm != sb[i].GradNorm {
-			t.Errorf("step %d: loss %v / %v, grad norm %v / %v", i+1, sa[i].Loss, sb[i].Loss, sa[i].GradNorm, sb[i].GradNorm)
-		}
-	}
-	for _, f := range []string{"adapter_model.safetensors", "adapter_config.json"} {
-		x, _ := os.ReadFile(filepath.Join(a, f))
-		y, _ := os.ReadFile(filepath.Join(b, f))
-		if len(x) == 0 || !bytes.Equal(x, y) {
-			t.Errorf("%s differs between 20 steps and 10 + resume 10", f)
-		}
-	}
+	checkSameRuns(t, sa, sb, a, b)
 }

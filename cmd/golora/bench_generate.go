@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type benchGenerateOpts struct {
 	layers, hidden, heads, kvHeads, vocab, intermediate int
 	promptLen, newTokens, batch, threads, maxPos        int
 	seed                                                uint64
+	cpuProfile, profilePhase                            string
 }
 
 func init() {
@@ -50,6 +52,8 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	f.IntVar(&o.batch, "batch", 1, "rows decoded together")
 	f.IntVar(&o.threads, "threads", 0, "kernel threads (0: GOLORA_THREADS or GOMAXPROCS)")
 	f.Uint64Var(&o.seed, "seed", 1, "random model and prompt seed")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
+	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
 	benchCmd.AddCommand(cmd)
 }
 
@@ -116,12 +120,21 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		}
 	}
 	c := m.NewCache(o.batch, o.promptLen+o.newTokens)
+	stop, err := startProfile(o.cpuProfile, o.profilePhase == "prefill")
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
 	logits, err := m.Step(c, rows)
 	if err != nil {
 		return err
 	}
 	prefill := time.Since(t0)
+	stop()
+	if stop, err = startProfile(o.cpuProfile, o.profilePhase == "decode"); err != nil {
+		return err
+	}
+	defer stop()
 	next := make([][]int, o.batch)
 	t1 := time.Now()
 	for i := 0; i < o.newTokens; i++ {
@@ -133,6 +146,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		}
 	}
 	decode := time.Since(t1)
+	stop()
 	out := map[string]any{
 		"bench":                "generate",
 		"model":                name,
@@ -154,6 +168,30 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(line))
 	return err
+}
+
+// startProfile starts a CPU profile into path when on (and path is set) and
+// returns the function that stops it; calling that again is a no-op.
+func startProfile(path string, on bool) (stop func(), err error) {
+	if path == "" || !on {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	done := false
+	return func() {
+		if !done {
+			done = true
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+	}, nil
 }
 
 func argmaxRow(x []float32) int {

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/internal/testutil"
 )
 
 func TestDataCommand(t *testing.T) {
-	tok := dataTestModel(t, "tiny-random-gpt2")
+	tok := testutil.Shared(t, "models", "tiny-random-gpt2")
 	file := filepath.Join(t.TempDir(), "train.jsonl")
 	in := `{"prompt":"Q: hi?\nA:","completion":" yes"}` + "\n" +
 		`{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}` + "\n" +
@@ -48,25 +50,4 @@ func TestDataCommand(t *testing.T) {
 	if rep.Load.Examples != 2 || rep.Load.Skipped != 1 || rep.Batches == nil || rep.Batches.Rows < 1 {
 		t.Errorf("report %+v", rep)
 	}
-}
-
-// dataTestModel finds ../shared/models/<name> beside the repository root.
-func dataTestModel(t *testing.T, name string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "models", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared reference data absent: %v", err)
-	}
-	return p
 }

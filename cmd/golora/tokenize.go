@@ -53,11 +53,25 @@ func newLineScanner(r io.Reader) *bufio.Scanner {
 	return sc
 }
 
+// flushed flushes w after fn, also when fn fails, so that the lines before a
+// bad one still reach the output (a pipeline sees how far it got).
+func flushed(out io.Writer, fn func(w *bufio.Writer) error) error {
+	w := bufio.NewWriter(out)
+	err := fn(w)
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
 func runEncode(tok tokenizer.Full, in io.Reader, out io.Writer, addBOS, special bool) error {
 	if addBOS && tok.BOS() < 0 {
 		return fmt.Errorf("tokenize: --add-bos: the tokenizer has no BOS token")
 	}
-	w := bufio.NewWriter(out)
+	return flushed(out, func(w *bufio.Writer) error { return encodeLines(tok, in, w, addBOS, special) })
+}
+
+func encodeLines(tok tokenizer.Full, in io.Reader, w *bufio.Writer, addBOS, special bool) error {
 	sc := newLineScanner(in)
 	var buf []byte
 	for sc.Scan() {
@@ -86,11 +100,14 @@ func runEncode(tok tokenizer.Full, in io.Reader, out io.Writer, addBOS, special 
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("tokenize: reading stdin: %w", err)
 	}
-	return w.Flush()
+	return nil
 }
 
 func runDecode(tok tokenizer.Full, in io.Reader, out io.Writer) error {
-	w := bufio.NewWriter(out)
+	return flushed(out, func(w *bufio.Writer) error { return decodeLines(tok, in, w) })
+}
+
+func decodeLines(tok tokenizer.Full, in io.Reader, w *bufio.Writer) error {
 	sc := newLineScanner(in)
 	for n := 1; sc.Scan(); n++ {
 		var ids []int
@@ -109,5 +126,5 @@ func runDecode(tok tokenizer.Full, in io.Reader, out io.Writer) error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("tokenize: reading stdin: %w", err)
 	}
-	return w.Flush()
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,22 +41,8 @@ Ctrl-C stops after the current step and writes a checkpoint; rerun with
 
 func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	fs := cmd.Flags()
-	if err := cfg.Resolve(fs, train.DefaultConfig()); err != nil {
+	if err := cfg.ResolveResume(fs, train.DefaultConfig()); err != nil {
 		return err
-	}
-	if cfg.Resume {
-		// A resumed run starts from the settings it was started with; only
-		// what is given again on the command line (or in --config) changes.
-		ck, err := train.ReadCheckpointConfig(cfg.Out)
-		switch {
-		case err == nil:
-			if err := cfg.Resolve(fs, ck); err != nil {
-				return err
-			}
-			cfg.Resume = true
-		case !errors.Is(err, os.ErrNotExist):
-			return err
-		}
 	}
 	tok, err := loadTokenizer(cfg.Model, "")
 	if err != nil {

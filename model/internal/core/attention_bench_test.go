@@ -6,38 +6,30 @@ import (
 )
 
 // BenchmarkAttention times forward+backward of one GPT-2-small layer's
-// attention (12 heads of 64) on the GEMM path and the dot-product path.
+// attention (12 heads of 64), including backward's recomputed forward.
 func BenchmarkAttention(b *testing.B) {
-	for _, mt := range []int{8, 1 << 30} {
-		for _, T := range []int{128, 512} {
-			NH, NKV, D := 12, 12, 64
-			q := make([]float32, T*NH*D)
-			k := make([]float32, T*NKV*D)
-			v := make([]float32, T*NKV*D)
-			for i := range q {
-				q[i] = float32(i%7) * 0.01
-			}
-			for i := range k {
-				k[i] = float32(i%5) * 0.01
-				v[i] = float32(i%3) * 0.01
-			}
-			out := make([]float32, len(q))
-			d := attnDims{NH: NH, NKV: NKV, D: D, scale: 0.125}
-			name := "gemm"
-			if mt > 8 {
-				name = "dot"
-			}
-			b.Run(fmt.Sprintf("%s/T%d", name, T), func(b *testing.B) {
-				old := gemmMinT
-				gemmMinT = mt
-				defer func() { gemmMinT = old }()
-				s := []seqAttn{{q: q, k: k, v: v, out: out, T: T, Tk: T,
-					dq: make([]float32, len(q)), dk: make([]float32, len(k)), dv: make([]float32, len(v)), dout: out}}
-				for i := 0; i < b.N; i++ {
-					attentionForward(s, d)
-					attentionBackward(s, d)
-				}
-			})
+	for _, T := range []int{128, 512} {
+		NH, NKV, D := 12, 12, 64
+		q := make([]float32, T*NH*D)
+		k := make([]float32, T*NKV*D)
+		v := make([]float32, T*NKV*D)
+		for i := range q {
+			q[i] = float32(i%7) * 0.01
 		}
+		for i := range k {
+			k[i] = float32(i%5) * 0.01
+			v[i] = float32(i%3) * 0.01
+		}
+		out := make([]float32, len(q))
+		d := attnDims{NH: NH, NKV: NKV, D: D, scale: 0.125}
+		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
+			s := []seqAttn{{q: q, k: k, v: v, out: out, T: T, Tk: T,
+				dq: make([]float32, len(q)), dk: make([]float32, len(k)), dv: make([]float32, len(v)), dout: out}}
+			var att []float32
+			for i := 0; i < b.N; i++ {
+				attentionForward(s, d)
+				attentionBackward(s, d, &att)
+			}
+		})
 	}
 }

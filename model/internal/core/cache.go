@@ -60,6 +60,7 @@ type stepActs struct {
 	pos, ids  []int
 	rowStart  []int
 	seqs      []seqAttn
+	spans     []span
 	scratch   acts
 	meanf     []float32
 	rstdf     []float32
@@ -91,6 +92,7 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	s := &m.dec
 	s.ids, s.pos, s.rowStart = s.ids[:0], s.pos[:0], s.rowStart[:0]
 	s.activeIdx = s.activeIdx[:0]
+	s.spans = s.spans[:0]
 	for b, r := range rows {
 		if c.lens[b]+len(r) > c.Cap {
 			return nil, fmt.Errorf("%w: row %d has %d tokens, adding %d exceeds capacity %d", ErrCacheFull, b, c.lens[b], len(r), c.Cap)
@@ -110,6 +112,7 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 		}
 		if len(r) > 0 {
 			s.activeIdx = append(s.activeIdx, len(s.ids)-1)
+			s.spans = append(s.spans, span{start: s.rowStart[b], n: len(r), pos0: c.lens[b]})
 		}
 	}
 	N := len(s.ids)
@@ -138,6 +141,8 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	}
 	x := grow(&s.x, N*C)
 	out := grow(&s.out, N*C)
+	m.stepping = true
+	defer func() { m.stepping = false }()
 	m.embed(x, s.ids, s.pos)
 	for l := range m.Layers {
 		attend := func(a *layerActs) {
@@ -158,7 +163,7 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 			}
 			attentionForward(s.seqs, m.dims)
 		}
-		m.blockForward(&m.Layers[l], la, x, out, N, s.pos, &s.scratch, attend)
+		m.blockForward(&m.Layers[l], la, x, out, N, s.spans, &s.scratch, attend)
 		x, out = out, x
 	}
 	for b, r := range rows {
@@ -176,6 +181,6 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	lnf := grow(&s.lnf, rowsOut*C)
 	m.normForward(&m.NormF, lnf, grow(&s.meanf, rowsOut), grow(&s.rstdf, rowsOut), x, rowsOut)
 	logits := grow(&s.logits, rowsOut*V)
-	m.Head.Forward(lnf, logits, rowsOut)
+	m.linear(m.Head, lnf, logits, rowsOut)
 	return logits, nil
 }

@@ -1,6 +1,10 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/golora/golora/nn"
+)
 
 // layerActs are the activations one block keeps for its backward pass.
 // ln1 and ln2 (the normalised inputs of the linears) alias one buffer shared
@@ -40,6 +44,8 @@ type acts struct {
 	dh, df, du    []float32 // (N, I)
 	recompute     []float32 // (N, C) checkpointed block output
 	seqs          []seqAttn
+	spans         []span    // B rows of T positions from 0
+	att           []float32 // (NH, T, T) probabilities recomputed in backward
 	checkpointed  bool
 }
 
@@ -108,6 +114,10 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 		a.seqs = make([]seqAttn, B)
 	}
 	a.seqs = a.seqs[:B]
+	a.spans = a.spans[:0]
+	for b := 0; b < B; b++ {
+		a.spans = append(a.spans, span{start: b * T, n: T})
+	}
 	return a
 }
 
@@ -153,73 +163,41 @@ func (m *Transformer) embed(x []float32, ids, pos []int) {
 
 func (m *Transformer) normForward(nm *Norm, out, mean, rstd, x []float32, N int) {
 	C := m.cfg.HiddenSize
-	eps := m.cfg.NormEps()
-	parallelFor(N, max(1, 1<<14/C), func(lo, hi int) {
-		o, xs := out[lo*C:hi*C], x[lo*C:hi*C]
-		if m.arch.LayerNorm {
-			layerNormForward(o, mean[lo:hi], rstd[lo:hi], xs, nm.W.Data, nm.B.Data, hi-lo, C, eps)
-		} else {
-			rmsNormForward(o, rstd[lo:hi], xs, nm.W.Data, hi-lo, C, eps)
-		}
-	})
+	if m.arch.LayerNorm {
+		nn.LayerNormForward(out, mean, rstd, x, nm.W.Data, nm.B.Data, N, C, m.cfg.NormEps())
+	} else {
+		nn.RMSNormForward(out, rstd, x, nm.W.Data, N, C, m.cfg.NormEps())
+	}
 }
 
-// normBackward splits rows over threads; each chunk accumulates its own
-// weight gradient, summed afterwards so the result does not depend on
-// scheduling.
+// normBackward accumulates dx (nil: skip) and the norm's weight gradients.
 func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, N int) {
 	C := m.cfg.HiddenSize
-	chunk := max(1, 1<<14/C)
-	nChunks := (N + chunk - 1) / chunk
-	var dws, dbs [][]float32
+	var dw, db []float32
 	if nm.DW != nil {
-		dws = make([][]float32, nChunks)
+		dw = nm.DW.Data
 	}
 	if nm.DB != nil {
-		dbs = make([][]float32, nChunks)
+		db = nm.DB.Data
 	}
-	parallelFor(nChunks, 1, func(clo, chi int) {
-		for c := clo; c < chi; c++ {
-			lo, hi := c*chunk, min(N, (c+1)*chunk)
-			var dw, db []float32
-			if dws != nil {
-				dw = make([]float32, C)
-				dws[c] = dw
-			}
-			if dbs != nil {
-				db = make([]float32, C)
-				dbs[c] = db
-			}
-			var dxs []float32
-			if dx != nil {
-				dxs = dx[lo*C : hi*C]
-			}
-			if m.arch.LayerNorm {
-				layerNormBackward(dxs, dw, db, dout[lo*C:hi*C], x[lo*C:hi*C], nm.W.Data, mean[lo:hi], rstd[lo:hi], hi-lo, C)
-			} else {
-				rmsNormBackward(dxs, dw, dout[lo*C:hi*C], x[lo*C:hi*C], nm.W.Data, rstd[lo:hi], hi-lo, C)
-			}
-		}
-	})
-	for _, p := range dws {
-		axpy(1, p, nm.DW.Data)
-	}
-	for _, p := range dbs {
-		axpy(1, p, nm.DB.Data)
+	if m.arch.LayerNorm {
+		nn.LayerNormBackward(dx, dw, db, dout, x, nm.W.Data, mean, rstd, N, C)
+	} else {
+		nn.RMSNormBackward(dx, dw, dout, x, nm.W.Data, rstd, N, C)
 	}
 }
 
 // blockForward runs layer ly on x (N, C) into out (N, C), keeping its
 // activations in a. attend computes a.ao from a.q, a.k, a.v (the training
 // path attends within the batch, the decode path against a KV cache).
-func (m *Transformer) blockForward(ly *Layer, a *layerActs, x, out []float32, N int, pos []int, scratch *acts, attend func(a *layerActs)) {
+func (m *Transformer) blockForward(ly *Layer, a *layerActs, x, out []float32, N int, spans []span, scratch *acts, attend func(a *layerActs)) {
 	c := m.cfg
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N)
 	if ly.QKV != nil {
 		W := QD + 2*KVD
 		qkv := scratch.qkv[:N*W]
-		ly.QKV.Forward(a.ln1, qkv, N)
+		m.linear(ly.QKV, a.ln1, qkv, N)
 		for n := 0; n < N; n++ {
 			r := qkv[n*W : (n+1)*W]
 			copy(a.q[n*QD:(n+1)*QD], r[:QD])
@@ -227,15 +205,15 @@ func (m *Transformer) blockForward(ly *Layer, a *layerActs, x, out []float32, N 
 			copy(a.v[n*KVD:(n+1)*KVD], r[QD+KVD:])
 		}
 	} else {
-		ly.Q.Forward(a.ln1, a.q, N)
-		ly.K.Forward(a.ln1, a.k, N)
-		ly.V.Forward(a.ln1, a.v, N)
+		m.linear(ly.Q, a.ln1, a.q, N)
+		m.linear(ly.K, a.ln1, a.k, N)
+		m.linear(ly.V, a.ln1, a.v, N)
 	}
 	if m.rope != nil {
-		m.ropeRows(a.q, a.k, pos, false)
+		ropeSpans(m.rope, a.q, a.k, m.dims.NH, m.dims.NKV, spans, false)
 	}
 	attend(a)
-	ly.O.Forward(a.ao, a.xm, N)
+	m.linear(ly.O, a.ao, a.xm, N)
 	if ly.AttnHook != nil {
 		ly.AttnHook.Forward(a.xm, N)
 	}
@@ -243,36 +221,19 @@ func (m *Transformer) blockForward(ly *Layer, a *layerActs, x, out []float32, N 
 	m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N)
 	h := scratch.h[:len(a.f)]
 	if m.arch.GELU {
-		ly.Fc.Forward(a.ln2, a.f, N)
+		m.linear(ly.Fc, a.ln2, a.f, N)
 		geluForward(h, a.f, m.arch.GELUErf)
-		ly.Proj.Forward(h, out, N)
+		m.linear(ly.Proj, h, out, N)
 	} else {
-		ly.Gate.Forward(a.ln2, a.f, N)
-		ly.Up.Forward(a.ln2, a.u, N)
-		swigluForward(h, a.f, a.u)
-		ly.Down.Forward(h, out, N)
+		m.linear(ly.Gate, a.ln2, a.f, N)
+		m.linear(ly.Up, a.ln2, a.u, N)
+		nn.SwiGLUForward(h, a.f, a.u)
+		m.linear(ly.Down, h, out, N)
 	}
 	if ly.MLPHook != nil {
 		ly.MLPHook.Forward(out, N)
 	}
 	axpy(1, a.xm, out)
-}
-
-// ropeRows rotates q (N, QD) and k (N, KVD) rows at their positions.
-func (m *Transformer) ropeRows(q, k []float32, pos []int, inverse bool) {
-	c := m.cfg
-	NH, NKV, D := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
-	mx := 0
-	for _, p := range pos {
-		mx = max(mx, p+1)
-	}
-	m.rope.grow(mx)
-	parallelFor(len(pos), 64, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			m.rope.apply(q[n*NH*D:(n+1)*NH*D], NH, pos[n], inverse)
-			m.rope.apply(k[n*NKV*D:(n+1)*NKV*D], NKV, pos[n], inverse)
-		}
-	})
 }
 
 // trainAttend attends within each of the B rows of T tokens.
@@ -314,7 +275,7 @@ func (m *Transformer) Forward(ids []int, B, T int) []float32 {
 		if !m.Checkpointing {
 			a = &s.blocks[l]
 		}
-		m.blockForward(&m.Layers[l], a, s.resid[l], s.resid[l+1], N, s.pos, s, att)
+		m.blockForward(&m.Layers[l], a, s.resid[l], s.resid[l+1], N, s.spans, s, att)
 	}
 	L := len(m.Layers)
 	m.normForward(&m.NormF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
@@ -340,7 +301,7 @@ func (m *Transformer) Loss(ids, targets []int, B, T int) float64 {
 		}
 	}
 	s := &m.acts
-	loss, _ := crossEntropy(s.logits, s.logits, targets, s.N, m.cfg.VocabSize, IgnoreIndex)
+	loss, _ := nn.CrossEntropy(s.logits, s.logits, targets, s.N, m.cfg.VocabSize, IgnoreIndex)
 	s.hasGrad = true
 	return loss
 }
@@ -371,7 +332,7 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 		var a *layerActs
 		if m.Checkpointing {
 			a = &s.blocks[0]
-			m.blockForward(ly, a, s.resid[l], s.recompute, N, s.pos, s, att)
+			m.blockForward(ly, a, s.resid[l], s.recompute, N, s.spans, s, att)
 		} else {
 			a = &s.blocks[l]
 		}
@@ -415,9 +376,9 @@ func (m *Transformer) blockBackward(ly *Layer, a *layerActs, x []float32, s *act
 	} else {
 		du := s.du[:len(a.f)]
 		clear(du)
-		swigluForward(h, a.f, a.u)
+		nn.SwiGLUForward(h, a.f, a.u)
 		ly.Down.Backward(h, dz, dh, N)
-		swigluBackward(df, du, a.f, a.u, dh)
+		nn.SwiGLUBackward(df, du, a.f, a.u, dh)
 		ly.Gate.Backward(a.ln2, df, s.dln, N)
 		ly.Up.Backward(a.ln2, du, s.dln, N)
 	}
@@ -440,9 +401,9 @@ func (m *Transformer) blockBackward(ly *Layer, a *layerActs, x []float32, s *act
 		sq.dq, sq.dk, sq.dv = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
 		sq.dout = s.dao[b*T*QD : (b+1)*T*QD]
 	}
-	attentionBackward(s.seqs, m.dims)
+	attentionBackward(s.seqs, m.dims, &s.att)
 	if m.rope != nil {
-		m.ropeRows(s.dq, s.dk, s.pos, true)
+		ropeSpans(m.rope, s.dq, s.dk, m.dims.NH, m.dims.NKV, s.spans, true)
 	}
 	clear(s.dln)
 	m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N) // recompute ln1

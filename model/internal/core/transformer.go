@@ -109,9 +109,11 @@ type Transformer struct {
 
 	slots   []slot
 	linears []NamedLinear
-	rope    *rope
+	rope    *nn.RoPE // rotate_half; llama2.c weights are permuted on load
 	dims    attnDims
 
+	half     map[*nn.Linear][]uint16 // F16 weight copies for decode, see SetDecodeF16
+	stepping bool                    // inside Step: the only path that may use half
 	fileName func(string) string
 	acts     acts
 	dec      stepActs
@@ -130,7 +132,7 @@ func New(cfg *Config, arch Arch, names Names) *Transformer {
 		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
 		m.addSlot(names.Pos+".weight", m.Wpe, &m.DWpe, false)
 	} else {
-		m.rope = newRoPE(D, cfg.RopeTheta, cfg.MaxPositionEmbeddings)
+		m.rope = nn.NewRoPE(D, cfg.MaxPositionEmbeddings, cfg.RopeTheta, false)
 	}
 	m.Layers = make([]Layer, L)
 	for l := range m.Layers {

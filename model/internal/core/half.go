@@ -1,0 +1,97 @@
+package core
+
+import (
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// Decoding one token reads every weight once, so its speed is the memory
+// bandwidth divided by the bytes of the weights. SetDecodeF16 keeps an IEEE
+// half copy of the linears for those steps: half the bytes, so about twice
+// the tokens/s, at F16's precision (11 significant bits; llama.cpp's F16).
+// Prefill and training are bound by arithmetic, not bytes, and keep using
+// the float32 weights through the GEMM.
+
+// halfMaxRows is the most rows a step may have to use the F16 copies; above
+// it the GEMM on float32 weights is faster (mirrors kernels' gemv cut-off).
+const halfMaxRows = 4
+
+// SetDecodeF16 turns on (or off) decoding from F16 copies of every linear
+// weight (blocks and head) taken now. Steps of up to 4 rows then use them;
+// everything else uses the float32 weights. The copies are not refreshed:
+// call it again after changing the weights (training, merging), or turn it
+// off. It costs 2 bytes per weight of extra memory.
+func (m *Transformer) SetDecodeF16(on bool) {
+	m.half = nil
+	if !on {
+		return
+	}
+	m.half = make(map[*nn.Linear][]uint16, len(m.linears))
+	for _, nl := range m.linears {
+		w := nl.Linear.W.Data
+		h := make([]uint16, len(w))
+		parallelFor(len(w), 1<<16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				h[i] = tensor.F32ToF16(w[i])
+			}
+		})
+		m.half[nl.Linear] = h
+	}
+}
+
+// DecodeF16 reports whether SetDecodeF16 is on.
+func (m *Transformer) DecodeF16() bool { return m.half != nil }
+
+// linear is l.Forward, from the F16 copy of W when there is one and the
+// step is small; the delta and bias follow as in nn.Linear.Forward.
+func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
+	h := m.half[l]
+	if h == nil || n > halfMaxRows || !m.stepping {
+		l.Forward(x, y, n)
+		return
+	}
+	in, out := l.In(), l.Out()
+	gemvF16(y, h, x, n, in, out)
+	if l.Delta != nil {
+		l.Delta.Forward(x, y, n)
+	}
+	if l.B != nil {
+		for i := 0; i < n; i++ {
+			row := y[i*out : (i+1)*out]
+			for j, b := range l.B.Data {
+				row[j] += b
+			}
+		}
+	}
+}
+
+// gemvF16 writes y (n, out) = x (n, in) · wᵀ for w (out, in) in F16, split
+// by output columns over the threads; each row of w is read once and used
+// for all n rows of x while it is in L1.
+func gemvF16(y []float32, w []uint16, x []float32, n, in, out int) {
+	parallelFor(out, max(1, 1<<15/in), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			wr := w[j*in : (j+1)*in]
+			for i := 0; i < n; i++ {
+				y[i*out+j] = dotF16(wr, x[i*in:(i+1)*in])
+			}
+		}
+	})
+}
+
+// dotF16Generic is the portable dotF16.
+func dotF16Generic(w []uint16, x []float32) float32 {
+	w = w[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += tensor.F16ToF32(w[i]) * x[i]
+		s1 += tensor.F16ToF32(w[i+1]) * x[i+1]
+		s2 += tensor.F16ToF32(w[i+2]) * x[i+2]
+		s3 += tensor.F16ToF32(w[i+3]) * x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += tensor.F16ToF32(w[i]) * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
