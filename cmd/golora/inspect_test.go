@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/golora/golora/internal/testutil"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,26 +13,6 @@ import (
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/tensor"
 )
-
-func inspectShared(t *testing.T, parts ...string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared reference data absent: %v", err)
-	}
-	return p
-}
 
 func TestInspectPath(t *testing.T) {
 	// GPT-2 parameter count from the config alone: wte, wpe, ln_f and per
@@ -97,7 +78,7 @@ func TestInspectPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, err := inspectPath(inspectShared(t, tc.path...))
+			rep, err := inspectPath(testutil.Shared(t, tc.path...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +181,7 @@ func TestInspectErrors(t *testing.T) {
 
 // TestInspectCommand runs the cobra command itself, in process.
 func TestInspectCommand(t *testing.T) {
-	path := inspectShared(t, "models", "tiny-random-gpt2")
+	path := testutil.Shared(t, "models", "tiny-random-gpt2")
 	for _, args := range [][]string{{"inspect", path}, {"inspect", "--json", path}} {
 		var out bytes.Buffer
 		rootCmd.SetOut(&out)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/golora/golora/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,28 +16,8 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-func sharedPath(t testing.TB, parts ...string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared reference data absent: %v", err)
-	}
-	return p
-}
-
 func storiesPath(t testing.TB) string {
-	return sharedPath(t, "models", "stories260K", "stories260K.bin")
+	return testutil.Shared(t, "models", "stories260K", "stories260K.bin")
 }
 
 func TestReadStories260K(t *testing.T) {
@@ -110,7 +91,7 @@ func TestLogitsMatchRunC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(sharedPath(t, "models", "stories260K", "reference", "logits_once_upon_a_time_pos0-4.json"))
+	raw, err := os.ReadFile(testutil.Shared(t, "models", "stories260K", "reference", "logits_once_upon_a_time_pos0-4.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +432,7 @@ func TestCorrupt(t *testing.T) {
 // untied head) to a llama2.c file and back: every tensor must come back
 // bit-identical, and the file must carry a negative vocab size.
 func TestFixtureLlamaRoundTrip(t *testing.T) {
-	dir := sharedPath(t, "fixtures", "tiny-llama")
+	dir := testutil.Shared(t, "fixtures", "tiny-llama")
 	var hc struct {
 		Hidden, Inter, Layers, Heads, KV, Vocab, MaxPos int
 	}

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"github.com/golora/golora/internal/testutil"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -92,7 +93,7 @@ func BenchmarkLoad(b *testing.B) {
 // BenchmarkLoadTiny opens the tiny-gpt2 fixture and reads all its tensors:
 // the per-file overhead (header parse, mmap) for small models.
 func BenchmarkLoadTiny(b *testing.B) {
-	path := sharedDir(b, "fixtures", "tiny-gpt2", "model.safetensors")
+	path := testutil.Shared(b, "fixtures", "tiny-gpt2", "model.safetensors")
 	for b.Loop() {
 		f, err := Open(path)
 		if err != nil {

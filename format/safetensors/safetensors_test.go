@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/golora/golora/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,27 +15,6 @@ import (
 
 	"github.com/golora/golora/tensor"
 )
-
-// sharedDir returns ../shared beside the repository root, or skips.
-func sharedDir(t testing.TB, parts ...string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared reference data absent: %v", err)
-	}
-	return p
-}
 
 func randTensors(r *rand.Rand) map[string]*tensor.Tensor {
 	m := map[string]*tensor.Tensor{
@@ -151,9 +131,9 @@ func TestRewriteIsByteIdentical(t *testing.T) {
 	// Re-encoding the fixtures' own files must give their exact bytes: same
 	// ordering, packing and padding as the fixture writer and HF.
 	for _, p := range []string{
-		sharedDir(t, "fixtures", "tiny-gpt2", "model.safetensors"),
-		sharedDir(t, "fixtures", "lora-tiny-llama", "adapter_model.safetensors"),
-		sharedDir(t, "models", "tiny-random-gpt2", "model.safetensors"),
+		testutil.Shared(t, "fixtures", "tiny-gpt2", "model.safetensors"),
+		testutil.Shared(t, "fixtures", "lora-tiny-llama", "adapter_model.safetensors"),
+		testutil.Shared(t, "models", "tiny-random-gpt2", "model.safetensors"),
 	} {
 		f, err := Open(p)
 		if err != nil {
@@ -180,7 +160,7 @@ func TestRewriteIsByteIdentical(t *testing.T) {
 }
 
 func TestFixturesLoad(t *testing.T) {
-	root := sharedDir(t, "fixtures")
+	root := testutil.Shared(t, "fixtures")
 	var files []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".safetensors") {
@@ -240,7 +220,7 @@ func TestFixturesLoad(t *testing.T) {
 }
 
 func TestHalfFixturesWiden(t *testing.T) {
-	dir := sharedDir(t, "fixtures", "tiny-gpt2")
+	dir := testutil.Shared(t, "fixtures", "tiny-gpt2")
 	base, err := Open(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +261,7 @@ func TestHalfFixturesWiden(t *testing.T) {
 }
 
 func TestTinyRandomGPT2(t *testing.T) {
-	f, err := Open(sharedDir(t, "models", "tiny-random-gpt2", "model.safetensors"))
+	f, err := Open(testutil.Shared(t, "models", "tiny-random-gpt2", "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
