@@ -74,9 +74,12 @@ func InitGaussian(a *Adapter, _ []float32, rng *rand.Rand) error {
 // LoRA Finetuning Dynamics"): A = 0 and B random with the variance PyTorch
 // gives a layer of fan-in r, B ~ U(-1/√r, 1/√r), i.e. Var(B) = 1/(3r)
 // (the paper's σ_B² = Θ(1/r)). The first step then moves only A (dB is
-// zero while A is); the paper finds Init[B] tolerates larger learning rates
-// than Init[A] but is less stable at them. golora writes it to adapter_config.json as init_lora_weights
-// false, the PEFT value whose layers start with a random B.
+// zero while A is). The paper finds that Init[A] admits larger learning
+// rates than Init[B] without output instability, and so learns more
+// efficiently, while Init[B] is the more stable of the two at a given rate
+// (docs/EXPERIMENTS.md measures both). golora writes it to
+// adapter_config.json as init_lora_weights false, the PEFT value whose
+// layers start with a random B.
 func InitB(a *Adapter, _ []float32, rng *rand.Rand) error {
 	clear(a.A.Data)
 	uniform(a.B.Data, 1/math.Sqrt(float64(a.R())), rng)
