@@ -214,6 +214,11 @@ main() {
 		for r in $(seq "$ROUNDS"); do
 			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 128 --threads "$THREADS" "${wflag[@]}")
 			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora\":$g}" | tee -a "$res" >&2
+			# PyTorch's prefill computes the logits of all 256 positions; golora's
+			# generation prefill only the last one's (as llama.cpp does), so
+			# time that work too for a like-for-like row.
+			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 0 --all-logits --threads "$THREADS")
+			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora_all\":$g}" | tee -a "$res" >&2
 			# shellcheck disable=SC2046
 			torch $(torch_script "$shape") --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
 				--gen-prompt 256 --gen-new 128 |
@@ -224,18 +229,20 @@ main() {
 	/usr/bin/python3 - "$res" "$THREADS" "$PEAK_GFLOPS" <<'PY'
 import json, statistics, sys
 res, threads, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
-bw, g, t = None, {}, {}
+bw, g, ga, t = None, {}, {}, {}
 for line in open(res):
     r = json.loads(line)
     if r.get("bench") == "membw":
         bw = r["read_gb_per_s"]
     elif "golora" in r:
         g.setdefault(r["shape"], []).append(r["golora"])
+    elif "golora_all" in r:
+        ga.setdefault(r["shape"], []).append(r["golora_all"])
     else:
         t.setdefault((r["shape"], r["torch"]["mode"]), []).append(r["torch"])
 med = statistics.median
 print(f"threads={threads}; tokens/s medians over rounds; memory read bandwidth {bw:.1f} GB/s (golora bench membw); FMA peak {peak:.0f} GFLOP/s\n")
-print("| shape | phase | golora tok/s | PyTorch tok/s | golora/PyTorch | share of peak | golora peak RSS MiB | PyTorch peak RSS MiB |")
+print("| shape | phase (golora prefill: last token's logits only unless 'all logits') | golora tok/s | PyTorch tok/s | golora/PyTorch | share of peak | golora peak RSS MiB | PyTorch peak RSS MiB |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for shape, runs in g.items():
     pre, dec = med(x["prefill_tokens_per_s"] for x in runs), med(x["decode_tokens_per_s"] for x in runs)
@@ -245,6 +252,9 @@ for shape, runs in g.items():
     trss = med(x["peak_rss_mib"] for x in t[(shape, "decode_kvcache")])
     fl, wb = runs[0]["prefill_flops_per_token"], runs[0]["decode_weight_bytes_per_token"]
     print(f"| {shape} | prefill 256 | {pre:.0f} | {tp:.0f} | {pre/tp:.2f}x | {pre*fl/1e9/peak:.0%} of FMA peak | {rss:.0f} | {trss:.0f} |")
+    pa = med(x["prefill_tokens_per_s"] for x in ga[shape])
+    fa = ga[shape][0]["prefill_flops_per_token"]
+    print(f"| {shape} | prefill 256, all logits | {pa:.0f} | {tp:.0f} | {pa/tp:.2f}x | {pa*fa/1e9/peak:.0%} of FMA peak | | |")
     print(f"| {shape} | decode 128 ({runs[0]['weights']}) | {dec:.1f} | {td:.1f} | {dec/td:.2f}x | {dec*wb/1e9/bw:.0%} of read bandwidth | | |")
 PY
 }

@@ -22,6 +22,7 @@ type Options struct {
 // it exists; emit returning false stops generation (stop strings). The
 // prompt is prefilled in one step, so its cost is one batched forward. It
 // returns the generated ids (an EOS that ended generation is included).
+// Invalid sampler settings (see Sampler.Validate) are an error.
 func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("generate: empty prompt (start it with BOS)")
@@ -36,6 +37,9 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 	s := opt.Sampler
 	if s == nil {
 		s = &Sampler{}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
 	}
 	cache := m.NewCache(1, capacity)
 	history := append(make([]int, 0, capacity), prompt...)

@@ -3,6 +3,7 @@
 package generate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -29,6 +30,24 @@ func NewSampler(temperature float64, topK int, topP, repetitionPenalty float64, 
 		RepetitionPenalty: repetitionPenalty,
 		rng:               rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
+}
+
+// Validate rejects settings that Hugging Face's logits warpers refuse
+// (negative temperature, top_p outside [0, 1], negative top_k, negative
+// repetition penalty) instead of silently sampling with something else.
+// The zero values keep their meaning: greedy, off, off, off.
+func (s *Sampler) Validate() error {
+	switch {
+	case !(s.Temperature >= 0) || math.IsInf(s.Temperature, 0):
+		return fmt.Errorf("generate: temperature %g must be a finite number >= 0 (0: greedy)", s.Temperature)
+	case s.TopK < 0:
+		return fmt.Errorf("generate: top-k %d must be >= 0 (0: off)", s.TopK)
+	case !(s.TopP >= 0 && s.TopP <= 1):
+		return fmt.Errorf("generate: top-p %g must be in [0, 1] (1: off)", s.TopP)
+	case !(s.RepetitionPenalty >= 0) || math.IsInf(s.RepetitionPenalty, 0):
+		return fmt.Errorf("generate: repetition penalty %g must be a finite number > 0 (1: off)", s.RepetitionPenalty)
+	}
+	return nil
 }
 
 // Sample returns the next token id. history holds the ids seen so far (prompt

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -84,5 +85,40 @@ func BenchmarkSampleTopP(b *testing.B) {
 	for b.Loop() {
 		copy(buf, logits)
 		s.Sample(buf, nil)
+	}
+}
+
+func TestSamplerValidate(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name          string
+		temp, p, rep  float64
+		k             int
+		wantErr, says string
+	}{
+		{"defaults", 1, 1, 1, 0, "", ""},
+		{"zero values", 0, 0, 0, 0, "", ""},
+		{"greedy with filters", 0, 0.9, 1.3, 40, "", ""},
+		{"negative temperature", -1, 1, 1, 0, "temperature", "-1"},
+		{"NaN temperature", nan, 1, 1, 0, "temperature", "NaN"},
+		{"infinite temperature", math.Inf(1), 1, 1, 0, "temperature", "+Inf"},
+		{"negative top-k", 1, 1, 1, -1, "top-k", "-1"},
+		{"top-p above 1", 1, 2, 1, 0, "top-p", "2"},
+		{"negative top-p", 1, -0.5, 1, 0, "top-p", "-0.5"},
+		{"NaN top-p", 1, nan, 1, 0, "top-p", "NaN"},
+		{"negative penalty", 1, 1, -1, 0, "repetition penalty", "-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewSampler(tc.temp, tc.k, tc.p, tc.rep, 1).Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error %v, want one about %s %s", err, tc.wantErr, tc.says)
+			}
+		})
 	}
 }

@@ -178,22 +178,12 @@ func TestPEFTFixtures(t *testing.T) {
 				}
 				got := s.Linear.W.Data
 				if s.Conv1D { // compare in the file's [in, out] layout
-					got = transpose(got, s.Linear.Out(), s.Linear.In())
+					got = testutil.Transpose(got, s.Linear.Out(), s.Linear.In())
 				}
 				testutil.GradClose(t, s.Module+" merged", got, testutil.To64(w.Data), 1e-6, 0)
 			}
 		})
 	}
-}
-
-func transpose(x []float32, rows, cols int) []float32 {
-	y := make([]float32, len(x))
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			y[j*rows+i] = x[i*cols+j]
-		}
-	}
-	return y
 }
 
 // sameTensors checks two safetensors files hold the same names, shapes,

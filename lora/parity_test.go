@@ -1,10 +1,7 @@
 package lora
 
 import (
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,42 +13,12 @@ import (
 // ids/targets (labels = input_ids shifted, last position ignored).
 func fixtureBatch(t *testing.T, dir string) (ids, targets []int, B, T int) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in struct {
-		InputIDs [][]int `json:"input_ids"`
-	}
-	if err := json.Unmarshal(data, &in); err != nil {
-		t.Fatal(err)
-	}
-	B, T = len(in.InputIDs), len(in.InputIDs[0])
-	for _, row := range in.InputIDs {
-		ids = append(ids, row...)
-		for t := range row {
-			if t+1 < len(row) {
-				targets = append(targets, row[t+1])
-			} else {
-				targets = append(targets, model.IgnoreIndex)
-			}
-		}
-	}
-	return ids, targets, B, T
+	return testutil.CausalBatch(t, dir, model.IgnoreIndex)
 }
 
 func fixtureLoss(t *testing.T, dir string) float64 {
-	data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Loss float64 `json:"loss"`
-	}
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatal(err)
-	}
-	return ref.Loss
+	t.Helper()
+	return testutil.ReferenceLoss(t, dir)
 }
 
 // TestModelParity runs each PEFT adapter fixture through the real model:

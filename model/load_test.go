@@ -16,16 +16,9 @@ import (
 // readAll loads every tensor of a safetensors file.
 func readAll(t *testing.T, path string) map[string]*tensor.Tensor {
 	t.Helper()
-	f, err := safetensors.Open(path)
+	out, _, err := safetensors.ReadAll(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]*tensor.Tensor{}
-	for _, n := range f.Names() {
-		if out[n], err = f.Tensor(n); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return out
 }
@@ -77,6 +70,11 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong shape", string(cfg), badShape, nil, []string{"model.norm.weight", "[63]", "[64]"}},
 		{"rope scaling", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "llama3", "factor": 8}`, 1), weights, ErrUnsupportedModel, []string{"llama3"}},
 		{"bad heads", strings.Replace(string(cfg), `"num_key_value_heads": 2`, `"num_key_value_heads": 3`, 1), weights, nil, []string{"num_key_value_heads"}},
+		// Hostile sizes must fail before anything of that size is allocated.
+		{"a billion layers", strings.Replace(string(cfg), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000`, 1), weights, nil, []string{"1000000000 layers", "do not match"}},
+		{"hidden 2^40", strings.Replace(string(cfg), `"hidden_size": 64`, `"hidden_size": 1099511627776`, 1), weights, nil, []string{"hidden 1099511627776"}},
+		{"huge intermediate", strings.Replace(string(cfg), `"intermediate_size": 96`, `"intermediate_size": 2147483648`, 1), weights, nil, []string{"intermediate 2147483648"}},
+		{"huge max positions", strings.Replace(string(cfg), `"max_position_embeddings": 128`, `"max_position_embeddings": 1125899906842624`, 1), weights, nil, []string{"max_position_embeddings", "RoPE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeModel(t, []byte(tc.config), tc.tensors)

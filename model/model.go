@@ -42,6 +42,9 @@ type (
 	Source = core.Source
 	// Transformer is the concrete model type behind Model.
 	Transformer = core.Transformer
+	// TokenIDs is a config id field that may be one id or a list
+	// (eos_token_id).
+	TokenIDs = core.TokenIDs
 )
 
 // Errors callers may test with errors.Is.
@@ -176,6 +179,9 @@ func Load(path string) (Model, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	defer src.Close()
+	if err := checkFits(cfg, src, weights); err != nil {
+		return nil, err
+	}
 	return fam.Load(cfg, src, weights)
 }
 

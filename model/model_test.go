@@ -1,8 +1,6 @@
 package model
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,59 +8,15 @@ import (
 	"github.com/golora/golora/internal/testutil"
 )
 
-type fixtureInputs struct {
-	InputIDs [][]int `json:"input_ids"`
-}
-
 // readInputs flattens inputs.json into (B, T) ids and HF's shifted targets.
 func readInputs(t *testing.T, dir string) (ids, targets []int, B, T int) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in fixtureInputs
-	if err := json.Unmarshal(data, &in); err != nil {
-		t.Fatal(err)
-	}
-	B, T = len(in.InputIDs), len(in.InputIDs[0])
-	for _, row := range in.InputIDs {
-		ids = append(ids, row...)
-		for i := range row {
-			if i+1 < len(row) {
-				targets = append(targets, row[i+1])
-			} else {
-				targets = append(targets, IgnoreIndex)
-			}
-		}
-	}
-	return ids, targets, B, T
+	return testutil.CausalBatch(t, dir, IgnoreIndex)
 }
 
 func referenceLoss(t *testing.T, dir string) float64 {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Loss float64 `json:"loss"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	return r.Loss
-}
-
-// transposed returns a (r, c) matrix as (c, r).
-func transposed(x []float32, r, c int) []float32 {
-	out := make([]float32, len(x))
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			out[j*r+i] = x[i*c+j]
-		}
-	}
-	return out
+	return testutil.ReferenceLoss(t, dir)
 }
 
 // TestFixtures checks logits, hidden states, loss and every weight gradient
@@ -132,7 +86,7 @@ func TestFixtures(t *testing.T) {
 			for _, p := range m.Params() {
 				g := p.G.Data
 				if p.Conv1D {
-					g = transposed(g, p.W.Shape[0], p.W.Shape[1])
+					g = testutil.Transpose(g, p.W.Shape[0], p.W.Shape[1])
 				}
 				testutil.GradClose(t, "grad."+p.Name, g, testutil.Get(t, want, "grad."+p.Name).F, 1e-5, 1e-6)
 			}

@@ -22,21 +22,7 @@ func argmax(x []float32) int {
 // time" with llama2.c run.c's, position by position, through both the
 // batch Forward and the KV-cache Step.
 func TestStoriesLogits(t *testing.T) {
-	path := testutil.Shared(t, "models", "stories260K", "reference", "logits_once_upon_a_time_pos0-4.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Rows []struct {
-			Pos        int       `json:"pos"`
-			InputToken int       `json:"input_token"`
-			Logits     []float64 `json:"logits"`
-		} `json:"rows"`
-	}
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := struct{ Rows []testutil.StoriesRow }{testutil.StoriesLogits(t)}
 	m, err := Load("")
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,8 @@ type benchGenerateOpts struct {
 	promptLen, newTokens, batch, threads, maxPos        int
 	seed                                                uint64
 	cpuProfile, profilePhase                            string
+	weights                                             string
+	allLogits                                           bool
 }
 
 func init() {
@@ -52,6 +54,8 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	f.IntVar(&o.batch, "batch", 1, "rows decoded together")
 	f.IntVar(&o.threads, "threads", 0, "kernel threads (0: GOLORA_THREADS or GOMAXPROCS)")
 	f.Uint64Var(&o.seed, "seed", 1, "random model and prompt seed")
+	f.StringVar(&o.weights, "weights", "f32", "decode weights: f32, or f16 (half the bytes per token; prefill stays f32)")
+	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
 	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
 	benchCmd.AddCommand(cmd)
@@ -110,6 +114,17 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	if err != nil {
 		return err
 	}
+	switch o.weights {
+	case "f32":
+	case "f16":
+		t, ok := m.(*model.Transformer)
+		if !ok {
+			return fmt.Errorf("bench generate: --weights f16 needs a golora transformer, got %T", m)
+		}
+		t.SetDecodeF16(true)
+	default:
+		return fmt.Errorf("bench generate: --weights %q (expected f32 or f16)", o.weights)
+	}
 	V := m.Config().VocabSize
 	rows := make([][]int, o.batch)
 	x := o.seed*6364136223846793005 + 1442695040888963407
@@ -125,11 +140,23 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		return err
 	}
 	t0 := time.Now()
-	logits, err := m.Step(c, rows)
+	step := m.Step
+	if o.allLogits {
+		step = m.StepAll
+	}
+	logits, err := step(c, rows)
 	if err != nil {
 		return err
 	}
 	prefill := time.Since(t0)
+	if o.allLogits { // decode starts from each row's last prompt token
+		last := make([]float32, 0, o.batch*V)
+		for b := 0; b < o.batch; b++ {
+			n := (b+1)*o.promptLen - 1
+			last = append(last, logits[n*V:(n+1)*V]...)
+		}
+		logits = last
+	}
 	stop()
 	if stop, err = startProfile(o.cpuProfile, o.profilePhase == "decode"); err != nil {
 		return err
@@ -147,20 +174,25 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	decode := time.Since(t1)
 	stop()
+	flops, wbytes := generateWork(m, o.promptLen, o.allLogits, o.weights)
 	out := map[string]any{
-		"bench":                "generate",
-		"model":                name,
-		"model_type":           m.Config().ModelType,
-		"batch":                o.batch,
-		"prompt_len":           o.promptLen,
-		"new_tokens":           o.newTokens,
-		"prefill_s":            prefill.Seconds(),
-		"decode_s":             decode.Seconds(),
-		"prefill_tokens_per_s": float64(o.batch*o.promptLen) / prefill.Seconds(),
-		"decode_tokens_per_s":  float64(o.batch*o.newTokens) / decode.Seconds(),
-		"peak_rss_mib":         peakRSSMiB(),
-		"threads":              kernels.Threads(),
-		"goarch":               runtime.GOARCH,
+		"weights":                       o.weights,
+		"all_logits":                    o.allLogits,
+		"prefill_flops_per_token":       flops,
+		"decode_weight_bytes_per_token": wbytes,
+		"bench":                         "generate",
+		"model":                         name,
+		"model_type":                    m.Config().ModelType,
+		"batch":                         o.batch,
+		"prompt_len":                    o.promptLen,
+		"new_tokens":                    o.newTokens,
+		"prefill_s":                     prefill.Seconds(),
+		"decode_s":                      decode.Seconds(),
+		"prefill_tokens_per_s":          float64(o.batch*o.promptLen) / prefill.Seconds(),
+		"decode_tokens_per_s":           float64(o.batch*o.newTokens) / decode.Seconds(),
+		"peak_rss_mib":                  peakRSSMiB(),
+		"threads":                       kernels.Threads(),
+		"goarch":                        runtime.GOARCH,
 	}
 	line, err := json.Marshal(out)
 	if err != nil {
@@ -168,6 +200,37 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(line))
 	return err
+}
+
+// generateWork is the model work of one prefill token (2 FLOPs per linear
+// weight, causal attention over the prompt, 2·L·T·NH·D per token on average,
+// and the head once per prompt unless allLogits) and the weight bytes one
+// decode step reads (every linear once, at the decode weights' width).
+func generateWork(m model.Model, T int, allLogits bool, weights string) (flops, bytes float64) {
+	c := m.Config()
+	var blocks, head float64
+	for _, l := range m.Linears() {
+		n := float64(l.Linear.Out()) * float64(l.Linear.In())
+		if l.Head {
+			head += n
+		} else {
+			blocks += n
+		}
+	}
+	headRows := 1 / float64(T)
+	if allLogits {
+		headRows = 1
+	}
+	d := c.HeadDim
+	if d == 0 {
+		d = c.HiddenSize / c.NumAttentionHeads
+	}
+	flops = 2*blocks + 2*head*headRows + 2*float64(c.NumHiddenLayers)*float64(T)*float64(c.NumAttentionHeads*d)
+	width := 4.0
+	if weights == "f16" {
+		width = 2
+	}
+	return flops, (blocks + head) * width
 }
 
 // startProfile starts a CPU profile into path when on (and path is set) and

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,8 +133,11 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		IgnoreEOS: f.ignoreEOS,
 		Sampler:   generate.NewSampler(f.temperature, f.topK, f.topP, f.repPen, seed),
 	}
-	if tok != nil && tok.EOS() >= 0 {
-		opt.EOS = []int{tok.EOS()}
+	opt.EOS = eosIDs(m, f.model, tok)
+	if _, ok := tok.(*tokenizer.Llama2C); ok && tok.BOS() >= 0 {
+		// llama2.c models separate stories with BOS and never emit EOS;
+		// run.c stops when BOS is sampled, and so do we.
+		opt.EOS = append(opt.EOS, tok.BOS())
 	}
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
@@ -205,4 +211,28 @@ func completeRunes(s string) string {
 		}
 	}
 	return s
+}
+
+// eosIDs gathers the ids that end generation, as transformers' generate
+// does: generation_config.json's eos_token_id (one id or a list, e.g. Llama
+// 3's end_of_text and eot_id) when the model folder has one, else
+// config.json's, plus the tokenizer's EOS.
+func eosIDs(m model.Model, modelPath string, tok tokenizer.Full) []int {
+	ids := append([]int(nil), m.Config().EOSTokenID...)
+	if modelPath != "" {
+		dir := modelPath
+		if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
+			dir = filepath.Dir(modelPath)
+		}
+		var gen struct {
+			EOS model.TokenIDs `json:"eos_token_id"`
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil && json.Unmarshal(data, &gen) == nil && len(gen.EOS) > 0 {
+			ids = append([]int(nil), gen.EOS...)
+		}
+	}
+	if tok != nil && tok.EOS() >= 0 && !slices.Contains(ids, tok.EOS()) {
+		ids = append(ids, tok.EOS())
+	}
+	return ids
 }

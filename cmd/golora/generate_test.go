@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/golora/golora/internal/testutil"
+	"github.com/golora/golora/model"
 )
 
 // TestGenerateMatchesRunC: greedy generation on the embedded model prints
@@ -63,9 +66,71 @@ func TestGeneratePromptIDsAndErrors(t *testing.T) {
 	if err := json.Unmarshal([]byte(got), &ids); err != nil || len(ids) != 5 {
 		t.Fatalf("--prompt-ids --max-new-tokens 5: %q (%v)", got, err)
 	}
+	resetFlags()
 	rootCmd.SetArgs([]string{"generate", "--prompt-ids", "1,x", "--max-new-tokens", "0"})
 	if err := rootCmd.Execute(); err == nil || !strings.Contains(err.Error(), `"x"`) {
 		t.Fatalf("bad --prompt-ids: err = %v", err)
 	}
 	rootCmd.SetArgs(nil)
+}
+
+// TestGenerateIgnoreEOSAndBadSampling: a llama2.c model's story ends at BOS
+// (run.c's rule) unless --ignore-eos is given, which yields exactly the
+// requested number of tokens; impossible sampling settings are refused
+// rather than ignored.
+func TestGenerateIgnoreEOSAndBadSampling(t *testing.T) {
+	gen := func(extra ...string) []int {
+		args := append([]string{"generate", "--prompt-ids", "1,403,407", "--seed", "2", "--max-tokens", "512", "--max-new-tokens", "400", "--print-ids"}, extra...)
+		var ids []int
+		if out := runGolora(t, args...); json.Unmarshal([]byte(out), &ids) != nil {
+			t.Fatalf("output %q is not a JSON array", out)
+		}
+		return ids
+	}
+	ids := gen()
+	if len(ids) >= 400 || ids[len(ids)-1] != 1 {
+		t.Fatalf("without --ignore-eos: %d tokens ending in %d, expected a stop at BOS (1) first", len(ids), ids[len(ids)-1])
+	}
+	if n := len(gen("--ignore-eos")); n != 400 {
+		t.Fatalf("--ignore-eos: %d tokens, want 400", n)
+	}
+	for _, bad := range [][]string{{"--top-p", "2"}, {"--temperature", "-1"}, {"--top-k", "-3"}} {
+		resetFlags()
+		rootCmd.SetArgs(append([]string{"generate", "--prompt-ids", "1,403", "--max-new-tokens", "3"}, bad...))
+		err := rootCmd.Execute()
+		rootCmd.SetArgs(nil)
+		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "--")) {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+}
+
+// TestEOSIDs: generation_config.json's eos_token_id (an id or a list) wins
+// over config.json's, as in transformers.
+func TestEOSIDs(t *testing.T) {
+	m, err := model.Load(testutil.Shared(t, "fixtures", "tiny-llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, genConfig string
+		want            []int
+	}{
+		{"config.json only", "", []int{2}},
+		{"list", `{"eos_token_id": [5, 7]}`, []int{5, 7}},
+		{"one id", `{"eos_token_id": 9}`, []int{9}},
+		{"null keeps config.json", `{"eos_token_id": null}`, []int{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.genConfig != "" {
+				if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(tc.genConfig), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := eosIDs(m, dir, nil); !slices.Equal(got, tc.want) {
+				t.Errorf("eosIDs = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golora/golora/format/llama2c"
 	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/lora"
 )
 
 var inspectFlags struct {
@@ -109,6 +110,7 @@ type adapterSummary struct {
 	AlphaPattern  map[string]any `json:"alpha_pattern,omitempty"`
 	Modules       int            `json:"adapted_modules"`
 	Trainable     int64          `json:"trainable_parameters"`
+	Warnings      []string       `json:"warnings,omitempty"` // keys this version does not know (kept when re-saved)
 }
 
 // inspectPath works out what PATH is and summarises it.
@@ -247,6 +249,9 @@ func inspectAdapter(dir string) (*inspectReport, error) {
 		}
 	}
 	ad.Modules = len(modules)
+	if c, err := lora.ReadConfig(dir); err == nil {
+		ad.Warnings = c.Warnings
+	}
 	rep.Adapter = ad
 	return rep, nil
 }
@@ -392,6 +397,9 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 		}
 		fmt.Fprintf(tw, "adapted modules:\t%d\n", ad.Modules)
 		fmt.Fprintf(tw, "trainable params:\t%s\n", inspectCommas(ad.Trainable))
+		for _, w := range ad.Warnings {
+			fmt.Fprintf(tw, "warning:\t%s\n", w)
+		}
 	}
 	fmt.Fprintf(tw, "files:\t%s\n", strings.Join(rep.Files, ", "))
 	if len(rep.Metadata) > 0 {

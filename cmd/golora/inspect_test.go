@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/golora/golora/internal/testutil"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/tensor"
 )
 
@@ -185,6 +185,7 @@ func TestInspectCommand(t *testing.T) {
 	for _, args := range [][]string{{"inspect", path}, {"inspect", "--json", path}} {
 		var out bytes.Buffer
 		rootCmd.SetOut(&out)
+		resetFlags()
 		rootCmd.SetArgs(args)
 		err := rootCmd.Execute()
 		inspectFlags.json = false
@@ -204,5 +205,36 @@ func TestInspectCommand(t *testing.T) {
 		} else if !strings.Contains(out.String(), "gpt2") || !strings.Contains(out.String(), "111,968") {
 			t.Errorf("output:\n%s", out.String())
 		}
+	}
+}
+
+// TestInspectAdapterUnknownKeys: a key from a newer PEFT is reported, not
+// fatal (PEFT's own loader ignores such keys too).
+func TestInspectAdapterUnknownKeys(t *testing.T) {
+	src := testutil.Shared(t, "fixtures", "lora-tiny-llama")
+	dir := t.TempDir()
+	var cfg map[string]any
+	raw, err := os.ReadFile(filepath.Join(src, "adapter_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["future_option"] = 3
+	raw, _ = json.Marshal(cfg)
+	weights, _ := os.ReadFile(filepath.Join(src, "adapter_model.safetensors"))
+	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "adapter_model.safetensors"), weights, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := inspectPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := rep.Adapter.Warnings; len(ws) != 1 || !strings.Contains(ws[0], "future_option") {
+		t.Errorf("warnings %q, want one naming future_option", ws)
 	}
 }

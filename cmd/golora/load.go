@@ -71,6 +71,13 @@ func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, n := range names {
+			if c := lm.Config(n); c != nil {
+				for _, w := range c.Warnings {
+					fmt.Fprintf(os.Stderr, "golora: adapter %s: %s\n", dir, w)
+				}
+			}
+		}
 		active = append(active, names...)
 	}
 	if len(active) > 0 {

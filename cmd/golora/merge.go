@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/model/embedded"
 )
 
 // mergeSideFiles are copied from the base model folder unchanged, so the
@@ -46,7 +47,13 @@ The merge refuses NaN/Inf weights unless --unsafe is given.`,
 			if err := m.SaveHF(out); err != nil {
 				return err
 			}
-			if st, err := os.Stat(modelPath); err == nil && st.IsDir() {
+			if modelPath == "" {
+				// The embedded model's tokenizer travels with it, so that
+				// generate --model OUT works on the merged folder too.
+				if err := atomicfile.WriteBytes(filepath.Join(out, "tok512.bin"), embedded.Tokenizer); err != nil {
+					return err
+				}
+			} else if st, err := os.Stat(modelPath); err == nil && st.IsDir() {
 				for _, f := range mergeSideFiles {
 					data, err := os.ReadFile(filepath.Join(modelPath, f))
 					if err != nil {
@@ -57,7 +64,11 @@ The merge refuses NaN/Inf weights unless --unsafe is given.`,
 					}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "merged %s into %s (%s) -> %s\n", adapter, modelPath, summary, out)
+			base := modelPath
+			if base == "" {
+				base = "embedded " + embedded.Name
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "merged %s into %s (%s) -> %s\n", adapter, base, summary, out)
 			return nil
 		},
 	}

@@ -9,13 +9,45 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/internal/testutil"
+	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
+	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tokenizer"
 )
 
-// runGolora executes one command line on rootCmd and returns its stdout.
+// resetFlags puts every flag of every command back to its default and
+// unchanged, so that one test's command line does not leak into the next
+// (cobra keeps flag values in package variables between Executes).
+func resetFlags() {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.Flags()} {
+			fs.VisitAll(func(f *pflag.Flag) {
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					sv.Replace(nil)
+				} else {
+					f.Value.Set(f.DefValue)
+				}
+				f.Changed = false
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(rootCmd)
+}
+
+// runGolora executes one command line on rootCmd, from default flags, and
+// returns its stdout.
 func runGolora(t *testing.T, args ...string) string {
 	t.Helper()
+	resetFlags()
 	var out bytes.Buffer
 	rootCmd.SetOut(&out)
 	rootCmd.SetArgs(args)
@@ -73,18 +105,8 @@ func TestEvalAdapterLoss(t *testing.T) {
 		t.Run(fx.adapter, func(t *testing.T) {
 			adapter := testutil.Shared(t, "fixtures", fx.adapter)
 			base := testutil.Shared(t, "fixtures", fx.base)
-			var in struct {
-				InputIDs [][]int `json:"input_ids"`
-			}
-			raw, err := os.ReadFile(filepath.Join(base, "inputs.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(raw, &in); err != nil {
-				t.Fatal(err)
-			}
 			var jsonl bytes.Buffer
-			for _, row := range in.InputIDs {
+			for _, row := range testutil.InputIDs(t, base) {
 				line, _ := json.Marshal(map[string][]int{"input_ids": row})
 				jsonl.Write(append(line, '\n'))
 			}
@@ -92,13 +114,7 @@ func TestEvalAdapterLoss(t *testing.T) {
 			if err := os.WriteFile(data, jsonl.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var ref struct {
-				Loss float64 `json:"loss"`
-			}
-			raw, _ = os.ReadFile(filepath.Join(adapter, "reference.json"))
-			if err := json.Unmarshal(raw, &ref); err != nil {
-				t.Fatal(err)
-			}
+			refLoss := testutil.ReferenceLoss(t, adapter)
 			var res struct {
 				Loss float64 `json:"loss"`
 			}
@@ -106,9 +122,95 @@ func TestEvalAdapterLoss(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("eval output %q: %v", out, err)
 			}
-			if math.Abs(res.Loss-ref.Loss) > 1e-6 {
-				t.Errorf("eval --adapter loss %.9f, reference %.9f", res.Loss, ref.Loss)
+			if math.Abs(res.Loss-refLoss) > 1e-6 {
+				t.Errorf("eval --adapter loss %.9f, reference %.9f", res.Loss, refLoss)
 			}
 		})
+	}
+}
+
+// TestMergeEmbedded merges a random adapter into the embedded model: the
+// merged folder must carry a tokenizer and give the adapted model's logits
+// and greedy text.
+func TestMergeEmbedded(t *testing.T) {
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := lora.ForModel(m)
+	cfg := lora.DefaultConfig()
+	cfg.TargetModules = lora.List("q_proj", "v_proj", "down_proj")
+	// init false makes B non-zero, so the merge has something to show.
+	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
+		t.Fatal(err)
+	}
+	lm.SetTrain(false)
+	adapter := t.TempDir()
+	if err := lm.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{1, 403, 407, 261, 378, 432, 383, 286}
+	want := append([]float32(nil), m.Forward(ids, 1, len(ids))...)
+
+	out := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model=", "--adapter", adapter, "--out", out)
+	for _, f := range []string{"config.json", "model.safetensors", "tok512.bin"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("merged folder lacks %s: %v", f, err)
+		}
+	}
+	merged, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := merged.Forward(ids, 1, len(ids))
+	var maxAbs, maxDiff float64
+	for i := range want {
+		maxAbs = math.Max(maxAbs, math.Abs(float64(want[i])))
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
+	}
+	if maxDiff > 1e-5*maxAbs {
+		t.Errorf("merged logits differ from adapted ones by %g (max |logit| %g)", maxDiff, maxAbs)
+	}
+	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "24"}
+	a := runGolora(t, append([]string{"generate", "--model=", "--adapter", adapter}, args...)...)
+	b := runGolora(t, append([]string{"generate", "--model", out, "--adapter="}, args...)...)
+	if a != b {
+		t.Errorf("generate on the merged folder:\n%q\nwith the adapter:\n%q", b, a)
+	}
+}
+
+// TestEvalTextRecords: a {"text"} record is scored as BOS + text + EOS,
+// the same as the equivalent {"input_ids"} record, and both equal the
+// model's own loss on those ids.
+func TestEvalTextRecords(t *testing.T) {
+	tok, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "Once upon a time, there was a little dog named Max."
+	ids := append(append([]int{tok.BOS()}, tok.Encode(text)...), tok.EOS())
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := append(append([]int(nil), ids[1:]...), model.IgnoreIndex)
+	want := m.Loss(ids, targets, 1, len(ids))
+
+	dir := t.TempDir()
+	textFile, idsFile := filepath.Join(dir, "text.jsonl"), filepath.Join(dir, "ids.jsonl")
+	line, _ := json.Marshal(map[string]string{"text": text})
+	os.WriteFile(textFile, append(line, '\n'), 0o644)
+	line, _ = json.Marshal(map[string][]int{"input_ids": ids})
+	os.WriteFile(idsFile, append(line, '\n'), 0o644)
+	for _, f := range []string{textFile, idsFile} {
+		var res evalResult
+		out := runGolora(t, "eval", "--model=", "--adapter=", "--data", f, "--json")
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%s: output %q: %v", f, out, err)
+		}
+		if res.Tokens != len(ids)-1 || math.Abs(res.Loss-want) > 1e-9 || math.Abs(res.Perplexity-math.Exp(want)) > 1e-9*math.Exp(want) {
+			t.Errorf("%s: %+v, want loss %.9f over %d tokens", filepath.Base(f), res, want, len(ids)-1)
+		}
 	}
 }

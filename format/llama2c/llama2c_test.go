@@ -91,20 +91,7 @@ func TestLogitsMatchRunC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(testutil.Shared(t, "models", "stories260K", "reference", "logits_once_upon_a_time_pos0-4.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Rows []struct {
-			Pos        int       `json:"pos"`
-			InputToken int       `json:"input_token"`
-			Logits     []float64 `json:"logits"`
-		} `json:"rows"`
-	}
-	if err := json.Unmarshal(raw, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := struct{ Rows []testutil.StoriesRow }{testutil.StoriesLogits(t)}
 	var tokens []int
 	for _, r := range ref.Rows {
 		tokens = append(tokens, r.InputToken)
@@ -447,16 +434,9 @@ func TestFixtureLlamaRoundTrip(t *testing.T) {
 	num := func(k string) int { v, _ := m[k].(float64); return int(v) }
 	hc.Hidden, hc.Inter, hc.Layers = num("hidden_size"), num("intermediate_size"), num("num_hidden_layers")
 	hc.Heads, hc.KV, hc.Vocab, hc.MaxPos = num("num_attention_heads"), num("num_key_value_heads"), num("vocab_size"), num("max_position_embeddings")
-	f, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	want, _, err := safetensors.ReadAll(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	want := map[string]*tensor.Tensor{}
-	for _, n := range f.Names() {
-		if want[n], err = f.Tensor(n); err != nil {
-			t.Fatal(err)
-		}
 	}
 	c := Config{Dim: hc.Hidden, HiddenDim: hc.Inter, NLayers: hc.Layers, NHeads: hc.Heads, NKVHeads: hc.KV, VocabSize: hc.Vocab, SeqLen: hc.MaxPos}
 	ck, err := FromHF(c, want)
@@ -493,13 +473,6 @@ func TestFixtureLlamaRoundTrip(t *testing.T) {
 	// run.c's math (interleaved RoPE) on the converted file reproduces the
 	// fixture's HF logits: FromHF's inverse permutation is right, not just
 	// inverse to HFTensors.
-	var inputs struct {
-		InputIDs [][]int `json:"input_ids"`
-	}
-	js, _ := os.ReadFile(filepath.Join(dir, "inputs.json"))
-	if err := json.Unmarshal(js, &inputs); err != nil {
-		t.Fatal(err)
-	}
 	rf, err := safetensors.Open(filepath.Join(dir, "reference.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +482,7 @@ func TestFixtureLlamaRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks := inputs.InputIDs[0]
+	toks := testutil.InputIDs(t, dir)[0]
 	logits := forward(back, toks, func(l int) []float32 { return back.Wq.Index(l).Data },
 		func(l int) []float32 { return back.Wk.Index(l).Data }, true)
 	var worst float64

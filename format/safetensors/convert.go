@@ -203,3 +203,21 @@ var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
 	}
 	return &t
 })
+
+// ReadAll opens path and reads every tensor as float32, the inverse of
+// Write; it suits small files (adapters, test models), since nothing stays
+// memory-mapped. The metadata is returned too.
+func ReadAll(path string) (map[string]*tensor.Tensor, map[string]string, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	out := make(map[string]*tensor.Tensor, len(f.h.names))
+	for _, n := range f.h.names {
+		if out[n], err = f.Tensor(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, f.Metadata(), nil
+}

@@ -135,22 +135,14 @@ func TestRewriteIsByteIdentical(t *testing.T) {
 		testutil.Shared(t, "fixtures", "lora-tiny-llama", "adapter_model.safetensors"),
 		testutil.Shared(t, "models", "tiny-random-gpt2", "model.safetensors"),
 	} {
-		f, err := Open(p)
+		m, meta, err := ReadAll(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := map[string]*tensor.Tensor{}
-		for _, n := range f.Names() {
-			m[n], err = f.Tensor(n)
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
 		out := filepath.Join(t.TempDir(), "x.safetensors")
-		if err := Write(out, m, f.Metadata()); err != nil {
+		if err := Write(out, m, meta); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
 		a, _ := os.ReadFile(p)
 		b, _ := os.ReadFile(out)
 		if string(a) != string(b) {
@@ -524,5 +516,19 @@ func TestSharded(t *testing.T) {
 	src.Close()
 	if _, err := OpenDir(t.TempDir()); err == nil {
 		t.Error("empty folder opened")
+	}
+}
+
+func TestReadAllErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := ReadAll(filepath.Join(dir, "missing.safetensors")); err == nil {
+		t.Error("missing file: no error")
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	if err := os.WriteFile(bad, []byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}'}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadAll(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("truncated file: error %v does not name it", err)
 	}
 }

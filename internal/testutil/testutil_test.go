@@ -60,3 +60,37 @@ func TestReadOpsFixture(t *testing.T) {
 		t.Errorf("scalar loss: shape %v, %d values", l.Shape, len(l.F))
 	}
 }
+
+func TestTranspose(t *testing.T) {
+	for _, tc := range []struct {
+		x, want    []float32
+		rows, cols int
+	}{
+		{[]float32{1, 2, 3, 4, 5, 6}, []float32{1, 4, 2, 5, 3, 6}, 2, 3},
+		{[]float32{1, 2, 3}, []float32{1, 2, 3}, 1, 3},
+	} {
+		got := Transpose(tc.x, tc.rows, tc.cols)
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("Transpose(%v, %d, %d) = %v, want %v", tc.x, tc.rows, tc.cols, got, tc.want)
+			}
+		}
+	}
+}
+
+func TestCausalBatch(t *testing.T) {
+	dir := Shared(t, "fixtures", "tiny-llama")
+	ids, targets, B, T := CausalBatch(t, dir, -100)
+	if B*T != len(ids) || len(targets) != len(ids) || B != 2 || T != 16 {
+		t.Fatalf("B %d T %d, %d ids, %d targets", B, T, len(ids), len(targets))
+	}
+	for n := range ids {
+		want := -100
+		if (n+1)%T != 0 {
+			want = ids[n+1]
+		}
+		if targets[n] != want {
+			t.Fatalf("target %d = %d, want %d", n, targets[n], want)
+		}
+	}
+}

@@ -85,16 +85,9 @@ func toLlama2C(t *testing.T, w map[string]*tensor.Tensor, version int) []byte {
 // checks the Wq/Wk permutation and both file versions.
 func TestLlama2C(t *testing.T) {
 	dir := testutil.Shared(t, "fixtures", "tiny-llama")
-	f, err := safetensors.Open(dir + "/model.safetensors")
+	w, _, err := safetensors.ReadAll(dir + "/model.safetensors")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	w := map[string]*tensor.Tensor{}
-	for _, n := range f.Names() {
-		if w[n], err = f.Tensor(n); err != nil {
-			t.Fatal(err)
-		}
 	}
 	ref := testutil.Fixture(t, "tiny-llama", "reference.safetensors")
 	in := testutil.Get(t, ref, "logits")

@@ -121,20 +121,8 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	}
 	la := &s.la
 	grow(&la.ln1, N*C)
-	grow(&la.mean1, N)
-	grow(&la.rstd1, N)
-	grow(&la.q, N*QD)
-	grow(&la.k, N*KVD)
-	grow(&la.v, N*KVD)
-	grow(&la.ao, N*QD)
-	grow(&la.xm, N*C)
 	grow(&la.ln2, N*C)
-	grow(&la.mean2, N)
-	grow(&la.rstd2, N)
-	grow(&la.f, N*I)
-	if !m.arch.GELU {
-		grow(&la.u, N*I)
-	}
+	m.sizeLayer(la, N)
 	grow(&s.scratch.h, N*I)
 	if m.arch.FusedQKV {
 		grow(&s.scratch.qkv, N*(QD+2*KVD))

@@ -81,19 +81,7 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	for i := range a.blocks {
 		b := &a.blocks[i]
 		b.ln1, b.ln2 = ln, ln
-		grow(&b.mean1, N)
-		grow(&b.rstd1, N)
-		grow(&b.q, N*QD)
-		grow(&b.k, N*KVD)
-		grow(&b.v, N*KVD)
-		grow(&b.ao, N*QD)
-		grow(&b.xm, N*C)
-		grow(&b.mean2, N)
-		grow(&b.rstd2, N)
-		grow(&b.f, N*I)
-		if !m.arch.GELU {
-			grow(&b.u, N*I)
-		}
+		m.sizeLayer(b, N)
 	}
 	grow(&a.lnf, N*C)
 	grow(&a.meanf, N)
@@ -119,6 +107,24 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 		a.spans = append(a.spans, span{start: b * T, n: T})
 	}
 	return a
+}
+
+// sizeLayer sizes one block's activations for N rows (ln1 and ln2 are
+// the caller's: shared in training, separate in Step).
+func (m *Transformer) sizeLayer(b *layerActs, N int) {
+	c := m.cfg
+	C, I := c.HiddenSize, c.IntermediateSize
+	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	for _, buf := range []struct {
+		p *[]float32
+		n int
+	}{{&b.mean1, N}, {&b.rstd1, N}, {&b.q, N * QD}, {&b.k, N * KVD}, {&b.v, N * KVD}, {&b.ao, N * QD},
+		{&b.xm, N * C}, {&b.mean2, N}, {&b.rstd2, N}, {&b.f, N * I}} {
+		grow(buf.p, buf.n)
+	}
+	if !m.arch.GELU {
+		grow(&b.u, N*I)
+	}
 }
 
 func (m *Transformer) sizeGrads(a *acts) {

@@ -56,9 +56,9 @@ func tinyLlama(bias bool) *Transformer {
 }
 
 // TestDecodeF16 runs prefill and decode with and without the F16 copies:
-// prefill (more rows than halfMaxRows) must be bit-identical, decode close
-// to the float32 logits at F16's precision, and turning it off must restore
-// float32 decoding exactly. Training's Forward never uses the copies.
+// logits stay close to the float32 ones at F16's precision, turning it off
+// restores float32 decoding exactly, and training's Forward never uses the
+// copies.
 func TestDecodeF16(t *testing.T) {
 	for _, bias := range []bool{false, true} {
 		t.Run(fmt.Sprintf("bias=%v", bias), func(t *testing.T) {
@@ -89,11 +89,10 @@ func TestDecodeF16(t *testing.T) {
 			}
 			pre16, dec16 := run()
 			fwd16 := m.Forward(prompt[:2], 1, 2)
-			for i := range pre32 {
-				if pre16[i] != pre32[i] {
-					t.Fatalf("prefill logit %d changed: %g vs %g", i, pre16[i], pre32[i])
-				}
-			}
+			// Prefill's blocks see 14 rows (float32 GEMMs); its head sees
+			// the 2 last tokens, a gemv that uses the copies.
+			dec32 = append(pre32, dec32...)
+			dec16 = append(pre16, dec16...)
 			for i := range fwd32 {
 				if fwd16[i] != fwd32[i] {
 					t.Fatalf("training Forward logit %d changed: %g vs %g", i, fwd16[i], fwd32[i])
@@ -106,7 +105,8 @@ func TestDecodeF16(t *testing.T) {
 				}
 			}
 			m.SetDecodeF16(false)
-			_, back := run()
+			pb, back := run()
+			back = append(pb, back...)
 			for i := range dec32 {
 				if back[i] != dec32[i] {
 					t.Fatalf("decode logit %d after SetDecodeF16(false): %g, want %g", i, back[i], dec32[i])
