@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/golora/golora/generate"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -166,7 +167,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	t1 := time.Now()
 	for i := 0; i < o.newTokens; i++ {
 		for b := range next {
-			next[b] = []int{argmaxRow(logits[b*V : (b+1)*V])}
+			next[b] = []int{generate.Argmax(logits[b*V : (b+1)*V])}
 		}
 		if logits, err = m.Step(c, next); err != nil {
 			return err
@@ -255,16 +256,6 @@ func startProfile(path string, on bool) (stop func(), err error) {
 			f.Close()
 		}
 	}, nil
-}
-
-func argmaxRow(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // peakRSSMiB is the process's peak resident set (VmHWM) on Linux, and the

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -52,20 +47,8 @@ Checkpoints and --resume work as for train.`,
 
 func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	fs := cmd.Flags()
-	if err := cfg.Resolve(fs, pretrainDefaults()); err != nil {
+	if err := cfg.ResolveResume(fs, pretrainDefaults()); err != nil {
 		return err
-	}
-	if cfg.Resume {
-		ck, err := train.ReadCheckpointConfig(cfg.Out)
-		switch {
-		case err == nil:
-			if err := cfg.Resolve(fs, ck); err != nil {
-				return err
-			}
-			cfg.Resume = true
-		case !errors.Is(err, os.ErrNotExist):
-			return err
-		}
 	}
 	if cfg.Method != "full" {
 		return fmt.Errorf("pretrain: --method %s: training from scratch trains every weight (--method full)", cfg.Method)
@@ -92,10 +75,5 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	if err != nil {
 		return err
 	}
-	tr.Log = out
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }()
-	_, err = tr.Run(ctx)
-	return err
+	return runTrainer(tr, out)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,12 +57,16 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	if err != nil {
 		return err
 	}
+	return runTrainer(tr, out)
+}
+
+// runTrainer runs tr, logging to out. The first Ctrl-C stops after the
+// current step with a checkpoint; a second one kills the process as usual.
+func runTrainer(tr *train.Trainer, out io.Writer) error {
 	tr.Log = out
-	// The first Ctrl-C stops after the current step with a checkpoint; a
-	// second one kills the process as usual.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
-	_, err = tr.Run(ctx)
+	_, err := tr.Run(ctx)
 	return err
 }
