@@ -72,16 +72,7 @@ func (g *gemm) blocked(threads int) {
 	if !(g.N >= 2*g.M && nPanels >= 2*threads) && mPanels >= 4*threads {
 		r.splitM, r.nbuf = true, nbuf
 	}
-	var wg sync.WaitGroup
-	for t := 1; t < threads; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.work(t)
-		}()
-	}
-	r.work(0)
-	wg.Wait()
+	Run(threads, r.work)
 }
 
 // blockedRun is the state of one blocked product shared by its goroutines.
@@ -360,16 +351,7 @@ func (g *gemm) gemv(threads int) {
 		return
 	}
 	gc := *g // a copy, so that only the threaded call allocates
-	var wg sync.WaitGroup
-	for t := 1; t < threads; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gc.gemvRange(a, t*N/threads, (t+1)*N/threads)
-		}()
-	}
-	gc.gemvRange(a, 0, N/threads)
-	wg.Wait()
+	Run(threads, func(t int) { gc.gemvRange(a, t*N/threads, (t+1)*N/threads) })
 }
 
 // gemvRange computes columns [lo,hi) of C for gemv; a holds alpha*op(A)

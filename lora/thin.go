@@ -1,8 +1,6 @@
 package lora
 
 import (
-	"sync"
-
 	"github.com/golora/golora/kernels"
 )
 
@@ -24,16 +22,7 @@ func splitRows(n, work int, f func(w, lo, hi int)) int {
 		f(0, 0, n)
 		return 1
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < nw; w++ {
-		lo, hi := w*n/nw, (w+1)*n/nw
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(w, lo, hi)
-		}()
-	}
-	wg.Wait()
+	kernels.Run(nw, func(w int) { f(w, w*n/nw, (w+1)*n/nw) })
 	return nw
 }
 

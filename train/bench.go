@@ -18,14 +18,18 @@ type BenchResult struct {
 
 // Bench times steps optimizer steps of task exactly as Run computes them
 // (forward, backward, accumulation, clipping, AdamW) after warmup untimed
-// ones, without evaluation, checkpoints or telemetry.
+// ones, without evaluation, checkpoints or telemetry. A task without
+// parameters (MethodNone) is timed too: forward and backward still run, and
+// clipping and AdamW have nothing to do.
 func Bench(cfg Config, task Task, batches Batches, warmup, steps int) (BenchResult, error) {
 	if cfg.Threads > 0 {
 		kernels.SetThreads(cfg.Threads)
 	}
 	params := task.Params()
-	if err := checkParams(params); err != nil {
-		return BenchResult{}, err
+	if len(params) > 0 {
+		if err := checkParams(params); err != nil {
+			return BenchResult{}, err
+		}
 	}
 	opt := newAdamW(cfg, params)
 	sp := &stepper{task: task, params: params, rng: rand.NewPCG(uint64(cfg.Seed), 1), maxNorm: cfg.MaxGradNorm, micro: make([]Batch, cfg.GradAccum)}

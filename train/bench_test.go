@@ -33,3 +33,35 @@ func TestBenchAndFLOPs(t *testing.T) {
 		t.Errorf("ForwardFLOPsPerToken = %g, want %g", got, want)
 	}
 }
+
+// TestBenchMethodNone times the frozen base: nothing is trainable, the
+// weights stay bit for bit, and a training config still refuses the method.
+func TestBenchMethodNone(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Method, cfg.Batch, cfg.SeqLen = MethodNone, 2, 16
+	task := embeddedTask(t, cfg)
+	if n := len(task.Params()); n != 0 || task.LoRA != nil {
+		t.Fatalf("method none: %d trainable params, LoRA %v", n, task.LoRA)
+	}
+	before := map[string][]float32{}
+	for _, p := range task.Model.Params() {
+		before[p.Name] = append([]float32(nil), p.W.Data...)
+	}
+	res, err := Bench(cfg, task, RandomBatches(2, 16, task.Model.Config().VocabSize, 1), 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tokens != 2*2*16 {
+		t.Errorf("tokens %d, want %d", res.Tokens, 2*2*16)
+	}
+	for _, p := range task.Model.Params() {
+		for i, v := range p.W.Data {
+			if v != before[p.Name][i] {
+				t.Fatalf("%s[%d] changed: %g -> %g", p.Name, i, before[p.Name][i], v)
+			}
+		}
+	}
+	if err := cfg.Validate(); err == nil {
+		t.Error("Validate accepted --method none for training")
+	}
+}

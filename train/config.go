@@ -107,6 +107,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// MethodNone is the benchmark-only method with nothing trainable (see
+// NewModelTask); Validate rejects it because a training run needs parameters.
+const MethodNone = "none"
+
 // Methods are the values --method accepts.
 var Methods = []string{"lora", "dora", "adapter", "lora+adapter", "full"}
 

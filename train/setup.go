@@ -24,10 +24,15 @@ type ModelTask struct {
 // NewModelTask makes the trainable parts of m that cfg.Method asks for:
 // LoRA or DoRA adapters on cfg.Targets, bottleneck adapters of width cfg.R
 // after every attention and MLP sublayer, both, or the whole model. The base
-// model is frozen for every method but full.
+// model is frozen for every method but full. Method MethodNone (benchmarks
+// only) trains nothing: the frozen base's forward and full backward through
+// the activations, the baseline a method's overhead is measured against.
 func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 	t := &ModelTask{Model: m, Method: cfg.Method}
 	m.SetTrainable(nil)
+	if cfg.Method == MethodNone {
+		return t, nil
+	}
 	if cfg.Method == "full" {
 		m.SetTrainable(func(string) bool { return true })
 		for _, p := range m.Params() {

@@ -36,6 +36,10 @@ peak_rss_mib, threads, model_flops_per_token (forward FLOPs per token: 2 per
 linear weight plus 4·L·T·d for attention), train_flops_per_token (2x forward for
 frozen-base methods, 3x for full) and the resulting gflops.
 
+--method none times the frozen base with no adapter (forward, and backward
+through every block's activations down to the embeddings, as a LoRA step on
+the first layer needs): the baseline bench/lora_overhead.sh divides by.
+
 The model is --model, or a random-weight model of the shape given by --arch
 and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 12-layer 768-wide shape with 4 KV heads and a 32000 vocabulary).`,
@@ -46,7 +50,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model to load (default: a random model of --arch's shape)")
 	f.shape.RegisterFlags(fl)
-	fl.StringVar(&f.method, "method", "lora", "lora|dora|adapter|lora+adapter|full")
+	fl.StringVar(&f.method, "method", "lora", "lora|dora|adapter|lora+adapter|full, or none (the frozen base: forward and backward through the activations, nothing trained)")
 	fl.StringVar(&f.targets, "targets", "q,v", "LoRA target modules")
 	fl.IntVar(&f.r, "r", 8, "LoRA rank")
 	fl.Float64Var(&f.alpha, "alpha", 16, "LoRA alpha")
@@ -103,9 +107,13 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	cfg.Method, cfg.R, cfg.Alpha = f.method, f.r, f.alpha
 	cfg.Targets = strings.Split(f.targets, ",")
 	cfg.Batch, cfg.SeqLen, cfg.Steps = f.batch, f.seqLen, f.steps
+	if f.method == train.MethodNone {
+		cfg.Method = "lora" // validate the other settings; none needs no rank or targets
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.Method = f.method
 	task, err := train.NewModelTask(m, cfg)
 	if err != nil {
 		return err

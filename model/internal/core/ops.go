@@ -2,7 +2,6 @@ package core
 
 import (
 	"math"
-	"sync"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
@@ -13,27 +12,9 @@ import (
 // exact-erf GELU (GPT-2 variants with activation_function "gelu") and the
 // helpers that apply nn's ops to the ragged rows of a KV-cache step.
 
-// parallelFor runs f over [0, n) split into contiguous chunks, one per
-// thread; small n runs inline so tiny decode steps pay no goroutine cost.
-func parallelFor(n, minChunk int, f func(lo, hi int)) {
-	th := kernels.Threads()
-	if th <= 1 || n <= minChunk {
-		f(0, n)
-		return
-	}
-	chunks := min(th, (n+minChunk-1)/minChunk)
-	var wg sync.WaitGroup
-	for c := 1; c < chunks; c++ {
-		lo, hi := c*n/chunks, (c+1)*n/chunks
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	f(0, n/chunks)
-	wg.Wait()
-}
+// parallelFor runs f over [0, n) in contiguous chunks of at least
+// minChunk, one per thread, on kernels' persistent workers.
+func parallelFor(n, minChunk int, f func(lo, hi int)) { kernels.For(n, minChunk, f) }
 
 // geluForward is gelu_new / gelu_pytorch_tanh (nn.GeluForward) when !erf,
 // exact gelu when erf.
