@@ -181,6 +181,19 @@ pbloop:
 	VMOVUPS    (PB_SRC4)(PB_LDB*1), Y5
 	VMOVUPS    (PB_SRC4)(PB_LDB*2), Y6
 	VMOVUPS    (PB_SRC4)(PB_LDB3*1), Y7
+	// Prefetch the next 8 stored rows at the same depth (the caller's next
+	// call): short row segments far apart in a weight too big for the
+	// caches otherwise arrive one demand miss at a time.
+	LEAQ       (PB_SRC4)(PB_LDB*4), PB_DST4
+	PREFETCHT0 (PB_DST4)
+	PREFETCHT0 (PB_DST4)(PB_LDB*1)
+	PREFETCHT0 (PB_DST4)(PB_LDB*2)
+	PREFETCHT0 (PB_DST4)(PB_LDB3*1)
+	LEAQ       (PB_DST4)(PB_LDB*4), PB_DST4
+	PREFETCHT0 (PB_DST4)
+	PREFETCHT0 (PB_DST4)(PB_LDB*1)
+	PREFETCHT0 (PB_DST4)(PB_LDB*2)
+	PREFETCHT0 (PB_DST4)(PB_LDB3*1)
 	VUNPCKLPS  Y1, Y0, Y8
 	VUNPCKHPS  Y1, Y0, Y9
 	VUNPCKLPS  Y3, Y2, Y0

@@ -34,19 +34,61 @@ type geom struct {
 	kernel func(k int, a, b, c []float32, ldc int, beta float32)
 }
 
-// bufPool recycles packing buffers so steady-state calls do not allocate.
-var bufPool sync.Pool
+// bufs recycles packing buffers so steady-state calls neither allocate
+// nor touch fresh pages. Not a sync.Pool: a GC empties that, and it hands
+// any size to any caller, so a 3 MiB B buffer came back as a fresh
+// allocation after a small A buffer had been taken, and packing into
+// never-touched pages (a page fault per 4 KiB) cost a fifth of a Llama
+// prefill. The list is small: a product holds at most 1+Threads buffers.
+var bufs struct {
+	mu   sync.Mutex
+	free []*[]float32
+}
 
+const maxFreeBufs = 16
+
+// getBuf returns a buffer of length n, the smallest free one that fits.
 func getBuf(n int) *[]float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+	bufs.mu.Lock()
+	best := -1
+	for i, p := range bufs.free {
+		if cap(*p) >= n && (best < 0 || cap(*p) < cap(*bufs.free[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		p := bufs.free[best]
+		last := len(bufs.free) - 1
+		bufs.free[best] = bufs.free[last]
+		bufs.free = bufs.free[:last]
+		bufs.mu.Unlock()
 		*p = (*p)[:n]
 		return p
 	}
+	bufs.mu.Unlock()
 	s := make([]float32, n)
 	return &s
 }
 
-func putBuf(p *[]float32) { bufPool.Put(p) }
+// putBuf returns p to the free list, dropping the smallest buffer when the
+// list is full.
+func putBuf(p *[]float32) {
+	bufs.mu.Lock()
+	defer bufs.mu.Unlock()
+	if len(bufs.free) < maxFreeBufs {
+		bufs.free = append(bufs.free, p)
+		return
+	}
+	small := 0
+	for i, q := range bufs.free {
+		if cap(*q) < cap(*bufs.free[small]) {
+			small = i
+		}
+	}
+	if cap(*p) > cap(*bufs.free[small]) {
+		bufs.free[small] = p
+	}
+}
 
 func (g *gemm) blocked(threads int) {
 	ge := pickGeom()
