@@ -12,10 +12,10 @@
 # the table shows medians over rounds and golora/PyTorch.
 #
 # Two machine-independent figures go with the ratios: prefill model FLOP/s as
-# a share of the FMA peak (PEAK_GFLOPS, default the documented ~180 GFLOP/s of
-# two Zen 3 cores: 2 FMA pipes x 8 lanes x 2 flops x ~2.8 GHz x 2), and decode
-# weight bytes/s as a share of the read bandwidth `golora bench membw`
-# measures in the same run.
+# a share of the FMA peak (`golora bench peak` in the same run: the widest FMA
+# loop on THREADS threads; set PEAK_GFLOPS to override), and decode weight
+# bytes/s as a share of the read bandwidth `golora bench membw` measures in
+# the same run.
 #
 # Usage: bench/generate_vs_pytorch.sh          (THREADS=2 ROUNDS=3)
 #        WEIGHTS=f16 bench/generate_vs_pytorch.sh   (golora decodes from F16 weights)
@@ -24,7 +24,7 @@ set -euo pipefail
 
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
-PEAK_GFLOPS=${PEAK_GFLOPS:-180}
+PEAK_GFLOPS=${PEAK_GFLOPS:-}
 OUT=bench/out
 SHARED_BENCH=../shared/bench
 
@@ -40,6 +40,15 @@ build_golora() {
 	mkdir -p "$OUT"
 	GOLORA=${GOLORA_BIN:-$OUT/golora}
 	[ -n "${GOLORA_BIN:-}" ] || go build -o "$GOLORA" ./cmd/golora
+}
+
+# measure_peak sets PEAK_GFLOPS, unless given, from `golora bench peak`.
+measure_peak() {
+	if [ -z "$PEAK_GFLOPS" ]; then
+		PEAK_GFLOPS=$("$GOLORA" bench peak --threads "$THREADS" | tee -a "$OUT/peak.jsonl" |
+			/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["gflops"])')
+	fi
+	echo "FMA peak: $PEAK_GFLOPS GFLOP/s" >&2
 }
 
 # torch runs a PyTorch reference with the settings ../shared/README.md asks
@@ -207,6 +216,7 @@ main() {
 	local res=$OUT/generate_vs_pytorch.jsonl
 	: >"$res"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+	measure_peak
 	"$GOLORA" bench membw --threads "$THREADS" | tee -a "$res" >&2
 	local wflag=()
 	[ -n "${WEIGHTS:-}" ] && wflag=(--weights "$WEIGHTS")

@@ -23,6 +23,7 @@ write_torch_llama
 res=$OUT/train_vs_pytorch.jsonl
 : >"$res"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+measure_peak
 for shape in gpt2 llama; do
 	for r in $(seq "$ROUNDS"); do
 		g=$("$GOLORA" bench train --arch "$shape" --batch 4 --seq-len 256 --method lora --r 8 --alpha 16 \

@@ -83,3 +83,12 @@ func BenchmarkRun(b *testing.B) {
 		Run(2, f)
 	}
 }
+
+func TestFMAPeak(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		g, isa := FMAPeak(2, 20*time.Millisecond)
+		if !(g > 0) || isa == "" {
+			t.Errorf("FMAPeak = %v GFLOP/s (%q)", g, isa)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/golora/golora/generate"
 	"os"
 	"runtime"
+	"slices"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ type benchGenerateOpts struct {
 	arch                                                string
 	layers, hidden, heads, kvHeads, vocab, intermediate int
 	promptLen, newTokens, batch, threads, maxPos        int
+	warmup, repeat                                      int
 	seed                                                uint64
 	cpuProfile, profilePhase                            string
 	weights                                             string
@@ -56,6 +58,8 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	f.IntVar(&o.threads, "threads", 0, "kernel threads (0: GOLORA_THREADS or GOMAXPROCS)")
 	f.Uint64Var(&o.seed, "seed", 1, "random model and prompt seed")
 	f.StringVar(&o.weights, "weights", "f32", "decode weights: f32, or f16 (half the bytes per token; prefill stays f32)")
+	f.IntVar(&o.warmup, "warmup", 1, "untimed prefills before the timed ones")
+	f.IntVar(&o.repeat, "repeat", 3, "timed prefills; prefill_s is their median")
 	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
 	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
@@ -97,8 +101,8 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	if o.threads > 0 {
 		kernels.SetThreads(o.threads)
 	}
-	if o.promptLen < 1 || o.newTokens < 0 || o.batch < 1 {
-		return fmt.Errorf("bench generate: need --prompt-len >= 1, --new-tokens >= 0, --batch >= 1")
+	if o.promptLen < 1 || o.newTokens < 0 || o.batch < 1 || o.warmup < 0 || o.repeat < 1 {
+		return fmt.Errorf("bench generate: need --prompt-len >= 1, --new-tokens >= 0, --batch >= 1, --warmup >= 0, --repeat >= 1")
 	}
 	var m model.Model
 	var err error
@@ -140,16 +144,29 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
 	step := m.Step
 	if o.allLogits {
 		step = m.StepAll
 	}
-	logits, err := step(c, rows)
-	if err != nil {
-		return err
+	// As PyTorch's reference does: untimed warm-up prefills (first-touch
+	// page faults of the activations and the cache, worker start-up), then
+	// the median of timed ones, each on an emptied cache.
+	var logits []float32
+	times := make([]time.Duration, 0, o.repeat)
+	for i := 0; i < o.warmup+o.repeat; i++ {
+		for b := 0; b < o.batch; b++ {
+			c.Reset(b)
+		}
+		t0 := time.Now()
+		if logits, err = step(c, rows); err != nil {
+			return err
+		}
+		if i >= o.warmup {
+			times = append(times, time.Since(t0))
+		}
 	}
-	prefill := time.Since(t0)
+	slices.Sort(times)
+	prefill := times[len(times)/2]
 	if o.allLogits { // decode starts from each row's last prompt token
 		last := make([]float32, 0, o.batch*V)
 		for b := 0; b < o.batch; b++ {
@@ -188,6 +205,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		"prompt_len":                    o.promptLen,
 		"new_tokens":                    o.newTokens,
 		"prefill_s":                     prefill.Seconds(),
+		"prefill_runs":                  o.repeat,
 		"decode_s":                      decode.Seconds(),
 		"prefill_tokens_per_s":          float64(o.batch*o.promptLen) / prefill.Seconds(),
 		"decode_tokens_per_s":           float64(o.batch*o.newTokens) / decode.Seconds(),
