@@ -16,7 +16,7 @@ import (
 // The block sizes are variables only so BenchmarkBlocking can sweep them.
 var (
 	kc = 256  // depth of a packed slice: a B panel is kc*nr*4 = 16 or 32 KiB (L1)
-	mc = 144  // rows of packed A per block: mc*kc*4 = 144 KiB (L2)
+	mc = 264  // rows of packed A per block: mc*kc*4 = 264 KiB (L2)
 	nc = 3072 // columns of packed B per block: kc*nc*4 = 3 MiB (L3)
 )
 
@@ -162,12 +162,14 @@ func (r *blockedRun) work(t int) {
 				// until nobody computes on the previous block's panels.
 				r.bar.wait()
 			}
-			g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
-			if r.splitM {
+			switch {
+			case r.splitM:
+				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
 				r.bar.wait()
 				r0, r1 := t*r.mPanels/threads*mr, min((t+1)*r.mPanels/threads*mr, g.M)
 				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
-			} else {
+			default:
+				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
 				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
 			}
 		}
@@ -224,10 +226,18 @@ func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur,
 	if r0 >= r1 || p0 >= p1 {
 		return
 	}
-	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
 	for ic := r0; ic < r1; ic += mc {
 		mcur := min(mc, r1-ic)
-		g.packA(mr, apack, ic, mcur, pc, kcur)
+		g.packA(ge.mr, apack, ic, mcur, pc, kcur)
+		g.tiles(ge, apack, tile, bpack, kcur, jc, ncur, ic, mcur, p0, p1, beta)
+	}
+}
+
+// tiles computes rows [ic,ic+mcur) of C, packed in apack, against B panels
+// [p0,p1) of the packed block.
+func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic, mcur, p0, p1 int, beta float32) {
+	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
+	{
 		for jp := p0; jp < p1; jp++ {
 			j0 := jc + jp*nr
 			nrc := min(nr, jc+ncur-j0)
@@ -264,45 +274,61 @@ func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur,
 // p*mr + i. Rows past M are zero.
 func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 	alpha := g.alpha
+	if g.transA {
+		g.packAT(mr, dst, i0, mcur, pc, kcur)
+		return
+	}
 	for ip := 0; ip*mr < mcur; ip++ {
 		panel := dst[ip*mr*kcur : (ip+1)*mr*kcur]
 		r := i0 + ip*mr
 		rows := min(mr, i0+mcur-r)
-		if !g.transA {
-			done := 0
-			if rows == mr {
-				done = packT(panel, g.A[r*g.lda+pc:], g.lda, kcur, mr)
+		done := 0
+		if rows == mr {
+			done = packT(panel, g.A[r*g.lda+pc:], g.lda, kcur, mr)
+		}
+		for i := 0; i < rows; i++ {
+			src := g.A[(r+i)*g.lda+pc+done : (r+i)*g.lda+pc+kcur]
+			for p, v := range src {
+				panel[(done+p)*mr+i] = v
 			}
-			for i := 0; i < rows; i++ {
-				src := g.A[(r+i)*g.lda+pc+done : (r+i)*g.lda+pc+kcur]
-				for p, v := range src {
-					panel[(done+p)*mr+i] = v
-				}
-			}
-			if alpha != 1 {
-				scale(alpha, panel[:kcur*mr])
-			}
-		} else {
-			for p := 0; p < kcur; p++ {
-				src := g.A[(pc+p)*g.lda+r : (pc+p)*g.lda+r+rows]
-				d := panel[p*mr : p*mr+rows]
-				// Fixed-size copies compile to a few vector moves.
-				switch {
-				case alpha == 1 && rows == 12:
-					*(*[12]float32)(d) = *(*[12]float32)(src)
-				case alpha == 1 && rows == 6:
-					*(*[6]float32)(d) = *(*[6]float32)(src)
-				default:
-					for i, v := range src {
-						d[i] = alpha * v
-					}
-				}
-			}
+		}
+		if alpha != 1 {
+			scale(alpha, panel[:kcur*mr])
 		}
 		for i := rows; i < mr; i++ {
 			for p := 0; p < kcur; p++ {
 				panel[p*mr+i] = 0
 			}
+		}
+	}
+}
+
+// packAT is packA for a transposed A (stored K×M, as dW = dyᵀ·x has it):
+// the panels' rows are runs within stored rows, so it walks each stored row
+// once, left to right, dealing its runs out to the panels. (Panel by panel
+// it would revisit every stored row once per panel, each time for 48 bytes.)
+func (g *gemm) packAT(mr int, dst []float32, i0, mcur, pc, kcur int) {
+	alpha := g.alpha
+	panels := (mcur + mr - 1) / mr
+	full := mcur / mr // panels with all mr rows
+	for p := 0; p < kcur; p++ {
+		row := g.A[(pc+p)*g.lda+i0 : (pc+p)*g.lda+i0+mcur]
+		d := dst[p*mr:]
+		step := mr * kcur
+		ip := 0
+		if alpha == 1 && mr == 12 {
+			// Fixed-size copies compile to a few vector moves.
+			for ; ip < full; ip++ {
+				*(*[12]float32)(d[ip*step:]) = *(*[12]float32)(row[ip*12:])
+			}
+		}
+		for ; ip < panels; ip++ {
+			src := row[ip*mr : min((ip+1)*mr, mcur)]
+			out := d[ip*step : ip*step+mr]
+			for i, v := range src {
+				out[i] = alpha * v
+			}
+			clear(out[len(src):])
 		}
 	}
 }
