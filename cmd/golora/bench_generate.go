@@ -7,8 +7,8 @@ import (
 	"github.com/golora/golora/generate"
 	"os"
 	"runtime"
-	"slices"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,16 +119,8 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	if err != nil {
 		return err
 	}
-	switch o.weights {
-	case "f32":
-	case "f16":
-		t, ok := m.(*model.Transformer)
-		if !ok {
-			return fmt.Errorf("bench generate: --weights f16 needs a golora transformer, got %T", m)
-		}
-		t.SetDecodeF16(true)
-	default:
-		return fmt.Errorf("bench generate: --weights %q (expected f32 or f16)", o.weights)
+	if err := setDecodeWeights(m, o.weights); err != nil {
+		return fmt.Errorf("bench generate: %w", err)
 	}
 	V := m.Config().VocabSize
 	rows := make([][]int, o.batch)
@@ -294,4 +286,21 @@ func peakRSSMiB() float64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return float64(ms.Sys) / (1 << 20)
+}
+
+// setDecodeWeights applies --weights: f32, or f16 (decode steps read F16
+// copies of the linear weights: half the bytes per token).
+func setDecodeWeights(m model.Model, weights string) error {
+	switch weights {
+	case "f32":
+		return nil
+	case "f16":
+		t, ok := m.(*model.Transformer)
+		if !ok {
+			return fmt.Errorf("--weights f16 needs a golora transformer, got %T", m)
+		}
+		t.SetDecodeF16(true)
+		return nil
+	}
+	return fmt.Errorf("--weights %q: expected f32 or f16", weights)
 }

@@ -31,6 +31,7 @@ type generateFlags struct {
 	printIDs, ignoreEOS       bool
 	stops                     []string
 	threads                   int
+	weights                   string
 	verbose                   bool
 }
 
@@ -64,6 +65,7 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 	fl.BoolVar(&f.printIDs, "print-ids", false, "print the generated ids as one JSON array instead of text")
 	fl.BoolVar(&f.ignoreEOS, "ignore-eos", false, "keep generating past EOS")
 	fl.StringArrayVar(&f.stops, "stop", nil, "stop when this string is generated (repeatable)")
+	fl.StringVar(&f.weights, "weights", "f32", "decode weights: f32, or f16 (decode reads F16 copies of the linear weights: half the bytes per token, about 1.7x the tokens/s, 2 bytes per weight more memory; prompt processing stays f32)")
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	fl.BoolVar(&f.verbose, "verbose", false, "print timing to stderr")
 	rootCmd.AddCommand(cmd)
@@ -94,6 +96,9 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		return err
 	}
 	if _, err := attachAdapters(m, f.adapter); err != nil {
+		return err
+	}
+	if err := setDecodeWeights(m, f.weights); err != nil {
 		return err
 	}
 	tok, err := loadTokenizer(f.model, f.tokenizer)

@@ -38,11 +38,16 @@ func TestGenerateMatchesRunC(t *testing.T) {
 		}
 		n++
 		t.Run(c.Prompt, func(t *testing.T) {
-			got := runGolora(t, "generate", "--prompt", c.Prompt, "--prompt-ids", "", "--temperature", "0", "--max-tokens", "64", "--max-new-tokens", "0", "--print-ids=false")
+			got := runGolora(t, "generate", "--prompt", c.Prompt, "--prompt-ids", "", "--temperature", "0", "--max-tokens", "64", "--max-new-tokens", "0", "--print-ids=false", "--weights", "f32")
 			if got != c.Stdout {
 				t.Errorf("text differs from run.c:\n got %q\nwant %q", got, c.Stdout)
 			}
-			ids := runGolora(t, "generate", "--prompt", c.Prompt, "--prompt-ids", "", "--temperature", "0", "--max-tokens", "64", "--max-new-tokens", "0", "--print-ids")
+			// F16 decode weights round every weight to 11 bits; on this
+			// model the greedy choices survive that.
+			if got := runGolora(t, "generate", "--prompt", c.Prompt, "--temperature", "0", "--max-tokens", "64", "--weights", "f16"); got != c.Stdout {
+				t.Errorf("--weights f16 text differs from run.c:\n got %q\nwant %q", got, c.Stdout)
+			}
+			ids := runGolora(t, "generate", "--prompt", c.Prompt, "--prompt-ids", "", "--temperature", "0", "--max-tokens", "64", "--max-new-tokens", "0", "--print-ids", "--weights", "f32")
 			var gen []int
 			if err := json.Unmarshal([]byte(ids), &gen); err != nil {
 				t.Fatalf("--print-ids output %q: %v", ids, err)
@@ -70,6 +75,11 @@ func TestGeneratePromptIDsAndErrors(t *testing.T) {
 	rootCmd.SetArgs([]string{"generate", "--prompt-ids", "1,x", "--max-new-tokens", "0"})
 	if err := rootCmd.Execute(); err == nil || !strings.Contains(err.Error(), `"x"`) {
 		t.Fatalf("bad --prompt-ids: err = %v", err)
+	}
+	resetFlags()
+	rootCmd.SetArgs([]string{"generate", "--prompt", "x", "--weights", "bf16"})
+	if err := rootCmd.Execute(); err == nil || !strings.Contains(err.Error(), `"bf16"`) {
+		t.Fatalf("bad --weights: err = %v", err)
 	}
 	rootCmd.SetArgs(nil)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -242,6 +243,16 @@ func (c *Config) Validate() error {
 	}
 	if c.ModelType != "gpt2" && c.HeadDim%2 != 0 {
 		return fmt.Errorf("config: head_dim %d must be even for RoPE", c.HeadDim)
+	}
+	// A negative epsilon lets 1/sqrt(mean(x²)+eps) divide by zero or
+	// take the root of a negative number: NaNs from the first layer.
+	for name, eps := range map[string]float64{"rms_norm_eps": c.RMSNormEps, "layer_norm_epsilon": c.LayerNormEpsilon} {
+		if eps < 0 || math.IsNaN(eps) || math.IsInf(eps, 0) {
+			return fmt.Errorf("config: %s must be a finite number >= 0, got %v", name, eps)
+		}
+	}
+	if c.RopeTheta < 0 || math.IsNaN(c.RopeTheta) || math.IsInf(c.RopeTheta, 0) {
+		return fmt.Errorf("config: rope_theta must be a finite positive number, got %v", c.RopeTheta)
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "odd head_dim", json: `{"model_type":"llama","hidden_size":12,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10}`, errHas: "head_dim"},
 		{name: "gelu act for llama", json: `{"model_type":"mistral","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10,"hidden_act":"gelu"}`, errHas: "hidden_act"},
 		{name: "bad json", json: `{"model_type":`, errHas: "config.json"},
+		{name: "negative rms_norm_eps", json: `{"model_type":"llama","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10,"rms_norm_eps":-1e-6}`, errHas: "rms_norm_eps"},
+		{name: "negative layer_norm_epsilon", json: `{"model_type":"gpt2","n_embd":8,"n_layer":1,"n_head":2,"vocab_size":10,"layer_norm_epsilon":-1}`, errHas: "layer_norm_epsilon"},
+		{name: "negative rope_theta", json: `{"model_type":"qwen2","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10,"rope_theta":-10000}`, errHas: "rope_theta"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseConfig([]byte(tc.json), "config.json")
