@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -51,7 +52,7 @@ func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
 		return
 	}
 	in, out := l.In(), l.Out()
-	gemvF16(y, h, x, n, in, out)
+	kernels.GemvF16(y, h, x, n, in, out)
 	if l.Delta != nil {
 		l.Delta.Forward(x, y, n)
 	}
@@ -63,35 +64,4 @@ func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
 			}
 		}
 	}
-}
-
-// gemvF16 writes y (n, out) = x (n, in) · wᵀ for w (out, in) in F16, split
-// by output columns over the threads; each row of w is read once and used
-// for all n rows of x while it is in L1.
-func gemvF16(y []float32, w []uint16, x []float32, n, in, out int) {
-	parallelFor(out, max(1, 1<<15/in), func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			wr := w[j*in : (j+1)*in]
-			for i := 0; i < n; i++ {
-				y[i*out+j] = dotF16(wr, x[i*in:(i+1)*in])
-			}
-		}
-	})
-}
-
-// dotF16Generic is the portable dotF16.
-func dotF16Generic(w []uint16, x []float32) float32 {
-	w = w[:len(x)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += tensor.F16ToF32(w[i]) * x[i]
-		s1 += tensor.F16ToF32(w[i+1]) * x[i+1]
-		s2 += tensor.F16ToF32(w[i+2]) * x[i+2]
-		s3 += tensor.F16ToF32(w[i+3]) * x[i+3]
-	}
-	for ; i < len(x); i++ {
-		s0 += tensor.F16ToF32(w[i]) * x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }

@@ -6,32 +6,7 @@ import (
 	"testing"
 
 	"github.com/golora/golora/internal/testutil"
-	"github.com/golora/golora/tensor"
 )
-
-// TestDotF16 checks the F16 dot product (assembly and generic) against a
-// float64 sum over the widened weights, for lengths around the 32-element
-// vector block.
-func TestDotF16(t *testing.T) {
-	r := testutil.NewRand(1)
-	for _, n := range []int{0, 1, 7, 31, 32, 33, 64, 95, 768, 3072} {
-		w32 := testutil.RandN(r, n, 1)
-		x := testutil.RandN(r, n, 1)
-		w := make([]uint16, n)
-		var want, mag float64
-		for i := range w {
-			w[i] = tensor.F32ToF16(w32[i])
-			p := float64(tensor.F16ToF32(w[i])) * float64(x[i])
-			want += p
-			mag += math.Abs(p)
-		}
-		for name, f := range map[string]func([]uint16, []float32) float32{"dispatch": dotF16, "generic": dotF16Generic} {
-			if got := f(w, x); math.Abs(float64(got)-want) > 1e-5*mag+1e-6 {
-				t.Errorf("%s n=%d: %g, want %g", name, n, got, want)
-			}
-		}
-	}
-}
 
 // tinyLlama is a 2-layer random Llama-shaped model built without package
 // model (which imports core).
