@@ -140,9 +140,17 @@ func (r *blockedRun) work(t int) {
 	g, ge, threads := &r.g, r.ge, r.threads
 	mr, nr := ge.mr, ge.nr
 	asize := roundUp(mc, mr) * kc
-	ap := getBuf(asize + maxMR*maxNR)
+	// When op(A) is a single row block and C has several column blocks
+	// (the lm head: 256 rows, 50257 columns), pack A once per K slice and
+	// keep it for every column block instead of repacking it each time.
+	slices := 1
+	keepA := !r.splitM && g.M <= mc && g.N > nc
+	if keepA {
+		slices = (g.K + kc - 1) / kc
+	}
+	ap := getBuf(slices*asize + maxMR*maxNR)
 	defer putBuf(ap)
-	apack, tile := (*ap)[:asize], (*ap)[asize:]
+	apacks, tile := (*ap)[:slices*asize], (*ap)[slices*asize:]
 	block := 0
 	for jc := 0; jc < g.N; jc += nc {
 		ncur := min(nc, g.N-jc)
@@ -167,10 +175,19 @@ func (r *blockedRun) work(t int) {
 				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
 				r.bar.wait()
 				r0, r1 := t*r.mPanels/threads*mr, min((t+1)*r.mPanels/threads*mr, g.M)
-				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
+				g.macro(ge, apacks, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, beta)
+			case keepA:
+				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
+				apack := apacks[pc/kc*asize : (pc/kc+1)*asize]
+				if jc == 0 {
+					g.packA(mr, apack, 0, g.M, pc, kcur)
+				}
+				if lo < hi {
+					g.tiles(ge, apack, tile, bpack, kcur, jc, ncur, 0, g.M, lo, hi, beta)
+				}
 			default:
 				g.packB(nr, bpack, pc, kcur, jc, ncur, lo, hi)
-				g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
+				g.macro(ge, apacks, tile, bpack, pc, kcur, jc, ncur, 0, g.M, lo, hi, beta)
 			}
 		}
 	}

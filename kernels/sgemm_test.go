@@ -122,6 +122,8 @@ func TestSgemm(t *testing.T) {
 		{63, 129, 17}, {129, 17, 63}, {1000, 3, 17}, {13, 1000, 40},
 		// N > nc: column blocks of different widths shift the goroutines' shares
 		{13, 3112, 20},
+		// ... and with K > kc, A packed once per K slice is kept across them
+		{20, 3150, 300},
 		{65, 129, 1027}, {130, 3100, 9}, {200, 64, 520},
 	}
 	if testing.Short() {
