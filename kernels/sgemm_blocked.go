@@ -298,24 +298,30 @@ func (g *gemm) packA(mr int, dst []float32, i0, mcur, pc, kcur int) {
 	for ip := 0; ip*mr < mcur; ip++ {
 		panel := dst[ip*mr*kcur : (ip+1)*mr*kcur]
 		r := i0 + ip*mr
-		rows := min(mr, i0+mcur-r)
-		done := 0
-		if rows == mr {
-			done = packT(panel, g.A[r*g.lda+pc:], g.lda, kcur, mr)
-		}
-		for i := 0; i < rows; i++ {
-			src := g.A[(r+i)*g.lda+pc+done : (r+i)*g.lda+pc+kcur]
-			for p, v := range src {
-				panel[(done+p)*mr+i] = v
-			}
-		}
+		transposeInto(panel, g.A[r*g.lda+pc:], g.lda, min(mr, i0+mcur-r), kcur, mr)
 		if alpha != 1 {
 			scale(alpha, panel[:kcur*mr])
 		}
-		for i := rows; i < mr; i++ {
-			for p := 0; p < kcur; p++ {
-				panel[p*mr+i] = 0
-			}
+	}
+}
+
+// transposeInto writes n stored rows of src (row stride ld), kcur values
+// from each, as the columns of a panel of width w: panel[p*w+i] =
+// src[i*ld+p], with columns n..w-1 zero. Full panels take the assembly
+// transpose for the bulk of the depth.
+func transposeInto(panel, src []float32, ld, n, kcur, w int) {
+	done := 0
+	if n == w {
+		done = packT(panel, src, ld, kcur, w)
+	}
+	for i := 0; i < n; i++ {
+		for p, v := range src[i*ld+done : i*ld+kcur] {
+			panel[(done+p)*w+i] = v
+		}
+	}
+	for i := n; i < w; i++ {
+		for p := 0; p < kcur; p++ {
+			panel[p*w+i] = 0
 		}
 	}
 }
@@ -393,22 +399,7 @@ func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
 	for jp := p0; jp < p1; jp++ {
 		panel := dst[jp*nr*kc : jp*nr*kc+nr*kcur]
 		j0 := jc + jp*nr
-		cols := min(nr, jc+ncur-j0)
-		done := 0
-		if cols == nr {
-			done = packT(panel, g.B[j0*g.ldb+pc:], g.ldb, kcur, nr)
-		}
-		for j := 0; j < cols; j++ {
-			src := g.B[(j0+j)*g.ldb+pc+done : (j0+j)*g.ldb+pc+kcur]
-			for p, v := range src {
-				panel[(done+p)*nr+j] = v
-			}
-		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kcur; p++ {
-				panel[p*nr+j] = 0
-			}
-		}
+		transposeInto(panel, g.B[j0*g.ldb+pc:], g.ldb, min(nr, jc+ncur-j0), kcur, nr)
 	}
 }
 

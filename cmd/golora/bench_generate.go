@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"github.com/golora/golora/generate"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golora/golora/generate"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
@@ -205,12 +205,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		"threads":                       kernels.Threads(),
 		"goarch":                        runtime.GOARCH,
 	}
-	line, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(line))
-	return err
+	return printJSONLine(cmd, out)
 }
 
 // generateWork is the model work of one prefill token (2 FLOPs per linear

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -31,13 +30,8 @@ over --threads goroutines, and reports the best of --reps passes in GB/s
 				return fmt.Errorf("bench membw: need --mib >= 1 and --reps >= 1")
 			}
 			gbs := readBandwidth(mib<<20/4, reps, kernels.Threads())
-			b, err := json.Marshal(map[string]any{"bench": "membw", "mib": mib, "reps": reps,
+			return printJSONLine(cmd, map[string]any{"bench": "membw", "mib": mib, "reps": reps,
 				"threads": kernels.Threads(), "read_gb_per_s": gbs})
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			return err
 		},
 	}
 	f := cmd.Flags()

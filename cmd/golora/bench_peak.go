@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,12 +26,7 @@ reports the total GFLOP/s: the ceiling a GEMM or a prefill is a share of.`,
 				kernels.SetThreads(threads)
 			}
 			g, isa := kernels.FMAPeak(kernels.Threads(), dur)
-			b, err := json.Marshal(map[string]any{"bench": "peak", "isa": isa, "threads": kernels.Threads(), "gflops": g})
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			return err
+			return printJSONLine(cmd, map[string]any{"bench": "peak", "isa": isa, "threads": kernels.Threads(), "gflops": g})
 		},
 	}
 	f := cmd.Flags()

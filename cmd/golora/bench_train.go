@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -152,10 +151,5 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,
 		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable,
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), string(b))
-	return nil
+	return printJSONLine(cmd, out)
 }
