@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The cost of LoRA on a training step: a step with LoRA r=8 on q and v
-# against a step of the frozen base with no adapter (`--method none`: the same
-# forward, and backward through every block's activations), GPT-2 124M shape,
-# batch 4 x 256, random weights and tokens. The two alternate in fresh
-# processes, ROUNDS times; each round's ratio pairs runs seconds apart, so
-# the machine's load drifts out of it, and the table gives the median.
+# against a step of the frozen base with no adapter, GPT-2 124M shape (or
+# ARCH=llama), batch 4 x 256, random weights and tokens.
 #
-# Usage: bench/lora_overhead.sh            (THREADS=2 ROUNDS=5 STEPS=3 ARCH=gpt2)
+# `golora bench train --vs-none` alternates, in one process and step by step,
+# a LoRA step and a step with the adapters disabled (the frozen base's
+# forward and full backward through the activations, nothing trained), so
+# the two see the same machine load seconds apart; it reports the median of
+# the per-pair ratios. This script runs it ROUNDS times in fresh processes
+# (PAIRS pairs each) and prints the median over rounds.
+#
+# Usage: bench/lora_overhead.sh            (THREADS=2 ROUNDS=3 PAIRS=6 ARCH=gpt2)
 #        GOLORA_BIN=/path/to/golora ARCH=llama bench/lora_overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-5}
-STEPS=${STEPS:-3}
+ROUNDS=${ROUNDS:-3}
+PAIRS=${PAIRS:-6}
 ARCH=${ARCH:-gpt2}
 OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
@@ -21,30 +25,22 @@ if [ -z "$GOLORA" ]; then
 	GOLORA=$OUT/golora
 	go build -o "$GOLORA" ./cmd/golora
 fi
-res=$OUT/lora_overhead.jsonl
+res=$OUT/lora_overhead_$ARCH.jsonl
 : >"$res"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq "$ROUNDS"); do
-	for method in none lora; do
-		"$GOLORA" bench train --arch "$ARCH" --batch 4 --seq-len 256 --method "$method" --r 8 --alpha 16 \
-			--targets q,v --steps "$STEPS" --warmup-steps 1 --threads "$THREADS" |
-			sed "s/^/{\"round\":$r,\"run\":/; s/\$/}/" | tee -a "$res" >&2
-	done
+	"$GOLORA" bench train --arch "$ARCH" --batch 4 --seq-len 256 --method lora --r 8 --alpha 16 \
+		--targets q,v --steps "$PAIRS" --warmup-steps 1 --threads "$THREADS" --vs-none | tee -a "$res" >&2
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 - "$res" "$ARCH" "$THREADS" <<'PY'
 import json, statistics, sys
 res, arch, threads = sys.argv[1:4]
-rounds = {}
-for line in open(res):
-    r = json.loads(line)
-    rounds.setdefault(r["round"], {})[r["run"]["method"]] = r["run"]
+runs = [json.loads(l)["vs_none"] for l in open(res)]
 med = statistics.median
-none = [r["none"]["step_ms"] for r in rounds.values()]
-lora = [r["lora"]["step_ms"] for r in rounds.values()]
-ratios = [r["lora"]["step_ms"] / r["none"]["step_ms"] for r in rounds.values()]
-print(f"{arch}, threads={threads}, batch 4x256, LoRA r=8 on q,v, {len(ratios)} rounds\n")
-print("| frozen base step ms | LoRA step ms | LoRA / frozen (median of rounds) | min | max |")
+print(f"{arch}, threads={threads}, batch 4x256, LoRA r=8 alpha 16 on q,v; {len(runs)} processes x {runs[0]['pairs']} paired steps\n")
+print("| frozen base step ms | LoRA step ms | LoRA / frozen (median) | lowest pair | highest pair |")
 print("| ---: | ---: | ---: | ---: | ---: |")
-print(f"| {med(none):.0f} | {med(lora):.0f} | {med(ratios):.3f}x | {min(ratios):.3f}x | {max(ratios):.3f}x |")
+print(f"| {med(r['none_step_ms'] for r in runs):.0f} | {med(r['method_step_ms'] for r in runs):.0f} | "
+      f"{med(r['ratio'] for r in runs):.3f}x | {min(r['ratio_min'] for r in runs):.3f}x | {max(r['ratio_max'] for r in runs):.3f}x |")
 PY

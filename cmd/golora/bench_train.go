@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ type benchTrainFlags struct {
 	r, batch, seqLen, steps int
 	warmup, threads         int
 	alpha                   float64
-	checkpointing           bool
+	checkpointing, vsNone   bool
 	cpuProfile              string
 }
 
@@ -58,6 +59,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl.IntVar(&f.steps, "steps", 5, "timed steps")
 	fl.IntVar(&f.warmup, "warmup-steps", 1, "untimed steps before timing")
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default GOLORA_THREADS or all cores)")
+	fl.BoolVar(&f.vsNone, "vs-none", false, "also alternate --steps steps with the adapters on and off (the frozen base) in this process and report their median ratio (vs_none)")
 	fl.BoolVar(&f.checkpointing, "checkpointing", false, "recompute block activations in backward (less memory)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	benchCmd.AddCommand(cmd)
@@ -79,6 +81,59 @@ type benchTrainResult struct {
 	TrainFLOPsPerToken float64 `json:"train_flops_per_token"`
 	GFLOPs             float64 `json:"gflops"`
 	TrainableParams    int     `json:"trainable_params"`
+	// VsNone is --vs-none's paired comparison with the frozen base.
+	VsNone *pairedSteps `json:"vs_none,omitempty"`
+}
+
+// pairedSteps times steps of a method against steps of the frozen base
+// (the adapters disabled) in one process, alternating step by step, so
+// both see the same machine load; Ratio is the median of the per-pair
+// step-time ratios (method / frozen).
+type pairedSteps struct {
+	Pairs        int     `json:"pairs"`
+	MethodStepMS float64 `json:"method_step_ms"`
+	NoneStepMS   float64 `json:"none_step_ms"`
+	Ratio        float64 `json:"ratio"`
+	RatioMin     float64 `json:"ratio_min"`
+	RatioMax     float64 `json:"ratio_max"`
+}
+
+// stepsVsNone alternates a step of task (its adapters on) with a step of
+// the same model with the adapters disabled, which then runs the frozen
+// base's forward and full backward and trains nothing (train.MethodNone).
+func stepsVsNone(cfg train.Config, task *train.ModelTask, batches train.Batches, pairs int) (*pairedSteps, error) {
+	if task.LoRA == nil {
+		return nil, fmt.Errorf("bench train: --vs-none needs a frozen-base method (lora, dora, adapter, lora+adapter), not %s", cfg.Method)
+	}
+	noneCfg := cfg
+	noneCfg.Method = train.MethodNone
+	none, err := train.NewModelTask(task.Model, noneCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer task.LoRA.Enable()
+	var on, off, ratios []float64
+	for i := 0; i < pairs; i++ {
+		task.LoRA.Enable()
+		a, err := train.Bench(cfg, task, batches, 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		task.LoRA.Disable()
+		b, err := train.Bench(noneCfg, none, batches, 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		on, off = append(on, a.Seconds), append(off, b.Seconds)
+		ratios = append(ratios, a.Seconds/b.Seconds)
+	}
+	med := func(x []float64) float64 {
+		x = slices.Clone(x)
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	return &pairedSteps{Pairs: pairs, MethodStepMS: 1000 * med(on), NoneStepMS: 1000 * med(off),
+		Ratio: med(ratios), RatioMin: slices.Min(ratios), RatioMax: slices.Max(ratios)}, nil
 }
 
 func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
@@ -121,6 +176,12 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	if _, err := train.Bench(cfg, task, batches, f.warmup, 0); err != nil {
 		return err
 	}
+	var vsNone *pairedSteps
+	if f.vsNone {
+		if vsNone, err = stepsVsNone(cfg, task, batches, f.steps); err != nil {
+			return err
+		}
+	}
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -149,7 +210,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		Steps: f.steps, Threads: kernels.Threads(), TokensPerS: res.TokensPerS,
 		StepMS:     1000 * res.Seconds / float64(max(res.Steps, 1)),
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,
-		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable,
+		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable, VsNone: vsNone,
 	}
 	return printJSONLine(cmd, out)
 }
