@@ -45,7 +45,11 @@ ROUNDS=${ROUNDS:-3}
 WEIGHTS=${WEIGHTS:-f32}
 LLAMACPP_SRC=${LLAMACPP_SRC:-/work/llamacpp/src}
 LLAMA_BENCH=${LLAMA_BENCH:-$LLAMACPP_SRC/build/bin/llama-bench}
+PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=bench/out
+# A source tree without .git builds as commit "unknown": LLAMACPP_COMMIT, or
+# a COMMIT file beside the tree, names it in the table instead.
+LLAMACPP_COMMIT=${LLAMACPP_COMMIT:-$(cat "$LLAMACPP_SRC/../COMMIT" 2>/dev/null || true)}
 
 # need_llamacpp checks for llama-bench and gguf-py and says how to get them.
 need_llamacpp() {
@@ -66,9 +70,10 @@ EOF
 	fi
 }
 
-# need_numpy installs Debian's numpy when /usr/bin/python3 lacks it.
+# need_numpy installs Debian's numpy when /usr/bin/python3 lacks it (PYTHON: another interpreter).
 need_numpy() {
-	if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+	if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
+		[ "$PYTHON" = /usr/bin/python3 ] || { echo "generate_vs_llamacpp.sh: $PYTHON has no numpy" >&2; exit 1; }
 		apt-get update && apt-get install -y python3-numpy
 	fi
 }
@@ -86,7 +91,7 @@ gguf_path() {
 	local f=$OUT/llamacpp-$1-$WEIGHTS.gguf
 	if [ ! -f "$f" ]; then
 		echo "writing $f" >&2
-		/usr/bin/python3 bench/make_gguf.py --src "$LLAMACPP_SRC" --shape "$1" --weights "$WEIGHTS" -o "$f"
+		"$PYTHON" bench/make_gguf.py --src "$LLAMACPP_SRC" --shape "$1" --weights "$WEIGHTS" -o "$f"
 	fi
 	echo "$f"
 }
@@ -97,7 +102,7 @@ llama_bench() {
 	local m=$1
 	shift
 	"$LLAMA_BENCH" -m "$m" -t "$THREADS" -r 3 -o json "$@" 2>>"$OUT/llama-bench.stderr" |
-		/usr/bin/python3 -c 'import json,sys; [print(json.dumps(x)) for x in json.load(sys.stdin)]'
+		"$PYTHON" -c 'import json,sys; [print(json.dumps(x)) for x in json.load(sys.stdin)]'
 }
 
 main() {
@@ -122,9 +127,9 @@ main() {
 		done
 	done
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-	/usr/bin/python3 - "$res" "$THREADS" "$WEIGHTS" <<'PY'
+	"$PYTHON" - "$res" "$THREADS" "$WEIGHTS" "$LLAMACPP_COMMIT" <<'PY'
 import json, statistics, sys
-res, threads, weights = sys.argv[1], sys.argv[2], sys.argv[3]
+res, threads, weights, commit = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 g, l, info = {}, {}, None
 for line in open(res):
     r = json.loads(line)
@@ -138,6 +143,8 @@ for line in open(res):
         info = x
 med = statistics.median
 print(f"threads={threads}; weights {weights}; tokens/s, medians over rounds")
+if info["build_commit"] == "unknown" and commit:
+    info["build_commit"] = commit
 print(f"llama.cpp {info['build_commit']} (build {info['build_number']}), backend {info['backends']}, "
       f"CPU {info['cpu_info']}, flash_attn={info.get('flash_attn')}, KV cache {info.get('type_k')}/{info.get('type_v')}, "
       f"n_batch={info.get('n_batch')}, n_ubatch={info.get('n_ubatch')}, poll={info.get('poll')}\n")
