@@ -8,6 +8,36 @@ package kernels
 
 const badLen = "kernels: slice lengths differ"
 
+// DotRows sets out[t] = scale·Σ_i q[i]·k[t*ldk+i] for t < len(out): one
+// query against len(out) keys of len(q) values stored ldk apart, as
+// attention scores a query against a KV cache. Four keys go through the
+// assembly at once, sharing the loads of q (one Dot call per key spent
+// more in calls and reductions than in arithmetic at head size 64).
+func DotRows(out []float32, scale float32, q, k []float32, ldk int) {
+	n, d := len(out), len(q)
+	if n == 0 {
+		return
+	}
+	if ldk < d || len(k) < (n-1)*ldk+d {
+		panic("kernels: DotRows: k too short for len(out) rows of len(q) at stride ldk")
+	}
+	dotRows(out, scale, q, k, ldk)
+}
+
+// AxpyRows adds Σ_t p[t]·v[t*ldv : t*ldv+len(out)] over t < len(p) to out:
+// attention's probability-weighted sum of cached values, with out held in
+// registers while the rows of v stream past.
+func AxpyRows(out, p, v []float32, ldv int) {
+	n, d := len(p), len(out)
+	if n == 0 || d == 0 {
+		return
+	}
+	if ldv < d || len(v) < (n-1)*ldv+d {
+		panic("kernels: AxpyRows: v too short for len(p) rows of len(out) at stride ldv")
+	}
+	axpyRows(out, p, v, ldv)
+}
+
 // Dot returns sum_i x[i]*y[i]. len(x) must equal len(y).
 func Dot(x, y []float32) float32 {
 	if len(x) != len(y) {

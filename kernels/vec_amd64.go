@@ -16,6 +16,18 @@ var useAVX2FMA = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func dotAVX(x, y *float32, n int) float32
 
+// dotRowsAVX computes out[t] = scale*dot(q[:d], k[t*ldk:t*ldk+d]) for
+// t < n; n is a multiple of 4 and d of 8.
+//
+//go:noescape
+func dotRowsAVX(out *float32, scale float32, q, k *float32, ldk, n, d int)
+
+// axpyRowsAVX computes out[i] += sum_{t<n} p[t]*v[t*ldv+i] for i < d; d
+// is a multiple of 32.
+//
+//go:noescape
+func axpyRowsAVX(out, p, v *float32, ldv, n, d int)
+
 // axpyAVX computes y[i] += alpha*x[i] for i < n; n is a multiple of 8.
 //
 //go:noescape
@@ -85,6 +97,34 @@ func dot(x, y []float32) float32 {
 		return dotGeneric(x, y)
 	}
 	return dotAVX(&x[0], &y[0], n) + dotGeneric(x[n:], y[n:])
+}
+
+func dotRows(out []float32, scale float32, q, k []float32, ldk int) {
+	n, d := len(out), len(q)
+	n4 := n &^ 3
+	if !useAVX2FMA || n4 == 0 || d%8 != 0 {
+		dotRowsGeneric(out, scale, q, k, ldk)
+		return
+	}
+	_ = k[(n4-1)*ldk+d-1]
+	dotRowsAVX(&out[0], scale, &q[0], &k[0], ldk, n4, d)
+	if n4 < n {
+		dotRowsGeneric(out[n4:], scale, q, k[n4*ldk:], ldk)
+	}
+}
+
+func axpyRows(out, p, v []float32, ldv int) {
+	n, d := len(p), len(out)
+	d32 := d &^ 31
+	if !useAVX2FMA || n == 0 || d32 == 0 {
+		axpyRowsGeneric(out, p, v, ldv)
+		return
+	}
+	_ = v[(n-1)*ldv+d-1]
+	axpyRowsAVX(&out[0], &p[0], &v[0], ldv, n, d32)
+	if d32 < d {
+		axpyRowsGeneric(out[d32:], p, v[d32:], ldv)
+	}
 }
 
 func axpy(alpha float32, x, y []float32) {

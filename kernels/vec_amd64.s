@@ -464,3 +464,106 @@ expdone:
 	VMOVSS X0, ret+40(FP)
 	VZEROUPPER
 	RET
+
+// func dotRowsAVX(out *float32, scale float32, q, k *float32, ldk, n, d int)
+// out[t] = scale * sum_{i<d} q[i]*k[t*ldk+i] for t < n; n a multiple of 4,
+// d a multiple of 8. Four key rows at a time share each load of q; their
+// four sums leave through one pairwise-add reduction.
+TEXT ·dotRowsAVX(SB), NOSPLIT, $0-56
+	MOVQ         out+0(FP), DX
+	VBROADCASTSS scale+8(FP), Y15
+	MOVQ         q+16(FP), SI
+	MOVQ         k+24(FP), DI
+	MOVQ         ldk+32(FP), R8
+	MOVQ         n+40(FP), R12
+	MOVQ         d+48(FP), R13
+	SHLQ         $2, R8
+	SHRQ         $2, R12
+	JZ           drdone
+
+drrows:
+	LEAQ   (DI)(R8*1), R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   AX, AX
+	MOVQ   R13, CX
+	SHRQ   $3, CX
+
+drloop:
+	VMOVUPS     (SI)(AX*1), Y8
+	VFMADD231PS (DI)(AX*1), Y8, Y0
+	VFMADD231PS (R9)(AX*1), Y8, Y1
+	VFMADD231PS (R10)(AX*1), Y8, Y2
+	VFMADD231PS (R11)(AX*1), Y8, Y3
+	ADDQ        $32, AX
+	DECQ        CX
+	JNZ         drloop
+
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMULPS       X15, X0, X0
+	VMOVUPS      X0, (DX)
+	ADDQ         $16, DX
+	LEAQ         (R11)(R8*1), DI
+	DECQ         R12
+	JNZ          drrows
+
+drdone:
+	VZEROUPPER
+	RET
+
+// func axpyRowsAVX(out, p, v *float32, ldv, n, d int)
+// out[i] += sum_{t<n} p[t]*v[t*ldv+i] for i < d; d a multiple of 32. Each
+// 32-wide slice of out stays in four registers while every row of v
+// streams past it.
+TEXT ·axpyRowsAVX(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DX
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), DI
+	MOVQ ldv+24(FP), R8
+	MOVQ n+32(FP), R12
+	MOVQ d+40(FP), R13
+	SHLQ $2, R8
+	SHRQ $5, R13
+	JZ   ardone
+	TESTQ R12, R12
+	JZ   ardone
+
+arcols:
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS 64(DX), Y2
+	VMOVUPS 96(DX), Y3
+	MOVQ    DI, R9
+	XORQ    AX, AX
+
+arloop:
+	VBROADCASTSS (SI)(AX*4), Y8
+	VFMADD231PS  (R9), Y8, Y0
+	VFMADD231PS  32(R9), Y8, Y1
+	VFMADD231PS  64(R9), Y8, Y2
+	VFMADD231PS  96(R9), Y8, Y3
+	ADDQ         R8, R9
+	INCQ         AX
+	CMPQ         AX, R12
+	JL           arloop
+
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	ADDQ    $128, DX
+	ADDQ    $128, DI
+	DECQ    R13
+	JNZ     arcols
+
+ardone:
+	VZEROUPPER
+	RET

@@ -6,6 +6,20 @@ import "math"
 // fallback on CPUs without AVX2+FMA. Four partial sums break the dependency
 // chain so the loops run near one element per cycle.
 
+func dotRowsGeneric(out []float32, scale float32, q, k []float32, ldk int) {
+	d := len(q)
+	for t := range out {
+		out[t] = scale * dotGeneric(q, k[t*ldk:t*ldk+d])
+	}
+}
+
+func axpyRowsGeneric(out, p, v []float32, ldv int) {
+	d := len(out)
+	for t, pt := range p {
+		axpyGeneric(pt, v[t*ldv:t*ldv+d], out)
+	}
+}
+
 func dotGeneric(x, y []float32) float32 {
 	y = y[:len(x)]
 	var s0, s1, s2, s3 float32

@@ -2,7 +2,11 @@
 
 package kernels
 
-func dot(x, y []float32) float32                 { return dotGeneric(x, y) }
+func dot(x, y []float32) float32 { return dotGeneric(x, y) }
+func dotRows(out []float32, scale float32, q, k []float32, ldk int) {
+	dotRowsGeneric(out, scale, q, k, ldk)
+}
+func axpyRows(out, p, v []float32, ldv int)      { axpyRowsGeneric(out, p, v, ldv) }
 func axpy(alpha float32, x, y []float32)         { axpyGeneric(alpha, x, y) }
 func scale(alpha float32, x []float32)           { scaleGeneric(alpha, x) }
 func add(dst, x []float32)                       { addGeneric(dst, x) }

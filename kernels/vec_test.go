@@ -224,3 +224,54 @@ func BenchmarkVector(b *testing.B) {
 		}
 	}
 }
+
+// TestDotRowsAxpyRows checks the attention row kernels against float64 for
+// key counts around the 4-row block, head sizes around the 8- and 32-wide
+// blocks, and strides wider than a row.
+func TestDotRowsAxpyRows(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, n := range []int{1, 3, 4, 5, 8, 17, 130} {
+			for _, d := range []int{1, 7, 8, 24, 32, 40, 64, 96, 128} {
+				ld := d + 3
+				q := make([]float32, d)
+				k := make([]float32, (n-1)*ld+d)
+				p := make([]float32, n)
+				for _, s := range [][]float32{q, k, p} {
+					for i := range s {
+						s[i] = float32(rng.NormFloat64())
+					}
+				}
+				out := make([]float32, n)
+				DotRows(out, 0.5, q, k, ld)
+				for r := range out {
+					var want, mag float64
+					for i := range q {
+						v := float64(q[i]) * float64(k[r*ld+i])
+						want += v
+						mag += math.Abs(v)
+					}
+					if e := relErr(float64(out[r]), 0.5*want, 0.5*mag); e > 1e-5 {
+						t.Fatalf("DotRows n=%d d=%d row %d: %v want %v", n, d, r, out[r], 0.5*want)
+					}
+				}
+				acc := make([]float32, d)
+				for i := range acc {
+					acc[i] = float32(i)
+				}
+				AxpyRows(acc, p, k, ld)
+				for i := range acc {
+					want, mag := float64(i), float64(i)
+					for r := range p {
+						v := float64(p[r]) * float64(k[r*ld+i])
+						want += v
+						mag += math.Abs(v)
+					}
+					if e := relErr(float64(acc[i]), want, mag); e > 1e-5 {
+						t.Fatalf("AxpyRows n=%d d=%d col %d: %v want %v", n, d, i, acc[i], want)
+					}
+				}
+			}
+		}
+	})
+}

@@ -85,15 +85,11 @@ func attentionForwardFused(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, s
 				if att != nil {
 					row = att[(h*T+i)*Tk : (h*T+i+1)*Tk]
 				}
-				for j := 0; j < n; j++ {
-					row[j] = scale * kernels.Dot(qi, k[(j*NKV+g)*D:(j*NKV+g+1)*D])
-				}
+				kernels.DotRows(row[:n], scale, qi, k[g*D:], NKV*D)
 				softmaxCausalRow(row, n)
 				o := out[(i*NH+h)*D : (i*NH+h+1)*D]
 				clear(o)
-				for j := 0; j < n; j++ {
-					kernels.Axpy(row[j], v[(j*NKV+g)*D:(j*NKV+g+1)*D], o)
-				}
+				kernels.AxpyRows(o, row[:n], v[g*D:], NKV*D)
 			}
 		}
 	})

@@ -124,7 +124,10 @@ func TestAttentionKVCacheDecode(t *testing.T) {
 		Tk := p + 1
 		AttentionForward(got[p*NH*D:], make([]float32, NH*Tk), q[p*NH*D:(p+1)*NH*D], kc[:Tk*NKV*D], vc[:Tk*NKV*D], 1, Tk, NH, NKV, D, 0.3)
 	}
-	tu.AllClose(t, "decode", got, tu.To64(full), 1e-6, 1e-7)
+	// Outputs are O(1) averages of N(0,1) values; decode and prefill sum in
+	// different orders, so a cancelling element can differ by a few ulps
+	// of the terms (atol), not of itself.
+	tu.AllClose(t, "decode", got, tu.To64(full), 1e-6, 1e-6)
 }
 
 func TestAttentionBadShape(t *testing.T) {
