@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +32,9 @@ func FMAPeak(threads int, d time.Duration) (gflops float64, isa string) {
 	return sum / sec / 1e9, names[0]
 }
 
-var peakSink float32
+// peakSink keeps the generic loop's result live (atomic: every thread
+// stores to it).
+var peakSink atomic.Uint32
 
 // fmaLoopGeneric is the pure-Go loop: 8 independent scalar FMA chains.
 func fmaLoopGeneric(n int) int {
@@ -47,6 +50,6 @@ func fmaLoopGeneric(n int) int {
 		a6 = float32(math.FMA(float64(x), float64(y), float64(a6)))
 		a7 = float32(math.FMA(float64(x), float64(y), float64(a7)))
 	}
-	peakSink = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+	peakSink.Store(math.Float32bits(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7))
 	return 16
 }
