@@ -275,3 +275,38 @@ func TestDotRowsAxpyRows(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkAttentionRows times the decode-attention kernels at head size 64
+// over 384 cached keys of a 4-KV-head cache (row stride 256).
+func BenchmarkAttentionRows(b *testing.B) {
+	const d, n, ld = 64, 384, 256
+	q := make([]float32, d)
+	k := make([]float32, (n-1)*ld+d)
+	out := make([]float32, n)
+	acc := make([]float32, d)
+	for _, name := range impls() {
+		b.Run("DotRows/"+name, func(b *testing.B) {
+			selectImpl(name)
+			defer selectImpl("")
+			for b.Loop() {
+				DotRows(out, 0.125, q, k, ld)
+			}
+		})
+		b.Run("AxpyRows/"+name, func(b *testing.B) {
+			selectImpl(name)
+			defer selectImpl("")
+			for b.Loop() {
+				AxpyRows(acc, out, k, ld)
+			}
+		})
+		b.Run("DotLoop/"+name, func(b *testing.B) {
+			selectImpl(name)
+			defer selectImpl("")
+			for b.Loop() {
+				for t := range out {
+					out[t] = 0.125 * Dot(q, k[t*ld:t*ld+d])
+				}
+			}
+		})
+	}
+}
