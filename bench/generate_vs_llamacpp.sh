@@ -27,7 +27,8 @@
 # Caveats of the comparison: with WEIGHTS=f16 golora's prefill still runs on
 # F32 weights while llama.cpp's runs on the F16 ones; llama.cpp keeps an F16
 # KV cache and picks flash attention itself (-fa auto), golora an F32 cache;
-# llama-bench's worker threads spin between ops (--poll 50), golora's park.
+# llama-bench's worker threads spin between ops (--poll 50), golora's spin up to
+# 500 µs between jobs before parking (kernels.Run).
 # The JSON lines record llama.cpp's build, CPU, backend and these settings.
 #
 # Usage: bench/generate_vs_llamacpp.sh          (THREADS=2 ROUNDS=3 WEIGHTS=f32)
