@@ -118,3 +118,26 @@ func packRow(dst, row []float32, panels, nr, step, next int) int {
 	packBRow32(&dst[0], &row[0], panels, step, next)
 	return panels
 }
+
+// packARow12 copies n runs of 12 floats from src into consecutive A
+// panels step floats apart:
+//
+//	for i := 0; i < n; i++ {
+//		copy(dst[i*step:i*step+12], src[i*12:i*12+12])
+//	}
+//
+//go:noescape
+func packARow12(dst, src *float32, n, step int)
+
+// packRowA deals the first n full 12-float runs of row (a stored row of a
+// transposed A) to n panels step apart starting at dst and returns how many
+// it did (0 without assembly or for other panel heights).
+func packRowA(dst, row []float32, n, mr, step int) int {
+	if !useAVX2FMA || mr != 12 || n == 0 {
+		return 0
+	}
+	_ = row[n*12-1]
+	_ = dst[(n-1)*step+11]
+	packARow12(&dst[0], &row[0], n, step)
+	return n
+}

@@ -273,3 +273,30 @@ rowloop:
 rowdone:
 	VZEROUPPER
 	RET
+
+// func packARow12(dst, src *float32, n, step int)
+// Copies n runs of 12 floats, src[i*12:] to dst[i*step:]: one stored row of
+// a transposed A dealt out to n 12-row panels (a 48-byte array copy in Go
+// compiled to a memmove call per run).
+TEXT ·packARow12(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ step+24(FP), R8
+	SHLQ $2, R8
+
+arowloop:
+	TESTQ   CX, CX
+	JE      arowdone
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), X1
+	VMOVUPS Y0, (DI)
+	VMOVUPS X1, 32(DI)
+	ADDQ    $48, SI
+	ADDQ    R8, DI
+	DECQ    CX
+	JMP     arowloop
+
+arowdone:
+	VZEROUPPER
+	RET

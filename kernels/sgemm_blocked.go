@@ -351,11 +351,8 @@ func (g *gemm) packAT(mr int, dst []float32, i0, mcur, pc, kcur int) {
 		d := dst[p*mr:]
 		step := mr * kcur
 		ip := 0
-		if alpha == 1 && mr == 12 {
-			// Fixed-size copies compile to a few vector moves.
-			for ; ip < full; ip++ {
-				*(*[12]float32)(d[ip*step:]) = *(*[12]float32)(row[ip*12:])
-			}
+		if alpha == 1 && full > 0 {
+			ip = packRowA(d, row, full, mr, step)
 		}
 		for ; ip < panels; ip++ {
 			src := row[ip*mr : min((ip+1)*mr, mcur)]
