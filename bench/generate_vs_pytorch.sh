@@ -198,6 +198,17 @@ else:
 PY
 }
 
+# torch_tagged SHAPE ROUND ARGS... runs the PyTorch reference for SHAPE with
+# ARGS and appends its JSON lines, tagged with shape and round, to $res (and
+# stderr).
+torch_tagged() {
+	local shape=$1 round=$2
+	shift 2
+	# shellcheck disable=SC2046
+	torch $(torch_script "$shape") "$@" |
+		while read -r line; do echo "{\"shape\":\"$shape\",\"round\":$round,\"torch\":$line}"; done | tee -a "$res" >&2
+}
+
 # torch_script prints the PyTorch reference for a shape (gpt2 or llama).
 torch_script() {
 	if [ "$1" = gpt2 ]; then
@@ -229,10 +240,8 @@ main() {
 			# time that work too for a like-for-like row.
 			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 0 --all-logits --threads "$THREADS")
 			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora_all\":$g}" | tee -a "$res" >&2
-			# shellcheck disable=SC2046
-			torch $(torch_script "$shape") --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
-				--gen-prompt 256 --gen-new 128 |
-				while read -r line; do echo "{\"shape\":\"$shape\",\"round\":$r,\"torch\":$line}"; done | tee -a "$res" >&2
+			torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
+				--gen-prompt 256 --gen-new 128
 		done
 	done
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

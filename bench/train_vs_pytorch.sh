@@ -29,10 +29,8 @@ for shape in gpt2 llama; do
 		g=$("$GOLORA" bench train --arch "$shape" --batch 4 --seq-len 256 --method lora --r 8 --alpha 16 \
 			--targets q,v --steps "$STEPS" --warmup-steps 1 --threads "$THREADS")
 		echo "{\"shape\":\"$shape\",\"round\":$r,\"golora\":$g}" | tee -a "$res" >&2
-		# shellcheck disable=SC2046
-		torch $(torch_script "$shape") --mode train --threads "$THREADS" --batch 4 --ctx 256 \
-			--warmup 1 --steps "$STEPS" |
-			while read -r line; do echo "{\"shape\":\"$shape\",\"round\":$r,\"torch\":$line}"; done | tee -a "$res" >&2
+		torch_tagged "$shape" "$r" --mode train --threads "$THREADS" --batch 4 --ctx 256 \
+			--warmup 1 --steps "$STEPS"
 	done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -235,10 +235,8 @@ func (b *barrier) wait() {
 		b.cond.Broadcast()
 		return
 	}
-	for range 1 << 18 {
-		if b.gen.Load() != gen {
-			return
-		}
+	if spin(func() bool { return b.gen.Load() != gen }) {
+		return
 	}
 	b.mu.Lock()
 	for b.gen.Load() == gen {
@@ -266,32 +264,30 @@ func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur,
 // [p0,p1) of the packed block.
 func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic, mcur, p0, p1 int, beta float32) {
 	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
-	{
-		for jp := p0; jp < p1; jp++ {
-			j0 := jc + jp*nr
-			nrc := min(nr, jc+ncur-j0)
-			bpanel := bpack[jp*nr*kc : jp*nr*kc+nr*kcur]
-			for ip := 0; ip*mr < mcur; ip++ {
-				i0 := ic + ip*mr
-				mrc := min(mr, ic+mcur-i0)
-				apanel := apack[ip*mr*kcur : (ip+1)*mr*kcur]
-				if mrc == mr && nrc == nr {
-					kernel(kcur, apanel, bpanel, g.C[i0*g.ldc+j0:], g.ldc, beta)
+	for jp := p0; jp < p1; jp++ {
+		j0 := jc + jp*nr
+		nrc := min(nr, jc+ncur-j0)
+		bpanel := bpack[jp*nr*kc : jp*nr*kc+nr*kcur]
+		for ip := 0; ip*mr < mcur; ip++ {
+			i0 := ic + ip*mr
+			mrc := min(mr, ic+mcur-i0)
+			apanel := apack[ip*mr*kcur : (ip+1)*mr*kcur]
+			if mrc == mr && nrc == nr {
+				kernel(kcur, apanel, bpanel, g.C[i0*g.ldc+j0:], g.ldc, beta)
+				continue
+			}
+			// Edge tile: compute the full tile into scratch (packing
+			// padded the panels with zeros) and merge the valid part.
+			kernel(kcur, apanel, bpanel, tile, nr, 0)
+			for i := 0; i < mrc; i++ {
+				c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+nrc]
+				t := tile[i*nr : i*nr+nrc]
+				if beta == 0 {
+					copy(c, t)
 					continue
 				}
-				// Edge tile: compute the full tile into scratch (packing
-				// padded the panels with zeros) and merge the valid part.
-				kernel(kcur, apanel, bpanel, tile, nr, 0)
-				for i := 0; i < mrc; i++ {
-					c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+nrc]
-					t := tile[i*nr : i*nr+nrc]
-					if beta == 0 {
-						copy(c, t)
-						continue
-					}
-					for j := range c {
-						c[j] = t[j] + beta*c[j]
-					}
+				for j := range c {
+					c[j] = t[j] + beta*c[j]
 				}
 			}
 		}
@@ -346,10 +342,10 @@ func (g *gemm) packAT(mr int, dst []float32, i0, mcur, pc, kcur int) {
 	alpha := g.alpha
 	panels := (mcur + mr - 1) / mr
 	full := mcur / mr // panels with all mr rows
+	step := mr * kcur // between panels
 	for p := 0; p < kcur; p++ {
 		row := g.A[(pc+p)*g.lda+i0 : (pc+p)*g.lda+i0+mcur]
 		d := dst[p*mr:]
-		step := mr * kcur
 		ip := 0
 		if alpha == 1 && full > 0 {
 			ip = packRowA(d, row, full, mr, step)

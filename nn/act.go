@@ -23,7 +23,7 @@ const geluK = 0.7978845608028654
 // accurate in both tails. out may alias inp.
 func GeluForward(out, inp []float32) {
 	checkLen("GeluForward: out", out, len(inp))
-	parallelFor(len(inp), actGrain, func(lo, hi int) {
+	kernels.For(len(inp), actGrain, func(lo, hi int) {
 		var e [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			x := inp[c:min(c+actChunk, hi)]
@@ -44,7 +44,7 @@ func GeluForward(out, inp []float32) {
 func GeluBackward(dinp, inp, dout []float32) {
 	checkLen("GeluBackward: dinp", dinp, len(inp))
 	checkLen("GeluBackward: dout", dout, len(inp))
-	parallelFor(len(inp), actGrain, func(lo, hi int) {
+	kernels.For(len(inp), actGrain, func(lo, hi int) {
 		var e [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			x := inp[c:min(c+actChunk, hi)]
@@ -79,7 +79,7 @@ func sigmoidChunk(b, x []float32) {
 // SiLUForward computes out = x*sigmoid(x) (SiLU, Swish-1). out may alias inp.
 func SiLUForward(out, inp []float32) {
 	checkLen("SiLUForward: out", out, len(inp))
-	parallelFor(len(inp), actGrain, func(lo, hi int) {
+	kernels.For(len(inp), actGrain, func(lo, hi int) {
 		var s [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			x := inp[c:min(c+actChunk, hi)]
@@ -93,7 +93,7 @@ func SiLUForward(out, inp []float32) {
 func SiLUBackward(dinp, inp, dout []float32) {
 	checkLen("SiLUBackward: dinp", dinp, len(inp))
 	checkLen("SiLUBackward: dout", dout, len(inp))
-	parallelFor(len(inp), actGrain, func(lo, hi int) {
+	kernels.For(len(inp), actGrain, func(lo, hi int) {
 		var s [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			x := inp[c:min(c+actChunk, hi)]
@@ -114,7 +114,7 @@ func SwiGLUForward(out, gate, up []float32) {
 	n := len(gate)
 	checkLen("SwiGLUForward: up", up, n)
 	checkLen("SwiGLUForward: out", out, n)
-	parallelFor(n, actGrain, func(lo, hi int) {
+	kernels.For(n, actGrain, func(lo, hi int) {
 		var s [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			g := gate[c:min(c+actChunk, hi)]
@@ -142,7 +142,7 @@ func SwiGLUBackward(dgate, dup, gate, up, dout []float32) {
 	if dgate == nil && dup == nil {
 		return
 	}
-	parallelFor(n, actGrain, func(lo, hi int) {
+	kernels.For(n, actGrain, func(lo, hi int) {
 		var s [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			g := gate[c:min(c+actChunk, hi)]

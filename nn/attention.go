@@ -71,7 +71,7 @@ func softmaxCausalRow(row []float32, n int) {
 
 func attentionForwardFused(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
 	group := NH / NKV
-	parallelFor(NH, 1, func(h0, h1 int) {
+	kernels.For(NH, 1, func(h0, h1 int) {
 		var scratch []float32
 		if att == nil {
 			scratch = make([]float32, Tk)
@@ -98,7 +98,7 @@ func attentionForwardFused(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, s
 func attentionForwardGemm(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
 	group := NH / NKV
 	ldq, ldk := NH*D, NKV*D
-	parallelFor(NH, 1, func(h0, h1 int) {
+	kernels.For(NH, 1, func(h0, h1 int) {
 		var scratch []float32
 		if att == nil {
 			scratch = make([]float32, min(attnBlock, T)*Tk)
@@ -169,7 +169,7 @@ func dsoftmaxRow(ds, p []float32) {
 
 func attentionBackwardFused(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
 	group := NH / NKV
-	parallelFor(NKV, 1, func(g0, g1 int) {
+	kernels.For(NKV, 1, func(g0, g1 int) {
 		ds := make([]float32, Tk)
 		for g := g0; g < g1; g++ {
 			for h := g * group; h < (g+1)*group; h++ {
@@ -207,7 +207,7 @@ func attentionBackwardFused(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH,
 func attentionBackwardGemm(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
 	group := NH / NKV
 	ldq, ldk := NH*D, NKV*D
-	parallelFor(NKV, 1, func(g0, g1 int) {
+	kernels.For(NKV, 1, func(g0, g1 int) {
 		dS := make([]float32, attnBlock*Tk)
 		for g := g0; g < g1; g++ {
 			for h := g * group; h < (g+1)*group; h++ {

@@ -45,7 +45,7 @@ func CrossEntropy(dlogits, logits []float32, targets []int, N, V int, ignoreInde
 	}
 	inv := 1 / float32(count)
 	var mu sync.Mutex
-	parallelFor(N, max(1, 65536/max(V, 1)), func(lo, hi int) {
+	kernels.For(N, max(1, 65536/max(V, 1)), func(lo, hi int) {
 		var part float64
 		var scratch [1024]float32
 		for i := lo; i < hi; i++ {

@@ -35,7 +35,7 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 	if C == 0 {
 		return
 	}
-	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i*C : (i+1)*C]
 			o := out[i*C:][:len(x)]
@@ -88,7 +88,7 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 	if dweight != nil || dbias != nil {
 		// Parameter gradients sum over rows: split the columns instead, so
 		// each goroutine owns its slice of dweight and dbias.
-		parallelFor(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
+		kernels.For(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
 			for i := 0; i < N; i++ {
 				x := inp[i*C+c0 : i*C+c1]
 				dy := dout[i*C+c0:][:len(x)]
@@ -109,7 +109,7 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 		return
 	}
 	checkLen("LayerNormBackward: dinp", dinp, N*C)
-	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i*C : (i+1)*C]
 			dy := dout[i*C:][:len(x)]
@@ -145,7 +145,7 @@ func RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
 	if C == 0 {
 		return
 	}
-	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i*C : (i+1)*C]
 			o := out[i*C:][:len(x)]
@@ -173,7 +173,7 @@ func RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int)
 	}
 	if dweight != nil {
 		checkLen("RMSNormBackward: dweight", dweight, C)
-		parallelFor(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
+		kernels.For(C, max(1, normGrain/max(N, 1)), func(c0, c1 int) {
 			dw := dweight[c0:c1]
 			for i := 0; i < N; i++ {
 				x := inp[i*C+c0:][:len(dw)]
@@ -189,7 +189,7 @@ func RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int)
 		return
 	}
 	checkLen("RMSNormBackward: dinp", dinp, N*C)
-	parallelFor(N, max(1, normGrain/C), func(lo, hi int) {
+	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i*C : (i+1)*C]
 			dy := dout[i*C:][:len(x)]

@@ -43,7 +43,7 @@ func (o AdamW) Update(param, grad, m, v []float32, step int, lr, wd float32) {
 	rbc2 := float32(1 / math.Sqrt(bc2))
 	decay := 1 - lr*wd
 	eps := o.Eps
-	parallelFor(n, 1<<14, func(lo, hi int) {
+	kernels.For(n, 1<<14, func(lo, hi int) {
 		p, g, m, v := param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi]
 		for i, gi := range g {
 			mi := b1*m[i] + (1-b1)*gi

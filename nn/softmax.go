@@ -11,7 +11,7 @@ func SoftmaxForward(out, inp []float32, rows, cols int) {
 	if cols == 0 {
 		return
 	}
-	parallelFor(rows, max(1, 16384/cols), func(lo, hi int) {
+	kernels.For(rows, max(1, 16384/cols), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i*cols : (i+1)*cols]
 			o := out[i*cols : (i+1)*cols]

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -24,4 +26,12 @@ func printJSONLine(cmd *cobra.Command, v any) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
 	return err
+}
+
+// median is the middle value of x (the upper middle for an even count);
+// x is left as it was.
+func median[T cmp.Ordered](x []T) T {
+	y := slices.Clone(x)
+	slices.Sort(y)
+	return y[len(y)/2]
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,8 +156,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 			times = append(times, time.Since(t0))
 		}
 	}
-	slices.Sort(times)
-	prefill := times[len(times)/2]
+	prefill := median(times)
 	if o.allLogits { // decode starts from each row's last prompt token
 		last := make([]float32, 0, o.batch*V)
 		for b := 0; b < o.batch; b++ {

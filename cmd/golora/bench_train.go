@@ -127,13 +127,8 @@ func stepsVsNone(cfg train.Config, task *train.ModelTask, batches train.Batches,
 		on, off = append(on, a.Seconds), append(off, b.Seconds)
 		ratios = append(ratios, a.Seconds/b.Seconds)
 	}
-	med := func(x []float64) float64 {
-		x = slices.Clone(x)
-		slices.Sort(x)
-		return x[len(x)/2]
-	}
-	return &pairedSteps{Pairs: pairs, MethodStepMS: 1000 * med(on), NoneStepMS: 1000 * med(off),
-		Ratio: med(ratios), RatioMin: slices.Min(ratios), RatioMax: slices.Max(ratios)}, nil
+	return &pairedSteps{Pairs: pairs, MethodStepMS: 1000 * median(on), NoneStepMS: 1000 * median(off),
+		Ratio: median(ratios), RatioMin: slices.Min(ratios), RatioMax: slices.Max(ratios)}, nil
 }
 
 func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {

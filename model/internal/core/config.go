@@ -246,13 +246,14 @@ func (c *Config) Validate() error {
 	}
 	// A negative epsilon lets 1/sqrt(mean(x²)+eps) divide by zero or
 	// take the root of a negative number: NaNs from the first layer.
-	for name, eps := range map[string]float64{"rms_norm_eps": c.RMSNormEps, "layer_norm_epsilon": c.LayerNormEpsilon} {
-		if eps < 0 || math.IsNaN(eps) || math.IsInf(eps, 0) {
-			return fmt.Errorf("config: %s must be a finite number >= 0, got %v", name, eps)
+	// (rope_theta 0 means "unset" and is defaulted by ParseConfig.)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"rms_norm_eps", c.RMSNormEps}, {"layer_norm_epsilon", c.LayerNormEpsilon}, {"rope_theta", c.RopeTheta}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("config: %s must be a finite number >= 0, got %v", f.name, f.v)
 		}
-	}
-	if c.RopeTheta < 0 || math.IsNaN(c.RopeTheta) || math.IsInf(c.RopeTheta, 0) {
-		return fmt.Errorf("config: rope_theta must be a finite positive number, got %v", c.RopeTheta)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func (m *Transformer) SetDecodeF16(on bool) {
 	for _, nl := range m.linears {
 		w := nl.Linear.W.Data
 		h := make([]uint16, len(w))
-		parallelFor(len(w), 1<<16, func(lo, hi int) {
+		kernels.For(len(w), 1<<16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				h[i] = tensor.F32ToF16(w[i])
 			}

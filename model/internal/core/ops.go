@@ -12,10 +12,6 @@ import (
 // exact-erf GELU (GPT-2 variants with activation_function "gelu") and the
 // helpers that apply nn's ops to the ragged rows of a KV-cache step.
 
-// parallelFor runs f over [0, n) in contiguous chunks of at least
-// minChunk, one per thread, on kernels' persistent workers.
-func parallelFor(n, minChunk int, f func(lo, hi int)) { kernels.For(n, minChunk, f) }
-
 // geluForward is gelu_new / gelu_pytorch_tanh (nn.GeluForward) when !erf,
 // exact gelu when erf.
 func geluForward(out, inp []float32, erf bool) {
@@ -23,7 +19,7 @@ func geluForward(out, inp []float32, erf bool) {
 		nn.GeluForward(out, inp)
 		return
 	}
-	parallelFor(len(inp), 1<<14, func(lo, hi int) {
+	kernels.For(len(inp), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := float64(inp[i])
 			out[i] = float32(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
@@ -37,7 +33,7 @@ func geluBackward(dinp, inp, dout []float32, erf bool) {
 		nn.GeluBackward(dinp, inp, dout)
 		return
 	}
-	parallelFor(len(inp), 1<<14, func(lo, hi int) {
+	kernels.For(len(inp), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := float64(inp[i])
 			g := 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
@@ -64,7 +60,7 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 			jobs = append(jobs, job{s.start + t, min(block, s.n-t), s.pos0 + t})
 		}
 	}
-	parallelFor(len(jobs), 1, func(lo, hi int) {
+	kernels.For(len(jobs), 1, func(lo, hi int) {
 		for _, j := range jobs[lo:hi] {
 			qs := q[j.start*NH*D : (j.start+j.n)*NH*D]
 			ks := k[j.start*NKV*D : (j.start+j.n)*NKV*D]
