@@ -34,6 +34,23 @@ func BenchmarkKernel(b *testing.B) {
 				b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 			}
 		})
+		// The 4-row edge kernel, on the same panels (rows 0-3 of each A
+		// step), where the CPU has one.
+		selectImpl(impl)
+		ge := pickGeom()
+		selectImpl("")
+		if ge.kernel4 == nil {
+			continue
+		}
+		b.Run(impl+"/edge4", func(b *testing.B) {
+			selectImpl(impl)
+			defer selectImpl("")
+			ge := pickGeom()
+			for b.Loop() {
+				ge.kernel4(k, a, ge.mr, bp, c, ge.nr, 1)
+			}
+			b.ReportMetric(2*float64(4*ge.nr*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
 

@@ -20,16 +20,30 @@ var useAVX512 = useAVX2FMA && cpu.X86.HasAVX512F
 //		}
 //	}
 //
-// from a packed A panel (k×6) and a packed B panel (k×16).
+// from a packed A panel (k×6) and a packed B panel (k×16). With src != nil
+// it reads the B panel from a row-major B instead, b[p*16+j] being
+// src[p*ldsrc+j], and writes it to b on the way.
 //
 //go:noescape
-func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32, src *float32, ldsrc int)
 
 // sgemmKernel12x32 is sgemmKernel6x16 for a 12x32 tile: A panels of 12
 // rows, B panels of 32 columns.
 //
 //go:noescape
-func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32, src *float32, ldsrc int)
+
+// sgemmKernel4x16 is sgemmKernel6x16 for 4 rows of the tile, from an A
+// panel whose rows are astride floats apart: a[p*astride+i] for i < 4.
+//
+//go:noescape
+func sgemmKernel4x16(k int, a, b, c *float32, ldc int, beta float32, astride int)
+
+// sgemmKernel4x32 is sgemmKernel12x32 for 4 rows of the tile, from an A
+// panel whose rows are astride floats apart: a[p*astride+i] for i < 4.
+//
+//go:noescape
+func sgemmKernel4x32(k int, a, b, c *float32, ldc int, beta float32, astride int)
 
 // packBT8 packs 8 stored rows of B, k (a multiple of 8) values from each,
 // into a B panel with row stride ldd:
@@ -43,23 +57,53 @@ func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32)
 //go:noescape
 func packBT8(dst, src *float32, ldb, k, ldd int)
 
+// checkTile panics unless a, b and c hold a k-deep mr×nr product: the
+// assembly kernels do no bounds checks of their own.
+func checkTile(k, mr, nr int, a, b, c []float32, ldc int) {
+	_ = c[(mr-1)*ldc+nr-1]
+	_ = a[k*mr-1]
+	_ = b[k*nr-1]
+}
+
 func kernelAVX2(k int, a, b, c []float32, ldc int, beta float32) {
-	_ = c[5*ldc+15]
-	_ = a[k*6-1]
-	_ = b[k*16-1]
-	sgemmKernel6x16(k, &a[0], &b[0], &c[0], ldc, beta)
+	checkTile(k, 6, 16, a, b, c, ldc)
+	sgemmKernel6x16(k, &a[0], &b[0], &c[0], ldc, beta, nil, 0)
 }
 
 func kernelAVX512(k int, a, b, c []float32, ldc int, beta float32) {
-	_ = c[11*ldc+31]
-	_ = a[k*12-1]
+	checkTile(k, 12, 32, a, b, c, ldc)
+	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, beta, nil, 0)
+}
+
+func kernelAVX2Pack(k int, a, b, c []float32, ldc int, beta float32, src []float32, ldsrc int) {
+	checkTile(k, 6, 16, a, b, c, ldc)
+	_ = src[(k-1)*ldsrc+15]
+	sgemmKernel6x16(k, &a[0], &b[0], &c[0], ldc, beta, &src[0], ldsrc)
+}
+
+func kernelAVX512Pack(k int, a, b, c []float32, ldc int, beta float32, src []float32, ldsrc int) {
+	checkTile(k, 12, 32, a, b, c, ldc)
+	_ = src[(k-1)*ldsrc+31]
+	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, beta, &src[0], ldsrc)
+}
+
+func kernelAVX2x4(k int, a []float32, astride int, b, c []float32, ldc int, beta float32) {
+	_ = c[3*ldc+15]
+	_ = a[(k-1)*astride+3]
+	_ = b[k*16-1]
+	sgemmKernel4x16(k, &a[0], &b[0], &c[0], ldc, beta, astride)
+}
+
+func kernelAVX512x4(k int, a []float32, astride int, b, c []float32, ldc int, beta float32) {
+	_ = c[3*ldc+31]
+	_ = a[(k-1)*astride+3]
 	_ = b[k*32-1]
-	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, beta)
+	sgemmKernel4x32(k, &a[0], &b[0], &c[0], ldc, beta, astride)
 }
 
 var (
-	geomAVX2   = geom{"avx2", 6, 16, kernelAVX2}
-	geomAVX512 = geom{"avx512", 12, 32, kernelAVX512}
+	geomAVX2   = geom{"avx2", 6, 16, kernelAVX2, kernelAVX2x4, kernelAVX2Pack}
+	geomAVX512 = geom{"avx512", 12, 32, kernelAVX512, kernelAVX512x4, kernelAVX512Pack}
 )
 
 // pickGeom returns the fastest micro-kernel this CPU runs.

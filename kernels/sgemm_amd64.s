@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "gemm_amd64.h"
 
 // The 6x16 AVX2+FMA micro-kernel. Twelve ymm accumulators hold the 6x16 C
 // tile (row i in Y(2i), Y(2i+1)); each k step loads 16 floats of the
@@ -8,40 +9,70 @@
 // alternating two broadcast registers so consecutive FMAs are independent.
 // That is 12 FMAs per 2 loads + 6 broadcasts, enough to keep both FMA pipes
 // of a Zen 3 / Haswell core busy from L1.
+//
+// With src != nil the kernel reads its B panel from a row-major B (row p
+// at src + p*ldsrc floats) and writes it packed to b, prefetching the same
+// row of the next panel (PSTEP; see sgemm_avx512_amd64.s).
 
-#define K_REM CX
-#define A_PTR AX
-#define B_PTR BX
-#define C_PTR DX
-#define LDC_BYTES R8
 #define B_LO Y12
 #define B_HI Y13
 #define A_0 Y14
 #define A_1 Y15
 
-#define STEP(b0, b1, a0, a1, a2, a3, a4, a5) \
-	VMOVUPS      b0(B_PTR), B_LO   \
-	VMOVUPS      b1(B_PTR), B_HI   \
-	VBROADCASTSS a0(A_PTR), A_0    \
-	VFMADD231PS  B_LO, A_0, Y0     \
-	VFMADD231PS  B_HI, A_0, Y1     \
-	VBROADCASTSS a1(A_PTR), A_1    \
-	VFMADD231PS  B_LO, A_1, Y2     \
-	VFMADD231PS  B_HI, A_1, Y3     \
-	VBROADCASTSS a2(A_PTR), A_0    \
-	VFMADD231PS  B_LO, A_0, Y4     \
-	VFMADD231PS  B_HI, A_0, Y5     \
-	VBROADCASTSS a3(A_PTR), A_1    \
-	VFMADD231PS  B_LO, A_1, Y6     \
-	VFMADD231PS  B_HI, A_1, Y7     \
-	VBROADCASTSS a4(A_PTR), A_0    \
-	VFMADD231PS  B_LO, A_0, Y8     \
-	VFMADD231PS  B_HI, A_0, Y9     \
-	VBROADCASTSS a5(A_PTR), A_1    \
-	VFMADD231PS  B_LO, A_1, Y10    \
-	VFMADD231PS  B_HI, A_1, Y11
+// PREFETCH_ROW touches one 64-byte row of the C tile early, so its lines
+// arrive while the loop runs.
+#define PREFETCH_ROW \
+	PREFETCHT0 (R9)   \
+	PREFETCHT0 60(R9) \
+	ADDQ       LDC_BYTES, R9
 
-// STORE0 writes one C row from two accumulators; STOREB adds beta*C first.
+#define PREFETCH_6ROWS \
+	PREFETCH_4ROWS \
+	PREFETCH_ROW   \
+	PREFETCH_ROW
+
+#define ZERO4(r0, r1, r2, r3) \
+	VXORPS r0, r0, r0 \
+	VXORPS r1, r1, r1 \
+	VXORPS r2, r2, r2 \
+	VXORPS r3, r3, r3
+
+#define ZERO_TILE6 \
+	ZERO4(Y0, Y1, Y2, Y3) \
+	ZERO4(Y4, Y5, Y6, Y7) \
+	ZERO4(Y8, Y9, Y10, Y11)
+
+// ROW multiplies the B row in B_LO/B_HI by the A value at aoff into one
+// row of accumulators.
+#define ROW(aoff, areg, lo, hi) \
+	VBROADCASTSS aoff(A_PTR), areg \
+	VFMADD231PS  B_LO, areg, lo    \
+	VFMADD231PS  B_HI, areg, hi
+
+#define STEP(b0, b1, a0, a1, a2, a3, a4, a5) \
+	VMOVUPS b0(B_PTR), B_LO  \
+	VMOVUPS b1(B_PTR), B_HI  \
+	ROW(a0, A_0, Y0, Y1)     \
+	ROW(a1, A_1, Y2, Y3)     \
+	ROW(a2, A_0, Y4, Y5)     \
+	ROW(a3, A_1, Y6, Y7)     \
+	ROW(a4, A_0, Y8, Y9)     \
+	ROW(a5, A_1, Y10, Y11)
+
+#define PSTEP \
+	VMOVUPS    (SI), B_LO      \
+	VMOVUPS    32(SI), B_HI    \
+	PREFETCHT0 64(SI)          \
+	PREFETCHT0 127(SI)         \
+	VMOVUPS    B_LO, (B_PTR)   \
+	VMOVUPS    B_HI, 32(B_PTR) \
+	STEP(0, 32, 0, 4, 8, 12, 16, 20) \
+	ADDQ       $24, A_PTR      \
+	ADDQ       $64, B_PTR      \
+	ADDQ       R11, SI
+
+// STORE0 writes one C row from two accumulators; STOREB adds beta*C
+// (beta in A_0) first.
 #define STORE0(lo, hi) \
 	VMOVUPS lo, (C_PTR)   \
 	VMOVUPS hi, 32(C_PTR) \
@@ -54,47 +85,21 @@
 	VMOVUPS     hi, 32(C_PTR)      \
 	ADDQ        LDC_BYTES, C_PTR
 
-// func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32)
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-44
-	MOVQ k+0(FP), K_REM
-	MOVQ a+8(FP), A_PTR
-	MOVQ b+16(FP), B_PTR
-	MOVQ c+24(FP), C_PTR
-	MOVQ ldc+32(FP), LDC_BYTES
-	SHLQ $2, LDC_BYTES
+// TILE4 and TILE6 apply op, STORE0 or STOREB, to the rows of a tile.
+#define TILE4(op) \
+	op(Y0, Y1) \
+	op(Y2, Y3) \
+	op(Y4, Y5) \
+	op(Y6, Y7)
 
-	// Touch the C tile early so its lines arrive while the loop runs.
-	MOVQ       C_PTR, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       LDC_BYTES, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       LDC_BYTES, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       LDC_BYTES, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       LDC_BYTES, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       LDC_BYTES, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
+#define TILE6(op) \
+	TILE4(op)   \
+	op(Y8, Y9)  \
+	op(Y10, Y11)
 
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+// func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32, src *float32, ldsrc int)
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
+	KERNEL_START(PREFETCH_6ROWS, ZERO_TILE6)
 
 loop4:
 	CMPQ K_REM, $4
@@ -117,31 +122,37 @@ loop1:
 	DECQ  K_REM
 	JMP   loop1
 
-store:
-	VXORPS   X13, X13, X13
-	VMOVSS   beta+40(FP), X14
-	VUCOMISS X13, X14
-	JNE      storebeta
-	JP       storebeta
-	STORE0(Y0, Y1)
-	STORE0(Y2, Y3)
-	STORE0(Y4, Y5)
-	STORE0(Y6, Y7)
-	STORE0(Y8, Y9)
-	STORE0(Y10, Y11)
-	VZEROUPPER
-	RET
+	FINISH(TILE6, A_0, X13, X14)
 
-storebeta:
-	VBROADCASTSS beta+40(FP), A_0
-	STOREB(Y0, Y1)
-	STOREB(Y2, Y3)
-	STOREB(Y4, Y5)
-	STOREB(Y6, Y7)
-	STOREB(Y8, Y9)
-	STOREB(Y10, Y11)
-	VZEROUPPER
-	RET
+// sgemmKernel4x16 computes 4 rows of a 16-column tile from a packed A
+// panel whose rows are astride floats apart, for the last rows of a block
+// when M is not a multiple of 6. Eight accumulators are just enough
+// independent FMA chains for two pipes of latency 4.
+
+#define STEP4 \
+	VMOVUPS (B_PTR), B_LO   \
+	VMOVUPS 32(B_PTR), B_HI \
+	ROW(0, A_0, Y0, Y1)     \
+	ROW(4, A_1, Y2, Y3)     \
+	ROW(8, A_0, Y4, Y5)     \
+	ROW(12, A_1, Y6, Y7)    \
+	ADDQ    R10, A_PTR      \
+	ADDQ    $64, B_PTR
+
+// func sgemmKernel4x16(k int, a, b, c *float32, ldc int, beta float32, astride int)
+TEXT ·sgemmKernel4x16(SB), NOSPLIT, $0-56
+	EDGE_START
+	ZERO4(Y0, Y1, Y2, Y3)
+	ZERO4(Y4, Y5, Y6, Y7)
+
+loop:
+	TESTQ K_REM, K_REM
+	JE    store
+	STEP4
+	DECQ  K_REM
+	JMP   loop
+
+	FINISH(TILE4, A_0, X13, X14)
 
 // packBT8 packs 8 stored rows of a transposed B into a B panel of row
 // stride ldd: 8 depths at a time, an 8x8 register transpose (unpack,
@@ -300,3 +311,4 @@ arowloop:
 arowdone:
 	VZEROUPPER
 	RET
+

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "gemm_amd64.h"
 
 // The 12x32 AVX-512 micro-kernel, for CPUs with 512-bit FMA datapaths
 // (Zen 5, Intel server cores), where it does twice the work per instruction
@@ -8,42 +9,83 @@
 // tile (row i in Z(2i), Z(2i+1)); each k step loads 32 floats of the packed
 // B panel into Z24/Z25 and broadcasts the 12 packed A values into Z26/Z27
 // in turn: 24 FMAs per 2 loads + 12 broadcasts.
+//
+// With src != nil the kernel reads its B panel straight from a row-major
+// B (row p of the panel at src + p*ldsrc floats) and writes it, packed, to
+// b for the A panels that follow (PSTEP). Each step also prefetches the
+// same row of the next panel (the following 32 floats), so that panel's
+// rows arrive from memory while this and the next A panels compute:
+// packing B in a pass of its own would stall on memory instead.
 
-#define K_REM CX
-#define A_PTR AX
-#define B_PTR BX
-#define C_PTR DX
-#define LDC_BYTES R8
 
-#define ROW(aoff, lo, hi, areg) \
-	VBROADCASTSS aoff(A_PTR), areg \
-	VFMADD231PS  Z24, areg, lo     \
-	VFMADD231PS  Z25, areg, hi
-
-#define STEP \
-	VMOVUPS (B_PTR), Z24       \
-	VMOVUPS 64(B_PTR), Z25     \
-	ROW(0, Z0, Z1, Z26)        \
-	ROW(4, Z2, Z3, Z27)        \
-	ROW(8, Z4, Z5, Z26)        \
-	ROW(12, Z6, Z7, Z27)       \
-	ROW(16, Z8, Z9, Z26)       \
-	ROW(20, Z10, Z11, Z27)     \
-	ROW(24, Z12, Z13, Z26)     \
-	ROW(28, Z14, Z15, Z27)     \
-	ROW(32, Z16, Z17, Z26)     \
-	ROW(36, Z18, Z19, Z27)     \
-	ROW(40, Z20, Z21, Z26)     \
-	ROW(44, Z22, Z23, Z27)     \
-	ADDQ    $48, A_PTR         \
-	ADDQ    $128, B_PTR
-
+// PREFETCH_ROW touches one 128-byte row of the C tile early, so its lines
+// arrive while the loop runs.
 #define PREFETCH_ROW \
 	PREFETCHT0 (R9)        \
 	PREFETCHT0 64(R9)      \
 	PREFETCHT0 124(R9)     \
 	ADDQ       LDC_BYTES, R9
 
+#define PREFETCH_12ROWS \
+	PREFETCH_4ROWS \
+	PREFETCH_4ROWS \
+	PREFETCH_4ROWS
+
+#define ZERO8(r0, r1, r2, r3, r4, r5, r6, r7) \
+	VPXORD r0, r0, r0 \
+	VPXORD r1, r1, r1 \
+	VPXORD r2, r2, r2 \
+	VPXORD r3, r3, r3 \
+	VPXORD r4, r4, r4 \
+	VPXORD r5, r5, r5 \
+	VPXORD r6, r6, r6 \
+	VPXORD r7, r7, r7
+
+#define ZERO_TILE12 \
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)         \
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)   \
+	ZERO8(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
+
+#define ROW(aoff, lo, hi, areg) \
+	VBROADCASTSS aoff(A_PTR), areg \
+	VFMADD231PS  Z24, areg, lo     \
+	VFMADD231PS  Z25, areg, hi
+
+// QUAD does four rows from the A values at aoff..aoff+12, alternating the
+// broadcast registers so consecutive FMAs are independent.
+#define QUAD(aoff, r0, r1, r2, r3, r4, r5, r6, r7) \
+	ROW(aoff, r0, r1, Z26)    \
+	ROW(aoff+4, r2, r3, Z27)  \
+	ROW(aoff+8, r4, r5, Z26)  \
+	ROW(aoff+12, r6, r7, Z27)
+
+// ROWS12 multiplies the B row in Z24/Z25 by the 12 A values of one step.
+#define ROWS12 \
+	QUAD(0, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)          \
+	QUAD(16, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)   \
+	QUAD(32, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23) \
+	ADDQ $48, A_PTR
+
+#define STEP \
+	VMOVUPS (B_PTR), Z24   \
+	VMOVUPS 64(B_PTR), Z25 \
+	ROWS12                 \
+	ADDQ    $128, B_PTR
+
+#define PSTEP \
+	VMOVUPS    (SI), Z24      \
+	VMOVUPS    64(SI), Z25    \
+	PREFETCHT0 128(SI)        \
+	PREFETCHT0 192(SI)        \
+	PREFETCHT0 255(SI)        \
+	VMOVUPS    Z24, (B_PTR)   \
+	VMOVUPS    Z25, 64(B_PTR) \
+	ROWS12                    \
+	ADDQ       $128, B_PTR    \
+	ADDQ       R11, SI
+
+// STORE0 writes one C row from two accumulators; STOREB adds beta*C
+// (beta in Z26) first.
 #define STORE0(lo, hi) \
 	VMOVUPS lo, (C_PTR)   \
 	VMOVUPS hi, 64(C_PTR) \
@@ -56,53 +98,27 @@
 	VMOVUPS     hi, 64(C_PTR)      \
 	ADDQ        LDC_BYTES, C_PTR
 
-// func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32)
-TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-44
-	MOVQ k+0(FP), K_REM
-	MOVQ a+8(FP), A_PTR
-	MOVQ b+16(FP), B_PTR
-	MOVQ c+24(FP), C_PTR
-	MOVQ ldc+32(FP), LDC_BYTES
-	SHLQ $2, LDC_BYTES
+// TILE4 and TILE12 apply op, STORE0 or STOREB, to the rows of a tile.
+#define TILE4(op) \
+	op(Z0, Z1) \
+	op(Z2, Z3) \
+	op(Z4, Z5) \
+	op(Z6, Z7)
 
-	MOVQ C_PTR, R9
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
-	PREFETCH_ROW
+#define TILE12(op) \
+	TILE4(op)    \
+	op(Z8, Z9)   \
+	op(Z10, Z11) \
+	op(Z12, Z13) \
+	op(Z14, Z15) \
+	op(Z16, Z17) \
+	op(Z18, Z19) \
+	op(Z20, Z21) \
+	op(Z22, Z23)
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+// func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32, src *float32, ldsrc int)
+TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-64
+	KERNEL_START(PREFETCH_12ROWS, ZERO_TILE12)
 
 loop4:
 	CMPQ K_REM, $4
@@ -121,40 +137,56 @@ loop1:
 	DECQ  K_REM
 	JMP   loop1
 
-store:
-	VXORPS   X24, X24, X24
-	VMOVSS   beta+40(FP), X25
-	VUCOMISS X24, X25
-	JNE      storebeta
-	JP       storebeta
-	STORE0(Z0, Z1)
-	STORE0(Z2, Z3)
-	STORE0(Z4, Z5)
-	STORE0(Z6, Z7)
-	STORE0(Z8, Z9)
-	STORE0(Z10, Z11)
-	STORE0(Z12, Z13)
-	STORE0(Z14, Z15)
-	STORE0(Z16, Z17)
-	STORE0(Z18, Z19)
-	STORE0(Z20, Z21)
-	STORE0(Z22, Z23)
-	VZEROUPPER
-	RET
+	FINISH(TILE12, Z26, X24, X25)
 
-storebeta:
-	VBROADCASTSS beta+40(FP), Z26
-	STOREB(Z0, Z1)
-	STOREB(Z2, Z3)
-	STOREB(Z4, Z5)
-	STOREB(Z6, Z7)
-	STOREB(Z8, Z9)
-	STOREB(Z10, Z11)
-	STOREB(Z12, Z13)
-	STOREB(Z14, Z15)
-	STOREB(Z16, Z17)
-	STOREB(Z18, Z19)
-	STOREB(Z20, Z21)
-	STOREB(Z22, Z23)
-	VZEROUPPER
-	RET
+// sgemmKernel4x32 computes 4 rows of a 32-column tile from a packed A panel
+// whose rows are astride floats apart (the 12-row panel of an edge block,
+// where only some rows are real): the bottom rows of C when M is not a
+// multiple of 12 cost a third of a full tile instead of a whole one. Even
+// and odd k steps accumulate into separate registers (Z0-Z7, Z8-Z15), so
+// sixteen FMA chains hide the FMA latency that eight could not.
+
+#define ROW4(aoff, lo, hi, breg0, breg1, areg) \
+	VBROADCASTSS aoff(A_PTR), areg \
+	VFMADD231PS  breg0, areg, lo   \
+	VFMADD231PS  breg1, areg, hi
+
+#define STEP4(z0, z1, z2, z3, z4, z5, z6, z7, b0, b1, a0, a1) \
+	VMOVUPS (B_PTR), b0         \
+	VMOVUPS 64(B_PTR), b1       \
+	ROW4(0, z0, z1, b0, b1, a0) \
+	ROW4(4, z2, z3, b0, b1, a1) \
+	ROW4(8, z4, z5, b0, b1, a0) \
+	ROW4(12, z6, z7, b0, b1, a1) \
+	ADDQ    R10, A_PTR          \
+	ADDQ    $128, B_PTR
+
+// func sgemmKernel4x32(k int, a, b, c *float32, ldc int, beta float32, astride int)
+TEXT ·sgemmKernel4x32(SB), NOSPLIT, $0-56
+	EDGE_START
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+
+loop2:
+	CMPQ K_REM, $2
+	JL   tail
+	STEP4(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z24, Z25, Z26, Z27)
+	STEP4(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z28, Z29, Z30, Z31)
+	SUBQ $2, K_REM
+	JMP  loop2
+
+tail:
+	TESTQ K_REM, K_REM
+	JE    sum
+	STEP4(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z24, Z25, Z26, Z27)
+
+sum:
+	VADDPS Z8, Z0, Z0
+	VADDPS Z9, Z1, Z1
+	VADDPS Z10, Z2, Z2
+	VADDPS Z11, Z3, Z3
+	VADDPS Z12, Z4, Z4
+	VADDPS Z13, Z5, Z5
+	VADDPS Z14, Z6, Z6
+	VADDPS Z15, Z7, Z7
+	FINISH(TILE4, Z26, X24, X25)

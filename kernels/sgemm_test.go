@@ -120,7 +120,7 @@ func TestSgemm(t *testing.T) {
 		{1, 1, 1}, {1, 17, 3}, {3, 1, 17}, {17, 3, 1}, {2, 63, 129}, {4, 1000, 63},
 		{5, 129, 17}, {6, 16, 256}, {7, 33, 257}, {12, 32, 8}, {17, 63, 65},
 		{63, 129, 17}, {129, 17, 63}, {1000, 3, 17}, {13, 1000, 40},
-		// N > nc: column blocks of different widths shift the goroutines' shares
+		// N > ncPerThread: several column chunks, the last one narrower
 		{13, 3112, 20},
 		// ... and with K > kc, A packed once per K slice is kept across them
 		{20, 3150, 300},
