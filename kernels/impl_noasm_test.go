@@ -1,5 +1,7 @@
-//go:build purego || !amd64
+//go:build purego || !(amd64 || arm64)
 
 package kernels
 
-const hasAsm = false
+func archImpls() []string { return nil }
+
+func archSelect(string) {}

@@ -9,33 +9,14 @@ import (
 // impls lists the implementations this CPU can run; forEachImpl runs f
 // with each selected in turn, the way crypto's impl.Select does.
 func impls() []string {
-	names := []string{"generic"}
-	if hasAsm && useAVX2FMAOrig {
-		names = append(names, "avx2")
-	}
-	if hasAsm && useAVX512Orig {
-		names = append(names, "avx512")
-	}
-	return names
+	return append([]string{"generic"}, archImpls()...)
 }
 
-var useAVX2FMAOrig, useAVX512Orig = useAVX2FMA, useAVX512
-
-// selectImpl switches the kernels to the named implementation ("" restores
-// what the CPU detection chose). avx512 covers the GEMM micro-kernel; the
-// vector kernels stay on AVX2 under it.
-func selectImpl(name string) {
-	switch name {
-	case "":
-		useAVX2FMA, useAVX512 = useAVX2FMAOrig, useAVX512Orig
-	case "generic":
-		useAVX2FMA, useAVX512 = false, false
-	case "avx2":
-		useAVX2FMA, useAVX512 = true, false
-	case "avx512":
-		useAVX2FMA, useAVX512 = true, true
-	}
-}
+// selectImpl switches the kernels to the named implementation: "" restores
+// what the CPU detection chose, "generic" turns every assembly path off,
+// and the names archImpls lists pick one (on amd64, avx512 covers the GEMM
+// micro-kernel; the vector kernels stay on AVX2 under it).
+func selectImpl(name string) { archSelect(name) }
 
 func forEachImpl(t *testing.T, f func(t *testing.T)) {
 	for _, name := range impls() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # golora's test command (README.md): vet, then the whole suite, then the race
-# detector on the packages that run goroutines over shared buffers.
+# detector on the packages that run goroutines over shared buffers, then the
+# kernels again as arm64 code under QEMU.
 #
 # The tokenizer tests compare against ids produced by the npm reference
 # tokenizers; tools/tokref/setup.sh installs them (node + npm, ~30 s the first
@@ -20,3 +21,14 @@ fi
 go vet ./...
 go test -count=1 -timeout 25m ./...
 go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/...
+# The arm64 NEON GEMM kernel, run under user-mode QEMU (no arm64 machine
+# here): required in CI, run elsewhere when qemu-aarch64-static exists.
+if [ "${CI:-}" = "true" ] && ! command -v qemu-aarch64-static >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq qemu-user-static
+fi
+if command -v qemu-aarch64-static >/dev/null; then
+  GOARCH=arm64 go vet ./kernels/...
+  GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static ./kernels/...
+else
+  echo "note: qemu-aarch64-static not found; arm64 kernel tests skipped" >&2
+fi
