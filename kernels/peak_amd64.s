@@ -1,30 +1,17 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // func fmaLoop512(n int)
 // n iterations of 16 independent zmm FMA chains: 16*16*2 = 512 flops each,
 // enough chains to cover the FMA latency on every pipe.
 TEXT ·fmaLoop512(SB), NOSPLIT, $0-8
 	MOVQ     n+0(FP), CX
-	VXORPS   Z0, Z0, Z0
-	VXORPS   Z1, Z1, Z1
-	VXORPS   Z2, Z2, Z2
-	VXORPS   Z3, Z3, Z3
-	VXORPS   Z4, Z4, Z4
-	VXORPS   Z5, Z5, Z5
-	VXORPS   Z6, Z6, Z6
-	VXORPS   Z7, Z7, Z7
-	VXORPS   Z8, Z8, Z8
-	VXORPS   Z9, Z9, Z9
-	VXORPS   Z10, Z10, Z10
-	VXORPS   Z11, Z11, Z11
-	VXORPS   Z12, Z12, Z12
-	VXORPS   Z13, Z13, Z13
-	VXORPS   Z14, Z14, Z14
-	VXORPS   Z15, Z15, Z15
-	VXORPS   Z16, Z16, Z16
-	VXORPS   Z17, Z17, Z17
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	VPXORD   Z16, Z16, Z16
+	VPXORD   Z17, Z17, Z17
 
 loop512:
 	VFMADD231PS Z16, Z17, Z0
@@ -52,20 +39,10 @@ loop512:
 // The AVX2 form: 12 independent ymm chains, 12*8*2 = 192 flops each.
 TEXT ·fmaLoop256(SB), NOSPLIT, $0-8
 	MOVQ   n+0(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
+	ZERO4(Y0, Y1, Y2, Y3)
+	ZERO4(Y4, Y5, Y6, Y7)
+	ZERO4(Y8, Y9, Y10, Y11)
+	ZERO4(Y12, Y13, Y14, Y15)
 
 loop256:
 	VFMADD231PS Y12, Y13, Y0

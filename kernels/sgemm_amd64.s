@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 #include "gemm_amd64.h"
 
 // The 6x16 AVX2+FMA micro-kernel. Twelve ymm accumulators hold the 6x16 C
@@ -30,12 +31,6 @@
 	PREFETCH_4ROWS \
 	PREFETCH_ROW   \
 	PREFETCH_ROW
-
-#define ZERO4(r0, r1, r2, r3) \
-	VXORPS r0, r0, r0 \
-	VXORPS r1, r1, r1 \
-	VXORPS r2, r2, r2 \
-	VXORPS r3, r3, r3
 
 #define ZERO_TILE6 \
 	ZERO4(Y0, Y1, Y2, Y3) \

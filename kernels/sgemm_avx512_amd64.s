@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 #include "gemm_amd64.h"
 
 // The 12x32 AVX-512 micro-kernel, for CPUs with 512-bit FMA datapaths
@@ -30,16 +31,6 @@
 	PREFETCH_4ROWS \
 	PREFETCH_4ROWS \
 	PREFETCH_4ROWS
-
-#define ZERO8(r0, r1, r2, r3, r4, r5, r6, r7) \
-	VPXORD r0, r0, r0 \
-	VPXORD r1, r1, r1 \
-	VPXORD r2, r2, r2 \
-	VPXORD r3, r3, r3 \
-	VPXORD r4, r4, r4 \
-	VPXORD r5, r5, r5 \
-	VPXORD r6, r6, r6 \
-	VPXORD r7, r7, r7
 
 #define ZERO_TILE12 \
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)         \

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // Vector loops for AVX2+FMA. Every function takes n as a multiple of 8;
 // the main loops do 32 elements with four independent accumulators so the
@@ -10,15 +11,6 @@
 #define Y_PTR DI
 #define DST_PTR DI
 #define N CX
-
-// HSUM reduces the 8 lanes of Y0 into the low lane of X0 (clobbers X1).
-#define HSUM \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVHLPS     X0, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVSHDUP    X0, X1     \
-	VADDSS       X1, X0, X0
 
 // HMAX reduces the 8 lanes of Y0 to their max in the low lane of X0.
 #define HMAX \
