@@ -45,7 +45,7 @@ func (s *Sampler) Validate() error {
 	case !(s.TopP >= 0 && s.TopP <= 1):
 		return fmt.Errorf("generate: top-p %g must be in [0, 1] (1: off)", s.TopP)
 	case !(s.RepetitionPenalty >= 0) || math.IsInf(s.RepetitionPenalty, 0):
-		return fmt.Errorf("generate: repetition penalty %g must be a finite number > 0 (1: off)", s.RepetitionPenalty)
+		return fmt.Errorf("generate: repetition penalty %g must be a finite number >= 0 (0 or 1: off)", s.RepetitionPenalty)
 	}
 	return nil
 }
