@@ -35,6 +35,9 @@ type Config struct {
 	Targets []string `yaml:"targets" json:"targets"`
 	Init    string   `yaml:"init" json:"init"`
 	RSLoRA  bool     `yaml:"rslora" json:"rslora"`
+	// InitAdapter is a PEFT adapter folder the run starts from; its config
+	// replaces Method, R, Alpha, Dropout, Targets and RSLoRA (initadapter.go).
+	InitAdapter string `yaml:"init-adapter" json:"init-adapter"`
 
 	LR            float64 `yaml:"lr" json:"lr"`
 	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
@@ -51,6 +54,9 @@ type Config struct {
 	Warmup      int     `yaml:"warmup" json:"warmup"`
 	Schedule    string  `yaml:"schedule" json:"schedule"`
 	MaxGradNorm float64 `yaml:"max-grad-norm" json:"max-grad-norm"`
+	// DataOrder is "shuffle" (a new permutation every epoch) or "file"
+	// (every epoch in file order, see DataOrders).
+	DataOrder string `yaml:"data-order" json:"data-order"`
 
 	EvalEvery   int   `yaml:"eval-every" json:"eval-every"`
 	EvalBatches int   `yaml:"eval-batches" json:"eval-batches"`
@@ -64,6 +70,11 @@ type Config struct {
 	// Shape is the architecture of a model trained from scratch (golora
 	// pretrain); train ignores it.
 	Shape ModelShape `yaml:",inline" json:"shape"`
+
+	// Explicit holds the settings the user gave (flag names set on the
+	// command line, keys of --config), filled by Resolve: --init-adapter
+	// rejects those that contradict the adapter and overrides the rest.
+	Explicit map[string]bool `yaml:"-" json:"-"`
 
 	// ConfigFile is the YAML file the other fields were read from; it is
 	// the --config flag and is never read from YAML itself.
@@ -94,6 +105,7 @@ func DefaultConfig() Config {
 		SeqLen:        128,
 		Steps:         100,
 		GradAccum:     1,
+		DataOrder:     "shuffle",
 		Warmup:        10,
 		Schedule:      "cosine",
 		MaxGradNorm:   1,
@@ -117,6 +129,9 @@ var Methods = []string{"lora", "dora", "adapter", "lora+adapter", "full"}
 // Schedules are the values --schedule accepts.
 var Schedules = []string{"constant", "linear", "cosine"}
 
+// DataOrders are the values --data-order accepts.
+var DataOrders = []string{"shuffle", "file"}
+
 // Validate checks every setting and reports all problems at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -126,6 +141,9 @@ func (c *Config) Validate() error {
 	}
 	if !contains(Schedules, c.Schedule) {
 		bad("--schedule %q: want one of %s", c.Schedule, strings.Join(Schedules, ", "))
+	}
+	if c.DataOrder != "" && !contains(DataOrders, c.DataOrder) { // "": a checkpoint from before --data-order, shuffled
+		bad("--data-order %q: want one of %s", c.DataOrder, strings.Join(DataOrders, ", "))
 	}
 	if c.Method != "full" && c.Method != "adapter" && c.R < 1 {
 		bad("--r %d: the LoRA rank must be at least 1", c.R)
@@ -212,6 +230,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
 	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
 	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
+	fs.StringVar(&c.InitAdapter, "init-adapter", c.InitAdapter, "start from this PEFT adapter folder (LoRA, rsLoRA, DoRA); its config sets --method, --r, --alpha, --dropout, --targets, --rslora; optimizer state starts fresh")
 	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
 	fs.Float64Var(&c.LoRAPlusRatio, "loraplus-ratio", c.LoRAPlusRatio, "LoRA+: learning rate of lora_B = ratio x lr (1 = plain LoRA)")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW decoupled weight decay (never applied to norms and biases)")
@@ -223,6 +242,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Steps, "steps", c.Steps, "optimizer steps (ignored when --epochs is given)")
 	fs.Float64Var(&c.Epochs, "epochs", c.Epochs, "passes over the training data (overrides --steps when > 0)")
 	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches accumulated per optimizer step")
+	fs.StringVar(&c.DataOrder, "data-order", c.DataOrder, "training batch order: shuffle (new permutation every epoch, from --seed) or file (file order every epoch, no shuffling)")
 	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
 	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule after warmup: "+strings.Join(Schedules, "|"))
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm to this (0 = off)")
@@ -267,6 +287,7 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 	*c = base
 	c.Targets = append([]string(nil), base.Targets...)
 	c.ConfigFile = configFile
+	c.Explicit = map[string]bool{}
 	if configFile != "" {
 		if err := c.LoadYAML(configFile); err != nil {
 			return err
@@ -276,6 +297,7 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 		if err := fs.Set(f.name, f.value); err != nil {
 			return fmt.Errorf("--%s %s: %w", f.name, f.value, err)
 		}
+		c.Explicit[f.name] = true
 	}
 	return nil
 }
@@ -317,6 +339,11 @@ func (c *Config) LoadYAML(path string) error {
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("--config %s: %w", path, err)
 	}
+	for k := range raw {
+		if c.Explicit != nil {
+			c.Explicit[k] = true
+		}
+	}
 	if s, ok := raw["targets"].(string); ok {
 		var v csvValue
 		_ = v.Set(s)
@@ -336,7 +363,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "Dropout", "Batch", "SeqLen", "GradAccum", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

@@ -44,7 +44,11 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 	}
 	t.LoRA = lora.ForModel(m)
 	seed := uint64(cfg.Seed)
-	if cfg.Method == "lora" || cfg.Method == "dora" || cfg.Method == "lora+adapter" {
+	if cfg.InitAdapter != "" {
+		if err := loadInitAdapter(t.LoRA, m, cfg.InitAdapter); err != nil {
+			return nil, err
+		}
+	} else if cfg.Method == "lora" || cfg.Method == "dora" || cfg.Method == "lora+adapter" {
 		lc := lora.DefaultConfig()
 		lc.R, lc.LoraAlpha, lc.LoraDropout, lc.UseRSLoRA = cfg.R, cfg.Alpha, cfg.Dropout, cfg.RSLoRA
 		lc.UseDoRA = cfg.Method == "dora"
@@ -230,6 +234,11 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.InitAdapter != "" {
+		if err := cfg.adoptInitAdapter(m); err != nil {
+			return nil, err
+		}
+	}
 	mc := m.Config()
 	var err error
 	opts := data.Options{TrainOnAll: cfg.TrainOnAll, SkipBad: cfg.SkipBad}
@@ -271,7 +280,7 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		return nil, fmt.Errorf("train: --seq-len %d exceeds the model's %d positions", seqLen, mc.MaxPositionEmbeddings)
 	}
 	pad := max(tok.EOS(), 0)
-	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, Pack: cfg.Pack, PadID: pad, Shuffle: true, Seed: uint64(cfg.Seed)}
+	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, Pack: cfg.Pack, PadID: pad, Shuffle: cfg.DataOrder != "file", Seed: uint64(cfg.Seed)}
 	it, err := data.NewIterator(trainSet.Examples, bo)
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dataName(cfg.Data), err)
