@@ -72,8 +72,9 @@ type Config struct {
 	Shape ModelShape `yaml:",inline" json:"shape"`
 
 	// Explicit holds the settings the user gave (flag names set on the
-	// command line, keys of --config), filled by Resolve: --init-adapter
-	// rejects those that contradict the adapter and overrides the rest.
+	// command line, keys of --config), filled by Resolve when InitAdapter is
+	// set: --init-adapter rejects those that contradict the adapter and
+	// overrides the rest.
 	Explicit map[string]bool `yaml:"-" json:"-"`
 
 	// ConfigFile is the YAML file the other fields were read from; it is
@@ -298,6 +299,9 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 			return fmt.Errorf("--%s %s: %w", f.name, f.value, err)
 		}
 		c.Explicit[f.name] = true
+	}
+	if c.InitAdapter == "" {
+		c.Explicit = nil // only --init-adapter reads it; keep configs comparable
 	}
 	return nil
 }
