@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -269,5 +270,52 @@ func sameConfig(t *testing.T, gotPath, wantPath string) {
 		if _, ok := want[k]; !ok {
 			t.Errorf("saved %s: extra key %s", lora.ConfigFile, k)
 		}
+	}
+}
+
+// TestTorchReferenceRegenerates reruns tools/torchref/train_ref.py (when
+// Debian's python3-torch is installed) on a copy of the inputs and checks
+// that it rewrites the committed reference files byte for byte, so they are
+// what the committed script computes. CI does not need torch: the outputs
+// are committed; GOLORA_REQUIRE_TORCHREF=1 turns the skip into a failure.
+func TestTorchReferenceRegenerates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: not rerunning the PyTorch reference")
+	}
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import torch, numpy").Run(); err != nil {
+		if os.Getenv("GOLORA_REQUIRE_TORCHREF") != "" {
+			t.Fatalf("%s with torch and numpy is required (GOLORA_REQUIRE_TORCHREF): %v", python, err)
+		}
+		t.Skipf("%s cannot import torch and numpy (apt-get install python3-torch python3-numpy); committed references used as they are", python)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(torchRefDir)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, filepath.Join("..", "tools", "torchref", "train_ref.py"), dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("train_ref.py: %v\n%s", err, out)
+	}
+	err = filepath.WalkDir(torchRefDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(torchRefDir, path)
+		want, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		got, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the script writes different bytes than the committed file", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

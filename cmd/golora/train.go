@@ -32,6 +32,7 @@ Ctrl-C stops after the current step and writes a checkpoint; rerun with
 		Example: `  golora train
   golora train --model models/qwen2-0.5b --data train.jsonl --valid valid.jsonl --targets q,k,v,o --steps 500
   golora train --config run.yaml --lr 2e-4
+  golora train --model models/qwen2-0.5b --init-adapter runs/first --data more.jsonl --out runs/second
   golora train --out golora-out --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &cfg) },

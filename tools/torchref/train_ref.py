@@ -15,8 +15,11 @@ rank/alpha patterns, DoRA with the weight norm detached); the optimiser is
 torch.optim.AdamW itself, the schedule torch's LambdaLR, the clipping
 torch.nn.utils.clip_grad_norm_.
 
-Usage (from the repository root): /usr/bin/python3 tools/torchref/train_ref.py
-Reruns are deterministic and rewrite identical files.
+Usage: /usr/bin/python3 tools/torchref/train_ref.py [DIR]
+DIR defaults to train/testdata/torchref; it must hold the copied fixtures
+(tiny-llama, tiny-gpt2, lora-tiny-*). Reruns are deterministic and rewrite
+identical files (TestTorchReferenceRegenerates checks that when torch is
+installed).
 """
 import json
 import math
@@ -419,6 +422,9 @@ def self_check():
 
 
 def main():
+    global DIR
+    if len(sys.argv) > 1:
+        DIR = sys.argv[1]
     self_check()
     derive_adapters()
     make_data(os.path.join(DIR, "train.jsonl"))
