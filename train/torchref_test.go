@@ -31,6 +31,7 @@ func (e idsOnly) EOS() int          { return e.eos }
 type torchCase struct {
 	Name, Model, Adapter string
 	LoRAPlusRatio        float64 `json:"loraplus_ratio"`
+	GradAccum            int     `json:"grad_accum"`
 }
 
 type torchCommon struct {
@@ -46,6 +47,7 @@ type torchCommon struct {
 	Beta2         float64 `json:"adam_beta2"`
 	Eps           float64 `json:"adam_eps"`
 	LoRAPlusRatio float64 `json:"loraplus_ratio"`
+	GradAccum     int     `json:"grad_accum"`
 }
 
 func readTorchCases(t *testing.T) (torchCommon, []torchCase) {
@@ -109,6 +111,7 @@ func TestTorchReferenceSensitivity(t *testing.T) {
 		{"linear schedule", "gpt2-lora", func(c *Config) { c.Schedule = "linear" }, nil},
 		{"LoRA+ ratio ignored", "gpt2-loraplus", func(c *Config) { c.LoRAPlusRatio = 1 }, nil},
 		{"shuffled batches", "gpt2-lora", func(c *Config) { c.DataOrder = "shuffle" }, nil},
+		{"no accumulation", "llama-rslora-accum2", func(c *Config) { c.GradAccum = 1 }, nil},
 		{"DoRA magnitude decayed", "llama-dora", func(*Config) {}, func(ps []Param) {
 			for i := range ps {
 				ps[i].NoDecay = false
@@ -146,6 +149,10 @@ func torchTrainer(t *testing.T, common torchCommon, c torchCase, edit ...func(*C
 	cfg.LoRAPlusRatio = common.LoRAPlusRatio
 	if c.LoRAPlusRatio != 0 {
 		cfg.LoRAPlusRatio = c.LoRAPlusRatio
+	}
+	cfg.GradAccum = common.GradAccum
+	if c.GradAccum != 0 {
+		cfg.GradAccum = c.GradAccum
 	}
 	cfg.EvalEvery, cfg.SaveEvery = 0, 0
 	for _, e := range edit {

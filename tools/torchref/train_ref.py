@@ -44,7 +44,7 @@ IGNORE = -100
 # cases.json, so the two sides cannot drift apart.
 COMMON = dict(steps=20, batch=2, seq_len=16, lr=2e-3, weight_decay=0.1, warmup=5,
               schedule="cosine", max_grad_norm=0.5, adam_beta1=0.9, adam_beta2=0.999,
-              adam_eps=1e-8, loraplus_ratio=1.0)
+              adam_eps=1e-8, loraplus_ratio=1.0, grad_accum=1)
 CASES = [
     dict(name="llama-lora", model="tiny-llama", adapter="lora-tiny-llama"),
     dict(name="llama-rslora", model="tiny-llama", adapter="lora-tiny-llama-rslora"),
@@ -54,6 +54,8 @@ CASES = [
     dict(name="gpt2-rslora", model="tiny-gpt2", adapter="rslora-tiny-gpt2"),
     dict(name="gpt2-dora", model="tiny-gpt2", adapter="dora-tiny-gpt2"),
     dict(name="gpt2-loraplus", model="tiny-gpt2", adapter="lora-tiny-gpt2", loraplus_ratio=16.0),
+    # two micro-batches per step, weighted by their loss-bearing tokens
+    dict(name="llama-rslora-accum2", model="tiny-llama", adapter="lora-tiny-llama-rslora", grad_accum=2),
 ]
 
 
@@ -343,15 +345,23 @@ def run_case(case, examples):
     V = cfg["vocab_size"]
     rec = dict(loss=[], grad_norm=[], lr=[])
     for step in range(1, total + 1):
-        x, y = next(it)
+        micro = [next(it) for _ in range(o["grad_accum"])]
+        tokens = [int((y != IGNORE).sum()) for _, y in micro]
         opt.zero_grad(set_to_none=False)
-        loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1), ignore_index=IGNORE)
-        loss.backward()
+        # golora's accumulation (train/trainer.go stepper): each micro-batch's
+        # mean loss weighted by its share of the step's loss tokens, so the
+        # gradient is that of the token mean over the whole step.
+        loss = 0.0
+        for (x, y), n in zip(micro, tokens):
+            w = n / sum(tokens)
+            l = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1), ignore_index=IGNORE)
+            (l * w).backward()
+            loss += l.item() * w
         norm = torch.nn.utils.clip_grad_norm_(params, o["max_grad_norm"])
         rec["lr"].append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-        rec["loss"].append(loss.item())
+        rec["loss"].append(loss)
         rec["grad_norm"].append(norm.item())
     write_st(os.path.join(DIR, o["name"] + ".safetensors"), model.params, "F64")
     with open(os.path.join(DIR, o["name"] + ".json"), "w") as f:
