@@ -126,6 +126,28 @@ func TestInitAdapterConflicts(t *testing.T) {
 	if _, err := setupFromArgs(t, "--init-adapter", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "--init-adapter") {
 		t.Errorf("missing adapter folder: %v", err)
 	}
+	// A GPT-2 adapter on the Llama base: its modules are not there.
+	_, err := setupFromArgs(t, "--init-adapter", filepath.Join(torchRefDir, "lora-tiny-gpt2"))
+	if err == nil || !strings.Contains(err.Error(), "--init-adapter") || !strings.Contains(err.Error(), "attn.c_attn") {
+		t.Errorf("adapter for another model: %v", err)
+	}
+
+	// A bottleneck adapter (golora train --method adapter) cannot start a run.
+	bt, err := setupFromArgs(t, "--method", "adapter", "--r", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := bt.Task.SaveAdapter(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "adapter")} {
+		_, err = setupFromArgs(t, "--init-adapter", d)
+		if err == nil || !strings.Contains(err.Error(), "--init-adapter") {
+			t.Errorf("bottleneck adapter %s: %v", d, err)
+		}
+		t.Log(err)
+	}
 }
 
 // TestInitAdapterResume interrupts a reference run half way and resumes it:
