@@ -3,11 +3,13 @@ package lora
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,11 +45,30 @@ type Config struct {
 	PeftType            string   `json:"peft_type"`
 	PeftVersion         string   `json:"peft_version"`
 
+	// LoraBias adds a trainable bias to lora_B (PEFT's lora_bias): the
+	// layer gets s·(B·A·x + b), merged into the base bias.
+	LoraBias bool `json:"lora_bias"`
+	// TrainableTokens is PEFT's trainable_token_indices: rows of the
+	// embedding (and of a tied head) trained in place of their originals.
+	TrainableTokens TokenIndices `json:"trainable_token_indices"`
+
 	// Extra holds every other key as read, so a config written back keeps
 	// what newer PEFT versions added.
 	Extra map[string]json.RawMessage `json:"-"`
 	// Warnings lists keys this version does not know (kept in Extra).
 	Warnings []string `json:"-"`
+}
+
+// TokenIndices is PEFT's trainable_token_indices: a list of token ids for
+// the input embedding, or per module name (matched like target_modules
+// list entries) its own list, in file order.
+type TokenIndices []ModuleTokens
+
+// ModuleTokens is one module's trainable token ids; Module "" is the input
+// embedding (the list form).
+type ModuleTokens struct {
+	Module string
+	IDs    []int
 }
 
 // Modules is PEFT's target_modules / exclude_modules: a list of names, each
@@ -182,6 +203,10 @@ func ParseConfig(data []byte) (*Config, error) {
 			}
 		case "modules_to_save":
 			err = json.Unmarshal(v, &c.ModulesToSave)
+		case "lora_bias":
+			err = json.Unmarshal(v, &c.LoraBias)
+		case "trainable_token_indices":
+			c.TrainableTokens, err = parseTokenIndices(v)
 		case "task_type":
 			err = json.Unmarshal(v, &c.TaskType)
 		case "base_model_name_or_path":
@@ -191,6 +216,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		case "peft_version":
 			err = json.Unmarshal(v, &c.PeftVersion)
 		default:
+			if what, ok := unsupportedKeys[k]; ok && !isOff(v) {
+				return nil, fmt.Errorf("key %q = %s: %s is not supported (it changes the adapter's maths; golora would compute something else)", k, bytes.TrimSpace(v), what)
+			}
 			c.Extra[k] = append(json.RawMessage(nil), v...)
 			if _, ok := peftKeys[k]; !ok {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %q kept as is", k))
@@ -202,6 +230,93 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	sort.Strings(c.Warnings)
 	return c, c.Validate()
+}
+
+// unsupportedKeys are LoraConfig keys that change what the adapter
+// computes in ways golora does not implement; a config that sets one
+// (anything but null, false, {} or []) is refused by name rather than
+// loaded as plain LoRA.
+var unsupportedKeys = map[string]string{
+	"use_qalora":              "QA-LoRA (pooled inputs for a quantized base)",
+	"lora_ga_config":          "LoRA-GA (its base weights are a residual)",
+	"loftq_config":            "LoftQ (quantized residual base weights)",
+	"use_bdlora":              "block-diagonal LoRA",
+	"alora_invocation_tokens": "activated LoRA (aLoRA, active only after its invocation tokens)",
+	"arrow_config":            "Arrow routing over LoRA experts",
+	"kasa_config":             "KaSA",
+	"monteclora_config":       "MonteCLoRA",
+	"velora_config":           "VeLoRA",
+	"layer_replication":       "layer replication (changes the base model's layers)",
+	"target_parameters":       "LoRA on nn.Parameter tensors (MoE experts)",
+	"megatron_config":         "Megatron parallel layers",
+}
+
+// isOff reports whether a JSON value leaves a feature off: null, false, 0,
+// "", {} or [].
+func isOff(v json.RawMessage) bool {
+	var a any
+	if json.Unmarshal(v, &a) != nil {
+		return false
+	}
+	switch x := a.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// parseTokenIndices reads trainable_token_indices: null, a list of ids, or
+// an object from module name to ids (key order kept).
+func parseTokenIndices(v json.RawMessage) (TokenIndices, error) {
+	v = bytes.TrimSpace(v)
+	if string(v) == "null" {
+		return nil, nil
+	}
+	var ids []int
+	if json.Unmarshal(v, &ids) == nil {
+		return TokenIndices{{IDs: ids}}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("want a list of token ids or an object of module name to ids")
+	}
+	var out TokenIndices
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var l []int
+		if err := dec.Decode(&l); err != nil {
+			return nil, fmt.Errorf("module %q: %w", kt, err)
+		}
+		out = append(out, ModuleTokens{Module: kt.(string), IDs: l})
+	}
+	return out, nil
+}
+
+func (t TokenIndices) value() any {
+	if t == nil {
+		return nil
+	}
+	if len(t) == 1 && t[0].Module == "" {
+		return t[0].IDs
+	}
+	m := map[string]any{}
+	for _, e := range t {
+		m[e.Module] = e.IDs
+	}
+	return m
 }
 
 func parseModules(v json.RawMessage) (Modules, error) {
@@ -255,8 +370,31 @@ func parsePattern(v json.RawMessage) (Pattern, error) {
 	return p, nil
 }
 
-// Validate checks the values PEFT itself would reject.
+// Validate checks the values PEFT itself would reject, and what golora
+// cannot compute.
 func (c *Config) Validate() error {
+	if c.PeftType != "" && c.PeftType != "LORA" {
+		return fmt.Errorf("peft_type %q is not supported: golora loads LoRA adapters (peft_type \"LORA\", with DoRA and rsLoRA) and its own bottleneck adapters", c.PeftType)
+	}
+	if !c.TargetModules.IsRegex && c.TargetModules.Names != nil && len(c.TargetModules.Names) == 0 {
+		return errors.New("target_modules is an empty list: the adapter would adapt no layer (PEFT: no target_modules passed)")
+	}
+	if c.LoraBias && c.UseDoRA {
+		return errors.New("lora_bias is not supported with DoRA (use_dora), as in PEFT")
+	}
+	if c.LoraBias && c.InitLoraWeights != "true" && c.InitLoraWeights != "false" {
+		return fmt.Errorf("lora_bias needs init_lora_weights true or false (as in PEFT), got %q", c.InitLoraWeights)
+	}
+	for _, e := range c.TrainableTokens {
+		if len(e.IDs) == 0 {
+			return fmt.Errorf("trainable_token_indices%s: empty list of token ids", moduleSuffix(e.Module))
+		}
+		for _, id := range e.IDs {
+			if id < 0 {
+				return fmt.Errorf("trainable_token_indices%s: negative token id %d", moduleSuffix(e.Module), id)
+			}
+		}
+	}
 	if c.R <= 0 {
 		return fmt.Errorf("r must be positive, got %d", c.R)
 	}
@@ -420,13 +558,17 @@ func scaling(alpha float64, r int, rs bool) float64 {
 // Clone returns a deep copy.
 func (c *Config) Clone() *Config {
 	d := *c
-	d.TargetModules.Names = append([]string(nil), c.TargetModules.Names...)
 	d.ExcludeModules.Names = append([]string(nil), c.ExcludeModules.Names...)
 	d.RankPattern = append(Pattern(nil), c.RankPattern...)
 	d.AlphaPattern = append(Pattern(nil), c.AlphaPattern...)
 	d.LayersToTransform = append([]int(nil), c.LayersToTransform...)
 	d.LayersPattern = append([]string(nil), c.LayersPattern...)
 	d.ModulesToSave = append([]string(nil), c.ModulesToSave...)
+	d.TargetModules.Names = slices.Clone(c.TargetModules.Names) // keeps [] apart from nil
+	d.TrainableTokens = nil
+	for _, e := range c.TrainableTokens {
+		d.TrainableTokens = append(d.TrainableTokens, ModuleTokens{e.Module, slices.Clone(e.IDs)})
+	}
 	d.Extra = map[string]json.RawMessage{}
 	for k, v := range c.Extra {
 		d.Extra[k] = v
@@ -488,6 +630,10 @@ func (c *Config) Marshal() ([]byte, error) {
 	if c.ModulesToSave != nil {
 		vals["modules_to_save"] = c.ModulesToSave
 	}
+	vals["lora_bias"] = c.LoraBias
+	if c.TrainableTokens != nil {
+		vals["trainable_token_indices"] = c.TrainableTokens.value()
+	}
 	vals["task_type"] = strOrNull(c.TaskType)
 	vals["base_model_name_or_path"] = strOrNull(c.BaseModelNameOrPath)
 	vals["peft_type"] = c.PeftType
@@ -499,6 +645,13 @@ func (c *Config) Marshal() ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+func moduleSuffix(m string) string {
+	if m == "" {
+		return ""
+	}
+	return fmt.Sprintf("[%q]", m)
 }
 
 func modulesValue(m Modules) any {

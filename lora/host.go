@@ -22,6 +22,8 @@ func ForModel(m model.Model) *Model {
 	}
 	lm := New(Targets(m), n)
 	lm.ModelType = m.Config().ModelType
+	e := m.Embedding()
+	lm.SetEmbedding(EmbeddingTarget{Name: e.Name, W: e.W, Tied: e.Tied, Hook: e.Delta, Untie: m.Untie})
 	return lm
 }
 

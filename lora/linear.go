@@ -25,6 +25,9 @@ type Adapter struct {
 	A, B    *tensor.Tensor // (r, in), (out, r)
 	DA, DB  *tensor.Tensor // gradients of A and B; nil when frozen
 	Variant Variant        // nil: plain LoRA
+	// Bias is lora_B's bias (PEFT's lora_bias), nil without: the layer
+	// gets s·(B·A·x + Bias); DBias is its gradient.
+	Bias, DBias *tensor.Tensor
 
 	// A0, B0 are the factors at initialisation, kept for PiSSA and OLoRA,
 	// whose base weight is the residual W0 - s·B0·A0 (see SaveConverted).
@@ -78,6 +81,9 @@ func (a *Adapter) Out() int { return a.B.Shape[0] }
 // adapter trainable.
 func (a *Adapter) EnableGrad() {
 	a.DA, a.DB = tensor.New(a.A.Shape...), tensor.New(a.B.Shape...)
+	if a.Bias != nil {
+		a.DBias = tensor.New(a.Bias.Shape...)
+	}
 	if a.Variant != nil {
 		a.Variant.EnableGrad()
 	}
@@ -146,6 +152,12 @@ func (a *Adapter) Forward(x, y []float32, n int) {
 	xd := a.input(x, n)
 	a.lowRank(xd, n)
 	a.addUp(a.t, y, n)
+	if a.Bias != nil {
+		out := a.Out()
+		for i := 0; i < n; i++ {
+			axpy(y[i*out:(i+1)*out], a.Scaling, a.Bias.Data)
+		}
+	}
 }
 
 // lowRank computes t = xd·Aᵀ (n, r).
@@ -177,6 +189,12 @@ func (a *Adapter) addUp(t, y []float32, n int) {
 func (a *Adapter) Backward(x, dy, dx []float32, n int) []float32 {
 	if a.Variant != nil {
 		return a.Variant.Backward(a, x, dy, dx, n)
+	}
+	if a.DBias != nil {
+		out := a.Out()
+		for i := 0; i < n; i++ {
+			axpy(a.DBias.Data, a.Scaling, dy[i*out:(i+1)*out])
+		}
 	}
 	a.backwardLowRank(x, dy, dx, n)
 	return dy
@@ -260,6 +278,13 @@ func (a *Adapter) mergeInto(dst, w []float32) {
 	kernels.Sgemm(false, false, out, in, r, a.Scaling, a.B.Data, r, a.A.Data, in, 1, dst, in)
 }
 
+// mergeBias adds sign·s·Bias to the base bias b (lora_bias).
+func (a *Adapter) mergeBias(b *tensor.Tensor, sign float32) {
+	if a.Bias != nil && b != nil {
+		axpy(b.Data, sign*a.Scaling, a.Bias.Data)
+	}
+}
+
 // unmergeFrom restores w (out, in) to what it was before mergeInto.
 func (a *Adapter) unmergeFrom(w []float32) {
 	if a.Variant != nil {
@@ -273,6 +298,9 @@ func (a *Adapter) unmergeFrom(w []float32) {
 // NumParams is the number of trainable values the adapter adds.
 func (a *Adapter) NumParams() int {
 	n := a.A.Len() + a.B.Len()
+	if a.Bias != nil {
+		n += a.Bias.Len()
+	}
 	if a.Variant != nil {
 		n += a.Variant.NumParams()
 	}

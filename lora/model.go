@@ -48,13 +48,18 @@ type Model struct {
 	hooks   map[string][]*Bottleneck // bottleneck adapters by name
 	hookCfg map[string]*BottleneckConfig
 	host    HookHost // where bottleneck adapters are installed
+
+	emb      *embSet               // the token embedding, nil when not offered
+	headTok  *headTokens           // trainable tokens on the output head
+	headRows map[string]*tokenRows // per adapter: the head's trained rows
 }
 
 // New prepares targets for adapters; baseParams counts the base model's
 // parameters (for the PEFT summary line).
 func New(targets []Target, baseParams int) *Model {
 	m := &Model{BaseParams: baseParams, byName: map[string]*Set{}, configs: map[string]*Config{},
-		hooks: map[string][]*Bottleneck{}, hookCfg: map[string]*BottleneckConfig{}}
+		hooks: map[string][]*Bottleneck{}, hookCfg: map[string]*BottleneckConfig{},
+		headTok: &headTokens{}, headRows: map[string]*tokenRows{}}
 	for _, t := range targets {
 		s := newSet(t)
 		m.sets = append(m.sets, s)
@@ -107,10 +112,10 @@ func (m *Model) Add(name string, cfg *Config, init string, seed uint64) error {
 	default:
 		cfg.InitLoraWeights = strings.ToLower(init)
 	}
-	return m.add(name, cfg, f, seed)
+	return m.add(name, cfg, f, seed, false)
 }
 
-func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error {
+func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64, loading bool) error {
 	if name == "" {
 		return errors.New("lora: empty adapter name")
 	}
@@ -127,20 +132,41 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 		}
 		cfg.TargetModules = List(def...)
 	}
+	if err := m.checkNames(cfg); err != nil {
+		return fmt.Errorf("lora: adapter %q: %w", name, err)
+	}
 	var hit []*Set
 	for _, s := range m.sets {
 		if cfg.Matches(s.Module, s.Head) {
 			if d := s.Linear.Delta; d != nil && d != nn.Delta(s) {
 				return fmt.Errorf("lora: %s already has a delta of type %T", s.Module, d)
 			}
+			if cfg.savesModule(s.Module) {
+				return fmt.Errorf("lora: adapter %q: %s is in both target_modules and modules_to_save", name, s.Module)
+			}
 			hit = append(hit, s)
 		}
 	}
-	if len(hit) == 0 {
+	embLoRA := m.emb != nil && cfg.targetsEmbedding(m.emb.Name)
+	if len(hit) == 0 && !embLoRA {
 		return fmt.Errorf("lora: adapter %q: target modules %v not found in the model", name, modulesValue(cfg.TargetModules))
 	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	embInit := cfg.InitLoraWeights
+	if loading {
+		embInit = "noinit"
+	}
+	installEmb, err := m.addEmbedding(name, cfg, embInit, rng)
+	if err != nil {
+		return err
+	}
+	installHead, err := m.addHeadTokens(name, cfg)
+	if err != nil {
+		return err
+	}
 	// PEFT corrects fan_in_fan_out to the layer type, with a warning.
-	if conv := hit[0].Conv1D; conv != cfg.FanInFanOut {
+	if len(hit) == 0 {
+	} else if conv := hit[0].Conv1D; conv != cfg.FanInFanOut {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", conv, hit[0].Module))
 		cfg.FanInFanOut = conv
 	}
@@ -152,7 +178,6 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 			}
 		}
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	var made []*Adapter
 	for i, s := range hit {
 		r, alpha := cfg.RankAlpha(s.Module)
@@ -161,6 +186,12 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 		a.Variant = variantFor(cfg, s.Linear.Out())
 		if err := init(a, s.Linear.W.Data, rng); err != nil {
 			return err
+		}
+		if cfg.LoraBias { // zero at start, as PEFT initialises it
+			a.Bias = tensor.New(s.Linear.Out())
+			if s.Linear.B == nil {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("lora_bias on %s, whose base layer has no bias: the adapter cannot be merged (as in PEFT)", s.Module))
+			}
 		}
 		if residual {
 			a.A0, a.B0 = a.A.Clone(), a.B.Clone()
@@ -185,6 +216,8 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64) error 
 		}
 	}
 	m.addSaved(name, cfg)
+	installEmb()
+	installHead()
 	m.configs[name] = cfg
 	m.names = append(m.names, name)
 	if len(m.active) == 0 {
@@ -217,6 +250,7 @@ func (m *Model) SetActive(names ...string) error {
 }
 
 func (m *Model) applyActive() {
+	m.applyAux(false)
 	for _, s := range m.sets {
 		s.applySaved(m.active, s.disabled)
 		s.active = s.active[:0]
@@ -242,6 +276,7 @@ func (m *Model) Disable() { m.setDisabled(true) }
 func (m *Model) Enable() { m.setDisabled(false) }
 
 func (m *Model) setDisabled(off bool) {
+	m.applyAux(off)
 	for _, s := range m.sets {
 		s.disabled = off
 		s.applySaved(m.active, off)
@@ -282,6 +317,12 @@ func (m *Model) Delete(name string) error {
 			return fmt.Errorf("lora: adapter %q is merged into %s; unmerge it first", name, s.Module)
 		}
 	}
+	if e := m.emb; e != nil {
+		delete(e.lora, name)
+		delete(e.saved, name)
+		delete(e.tokens, name)
+	}
+	delete(m.headRows, name)
 	for _, s := range m.sets {
 		delete(s.saved, name)
 		if s.adapters[name] == nil {
@@ -315,6 +356,13 @@ func (m *Model) Merge(safe bool, names ...string) error {
 	}
 	var jobs []job
 	for _, s := range m.sets {
+		for _, n := range names {
+			if a := s.adapters[n]; a != nil && a.Bias != nil && s.Linear.B == nil && !s.isMerged(a) {
+				return fmt.Errorf("lora: adapter %q has lora_bias on %s, whose base layer has no bias to merge it into (PEFT: impossible to merge LoRA with lora_bias=True because the base layer has no bias); nothing was merged", n, s.Module)
+			}
+		}
+	}
+	for _, s := range m.sets {
 		var pending []float32 // chained merges of several adapters on one layer
 		for _, n := range names {
 			a := s.adapters[n]
@@ -323,6 +371,7 @@ func (m *Model) Merge(safe bool, names ...string) error {
 			}
 			if !safe {
 				a.mergeInto(s.Linear.W.Data, s.Linear.W.Data)
+				a.mergeBias(s.Linear.B, 1)
 				s.merged = append(s.merged, a)
 				continue
 			}
@@ -343,6 +392,7 @@ func (m *Model) Merge(safe bool, names ...string) error {
 	}
 	for _, j := range jobs {
 		copy(j.s.Linear.W.Data, j.w)
+		j.a.mergeBias(j.s.Linear.B, 1)
 		j.s.merged = append(j.s.merged, j.a)
 	}
 	return nil
@@ -353,24 +403,101 @@ func (m *Model) Unmerge() {
 	for _, s := range m.sets {
 		for i := len(s.merged) - 1; i >= 0; i-- {
 			s.merged[i].unmergeFrom(s.Linear.W.Data)
+			s.merged[i].mergeBias(s.Linear.B, -1)
 		}
 		s.merged = s.merged[:0]
 	}
 }
 
 // MergeAndUnload merges the active adapters and removes every adapter,
-// leaving a plain model (PEFT's merge_and_unload).
+// leaving a plain model (PEFT's merge_and_unload) that computes what the
+// adapted model did: LoRA deltas and lora_bias go into the weights and
+// biases, modules_to_save copies replace their layers, LoRA on the
+// embedding and trainable tokens go into the table. A tied embedding and
+// head that the adapters change differently are untied first (PEFT's merge
+// unties them for modules_to_save too). Active bottleneck adapters cannot
+// be folded (they are non-linear): MergeAndUnload refuses them by name;
+// DropBottlenecks removes them first when only the LoRA part is wanted.
 func (m *Model) MergeAndUnload(safe bool) error {
+	var hooks []string
+	for _, n := range m.active {
+		if m.hookCfg[n] != nil && !m.disabledAll() {
+			hooks = append(hooks, n)
+		}
+	}
+	if len(hooks) > 0 {
+		return fmt.Errorf("lora: bottleneck adapter(s) %v cannot be merged: up(f(down(h))) is non-linear and has no weight to fold into; nothing was merged (keep the adapter, or merge the LoRA part only and leave these out)", hooks)
+	}
+	if m.splitsTied() {
+		if m.emb.Untie == nil {
+			return fmt.Errorf("lora: the adapters change the tied %s and output head differently, and this model cannot be untied; nothing was merged", m.emb.Name)
+		}
+		h := m.headSet()
+		if h != nil && h.base != nil { // put the head's own weights back to untie them
+			h.applySaved(nil, true)
+		}
+		m.emb.Untie()
+		m.emb.Tied = false
+		if h != nil && h.base != nil {
+			h.base.W, h.base.DW = h.Linear.W, h.Linear.DW
+			h.applySaved(m.active, h.disabled)
+		}
+	}
 	if err := m.Merge(safe); err != nil {
 		return err
 	}
+	m.foldSaved()
+	m.foldEmbedding()
 	m.Unload()
 	return nil
 }
 
+func (m *Model) disabledAll() bool { return len(m.sets) > 0 && m.sets[0].disabled }
+
+// foldSaved writes the modules_to_save copies in use into the layers' own
+// weights, which are what the model saves.
+func (m *Model) foldSaved() {
+	for _, s := range m.sets {
+		if s.base == nil || s.disabled {
+			continue
+		}
+		for _, n := range m.active {
+			if sm := s.saved[n]; sm != nil {
+				copy(s.base.W.Data, sm.W.Data)
+				if sm.B != nil {
+					copy(s.base.B.Data, sm.B.Data)
+				}
+				break
+			}
+		}
+		s.applySaved(nil, true)
+	}
+}
+
+// DropBottlenecks removes every bottleneck adapter and returns their names,
+// for a merge of the LoRA part alone.
+func (m *Model) DropBottlenecks() []string {
+	var names []string
+	for n := range m.hookCfg {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		m.Delete(n)
+	}
+	return names
+}
+
 // Unload removes every adapter without merging (merged ones stay merged).
 func (m *Model) Unload() {
+	if e := m.emb; e != nil {
+		m.SetEmbedding(e.EmbeddingTarget)
+		m.emb.apply(nil, false)
+	}
+	m.headRows = map[string]*tokenRows{}
+	m.applyHeadTokens(nil, false)
 	for _, s := range m.sets {
+		s.applySaved(nil, true) // the layer's own weights back
 		if s.Linear.Delta == nn.Delta(s) {
 			s.Linear.Delta = nil
 		}

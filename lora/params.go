@@ -18,7 +18,9 @@ const (
 	GroupMagnitude
 	GroupBias
 	GroupBottleneck
-	GroupSaved // a modules_to_save copy
+	GroupSaved  // a modules_to_save copy
+	GroupTokens // trainable token rows
+	GroupBase   // a base table saved beside the adapter (not trained)
 )
 
 func (g Group) String() string {
@@ -35,6 +37,10 @@ func (g Group) String() string {
 		return "bottleneck"
 	case GroupSaved:
 		return "modules_to_save"
+	case GroupTokens:
+		return "trainable_tokens"
+	case GroupBase:
+		return "base_layer"
 	}
 	return "group(" + strconv.Itoa(int(g)) + ")"
 }
@@ -67,6 +73,9 @@ func (m *Model) Params() []Param {
 	if len(m.sets) > 0 && !m.sets[0].disabled {
 		ps = append(ps, m.savedParams(m.firstSaved())...)
 	}
+	if m.emb == nil || !m.emb.off {
+		ps = append(ps, m.embParams(m.active, false)...)
+	}
 	for _, name := range m.active {
 		for _, h := range m.hooks[name] {
 			ps = append(ps, h.params()...)
@@ -80,6 +89,9 @@ func (a *Adapter) params() []Param {
 	ps := []Param{
 		{Name: p + "lora_A.weight", Adapter: a.Name, Group: GroupA, W: a.A, G: a.DA},
 		{Name: p + "lora_B.weight", Adapter: a.Name, Group: GroupB, W: a.B, G: a.DB},
+	}
+	if a.Bias != nil {
+		ps = append(ps, Param{Name: p + "lora_B.bias", Adapter: a.Name, Group: GroupB, W: a.Bias, G: a.DBias})
 	}
 	if a.Variant != nil {
 		for _, v := range a.Variant.Params() {
@@ -168,6 +180,9 @@ func (m *Model) NumParams() (trainable, all int) {
 		}
 	}
 	for _, p := range m.savedParams(m.names) {
+		all += p.W.Len()
+	}
+	for _, p := range m.embParams(m.names, false) {
 		all += p.W.Len()
 	}
 	return trainable, all

@@ -85,7 +85,8 @@ func (m *Model) adapterParams(name string) []Param {
 			ps = append(ps, Param{Name: KeyPrefix + s.Module + ".bias", Adapter: name, Group: GroupBias, W: b})
 		}
 	}
-	return append(ps, m.savedParams([]string{name})...)
+	ps = append(ps, m.savedParams([]string{name})...)
+	return append(ps, m.embParams([]string{name}, true)...)
 }
 
 // Load reads a PEFT adapter directory (adapter_config.json and
@@ -103,7 +104,7 @@ func (m *Model) Load(dir, name string) error {
 		return err
 	}
 	defer f.Close()
-	if err := m.add(name, cfg, noInit, 0); err != nil {
+	if err := m.add(name, cfg, noInit, 0, true); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 	if err := m.fill(path, f, name); err != nil {
@@ -119,18 +120,26 @@ func (m *Model) Load(dir, name string) error {
 }
 
 // fill copies the file's tensors into adapter name, checking names and
-// shapes first.
+// shapes first. A base embedding table PEFT saves beside LoRA on the
+// embedding (…base_layer.weight) is optional; when present it replaces
+// the base table, as PEFT's load does.
 func (m *Model) fill(path string, f *safetensors.File, name string) error {
-	want := m.StateDict(name)
 	have := map[string]bool{}
 	for _, k := range f.Names() {
 		have[k] = true
 	}
 	var problems []string
+	type job struct {
+		key string
+		w   *tensor.Tensor
+	}
+	var jobs []job
 	for _, p := range m.adapterParams(name) {
-		key, ok := findKey(have, p.Name, name)
+		key, ok := findKey(have, p, name)
 		if !ok {
-			problems = append(problems, fmt.Sprintf("%s is missing (the config names its module)", p.Name))
+			if p.Group != GroupBase {
+				problems = append(problems, fmt.Sprintf("%s is missing (the config names its module)", p.Name))
+			}
 			continue
 		}
 		info, _ := f.Info(key)
@@ -138,11 +147,17 @@ func (m *Model) fill(path string, f *safetensors.File, name string) error {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, the base model needs %v", key, info.Shape, p.W.Shape))
 		}
 		delete(have, key)
+		jobs = append(jobs, job{key, p.W})
 	}
 	for _, k := range f.Names() {
-		if have[k] {
-			problems = append(problems, fmt.Sprintf("%s matches no targeted module of the base model", k))
+		if !have[k] {
+			continue
 		}
+		why := "matches no targeted module of the base model"
+		if strings.HasSuffix(k, "embed_tokens.weight") || strings.HasSuffix(k, "lm_head.weight") || strings.HasSuffix(k, "wte.weight") {
+			why += " (a full embedding or head table: PEFT saves one when the vocabulary was resized, which golora does not do, or for a modules_to_save entry the config does not list)"
+		}
+		problems = append(problems, k+" "+why)
 	}
 	if len(problems) > 0 {
 		msg := problems[0]
@@ -151,36 +166,45 @@ func (m *Model) fill(path string, f *safetensors.File, name string) error {
 		}
 		return fmt.Errorf("lora: %s: %s", path, msg)
 	}
-	for key, w := range want {
-		fk := key
-		if _, ok := f.Info(key); !ok {
-			fk = withAdapterName(key, name)
-		}
-		t, err := f.Tensor(fk)
+	for _, j := range jobs {
+		t, err := f.Tensor(j.key)
 		if err != nil {
 			return err
 		}
-		copy(w.Data, t.Data)
+		copy(j.w.Data, t.Data)
 	}
 	return nil
 }
 
-// findKey accepts PEFT's key and the variant that keeps the adapter name
-// (…lora_A.<name>.weight), which some tools write.
-func findKey(have map[string]bool, key, name string) (string, bool) {
-	if have[key] {
-		return key, true
+// findKey finds p in the file under PEFT's key or the forms other writers
+// use: the adapter name kept (…lora_A.<name>.weight, …lora_embedding_A.<name>,
+// …trainable_tokens_delta.<name>) and, for modules_to_save copies, PEFT's
+// pre-0.15 …<module>.modules_to_save.weight.
+func findKey(have map[string]bool, p Param, name string) (string, bool) {
+	keys := []string{p.Name, withAdapterName(p.Name, name)}
+	if p.Group == GroupSaved {
+		i := strings.LastIndexByte(p.Name, '.')
+		mod, leaf := p.Name[:i], p.Name[i+1:]
+		keys = append(keys, mod+".modules_to_save."+leaf, mod+".modules_to_save."+name+"."+leaf)
 	}
-	if k := withAdapterName(key, name); have[k] {
-		return k, true
+	for _, k := range keys {
+		if have[k] {
+			return k, true
+		}
 	}
 	return "", false
 }
 
 func withAdapterName(key, name string) string {
-	for _, suf := range []string{".lora_A.weight", ".lora_B.weight"} {
+	for _, suf := range []string{".lora_A.weight", ".lora_B.weight", ".lora_B.bias"} {
 		if strings.HasSuffix(key, suf) {
-			return strings.TrimSuffix(key, ".weight") + "." + name + ".weight"
+			i := strings.LastIndexByte(key, '.')
+			return key[:i] + "." + name + key[i:]
+		}
+	}
+	for _, suf := range []string{".lora_embedding_A", ".lora_embedding_B", ".trainable_tokens_delta"} {
+		if strings.HasSuffix(key, suf) {
+			return key + "." + name
 		}
 	}
 	return key

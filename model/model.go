@@ -36,6 +36,8 @@ type (
 	Param = core.Param
 	// NamedLinear is a linear layer with its PEFT module name.
 	NamedLinear = core.NamedLinear
+	// NamedEmbedding is the token embedding with its PEFT module name.
+	NamedEmbedding = core.NamedEmbedding
 	// Cache is a per-row KV cache for Step.
 	Cache = core.Cache
 	// Source supplies checkpoint tensors by name.
@@ -89,6 +91,10 @@ type Model interface {
 	ZeroGrad()
 	// Linears lists the linear layers by PEFT module name, head last.
 	Linears() []NamedLinear
+	// Embedding is the token embedding with its nn.EmbeddingDelta hook.
+	Embedding() NamedEmbedding
+	// Untie gives a tied output head its own copy of the embedding.
+	Untie()
 	// SetSublayerHook sets layer l's "attn" or "mlp" output hook.
 	SetSublayerHook(l int, which string, h nn.SublayerHook) error
 

@@ -33,3 +33,17 @@ func checkID(op string, id, V int) {
 		panic("nn: " + op + ": id " + strconv.Itoa(id) + " outside table of " + strconv.Itoa(V) + " rows")
 	}
 }
+
+// EmbeddingDelta is a trainable change to a frozen token embedding: LoRA on
+// the embedding, a trained copy of the whole table (PEFT's modules_to_save)
+// or trained rows of chosen tokens (PEFT's trainable tokens). Like Delta for
+// Linear, it is the only hook the model offers, so model families never
+// import the lora package.
+type EmbeddingDelta interface {
+	// Forward is called with x [n, C] holding table[ids[i]]; the delta
+	// adds to or replaces rows in place.
+	Forward(ids []int, x []float32)
+	// Backward accumulates the delta's own gradients from dx [n, C], the
+	// gradient of the embedding output.
+	Backward(ids []int, dx []float32)
+}

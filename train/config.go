@@ -38,6 +38,9 @@ type Config struct {
 	// InitAdapter is a PEFT adapter folder the run starts from; its config
 	// replaces Method, R, Alpha, Dropout, Targets and RSLoRA (initadapter.go).
 	InitAdapter string `yaml:"init-adapter" json:"init-adapter"`
+	// SaveModules is PEFT's modules_to_save: layers trained in full beside
+	// the adapter (lm_head, embed_tokens).
+	SaveModules []string `yaml:"save-modules" json:"save-modules"`
 
 	LR            float64 `yaml:"lr" json:"lr"`
 	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
@@ -228,6 +231,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.R, "r", c.R, "LoRA rank (bottleneck width for --method adapter)")
 	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
 	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")
+	fs.Var((*csvValue)(&c.SaveModules), "save-modules", "layers to train in full and save with the adapter (PEFT's modules_to_save), comma separated: lm_head, embed_tokens")
 	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
 	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
 	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
@@ -287,6 +291,7 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 	configFile := c.ConfigFile
 	*c = base
 	c.Targets = append([]string(nil), base.Targets...)
+	c.SaveModules = append([]string(nil), base.SaveModules...)
 	c.ConfigFile = configFile
 	c.Explicit = map[string]bool{}
 	if configFile != "" {
@@ -348,10 +353,14 @@ func (c *Config) LoadYAML(path string) error {
 			c.Explicit[k] = true
 		}
 	}
-	if s, ok := raw["targets"].(string); ok {
+	for _, k := range []string{"targets", "save-modules"} {
+		s, ok := raw[k].(string)
+		if !ok {
+			continue
+		}
 		var v csvValue
 		_ = v.Set(s)
-		raw["targets"] = []string(v)
+		raw[k] = []string(v)
 		if b, err = yaml.Marshal(raw); err != nil {
 			return fmt.Errorf("--config %s: %w", path, err)
 		}
@@ -367,7 +376,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

@@ -53,6 +53,9 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		lc.R, lc.LoraAlpha, lc.LoraDropout, lc.UseRSLoRA = cfg.R, cfg.Alpha, cfg.Dropout, cfg.RSLoRA
 		lc.UseDoRA = cfg.Method == "dora"
 		lc.TargetModules = targetModules(m, cfg.Targets)
+		if len(cfg.SaveModules) > 0 {
+			lc.ModulesToSave = targetModules(m, cfg.SaveModules).Names
+		}
 		lc.TaskType = "CAUSAL_LM"
 		lc.BaseModelNameOrPath = cfg.Model
 		for _, l := range m.Linears() {
@@ -93,7 +96,7 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 // family; GPT-2's q, k and v share the fused c_attn projection.
 var targetAliases = map[string]map[string]string{
 	"llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj", "down": "down_proj"},
-	"gpt2":  {"q": "attn.c_attn", "k": "attn.c_attn", "v": "attn.c_attn", "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"},
+	"gpt2":  {"q": "attn.c_attn", "k": "attn.c_attn", "v": "attn.c_attn", "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj", "embed_tokens": "wte"},
 }
 
 // targetModules turns --targets into PEFT target_modules: "all" is PEFT's

@@ -12,6 +12,10 @@ import (
 	"github.com/golora/golora/tokenizer"
 )
 
+// loadedFrom remembers the path each loaded model came from, so adapters
+// can be checked against the base they record.
+var loadedFrom = map[model.Model]string{}
+
 // loadModel opens the model at path ("" = the embedded default).
 func loadModel(path string) (model.Model, error) {
 	m, err := model.Load(path)
@@ -21,6 +25,7 @@ func loadModel(path string) (model.Model, error) {
 		}
 		return nil, err
 	}
+	loadedFrom[m] = path
 	return m, nil
 }
 
@@ -75,6 +80,11 @@ func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 			if c := lm.Config(n); c != nil {
 				for _, w := range c.Warnings {
 					fmt.Fprintf(os.Stderr, "golora: adapter %s: %s\n", dir, w)
+				}
+				if path, ok := loadedFrom[m]; ok {
+					if w := lora.BaseMismatch(c.BaseModelNameOrPath, dir, path, embedded.Name); w != "" {
+						fmt.Fprintf(os.Stderr, "golora: warning: adapter %s: %s\n", dir, w)
+					}
 				}
 			}
 		}

@@ -18,7 +18,7 @@ var mergeSideFiles = []string{"tokenizer.json", "tokenizer_config.json", "specia
 
 func init() {
 	var modelPath, adapter, out string
-	var unsafe bool
+	var unsafe, loraOnly bool
 	cmd := &cobra.Command{
 		Use:   "merge",
 		Short: "Merge PEFT adapters into a model and save a plain Hugging Face checkpoint",
@@ -26,7 +26,12 @@ func init() {
 active, merged in order), fold them into the base weights (W + scaling·B·A;
 DoRA: m·(W + scaling·B·A)/‖·‖) and write config.json and model.safetensors
 (float32) in the model's own layout (GPT-2 Conv1D weights stay [in, out]).
-The merge refuses NaN/Inf weights unless --unsafe is given.`,
+modules_to_save copies replace their layers, LoRA on the embedding and
+trainable tokens go into the table, lora_bias into the base biases; a tied
+embedding and head that the adapter changes differently are written
+untied. The merge refuses NaN/Inf weights unless --unsafe is given, and
+refuses what cannot be folded into weights (bottleneck adapters of a
+lora+adapter run) unless --lora-only drops them, naming them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adapter == "" || out == "" {
@@ -41,6 +46,11 @@ The merge refuses NaN/Inf weights unless --unsafe is given.`,
 				return err
 			}
 			summary := lm.Summary()
+			if loraOnly {
+				if dropped := lm.DropBottlenecks(); len(dropped) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "golora: --lora-only: the merged model leaves out bottleneck adapter(s) %v; it differs from the adapted model by them\n", dropped)
+				}
+			}
 			if err := lm.MergeAndUnload(!unsafe); err != nil {
 				return err
 			}
@@ -77,5 +87,6 @@ The merge refuses NaN/Inf weights unless --unsafe is given.`,
 	fl.StringVar(&adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
 	fl.StringVar(&out, "out", "", "output folder")
 	fl.BoolVar(&unsafe, "unsafe", false, "skip the NaN/Inf check before merging")
+	fl.BoolVar(&loraOnly, "lora-only", false, "merge only the LoRA part of a lora+adapter run, leaving out (and naming) its bottleneck adapters")
 	rootCmd.AddCommand(cmd)
 }

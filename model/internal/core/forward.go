@@ -151,12 +151,18 @@ func (m *Transformer) sizeGrads(a *acts) {
 	}
 }
 
-// embed writes x[n] = wte[ids[n]] (+ wpe[pos[n]]).
+// embed writes x[n] = wte[ids[n]] (+ wpe[pos[n]]), with EmbedDelta
+// applied to the token rows.
 func (m *Transformer) embed(x []float32, ids, pos []int) {
 	C := m.cfg.HiddenSize
 	for n, id := range ids {
+		copy(x[n*C:(n+1)*C], m.Wte.Data[id*C:(id+1)*C])
+	}
+	if m.EmbedDelta != nil {
+		m.EmbedDelta.Forward(ids, x[:len(ids)*C])
+	}
+	for n := range ids {
 		row := x[n*C : (n+1)*C]
-		copy(row, m.Wte.Data[id*C:(id+1)*C])
 		if m.Wpe != nil {
 			p := pos[n]
 			if p >= m.Wpe.Shape[0] {
@@ -345,6 +351,9 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 		m.blockBackward(ly, a, s.resid[l], s)
 	}
 	C := m.cfg.HiddenSize
+	if m.EmbedDelta != nil {
+		m.EmbedDelta.Backward(s.ids, s.dres[:N*C])
+	}
 	if m.DWte != nil {
 		for n, id := range s.ids {
 			axpy(1, s.dres[n*C:(n+1)*C], m.DWte.Data[id*C:(id+1)*C])

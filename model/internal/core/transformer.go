@@ -102,12 +102,17 @@ type Transformer struct {
 	NormF      Norm
 	Head       *nn.Linear // (V, C); W is Wte when tied
 
+	// EmbedDelta, when set, changes the token lookup (LoRA on the
+	// embedding, modules_to_save, trainable tokens); see Embedding.
+	EmbedDelta nn.EmbeddingDelta
+
 	// Checkpointing keeps only each block's input during Forward and
 	// recomputes the block in Backward: activation memory O(L·N·C) instead
 	// of O(L·N·(C+I+NH·T)), for one extra forward.
 	Checkpointing bool
 
 	slots   []slot
+	embName string // PEFT module name of the token embedding
 	linears []NamedLinear
 	rope    *nn.RoPE // rotate_half; llama2.c weights are permuted on load
 	dims    attnDims
@@ -127,6 +132,7 @@ func New(cfg *Config, arch Arch, names Names) *Transformer {
 	m := &Transformer{cfg: cfg, arch: arch}
 	m.dims = attnDims{NH: NH, NKV: NKV, D: D, scale: float32(1 / math.Sqrt(float64(D)))}
 	m.Wte = tensor.New(V, C)
+	m.embName = names.Embed
 	m.addSlot(names.Embed+".weight", m.Wte, &m.DWte, false)
 	if arch.LearnedPos {
 		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
@@ -242,6 +248,38 @@ func (m *Transformer) ZeroGrad() {
 // Linears lists the linear layers with their PEFT module names, blocks in
 // order (attention then MLP), the output head last.
 func (m *Transformer) Linears() []NamedLinear { return append([]NamedLinear(nil), m.linears...) }
+
+// NamedEmbedding is the token embedding with its PEFT module name, for
+// adapters on it: Delta points at the model's EmbedDelta hook, Tied says the
+// output head reads the same table.
+type NamedEmbedding struct {
+	Name  string
+	W     *tensor.Tensor // (V, C)
+	Tied  bool
+	Delta *nn.EmbeddingDelta
+}
+
+// Embedding returns the token embedding and its hook.
+func (m *Transformer) Embedding() NamedEmbedding {
+	return NamedEmbedding{Name: m.embName, W: m.Wte, Tied: m.cfg.Tied(), Delta: &m.EmbedDelta}
+}
+
+// Untie gives a tied model's head its own copy of the embedding table, so
+// that a merged adapter may change one and not the other; the config then
+// says tie_word_embeddings false and SaveHF writes the head's weight. The
+// head keeps its *nn.Linear, so adapters on it stay in place.
+func (m *Transformer) Untie() {
+	if !m.cfg.Tied() {
+		return
+	}
+	f := false
+	m.cfg.TieWordEmbeddings = &f
+	m.Head.W, m.Head.DW = m.Wte.Clone(), nil
+	m.addSlot(m.linears[len(m.linears)-1].Name+".weight", m.Head.W, &m.Head.DW, false)
+	if m.half != nil {
+		m.SetDecodeF16(true)
+	}
+}
 
 // SetSublayerHook installs (nil removes) a hook on layer l's "attn" or "mlp"
 // output, applied before the residual add (bottleneck adapters).
