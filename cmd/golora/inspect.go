@@ -246,6 +246,11 @@ func inspectAdapter(dir string) (*inspectReport, error) {
 			modules[t.Name[:i]] = true
 		} else if strings.HasSuffix(t.Name, ".lora_A.weight") || strings.HasSuffix(t.Name, ".lora_A") {
 			modules[strings.TrimSuffix(strings.TrimSuffix(t.Name, ".weight"), ".lora_A")] = true
+		} else if m, ok := strings.CutSuffix(t.Name, ".lora_embedding_A"); ok {
+			modules[m] = true
+		} else if strings.HasSuffix(t.Name, ".base_layer.weight") {
+			// the base table PEFT saves beside LoRA on an embedding: not trained
+			ad.Trainable -= t.Numel
 		}
 	}
 	ad.Modules = len(modules)
