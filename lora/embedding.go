@@ -61,6 +61,9 @@ type embSet struct {
 	tokens map[string]*tokenRows
 	active []string // adapters applied, in order
 	off    bool
+	// rows, when set, names the one adapter ("" none) applied to each
+	// activation row (Model.SetRows).
+	rows []string
 }
 
 // SetEmbedding offers the model's token embedding for adapters (LoRA on
@@ -95,12 +98,25 @@ func (e *embSet) apply(active []string, off bool) {
 	*e.Hook = e
 }
 
-// firstSaved is the active adapter whose copy of the table is in use.
-func (e *embSet) firstSaved() *savedModule {
-	for _, n := range e.active {
+// firstSaved is the adapter whose copy of the table is in use among
+// names.
+func (e *embSet) firstSaved(names []string) *savedModule {
+	for _, n := range names {
 		if sm := e.saved[n]; sm != nil {
 			return sm
 		}
+	}
+	return nil
+}
+
+// adapters returns the adapters applied to activation row n: the active
+// ones, or the one Rows routes it to (Model.SetRows).
+func (e *embSet) adapters(n int) []string {
+	if e.rows == nil {
+		return e.active
+	}
+	if name := e.rows[n]; name != "" && slices.Contains(e.active, name) {
+		return e.rows[n : n+1]
 	}
 	return nil
 }
@@ -112,31 +128,25 @@ func (e *embSet) Forward(ids []int, x []float32) {
 		return
 	}
 	C := e.W.Shape[1]
-	if sm := e.firstSaved(); sm != nil {
-		for n, id := range ids {
-			copy(x[n*C:(n+1)*C], sm.W.Data[id*C:(id+1)*C])
+	for n, id := range ids {
+		row := x[n*C : (n+1)*C]
+		names := e.adapters(n)
+		if sm := e.firstSaved(names); sm != nil {
+			copy(row, sm.W.Data[id*C:(id+1)*C])
 		}
-	}
-	for _, name := range e.active {
-		if t := e.tokens[name]; t != nil {
-			for n, id := range ids {
+		for _, name := range names {
+			if t := e.tokens[name]; t != nil {
 				if j, ok := t.pos[id]; ok {
-					copy(x[n*C:(n+1)*C], t.W.Data[j*C:(j+1)*C])
+					copy(row, t.W.Data[j*C:(j+1)*C])
 				}
 			}
-		}
-		if a := e.lora[name]; a != nil {
-			r := a.A.Shape[0]
-			V := a.A.Shape[1]
-			for n, id := range ids {
-				row := x[n*C : (n+1)*C]
+			if a := e.lora[name]; a != nil {
+				r, V := a.A.Shape[0], a.A.Shape[1]
 				for k := 0; k < r; k++ {
-					s := a.Scaling * a.A.Data[k*V+id]
-					if s == 0 {
-						continue
-					}
-					for c := range row {
-						row[c] += s * a.B.Data[c*r+k]
+					if s := a.Scaling * a.A.Data[k*V+id]; s != 0 {
+						for c := range row {
+							row[c] += s * a.B.Data[c*r+k]
+						}
 					}
 				}
 			}
@@ -150,50 +160,39 @@ func (e *embSet) Backward(ids []int, dx []float32) {
 		return
 	}
 	C := e.W.Shape[1]
-	replaced := func(id int) bool { // rows a later trainable-token adapter overwrote
-		for _, name := range e.active {
+	for n, id := range ids {
+		g := dx[n*C : (n+1)*C]
+		names := e.adapters(n)
+		replaced := false // a trained token row replaced the table's
+		for _, name := range names {
 			if t := e.tokens[name]; t != nil {
-				if _, ok := t.pos[id]; ok {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if sm := e.firstSaved(); sm != nil && sm.DW != nil {
-		for n, id := range ids {
-			if !replaced(id) {
-				axpy(sm.DW.Data[id*C:(id+1)*C], 1, dx[n*C:(n+1)*C])
-			}
-		}
-	}
-	for _, name := range e.active {
-		if t := e.tokens[name]; t != nil && t.G != nil {
-			for n, id := range ids {
 				if j, ok := t.pos[id]; ok {
-					axpy(t.G.Data[j*C:(j+1)*C], 1, dx[n*C:(n+1)*C])
+					replaced = true
+					if t.G != nil {
+						axpy(t.G.Data[j*C:(j+1)*C], 1, g)
+					}
 				}
 			}
 		}
-		a := e.lora[name]
-		if a == nil || a.DA == nil {
-			continue
+		if sm := e.firstSaved(names); sm != nil && sm.DW != nil && !replaced {
+			axpy(sm.DW.Data[id*C:(id+1)*C], 1, g)
 		}
-		r, V := a.A.Shape[0], a.A.Shape[1]
-		for n, id := range ids {
-			g := dx[n*C : (n+1)*C]
+		for _, name := range names {
+			a := e.lora[name]
+			if a == nil || a.DA == nil {
+				continue
+			}
+			r, V := a.A.Shape[0], a.A.Shape[1]
 			for k := 0; k < r; k++ {
 				var dot float32
 				for c, v := range g {
 					dot += v * a.B.Data[c*r+k]
 				}
 				a.DA.Data[k*V+id] += a.Scaling * dot
-				s := a.Scaling * a.A.Data[k*V+id]
-				if s == 0 {
-					continue
-				}
-				for c, v := range g {
-					a.DB.Data[c*r+k] += s * v
+				if s := a.Scaling * a.A.Data[k*V+id]; s != 0 {
+					for c, v := range g {
+						a.DB.Data[c*r+k] += s * v
+					}
 				}
 			}
 		}
@@ -210,16 +209,24 @@ func axpy(dst []float32, s float32, x []float32) {
 // logits of the chosen tokens use their trained rows. A tied head shares
 // the embedding's rows (PEFT ties the two TrainableTokensLayers).
 type headTokens struct {
-	rows []*tokenRows // of the active adapters
-	dy   []float32
+	rows  []*tokenRows // of the active adapters
+	names []string     // their adapters
+	route []string     // per activation row, the one adapter applied (SetRows); nil: all
+	dy    []float32
 }
+
+// applies reports whether the k-th rows apply to activation row i.
+func (h *headTokens) applies(k, i int) bool { return h.route == nil || h.route[i] == h.names[k] }
 
 // Forward sets y[:, id] = x·rowᵀ for every trained id (y holds W0·x).
 func (h *headTokens) Forward(x, y []float32, n int) {
-	for _, t := range h.rows {
+	for k, t := range h.rows {
 		C := t.W.Shape[1]
 		V := len(y) / n
 		for i := 0; i < n; i++ {
+			if !h.applies(k, i) {
+				continue
+			}
 			xi := x[i*C : (i+1)*C]
 			for j, id := range t.IDs {
 				var dot float32
@@ -240,9 +247,12 @@ func (h *headTokens) Backward(x, dy, dx []float32, n int) []float32 {
 	h.dy = grow(h.dy, len(dy))
 	copy(h.dy, dy)
 	V := len(dy) / n
-	for _, t := range h.rows {
+	for k, t := range h.rows {
 		C := t.W.Shape[1]
 		for i := 0; i < n; i++ {
+			if !h.applies(k, i) {
+				continue
+			}
 			for j, id := range t.IDs {
 				g := dy[i*V+id]
 				h.dy[i*V+id] = 0
@@ -365,11 +375,12 @@ func (m *Model) applyHeadTokens(active []string, off bool) {
 	if s == nil || m.headTok == nil {
 		return
 	}
-	m.headTok.rows = m.headTok.rows[:0]
+	m.headTok.rows, m.headTok.names = m.headTok.rows[:0], m.headTok.names[:0]
 	if !off {
 		for _, n := range active {
 			if t := m.headRows[n]; t != nil {
 				m.headTok.rows = append(m.headTok.rows, t)
+				m.headTok.names = append(m.headTok.names, n)
 			}
 		}
 	}
@@ -417,7 +428,7 @@ func (m *Model) embParams(names []string, withBase bool) []Param {
 func (m *Model) foldEmbedding() {
 	if e := m.emb; e != nil && !e.off {
 		C := e.W.Shape[1]
-		if sm := e.firstSaved(); sm != nil {
+		if sm := e.firstSaved(e.active); sm != nil {
 			copy(e.W.Data, sm.W.Data)
 		}
 		for _, n := range e.active {

@@ -515,8 +515,9 @@ func (m *Model) Unload() {
 
 // SetRows routes each row of the next forward/backward to one of the active
 // LoRA adapters, by index into ActiveNames() without bottleneck adapters
-// (-1: base only), on every layer; nil turns routing off. Bottleneck
-// adapters are not routed.
+// (-1: base only), on every layer, the embedding and the head's trained
+// token rows; nil turns routing off. Bottleneck adapters and
+// modules_to_save copies of linear layers are not routed.
 func (m *Model) SetRows(rows []int) {
 	var loras []string
 	for _, n := range m.active {
@@ -524,6 +525,19 @@ func (m *Model) SetRows(rows []int) {
 			loras = append(loras, n)
 		}
 	}
+	var names []string // per row, for the embedding and head-token hooks
+	if rows != nil {
+		names = make([]string, len(rows))
+		for i, k := range rows {
+			if k >= 0 && k < len(loras) {
+				names[i] = loras[k]
+			}
+		}
+	}
+	if m.emb != nil {
+		m.emb.rows = names
+	}
+	m.headTok.route = names
 	for _, s := range m.sets {
 		if rows == nil {
 			s.Rows = nil

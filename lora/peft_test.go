@@ -340,3 +340,46 @@ func TestPEFTFeatureRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddingRowRouting: with SetRows, each batch row gets only its own
+// adapter's embedding LoRA or trained token rows, as if it ran alone.
+func TestEmbeddingRowRouting(t *testing.T) {
+	for _, pair := range [][2]string{{"emb-llama", "tokens-llama"}, {"emb-qwen2", "tokens-qwen2"}} {
+		cfg, _ := ReadConfig(peftDir(pair[0]))
+		base := peftDir(cfg.BaseModelNameOrPath)
+		m, err := model.Load(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetTrainable(nil)
+		lm := ForModel(m)
+		for _, n := range pair {
+			if err := lm.Load(peftDir(n), n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids, _, B, T := peftBatch(t, base)
+		V := m.Config().VocabSize
+		want := make([]float32, B*T*V)
+		for b, n := range pair[:B] {
+			if err := lm.SetActive(n); err != nil {
+				t.Fatal(err)
+			}
+			logits := m.Forward(ids, B, T)
+			copy(want[b*T*V:(b+1)*T*V], logits[b*T*V:(b+1)*T*V])
+		}
+		if err := lm.SetActive(pair[0], pair[1]); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]int, B*T)
+		for i := range rows {
+			rows[i] = i / T
+		}
+		lm.SetRows(rows)
+		got := m.Forward(ids, B, T)
+		lm.SetRows(nil)
+		if d, _ := maxAbsDiff(got, want); d > 1e-6 {
+			t.Errorf("%v: routed logits differ from each adapter alone by %g", pair, d)
+		}
+	}
+}
