@@ -41,6 +41,8 @@ type Config struct {
 	// SaveModules is PEFT's modules_to_save: layers trained in full beside
 	// the adapter (lm_head, embed_tokens).
 	SaveModules []string `yaml:"save-modules" json:"save-modules"`
+	// LoraBias trains a bias on lora_B (PEFT's lora_bias).
+	LoraBias bool `yaml:"lora-bias" json:"lora-bias"`
 
 	LR            float64 `yaml:"lr" json:"lr"`
 	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
@@ -232,6 +234,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
 	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")
 	fs.Var((*csvValue)(&c.SaveModules), "save-modules", "layers to train in full and save with the adapter (PEFT's modules_to_save), comma separated: lm_head, embed_tokens")
+	fs.BoolVar(&c.LoraBias, "lora-bias", c.LoraBias, "train a bias on lora_B (PEFT's lora_bias; merging needs a base bias)")
 	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
 	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
 	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
@@ -376,7 +379,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "LoraBias", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

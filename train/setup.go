@@ -52,6 +52,7 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		lc := lora.DefaultConfig()
 		lc.R, lc.LoraAlpha, lc.LoraDropout, lc.UseRSLoRA = cfg.R, cfg.Alpha, cfg.Dropout, cfg.RSLoRA
 		lc.UseDoRA = cfg.Method == "dora"
+		lc.LoraBias = cfg.LoraBias
 		lc.TargetModules = targetModules(m, cfg.Targets)
 		if len(cfg.SaveModules) > 0 {
 			lc.ModulesToSave = targetModules(m, cfg.SaveModules).Names

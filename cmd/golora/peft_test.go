@@ -113,3 +113,52 @@ func TestTrainUnknownTarget(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestTrainLoraBias: --lora-bias trains lora_B.bias; merging refuses it
+// where the base layer has no bias (the embedded model has none), naming
+// the layer, and writes nothing.
+func TestTrainLoraBias(t *testing.T) {
+	out := t.TempDir()
+	runGolora(t, "train", "--steps", "2", "--seq-len", "32", "--batch", "2", "--eval-every", "0", "--lora-bias", "--out", out)
+	f, err := safetensors.Open(filepath.Join(out, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Info("base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias"); !ok {
+		t.Errorf("adapter lacks lora_B.bias: %v", f.Names())
+	}
+	f.Close()
+	merged := filepath.Join(t.TempDir(), "m")
+	_, err = runGoloraErr("merge", "--model=", "--adapter", out, "--out", merged)
+	if err == nil || !strings.Contains(err.Error(), "lora_bias on model.layers.0.self_attn.q_proj") || !strings.Contains(err.Error(), "no bias") {
+		t.Fatalf("merge: %v", err)
+	}
+	if _, err := os.Stat(merged); err == nil {
+		t.Error("a refused merge wrote its folder")
+	}
+}
+
+// TestTrainEmbeddingLoRA: embed_tokens in --targets trains LoRA on the
+// embedding of the embedded (tied) model; merge unties it so the merged
+// folder gives the adapter's loss.
+func TestTrainEmbeddingLoRA(t *testing.T) {
+	out := t.TempDir()
+	runGolora(t, "train", "--steps", "3", "--seq-len", "32", "--batch", "2", "--lr", "0.01", "--eval-every", "0",
+		"--targets", "q,embed_tokens", "--out", out)
+	f, err := safetensors.Open(filepath.Join(out, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"base_model.model.model.embed_tokens.lora_embedding_A", "base_model.model.model.embed_tokens.lora_embedding_B", "base_model.model.model.embed_tokens.base_layer.weight"} {
+		if _, ok := f.Info(k); !ok {
+			t.Errorf("adapter lacks %s: %v", k, f.Names())
+		}
+	}
+	f.Close()
+	adapted := evalLoss(t, "--model=", "--adapter", out)
+	merged := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model=", "--adapter", out, "--out", merged)
+	if got := evalLoss(t, "--model", merged); math.Abs(got-adapted) > 1e-5 {
+		t.Errorf("merged loss %.7f, adapted %.7f", got, adapted)
+	}
+}
