@@ -298,6 +298,9 @@ func (m *Model) addEmbedding(name string, cfg *Config, init string, rng *rand.Ra
 			return nil, fmt.Errorf("lora: adapter %q: ensure_weight_tying (a tied LoRA on the output head) is not supported", name)
 		}
 	}
+	if cfg.EnsureWeightTying() && e.Tied && (save || (m.headSet() != nil && cfg.savesModule(m.headSet().Module))) {
+		return nil, fmt.Errorf("lora: adapter %q: ensure_weight_tying (one modules_to_save copy for the tied embedding and head) is not supported", name)
+	}
 	for _, id := range ids {
 		if id >= V {
 			return nil, fmt.Errorf("lora: adapter %q: trainable_token_indices: token id %d outside the vocabulary of %s (%d rows)", name, id, e.Name, V)

@@ -172,3 +172,24 @@ func BaseMismatch(recorded, adapterDir, modelPath, embeddedName string) string {
 	}
 	return fmt.Sprintf("the adapter was trained on %q (base_model_name_or_path) but is loaded onto %q; its shapes fit, but outputs will differ if these are different models", recorded, loaded)
 }
+
+// extras names what adapter name holds beside LoRA on linear layers
+// (modules_to_save, LoRA on the embedding, trainable tokens, lora_bias), or
+// "" when nothing.
+func (m *Model) extras(name string) string {
+	var out []string
+	c := m.configs[name]
+	if c != nil && len(c.ModulesToSave) > 0 {
+		out = append(out, "modules_to_save")
+	}
+	if e := m.emb; e != nil && e.lora[name] != nil {
+		out = append(out, "LoRA on the embedding")
+	}
+	if c != nil && c.TrainableTokens != nil {
+		out = append(out, "trainable tokens")
+	}
+	if c != nil && c.LoraBias {
+		out = append(out, "lora_bias")
+	}
+	return strings.Join(out, ", ")
+}

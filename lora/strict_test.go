@@ -162,3 +162,30 @@ func TestBaseMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightedRefusesExtras: add_weighted_adapter would drop what is not
+// LoRA on linear layers; it is refused by name.
+func TestWeightedRefusesExtras(t *testing.T) {
+	_, lm := tinyLlama(t, "tiny-llama")
+	if err := lm.Load(peftDir("emb-llama"), "e"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, lm.AddWeighted("w", []string{"e"}, []float64{1}, "linear"), `adapter "e" has LoRA on the embedding`)
+	cfg := DefaultConfig()
+	cfg.TargetModules = List("q_proj")
+	cfg.ModulesToSave = []string{"lm_head"}
+	if err := lm.Add("s", cfg, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, lm.AddWeighted("w", []string{"s"}, []float64{1}, "linear"), `adapter "s" has modules_to_save`)
+}
+
+// TestEnsureWeightTyingRefused: PEFT's tied copies are not implemented.
+func TestEnsureWeightTyingRefused(t *testing.T) {
+	_, lm := tinyLlama(t, "tiny-qwen2")
+	cfg, err := ParseConfig([]byte(`{"r": 4, "target_modules": ["q_proj"], "modules_to_save": ["lm_head"], "ensure_weight_tying": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, lm.Add("a", cfg, "", 1), "ensure_weight_tying")
+}

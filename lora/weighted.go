@@ -34,6 +34,9 @@ func (m *Model) AddWeighted(newName string, adapters []string, weights []float64
 		if c.UseDoRA {
 			return fmt.Errorf("lora: adapter %q uses DoRA, which weighted combination does not support", n)
 		}
+		if what := m.extras(n); what != "" {
+			return fmt.Errorf("lora: adapter %q has %s, which weighted combination does not support", n, what)
+		}
 		cfgs = append(cfgs, c)
 	}
 	if len(adapters) == 1 {
