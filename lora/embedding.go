@@ -297,6 +297,11 @@ func (m *Model) addEmbedding(name string, cfg *Config, init string, rng *rand.Ra
 		if cfg.EnsureWeightTying() && e.Tied {
 			return nil, fmt.Errorf("lora: adapter %q: ensure_weight_tying (a tied LoRA on the output head) is not supported", name)
 		}
+		switch {
+		case init == "noinit", init == "true", init == "false", init == "gaussian", init == "default", init == "init_a", init == "init_b", init == "":
+		default:
+			return nil, fmt.Errorf("lora: adapter %q: init %q is not supported for LoRA on the embedding %s (PEFT's default: A zero, B normal)", name, init, e.Name)
+		}
 	}
 	if cfg.EnsureWeightTying() && e.Tied && (save || (m.headSet() != nil && cfg.savesModule(m.headSet().Module))) {
 		return nil, fmt.Errorf("lora: adapter %q: ensure_weight_tying (one modules_to_save copy for the tied embedding and head) is not supported", name)

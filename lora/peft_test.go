@@ -16,7 +16,7 @@ import (
 // The fixtures in testdata/peft were written by tools/peftref/gen.py (see
 // its README): PEFT semantics in float64 torch, cross-checked there against
 // the shared real-PEFT-format fixtures.
-var peftFeatureFixtures = []string{"mts-llama", "mts-qwen2", "emb-llama", "emb-qwen2", "bias-qwen2", "tokens-llama", "tokens-qwen2"}
+var peftFeatureFixtures = []string{"mts-llama", "mts-qwen2", "emb-llama", "emb-qwen2", "bias-qwen2", "tokens-llama", "tokens-qwen2", "tokens-dict-llama"}
 
 type peftRef struct {
 	Loss       float64  `json:"loss"`
@@ -381,5 +381,60 @@ func TestEmbeddingRowRouting(t *testing.T) {
 		if d, _ := maxAbsDiff(got, want); d > 1e-6 {
 			t.Errorf("%v: routed logits differ from each adapter alone by %g", pair, d)
 		}
+	}
+}
+
+// TestGPT2EmbeddingAndHead: on GPT-2 (tied wte, Conv1D blocks) LoRA on wte
+// and a trained lm_head copy merge into an untied checkpoint that reloads
+// with the adapted loss.
+func TestGPT2EmbeddingAndHead(t *testing.T) {
+	cfg, err := model.ParseConfig([]byte(`{"model_type": "gpt2", "vocab_size": 61, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 32}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.NewRandom(cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTrainable(nil)
+	lm := ForModel(m)
+	c := DefaultConfig()
+	c.TargetModules = List("wte", "c_attn")
+	c.ModulesToSave = []string{"lm_head"}
+	if err := lm.Add(DefaultName, c, "false", 9); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range lm.Params() { // a trained head copy differs from wte
+		if strings.HasSuffix(p.Name, "lm_head.weight") {
+			for i := range p.W.Data {
+				p.W.Data[i] += 0.01 * float32(i%7-3)
+			}
+		}
+	}
+	ids := []int{3, 14, 15, 9, 26, 53, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4}
+	targets := append(append([]int(nil), ids[1:]...), model.IgnoreIndex)
+	want := m.Loss(ids, targets, 1, len(ids))
+	lm.Disable()
+	base := m.Loss(ids, targets, 1, len(ids))
+	lm.Enable()
+	if math.Abs(want-base) < 1e-3 {
+		t.Fatalf("the adapter does not move the loss (%g)", base)
+	}
+	if err := lm.MergeAndUnload(true); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := m.SaveHF(out); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm.Config().Tied() {
+		t.Error("merged GPT-2 is still tied")
+	}
+	if got := mm.Loss(ids, targets, 1, len(ids)); math.Abs(got-want) > 1e-5 {
+		t.Errorf("merged GPT-2 loss %.7f, adapted %.7f", got, want)
 	}
 }

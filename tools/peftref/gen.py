@@ -3,7 +3,7 @@
 
 Writes lora/testdata/peft/: two tiny base models (copied from the shared
 fixtures: tiny-llama, untied head; tiny-qwen2, tied head and q/k/v biases)
-and seven PEFT-format adapters using modules_to_save, LoRA on the
+and eight PEFT-format adapters using modules_to_save, LoRA on the
 embedding, lora_bias and trainable_token_indices, each with its float64
 loss, the gradient of every trainable tensor and the tensors of the merged
 model that differ from the base.
@@ -204,6 +204,8 @@ class Adapter:
             out[P + n + ".weight"] = w
         if self.tokens is not None:
             out[P + "model.embed_tokens.token_adapter.trainable_tokens_delta"] = self.tokens[1]
+        if self.head_tokens is not None:
+            out[P + "lm_head.token_adapter.trainable_tokens_delta"] = self.head_tokens[1]
         return out
 
     def trainable(self):
@@ -228,6 +230,9 @@ class Adapter:
         if self.tokens is not None:
             idx, rows = self.tokens
             W["model.embed_tokens.weight"] = W["model.embed_tokens.weight"].index_copy(0, torch.tensor(idx), rows)
+        if self.head_tokens is not None:
+            idx, rows = self.head_tokens
+            W["lm_head.weight"] = W["lm_head.weight"].index_copy(0, torch.tensor(idx), rows)
         return W, tied
 
 
@@ -296,6 +301,11 @@ def make(name, base, targets, rng, save=(), emb=False, bias=False, tokens=None):
         full = "model.embed_tokens" if n == "embed_tokens" else n
         w = m.w["model.embed_tokens.weight"] if (n == "lm_head" and m.tied) else m.w[full + ".weight"]
         ad.saved[full] = f32(w + torch.tensor(rng.normal(0, 0.02, tuple(w.shape))))
+    if isinstance(tokens, dict):  # PEFT's per-module form; an untied head gets its own rows
+        head = tokens["lm_head"]
+        rows = m.w["lm_head.weight"][torch.tensor(head)]
+        ad.head_tokens = (head, f32(rows + torch.tensor(rng.normal(0, 0.05, tuple(rows.shape)))))
+        tokens = tokens["embed_tokens"]
     if tokens is not None:
         rows = m.w["model.embed_tokens.weight"][torch.tensor(tokens)]
         ad.tokens = (tokens, f32(rows + torch.tensor(rng.normal(0, 0.05, tuple(rows.shape)))))
@@ -349,3 +359,4 @@ if __name__ == "__main__":
     make("bias-qwen2", "tiny-qwen2", ["q_proj", "k_proj", "v_proj"], rng, bias=True)
     make("tokens-llama", "tiny-llama", ["q_proj", "v_proj"], rng, tokens=[10, 41, 98])
     make("tokens-qwen2", "tiny-qwen2", ["q_proj"], rng, tokens=[1, 48, 99])
+    make("tokens-dict-llama", "tiny-llama", ["q_proj"], rng, tokens={"embed_tokens": [10, 41], "lm_head": [5, 41, 60]})
