@@ -281,7 +281,7 @@ func (m *Model) addEmbedding(name string, cfg *Config, init string, rng *rand.Ra
 		return func() {}, nil
 	}
 	V, C := e.W.Shape[0], e.W.Shape[1]
-	useLoRA := cfg.Matches(e.Name, false)
+	useLoRA := cfg.targetsEmbedding(e.Name)
 	save := cfg.savesModule(e.Name)
 	ids := cfg.tokensFor(e.Name, true)
 	if n := btoi(useLoRA) + btoi(save) + btoi(ids != nil); n > 1 {

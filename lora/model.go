@@ -165,10 +165,9 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64, loadin
 		return err
 	}
 	// PEFT corrects fan_in_fan_out to the layer type, with a warning.
-	if len(hit) == 0 {
-	} else if conv := hit[0].Conv1D; conv != cfg.FanInFanOut {
-		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", conv, hit[0].Module))
-		cfg.FanInFanOut = conv
+	if len(hit) > 0 && hit[0].Conv1D != cfg.FanInFanOut {
+		cfg.FanInFanOut = hit[0].Conv1D
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", cfg.FanInFanOut, hit[0].Module))
 	}
 	residual := strings.HasPrefix(cfg.InitLoraWeights, "pissa") || cfg.InitLoraWeights == "olora"
 	if residual { // these change the base weights: fail before the first
@@ -355,12 +354,8 @@ func (m *Model) Merge(safe bool, names ...string) error {
 		w []float32
 	}
 	var jobs []job
-	for _, s := range m.sets {
-		for _, n := range names {
-			if a := s.adapters[n]; a != nil && a.Bias != nil && s.Linear.B == nil && !s.isMerged(a) {
-				return fmt.Errorf("lora: adapter %q has lora_bias on %s, whose base layer has no bias to merge it into (PEFT: impossible to merge LoRA with lora_bias=True because the base layer has no bias); nothing was merged", n, s.Module)
-			}
-		}
+	if err := m.checkBias(names); err != nil {
+		return err
 	}
 	for _, s := range m.sets {
 		var pending []float32 // chained merges of several adapters on one layer
@@ -398,6 +393,19 @@ func (m *Model) Merge(safe bool, names ...string) error {
 	return nil
 }
 
+// checkBias refuses to merge a lora_bias into a layer that has no bias,
+// as PEFT does.
+func (m *Model) checkBias(names []string) error {
+	for _, s := range m.sets {
+		for _, n := range names {
+			if a := s.adapters[n]; a != nil && a.Bias != nil && s.Linear.B == nil && !s.isMerged(a) {
+				return fmt.Errorf("lora: adapter %q has lora_bias on %s, whose base layer has no bias to merge it into (PEFT: impossible to merge LoRA with lora_bias=True because the base layer has no bias); nothing was merged", n, s.Module)
+			}
+		}
+	}
+	return nil
+}
+
 // Unmerge subtracts every merged adapter again, newest first.
 func (m *Model) Unmerge() {
 	for _, s := range m.sets {
@@ -427,6 +435,18 @@ func (m *Model) MergeAndUnload(safe bool) error {
 	}
 	if len(hooks) > 0 {
 		return fmt.Errorf("lora: bottleneck adapter(s) %v cannot be merged: up(f(down(h))) is non-linear and has no weight to fold into; nothing was merged (keep the adapter, or merge the LoRA part only and leave these out)", hooks)
+	}
+	if err := m.checkBias(m.active); err != nil {
+		return err
+	}
+	if safe {
+		for _, p := range m.Params() {
+			for i, v := range p.W.Data {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("lora: %s has a non-finite value at %d; nothing was merged", p.Name, i)
+				}
+			}
+		}
 	}
 	if m.splitsTied() {
 		if m.emb.Untie == nil {

@@ -189,3 +189,19 @@ func TestEnsureWeightTyingRefused(t *testing.T) {
 	}
 	wantErr(t, lm.Add("a", cfg, "", 1), "ensure_weight_tying")
 }
+
+// TestAllLinearLeavesEmbedding: "all-linear" is PEFT's every linear layer
+// but the head; the embedding is no linear layer.
+func TestAllLinearLeavesEmbedding(t *testing.T) {
+	_, lm := tinyLlama(t, "tiny-llama")
+	cfg := DefaultConfig()
+	cfg.TargetModules = Regex("all-linear")
+	if err := lm.Add("a", cfg, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range lm.Params() {
+		if strings.Contains(p.Name, "embed") || strings.Contains(p.Name, "lm_head") {
+			t.Errorf("all-linear adapted %s", p.Name)
+		}
+	}
+}
