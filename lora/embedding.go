@@ -311,13 +311,6 @@ func (m *Model) addEmbedding(name string, cfg *Config, init string, rng *rand.Ra
 			return nil, fmt.Errorf("lora: adapter %q: trainable_token_indices: token id %d outside the vocabulary of %s (%d rows)", name, id, e.Name, V)
 		}
 	}
-	var head *Set
-	if ids != nil && e.Tied {
-		head = m.headSet()
-		if head != nil && (len(head.adapters) > 0 || (head.Linear.Delta != nil && head.Linear.Delta != m.headTok)) {
-			return nil, fmt.Errorf("lora: adapter %q: trainable tokens on the tied head %s cannot be combined with LoRA on it", name, head.Module)
-		}
-	}
 	return func() {
 		switch {
 		case useLoRA:

@@ -107,7 +107,7 @@ func (m *Model) addHeadTokens(name string, cfg *Config) (func(), error) {
 	} else if ids == nil {
 		return func() {}, nil
 	}
-	if len(h.adapters) > 0 || h.saved != nil && len(h.saved) > 0 {
+	if len(h.adapters) > 0 || len(h.saved) > 0 || cfg.savesModule(h.Module) {
 		return nil, fmt.Errorf("lora: adapter %q: trainable tokens on the head %s cannot be combined with LoRA or modules_to_save on it", name, h.Module)
 	}
 	if d := h.Linear.Delta; d != nil && d != m.headTok {
