@@ -16,6 +16,8 @@
 //	weighted.go    weighted combination of adapters (linear, cat, svd)
 //	save.go        PEFT's adapter_config.json + adapter_model.safetensors
 //	bottleneck.go  bottleneck adapters (Houlsby) as nn.SublayerHook, golora's own format
+//	embedding.go   the token embedding as nn.EmbeddingDelta: LoRA on it, modules_to_save, trainable tokens
+//	strict.go      names that must match, refused PEFT features, the recorded base
 //
 // Model families never import lora: the model lists its linear layers by
 // PEFT module name (Target) and lora installs a Set as each targeted layer's
