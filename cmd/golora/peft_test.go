@@ -162,3 +162,106 @@ func TestTrainEmbeddingLoRA(t *testing.T) {
 		t.Errorf("merged loss %.7f, adapted %.7f", got, adapted)
 	}
 }
+
+// TestPEFTFeatureFixturesCLI: golora eval --adapter reproduces the
+// reference loss of each feature fixture in lora/testdata/peft, and golora
+// merge writes its merged tensors.
+func TestPEFTFeatureFixturesCLI(t *testing.T) {
+	root := filepath.Join("..", "..", "lora", "testdata", "peft")
+	for _, name := range []string{"mts-llama", "mts-qwen2", "emb-llama", "emb-qwen2", "bias-qwen2", "tokens-llama", "tokens-qwen2", "tokens-dict-llama"} {
+		t.Run(name, func(t *testing.T) {
+			adapter := filepath.Join(root, name)
+			var cfg struct {
+				Base string `json:"base_model_name_or_path"`
+			}
+			raw, _ := os.ReadFile(filepath.Join(adapter, "adapter_config.json"))
+			json.Unmarshal(raw, &cfg)
+			base := filepath.Join(root, cfg.Base)
+			var ref struct {
+				Loss       float64  `json:"loss"`
+				MergedLoss float64  `json:"merged_loss"`
+				Changed    []string `json:"merged_changed"`
+			}
+			raw, _ = os.ReadFile(filepath.Join(adapter, "reference.json"))
+			if err := json.Unmarshal(raw, &ref); err != nil {
+				t.Fatal(err)
+			}
+			var in struct {
+				IDs [][]int `json:"input_ids"`
+			}
+			raw, _ = os.ReadFile(filepath.Join(base, "inputs.json"))
+			json.Unmarshal(raw, &in)
+			var jsonl bytes.Buffer
+			for _, row := range in.IDs {
+				line, _ := json.Marshal(map[string][]int{"input_ids": row})
+				jsonl.Write(append(line, '\n'))
+			}
+			data := filepath.Join(t.TempDir(), "in.jsonl")
+			os.WriteFile(data, jsonl.Bytes(), 0o644)
+			var res struct {
+				Loss float64 `json:"loss"`
+			}
+			out := runGolora(t, "eval", "--json", "--model", base, "--adapter", adapter, "--data", data)
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(res.Loss-ref.Loss) > 1e-6 {
+				t.Errorf("eval --adapter loss %.9f, reference %.9f", res.Loss, ref.Loss)
+			}
+			merged := filepath.Join(t.TempDir(), "merged")
+			runGolora(t, "merge", "--model", base, "--adapter", adapter, "--out", merged)
+			got, err := safetensors.Open(filepath.Join(merged, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer got.Close()
+			want, err := safetensors.Open(filepath.Join(adapter, "merged.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer want.Close()
+			for _, n := range ref.Changed {
+				a, _ := want.Tensor(n)
+				b, err := got.Tensor(n)
+				if err != nil {
+					t.Fatalf("merged model lacks %s: %v", n, err)
+				}
+				for i := range a.Data {
+					if d := math.Abs(float64(a.Data[i] - b.Data[i])); d > 1e-6 {
+						t.Fatalf("merged %s[%d] differs by %g", n, i, d)
+					}
+				}
+			}
+			out = runGolora(t, "eval", "--json", "--model", merged, "--data", data)
+			json.Unmarshal([]byte(out), &res)
+			if math.Abs(res.Loss-ref.MergedLoss) > 1e-6 {
+				t.Errorf("merged model loss %.9f, reference %.9f", res.Loss, ref.MergedLoss)
+			}
+		})
+	}
+}
+
+// TestAdapterBaseWarning: an adapter recorded for another base loads, with
+// a warning naming both models.
+func TestAdapterBaseWarning(t *testing.T) {
+	root := filepath.Join("..", "..", "lora", "testdata", "peft")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	data := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(data, []byte(`{"input_ids": [1, 2, 3, 4, 5]}`+"\n"), 0o644)
+	_, err = runGoloraErr("eval", "--model", filepath.Join(root, "tiny-qwen2"), "--adapter", filepath.Join(root, "tokens-llama"), "--data", data)
+	os.Stderr = stderr
+	w.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := buf.String(); !strings.Contains(msg, `"tiny-llama"`) || !strings.Contains(msg, "tiny-qwen2") {
+		t.Errorf("stderr %q: want a warning naming both models", msg)
+	}
+}
