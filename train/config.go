@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -43,6 +44,9 @@ type Config struct {
 	SaveModules []string `yaml:"save-modules" json:"save-modules"`
 	// LoraBias trains a bias on lora_B (PEFT's lora_bias).
 	LoraBias bool `yaml:"lora-bias" json:"lora-bias"`
+	// TrainableTokens are token ids whose embedding rows (and tied head
+	// rows) are trained in full (PEFT's trainable_token_indices).
+	TrainableTokens []int `yaml:"trainable-tokens" json:"trainable-tokens"`
 
 	LR            float64 `yaml:"lr" json:"lr"`
 	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
@@ -234,6 +238,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
 	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")
 	fs.Var((*csvValue)(&c.SaveModules), "save-modules", "layers to train in full and save with the adapter (PEFT's modules_to_save), comma separated: lm_head, embed_tokens")
+	fs.Var((*intsValue)(&c.TrainableTokens), "trainable-tokens", "token ids whose embedding rows are trained in full, e.g. new special tokens (PEFT's trainable_token_indices)")
 	fs.BoolVar(&c.LoraBias, "lora-bias", c.LoraBias, "train a bias on lora_B (PEFT's lora_bias; merging needs a base bias)")
 	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
 	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
@@ -282,6 +287,32 @@ func (v *csvValue) Set(s string) error {
 	return nil
 }
 
+// intsValue is csvValue for token ids.
+type intsValue []int
+
+func (v *intsValue) String() string {
+	s := make([]string, len(*v))
+	for i, x := range *v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+func (v *intsValue) Type() string { return "ids" }
+func (v *intsValue) Set(s string) error {
+	var l csvValue
+	_ = l.Set(s)
+	var out []int
+	for _, p := range l {
+		x, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("%q is not a token id", p)
+		}
+		out = append(out, x)
+	}
+	*v = out
+	return nil
+}
+
 // Resolve applies the precedence flag > YAML > base to c, whose fields are
 // bound to fs by RegisterFlags and already hold the parsed flag values.
 // base is what the settings start from: DefaultConfig(), or the config of
@@ -295,6 +326,7 @@ func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
 	*c = base
 	c.Targets = append([]string(nil), base.Targets...)
 	c.SaveModules = append([]string(nil), base.SaveModules...)
+	c.TrainableTokens = append([]int(nil), base.TrainableTokens...)
 	c.ConfigFile = configFile
 	c.Explicit = map[string]bool{}
 	if configFile != "" {
@@ -379,7 +411,7 @@ func (c *Config) LoadYAML(path string) error {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "LoraBias", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "LoraBias", "TrainableTokens", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

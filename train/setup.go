@@ -53,6 +53,9 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		lc.R, lc.LoraAlpha, lc.LoraDropout, lc.UseRSLoRA = cfg.R, cfg.Alpha, cfg.Dropout, cfg.RSLoRA
 		lc.UseDoRA = cfg.Method == "dora"
 		lc.LoraBias = cfg.LoraBias
+		if len(cfg.TrainableTokens) > 0 {
+			lc.TrainableTokens = lora.TokenIndices{{IDs: cfg.TrainableTokens}}
+		}
 		lc.TargetModules = targetModules(m, cfg.Targets)
 		if len(cfg.SaveModules) > 0 {
 			lc.ModulesToSave = targetModules(m, cfg.SaveModules).Names

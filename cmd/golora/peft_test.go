@@ -265,3 +265,34 @@ func TestAdapterBaseWarning(t *testing.T) {
 		t.Errorf("stderr %q: want a warning naming both models", msg)
 	}
 }
+
+// TestTrainTrainableTokens: --trainable-tokens trains those embedding rows
+// (the embedded model's head is tied, so it uses them too); merge keeps
+// the model tied and gives the adapter's loss.
+func TestTrainTrainableTokens(t *testing.T) {
+	out := t.TempDir()
+	runGolora(t, "train", "--steps", "3", "--seq-len", "32", "--batch", "2", "--lr", "0.05", "--eval-every", "0",
+		"--trainable-tokens", "261,403,407", "--out", out)
+	cfg, _ := os.ReadFile(filepath.Join(out, "adapter_config.json"))
+	if !strings.Contains(string(cfg), `"trainable_token_indices": [`) {
+		t.Errorf("adapter_config.json lacks trainable_token_indices:\n%s", cfg)
+	}
+	f, err := safetensors.Open(filepath.Join(out, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, ok := f.Info("base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"); !ok || info.Shape[0] != 3 {
+		t.Errorf("adapter lacks the 3 trained rows: %v", f.Names())
+	}
+	f.Close()
+	adapted := evalLoss(t, "--model=", "--adapter", out)
+	merged := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model=", "--adapter", out, "--out", merged)
+	mc, _ := os.ReadFile(filepath.Join(merged, "config.json"))
+	if strings.Contains(string(mc), `"tie_word_embeddings": false`) {
+		t.Errorf("trainable tokens change both tied sides alike; the merge should stay tied:\n%s", mc)
+	}
+	if got := evalLoss(t, "--model", merged); math.Abs(got-adapted) > 1e-5 {
+		t.Errorf("merged loss %.7f, adapted %.7f", got, adapted)
+	}
+}
