@@ -16,8 +16,10 @@ utils/save_and_load.py (key names: adapter name removed, modules_to_save
 as <module>.weight, the embedding's base_layer.weight saved beside
 lora_embedding_A/B, token_adapter.trainable_tokens_delta). Before writing,
 it reproduces the losses of the independent shared fixtures (tiny-llama,
-tiny-qwen2, lora-tiny-llama, lora-tiny-qwen2) to 1e-10, which checks its
-model and LoRA code against them.
+tiny-qwen2, lora-tiny-llama, lora-tiny-qwen2) to 1e-10, and of
+families/mistral-sw with its real PEFT 0.21 all-linear adapter (written by
+PEFT and transformers 5.17) to 1e-8, which checks its model and LoRA code
+against them.
 
 Run: /usr/bin/python3 tools/peftref/gen.py [SHARED_FIXTURES] (Debian's
 python3-torch 1.13 and python3-numpy; deterministic, single-threaded).
@@ -78,10 +80,10 @@ def f32(t):
 
 # --- the model (Llama / Qwen2, HF conventions) ---------------------------
 class Tiny:
-    def __init__(self, d):
+    def __init__(self, d, ids=None):
         self.cfg = json.load(open(os.path.join(d, "config.json")))
         self.w = st_read(os.path.join(d, "model.safetensors"))
-        self.ids = json.load(open(os.path.join(d, "inputs.json")))["input_ids"]
+        self.ids = ids or json.load(open(os.path.join(d, "inputs.json")))["input_ids"]
         self.tied = self.cfg.get("tie_word_embeddings", False)
 
 
@@ -107,7 +109,9 @@ def forward(m, W, ad):
     B, T = ids.shape
     NH, NKV, D = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"] // c["num_attention_heads"]
     D = c.get("head_dim", D)
-    eps, theta = c["rms_norm_eps"], c["rope_theta"]
+    eps = c["rms_norm_eps"]
+    theta = c.get("rope_theta") or c["rope_parameters"]["rope_theta"]  # transformers 4 / 5
+    window = c.get("sliding_window") if c.get("model_type") == "mistral" else None
     h = ad.embed(ids)
     for l in range(c["num_hidden_layers"]):
         p = f"model.layers.{l}."
@@ -119,7 +123,10 @@ def forward(m, W, ad):
         k = k.repeat_interleave(NH // NKV, 1)
         v = v.repeat_interleave(NH // NKV, 1)
         s = q @ k.transpose(-1, -2) / math.sqrt(D)
-        s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+        masked = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+        if window:  # Mistral: query i sees keys j with i - window < j <= i
+            masked |= torch.tril(torch.ones(T, T, dtype=torch.bool), -window)
+        s = s.masked_fill(masked, float("-inf"))
         a = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, NH * D)
         h = h + ad.linear(p + "self_attn.o_proj", a)
         x = rms(h, W[p + "post_attention_layernorm.weight"], eps)
@@ -255,6 +262,23 @@ def check_shared():
         got = forward(m, m.w, ad).item()
         assert abs(got - ref) < 1e-10, (lname, got, ref)
         print(f"self-check {base} and {lname}: loss matches the shared fixture (|diff| < 1e-10)")
+    # A real PEFT 0.21 adapter (all-linear) on a transformers 5.17 model.
+    d = os.path.join(SHARED, "families", "mistral-sw")
+    ref = json.load(open(os.path.join(d, "reference.json")))
+    m = Tiny(d, ref["input_ids"])
+    got = forward(m, m.w, Adapter(m, {})).item()
+    assert abs(got - ref["loss"]) < 1e-9, ("mistral-sw", got, ref["loss"])
+    cfg = json.load(open(os.path.join(d, "lora", "adapter_config.json")))
+    sd = st_read(os.path.join(d, "lora", "adapter_model.safetensors"))
+    ad = Adapter(m, cfg)
+    for k in sd:
+        if k.endswith(".lora_A.weight"):
+            n = k[len(P): -len(".lora_A.weight")]
+            ad.lora[n] = (sd[k], sd[P + n + ".lora_B.weight"], None, cfg["lora_alpha"] / cfg["r"])
+    got = forward(m, m.w, ad).item()
+    # 1e-9 apart: the reference ran before the adapter was stored in float32
+    assert abs(got - ref["peft_loss"]) < 1e-8, ("mistral-sw peft", got, ref["peft_loss"])
+    print("self-check families/mistral-sw and its real PEFT 0.21 adapter: losses match transformers/PEFT (base < 1e-9, adapter < 1e-8)")
 
 
 # --- the fixtures ---------------------------------------------------------
