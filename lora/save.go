@@ -111,10 +111,41 @@ func (m *Model) Load(dir, name string) error {
 		m.Delete(name)
 		return err
 	}
-	for _, s := range m.sets { // the base is not a residual of these factors
-		if a := s.adapters[name]; a != nil {
-			a.A0, a.B0 = nil, nil
+	return m.residualize(name, cfg)
+}
+
+// residualize redoes a PiSSA or OLoRA initialisation on the base after
+// loading such an adapter, as PEFT's load does: the adapter was trained
+// against W - s·B0·A0, not W. The SVD and QR are deterministic, so the
+// residual is the one training started from (PEFT's randomized
+// pissa_niter_K is replaced by the exact SVD, with a warning). CorDA and
+// LoftQ residuals cannot be redone and are refused.
+func (m *Model) residualize(name string, cfg *Config) error {
+	init := m.configs[name].InitLoraWeights
+	switch {
+	case init == "corda" || init == "loftq":
+		m.Delete(name)
+		return fmt.Errorf("lora: adapter %q: init_lora_weights %q was trained against a residual base golora cannot recompute; convert it to plain LoRA with PEFT (path_initial_model_for_weight_conversion)", name, init)
+	case !strings.HasPrefix(init, "pissa") && init != "olora":
+		return nil
+	}
+	f, err := InitByName(init)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(init, "pissa_niter_") {
+		m.configs[name].Warnings = append(m.configs[name].Warnings, fmt.Sprintf("%s: the base residual is recomputed with an exact SVD, PEFT's is randomized", init))
+	}
+	for _, s := range m.sets {
+		a := s.adapters[name]
+		if a == nil {
+			continue
 		}
+		a0 := NewAdapter(name, s.Module, s.Linear, a.R(), a.Alpha, cfg.UseRSLoRA, 0)
+		if err := f(a0, s.Linear.W.Data, nil); err != nil {
+			return err
+		}
+		a.A0, a.B0 = a0.A, a0.B
 	}
 	return nil
 }

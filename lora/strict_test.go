@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,5 +204,50 @@ func TestAllLinearLeavesEmbedding(t *testing.T) {
 		if strings.Contains(p.Name, "embed") || strings.Contains(p.Name, "lm_head") {
 			t.Errorf("all-linear adapted %s", p.Name)
 		}
+	}
+}
+
+// TestResidualInitRoundTrip: a PiSSA or OLoRA adapter is trained against
+// the residual W - s·B0·A0; loading it onto the original base redoes that
+// residual, as PEFT's load does, so the loaded adapter computes what the
+// trained one did (and merges to it).
+func TestResidualInitRoundTrip(t *testing.T) {
+	for _, init := range []string{"pissa", "olora"} {
+		base := peftDir("tiny-llama")
+		ids, targets, B, T := peftBatch(t, base)
+		m, lm := tinyLlama(t, "tiny-llama")
+		cfg := DefaultConfig()
+		cfg.R, cfg.LoraAlpha = 4, 8
+		cfg.TargetModules = List("q_proj", "v_proj")
+		if err := lm.Add(DefaultName, cfg, init, 1); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range lm.Params() { // "training"
+			for i := range p.W.Data {
+				p.W.Data[i] *= 1 + 0.05*float32(i%5-2)
+			}
+		}
+		want := m.Loss(ids, targets, B, T)
+		dir := t.TempDir()
+		if err := lm.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		m2, lm2 := tinyLlama(t, "tiny-llama")
+		if err := lm2.Load(dir, DefaultName); err != nil {
+			t.Fatal(err)
+		}
+		if got := m2.Loss(ids, targets, B, T); math.Abs(got-want) > 1e-5 {
+			t.Errorf("%s: loaded adapter loss %.7f, trained %.7f", init, got, want)
+		}
+		if err := lm2.MergeAndUnload(true); err != nil {
+			t.Fatal(err)
+		}
+		if got := m2.Loss(ids, targets, B, T); math.Abs(got-want) > 1e-5 {
+			t.Errorf("%s: merged loss %.7f, trained %.7f", init, got, want)
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+		os.WriteFile(filepath.Join(dir, ConfigFile), []byte(strings.Replace(string(raw), `"`+init+`"`, `"corda"`, 1)), 0o644)
+		_, lm3 := tinyLlama(t, "tiny-llama")
+		wantErr(t, lm3.Load(dir, DefaultName), `init_lora_weights "corda"`, "residual base")
 	}
 }
