@@ -212,6 +212,7 @@ type headTokens struct {
 	rows  []*tokenRows // of the active adapters
 	names []string     // their adapters
 	route []string     // per activation row, the one adapter applied (SetRows); nil: all
+	V     int          // the head's output width
 	dy    []float32
 }
 
@@ -222,7 +223,7 @@ func (h *headTokens) applies(k, i int) bool { return h.route == nil || h.route[i
 func (h *headTokens) Forward(x, y []float32, n int) {
 	for k, t := range h.rows {
 		C := t.W.Shape[1]
-		V := len(y) / n
+		V := h.V
 		for i := 0; i < n; i++ {
 			if !h.applies(k, i) {
 				continue
@@ -244,9 +245,9 @@ func (h *headTokens) Backward(x, dy, dx []float32, n int) []float32 {
 	if len(h.rows) == 0 {
 		return dy
 	}
-	h.dy = grow(h.dy, len(dy))
-	copy(h.dy, dy)
-	V := len(dy) / n
+	V := h.V
+	h.dy = grow(h.dy, n*V)
+	copy(h.dy, dy[:n*V])
 	for k, t := range h.rows {
 		C := t.W.Shape[1]
 		for i := 0; i < n; i++ {
@@ -268,7 +269,7 @@ func (h *headTokens) Backward(x, dy, dx []float32, n int) []float32 {
 			}
 		}
 	}
-	return h.dy[:len(dy)]
+	return h.dy
 }
 
 // addEmbedding gives adapter name its parts on the embedding: LoRA when
@@ -377,6 +378,7 @@ func (m *Model) applyHeadTokens(active []string, off bool) {
 		return
 	}
 	m.headTok.rows, m.headTok.names = m.headTok.rows[:0], m.headTok.names[:0]
+	m.headTok.V = s.Linear.Out()
 	if !off {
 		for _, n := range active {
 			if t := m.headRows[n]; t != nil {
