@@ -256,6 +256,8 @@ func inspectAdapter(dir string) (*inspectReport, error) {
 	ad.Modules = len(modules)
 	if c, err := lora.ReadConfig(dir); err == nil {
 		ad.Warnings = c.Warnings
+	} else {
+		ad.Warnings = []string{"golora cannot load this adapter: " + err.Error()}
 	}
 	rep.Adapter = ad
 	return rep, nil
