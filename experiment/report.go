@@ -213,6 +213,7 @@ func drawPlot(path string, s *Sweep, p Plot, groups []Group) error {
 	pl := plot.New()
 	pl.Legend.Top = true
 	si := axisIndex(s, p.Series)
+	logX := false // set once the points are in: a partial sweep may have one x
 	series := []string{""}
 	if si >= 0 {
 		series = levelsOf(s, si)
@@ -236,10 +237,7 @@ func drawPlot(path string, s *Sweep, p Plot, groups []Group) error {
 		if p.Y == "metric" {
 			pl.Y.Label.Text = s.metric()
 		}
-		if p.LogX && numeric && len(xs) > 1 && allPositive(xs) {
-			pl.X.Scale = plot.LogScale{}
-			pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
-		}
+		logX = p.LogX && numeric && allPositive(xs)
 		if !numeric {
 			pl.NominalX(xs...)
 		}
@@ -316,6 +314,10 @@ func drawPlot(path string, s *Sweep, p Plot, groups []Group) error {
 				return err
 			}
 		}
+	}
+	if logX && pl.X.Min > 0 && pl.X.Max > pl.X.Min {
+		pl.X.Scale = plot.LogScale{}
+		pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	if p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min {
 		pl.Y.Scale = plot.LogScale{}

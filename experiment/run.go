@@ -82,6 +82,52 @@ type Options struct {
 // Execute runs every run of the sweep that is not done yet, then writes
 // the report. Cancelling ctx stops after the current run's checkpoint.
 func Execute(ctx context.Context, s *Sweep, opt Options) ([]Result, error) {
+	p, err := prepare(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSweep(p.out, p.s); err != nil {
+		return nil, err
+	}
+	var results []Result
+	for i := range p.runs {
+		res, err := p.run(ctx, i)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, *res)
+	}
+	if err := WriteReport(opt.Out, p.s, results); err != nil {
+		return results, err
+	}
+	return results, nil
+}
+
+// ExecuteRun runs only run index of the sweep (in Runs order), unless it is
+// done, and writes nothing outside its runs/<id>/ folder: this is what one
+// Slurm array task does, so tasks of one sweep never race.
+func ExecuteRun(ctx context.Context, s *Sweep, opt Options, index int) (*Result, error) {
+	p, err := prepare(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= len(p.runs) {
+		return nil, fmt.Errorf("experiment: --run-index %d: sweep %s has %d runs (0..%d)", index, p.s.Name, len(p.runs), len(p.runs)-1)
+	}
+	return p.run(ctx, index)
+}
+
+// prepared is a sweep ready to run: options applied, the grid expanded, the
+// task data and base model in place under out.
+type prepared struct {
+	s    *Sweep
+	out  string
+	runs []Run
+	tok  tokenizer.Full
+	logf func(format string, a ...any)
+}
+
+func prepare(s *Sweep, opt Options) (*prepared, error) {
 	if opt.Quick {
 		s = s.WithQuick()
 	}
@@ -96,11 +142,11 @@ func Execute(ctx context.Context, s *Sweep, opt Options) ([]Result, error) {
 	if err := os.MkdirAll(filepath.Join(opt.Out, "runs"), 0o755); err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
-	logf := func(format string, a ...any) {
+	p := &prepared{s: s, out: opt.Out, logf: func(format string, a ...any) {
 		if opt.Log != nil {
 			fmt.Fprintf(opt.Log, format+"\n", a...)
 		}
-	}
+	}}
 	runs, err := s.Runs()
 	if err != nil {
 		return nil, err
@@ -113,44 +159,54 @@ func Execute(ctx context.Context, s *Sweep, opt Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err := yaml.Marshal(s); err == nil {
-		_ = atomicfile.WriteBytes(filepath.Join(opt.Out, "sweep.yaml"), b)
+	for i := range runs {
+		c := &runs[i].Config
+		c.Model, c.Data, c.Valid, c.Out = modelPath, trainPath, validPath, filepath.Join(opt.Out, "runs", runs[i].ID)
 	}
-	var results []Result
-	for i, r := range runs {
-		dir := filepath.Join(opt.Out, "runs", r.ID)
-		r.Config.Model, r.Config.Data, r.Config.Valid, r.Config.Out = modelPath, trainPath, validPath, dir
-		if err := sameConfig(dir, r.Config); err != nil {
-			return results, err
-		}
-		if res, err := readResult(dir); err == nil {
-			logf("[%d/%d] %s: done (final val loss %.4f, %s %.4f)", i+1, len(runs), r.ID, float64(res.FinalValLoss), res.Metric, float64(res.Value))
-			results = append(results, *res)
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return results, err
-		}
-		start := time.Now()
-		res, err := runOne(ctx, s, r, tok)
-		if err != nil {
-			return results, fmt.Errorf("experiment: run %s: %w", r.ID, err)
-		}
-		res.Seconds = time.Since(start).Seconds()
-		if err := writeResult(dir, res); err != nil {
-			return results, err
-		}
-		note := ""
-		if res.Diverged {
-			note = " DIVERGED"
-		}
-		logf("[%d/%d] %s: final val loss %.4f, %s %.4f, %.0fs%s", i+1, len(runs), r.ID, float64(res.FinalValLoss), res.Metric, float64(res.Value), res.Seconds, note)
-		results = append(results, *res)
+	p.runs, p.tok = runs, tok
+	slurmThreads(s)
+	return p, nil
+}
+
+// writeSweep records the sweep as run (--quick and --seeds applied) in
+// out/sweep.yaml: collect and the Slurm array tasks read it back.
+func writeSweep(out string, s *Sweep) error {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("experiment: sweep.yaml: %w", err)
 	}
-	if err := WriteReport(opt.Out, s, results); err != nil {
-		return results, err
+	return atomicfile.WriteBytes(filepath.Join(out, "sweep.yaml"), b)
+}
+
+// run trains run i unless its result.json says it is done.
+func (p *prepared) run(ctx context.Context, i int) (*Result, error) {
+	r := p.runs[i]
+	dir := r.Config.Out
+	if err := sameConfig(dir, r.Config); err != nil {
+		return nil, err
 	}
-	return results, nil
+	if res, err := readResult(dir); err == nil {
+		p.logf("[%d/%d] %s: done (final val loss %.4f, %s %.4f)", i+1, len(p.runs), r.ID, float64(res.FinalValLoss), res.Metric, float64(res.Value))
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := runOne(ctx, p.s, r, p.tok)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: run %s: %w", r.ID, err)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if err := writeResult(dir, res); err != nil {
+		return nil, err
+	}
+	note := ""
+	if res.Diverged {
+		note = " DIVERGED"
+	}
+	p.logf("[%d/%d] %s: final val loss %.4f, %s %.4f, %.0fs%s", i+1, len(p.runs), r.ID, float64(res.FinalValLoss), res.Metric, float64(res.Value), res.Seconds, note)
+	return res, nil
 }
 
 // sameConfig refuses to reuse a run folder made with other settings: run
@@ -165,16 +221,18 @@ func sameConfig(dir string, cfg train.Config) error {
 	if err := yaml.Unmarshal(b, &old); err != nil {
 		return fmt.Errorf("experiment: %s: %w", filepath.Join(dir, "config.yaml"), err)
 	}
-	// Paths may differ if the folder moved; the settings may not.
-	key := func(c train.Config) string {
-		c.Out, c.Model, c.Data, c.Valid, c.Resume = "", "", "", "", false
-		b, _ := yaml.Marshal(c)
-		return string(b)
-	}
-	if key(old) != key(cfg) {
+	if settingsKey(old) != settingsKey(cfg) {
 		return fmt.Errorf("experiment: %s was run with other settings than the sweep now gives (see its config.yaml); use another --out or delete it", dir)
 	}
 	return nil
+}
+
+// settingsKey is a run's settings without its paths: paths may differ if
+// the folder moved; the settings may not.
+func settingsKey(c train.Config) string {
+	c.Out, c.Model, c.Data, c.Valid, c.Resume = "", "", "", "", false
+	b, _ := yaml.Marshal(c)
+	return string(b)
 }
 
 func readResult(dir string) (*Result, error) {

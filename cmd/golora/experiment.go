@@ -18,6 +18,9 @@ func init() {
 	var opt experiment.Options
 	var task, base string
 	var list bool
+	var so experiment.SlurmOptions
+	var slurm bool
+	runIndex := -1
 	cmd := &cobra.Command{
 		Use:   "experiment NAME",
 		Short: "Run a LoRA research sweep (init, scale, loraplus, targets, methods or a YAML file) and write tables and plots",
@@ -30,7 +33,9 @@ command continues a sweep. Built-in sweeps: ` + strings.Join(experiment.Builtin(
 		Example: `  golora experiment init --quick
   golora experiment init --seeds 3 --out results/init
   golora experiment methods --quick --task quiz-qa
-  golora experiment my-sweep.yaml`,
+  golora experiment my-sweep.yaml
+  golora experiment init --slurm --slurm-opts "--partition=cpu --time=1:00:00 --cpus-per-task=4" --max-parallel 16 --out /shared/init
+  golora experiment collect /shared/init --resubmit-failed`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if list {
 				return cobra.NoArgs(cmd, args)
@@ -70,8 +75,34 @@ command continues a sweep. Built-in sweeps: ` + strings.Join(experiment.Builtin(
 				opt.Out = filepath.Join("golora-experiments", name)
 			}
 			opt.Log = out
+			if !slurm && (so.DryRun || so.MaxParallel != 0 || so.Opts != "") {
+				return fmt.Errorf("--dry-run, --max-parallel and --slurm-opts need --slurm")
+			}
+			if slurm && runIndex >= 0 {
+				return fmt.Errorf("--run-index runs one run here; it cannot go with --slurm")
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if slurm {
+				sub, err := experiment.SubmitSlurm(ctx, s, opt, so)
+				if err != nil {
+					return err
+				}
+				script := filepath.Join(opt.Out, "slurm", "sweep.sbatch")
+				switch {
+				case so.DryRun:
+					fmt.Fprintf(out, "wrote %s and collect.sbatch next to it (not submitted)\n", script)
+				case len(sub.Indices) == 0:
+					fmt.Fprintf(out, "every run is done; nothing submitted (golora experiment collect %s writes the report)\n", opt.Out)
+				default:
+					fmt.Fprintf(out, "Submitted batch job %s (%s: %d runs)\ncollect: job %s, after %s ends\n", sub.ArrayJob, script, len(sub.Indices), sub.CollectJob, sub.ArrayJob)
+				}
+				return nil
+			}
+			if runIndex >= 0 {
+				_, err := experiment.ExecuteRun(ctx, s, opt, runIndex)
+				return err
+			}
 			res, err := experiment.Execute(ctx, s, opt)
 			if err != nil {
 				return err
@@ -87,6 +118,27 @@ command continues a sweep. Built-in sweeps: ` + strings.Join(experiment.Builtin(
 	f.StringVar(&task, "task", "", "override the sweep's task: a built-in task or a folder with train.jsonl and valid.jsonl")
 	f.StringVar(&base, "base", "", "override the sweep's base: embedded, wide, or a model path")
 	f.BoolVar(&list, "list", false, "list the built-in sweeps and tasks")
+	f.BoolVar(&slurm, "slurm", false, "submit the sweep to Slurm as a job array (one task per run) plus a collect job; see docs/SLURM.md")
+	f.StringVar(&so.Opts, "slurm-opts", "", `extra sbatch options for the array and collect jobs, e.g. "--partition=cpu --time=1:00:00"`)
+	f.IntVar(&so.MaxParallel, "max-parallel", 0, "with --slurm: at most N runs at a time (the array's %N; 0 = no limit)")
+	f.BoolVar(&so.DryRun, "dry-run", false, "with --slurm: write --out/slurm/sweep.sbatch without submitting it")
+	f.IntVar(&runIndex, "run-index", -1, "run only this run of the sweep (0-based, as Slurm array tasks do) and write no report")
+	var resubmit bool
+	collect := &cobra.Command{
+		Use:   "collect DIR",
+		Short: "Write results.csv, results.md and plots from a sweep's finished runs; list the missing ones",
+		Long: `Gather the finished runs of the sweep in DIR (one run with --slurm or locally)
+into results.csv, results.md and the plots, and list the runs that failed or
+are missing with their Slurm state. Exits with status 1 while runs are
+missing; --resubmit-failed submits those that Slurm is not still running.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := experiment.Collect(cmd.Context(), args[0], resubmit, cmd.OutOrStdout())
+			return err
+		},
+	}
+	collect.Flags().BoolVar(&resubmit, "resubmit-failed", false, "submit the failed and missing runs again (a new job array and collect job)")
+	cmd.AddCommand(collect)
 	rootCmd.AddCommand(cmd)
 }
 
