@@ -164,7 +164,9 @@ func prepare(s *Sweep, opt Options) (*prepared, error) {
 		c.Model, c.Data, c.Valid, c.Out = modelPath, trainPath, validPath, filepath.Join(opt.Out, "runs", runs[i].ID)
 	}
 	p.runs, p.tok = runs, tok
-	slurmThreads(s)
+	if n := slurmThreads(s); n > 0 {
+		p.logf("compute threads: %d (SLURM_CPUS_PER_TASK)", n)
+	}
 	return p, nil
 }
 

@@ -227,18 +227,27 @@ func sbatchOpts(s string) ([]string, error) {
 	}
 	var opts []string
 	for _, w := range words {
+		quoted := w
+		if strings.ContainsAny(w, " \t\n") {
+			// #SBATCH lines are split at blanks outside double quotes.
+			if name, val, ok := strings.Cut(w, "="); ok && strings.HasPrefix(w, "-") {
+				quoted = name + "=" + strconv.Quote(val)
+			} else {
+				quoted = strconv.Quote(w)
+			}
+		}
 		if !strings.HasPrefix(w, "-") {
 			if len(opts) == 0 {
 				return nil, fmt.Errorf("experiment: --slurm-opts %q: %q is not an sbatch option (they start with -)", s, w)
 			}
-			opts[len(opts)-1] += " " + w
+			opts[len(opts)-1] += " " + quoted
 			continue
 		}
 		name, _, _ := strings.Cut(w, "=")
 		if containsStr(reservedSbatch, name) {
 			return nil, fmt.Errorf("experiment: --slurm-opts: %s is set by golora (the array is one task per run; use --max-parallel to throttle it)", name)
 		}
-		opts = append(opts, w)
+		opts = append(opts, quoted)
 	}
 	return opts, nil
 }
@@ -358,17 +367,18 @@ func writeRecord(out string, rec *slurmRecord) error {
 
 // slurmThreads sizes the kernels to the task's allocation: inside a Slurm
 // job started with --cpus-per-task, SLURM_CPUS_PER_TASK, unless the sweep
-// sets threads itself.
-func slurmThreads(s *Sweep) {
+// sets threads itself. It returns the count it set (0: none).
+func slurmThreads(s *Sweep) int {
 	if _, set := s.Train["threads"]; set {
-		return
+		return 0
 	}
 	n, err := strconv.Atoi(os.Getenv("SLURM_CPUS_PER_TASK"))
 	if err != nil || n < 1 {
-		return
+		return 0
 	}
 	kernels.SetThreads(n)
 	runtime.GOMAXPROCS(n)
+	return n
 }
 
 // Missing is a run of a sweep with no result.json.
