@@ -525,7 +525,7 @@ func jobStates(ctx context.Context, rec *slurmRecord, missing []Missing) {
 		if st, ok := states[m.Job]; ok {
 			m.State = st
 		} else {
-			m.State = "state unknown (" + why + ")"
+			m.State = "state unknown (" + why + "; slurmctld no longer lists it: it ended over MinJobAge ago, or was cancelled before it started)"
 		}
 	}
 }
