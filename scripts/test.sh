@@ -18,6 +18,13 @@ if [ "${CI:-}" = "true" ]; then
 elif command -v node >/dev/null && command -v npm >/dev/null; then
   tools/tokref/setup.sh || echo "warning: tokref setup failed; tokenizer reference tests will skip" >&2
 fi
+# The Slurm integration test (experiment.TestSlurmCluster) starts a one-node
+# cluster on localhost from Debian's slurm-wlm and munge: installed and
+# required in CI; elsewhere it runs when they are present and root, and is
+# skipped with a message otherwise.
+if [ "${CI:-}" = "true" ] && ! { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && command -v sbatch >/dev/null; }; then
+  apt-get update -qq && apt-get install -y -qq slurm-wlm munge
+fi
 go vet ./...
 go test -count=1 -timeout 25m ./...
 go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/...
