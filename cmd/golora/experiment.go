@@ -29,7 +29,12 @@ per seed with the train engine, then write results.csv, results.md (mean ± std
 over seeds) and PNG plots into --out. Each run keeps its config, metrics,
 checkpoints and adapter in --out/runs/<run-id>/; a run with a result.json is
 done and skipped, an interrupted one resumes from its checkpoint, so the same
-command continues a sweep. Built-in sweeps: ` + strings.Join(experiment.Builtin(), ", ") + `.`,
+command continues a sweep. Built-in sweeps: ` + strings.Join(experiment.Builtin(), ", ") + `.
+
+With --slurm the runs go to a Slurm cluster instead, as a job array of one
+task per run (--out/slurm/sweep.sbatch), followed by a job that runs
+"golora experiment collect --out"; golora and --out must be on a filesystem
+every node sees (docs/SLURM.md).`,
 		Example: `  golora experiment init --quick
   golora experiment init --seeds 3 --out results/init
   golora experiment methods --quick --task quiz-qa
