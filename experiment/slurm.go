@@ -507,13 +507,15 @@ func jobStates(ctx context.Context, rec *slurmRecord, missing []Missing) {
 			last[i] = sub.ArrayJob
 		}
 	}
+	// sacct first; scontrol for what it does not know (no database, or a
+	// task it has no record of).
 	states, why := sacctStates(ctx, jobs)
 	if states == nil {
-		var err error
-		if states, err = scontrolStates(ctx, jobs); err != nil {
-			why += "; " + err.Error()
-		}
+		states = map[string]string{}
+	} else {
+		why = "sacct has no record of it"
 	}
+	var live map[string]string
 	for k := range missing {
 		m := &missing[k]
 		job, ok := last[m.Index]
@@ -523,6 +525,16 @@ func jobStates(ctx context.Context, rec *slurmRecord, missing []Missing) {
 		}
 		m.Job = job + "_" + strconv.Itoa(m.Index)
 		if st, ok := states[m.Job]; ok {
+			m.State = st
+			continue
+		}
+		if live == nil {
+			var err error
+			if live, err = scontrolStates(ctx, jobs); err != nil {
+				why += "; " + err.Error()
+			}
+		}
+		if st, ok := live[m.Job]; ok {
 			m.State = st
 		} else {
 			m.State = "state unknown (" + why + "; slurmctld no longer lists it: it ended over MinJobAge ago, or was cancelled before it started)"

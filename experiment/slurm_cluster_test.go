@@ -138,9 +138,12 @@ func TestSlurmCluster(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "compute threads: 1 (SLURM_CPUS_PER_TASK)") || !strings.Contains(string(b), runs[1].ID) {
 		t.Errorf("task 1's log (%v) lacks its run and thread count:\n%s", err, b)
 	}
+	// The table and plots hold no wall time: they are the same bytes.
 	for _, f := range []string{"results.md", "loss-vs-lr.png", "curves.png"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
+		a, err1 := os.ReadFile(filepath.Join(local, f))
+		b, err2 := os.ReadFile(filepath.Join(dir, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: the Slurm sweep's differs from the local one's (%v, %v)", f, err1, err2)
 		}
 	}
 }
