@@ -73,24 +73,8 @@ func SubmitSlurm(ctx context.Context, s *Sweep, opt Options, so SlurmOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	p, err := prepare(s, opt)
-	if err != nil {
-		return nil, err
-	}
-	var todo []int
-	for i, r := range p.runs {
-		if err := sameConfig(r.Config.Out, r.Config); err != nil {
-			return nil, err
-		}
-		if _, err := readResult(r.Config.Out); err != nil {
-			todo = append(todo, i)
-		}
-	}
-	if err := writeSweep(p.out, p.s); err != nil {
-		return nil, err
-	}
-	if err := checkFrozen(p); err != nil {
-		return nil, err
+	if opt.Out == "" {
+		return nil, errors.New("experiment: --out is required")
 	}
 	bin := so.Binary
 	if bin == "" {
@@ -98,7 +82,7 @@ func SubmitSlurm(ctx context.Context, s *Sweep, opt Options, so SlurmOptions) (*
 			return nil, fmt.Errorf("experiment: the golora binary: %w", err)
 		}
 	}
-	out, err1 := filepath.Abs(p.out)
+	out, err1 := filepath.Abs(opt.Out)
 	bin, err2 := filepath.Abs(bin)
 	cwd, err3 := os.Getwd()
 	if err := errors.Join(err1, err2, err3); err != nil {
@@ -108,6 +92,44 @@ func SubmitSlurm(ctx context.Context, s *Sweep, opt Options, so SlurmOptions) (*
 		if strings.ContainsAny(path, " \t\n'\"\\$`") {
 			return nil, fmt.Errorf("experiment: --slurm: path %q has a space, quote or $; #SBATCH lines cannot hold it, use another folder", path)
 		}
+	}
+	p, err := prepare(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	var todo []Missing
+	for i, r := range p.runs {
+		if err := sameConfig(r.Config.Out, r.Config); err != nil {
+			return nil, err
+		}
+		if _, err := readResult(r.Config.Out); err != nil {
+			todo = append(todo, Missing{Index: i, ID: r.ID})
+		}
+	}
+	rec, err := readRecord(out)
+	if err != nil {
+		return nil, err
+	}
+	// Two tasks on one run folder would race: runs an earlier submission
+	// is still running are not submitted twice.
+	if len(rec.Submissions) > 0 && len(todo) > 0 && !so.DryRun {
+		jobStates(ctx, rec, todo)
+		var active []string
+		for _, m := range todo {
+			if activeState(m.State) {
+				active = append(active, m.Job)
+			}
+		}
+		if len(active) > 0 {
+			return nil, fmt.Errorf("experiment: --slurm: %d runs of %s are still pending or running in Slurm (%s); wait for them, or `golora experiment collect %s --resubmit-failed` submits only the failed ones",
+				len(active), opt.Out, strings.Join(active, ", "), opt.Out)
+		}
+	}
+	if err := writeSweep(p.out, p.s); err != nil {
+		return nil, err
+	}
+	if err := checkFrozen(p); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(out, "slurm")
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
@@ -145,12 +167,12 @@ func SubmitSlurm(ctx context.Context, s *Sweep, opt Options, so SlurmOptions) (*
 	if so.DryRun || len(todo) == 0 {
 		return &Submission{}, nil
 	}
-	rec, err := readRecord(out)
-	if err != nil {
-		return nil, err
-	}
 	rec.MaxParallel = so.MaxParallel
-	return submit(ctx, out, rec, todo)
+	var indices []int
+	for _, m := range todo {
+		indices = append(indices, m.Index)
+	}
+	return submit(ctx, out, rec, indices)
 }
 
 // checkFrozen makes sure sweep.yaml, which the array tasks and collect

@@ -73,6 +73,10 @@ func TestSlurmCluster(t *testing.T) {
 			t.Errorf("the array job lacks %s (from --max-parallel and --slurm-opts):\n%s", want, show)
 		}
 	}
+	// Submitting again while the array runs would put two tasks on one run.
+	if out, err := runGolora(bin, "experiment", sweep, "--slurm", "--out", dir); err == nil || !strings.Contains(out, "still pending or running in Slurm") {
+		t.Errorf("second --slurm while the first runs: %v\n%s", err, out)
+	}
 	runs, err := frozenRuns(dir)
 	if err != nil {
 		t.Fatal(err)
