@@ -477,7 +477,7 @@ func Collect(ctx context.Context, out string, resubmit bool, log io.Writer) (*Co
 		jobStates(ctx, rec, c.Missing)
 	}
 	fmt.Fprintf(log, "%d not finished:\n", len(c.Missing))
-	var again []int
+	var failed []int
 	for _, m := range c.Missing {
 		job := ""
 		if m.Job != "" {
@@ -485,23 +485,27 @@ func Collect(ctx context.Context, out string, resubmit bool, log io.Writer) (*Co
 		}
 		fmt.Fprintf(log, "  run %d %s: %s%s\n", m.Index, m.ID, m.State, job)
 		if !activeState(m.State) {
-			again = append(again, m.Index)
+			failed = append(failed, m.Index)
 		}
 	}
+	again := fmt.Sprintf("`golora experiment %s --out %s` runs them here", path, out)
+	if len(rec.Submissions) > 0 {
+		again = fmt.Sprintf("`golora experiment collect %s --resubmit-failed` submits them again", out)
+	}
 	if !resubmit {
-		return c, fmt.Errorf("experiment collect: %d of %d %w (listed above); `golora experiment collect %s --resubmit-failed` submits them again", len(c.Missing), len(runs), ErrUnfinished, out)
+		return c, fmt.Errorf("experiment collect: %d of %d %w (listed above); %s", len(c.Missing), len(runs), ErrUnfinished, again)
 	}
 	if len(rec.Submissions) == 0 {
-		return c, fmt.Errorf("experiment collect: --resubmit-failed: %s was not submitted with --slurm (no slurm/jobs.json); run the sweep again to finish it", out)
+		return c, fmt.Errorf("experiment collect: --resubmit-failed: %s was not submitted with --slurm (no slurm/jobs.json); %s", out, again)
 	}
-	if len(again) == 0 {
+	if len(failed) == 0 {
 		fmt.Fprintln(log, "all of them are still pending or running in Slurm; nothing resubmitted")
 		return c, nil
 	}
-	if c.Resubmitted, err = submit(ctx, out, rec, again); err != nil {
+	if c.Resubmitted, err = submit(ctx, out, rec, failed); err != nil {
 		return c, err
 	}
-	fmt.Fprintf(log, "resubmitted %d run(s) as job array %s (collect: job %s)\n", len(again), c.Resubmitted.ArrayJob, c.Resubmitted.CollectJob)
+	fmt.Fprintf(log, "resubmitted %d run(s) as job array %s (collect: job %s)\n", len(failed), c.Resubmitted.ArrayJob, c.Resubmitted.CollectJob)
 	return c, nil
 }
 
