@@ -88,14 +88,14 @@ func TestSlurmCluster(t *testing.T) {
 		t.Fatalf("scancel: %v\n%s", err, out)
 	}
 	cancelled := runs[0].ID
-	waitFor(t, 60*time.Second, "run 0 to save a checkpoint", func() bool {
+	waitFor(t, 3*time.Minute, "run 0 to save a checkpoint", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "runs", cancelled, "checkpoints"))
 		return err == nil
 	})
 	if out, err := exec.Command("scancel", job+"_0").CombinedOutput(); err != nil {
 		t.Fatalf("scancel: %v\n%s", err, out)
 	}
-	c.waitIdle(t, 90*time.Second)
+	c.waitIdle(t, 3*time.Minute)
 	if got := snapshot(t, filepath.Join(dir, "sweep.yaml"), filepath.Join(dir, "data")); got != frozen {
 		t.Errorf("array tasks wrote outside their run folders:\nbefore %s\nafter  %s", frozen, got)
 	}
@@ -122,7 +122,7 @@ func TestSlurmCluster(t *testing.T) {
 	if err != nil || !strings.Contains(out, "resubmitted 2 run(s)") {
 		t.Fatalf("--resubmit-failed: %v\n%s", err, out)
 	}
-	c.waitIdle(t, 90*time.Second)
+	c.waitIdle(t, 3*time.Minute)
 	t.Logf("%.1fs: resubmitted run done", time.Since(start).Seconds())
 	out, err = runGolora(bin, "experiment", "collect", dir)
 	if err != nil || !strings.Contains(out, "4 of 4 runs finished") {
@@ -310,6 +310,8 @@ func startSlurm(t *testing.T) *slurmCluster {
 	conf := filepath.Join(c.dir, "slurm.conf")
 	c.conf = conf
 	d := c.dir
+	// config_overrides: the node has the 2 CPUs configured here whatever
+	// the machine has (no drain on a 1-CPU runner).
 	// No slurmdbd: accounting_storage/none, so sacct has nothing and
 	// collect falls back to scontrol (jobs stay known for MinJobAge
 	// seconds after they end). jobcomp/filetxt would give `sacct -c`, but
@@ -340,6 +342,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
+SlurmdParameters=config_overrides
 MinJobAge=300
 NodeName=golora-test NodeAddr=127.0.0.1 NodeHostname=%[1]s CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=golora-test Default=YES MaxTime=INFINITE State=UP
@@ -381,6 +384,21 @@ func (c *slurmCluster) waitIdle(t *testing.T, limit time.Duration) {
 // stop cancels every job, then stops the daemons (slurmd before slurmctld
 // before munged), killing any that do not exit within ten seconds.
 func (c *slurmCluster) stop(t *testing.T) {
+	if t.Failed() {
+		logs, _ := filepath.Glob(filepath.Join(c.dir, "*", "slurm", "logs", "*.out"))
+		for _, f := range logs {
+			b, _ := os.ReadFile(f)
+			t.Logf("%s:\n%s", f, b)
+		}
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, f := range procs {
+			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(c.dir)) {
+				st, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
+				wchan, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "wchan"))
+				t.Logf("running: %s %s [%s] wchan %s", filepath.Base(filepath.Dir(f)), bytes.ReplaceAll(b, []byte{0}, []byte{' '}), st, wchan)
+			}
+		}
+	}
 	if len(c.procs) > 2 {
 		c.cmd("scancel", "--full", "-u", currentUser()).Run()
 		deadline := time.Now().Add(15 * time.Second)
