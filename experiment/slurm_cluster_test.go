@@ -22,12 +22,12 @@ import (
 // TestSlurmCluster hands a 4-run sweep to a real single-node Slurm cluster
 // (slurmctld + slurmd on localhost, 2 CPUs, munged with its own key, all in
 // a temporary folder with free ports): the array runs two at a time, one
-// running task is cancelled with scancel, the dependent collect job and
-// collect itself report it with its Slurm state, --resubmit-failed finishes
-// it (resuming its checkpoint), and the final results.csv equals the local
-// run's. It needs Debian's
-// slurm-wlm and munge and root (slurmd starts the jobs); scripts/test.sh
-// installs them in CI, where their absence fails the test.
+// running and one pending task are cancelled with scancel, the dependent
+// collect job and collect itself report them, --resubmit-failed finishes
+// them (the killed run resumes its checkpoint), and the final results equal
+// the local run's. It needs Debian's slurm-wlm and munge and root (slurmd
+// starts the jobs); scripts/test.sh installs them in CI, where their
+// absence fails the test.
 func TestSlurmCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short: starts a Slurm cluster")
@@ -73,28 +73,33 @@ func TestSlurmCluster(t *testing.T) {
 			t.Errorf("the array job lacks %s (from --max-parallel and --slurm-opts):\n%s", want, show)
 		}
 	}
-	// Submitting again while the array runs would put two tasks on one run.
-	if out, err := runGolora(bin, "experiment", sweep, "--slurm", "--out", dir); err == nil || !strings.Contains(out, "still pending or running in Slurm") {
-		t.Errorf("second --slurm while the first runs: %v\n%s", err, out)
+	// Two at a time: runs 2 and 3 are pending. Hold run 2 (so a run is
+	// surely still pending below) and cancel run 3 before it starts; kill
+	// run 0 mid-training, once it has saved a checkpoint: its
+	// resubmission then resumes from there.
+	slurm := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
+	slurm("scontrol", "hold", job+"_2")
+	slurm("scancel", job+"_3")
 	runs, err := frozenRuns(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	// Cancel run 3 before it starts (two at a time: it is pending), and
-	// kill run 0 mid-training, once it has saved a checkpoint: its
-	// resubmission then resumes from there.
-	if out, err := exec.Command("scancel", job+"_3").CombinedOutput(); err != nil {
-		t.Fatalf("scancel: %v\n%s", err, out)
 	}
 	cancelled := runs[0].ID
 	waitFor(t, 3*time.Minute, "run 0 to save a checkpoint", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "runs", cancelled, "checkpoints"))
 		return err == nil
 	})
-	if out, err := exec.Command("scancel", job+"_0").CombinedOutput(); err != nil {
-		t.Fatalf("scancel: %v\n%s", err, out)
+	slurm("scancel", job+"_0")
+	// Submitting again while a run is pending would put two tasks on it.
+	if out, err := runGolora(bin, "experiment", sweep, "--slurm", "--out", dir); err == nil || !strings.Contains(out, "still pending or running in Slurm") || !strings.Contains(out, job+"_2") {
+		t.Errorf("second --slurm while run 2 is pending: %v\n%s", err, out)
 	}
+	slurm("scontrol", "release", job+"_2")
 	c.waitIdle(t, 3*time.Minute)
 	if got := snapshot(t, filepath.Join(dir, "sweep.yaml"), filepath.Join(dir, "data")); got != frozen {
 		t.Errorf("array tasks wrote outside their run folders:\nbefore %s\nafter  %s", frozen, got)
@@ -394,8 +399,9 @@ func (c *slurmCluster) stop(t *testing.T) {
 		for _, f := range procs {
 			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(c.dir)) {
 				st, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
+				_, st, _ = bytes.Cut(st, []byte(") ")) // state, then the rest
 				wchan, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "wchan"))
-				t.Logf("running: %s %s [%s] wchan %s", filepath.Base(filepath.Dir(f)), bytes.ReplaceAll(b, []byte{0}, []byte{' '}), st, wchan)
+				t.Logf("running: %s %s (state %.1s, wchan %s)", filepath.Base(filepath.Dir(f)), bytes.ReplaceAll(b, []byte{0}, []byte{' '}), st, wchan)
 			}
 		}
 	}
