@@ -42,9 +42,8 @@ func TestSlurmCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// One thread, as each array task gets (--cpus-per-task=1): the kernels
-	// give the same sums at any thread count, but on a loaded 2-core
-	// machine two threads per run are slower.
+	// One thread, as each array task gets (--cpus-per-task=1); on a loaded
+	// 2-core machine two threads per run are also slower.
 	local := filepath.Join(c.dir, "local")
 	t.Setenv("GOLORA_THREADS", "1")
 	out, err := runGolora(bin, "experiment", sweep, "--out", local)
