@@ -22,8 +22,17 @@ const (
 	latestFile     = "latest"
 	stateFile      = "state.json"
 	trainerFile    = "trainer_state.safetensors"
-	stateVersion   = 1
+	manifestFile   = "SHA256SUMS"
+	// stateVersion 2 added SHA256SUMS, which covers state.json too; version
+	// 1 checkpoints (no manifest) are still read, with state.json checked
+	// for sane values only.
+	stateVersion = 2
 )
+
+// ErrNoCheckpoint is wrapped by loadLatest's error when the run folder has
+// no checkpoint at all (a fresh run). Damaged checkpoints are a different
+// error: --resume must never mistake them for a fresh start.
+var ErrNoCheckpoint = errors.New("no checkpoint")
 
 // StepRecord is one optimizer step as logged to metrics.jsonl.
 type StepRecord struct {
@@ -126,22 +135,12 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 	}); err != nil {
 		return fail(err)
 	}
-	// Hash and fsync whatever SaveAdapter wrote as well: its writer may not
-	// sync, and the rename below must not publish unsynced data.
-	st.Files = map[string]string{}
-	entries, err := os.ReadDir(tmp)
+	// Hash and fsync whatever SaveAdapter wrote as well (subfolders
+	// included): its writer may not sync, and the rename below must not
+	// publish unsynced data.
+	st.Files, err = hashTree(tmp)
 	if err != nil {
 		return fail(err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		sum, err := hashAndSync(filepath.Join(tmp, e.Name()))
-		if err != nil {
-			return fail(err)
-		}
-		st.Files[e.Name()] = sum
 	}
 	sb, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
@@ -149,6 +148,18 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 	}
 	if err := writeSynced(filepath.Join(tmp, stateFile), func(w io.Writer) error {
 		_, err := w.Write(sb)
+		return err
+	}); err != nil {
+		return fail(err)
+	}
+	// SHA256SUMS (sha256sum's format) covers every file, state.json
+	// included, so no file of a checkpoint is trusted unverified.
+	sums, err := hashTree(tmp)
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeSynced(filepath.Join(tmp, manifestFile), func(w io.Writer) error {
+		_, err := w.Write(formatManifest(sums))
 		return err
 	}); err != nil {
 		return fail(err)
@@ -216,17 +227,23 @@ func pruneCheckpoints(ckdir string, step, keep int) {
 // loadLatest loads the checkpoint latest points to. If latest is missing or
 // its target does not verify (only possible through outside damage), the
 // newest checkpoint that verifies is used instead (warn says why when latest
-// pointed at a damaged one). It
-// returns os.ErrNotExist (wrapped) when there is no checkpoint at all.
+// pointed at a damaged one). It returns an error wrapping ErrNoCheckpoint
+// only when the folder holds no checkpoint at all; when checkpoints exist
+// but none verifies, the error says what is wrong with each and does not
+// wrap ErrNoCheckpoint (or os.ErrNotExist), so no caller starts over.
 func loadLatest(out string) (ck *checkpoint, warn string, err error) {
 	ckdir := filepath.Join(out, checkpointsDir)
 	var errs []error
 	if b, err := os.ReadFile(filepath.Join(ckdir, latestFile)); err == nil {
 		name := strings.TrimSpace(string(b))
-		ck, err := loadCheckpoint(filepath.Join(ckdir, name))
-		if err == nil {
+		if _, ok := parseStepName(name); !ok || name != filepath.Base(name) || len(name) > 64 {
+			errs = append(errs, fmt.Errorf("%s names %.64q, not a checkpoint of this run (want step-NNNNNN)", filepath.Join(ckdir, latestFile), name))
+		} else if ck, err := loadCheckpoint(filepath.Join(ckdir, name)); err == nil {
 			return ck, "", nil
+		} else {
+			errs = append(errs, err)
 		}
+	} else if !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	entries, _ := os.ReadDir(ckdir)
@@ -250,34 +267,47 @@ func loadLatest(out string) (ck *checkpoint, warn string, err error) {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		return nil, "", fmt.Errorf("train: no checkpoint in %s: %w", ckdir, os.ErrNotExist)
+		return nil, "", fmt.Errorf("train: %w in %s: %w", ErrNoCheckpoint, ckdir, os.ErrNotExist)
 	}
-	return nil, "", fmt.Errorf("train: no usable checkpoint in %s: %w", ckdir, errors.Join(errs...))
+	// %v, not %w: a missing file inside a checkpoint is damage, not "no
+	// checkpoint", and must not satisfy errors.Is(err, os.ErrNotExist).
+	return nil, "", fmt.Errorf("train: no intact checkpoint in %s (nothing was deleted):\n  %v", ckdir,
+		strings.ReplaceAll(errors.Join(errs...).Error(), "\n", "\n  "))
 }
 
-// loadCheckpoint reads and verifies one checkpoint directory.
+// loadCheckpoint reads and verifies one checkpoint directory: every file
+// against SHA256SUMS (state.json included), then state.json's values.
 func loadCheckpoint(dir string) (*checkpoint, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	sums, manifestErr := readManifest(filepath.Join(dir, manifestFile))
+	if manifestErr == nil {
+		if _, ok := sums[stateFile]; !ok {
+			return nil, fmt.Errorf("checkpoint %s: %s does not cover %s", dir, manifestFile, stateFile)
+		}
+		if err := verifyFiles(dir, sums); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(manifestErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, manifestErr)
+	}
+	st, err := parseState(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		return nil, err
 	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
-	}
-	if st.Version != stateVersion {
-		return nil, fmt.Errorf("checkpoint %s: state version %d, this golora reads %d", dir, st.Version, stateVersion)
+	if manifestErr != nil && st.Version >= 2 {
+		return nil, fmt.Errorf("checkpoint %s: %s is missing", dir, manifestFile)
 	}
 	if _, ok := st.Files[trainerFile]; !ok {
 		return nil, fmt.Errorf("checkpoint %s: state.json lists no %s", dir, trainerFile)
 	}
-	for name, want := range st.Files {
-		got, err := hashFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	if manifestErr != nil { // version 1: state.json's own list is all there is
+		if err := verifyFiles(dir, st.Files); err != nil {
+			return nil, err
 		}
-		if got != want {
-			return nil, fmt.Errorf("checkpoint %s: %s is damaged (SHA-256 %s, state.json says %s)", dir, name, got, want)
+	} else {
+		for name, sum := range st.Files { // already verified: must agree
+			if sums[name] != sum {
+				return nil, fmt.Errorf("checkpoint %s: state.json and %s disagree about %.64q", dir, manifestFile, name)
+			}
 		}
 	}
 	tensors, _, err := readSafetensors(filepath.Join(dir, trainerFile))
@@ -285,6 +315,153 @@ func loadCheckpoint(dir string) (*checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	return &checkpoint{Dir: dir, State: st, Tensors: tensors}, nil
+}
+
+// maxStateBytes bounds state.json; the history of a million steps fits.
+const maxStateBytes = 1 << 30
+
+// parseState reads dir/state.json and checks that its values could have
+// been written by a run: a hostile or damaged state must not make training
+// run with a negative step (a negative learning rate) or the like.
+func parseState(dir string) (State, error) {
+	var st State
+	path := filepath.Join(dir, stateFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return st, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxStateBytes {
+		return st, fmt.Errorf("checkpoint %s: %s is not a regular file under %d bytes", dir, stateFile, maxStateBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
+	}
+	if err := st.check(filepath.Base(dir)); err != nil {
+		return st, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
+	}
+	return st, nil
+}
+
+// check validates a parsed State; dirName is its checkpoint folder's name.
+func (st *State) check(dirName string) error {
+	if st.Version < 1 || st.Version > stateVersion {
+		return fmt.Errorf("state version %d, this golora reads 1 to %d", st.Version, stateVersion)
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if st.Step < 0 || st.TotalSteps < 1 || st.Step > st.TotalSteps {
+		bad("step %d of %d: want 0 <= step <= total_steps, total_steps >= 1", st.Step, st.TotalSteps)
+	}
+	if s, ok := parseStepName(dirName); ok && s != st.Step {
+		bad("step %d in folder %s", st.Step, dirName)
+	}
+	if st.Tokens < 0 || !(st.ElapsedS >= 0) || math.IsInf(st.ElapsedS, 0) {
+		bad("tokens %d, elapsed_s %g: want non-negative values", st.Tokens, st.ElapsedS)
+	}
+	if len(st.History.Steps) > st.Step {
+		bad("history holds %d steps, more than step %d", len(st.History.Steps), st.Step)
+	}
+	for name := range st.Files {
+		if !filepath.IsLocal(name) || strings.Contains(name, "\\") {
+			bad("file name %.64q leaves the checkpoint folder", name)
+		}
+	}
+	if err := st.Config.Validate(); err != nil {
+		bad("config: %v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// verifyFiles checks each named file of dir against its SHA-256.
+func verifyFiles(dir string, sums map[string]string) error {
+	names := make([]string, 0, len(sums))
+	for name := range sums {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("checkpoint %s: file name %.64q leaves the checkpoint folder", dir, name)
+		}
+		got, err := hashFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+		if got != sums[name] {
+			return fmt.Errorf("checkpoint %s: %s is damaged (SHA-256 %s, expected %.64s)", dir, name, got, sums[name])
+		}
+	}
+	return nil
+}
+
+// hashTree fsyncs and hashes every regular file under dir, keyed by its
+// slash-separated path relative to dir.
+func hashTree(dir string) (map[string]string, error) {
+	sums := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		sum, err := hashAndSync(path)
+		if err != nil {
+			return err
+		}
+		sums[filepath.ToSlash(rel)] = sum
+		return nil
+	})
+	return sums, err
+}
+
+func formatManifest(sums map[string]string) []byte {
+	names := make([]string, 0, len(sums))
+	for name := range sums {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "%s  %s\n", sums[name], name)
+	}
+	return []byte(b.String())
+}
+
+// readManifest parses a SHA256SUMS file (at most 1 MiB).
+func readManifest(path string) (map[string]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return nil, fmt.Errorf("%s: not a regular file under 1 MiB", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseManifest(b)
+}
+
+func parseManifest(b []byte) (map[string]string, error) {
+	sums := map[string]string{}
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if _, err := hex.DecodeString(sum); !ok || err != nil || len(sum) != 64 || name == "" || !filepath.IsLocal(name) {
+			return nil, fmt.Errorf("%s line %d: want \"<sha256>  <file>\" with a file inside the checkpoint", manifestFile, i+1)
+		}
+		if _, dup := sums[name]; dup {
+			return nil, fmt.Errorf("%s line %d: %.64q listed twice", manifestFile, i+1, name)
+		}
+		sums[name] = sum
+	}
+	return sums, nil
 }
 
 // restore copies the checkpoint's weights and moments into params and opt,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -76,6 +77,12 @@ type Config struct {
 	Seed        int64 `yaml:"seed" json:"seed"`
 	Threads     int   `yaml:"threads" json:"threads"`
 
+	// Run-folder and divergence guards (docs/ARCHITECTURE.md, hardening).
+	Overwrite           bool    `yaml:"overwrite" json:"overwrite"`
+	KeepBest            bool    `yaml:"keep-best" json:"keep-best"`
+	DivergenceThreshold float64 `yaml:"divergence-threshold" json:"divergence-threshold"`
+	DivergenceSteps     int     `yaml:"divergence-steps" json:"divergence-steps"`
+
 	// Shape is the architecture of a model trained from scratch (golora
 	// pretrain); train ignores it.
 	Shape ModelShape `yaml:",inline" json:"shape"`
@@ -126,6 +133,10 @@ func DefaultConfig() Config {
 		LogEvery:      0, // auto: about 50 lines per run
 		Seed:          0,
 		Threads:       0, // kernels' default (GOMAXPROCS or GOLORA_THREADS)
+
+		KeepBest:            true,
+		DivergenceThreshold: 3,
+		DivergenceSteps:     10,
 	}
 }
 
@@ -209,6 +220,12 @@ func (c *Config) Validate() error {
 	if c.Threads < 0 {
 		bad("--threads %d: must be >= 0 (0 = default)", c.Threads)
 	}
+	if !(c.DivergenceThreshold == 0 || c.DivergenceThreshold >= 1) || math.IsInf(c.DivergenceThreshold, 0) {
+		bad("--divergence-threshold %g: want 0 (off) or a factor >= 1 over the starting loss", c.DivergenceThreshold)
+	}
+	if c.DivergenceThreshold > 0 && c.DivergenceSteps < 1 {
+		bad("--divergence-steps %d: must be at least 1", c.DivergenceSteps)
+	}
 	return errors.Join(errs...)
 }
 
@@ -267,6 +284,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Resume, "resume", c.Resume, "continue from the latest checkpoint in --out")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, data order, dropout)")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "compute threads (0 = GOMAXPROCS or GOLORA_THREADS)")
+	fs.BoolVar(&c.Overwrite, "overwrite", c.Overwrite, "replace the run already in --out (its checkpoints and adapter) instead of refusing")
+	fs.BoolVar(&c.KeepBest, "keep-best", c.KeepBest, "save the weights of the best validation loss as the result, not the last step's (needs validation data)")
+	fs.Float64Var(&c.DivergenceThreshold, "divergence-threshold", c.DivergenceThreshold, "stop when the loss stays above this factor x the starting loss (or above ln(vocab)), or the gradient norm explodes, for --divergence-steps steps (0 = off)")
+	fs.IntVar(&c.DivergenceSteps, "divergence-steps", c.DivergenceSteps, "consecutive bad steps before --divergence-threshold stops the run")
 }
 
 // csvValue is a comma-separated list flag whose Set always replaces the
@@ -358,7 +379,7 @@ func (c *Config) ResolveResume(fs *pflag.FlagSet, base Config) error {
 		return nil
 	}
 	ck, err := ReadCheckpointConfig(c.Out)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, ErrNoCheckpoint) {
 		return nil
 	}
 	if err != nil {

@@ -73,6 +73,9 @@ type Summary struct {
 	Out             string
 	Checkpoint      string
 	History         History
+	// KeptBest is set when --keep-best saved the weights of the best
+	// evaluation (BestValStep), earlier than the last step, as the result.
+	KeptBest bool
 }
 
 // ErrNonFinite is wrapped by the error Run returns when the loss or the
@@ -116,11 +119,16 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 	rng := rand.NewPCG(uint64(cfg.Seed), 0x70c3a2b1d5e6f708)
 	st := State{Version: stateVersion, Config: cfg, TotalSteps: total}
 	pr := &progress{w: log, tty: isTerminal(log), total: total}
+	unlock, err := lockRun(cfg.Out, pr.line)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	if cfg.Resume {
 		ck, warn, err := loadLatest(cfg.Out)
 		switch {
-		case errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, ErrNoCheckpoint):
 			pr.line("note: no checkpoint in %s yet; starting from step 0", filepath.Join(cfg.Out, checkpointsDir))
 		case err != nil:
 			return nil, err
@@ -148,8 +156,13 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 			st.Step, st.Tokens, st.ElapsedS, st.History = ck.State.Step, ck.State.Tokens, ck.State.ElapsedS, ck.State.History
 			pr.line("resumed from %s (step %d of %d)", ck.Dir, st.Step, total)
 		}
-	} else if _, err := os.Stat(filepath.Join(cfg.Out, checkpointsDir)); err == nil {
-		pr.line("note: %s holds checkpoints of an earlier run; starting afresh (use --resume to continue it)", cfg.Out)
+	}
+	if st.Step == 0 { // starting afresh: never over an earlier run unasked
+		if old := existingRun(cfg.Out); old != "" && !cfg.Overwrite {
+			return nil, fmt.Errorf("train: --out %s already holds a run (%s); continue it with --resume or replace it with --overwrite: %w", cfg.Out, old, ErrRunExists)
+		} else if old != "" {
+			pr.line("note: --overwrite: replacing the run in %s (%s)", cfg.Out, old)
+		}
 		if err := os.RemoveAll(filepath.Join(cfg.Out, checkpointsDir)); err != nil {
 			return nil, fmt.Errorf("train: clearing old checkpoints: %w", err)
 		}
@@ -207,6 +220,11 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return err
 		}
+		if best, ok := bestEval(st.History); cfg.KeepBest && (!ok || rec.ValLoss < best.ValLoss) {
+			if err := saveBest(cfg.Out, params, rec); err != nil {
+				return fmt.Errorf("train: --keep-best: %w", err)
+			}
+		}
 		st.History.Evals = append(st.History.Evals, rec)
 		if err := mw.add(rec); err != nil {
 			return fmt.Errorf("train: metrics: %w", err)
@@ -231,6 +249,14 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 	}
 
 	sp := &stepper{task: tr.Task, params: params, rng: rng, maxNorm: cfg.MaxGradNorm, micro: make([]Batch, cfg.GradAccum)}
+	guard := &divergence{threshold: cfg.DivergenceThreshold, patience: cfg.DivergenceSteps}
+	if vs, ok := tr.Task.(VocabSizer); ok && vs.VocabSize() > 1 {
+		guard.lnVocab = math.Log(float64(vs.VocabSize()))
+	}
+	for _, r := range st.History.Steps { // a resumed run's scale
+		guard.observe(r.Step, r.Loss, r.GradNorm, st.History.Steps[0].Loss)
+	}
+	savePending := false // a save point fell in a run of bad steps
 	pr.t0 = time.Now()
 	for st.Step < total {
 		if ctx.Err() != nil {
@@ -267,6 +293,12 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 			tr.OnStep(rec)
 		}
 		pr.step(rec, dt)
+		if guard.observe(st.Step, loss, norm, st.History.Steps[0].Loss) {
+			pr.endLine()
+			return nil, fmt.Errorf("train: step %d: %s for %d steps in a row (--divergence-threshold %g, --divergence-steps %d): %w; "+
+				"training stopped and the diverged weights were not saved. Last good checkpoint: %s. Hint: lower --lr, or set --divergence-threshold 0 to turn the guard off",
+				st.Step, guard.reason, guard.patience, cfg.DivergenceThreshold, cfg.DivergenceSteps, ErrDiverged, lastGood())
+		}
 		if st.Step == total {
 			break
 		}
@@ -275,10 +307,13 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 				return nil, err
 			}
 		}
-		if cfg.SaveEvery > 0 && st.Step%cfg.SaveEvery == 0 {
+		// No checkpoint while steps look diverged: pruning could otherwise
+		// replace the last good one by bad weights.
+		if savePending = savePending || (cfg.SaveEvery > 0 && st.Step%cfg.SaveEvery == 0); savePending && guard.bad == 0 {
 			if _, err := save(); err != nil {
 				return nil, err
 			}
+			savePending = false
 		}
 	}
 
@@ -292,6 +327,15 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 		var err error
 		if ckpt, err = save(); err != nil {
 			return nil, err
+		}
+	}
+	best, hasBest := bestEval(st.History)
+	keptBest := false
+	if cfg.KeepBest && hasBest && best.Step != st.Step {
+		if err := restoreBest(cfg.Out, params, best); err != nil {
+			pr.line("warning: --keep-best: %v; saving the last step's weights", err)
+		} else {
+			keptBest = true
 		}
 	}
 	if err := tr.Task.SaveAdapter(cfg.Out); err != nil {
@@ -316,6 +360,7 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 			sum.BestValLoss, sum.BestValStep = e.ValLoss, e.Step
 		}
 	}
+	sum.KeptBest = keptBest
 	pr.endLine()
 	sum.Print(log)
 	return sum, nil
@@ -343,6 +388,9 @@ func (s *Summary) Print(w io.Writer) {
 		first := s.History.Evals[0]
 		fmt.Fprintf(w, "validation loss: %.4f at step %d -> best %.4f (ppl %.2f) at step %d\n",
 			first.ValLoss, first.Step, s.BestValLoss, math.Exp(s.BestValLoss), s.BestValStep)
+	}
+	if s.KeptBest {
+		fmt.Fprintf(w, "kept the best validated weights (step %d, --keep-best) as the result; the last step's are in the checkpoint\n", s.BestValStep)
 	}
 	fmt.Fprintf(w, "saved to: %s  checkpoint: %s\n", s.Out, s.Checkpoint)
 	fmt.Fprintf(w, "metrics: %s  plot: %s\n", filepath.Join(s.Out, "metrics.jsonl"), filepath.Join(s.Out, "loss.png"))

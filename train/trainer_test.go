@@ -63,13 +63,13 @@ func TestTrainLearns(t *testing.T) {
 			t.Errorf("missing output: %v", err)
 		}
 	}
-	// keep-checkpoints 2: only the two newest survive.
+	// keep-checkpoints 2: only the two newest survive (and --keep-best's weights).
 	entries, _ := os.ReadDir(filepath.Join(cfg.Out, "checkpoints"))
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if strings.Join(names, " ") != "latest step-000055 step-000060" {
+	if strings.Join(names, " ") != "best.safetensors latest step-000055 step-000060" {
 		t.Errorf("checkpoints dir holds %v", names)
 	}
 	png, _ := os.ReadFile(filepath.Join(cfg.Out, "loss.png"))
