@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -110,8 +111,16 @@ type component struct {
 	} `json:"single"`
 }
 
+// maxIDGap is how many ids beyond twice the defined tokens a tokenizer.json
+// may leave unused (see ParseHF).
+const maxIDGap = 1 << 16
+
 // LoadHF reads tokenizer.json and, if it exists, tokenizer_config.json.
 func LoadHF(tokenizerJSON, configJSON string) (*HF, error) {
+	// A named pipe or device would block ReadFile forever or never end.
+	if fi, err := os.Stat(tokenizerJSON); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("tokenizer: %s is not a regular file (%v)", tokenizerJSON, fi.Mode().Type())
+	}
 	data, err := os.ReadFile(tokenizerJSON)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -158,18 +167,28 @@ func ParseHF(tokenizerJSON, configJSON []byte) (*HF, error) {
 		maxCacheEntries:   1 << 17,
 		maxCachedWordSize: 256,
 	}
+	if len(f.Model.Vocab) == 0 {
+		return nil, errors.New("model.vocab is missing or empty (is this a tokenizer.json?)")
+	}
 	n := 0
 	for s, id := range f.Model.Vocab {
 		if id < 0 {
-			return nil, fmt.Errorf("vocab entry %q has negative id %d", s, id)
+			return nil, fmt.Errorf("vocab entry %.64q has negative id %d", s, id)
 		}
-		n = max(n, id+1)
+		n = max(n, min(id, math.MaxInt32-1)+1)
 	}
 	for _, a := range f.AddedTokens {
 		if a.ID < 0 {
-			return nil, fmt.Errorf("added token %q has negative id %d", a.Content, a.ID)
+			return nil, fmt.Errorf("added token %.64q has negative id %d", a.Content, a.ID)
 		}
-		n = max(n, a.ID+1)
+		n = max(n, min(a.ID, math.MaxInt32-1)+1)
+	}
+	// Tables are indexed by id, so the highest id decides their size: a
+	// single id of 1e9 would ask for gigabytes. Real files number their
+	// tokens densely (added tokens right after the vocab), so allow gaps
+	// up to the number of tokens defined plus maxIDGap, no more.
+	if defined := len(f.Model.Vocab) + len(f.AddedTokens); n > 2*defined+maxIDGap {
+		return nil, fmt.Errorf("highest token id %d is far above the %d tokens defined (ids must be numbered densely from 0; a table of %d entries would be needed)", n-1, defined, n)
 	}
 	t.vocab = make([]string, n)
 	for s, id := range f.Model.Vocab {

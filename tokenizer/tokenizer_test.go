@@ -364,6 +364,12 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown pre-tokenizer", `{"pre_tokenizer":{"type":"BertPreTokenizer"},"model":{"type":"BPE","vocab":{"a":0}}}`},
 		{"unknown decoder", `{"decoder":{"type":"WordPiece"},"model":{"type":"BPE","vocab":{"a":0}}}`},
 		{"negative id", `{"model":{"type":"BPE","vocab":{"a":-1}}}`},
+		// Issue 12: hostile sizes are errors before any table is allocated.
+		{"null", `null`},
+		{"empty vocab", `{"model":{"type":"BPE","vocab":{}}}`},
+		{"vocab id 1e9", `{"model":{"type":"BPE","vocab":{"a":0,"b":1000000000}}}`},
+		{"added id 1e9", `{"added_tokens":[{"id":1000000000,"content":"<x>","special":true}],"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"added id 1e13", `{"added_tokens":[{"id":10000000000000,"content":"<x>","special":true}],"model":{"type":"BPE","vocab":{"a":0}}}`},
 	}
 	for _, tc := range tests {
 		if err := os.WriteFile(bad, []byte(tc.json), 0o644); err != nil {
@@ -378,6 +384,18 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing path: no error")
+	}
+	// Dense ids past the vocabulary (added tokens) are fine.
+	if _, err := ParseHF([]byte(`{"added_tokens":[{"id":60000,"content":"<x>","special":true}],"model":{"type":"BPE","vocab":{"a":0}}}`), nil); err != nil {
+		t.Errorf("an added token within the allowed gap: %v", err)
+	}
+	// A named pipe is refused rather than read forever.
+	fifo := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := mkfifo(fifo); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	if _, err := Load(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("named pipe: %v", err)
 	}
 }
 
