@@ -419,8 +419,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, p := range c.RankPattern {
-		if p.Value <= 0 || p.Value != math.Trunc(p.Value) {
+		if p.Value <= 0 || p.Value != math.Trunc(p.Value) || p.Value > math.MaxInt32 {
 			return fmt.Errorf("rank_pattern %q: rank must be a positive integer, got %g", p.Key, p.Value)
+		}
+	}
+	// A scaling that overflows float32 (lora_alpha 1e308) turns every
+	// output into Inf or NaN.
+	for _, p := range append(Pattern{{Key: "lora_alpha", Value: c.LoraAlpha}}, c.AlphaPattern...) {
+		if s := scaling(p.Value, 1, false); math.IsNaN(s) || math.Abs(s) > math.MaxFloat32 {
+			return fmt.Errorf("%s %g: the scaling alpha/r must be a finite float32", p.Key, p.Value)
 		}
 	}
 	return nil

@@ -151,6 +151,13 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64, loadin
 	if len(hit) == 0 && !embLoRA {
 		return fmt.Errorf("lora: adapter %q: target modules %v not found in the model", name, modulesValue(cfg.TargetModules))
 	}
+	for _, s := range hit { // before allocating: a hostile r is an error, not an out-of-memory
+		in, out := float64(s.Linear.In()), float64(s.Linear.Out())
+		if r, _ := cfg.RankAlpha(s.Module); float64(r)*(in+out) > 2*in*out+maxAdapterSlack {
+			return fmt.Errorf("lora: adapter %q: r %d on %s (%dx%d) needs %.3g weights, more than twice the layer's own %.3g; lower r (--r)",
+				name, r, s.Module, s.Linear.Out(), s.Linear.In(), float64(r)*(in+out), in*out)
+		}
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	embInit := cfg.InitLoraWeights
 	if loading {
@@ -225,6 +232,10 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64, loadin
 	m.applyActive()
 	return nil
 }
+
+// maxAdapterSlack lets tiny layers take ranks above their size (tests,
+// toy models) while bounding what a config can make add allocate.
+const maxAdapterSlack = 1 << 16
 
 func enableBiasGrad(l *nn.Linear) {
 	if l.B != nil && l.DB == nil {

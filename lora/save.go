@@ -202,6 +202,9 @@ func (m *Model) fill(path string, f *safetensors.File, name string) error {
 		if err != nil {
 			return err
 		}
+		if i := firstNonFinite(t.Data); i >= 0 {
+			return fmt.Errorf("lora: %s: tensor %s holds %v at index %d (NaN/Inf weights are refused)", path, j.key, t.Data[i], i)
+		}
 		copy(j.w.Data, t.Data)
 	}
 	return nil
@@ -305,4 +308,14 @@ func (m *Model) SaveConverted(dir, name string) error {
 		return err
 	}
 	return c.Write(filepath.Join(dir, ConfigFile))
+}
+
+// firstNonFinite is the index of the first NaN or Inf in x, or -1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1
 }

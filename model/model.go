@@ -150,6 +150,9 @@ func Load(path string) (Model, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	dir := path
+	if !st.IsDir() && !st.Mode().IsRegular() { // a named pipe would block reading
+		return nil, fmt.Errorf("model: %s is not a regular file or folder (%v)", path, st.Mode().Type())
+	}
 	if !st.IsDir() {
 		switch {
 		case strings.HasSuffix(path, ".safetensors"), strings.HasSuffix(path, ".json"):
@@ -165,8 +168,10 @@ func Load(path string) (Model, error) {
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.json")
-	if _, err := os.Stat(cfgPath); err != nil {
+	if cst, err := os.Stat(cfgPath); err != nil {
 		return nil, fmt.Errorf("model: %s has no config.json (expected a Hugging Face model folder or a llama2.c .bin file)", dir)
+	} else if !cst.Mode().IsRegular() {
+		return nil, fmt.Errorf("model: %s is not a regular file (%v)", cfgPath, cst.Mode().Type())
 	}
 	cfg, err := core.ReadConfig(cfgPath)
 	if err != nil {

@@ -45,6 +45,11 @@ var noMmap = false
 // Open opens and validates path. The header is checked completely (see the
 // package doc) before Open returns, so a *File's Info is trustworthy.
 func Open(path string) (*File, error) {
+	// Checked before opening: opening a named pipe blocks until a writer
+	// comes, so a FIFO named model.safetensors would hang the caller.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, newError(path, "", ErrHeader, "not a regular file (%v)", st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}

@@ -69,6 +69,9 @@ func OpenSharded(indexPath string) (*Sharded, error) {
 	if st, err := os.Stat(indexPath); err == nil && st.IsDir() {
 		indexPath = filepath.Join(indexPath, IndexFile)
 	}
+	if st, err := os.Stat(indexPath); err == nil && !st.Mode().IsRegular() {
+		return nil, &Error{File: indexPath, Err: fmt.Errorf("%w: not a regular file (%v)", ErrHeader, st.Mode().Type())}
+	}
 	f, err := os.Open(indexPath)
 	if err != nil {
 		return nil, &Error{File: indexPath, Err: err}

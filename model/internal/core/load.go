@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -75,6 +76,10 @@ func (m *Transformer) LoadWeights(src Source, what string, fileName func(string)
 		}
 		if !tensor.SameShape(t.Shape, want) {
 			problems = append(problems, fmt.Sprintf("tensor %s has shape %v, expected %v", fn, t.Shape, want))
+			continue
+		}
+		if i := firstNonFinite(t.Data); i >= 0 {
+			problems = append(problems, fmt.Sprintf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, t.Data[i], i))
 			continue
 		}
 		if s.conv1d {
@@ -164,4 +169,14 @@ func (m *Transformer) SaveHF(dir string) error {
 		return err
 	}
 	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(cj, '\n'))
+}
+
+// firstNonFinite is the index of the first NaN or Inf in x, or -1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1
 }

@@ -124,6 +124,10 @@ type Transformer struct {
 	dec      stepActs
 }
 
+// ropeInitialPositions is how many positions the RoPE tables cover before
+// they first grow.
+const ropeInitialPositions = 2048
+
 // New allocates a zero model of cfg's sizes with arch's variant and names.
 func New(cfg *Config, arch Arch, names Names) *Transformer {
 	C, L, V := cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
@@ -138,7 +142,9 @@ func New(cfg *Config, arch Arch, names Names) *Transformer {
 		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
 		m.addSlot(names.Pos+".weight", m.Wpe, &m.DWpe, false)
 	} else {
-		m.rope = nn.NewRoPE(D, cfg.MaxPositionEmbeddings, cfg.RopeTheta, false)
+		// Sized by use, not by max_position_embeddings: the tables grow on
+		// demand, so a 300 KB model claiming 2^25 positions costs nothing.
+		m.rope = nn.NewRoPE(D, min(cfg.MaxPositionEmbeddings, ropeInitialPositions), cfg.RopeTheta, false)
 	}
 	m.Layers = make([]Layer, L)
 	for l := range m.Layers {
