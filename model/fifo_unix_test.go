@@ -25,4 +25,3 @@ func TestNamedPipeModel(t *testing.T) {
 		}
 	}
 }
-

@@ -2,7 +2,6 @@ package model
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
