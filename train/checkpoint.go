@@ -234,6 +234,7 @@ func pruneCheckpoints(ckdir string, step, keep int) {
 func loadLatest(out string) (ck *checkpoint, warn string, err error) {
 	ckdir := filepath.Join(out, checkpointsDir)
 	var errs []error
+	tried := ""
 	if b, err := os.ReadFile(filepath.Join(ckdir, latestFile)); err == nil {
 		name := strings.TrimSpace(string(b))
 		if _, ok := parseStepName(name); !ok || name != filepath.Base(name) || len(name) > 64 {
@@ -242,6 +243,7 @@ func loadLatest(out string) (ck *checkpoint, warn string, err error) {
 			return ck, "", nil
 		} else {
 			errs = append(errs, err)
+			tried = name
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -255,6 +257,9 @@ func loadLatest(out string) (ck *checkpoint, warn string, err error) {
 	}
 	sort.Sort(sort.Reverse(sort.IntSlice(steps)))
 	for _, s := range steps {
+		if stepName(s) == tried {
+			continue
+		}
 		ck, err := loadCheckpoint(filepath.Join(ckdir, stepName(s)))
 		if err == nil {
 			// No latest at all is a legitimate state (killed between the

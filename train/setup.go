@@ -247,6 +247,10 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		}
 	}
 	mc := m.Config()
+	mem := EstimateMemory(m, cfg) // before anything of the run's size is allocated
+	if err := checkMemory(mem, cfg); err != nil {
+		return nil, err
+	}
 	var err error
 	opts := data.Options{TrainOnAll: cfg.TrainOnAll, SkipBad: cfg.SkipBad}
 	var trainSet, validSet *data.Dataset
@@ -330,6 +334,7 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		if task.LoRA != nil {
 			log("method: %s  %s", cfg.Method, task.LoRA.Summary())
 		}
+		log("memory estimate: %s", mem)
 	}
 	return &Trainer{Config: cfg, Task: task, Train: iterBatches{it}, Valid: valid}, nil
 }
@@ -365,3 +370,6 @@ func dataName(path string) string {
 	}
 	return path
 }
+
+// VocabSize implements VocabSizer, so the divergence guard knows ln(V).
+func (t *ModelTask) VocabSize() int { return t.Model.Config().VocabSize }

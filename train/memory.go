@@ -1,0 +1,124 @@
+package train
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
+)
+
+// Memory is an estimate, in bytes, of what a training run holds, made from
+// the model's shape and the settings before anything of that size is
+// allocated.
+type Memory struct {
+	Weights     float64 // the base model's float32 weights
+	Trainable   float64 // trainable weights, gradients and AdamW moments (16 bytes each)
+	Activations float64 // what forward keeps for backward, logits and attention scratch
+}
+
+// Total is the sum of the parts.
+func (m Memory) Total() float64 { return m.Weights + m.Trainable + m.Activations }
+
+func (m Memory) String() string {
+	return fmt.Sprintf("~%s (weights %s, trainable+optimizer %s, activations %s)",
+		fmtBytes(m.Total()), fmtBytes(m.Weights), fmtBytes(m.Trainable), fmtBytes(m.Activations))
+}
+
+func fmtBytes(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", b/(1<<20))
+	default:
+		return fmt.Sprintf("%.0f KiB", b/(1<<10))
+	}
+}
+
+// EstimateMemory estimates what training m with cfg needs. Products are
+// float64 so no flag value can overflow them.
+func EstimateMemory(m model.Model, cfg Config) Memory {
+	mc := m.Config()
+	f := func(n int) float64 { return float64(n) }
+	var est Memory
+	var base, lin float64 // all weights; sum of in+out over adapted linears
+	for _, p := range m.Params() {
+		base += f(p.W.Len())
+	}
+	est.Weights = 4 * base
+	lc := &lora.Config{TargetModules: targetModules(m, cfg.Targets)}
+	for _, l := range m.Linears() {
+		if lc.Matches(l.Name, l.Head) {
+			lin += f(l.Linear.In() + l.Linear.Out())
+		}
+	}
+	C, L, V, I := f(mc.HiddenSize), f(mc.NumHiddenLayers), f(mc.VocabSize), f(mc.IntermediateSize)
+	D := f(mc.HeadDim)
+	if D == 0 && mc.NumAttentionHeads > 0 {
+		D = C / f(mc.NumAttentionHeads)
+	}
+	QD, KVD := f(mc.NumAttentionHeads)*D, f(mc.NumKeyValueHeads)*D
+	var trainable float64
+	switch cfg.Method {
+	case "full":
+		trainable = base
+	case "adapter":
+		trainable = L * 2 * (2*C*f(cfg.R) + f(cfg.R) + C)
+	case "lora+adapter":
+		trainable = f(cfg.R)*lin + L*2*(2*C*f(cfg.R)+f(cfg.R)+C)
+	default: // lora, dora (DoRA's magnitudes are small beside A and B)
+		trainable = f(cfg.R) * lin
+	}
+	est.Trainable = 16 * trainable
+	tokens := f(cfg.Batch) * f(cfg.SeqLen)
+	// Per layer and token forward keeps the block input, q, k, v, the
+	// attention output, the mid-residual, the MLP input and its gate/up
+	// products; backward needs about as much again for the gradients
+	// flowing through. Logits are (tokens, V) and become their own
+	// gradient; attention recomputes (heads, T, T) per sequence.
+	perToken := L*(4*C+2*QD+2*KVD+3*I)*2 + V
+	est.Activations = 4 * (tokens*perToken + f(mc.NumAttentionHeads)*f(cfg.SeqLen)*f(cfg.SeqLen)*f(max(cfg.Threads, 1)))
+	return est
+}
+
+// availableMemory is what the machine can give a new allocation
+// (MemAvailable on Linux); ok is false where it cannot tell. Tests replace it.
+var availableMemory = func() (bytes float64, ok bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, found := strings.CutPrefix(line, "MemAvailable:"); found {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb * 1024, err == nil
+		}
+	}
+	return 0, false
+}
+
+// checkMemory refuses a run whose estimate exceeds the memory available,
+// naming the largest part and the flags that size it. The model's own
+// weights are already in memory and not counted against what is left.
+func checkMemory(est Memory, cfg Config) error {
+	avail, ok := availableMemory()
+	if !ok {
+		return nil
+	}
+	need := est.Trainable + est.Activations
+	if need <= avail {
+		return nil
+	}
+	hint := fmt.Sprintf("lower --batch (%d) or --seq-len (%d)", cfg.Batch, cfg.SeqLen)
+	if est.Trainable > est.Activations {
+		hint = fmt.Sprintf("lower --r (%d) or adapt fewer --targets", cfg.R)
+		if cfg.Method == "full" {
+			hint = "use --method lora"
+		}
+	}
+	return fmt.Errorf("train: this run needs about %s beyond the loaded model: %s, but only %s is available; %s",
+		fmtBytes(need), est, fmtBytes(avail), hint)
+}
