@@ -163,6 +163,10 @@ type Options struct {
 	// (counted in Stats); 0 means no limit. An example left without any
 	// loss-carrying token is dropped (Stats.NoLoss).
 	MaxSeqLen int
+	// VocabSize, when > 0, is the model's vocabulary: pre-tokenized ids
+	// and labels must lie below it (and below the Encoder's own VocabSize),
+	// so a model run without a tokenizer cannot be fed an id it lacks.
+	VocabSize int
 	// Workers is how many goroutines tokenize (0: GOMAXPROCS). Above 1 the
 	// Encoder and Template must be safe for concurrent use.
 	Workers int

@@ -265,6 +265,10 @@ func TestLineErrors(t *testing.T) {
 		{"labels length", `{"input_ids":[1,2],"labels":[1]}`, `"labels" has 1 entries, "input_ids" 2`, Options{}},
 		{"bad label", `{"input_ids":[1,2],"labels":[1,-5]}`, `"labels"[1] = -5 is neither -100`, Options{}},
 		{"labels alone", `{"labels":[1]}`, `"labels" without "input_ids"`, Options{}},
+		// Issue 12: reported, not silently replaced by U+FFFD.
+		{"invalid utf-8", "{\"text\":\"ab\xffc\"}", `invalid UTF-8 at byte offset 11 (byte 0xff)`, Options{}},
+		// Issue 12: the model's vocabulary bounds ids when there is no tokenizer vocabulary.
+		{"ids past the model vocab", `{"input_ids":[1,200]}`, `"input_ids"[1] = 200 is not in the vocabulary [0, 100)`, Options{VocabSize: 100}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

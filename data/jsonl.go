@@ -211,6 +211,19 @@ func fastInts(raw []byte) ([]int, bool) {
 
 // parseRecord decodes one non-blank line and detects its shape.
 func parseRecord(line []byte) (record, string) {
+	// encoding/json would turn invalid bytes into U+FFFD without a word, and
+	// the model would train on replacement characters.
+	if !utf8.Valid(line) {
+		off := 0
+		for off < len(line) {
+			r, size := utf8.DecodeRune(line[off:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			off += size
+		}
+		return record{}, fmt.Sprintf("invalid UTF-8 at byte offset %d (byte 0x%02x); JSONL must be UTF-8", off, line[off])
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(line, &obj); err != nil {
 		var se *json.SyntaxError

@@ -18,6 +18,9 @@ func newEncoder(tok Encoder, opts Options) *encoder {
 	if v, ok := tok.(interface{ VocabSize() int }); ok {
 		e.vocab = v.VocabSize()
 	}
+	if opts.VocabSize > 0 && (e.vocab == 0 || opts.VocabSize < e.vocab) {
+		e.vocab = opts.VocabSize
+	}
 	if s, ok := tok.(interface{ EncodeWithSpecial(string) []int }); ok {
 		e.rendered = s.EncodeWithSpecial
 	}

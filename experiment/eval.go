@@ -279,6 +279,9 @@ func exactMatch(mt *train.ModelTask, tok tokenizer.Full, validPath string) (floa
 		}
 		var got []int
 		opt := generate.Options{MaxNew: len(completion) + 4}
+		if maxPos := mt.Model.Config().MaxPositionEmbeddings; maxPos > len(prompt) {
+			opt.MaxNew = min(opt.MaxNew, maxPos-len(prompt)) // Run refuses a limit past the context
+		}
 		if eos >= 0 {
 			opt.EOS = []int{eos}
 		}

@@ -159,6 +159,10 @@ func TestParseErrors(t *testing.T) {
 		{"plot type", "task: kjv-nt\nplots: [{type: pie}]", "pie"},
 		{"quick axis", "task: kjv-nt\naxes: [{key: lr, values: [1]}]\nquick: {axes: [{key: r, values: [2]}]}", "no axis r"},
 		{"metric", "task: kjv-nt\nmetric: bleu", "bleu"},
+		// Issue 12 repro 7: nothing the YAML names may leave --out.
+		{"plot file ../", "task: kjv-nt\naxes: [{key: lr, values: [1]}]\nplots: [{type: final, x: lr, file: ../../X.png}]", "not a path"},
+		{"plot file absolute", "task: kjv-nt\naxes: [{key: lr, values: [1]}]\nplots: [{type: final, x: lr, file: /tmp/X.png}]", "not a path"},
+		{"name ../", "name: ../../X\ntask: kjv-nt", "not a path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "t.yaml")

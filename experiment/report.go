@@ -111,6 +111,9 @@ func WriteReport(out string, s *Sweep, results []Result) error {
 		if name == "" {
 			name = fmt.Sprintf("%s-%d-%s.png", s.Name, i, p.Type)
 		}
+		if !plainName(name) { // Parse refuses these; a Sweep built in code might not
+			return fmt.Errorf("experiment: plot file %.80q would leave %s", name, out)
+		}
 		if err := drawPlot(filepath.Join(out, name), s, p, groups); err != nil {
 			return fmt.Errorf("experiment: %s: %w", name, err)
 		}

@@ -299,7 +299,7 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full) (*Result, 
 		res.Trainable += p.W.Len() // known even if the run diverges
 	}
 	sum, err := tr.Run(ctx)
-	if errors.Is(err, train.ErrNonFinite) {
+	if errors.Is(err, train.ErrNonFinite) || errors.Is(err, train.ErrDiverged) {
 		res.Diverged, res.DivergedNote = true, err.Error()
 		nan := Num(math.NaN())
 		res.FinalValLoss, res.BestValLoss, res.Value = nan, nan, nan

@@ -196,8 +196,19 @@ func (s *Sweep) check() error {
 	if s.Task == "" {
 		errs = append(errs, errors.New("task: a built-in task or a data folder is required"))
 	}
-	if s.Seeds < 0 {
-		errs = append(errs, fmt.Errorf("seeds %d: must be >= 0", s.Seeds))
+	if s.Seeds < 0 || s.Seeds > maxSeeds {
+		errs = append(errs, fmt.Errorf("seeds %d: want 0 to %d", s.Seeds, maxSeeds))
+	}
+	grid := float64(max(s.Seeds, 1))
+	for _, a := range s.Axes {
+		grid *= float64(max(len(a.levels()), 1))
+	}
+	if grid > maxRuns {
+		errs = append(errs, fmt.Errorf("the axes and seeds make %.3g runs; at most %d", grid, maxRuns))
+	}
+	// The name and plot files become paths under --out: nothing may leave it.
+	if !plainName(s.Name) {
+		errs = append(errs, fmt.Errorf("name %.80q: want a plain name (letters, digits, - _ . +), not a path", s.Name))
 	}
 	names := map[string]bool{}
 	for i, a := range s.Axes {
@@ -231,6 +242,9 @@ func (s *Sweep) check() error {
 		}
 	}
 	for i, p := range s.Plots {
+		if p.File != "" && (!plainName(p.File) || !strings.HasSuffix(p.File, ".png")) {
+			errs = append(errs, fmt.Errorf("plots[%d]: file %.80q: want a plain .png file name inside --out, not a path", i, p.File))
+		}
 		switch p.Type {
 		case "final":
 			if !names[p.X] {
@@ -383,6 +397,19 @@ func (s *Sweep) Runs() ([]Run, error) {
 		}
 	}
 	return runs, nil
+}
+
+// maxSeeds and maxRuns bound what a sweep file can ask for before the grid
+// is expanded in memory.
+const (
+	maxSeeds = 1000
+	maxRuns  = 100000
+)
+
+// plainName reports whether s is a portable file name that stays in its
+// folder: no separators, not "." or "..", no control characters.
+func plainName(s string) bool {
+	return s != "" && len(s) <= 200 && s != "." && s != ".." && sanitize(s) == s
 }
 
 // sanitize keeps run ids portable folder names.

@@ -17,6 +17,11 @@ type Options struct {
 	Sampler   *Sampler
 }
 
+// ErrContext is wrapped by Run's error when the prompt and the tokens asked
+// for do not fit the model's positions (max_position_embeddings): the limit
+// is refused up front rather than cut short without a word.
+var ErrContext = errors.New("past the model's context")
+
 // Run feeds prompt (which must be non-empty) through m's KV cache and then
 // samples up to opt.MaxNew tokens, calling emit for each new id as soon as
 // it exists; emit returning false stops generation (stop strings). The
@@ -27,12 +32,16 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 	if len(prompt) == 0 {
 		return nil, errors.New("generate: empty prompt (start it with BOS)")
 	}
+	if opt.MaxNew < 1 {
+		return nil, fmt.Errorf("generate: %d new tokens: must be at least 1 (--max-new-tokens)", opt.MaxNew)
+	}
 	capacity := len(prompt) + opt.MaxNew
 	if maxPos := m.Config().MaxPositionEmbeddings; maxPos > 0 && capacity > maxPos {
 		if len(prompt) >= maxPos {
-			return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's %d positions", len(prompt), maxPos)
+			return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's %d positions: %w", len(prompt), maxPos, ErrContext)
 		}
-		capacity = maxPos
+		return nil, fmt.Errorf("generate: a %d-token prompt and %d new tokens exceed the model's %d positions; ask for at most %d new tokens: %w",
+			len(prompt), opt.MaxNew, maxPos, maxPos-len(prompt), ErrContext)
 	}
 	s := opt.Sampler
 	if s == nil {
@@ -49,6 +58,9 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 		logits, err := m.Step(cache, [][]int{next})
 		if err != nil {
 			return out, err
+		}
+		if err := CheckLogits(logits); err != nil {
+			return out, fmt.Errorf("generate: token %d: %w", len(out)+1, err)
 		}
 		id := s.Sample(logits, history)
 		history = append(history, id)

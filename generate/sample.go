@@ -3,6 +3,7 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -46,6 +47,26 @@ func (s *Sampler) Validate() error {
 		return fmt.Errorf("generate: top-p %g must be in [0, 1] (1: off)", s.TopP)
 	case !(s.RepetitionPenalty >= 0) || math.IsInf(s.RepetitionPenalty, 0):
 		return fmt.Errorf("generate: repetition penalty %g must be a finite number >= 0 (0 or 1: off)", s.RepetitionPenalty)
+	}
+	return nil
+}
+
+// ErrNonFiniteLogits is wrapped by CheckLogits' error.
+var ErrNonFiniteLogits = errors.New("non-finite logits")
+
+// CheckLogits refuses a logits row that holds NaN or +Inf, or nothing but
+// -Inf (a fully masked row): sampling from it would emit an arbitrary token
+// (argmax of NaNs is token 0) instead of saying the model is broken.
+func CheckLogits(logits []float32) error {
+	finite := false
+	for i, v := range logits {
+		if v != v || v > math.MaxFloat32 {
+			return fmt.Errorf("logit of token %d is %v (NaN/Inf weights or activations?): %w", i, v, ErrNonFiniteLogits)
+		}
+		finite = finite || v >= -math.MaxFloat32
+	}
+	if !finite {
+		return fmt.Errorf("every logit is -Inf: %w", ErrNonFiniteLogits)
 	}
 	return nil
 }

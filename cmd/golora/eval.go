@@ -55,7 +55,7 @@ formats golora train reads.`,
 			if tok != nil {
 				enc = tok
 			}
-			ds, _, err := data.Load(dataPath, enc, data.Options{MaxSeqLen: m.Config().MaxPositionEmbeddings})
+			ds, _, err := data.Load(dataPath, enc, data.Options{MaxSeqLen: m.Config().MaxPositionEmbeddings, VocabSize: m.Config().VocabSize})
 			if err != nil {
 				return err
 			}

@@ -122,11 +122,20 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if len(prompt) == 0 {
 		return errors.New("empty prompt: give --prompt, or --prompt-ids for a model without BOS")
 	}
-	maxNew := f.maxNew
-	if maxNew <= 0 {
+	maxNew := f.maxNew // generate.Run checks it against the context
+	if maxNew < 0 {
+		return fmt.Errorf("--max-new-tokens %d: must be >= 0 (0: use --max-tokens)", maxNew)
+	}
+	if maxNew == 0 {
 		maxNew = f.maxTokens - (len(prompt) - 1)
 		if maxNew <= 0 {
 			return fmt.Errorf("--max-tokens %d leaves no room after a %d-token prompt (use --max-new-tokens)", f.maxTokens, len(prompt))
+		}
+		// Only the default --max-tokens is fitted to a short context, with
+		// a note; a limit the user gave past it is Run's error.
+		if maxPos := m.Config().MaxPositionEmbeddings; !cmd.Flags().Changed("max-tokens") && maxPos > len(prompt) && len(prompt)+maxNew > maxPos {
+			maxNew = maxPos - len(prompt)
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: generating at most %d tokens: the model has %d positions\n", maxNew, maxPos)
 		}
 	}
 	seed := uint64(f.seed)

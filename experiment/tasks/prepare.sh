@@ -45,9 +45,10 @@ awk 'NR % 10 == 0' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/valid.jsonl
 # keep their first plain form. Every 5th pair is held out.
 # clean drops optional parts ({x}, nested once), keeps the first of the
 # alternatives in [a|b], and removes the overstruck accents (e BS ') the
-# quiz files use, leaving plain ASCII.
+# quiz files use, leaving plain ASCII (the two-byte ring of A-ring first:
+# stripped byte by byte it left an invalid UTF-8 lead byte, "\xc2Aland").
 clean() {
-  sed -e "s/{[^{}]*}//g" -e "s/{[^{}]*}//g" -e "s/[^A-Za-z]$(printf '\010')//g" -e "s/$(printf '\010')[^A-Za-z]//g" \
+  sed -e "s/$(printf '\302\260\010')//g" -e "s/{[^{}]*}//g" -e "s/{[^{}]*}//g" -e "s/[^A-Za-z]$(printf '\010')//g" -e "s/$(printf '\010')[^A-Za-z]//g" \
     -e 's/\[\([^]|]*\)[^]]*\]/\1/g' "$1"
 }
 qa() { # file, question template with %s
