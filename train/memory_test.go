@@ -26,7 +26,7 @@ func TestMemoryLimits(t *testing.T) {
 		mod        func(*Config)
 	}{
 		{"batch", "--batch", func(c *Config) { c.Batch = 100000 }},
-		{"seq-len", "--seq-len", func(c *Config) { c.SeqLen, c.Batch = 1 << 22, 64 }},
+		{"seq-len", "--seq-len", func(c *Config) { c.SeqLen, c.Batch = 1<<22, 64 }},
 		{"lora r", "--r", func(c *Config) { c.R = 1000000 }},
 		{"adapter r", "--r", func(c *Config) { c.R, c.Method = 1000000, "adapter" }},
 	} {
