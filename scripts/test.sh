@@ -28,6 +28,11 @@ fi
 go vet ./...
 go test -count=1 -timeout 25m ./...
 go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/...
+# Fuzz the parsers of hostile files for a few seconds each (issue 12):
+# tokenizer.json, adapter_config.json, sweep YAML, checkpoint state.
+for target in tokenizer:FuzzParseHF lora:FuzzConfig experiment:FuzzParse train:FuzzCheckpointState; do
+  go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime="${FUZZTIME:-3s}" "./${target%%:*}"
+done
 # The arm64 NEON GEMM kernel, run under user-mode QEMU (no arm64 machine
 # here): required in CI, run elsewhere when qemu-aarch64-static exists.
 if [ "${CI:-}" = "true" ] && ! command -v qemu-aarch64-static >/dev/null; then

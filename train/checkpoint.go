@@ -342,13 +342,19 @@ func parseState(dir string) (State, error) {
 	if err != nil {
 		return st, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
-	}
-	if err := st.check(filepath.Base(dir)); err != nil {
+	if st, err = decodeState(b, filepath.Base(dir)); err != nil {
 		return st, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
 	}
 	return st, nil
+}
+
+// decodeState parses and checks the state.json of checkpoint folder dirName.
+func decodeState(b []byte, dirName string) (State, error) {
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, err
+	}
+	return st, st.check(dirName)
 }
 
 // check validates a parsed State; dirName is its checkpoint folder's name.

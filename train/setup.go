@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/internal/outpath"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/nn"
@@ -227,6 +228,9 @@ const demoValidFraction = 0.1
 func Setup(cfg Config, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if err := outpath.CheckNotInput("--out", cfg.Out, cfg.Model); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	m, err := model.Load(cfg.Model)
 	if err != nil {

@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -358,15 +361,18 @@ func inspectConfig(cfg map[string]any) *archSummary {
 }
 
 func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
+	// Every string from the file goes through printable: a name may hold
+	// terminal escapes, and tabwriter pads every row to the widest cell, so
+	// one megabyte-long name would otherwise print once per tensor.
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "path:\t%s\n", rep.Path)
+	fmt.Fprintf(tw, "path:\t%s\n", printable(rep.Path))
 	fmt.Fprintf(tw, "kind:\t%s\n", rep.Kind)
 	if a := rep.Architecture; a != nil {
 		arch := a.ModelType
 		if len(a.Architectures) > 0 {
 			arch += " (" + strings.Join(a.Architectures, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "architecture:\t%s\n", arch)
+		fmt.Fprintf(tw, "architecture:\t%s\n", printable(arch))
 		fmt.Fprintf(tw, "hidden size:\t%d\n", a.HiddenSize)
 		fmt.Fprintf(tw, "layers:\t%d\n", a.NumLayers)
 		fmt.Fprintf(tw, "heads:\t%d (kv heads %d, head dim %d)\n", a.NumHeads, a.NumKVHeads, a.HeadDim)
@@ -381,41 +387,41 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 			fmt.Fprintf(tw, "norm eps:\t%g\n", a.NormEps)
 		}
 		if a.Activation != "" {
-			fmt.Fprintf(tw, "activation:\t%s\n", a.Activation)
+			fmt.Fprintf(tw, "activation:\t%s\n", printable(a.Activation))
 		}
 		if a.DType != "" {
-			fmt.Fprintf(tw, "config dtype:\t%s\n", a.DType)
+			fmt.Fprintf(tw, "config dtype:\t%s\n", printable(a.DType))
 		}
 	}
 	if ad := rep.Adapter; ad != nil {
-		fmt.Fprintf(tw, "peft type:\t%s\n", ad.PeftType)
-		fmt.Fprintf(tw, "base model:\t%s\n", ad.BaseModel)
+		fmt.Fprintf(tw, "peft type:\t%s\n", printable(ad.PeftType))
+		fmt.Fprintf(tw, "base model:\t%s\n", printable(ad.BaseModel))
 		fmt.Fprintf(tw, "r:\t%d\n", ad.R)
 		fmt.Fprintf(tw, "lora_alpha:\t%g (scaling %.4g%s)\n", ad.LoraAlpha, ad.Scaling, map[bool]string{true: ", rsLoRA"}[ad.UseRSLoRA])
 		tm, _ := json.Marshal(ad.TargetModules)
-		fmt.Fprintf(tw, "target modules:\t%s\n", tm)
+		fmt.Fprintf(tw, "target modules:\t%s\n", printable(string(tm)))
 		if ad.UseDoRA {
 			fmt.Fprintf(tw, "DoRA:\ttrue\n")
 		}
 		if len(ad.RankPattern) > 0 || len(ad.AlphaPattern) > 0 {
 			rp, _ := json.Marshal(ad.RankPattern)
 			ap, _ := json.Marshal(ad.AlphaPattern)
-			fmt.Fprintf(tw, "rank/alpha pattern:\t%s %s\n", rp, ap)
+			fmt.Fprintf(tw, "rank/alpha pattern:\t%s %s\n", printable(string(rp)), printable(string(ap)))
 		}
 		fmt.Fprintf(tw, "adapted modules:\t%d\n", ad.Modules)
 		fmt.Fprintf(tw, "trainable params:\t%s\n", inspectCommas(ad.Trainable))
 		for _, w := range ad.Warnings {
-			fmt.Fprintf(tw, "warning:\t%s\n", w)
+			fmt.Fprintf(tw, "warning:\t%s\n", printable(w))
 		}
 	}
-	fmt.Fprintf(tw, "files:\t%s\n", strings.Join(rep.Files, ", "))
+	fmt.Fprintf(tw, "files:\t%s\n", printable(strings.Join(rep.Files, ", ")))
 	if len(rep.Metadata) > 0 {
 		md, _ := json.Marshal(rep.Metadata)
-		fmt.Fprintf(tw, "metadata:\t%s\n", md)
+		fmt.Fprintf(tw, "metadata:\t%s\n", printable(string(md)))
 	}
 	dts := make([]string, 0, len(rep.DTypes))
 	for dt, n := range rep.DTypes {
-		dts = append(dts, fmt.Sprintf("%s %s", dt, inspectCommas(n)))
+		dts = append(dts, fmt.Sprintf("%s %s", printable(dt), inspectCommas(n)))
 	}
 	sort.Strings(dts)
 	fmt.Fprintf(tw, "tensors:\t%d\n", rep.NumTensors)
@@ -431,9 +437,37 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAME\tDTYPE\tSHAPE\tPARAMS\n")
 	for _, t := range rep.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", t.Name, t.DType, t.Shape, inspectCommas(t.Numel))
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", printable(t.Name), printable(t.DType), t.Shape, inspectCommas(t.Numel))
 	}
 	return tw.Flush()
+}
+
+// maxPrintable is the longest string inspect prints as is.
+const maxPrintable = 200
+
+// printable makes a string from a file safe for a terminal: control
+// characters, invalid UTF-8 and tabs are escaped as Go does (\x1b, \t),
+// and anything past maxPrintable runes is cut, with its full length noted.
+func printable(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, r := range s {
+		if n == maxPrintable {
+			fmt.Fprintf(&b, "…(%d bytes)", len(s))
+			break
+		}
+		n++
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case !unicode.IsPrint(r) && r != ' ':
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // inspectCommas formats 260032 as 260,032.

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/outpath"
 	"github.com/golora/golora/model/embedded"
 )
 
@@ -36,6 +38,9 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adapter == "" || out == "" {
 				return errors.New("--adapter DIR and --out DIR are required")
+			}
+			if err := outpath.CheckNotInput("--out", out, append([]string{modelPath}, strings.Split(adapter, ",")...)...); err != nil {
+				return fmt.Errorf("merge: %w", err)
 			}
 			m, err := loadModel(modelPath)
 			if err != nil {
