@@ -29,6 +29,9 @@ type Llama2C struct {
 
 // LoadLlama2C reads a llama2.c tok.bin file.
 func LoadLlama2C(path string) (*Llama2C, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("tokenizer: %s is not a regular file (%v)", path, fi.Mode().Type())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)

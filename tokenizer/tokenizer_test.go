@@ -397,6 +397,11 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("named pipe: %v", err)
 	}
+	bin := filepath.Join(filepath.Dir(fifo), "tok512.bin")
+	mkfifo(bin)
+	if _, err := Load(bin); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("named pipe as tok.bin: %v", err)
+	}
 }
 
 func TestChatTemplateFromConfig(t *testing.T) {
