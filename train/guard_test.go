@@ -370,3 +370,21 @@ func listTree(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// TestResumeFromStepZero: a run interrupted before its first step leaves a
+// step-0 checkpoint, which --resume continues rather than calling the
+// folder an earlier run.
+func TestResumeFromStepZero(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Steps = 4
+	task, tb, valid := testSetup(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (&Trainer{Config: cfg, Task: task, Train: tb, Valid: valid, Log: &bytes.Buffer{}}).Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	cfg.Resume = true
+	if sum, _, _, err := runTrainer(t, cfg, 0); err != nil || sum.Steps != 4 {
+		t.Fatalf("resume from step 0: %v", err)
+	}
+}

@@ -84,8 +84,9 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	return est
 }
 
-// availableMemory is what the machine can give a new allocation
-// (MemAvailable on Linux); ok is false where it cannot tell. Tests replace it.
+// availableMemory is what the machine can give a new allocation: Linux's
+// MemAvailable, or less when a cgroup v2 limit (a container) leaves less;
+// ok is false where it cannot tell. Tests replace it.
 var availableMemory = func() (bytes float64, ok bool) {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
@@ -94,10 +95,23 @@ var availableMemory = func() (bytes float64, ok bool) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, found := strings.CutPrefix(line, "MemAvailable:"); found {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb * 1024, err == nil
+			bytes, ok = kb*1024, err == nil
 		}
 	}
-	return 0, false
+	limit, err1 := readNumber("/sys/fs/cgroup/memory.max") // "max" when unlimited: an error here
+	used, err2 := readNumber("/sys/fs/cgroup/memory.current")
+	if ok && err1 == nil && err2 == nil && limit-used < bytes {
+		bytes = max(limit-used, 0)
+	}
+	return bytes, ok
+}
+
+func readNumber(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
 }
 
 // checkMemory refuses a run whose estimate exceeds the memory available,

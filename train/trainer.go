@@ -125,6 +125,7 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 	}
 	defer unlock()
 
+	resumed := false
 	if cfg.Resume {
 		ck, warn, err := loadLatest(cfg.Out)
 		switch {
@@ -154,10 +155,11 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 				}
 			}
 			st.Step, st.Tokens, st.ElapsedS, st.History = ck.State.Step, ck.State.Tokens, ck.State.ElapsedS, ck.State.History
+			resumed = true
 			pr.line("resumed from %s (step %d of %d)", ck.Dir, st.Step, total)
 		}
 	}
-	if st.Step == 0 { // starting afresh: never over an earlier run unasked
+	if !resumed { // starting afresh: never over an earlier run unasked
 		if old := existingRun(cfg.Out); old != "" && !cfg.Overwrite {
 			return nil, fmt.Errorf("train: --out %s already holds a run (%s); continue it with --resume or replace it with --overwrite: %w", cfg.Out, old, ErrRunExists)
 		} else if old != "" {
