@@ -361,7 +361,11 @@ type Run struct {
 // Runs expands the grid: every combination of axis levels (first axis
 // slowest) times seeds 0..Seeds-1 (at least one).
 func (s *Sweep) Runs() ([]Run, error) {
-	base, err := applyKeys(train.DefaultConfig(), s.Train)
+	// A sweep measures where each run ends (final validation loss, metric
+	// of the final weights), so --keep-best is off unless the sweep sets it.
+	def := train.DefaultConfig()
+	def.KeepBest = false
+	base, err := applyKeys(def, s.Train)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %s: train: %w", s.Name, err)
 	}
