@@ -161,7 +161,11 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 	}
 	if !resumed { // starting afresh: never over an earlier run unasked
 		if old := existingRun(cfg.Out); old != "" && !cfg.Overwrite {
-			return nil, fmt.Errorf("train: --out %s already holds a run (%s); continue it with --resume or replace it with --overwrite: %w", cfg.Out, old, ErrRunExists)
+			how := "continue it with --resume or replace it with --overwrite"
+			if cfg.Resume {
+				how = "it has no checkpoint to resume; replace it with --overwrite"
+			}
+			return nil, fmt.Errorf("train: --out %s already holds a run (%s); %s: %w", cfg.Out, old, how, ErrRunExists)
 		} else if old != "" {
 			pr.line("note: --overwrite: replacing the run in %s (%s)", cfg.Out, old)
 		}
