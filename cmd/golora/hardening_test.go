@@ -12,24 +12,6 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// runGoloraErr executes one command line from default flags and returns its
-// stdout and error (a panic fails the test: it is the bug being tested).
-func runGoloraErr(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	resetFlags()
-	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetArgs(args)
-	defer func() {
-		rootCmd.SetOut(nil)
-		rootCmd.SetErr(nil)
-		rootCmd.SetArgs(nil)
-	}()
-	err := rootCmd.Execute()
-	return out.String(), err
-}
-
 // tinyModelDir saves a random tiny Llama with no tokenizer.
 func tinyModelDir(t *testing.T) string {
 	t.Helper()
@@ -51,7 +33,7 @@ func TestEvalIDsPastVocab(t *testing.T) {
 	dir := tinyModelDir(t)
 	data := filepath.Join(t.TempDir(), "d.jsonl")
 	os.WriteFile(data, []byte("{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [1, 999999]}\n"), 0o644)
-	_, err := runGoloraErr(t, "eval", "--model", dir, "--data", data)
+	_, err := runGoloraErr("eval", "--model", dir, "--data", data)
 	if err == nil || !strings.Contains(err.Error(), "999999") || !strings.Contains(err.Error(), ":2") {
 		t.Errorf("err = %v, want a line-2 error naming the id", err)
 	}
@@ -66,7 +48,7 @@ func TestGenerateLimits(t *testing.T) {
 		{[]string{"--max-tokens", "600"}, []string{"512 positions"}},
 	} {
 		args := append([]string{"generate", "--prompt-ids", "1,403,407", "--temperature", "0"}, tc.args...)
-		_, err := runGoloraErr(t, args...)
+		_, err := runGoloraErr(args...)
 		for _, w := range tc.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%v: err = %v, want %q", tc.args, err, w)
@@ -80,7 +62,7 @@ func TestGenerateLimits(t *testing.T) {
 func TestMergeRefusesItsInput(t *testing.T) {
 	base := tinyModelDir(t)
 	adapter := t.TempDir()
-	if _, err := runGoloraErr(t, "train", "--steps", "1", "--seq-len", "16", "--batch", "1", "--out", adapter); err != nil {
+	if _, err := runGoloraErr("train", "--steps", "1", "--seq-len", "16", "--batch", "1", "--out", adapter); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(base, "model.safetensors"))
@@ -88,7 +70,7 @@ func TestMergeRefusesItsInput(t *testing.T) {
 		{"merge", "--model", base, "--adapter", adapter, "--out", base},
 		{"merge", "--adapter", adapter, "--out", adapter},
 	} {
-		if _, err := runGoloraErr(t, args...); err == nil || !strings.Contains(err.Error(), "overwrite") {
+		if _, err := runGoloraErr(args...); err == nil || !strings.Contains(err.Error(), "overwrite") {
 			t.Errorf("%v: err = %v", args, err)
 		}
 	}
@@ -109,7 +91,7 @@ func TestInspectSanitises(t *testing.T) {
 	if err := safetensors.Write(path, ts, nil); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runGoloraErr(t, "inspect", path)
+	out, err := runGoloraErr("inspect", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +110,13 @@ func TestInspectSanitises(t *testing.T) {
 func TestTrainRefusesUsedFolder(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"train", "--steps", "1", "--seq-len", "16", "--batch", "1", "--out", out}
-	if _, err := runGoloraErr(t, args...); err != nil {
+	if _, err := runGoloraErr(args...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runGoloraErr(t, args...); err == nil || !strings.Contains(err.Error(), "--overwrite") {
+	if _, err := runGoloraErr(args...); err == nil || !strings.Contains(err.Error(), "--overwrite") {
 		t.Errorf("second fresh train: %v", err)
 	}
-	if _, err := runGoloraErr(t, append(args, "--overwrite")...); err != nil {
+	if _, err := runGoloraErr(append(args, "--overwrite")...); err != nil {
 		t.Errorf("--overwrite: %v", err)
 	}
 }
