@@ -298,6 +298,9 @@ func (m *Model) addEmbedding(name string, cfg *Config, init string, rng *rand.Ra
 		if cfg.EnsureWeightTying() && e.Tied {
 			return nil, fmt.Errorf("lora: adapter %q: ensure_weight_tying (a tied LoRA on the output head) is not supported", name)
 		}
+		if r, _ := cfg.RankAlpha(e.Name); float64(r)*float64(V+C) > 2*float64(V)*float64(C)+maxAdapterSlack { // before allocating
+			return nil, fmt.Errorf("lora: adapter %q: r %d on %s (%dx%d) needs more weights than twice the table; lower r (--r)", name, r, e.Name, V, C)
+		}
 		switch {
 		case init == "noinit", init == "true", init == "false", init == "gaussian", init == "default", init == "init_a", init == "init_b", init == "":
 		default:
