@@ -120,3 +120,26 @@ func TestTrainRefusesUsedFolder(t *testing.T) {
 		t.Errorf("--overwrite: %v", err)
 	}
 }
+
+// TestTrainResumeNoIntactCheckpoint is repro 1 at the command line: with a
+// file missing from every checkpoint, --resume fails and deletes nothing.
+func TestTrainResumeNoIntactCheckpoint(t *testing.T) {
+	out := t.TempDir()
+	if _, err := runGoloraErr("train", "--steps", "4", "--save-every", "2", "--seed", "3", "--seq-len", "16", "--batch", "1", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"step-000002", "step-000004"} {
+		if err := os.Remove(filepath.Join(out, "checkpoints", s, "adapter_model.safetensors")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, err := runGoloraErr("train", "--resume", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "no intact checkpoint") || strings.Contains(log, "step 1/") {
+		t.Fatalf("--resume with no intact checkpoint: %v\n%s", err, log)
+	}
+	for _, s := range []string{"step-000002", "step-000004"} {
+		if _, err := os.Stat(filepath.Join(out, "checkpoints", s, "trainer_state.safetensors")); err != nil {
+			t.Errorf("checkpoint %s was deleted: %v", s, err)
+		}
+	}
+}
