@@ -44,10 +44,19 @@ type lockInfo struct {
 	Started string `json:"started"`
 }
 
+// Lock heartbeat: the holder touches its lock every lockBeat, so a lock
+// from another host (a cluster node that died) whose file has not changed
+// for lockStale is stale too.
+var (
+	lockBeat  = time.Minute
+	lockStale = 30 * time.Minute
+)
+
 // lockRun takes out/golora.lock for this process. A lock left by a process
-// that no longer exists on this host is stale and replaced (with a note
-// through warn); a live one, or one from another host (whose processes we
-// cannot see), is an error naming the holder.
+// that no longer exists on this host, or not touched for lockStale, is stale
+// and replaced (with a note through warn); a live one is an error naming
+// the holder. While held, the lock's modification time is renewed every
+// lockBeat.
 func lockRun(out string, warn func(string, ...any)) (unlock func(), err error) {
 	path := filepath.Join(out, lockFile)
 	host, _ := os.Hostname()
@@ -56,10 +65,27 @@ func lockRun(out string, warn func(string, ...any)) (unlock func(), err error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		err := createExclusive(path, append(body, '\n'))
 		if err == nil {
+			ours := func() bool { b, err := os.ReadFile(path); return err == nil && string(b) == string(body)+"\n" }
+			stop, beat := make(chan struct{}), lockBeat
+			go func() {
+				t := time.NewTicker(beat)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case now := <-t.C:
+						if ours() {
+							os.Chtimes(path, now, now)
+						}
+					}
+				}
+			}()
 			return func() {
-				// Remove only our own lock (an --overwrite of a stale lock by
-				// a later run must not be undone by us).
-				if b, err := os.ReadFile(path); err == nil && string(b) == string(body)+"\n" {
+				close(stop)
+				// Remove only our own lock (a later run that replaced it
+				// as stale must not lose it to us).
+				if ours() {
 					os.Remove(path)
 				}
 			}, nil
@@ -72,8 +98,13 @@ func lockRun(out string, warn func(string, ...any)) (unlock func(), err error) {
 		if rerr != nil || len(b) > 4096 || json.Unmarshal(b, &held) != nil || held.PID <= 0 {
 			return nil, fmt.Errorf("train: --out %s: %s exists but is unreadable (%q); if no trainer uses this folder, delete it: %w", out, path, truncate(string(b), 80), ErrLocked)
 		}
-		if held.Host == host && !processAlive(held.PID) {
-			warn("note: removing the stale lock of process %d (no longer running) from %s", held.PID, path)
+		var touched time.Time
+		if fi, err := os.Stat(path); err == nil {
+			touched = fi.ModTime()
+		}
+		if (held.Host == host && !processAlive(held.PID)) || (!touched.IsZero() && time.Since(touched) > lockStale) {
+			warn("note: removing the stale lock of process %d on %s (no longer running, or silent since %s) from %s",
+				held.PID, truncate(held.Host, 64), touched.UTC().Format(time.RFC3339), path)
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("train: --out %s: removing stale lock: %w", out, err)
 			}

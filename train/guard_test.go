@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -386,5 +387,42 @@ func TestResumeFromStepZero(t *testing.T) {
 	cfg.Resume = true
 	if sum, _, _, err := runTrainer(t, cfg, 0); err != nil || sum.Steps != 4 {
 		t.Fatalf("resume from step 0: %v", err)
+	}
+}
+
+// TestLockAcrossHosts: a lock from another host counts as live while its
+// holder renews it, and as stale once it has been silent for lockStale.
+func TestLockAcrossHosts(t *testing.T) {
+	out := t.TempDir()
+	path := filepath.Join(out, lockFile)
+	b, _ := json.Marshal(lockInfo{PID: 1, Host: "another-node", Started: "2026-01-01T00:00:00Z"})
+	os.WriteFile(path, b, 0o644)
+	if _, err := lockRun(out, func(string, ...any) {}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another-node") {
+		t.Fatalf("fresh lock from another host: %v", err)
+	}
+	old := time.Now().Add(-2 * lockStale)
+	os.Chtimes(path, old, old)
+	var notes []string
+	unlock, err := lockRun(out, func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) })
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "stale lock") {
+		t.Fatalf("silent lock from another host: %v %q", err, notes)
+	}
+	// Our lock is removed on unlock, and renewed while held.
+	unlock()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock not removed: %v", err)
+	}
+	saved := lockBeat
+	defer func() { lockBeat = saved }()
+	lockBeat = 20 * time.Millisecond
+	unlock, err = lockRun(out, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	os.Chtimes(path, old, old)
+	time.Sleep(200 * time.Millisecond)
+	if fi, err := os.Stat(path); err != nil || time.Since(fi.ModTime()) > time.Minute {
+		t.Errorf("lock not renewed while held: %v", err)
 	}
 }
