@@ -10,6 +10,8 @@
 // it compares with OpenBLAS.
 package kernels
 
+import "github.com/golora/golora/tensor"
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose. op(A) is M×K, op(B) is K×N and C is M×N;
 // lda, ldb and ldc are the row strides of the matrices as stored.
@@ -22,7 +24,7 @@ package kernels
 // is dW += dyᵀ·x, Sgemm(true, false, ...), and dx = dy·W, Sgemm(false, false, ...).
 func Sgemm(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
 	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
-	g := gemm{transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}
+	g := gemm{transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc}
 	g.run(Threads())
 }
 
@@ -38,6 +40,10 @@ type gemm struct {
 	beta           float32
 	C              []float32
 	ldc            int
+
+	// bh, when set, is B as 16-bit values of dtype bdt (GemmHalf; B nil).
+	bh  []uint16
+	bdt tensor.DType
 }
 
 // Below smallWork multiply-adds the packing and dispatch overheads of the
@@ -64,6 +70,10 @@ func (g *gemm) run(threads int) {
 	work := g.M * g.N * g.K
 	threads = max(1, min(threads, work/workPerThread))
 	switch {
+	case g.bh != nil && work < smallWork:
+		g.halfGeneric()
+	case g.bh != nil && g.M <= gemvRows:
+		g.gemvHalf(threads)
 	case work < smallWork:
 		sgemmGeneric(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc)
 	case g.M <= gemvRows:

@@ -111,6 +111,9 @@ func putBuf(p *[]float32) {
 
 func (g *gemm) blocked(threads int) {
 	ge := pickGeom()
+	if g.bh != nil {
+		ge = g.pickHalfGeom()
+	}
 	mPanels := (g.M + ge.mr - 1) / ge.mr
 	nPanels := (g.N + ge.nr - 1) / ge.nr
 	// Split the columns between goroutines when C is wide, or op(A) is
@@ -170,7 +173,7 @@ func (r *blockedRun) work(t int) {
 			b := block % 2
 			bpack := r.bpack[b*r.bsize : (b+1)*r.bsize]
 			block++
-			g.packB(nr, bpack, pc, kcur, jc, ncur, t*nPanels/threads, (t+1)*nPanels/threads)
+			g.packBFor(ge, bpack, pc, kcur, jc, ncur, t*nPanels/threads, (t+1)*nPanels/threads)
 			r.bar.wait()
 			r0, r1 := t*r.mPanels/threads*mr, min((t+1)*r.mPanels/threads*mr, g.M)
 			g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, r0, r1, 0, nPanels, true, beta)
@@ -237,7 +240,7 @@ func (r *columnRun) work(t int) {
 	// Where the CPU has kernelPack, the first A panel of a block packs the
 	// full B panels instead, computing while the rows arrive (the lm head
 	// ran 4-11% faster).
-	fuse := !g.transB && ge.kernelPack != nil && g.M >= mr
+	fuse := !g.transB && ge.kernelPack != nil && g.M >= mr && g.bh == nil
 	packedA := false
 	for {
 		jc := int(r.next.Add(1)-1) * r.width
@@ -252,7 +255,7 @@ func (r *columnRun) work(t int) {
 		}
 		for pc := 0; pc < g.K; pc += kc {
 			kcur, beta := g.slice(pc)
-			g.packB(nr, bpack, pc, kcur, jc, ncur, fused, nPanels)
+			g.packBFor(ge, bpack, pc, kcur, jc, ncur, fused, nPanels)
 			apack := apacks[:asize]
 			if keepA {
 				apack = apacks[pc/kc*asize : (pc/kc+1)*asize]
@@ -336,7 +339,7 @@ func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur,
 	for ic := r0; ic < r1; ic += mc {
 		mcur := min(mc, r1-ic)
 		if packA {
-			g.packA(ge.mr, apack, ic, mcur, pc, kcur)
+			g.packAFor(ge, apack, ic, mcur, pc, kcur)
 		}
 		p0 := 0
 		if ic == r0 && fused > 0 {

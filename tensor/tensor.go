@@ -13,6 +13,12 @@ import (
 type Tensor struct {
 	Shape []int
 	Data  []float32
+
+	// Half holds the values instead of Data (then nil) when DType is BF16
+	// or F16: a frozen base weight kept in its checkpoint's dtype (see
+	// dtype.go). Only nn.Linear, the embedding lookup and the savers read it.
+	Half  []uint16
+	DType DType
 }
 
 // New allocates a zeroed tensor of the given shape.

@@ -1,0 +1,257 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/golora/golora/tensor"
+)
+
+// halfPaths runs f with every GemmHalf path this CPU has: each
+// implementation of forEachImpl, and on AVX512_BF16 CPUs the pair kernel
+// (even where it is not chosen for speed) as well as the widening one.
+func halfPaths(t *testing.T, f func(t *testing.T)) {
+	forEachImpl(t, func(t *testing.T) {
+		saved := geomBF16
+		defer func() { geomBF16 = saved }()
+		geomBF16 = nil
+		t.Run("widen", f)
+		if geomBF16Forced != nil && useAVX512 {
+			geomBF16 = geomBF16Forced
+			t.Run("vdpbf16ps", f)
+		}
+	})
+}
+
+func randHalf(rng *rand.Rand, dt tensor.DType, n int) []uint16 {
+	h := make([]uint16, n)
+	for i := range h {
+		h[i] = dt.Narrow(rng.Float32()*2 - 1)
+	}
+	return h
+}
+
+// naiveHalf is GemmHalf in float64 from the rounded operands: A rounded to
+// bf16 for a BF16 B, B widened exactly.
+func naiveHalf(dt tensor.DType, transB bool, M, N, K int, A []float32, lda int, B []uint16, ldb int, beta float32, C []float32, ldc int) []float64 {
+	out := make([]float64, M*N)
+	for i := 0; i < M; i++ {
+		for j := 0; j < N; j++ {
+			s := 0.0
+			for p := 0; p < K; p++ {
+				a := A[i*lda+p]
+				if dt == tensor.BF16 {
+					a = tensor.BF16ToF32(tensor.F32ToBF16(a))
+				}
+				var b uint16
+				if transB {
+					b = B[j*ldb+p]
+				} else {
+					b = B[p*ldb+j]
+				}
+				s += float64(a) * float64(dt.Widen(b))
+			}
+			if beta != 0 {
+				s += float64(beta) * float64(C[i*ldc+j])
+			}
+			out[i*N+j] = s
+		}
+	}
+	return out
+}
+
+// TestGemmHalf checks every path against float64 on odd shapes (edge
+// tiles, odd depths, the gemv and tiny paths), both products a frozen
+// base needs, both dtypes, with padding strides and guard values.
+func TestGemmHalf(t *testing.T) {
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 37, 129}, {5, 33, 17}, {13, 65, 31}, {25, 97, 300}, {37, 70, 513}, {130, 47, 255}, {64, 1600, 40}}
+	halfPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 9))
+		for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+			for _, transB := range []bool{true, false} {
+				for _, s := range shapes {
+					M, N, K := s[0], s[1], s[2]
+					for _, beta := range []float32{0, 1} {
+						name := fmt.Sprintf("%v/transB=%v/%dx%dx%d/beta=%v", dt, transB, M, N, K, beta)
+						lda, ldc := K+3, N+1
+						ldb := N + 2
+						br := K
+						if transB {
+							ldb, br = K+2, N
+						}
+						_, A := guarded(rng, (M-1)*lda+K, 0)
+						B := randHalf(rng, dt, (br-1)*ldb+max(K, N)+2)
+						cbuf, C := guarded(rng, (M-1)*ldc+N, 1)
+						want := naiveHalf(dt, transB, M, N, K, A, lda, B, ldb, beta, C, ldc)
+						GemmHalf(dt, transB, M, N, K, A, lda, B, ldb, beta, C, ldc)
+						checkGuards(t, name, cbuf, len(C), 1)
+						for i := 0; i < M; i++ {
+							for j := 0; j < N; j++ {
+								got := float64(C[i*ldc+j])
+								if e := relErr(got, want[i*N+j], math.Sqrt(float64(K))+1); e > 2e-6 {
+									t.Fatalf("%s: C[%d,%d] = %v, want %v", name, i, j, got, want[i*N+j])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestGemmHalfMatchesSgemm compares with Sgemm on the widened weight and
+// (BF16) rounded activations, on a transformer-like shape with several K
+// slices and column chunks, threaded.
+func TestGemmHalfMatchesSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	M, N, K := 67, 1601, 517
+	halfPaths(t, func(t *testing.T) {
+		for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+			A := make([]float32, M*K)
+			for i := range A {
+				A[i] = rng.Float32()*2 - 1
+			}
+			W := randHalf(rng, dt, N*K)
+			wf := make([]float32, len(W))
+			for i, h := range W {
+				wf[i] = dt.Widen(h)
+			}
+			ar := append([]float32(nil), A...)
+			if dt == tensor.BF16 {
+				roundBF16(ar)
+			}
+			want := make([]float32, M*N)
+			got := make([]float32, M*N)
+			Sgemm(false, true, M, N, K, 1, ar, K, wf, K, 0, want, N)
+			GemmHalf(dt, true, M, N, K, A, K, W, K, 0, got, N)
+			for i := range got {
+				if math.Abs(float64(got[i]-want[i])) > 1e-4 {
+					t.Fatalf("%v forward [%d]: %v, Sgemm %v", dt, i, got[i], want[i])
+				}
+			}
+			// dx = dy·W: dy (M, N), W (N, K).
+			dy := make([]float32, M*N)
+			for i := range dy {
+				dy[i] = rng.Float32()*2 - 1
+			}
+			dyr := append([]float32(nil), dy...)
+			if dt == tensor.BF16 {
+				roundBF16(dyr)
+			}
+			want = make([]float32, M*K)
+			got = make([]float32, M*K)
+			Sgemm(false, false, M, K, N, 1, dyr, N, wf, K, 0, want, K)
+			GemmHalf(dt, false, M, K, N, dy, N, W, K, 0, got, K)
+			for i := range got {
+				if math.Abs(float64(got[i]-want[i])) > 1e-4 {
+					t.Fatalf("%v backward [%d]: %v, Sgemm %v", dt, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+func TestRoundBF16(t *testing.T) {
+	for _, v := range []float32{0, 1, -1.0000001, 3.1415927, 1e-40, 65504, float32(math.Inf(-1)), 1.00390625, 1.01171875} {
+		x := []float32{v}
+		roundBF16(x)
+		if want := tensor.BF16ToF32(tensor.F32ToBF16(v)); x[0] != want {
+			t.Errorf("roundBF16(%v) = %v, want %v", v, x[0], want)
+		}
+	}
+	x := []float32{float32(math.NaN())}
+	roundBF16(x)
+	if !math.IsNaN(float64(x[0])) {
+		t.Errorf("roundBF16(NaN) = %v", x[0])
+	}
+}
+
+func TestWidenHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	forEachImpl(t, func(t *testing.T) {
+		for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+			for _, n := range []int{0, 1, 15, 16, 33, 100} {
+				h := randHalf(rng, dt, n)
+				h = append(h, 0x7c00, 0x0001, 0x8000) // inf (f16), subnormal, -0
+				got := make([]float32, len(h))
+				widenHalf(dt, got, h)
+				for i := range h {
+					if w := dt.Widen(h[i]); math.Float32bits(got[i]) != math.Float32bits(w) {
+						t.Fatalf("%v n=%d [%d]: %v, want %v", dt, n, i, got[i], w)
+					}
+				}
+				x := make([]float32, len(h))
+				for i := range x {
+					x[i] = rng.Float32()
+				}
+				want := 0.0
+				for i := range h {
+					want += float64(dt.Widen(h[i])) * float64(x[i])
+				}
+				if got := dotHalf(dt, h, x); relErr(float64(got), want, float64(len(h))+1) > 1e-6 && !math.IsInf(want, 0) {
+					t.Fatalf("%v dot n=%d: %v, want %v", dt, n, got, want)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkGemmHalf compares a GPT-2 mlp-up forward and its dx product
+// with a BF16 weight against Sgemm on the float32 one.
+func BenchmarkGemmHalf(b *testing.B) {
+	M, N, K := 1024, 3072, 768
+	rng := rand.New(rand.NewPCG(1, 1))
+	A := make([]float32, M*K)
+	for i := range A {
+		A[i] = rng.Float32()
+	}
+	dy := make([]float32, M*N)
+	W := randHalf(rng, tensor.BF16, N*K)
+	wf := make([]float32, N*K)
+	for i, h := range W {
+		wf[i] = tensor.BF16ToF32(h)
+	}
+	C := make([]float32, M*N)
+	dx := make([]float32, M*K)
+	flops := float64(2 * M * N * K)
+	report := func(b *testing.B) {
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+	b.Run("fwd/f32", func(b *testing.B) {
+		for range b.N {
+			Sgemm(false, true, M, N, K, 1, A, K, wf, K, 0, C, N)
+		}
+		report(b)
+	})
+	b.Run("fwd/bf16", func(b *testing.B) {
+		for range b.N {
+			GemmHalf(tensor.BF16, true, M, N, K, A, K, W, K, 0, C, N)
+		}
+		report(b)
+	})
+	b.Run("dx/f32", func(b *testing.B) {
+		for range b.N {
+			Sgemm(false, false, M, K, N, 1, dy, N, wf, K, 1, dx, K)
+		}
+		report(b)
+	})
+	b.Run("dx/bf16", func(b *testing.B) {
+		for range b.N {
+			GemmHalf(tensor.BF16, false, M, K, N, dy, N, W, K, 1, dx, K)
+		}
+		report(b)
+	})
+	b.Run("gemv/f32", func(b *testing.B) {
+		for range b.N {
+			Sgemm(false, true, 1, N, K, 1, A, K, wf, K, 0, C, N)
+		}
+	})
+	b.Run("gemv/bf16", func(b *testing.B) {
+		for range b.N {
+			GemmHalf(tensor.BF16, true, 1, N, K, A, K, W, K, 0, C, N)
+		}
+	})
+}
