@@ -9,7 +9,7 @@ import "github.com/golora/golora/tensor"
 var (
 	geomBF16       *geom
 	geomBF16Forced *geom
-	useAVX512BF16 = false
+	useAVX512BF16  = false
 )
 
 func widenAsm(dt tensor.DType, dst []float32, src []uint16) int { return 0 }
