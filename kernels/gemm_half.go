@@ -246,20 +246,14 @@ func (g *gemm) packBHalf(ge *geom, dst []float32, pc, kcur, jc, ncur, p0, p1 int
 		}
 		return
 	}
-	// Row by row, B read sequentially: widen the block's part of the row,
-	// then deal it out to the panels.
-	w := min(p1*nr, ncur) - p0*nr
-	tp := getBuf(w)
-	defer putBuf(tp)
-	t := *tp
+	// Row by row, B read sequentially, each panel's run widened in place.
 	for p := 0; p < kcur; p++ {
-		j0 := jc + p0*nr
-		widenHalf(g.bdt, t, g.bh[(pc+p)*g.ldb+j0:])
+		row := g.bh[(pc+p)*g.ldb:]
 		for jp := p0; jp < p1; jp++ {
-			lo := (jp - p0) * nr
-			cols := min(nr, w-lo)
+			j0 := jc + jp*nr
+			cols := min(nr, jc+ncur-j0)
 			d := dst[jp*bstep(nr)+p*nr : jp*bstep(nr)+p*nr+nr]
-			copy(d, t[lo:lo+cols])
+			widenHalf(g.bdt, d[:cols], row[j0:])
 			clear(d[cols:])
 		}
 	}
