@@ -195,7 +195,7 @@ func (c *classTask) SaveAdapter(dir string) error {
 		rows := tensor.New(len(c.ids), C)
 		ids := make([]string, len(c.ids))
 		for k, id := range c.ids {
-			copy(rows.Data[k*C:(k+1)*C], p.W.Data[id*C:(id+1)*C])
+			p.W.CopyRow(rows.Data[k*C:(k+1)*C], id)
 			ids[k] = fmt.Sprint(id)
 		}
 		return safetensors.Write(filepath.Join(dir, "head.safetensors"),

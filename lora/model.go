@@ -177,6 +177,9 @@ func (m *Model) add(name string, cfg *Config, init InitFunc, seed uint64, loadin
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("fan_in_fan_out set to %v to match %s", cfg.FanInFanOut, hit[0].Module))
 	}
 	residual := strings.HasPrefix(cfg.InitLoraWeights, "pissa") || cfg.InitLoraWeights == "olora"
+	if err := checkHalfBase(name, cfg, hit, residual); err != nil {
+		return err
+	}
 	if residual { // these change the base weights: fail before the first
 		for _, s := range hit {
 			if r, _ := cfg.RankAlpha(s.Module); r > min(s.Linear.In(), s.Linear.Out()) {
@@ -358,6 +361,9 @@ func (m *Model) Delete(name string) error {
 func (m *Model) Merge(safe bool, names ...string) error {
 	if len(names) == 0 {
 		names = m.active
+	}
+	if err := m.checkMergeable(names); err != nil {
+		return err
 	}
 	type job struct {
 		s *Set

@@ -26,6 +26,7 @@ import (
 	"github.com/golora/golora/model/internal/core"
 	"github.com/golora/golora/model/llama"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
 )
 
 // Re-exported core types; see model/internal/core for their documentation.
@@ -141,9 +142,16 @@ func ParseConfig(data []byte, name string) (*Config, error) { return core.ParseC
 //     F32, F16 and BF16;
 //   - a .safetensors or index .json file inside such a folder;
 //   - a llama2.c .bin checkpoint.
-func Load(path string) (Model, error) {
+func Load(path string) (Model, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options (the base's dtype, see basedtype.go).
+func LoadWith(path string, o Options) (Model, error) {
+	dt, err := o.baseDType(path)
+	if err != nil {
+		return nil, err
+	}
 	if path == "" {
-		return llama.FromLlama2C(embedded.Model, "embedded "+embedded.Name)
+		return inMemoryDType(llama.FromLlama2C(embedded.Model, "embedded "+embedded.Name))(dt)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -164,7 +172,7 @@ func Load(path string) (Model, error) {
 			if err != nil {
 				return nil, fmt.Errorf("model: %w", err)
 			}
-			return llama.FromLlama2C(data, path)
+			return inMemoryDType(llama.FromLlama2C(data, path))(dt)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.json")
@@ -189,11 +197,15 @@ func Load(path string) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	defer src.Close()
 	if err := checkFits(cfg, src, weights); err != nil {
+		src.Close()
 		return nil, err
 	}
-	return fam.Load(cfg, src, weights)
+	if dt == tensor.F32 {
+		defer src.Close()
+		return fam.Load(cfg, src, weights)
+	}
+	return loadHalf(fam, cfg, src, weights, dt)
 }
 
 // FamilyNames lists the supported model_type values, sorted.
@@ -210,19 +222,7 @@ func FamilyNames() []string {
 // (normal(0, 0.02) matrices, unit norms, zero biases) from seed, for
 // benchmarks and tests. cfg is normalised (family defaults applied).
 func NewRandom(cfg *Config, seed uint64) (Model, error) {
-	if err := cfg.Normalize(); err != nil {
-		return nil, err
-	}
-	fam, ok := Families[cfg.ModelType]
-	if !ok {
-		return nil, fmt.Errorf("model: %w: model_type %q", ErrUnsupportedModel, cfg.ModelType)
-	}
-	m, err := fam.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m.InitRandom(seed)
-	return m, nil
+	return NewRandomDType(cfg, seed, tensor.F32)
 }
 
 // IsUnsupported reports whether err is about an unsupported architecture.

@@ -26,7 +26,9 @@ type Delta interface {
 }
 
 // Linear is y = x·Wᵀ + b with W stored [out, in] (nn.Linear's layout; GPT-2
-// Conv1D weights are transposed on load and back on save).
+// Conv1D weights are transposed on load and back on save). A frozen W may
+// hold BF16 or F16 values (W.Half, see linear_half.go); everything else
+// stays float32.
 type Linear struct {
 	W  *tensor.Tensor // (out, in)
 	B  *tensor.Tensor // (out) or nil
@@ -44,8 +46,8 @@ func (l *Linear) Out() int { return l.W.Shape[0] }
 
 // Forward computes y [n, out] from x [n, in].
 func (l *Linear) Forward(x, y []float32, n int) {
-	in, out := l.In(), l.Out()
-	kernels.Sgemm(false, true, n, out, in, 1, x, in, l.W.Data, in, 0, y, out)
+	out := l.Out()
+	l.mulWT(x, y, n)
 	if l.Delta != nil {
 		l.Delta.Forward(x, y, n)
 	}
@@ -81,7 +83,6 @@ func (l *Linear) Backward(x, dy, dx []float32, n int) {
 		kernels.Sgemm(true, false, out, in, n, 1, dyBase, out, x, in, 1, l.DW.Data, in)
 	}
 	if dx != nil {
-		// dx (n, in) += dy·W
-		kernels.Sgemm(false, false, n, in, out, 1, dyBase, out, l.W.Data, in, 1, dx, in)
+		l.AddMulW(dyBase, dx, n)
 	}
 }

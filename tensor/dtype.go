@@ -95,3 +95,16 @@ func (t *Tensor) Float32() []float32 {
 	}
 	return out
 }
+
+// CopyRow writes row i of a matrix into dst (len(dst) is the row length),
+// widening a half tensor.
+func (t *Tensor) CopyRow(dst []float32, i int) {
+	C := len(dst)
+	if !t.IsHalf() {
+		copy(dst, t.Data[i*C:(i+1)*C])
+		return
+	}
+	for j, h := range t.Half[i*C : (i+1)*C] {
+		dst[j] = t.DType.Widen(h)
+	}
+}

@@ -156,7 +156,7 @@ func (m *Transformer) sizeGrads(a *acts) {
 func (m *Transformer) embed(x []float32, ids, pos []int) {
 	C := m.cfg.HiddenSize
 	for n, id := range ids {
-		copy(x[n*C:(n+1)*C], m.Wte.Data[id*C:(id+1)*C])
+		m.Wte.CopyRow(x[n*C:(n+1)*C], id)
 	}
 	if m.EmbedDelta != nil {
 		m.EmbedDelta.Forward(ids, x[:len(ids)*C])

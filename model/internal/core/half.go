@@ -29,6 +29,9 @@ func (m *Transformer) SetDecodeF16(on bool) {
 	}
 	m.half = make(map[*nn.Linear][]uint16, len(m.linears))
 	for _, nl := range m.linears {
+		if nl.Linear.W.IsHalf() {
+			continue // already 16-bit: its own kernels serve decoding
+		}
 		w := nl.Linear.W.Data
 		h := make([]uint16, len(w))
 		kernels.For(len(w), 1<<16, func(lo, hi int) {

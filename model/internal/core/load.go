@@ -65,6 +65,12 @@ func (m *Transformer) LoadWeights(src Source, what string, fileName func(string)
 			missing = append(missing, fn)
 			continue
 		}
+		if hs, ok := src.(HalfSource); ok && hs.BaseDType() != tensor.F32 && m.halfable(s) {
+			if err := s.loadHalf(hs, fn); err != nil {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
 		t, err := src.Tensor(fn)
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -119,13 +125,17 @@ func (m *Transformer) StateDict(fileName func(string) string) map[string]*tensor
 		if fileName != nil {
 			fn = fileName(s.name)
 		}
+		w := s.w
+		if w.IsHalf() { // savers write float32 (narrowed again on request)
+			w = tensor.From(w.Float32(), w.Shape...)
+		}
 		if s.conv1d {
-			r, c := s.w.Shape[0], s.w.Shape[1]
+			r, c := w.Shape[0], w.Shape[1]
 			t := tensor.New(c, r)
-			transpose(t.Data, s.w.Data, r, c)
+			transpose(t.Data, w.Data, r, c)
 			out[fn] = t
 		} else {
-			out[fn] = s.w
+			out[fn] = w
 		}
 	}
 	return out
@@ -137,6 +147,8 @@ func (m *Transformer) InitRandom(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for _, s := range m.slots {
 		switch {
+		case s.w.IsHalf():
+			initHalf(s.w, rng)
 		case len(s.w.Shape) == 2:
 			for i := range s.w.Data {
 				s.w.Data[i] = float32(rng.NormFloat64() * 0.02)
@@ -157,7 +169,10 @@ func (m *Transformer) SetFileNames(f func(string) string) { m.fileName = f }
 
 // SaveHF writes dir/config.json and dir/model.safetensors (F32) in the
 // family's HF layout and names, atomically per file.
-func (m *Transformer) SaveHF(dir string) error {
+func (m *Transformer) SaveHF(dir string) error { return m.SaveHFDType(dir, tensor.F32) }
+
+// SaveHFDType is SaveHF storing every tensor in dt (rounded to nearest even).
+func (m *Transformer) SaveHFDType(dir string, dt tensor.DType) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -165,7 +180,7 @@ func (m *Transformer) SaveHF(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), m.StateDict(m.fileName), map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.WriteDType(filepath.Join(dir, "model.safetensors"), m.StateDict(m.fileName), map[string]string{"format": "pt"}, dt.SafetensorsName()); err != nil {
 		return err
 	}
 	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(cj, '\n'))

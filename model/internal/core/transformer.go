@@ -230,6 +230,7 @@ func (m *Transformer) Params() []Param {
 func (m *Transformer) SetTrainable(match func(name string) bool) {
 	for _, s := range m.slots {
 		if match != nil && match(s.name) {
+			checkHalfTrainable(s)
 			if *s.g == nil {
 				*s.g = tensor.New(s.w.Shape...)
 			}

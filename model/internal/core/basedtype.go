@@ -1,0 +1,129 @@
+package core
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/tensor"
+)
+
+// A model's base may keep its matrices (linear weights and the token
+// embedding) in BF16 or F16: half the memory of float32, read by the
+// half GEMM kernels (nn/linear_half.go) and widened row by row for the
+// embedding lookup. Norms and biases, LoRA parameters, gradients, optimiser
+// state, activations and the KV cache stay float32. Half weights are
+// frozen: SetTrainable refuses them.
+
+// HalfSource is a Source that can hand out 16-bit weights: LoadWeights
+// keeps every 2-D weight in BaseDType when the source offers it.
+type HalfSource interface {
+	Source
+	// BaseDType is the dtype the 2-D weights are to be kept in (F32: none).
+	BaseDType() tensor.DType
+	// Half returns the named tensor as BaseDType bit patterns and its shape;
+	// the values may alias a read-only mapping of the file.
+	Half(name string) ([]uint16, []int, error)
+}
+
+// halfable reports whether slot s may be kept in 16 bits: the linear
+// weights and the token embedding (GPT-2's small position table stays
+// float32).
+func (m *Transformer) halfable(s slot) bool { return len(s.w.Shape) == 2 && s.w != m.Wpe }
+
+// loadHalf fills slot s from src's 16-bit values, transposing GPT-2's
+// Conv1D layout into a fresh slice.
+func (s *slot) loadHalf(src HalfSource, fn string) error {
+	h, shape, err := src.Half(fn)
+	if err != nil {
+		return err
+	}
+	want := s.w.Shape
+	if s.conv1d {
+		want = []int{want[1], want[0]}
+	}
+	if !tensor.SameShape(shape, want) {
+		return fmt.Errorf("tensor %s has shape %v, expected %v", fn, shape, want)
+	}
+	if s.conv1d {
+		r, c := want[0], want[1]
+		t := make([]uint16, len(h))
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				t[j*r+i] = h[i*c+j]
+			}
+		}
+		h = t
+	}
+	s.w.Data, s.w.Half, s.w.DType = nil, h, src.BaseDType()
+	return nil
+}
+
+// BaseDType is the dtype the model's matrices are kept in.
+func (m *Transformer) BaseDType() tensor.DType { return m.Wte.DType }
+
+// SetBaseDType converts every 2-D weight to dt (rounding to nearest even,
+// or widening back to float32). Trainable weights cannot be made half.
+func (m *Transformer) SetBaseDType(dt tensor.DType) error {
+	for _, s := range m.slots {
+		if !m.halfable(s) || s.w.DType == dt {
+			continue
+		}
+		if dt != tensor.F32 && *s.g != nil {
+			return fmt.Errorf("model: %s is trainable and cannot be kept in %v", s.name, dt)
+		}
+		w := s.w
+		switch {
+		case dt == tensor.F32:
+			w.Data, w.Half, w.DType = w.Float32(), nil, tensor.F32
+		case w.DType == tensor.F32:
+			h := make([]uint16, len(w.Data))
+			kernels.For(len(h), 1<<16, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					h[i] = dt.Narrow(w.Data[i])
+				}
+			})
+			w.Data, w.Half, w.DType = nil, h, dt
+		default: // one 16-bit dtype to the other
+			for i, v := range w.Half {
+				w.Half[i] = dt.Narrow(w.DType.Widen(v))
+			}
+			w.DType = dt
+		}
+	}
+	return nil
+}
+
+// newHalfSlots makes every 2-D weight an empty dt weight, before a random
+// init writes it: a large model is never held in float32.
+func (m *Transformer) newHalfSlots(dt tensor.DType) {
+	for _, s := range m.slots {
+		if m.halfable(s) {
+			s.w.Data, s.w.Half, s.w.DType = nil, make([]uint16, tensor.Numel(s.w.Shape)), dt
+		}
+	}
+}
+
+// InitRandomDType is InitRandom with the matrices made directly in dt
+// (their values are InitRandom's rounded to dt).
+func (m *Transformer) InitRandomDType(seed uint64, dt tensor.DType) {
+	if dt != tensor.F32 {
+		m.newHalfSlots(dt)
+	}
+	m.InitRandom(seed)
+}
+
+// initHalf fills a half weight as InitRandom does a float32 one.
+func initHalf(w *tensor.Tensor, rng *rand.Rand) {
+	for i := range w.Half {
+		w.Half[i] = w.DType.Narrow(float32(rng.NormFloat64() * 0.02))
+	}
+}
+
+// checkHalfTrainable panics when a half weight is made trainable: a caller
+// must refuse that first (train refuses --method full with a half base).
+func checkHalfTrainable(s slot) {
+	if s.w.IsHalf() {
+		panic(fmt.Sprintf("model: %s is kept in %v (--base-dtype) and cannot be trained; load the base with --base-dtype f32", s.name, s.w.DType))
+	}
+}
