@@ -28,6 +28,14 @@ type Options struct {
 // BaseDTypeValues lists the values of --base-dtype.
 const BaseDTypeValues = "auto|f32|bf16|f16"
 
+// BaseDTypeUsage is the help text of every command's --base-dtype flag
+// (default "f32").
+const BaseDTypeUsage = "dtype the base model's matrices are kept in and computed from: " + BaseDTypeValues + " (auto: the checkpoint's; bf16/f16 halve the memory, norms, adapters, gradients, optimizer state and activations stay f32; bf16 rounds activations as PyTorch CPU autocast)"
+
+// IsHalfDType reports whether a --base-dtype value asks for 16-bit weights
+// whatever the checkpoint ("auto" depends on it).
+func IsHalfDType(s string) bool { return s == "bf16" || s == "f16" }
+
 // ParseBaseDType checks a --base-dtype value.
 func ParseBaseDType(s string) error {
 	switch s {
@@ -211,4 +219,13 @@ func BaseDTypeOf(m Model) tensor.DType {
 		return t.BaseDType()
 	}
 	return tensor.F32
+}
+
+// SetBaseDType converts m's matrices to dt (see core.SetBaseDType).
+func SetBaseDType(m Model, dt tensor.DType) error {
+	t, ok := m.(*core.Transformer)
+	if !ok {
+		return fmt.Errorf("model: %T cannot change its dtype", m)
+	}
+	return t.SetBaseDType(dt)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/golora/golora/model"
 )
 
 // Config is every setting of a training run. The yaml and json keys are the
@@ -23,6 +25,9 @@ type Config struct {
 	Valid  string `yaml:"valid" json:"valid"`
 	Out    string `yaml:"out" json:"out"`
 	Method string `yaml:"method" json:"method"`
+	// BaseDType is --base-dtype: the dtype the frozen base is kept in
+	// (model.Options).
+	BaseDType string `yaml:"base-dtype" json:"base-dtype"`
 
 	// ValidFraction holds out this share of --data (seeded by Seed) as the
 	// validation set when no --valid file is given.
@@ -107,6 +112,7 @@ func DefaultConfig() Config {
 		Valid:         "", // the demo's held-out split, or none for user data
 		Out:           "golora-out",
 		Method:        "lora",
+		BaseDType:     "f32",
 		R:             8,
 		Alpha:         16,
 		Dropout:       0,
@@ -165,6 +171,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DataOrder != "" && !contains(DataOrders, c.DataOrder) { // "": a checkpoint from before --data-order, shuffled
 		bad("--data-order %q: want one of %s", c.DataOrder, strings.Join(DataOrders, ", "))
+	}
+	if err := model.ParseBaseDType(c.BaseDType); err != nil {
+		bad("%v", err)
+	} else if c.Method == "full" && model.IsHalfDType(c.BaseDType) {
+		bad("--method full --base-dtype %s: full fine-tuning updates the base weights and needs float32 masters; use --base-dtype f32 (or a LoRA method with a %s base)", c.BaseDType, c.BaseDType)
 	}
 	if c.Method != "full" && c.Method != "adapter" && c.R < 1 {
 		bad("--r %d: the LoRA rank must be at least 1", c.R)
@@ -251,6 +262,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.SkipBad, "skip-bad", c.SkipBad, "skip malformed JSONL lines (reported with a count) instead of failing on the first")
 	fs.StringVar(&c.Out, "out", c.Out, "output directory: adapter, checkpoints, metrics.jsonl, loss.png")
 	fs.StringVar(&c.Method, "method", c.Method, "what to train: "+strings.Join(Methods, "|"))
+	fs.StringVar(&c.BaseDType, "base-dtype", c.BaseDType, model.BaseDTypeUsage)
 	fs.IntVar(&c.R, "r", c.R, "LoRA rank (bottleneck width for --method adapter)")
 	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
 	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")

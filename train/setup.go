@@ -10,6 +10,7 @@ import (
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
 )
 
 // ModelTask is the Task for a real model: the base model with LoRA/DoRA,
@@ -35,6 +36,9 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		return t, nil
 	}
 	if cfg.Method == "full" {
+		if dt := model.BaseDTypeOf(m); dt != tensor.F32 {
+			return nil, fmt.Errorf("train: --method full needs float32 master weights but the base is kept in %v (--base-dtype); use --base-dtype f32", dt)
+		}
 		m.SetTrainable(func(string) bool { return true })
 		for _, p := range m.Params() {
 			if p.G != nil {
@@ -232,7 +236,7 @@ func Setup(cfg Config, tok data.Encoder, log func(format string, a ...any)) (*Tr
 	if err := outpath.CheckNotInput("--out", cfg.Out, cfg.Model); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	m, err := model.Load(cfg.Model)
+	m, err := model.LoadWith(cfg.Model, model.Options{BaseDType: cfg.BaseDType})
 	if err != nil {
 		return nil, err
 	}

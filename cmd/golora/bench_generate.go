@@ -14,6 +14,7 @@ import (
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
+	"github.com/golora/golora/tensor"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +27,7 @@ type benchGenerateOpts struct {
 	warmup, repeat                                      int
 	seed                                                uint64
 	cpuProfile, profilePhase                            string
-	weights                                             string
+	weights, baseDType                                  string
 	allLogits                                           bool
 }
 
@@ -58,6 +59,7 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	f.Uint64Var(&o.seed, "seed", 1, "random model and prompt seed")
 	f.StringVar(&o.weights, "weights", "f32", "decode weights: f32, or f16 (half the bytes per token; prefill stays f32)")
 	f.IntVar(&o.warmup, "warmup", 1, "untimed prefills before the timed ones")
+	addBaseDTypeFlag(f, &o.baseDType)
 	f.IntVar(&o.repeat, "repeat", 3, "timed prefills; prefill_s is their median")
 	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
@@ -107,11 +109,15 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	var err error
 	name := o.modelPath
 	if o.modelPath != "" {
-		m, err = model.Load(o.modelPath)
+		m, err = loadModelDType(o.modelPath, o.baseDType)
 	} else {
 		var cfg *model.Config
 		if cfg, err = benchConfig(o); err == nil {
-			m, err = model.NewRandom(cfg, o.seed)
+			var dt tensor.DType
+			if dt, err = benchDType(o.baseDType); err != nil {
+				return err
+			}
+			m, err = model.NewRandomDType(cfg, o.seed, dt)
 			name = fmt.Sprintf("random-%s-L%d-C%d", o.arch, o.layers, o.hidden)
 		}
 	}
@@ -184,6 +190,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	stop()
 	flops, wbytes := generateWork(m, o.promptLen, o.allLogits, o.weights)
 	out := map[string]any{
+		"base_dtype":                    model.BaseDTypeOf(m).String(),
 		"weights":                       o.weights,
 		"all_logits":                    o.allLogits,
 		"prefill_flops_per_token":       flops,
@@ -231,7 +238,7 @@ func generateWork(m model.Model, T int, allLogits bool, weights string) (flops, 
 	}
 	flops = 2*blocks + 2*head*headRows + 2*float64(c.NumHiddenLayers)*float64(T)*float64(c.NumAttentionHeads*d)
 	width := 4.0
-	if weights == "f16" {
+	if weights == "f16" || model.BaseDTypeOf(m) != tensor.F32 {
 		width = 2
 	}
 	return flops, (blocks + head) * width

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
 
@@ -23,6 +24,7 @@ type benchTrainFlags struct {
 	alpha                   float64
 	checkpointing, vsNone   bool
 	cpuProfile              string
+	baseDType               string
 }
 
 func init() {
@@ -62,11 +64,13 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl.BoolVar(&f.vsNone, "vs-none", false, "also alternate --steps steps with the adapters on and off (the frozen base) in this process and report their median ratio (vs_none)")
 	fl.BoolVar(&f.checkpointing, "checkpointing", false, "recompute block activations in backward (less memory)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
+	addBaseDTypeFlag(fl, &f.baseDType)
 	benchCmd.AddCommand(cmd)
 }
 
 type benchTrainResult struct {
 	Model              string  `json:"model"`
+	BaseDType          string  `json:"base_dtype"`
 	Method             string  `json:"method"`
 	R                  int     `json:"r"`
 	Targets            string  `json:"targets"`
@@ -139,13 +143,17 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	var err error
 	name := f.model
 	if f.model != "" {
-		m, err = model.Load(f.model)
+		m, err = loadModelDType(f.model, f.baseDType)
 	} else {
 		mc, cerr := f.shape.ModelConfig(f.seqLen, 0)
 		if cerr != nil {
 			return cerr
 		}
-		m, err = model.NewRandom(mc, 1)
+		var dt tensor.DType
+		if dt, err = benchDType(f.baseDType); err != nil {
+			return err
+		}
+		m, err = model.NewRandomDType(mc, 1, dt)
 		name = fmt.Sprintf("random %s L%d C%d H%d/%d I%d V%d", mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.NumAttentionHeads, mc.NumKeyValueHeads, mc.IntermediateSize, mc.VocabSize)
 	}
 	if err != nil {
@@ -201,7 +209,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		trainable += p.W.Len()
 	}
 	out := benchTrainResult{
-		Model: name, Method: f.method, R: f.r, Targets: f.targets, Batch: f.batch, SeqLen: f.seqLen,
+		Model: name, BaseDType: model.BaseDTypeOf(m).String(), Method: f.method, R: f.r, Targets: f.targets, Batch: f.batch, SeqLen: f.seqLen,
 		Steps: f.steps, Threads: kernels.Threads(), TokensPerS: res.TokensPerS,
 		StepMS:     1000 * res.Seconds / float64(max(res.Steps, 1)),
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,

@@ -21,7 +21,7 @@ type evalResult struct {
 }
 
 func init() {
-	var modelPath, adapter, tokPath, dataPath string
+	var modelPath, adapter, tokPath, dataPath, baseDType string
 	var asJSON bool
 	var threads int
 	cmd := &cobra.Command{
@@ -39,7 +39,7 @@ formats golora train reads.`,
 			if dataPath == "" {
 				return errors.New("--data FILE.jsonl is required")
 			}
-			m, err := loadModel(modelPath)
+			m, err := loadModelDType(modelPath, baseDType)
 			if err != nil {
 				return err
 			}
@@ -78,6 +78,7 @@ formats golora train reads.`,
 	fl.StringVar(&tokPath, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
 	fl.StringVar(&dataPath, "data", "", "JSONL file to evaluate on")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
+	addBaseDTypeFlag(fl, &baseDType)
 	fl.IntVar(&threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	rootCmd.AddCommand(cmd)
 }

@@ -32,6 +32,7 @@ type generateFlags struct {
 	stops                     []string
 	threads                   int
 	weights                   string
+	baseDType                 string
 	verbose                   bool
 }
 
@@ -66,6 +67,7 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 	fl.BoolVar(&f.ignoreEOS, "ignore-eos", false, "keep generating past EOS")
 	fl.StringArrayVar(&f.stops, "stop", nil, "stop when this string is generated (repeatable)")
 	fl.StringVar(&f.weights, "weights", "f32", "decode weights: f32, or f16 (decode reads F16 copies of the linear weights: half the bytes per token, about 1.7x the tokens/s, 2 bytes per weight more memory; prompt processing stays f32)")
+	addBaseDTypeFlag(fl, &f.baseDType)
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	fl.BoolVar(&f.verbose, "verbose", false, "print timing to stderr")
 	rootCmd.AddCommand(cmd)
@@ -91,7 +93,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
 	}
-	m, err := loadModel(f.model)
+	m, err := loadModelDType(f.model, f.baseDType)
 	if err != nil {
 		return err
 	}

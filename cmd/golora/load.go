@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/tokenizer"
 )
 
@@ -16,9 +19,20 @@ import (
 // can be checked against the base they record.
 var loadedFrom = map[model.Model]string{}
 
-// loadModel opens the model at path ("" = the embedded default).
-func loadModel(path string) (model.Model, error) {
-	m, err := model.Load(path)
+// addBaseDTypeFlag registers --base-dtype (default f32) on a command that
+// loads a model; pass the value to loadModelDType. Every model-loading
+// command uses it (train registers its own through train.Config).
+func addBaseDTypeFlag(fl *pflag.FlagSet, p *string) {
+	fl.StringVar(p, "base-dtype", "f32", model.BaseDTypeUsage)
+}
+
+// loadModel opens the model at path ("" = the embedded default) in float32.
+func loadModel(path string) (model.Model, error) { return loadModelDType(path, "f32") }
+
+// loadModelDType opens the model at path keeping its base in baseDType
+// (--base-dtype: auto, f32, bf16 or f16).
+func loadModelDType(path, baseDType string) (model.Model, error) {
+	m, err := model.LoadWith(path, model.Options{BaseDType: baseDType})
 	if err != nil {
 		if path == "" {
 			return nil, fmt.Errorf("embedded model: %w", err)
@@ -97,4 +111,17 @@ func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 	}
 	lm.SetTrain(false)
 	return lm, nil
+}
+
+// benchDType is --base-dtype for a random benchmark model: the dtype its
+// matrices are made in ("auto" there is f32: the random weights have no
+// checkpoint).
+func benchDType(s string) (tensor.DType, error) {
+	if err := model.ParseBaseDType(s); err != nil {
+		return tensor.F32, err
+	}
+	if s == "auto" || s == "" {
+		return tensor.F32, nil
+	}
+	return tensor.ParseDType(s)
 }

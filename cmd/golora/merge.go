@@ -11,15 +11,29 @@ import (
 
 	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/internal/outpath"
+	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tensor"
 )
+
+// mergeDType resolves merge's --dtype: "auto" is the base checkpoint's.
+func mergeDType(modelPath, dtype string) (tensor.DType, error) {
+	if dtype == "auto" {
+		return model.CheckpointDType(modelPath)
+	}
+	dt, err := tensor.ParseDType(dtype)
+	if err != nil {
+		return dt, fmt.Errorf("--dtype: %w", err)
+	}
+	return dt, nil
+}
 
 // mergeSideFiles are copied from the base model folder unchanged, so the
 // merged folder is a complete checkpoint for other tools.
 var mergeSideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model"}
 
 func init() {
-	var modelPath, adapter, out string
+	var modelPath, adapter, out, baseDType, dtype string
 	var unsafe, loraOnly bool
 	cmd := &cobra.Command{
 		Use:   "merge",
@@ -27,7 +41,10 @@ func init() {
 		Long: `Load a model and one or more PEFT LoRA/DoRA adapters (comma-separated; all
 active, merged in order), fold them into the base weights (W + scaling·B·A;
 DoRA: m·(W + scaling·B·A)/‖·‖) and write config.json and model.safetensors
-(float32) in the model's own layout (GPT-2 Conv1D weights stay [in, out]).
+in the model's own layout (GPT-2 Conv1D weights stay [in, out]), stored in the
+checkpoint's dtype (BF16 for a BF16 base; --dtype to choose); the merge itself
+is done in float32 (--base-dtype bf16/f16 rounds the base weights first, as a
+run trained with that base saw them).
 modules_to_save copies replace their layers, LoRA on the embedding and
 trainable tokens go into the table, lora_bias into the base biases; a tied
 embedding and head that the adapter changes differently are written
@@ -42,8 +59,15 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			if err := outpath.CheckNotInput("--out", out, append([]string{modelPath}, strings.Split(adapter, ",")...)...); err != nil {
 				return fmt.Errorf("merge: %w", err)
 			}
-			m, err := loadModel(modelPath)
+			saveDT, err := mergeDType(modelPath, dtype)
 			if err != nil {
+				return err
+			}
+			m, err := loadModelDType(modelPath, baseDType)
+			if err != nil {
+				return err
+			}
+			if err := model.SetBaseDType(m, tensor.F32); err != nil {
 				return err
 			}
 			lm, err := attachAdapters(m, adapter)
@@ -59,7 +83,7 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			if err := lm.MergeAndUnload(!unsafe); err != nil {
 				return err
 			}
-			if err := m.SaveHF(out); err != nil {
+			if err := model.SaveHFDType(m, out, saveDT); err != nil {
 				return err
 			}
 			if modelPath == "" {
@@ -93,5 +117,7 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 	fl.StringVar(&out, "out", "", "output folder")
 	fl.BoolVar(&unsafe, "unsafe", false, "skip the NaN/Inf check before merging")
 	fl.BoolVar(&loraOnly, "lora-only", false, "merge only the LoRA part of a lora+adapter run, leaving out (and naming) its bottleneck adapters")
+	addBaseDTypeFlag(fl, &baseDType)
+	fl.StringVar(&dtype, "dtype", "auto", "dtype of the written model.safetensors: auto (the base checkpoint's), f32, bf16 or f16")
 	rootCmd.AddCommand(cmd)
 }
