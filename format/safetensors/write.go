@@ -62,8 +62,8 @@ func checkWrite(path string, tensors map[string]*tensor.Tensor, dtype string) er
 			}
 			n *= d
 		}
-		if n != len(t.Data) {
-			return newError(path, name, ErrShape, "shape %v needs %d values but the tensor has %d", t.Shape, n, len(t.Data))
+		if n != tensorLen(t) {
+			return newError(path, name, ErrShape, "shape %v needs %d values but the tensor has %d", t.Shape, n, tensorLen(t))
 		}
 	}
 	return nil
@@ -98,7 +98,7 @@ func header64(tensors map[string]*tensor.Tensor, metadata map[string]string, dty
 			shape = []int{}
 		}
 		sh, _ := json.Marshal(shape)
-		end := off + int64(len(t.Data))*size
+		end := off + int64(tensorLen(t))*size
 		fmt.Fprintf(&b, `%s:{"dtype":"%s","shape":%s,"data_offsets":[%d,%d]}`, key, dtype, sh, off, end)
 		off = end
 	}
@@ -122,6 +122,17 @@ func encode(path string, w io.Writer, tensors map[string]*tensor.Tensor, metadat
 	var scratch []byte
 	for _, n := range names {
 		data := tensors[n].Data
+		if t := tensors[n]; t.IsHalf() {
+			if len(t.Half) == 0 {
+				continue
+			}
+			if t.DType.SafetensorsName() == dtype {
+				scratch = appendHalf(scratch[:0], t.Half)
+				bw.Write(scratch)
+				continue
+			}
+			data = t.Float32() // another dtype: through float32, exactly
+		}
 		if len(data) == 0 {
 			continue
 		}
@@ -159,4 +170,21 @@ func grow(b []byte, n int) []byte {
 		return make([]byte, n)
 	}
 	return b[:n]
+}
+
+// tensorLen is the number of values a tensor holds, in Data or Half.
+func tensorLen(t *tensor.Tensor) int {
+	if t.IsHalf() {
+		return len(t.Half)
+	}
+	return len(t.Data)
+}
+
+// appendHalf appends 16-bit values little-endian: a half tensor written in
+// its own dtype is copied, not converted.
+func appendHalf(b []byte, h []uint16) []byte {
+	for _, v := range h {
+		b = binary.LittleEndian.AppendUint16(b, v)
+	}
+	return b
 }

@@ -126,7 +126,7 @@ func (m *Transformer) StateDict(fileName func(string) string) map[string]*tensor
 			fn = fileName(s.name)
 		}
 		w := s.w
-		if w.IsHalf() { // savers write float32 (narrowed again on request)
+		if s.conv1d && w.IsHalf() { // transposed back through float32 (exact)
 			w = tensor.From(w.Float32(), w.Shape...)
 		}
 		if s.conv1d {
