@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# --base-dtype bf16 against f32 in one run: peak RSS of LoRA training and
+# decoding on a random Llama-3.2-1B-shaped checkpoint stored as BF16 (part
+# rss), tokens/s of LoRA training, prefill and decode on the GPT-2 124M and
+# Llama bench shapes, alternating f32/bf16 and PyTorch without/with
+# autocast bf16 ROUNDS times (part speed). Prints JSON lines to
+# $OUT/half_*.jsonl and a min/median/max summary.
+#
+# Usage: bench/half_precision.sh rss|speed     (THREADS=2 ROUNDS=5)
+# Sizes are small (SEQ, BATCH, PROMPT, NEW) so a loaded machine finishes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-5} OUT=${OUT:-/tmp/golora-bench}
+SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-16}
+mkdir -p "$OUT"
+GOLORA=$OUT/golora
+go build -o "$GOLORA" ./cmd/golora
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+case ${1:-speed} in
+rss)
+	ck=$OUT/llama-3.2-1b-shape-bf16
+	[ -f "$ck/model.safetensors" ] || go run ./experiment/cmd/randomckpt bench/configs/llama-3.2-1b-shape.json bf16 "$ck"
+	res=$OUT/half_rss.jsonl
+	: >"$res"
+	echo "load before: $(load)" >&2
+	for dt in f32 bf16; do
+		j=$("$GOLORA" bench train --model "$ck" --base-dtype $dt --batch 1 --seq-len 32 --steps 1 --warmup-steps 0 --targets q,v --threads "$THREADS")
+		echo "{\"part\":\"train\",\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
+		j=$("$GOLORA" bench generate --model "$ck" --base-dtype $dt --prompt-len 8 --new-tokens 4 --warmup 0 --repeat 1 --threads "$THREADS")
+		echo "{\"part\":\"decode\",\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
+	done
+	echo "load after: $(load)" >&2
+	;;
+speed)
+	res=$OUT/half_speed.jsonl
+	: >"$res"
+	echo "load before: $(load)" >&2
+	for r in $(seq "$ROUNDS"); do
+		for shape in gpt2 llama; do
+			for dt in f32 bf16; do
+				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps 1 --warmup-steps 1 --targets q,v --threads "$THREADS")
+				echo "{\"part\":\"train\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
+				j=$("$GOLORA" bench generate --arch $shape --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
+				echo "{\"part\":\"generate\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
+			done
+		done
+		for ac in off bf16; do
+			# Debian's OpenBLAS settings from the environment are for golora's
+			# comparisons; torch runs with its defaults.
+			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" \
+				/usr/bin/python3 bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
+				--batch "$BATCH" --ctx "$SEQ" --warmup 1 --steps 1 --autocast $ac | tail -1)
+			echo "{\"part\":\"torch\",\"shape\":\"gpt2\",\"dtype\":\"$ac\",\"round\":$r,\"load\":\"$(load)\",\"torch\":$j}" | tee -a "$res" >&2
+		done
+	done
+	echo "load after: $(load)" >&2
+	/usr/bin/python3 - "$res" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def get(part, shape, dt, key):
+    out = []
+    for r in rows:
+        if r["part"] == part and r["shape"] == shape and r["dtype"] == dt:
+            out.append((r["round"], (r.get("golora") or r.get("torch"))[key]))
+    return dict(out)
+def ratio(part, shape, key, a="bf16", b="f32"):
+    x, y = get(part, shape, a, key), get(part, shape, b, key)
+    rs = sorted(x[k] / y[k] for k in x if k in y)
+    return f"{min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f}"
+print("| shape | bf16/f32 train tok/s | bf16/f32 prefill tok/s | bf16/f32 decode tok/s | bf16/f32 train peak RSS |")
+print("| --- | --- | --- | --- | --- |")
+for s in ["gpt2", "llama"]:
+    print(f"| {s} | {ratio('train', s, 'tokens_per_s')} | {ratio('generate', s, 'prefill_tokens_per_s')} | {ratio('generate', s, 'decode_tokens_per_s')} | {ratio('train', s, 'peak_rss_mib')} |")
+print(f"| torch gpt2 autocast bf16 / off train tok/s | {ratio('torch', 'gpt2', 'tok_per_s_median', 'bf16', 'off')} |")
+g = get("train", "gpt2", "bf16", "tokens_per_s"); t = get("torch", "gpt2", "bf16", "tok_per_s_median")
+rs = sorted(g[k] / t[k] for k in g if k in t)
+print(f"| golora bf16 / torch autocast bf16, gpt2 train tok/s | {min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f} |")
+PY
+	;;
+esac
