@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/tensor"
 )
@@ -126,4 +127,24 @@ func checkHalfTrainable(s slot) {
 	if s.w.IsHalf() {
 		panic(fmt.Sprintf("model: %s is kept in %v (--base-dtype) and cannot be trained; load the base with --base-dtype f32", s.name, s.w.DType))
 	}
+}
+
+// readDirect converts a stored tensor straight into s's float32 buffer when
+// src can (a safetensors file) and no transpose is needed: a converted
+// temporary per tensor (a BF16 file loaded as float32) left garbage that
+// the GC let grow the heap to twice the model (9.9 GB peak RSS for a
+// 1.2B-parameter base instead of 5). ok is false when it did not apply.
+func readDirect(src Source, s slot, fn string) (ok bool, err error) {
+	rs, can := src.(interface {
+		Info(string) (safetensors.Info, bool)
+		ReadInto(string, []float32) error
+	})
+	if !can || s.conv1d || s.w.IsHalf() {
+		return false, nil
+	}
+	in, found := rs.Info(fn)
+	if !found || !tensor.SameShape(in.Shape, s.w.Shape) {
+		return false, nil // the general path reports it
+	}
+	return true, rs.ReadInto(fn, s.w.Data)
 }

@@ -71,6 +71,12 @@ func (m *Transformer) LoadWeights(src Source, what string, fileName func(string)
 			}
 			continue
 		}
+		if ok, err := readDirect(src, s, fn); ok {
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
 		t, err := src.Tensor(fn)
 		if err != nil {
 			problems = append(problems, err.Error())
