@@ -7,6 +7,7 @@
 # $OUT/half_*.jsonl and a min/median/max summary.
 #
 # Usage: bench/half_precision.sh rss|speed     (THREADS=2 ROUNDS=5)
+#        SHAPES=gpt2 bench/half_precision.sh speed  (one shape)
 # Sizes are small (SEQ, BATCH, PROMPT, NEW) so a loaded machine finishes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ speed)
 	: >"$res"
 	echo "load before: $(load)" >&2
 	for r in $(seq "$ROUNDS"); do
-		for shape in gpt2 llama; do
+		for shape in ${SHAPES:-gpt2 llama}; do
 			for dt in f32 bf16; do
 				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps 1 --warmup-steps 1 --targets q,v --threads "$THREADS")
 				echo "{\"part\":\"train\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
@@ -48,7 +49,7 @@ speed)
 		for ac in off bf16; do
 			# Debian's OpenBLAS settings from the environment are for golora's
 			# comparisons; torch runs with its defaults.
-			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" \
+			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
 				/usr/bin/python3 bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
 				--batch "$BATCH" --ctx "$SEQ" --warmup 1 --steps 1 --autocast $ac | tail -1)
 			echo "{\"part\":\"torch\",\"shape\":\"gpt2\",\"dtype\":\"$ac\",\"round\":$r,\"load\":\"$(load)\",\"torch\":$j}" | tee -a "$res" >&2
@@ -70,7 +71,7 @@ def ratio(part, shape, key, a="bf16", b="f32"):
     return f"{min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f}"
 print("| shape | bf16/f32 train tok/s | bf16/f32 prefill tok/s | bf16/f32 decode tok/s | bf16/f32 train peak RSS |")
 print("| --- | --- | --- | --- | --- |")
-for s in ["gpt2", "llama"]:
+for s in sorted({r["shape"] for r in rows if r["part"] == "train"}):
     print(f"| {s} | {ratio('train', s, 'tokens_per_s')} | {ratio('generate', s, 'prefill_tokens_per_s')} | {ratio('generate', s, 'decode_tokens_per_s')} | {ratio('train', s, 'peak_rss_mib')} |")
 print(f"| torch gpt2 autocast bf16 / off train tok/s | {ratio('torch', 'gpt2', 'tok_per_s_median', 'bf16', 'off')} |")
 g = get("train", "gpt2", "bf16", "tokens_per_s"); t = get("torch", "gpt2", "bf16", "tok_per_s_median")
