@@ -93,9 +93,3 @@ func dotBF16(w []uint16, x []float32) float32 {
 	}
 	return s
 }
-
-// packPairsRow and interleave have no vector versions yet: the Go loops
-// of their callers do all the work.
-func packPairsRow(panel, row []float32, w int) int { return 0 }
-
-func interleave(d []float32, r0, r1 []uint16) bool { return false }

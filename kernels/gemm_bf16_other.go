@@ -15,7 +15,3 @@ var (
 func widenAsm(dt tensor.DType, dst []float32, src []uint16) int { return 0 }
 
 func dotBF16(w []uint16, x []float32) float32 { return dotBF16Generic(w, x) }
-
-func packPairsRow(panel, row []float32, w int) int { return 0 }
-
-func interleave(d []float32, r0, r1 []uint16) bool { return false }

@@ -191,7 +191,7 @@ func packPairsA(panel, src []float32, ld, n, kcur, w int) {
 	kp := (kcur + 1) / 2
 	for i := 0; i < n; i++ {
 		row := src[i*ld : i*ld+kcur]
-		q := packPairsRow(panel[i:], row, w)
+		q := 0
 		for ; 2*q+1 < kcur; q++ {
 			lo, hi := tensor.F32ToBF16(row[2*q]), tensor.F32ToBF16(row[2*q+1])
 			panel[q*w+i] = math.Float32frombits(uint32(lo) | uint32(hi)<<16)
@@ -290,10 +290,6 @@ func packPairsBN(panel []float32, src []uint16, ld, n, kcur, w int) {
 		r0 := src[2*q*ld : 2*q*ld+n]
 		if 2*q+1 < kcur {
 			r1 := src[(2*q+1)*ld : (2*q+1)*ld+n]
-			if interleave(d, r0, r1) {
-				clear(d[n:])
-				continue
-			}
 			for j := range r0 {
 				d[j] = math.Float32frombits(uint32(r0[j]) | uint32(r1[j])<<16)
 			}
