@@ -50,7 +50,11 @@ func TestBaseDTypeCommands(t *testing.T) {
 		t.Errorf("generate --base-dtype bf16: %q", out)
 	}
 
-	runGolora(t, "train", "--model", dir, "--base-dtype", "auto", "--steps", "2", "--seq-len", "32", "--batch", "2", "--r", "2", "--eval-every", "0", "--out", t.TempDir())
+	// Sizes through --config: pflag remembers every flag ever set on a
+	// FlagSet, and a later test's YAML values must not be overridden.
+	yml := filepath.Join(t.TempDir(), "run.yaml")
+	os.WriteFile(yml, []byte("seq-len: 32\nbatch: 2\nr: 2\n"), 0o644)
+	runGolora(t, "train", "--model", dir, "--base-dtype", "auto", "--config", yml, "--steps", "2", "--eval-every", "0", "--out", t.TempDir())
 	if _, err := runGoloraErr("train", "--model", dir, "--method", "full", "--base-dtype", "bf16", "--steps", "1", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "float32 masters") {
 		t.Errorf("train --method full --base-dtype bf16: %v", err)
 	}
