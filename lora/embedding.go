@@ -46,7 +46,7 @@ func newTokenRows(ids []int, table *tensor.Tensor) *tokenRows {
 	C := table.Shape[1]
 	t := &tokenRows{IDs: slices.Clone(ids), W: tensor.New(len(ids), C), G: tensor.New(len(ids), C), pos: map[int]int{}}
 	for j, id := range ids {
-		copy(t.W.Data[j*C:(j+1)*C], table.Data[id*C:(id+1)*C])
+		table.CopyRow(t.W.Data[j*C:(j+1)*C], id)
 		t.pos[id] = j
 	}
 	return t

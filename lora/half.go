@@ -19,15 +19,18 @@ func checkHalfBase(name string, cfg *Config, hit []*Set, residual bool) error {
 	return nil
 }
 
-// checkMergeable refuses merging into a BF16/F16 base: load the base as
-// float32 to merge (golora merge does), then save in the dtype wanted.
+// checkMergeable refuses merging into a BF16/F16 base (adapters, saved
+// modules, embedding LoRA and trainable tokens all write into the base's
+// float32 values): load the base as float32 to merge (golora merge does),
+// then save in the dtype wanted.
 func (m *Model) checkMergeable(names []string) error {
 	for _, s := range m.sets {
-		for _, n := range names {
-			if s.adapters[n] != nil && s.Linear.W.IsHalf() {
-				return fmt.Errorf("lora: cannot merge adapter %q into %s: its base weight is kept in %v (load the base with --base-dtype f32)", n, s.Module, s.Linear.W.DType)
-			}
+		if s.Linear.W.IsHalf() {
+			return fmt.Errorf("lora: cannot merge %v into %s: its base weight is kept in %v (load the base with --base-dtype f32)", names, s.Module, s.Linear.W.DType)
 		}
+	}
+	if m.emb != nil && m.emb.W.IsHalf() {
+		return fmt.Errorf("lora: cannot merge %v: the embedding %s is kept in %v (load the base with --base-dtype f32)", names, m.emb.Name, m.emb.W.DType)
 	}
 	return nil
 }

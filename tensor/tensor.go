@@ -123,6 +123,9 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 
 // Clone returns a deep copy.
 func (t *Tensor) Clone() *Tensor {
+	if t.IsHalf() { // a copy is made to be changed: float32 (see dtype.go)
+		return &Tensor{Shape: append([]int(nil), t.Shape...), Data: t.Float32()}
+	}
 	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
 }
 
