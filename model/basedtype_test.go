@@ -4,7 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unsafe"
 
+	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/tensor"
 )
@@ -165,5 +167,35 @@ func TestRandomDType(t *testing.T) {
 	e, err := LoadWith("", Options{BaseDType: "f16"})
 	if err != nil || BaseDTypeOf(e) != tensor.F16 {
 		t.Fatalf("embedded f16: %v %v", err, e)
+	}
+}
+
+// TestHalfSourceAliases: a tensor the file stores in the wanted dtype is
+// handed out as a view of the file's mapping (no copy); another dtype is
+// converted.
+func TestHalfSourceAliases(t *testing.T) {
+	dir := bf16Checkpoint(t, tinyConfigs()["llama-gqa"], tensor.BF16)
+	src, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	name := "model.layers.0.mlp.up_proj.weight"
+	raw, _, err := src.(*safetensors.File).Raw(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &halfSource{Source: src, dt: tensor.BF16}
+	h, shape, err := hs.Half(name)
+	if err != nil || !tensor.SameShape(shape, []int{48, 32}) {
+		t.Fatalf("Half: %v %v", shape, err)
+	}
+	if src.(*safetensors.File).Mapped() && (unsafe.Pointer(&h[0]) != unsafe.Pointer(&raw[0]) || !hs.aliased) {
+		t.Errorf("bf16 weight of a bf16 file was copied, not mapped")
+	}
+	f16 := &halfSource{Source: src, dt: tensor.F16}
+	h16, _, err := f16.Half(name)
+	if err != nil || f16.aliased || tensor.F16ToF32(h16[3]) != tensor.BF16ToF32(h[3]) && math.Abs(float64(tensor.F16ToF32(h16[3])-tensor.BF16ToF32(h[3]))) > 1e-3 {
+		t.Errorf("f16 from a bf16 file: %v %v", err, f16.aliased)
 	}
 }
