@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
@@ -197,5 +198,26 @@ func TestHalfSourceAliases(t *testing.T) {
 	h16, _, err := f16.Half(name)
 	if err != nil || f16.aliased || tensor.F16ToF32(h16[3]) != tensor.BF16ToF32(h[3]) && math.Abs(float64(tensor.F16ToF32(h16[3])-tensor.BF16ToF32(h[3]))) > 1e-3 {
 		t.Errorf("f16 from a bf16 file: %v %v", err, f16.aliased)
+	}
+}
+
+// TestNonFiniteHalfBaseRefused: NaN/Inf in a weight kept 16-bit is refused
+// at load, naming the tensor, as for a float32 base.
+func TestNonFiniteHalfBaseRefused(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+		dir := bf16Checkpoint(t, tinyConfigs()["llama-gqa"], dt)
+		path := filepath.Join(dir, "model.safetensors")
+		ts, meta, err := safetensors.ReadAll(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const victim = "model.layers.1.mlp.down_proj.weight"
+		ts[victim].Data[3] = float32(math.Inf(-1))
+		if err := safetensors.WriteDType(path, ts, meta, dt.SafetensorsName()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadWith(dir, Options{BaseDType: "auto"}); err == nil || !strings.Contains(err.Error(), victim) {
+			t.Errorf("%v: %v, want an error naming %s", dt, err, victim)
+		}
 	}
 }

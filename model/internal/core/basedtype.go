@@ -46,6 +46,9 @@ func (s *slot) loadHalf(src HalfSource, fn string) error {
 	if !tensor.SameShape(shape, want) {
 		return fmt.Errorf("tensor %s has shape %v, expected %v", fn, shape, want)
 	}
+	if i := firstNonFiniteHalf(h, src.BaseDType()); i >= 0 {
+		return fmt.Errorf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, src.BaseDType().Widen(h[i]), i)
+	}
 	if s.conv1d {
 		r, c := want[0], want[1]
 		t := make([]uint16, len(h))
@@ -146,5 +149,26 @@ func readDirect(src Source, s slot, fn string) (ok bool, err error) {
 	if !found || !tensor.SameShape(in.Shape, s.w.Shape) {
 		return false, nil // the general path reports it
 	}
-	return true, rs.ReadInto(fn, s.w.Data)
+	if err := rs.ReadInto(fn, s.w.Data); err != nil {
+		return true, err
+	}
+	if i := firstNonFinite(s.w.Data); i >= 0 {
+		return true, fmt.Errorf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, s.w.Data[i], i)
+	}
+	return true, nil
+}
+
+// firstNonFiniteHalf is firstNonFinite for 16-bit values of dtype dt (all
+// exponent bits set: Inf or NaN).
+func firstNonFiniteHalf(h []uint16, dt tensor.DType) int {
+	mask := uint16(0x7f80) // bf16: 8 exponent bits
+	if dt == tensor.F16 {
+		mask = 0x7c00
+	}
+	for i, v := range h {
+		if v&mask == mask {
+			return i
+		}
+	}
+	return -1
 }
