@@ -124,3 +124,15 @@ func ChatStops(tok tokenizer.Full) (ids []int, stops []string) {
 func ChatPrompt(tok tokenizer.Full, messages []tokenizer.Message) ([]int, error) {
 	return tokenizer.EncodeChat(tok, messages, true)
 }
+
+// TextPrompt encodes a plain-text prompt as golora generate does: BOS first
+// when the tokenizer asks for it (or, for an empty prompt, whenever it has
+// one, so there is something to condition on), special-token strings kept
+// as text.
+func TextPrompt(tok tokenizer.Full, text string) []int {
+	var ids []int
+	if tok.AddBOS() || tok.BOS() >= 0 && text == "" {
+		ids = append(ids, tok.BOS())
+	}
+	return append(ids, tok.Encode(text)...)
+}

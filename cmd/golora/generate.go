@@ -123,10 +123,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 			return err
 		}
 	default:
-		if tok.AddBOS() || tok.BOS() >= 0 && f.prompt == "" {
-			prompt = append(prompt, tok.BOS())
-		}
-		prompt = append(prompt, tok.Encode(f.prompt)...)
+		prompt = generate.TextPrompt(tok, f.prompt)
 	}
 	if len(prompt) == 0 {
 		return errors.New("empty prompt: give --prompt, or --prompt-ids for a model without BOS")
