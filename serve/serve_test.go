@@ -498,7 +498,8 @@ func TestDisconnectFreesKV(t *testing.T) {
 // loopback, under a hard time limit: no errors, KV memory back to zero, no
 // goroutine left behind once the server is closed.
 func TestLoad(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// kernels' worker pool is persistent by design.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/golora/golora/kernels.(*pool).loop"))
 	f := newFixture(t, bases[0], 8, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
