@@ -108,4 +108,3 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "golora: serving %s (%d adapters) on http://%s/v1\n", base, len(adapters), a)
 	})
 }
-

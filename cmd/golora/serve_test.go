@@ -123,4 +123,3 @@ func TestChatPiped(t *testing.T) {
 		t.Errorf("generate --chat %q, chat %q", one, half)
 	}
 }
-}
