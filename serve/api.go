@@ -119,6 +119,7 @@ type params struct {
 	Stop          json.RawMessage `json:"stop"`
 	N             *int            `json:"n"`
 	Stream        bool            `json:"stream"`
+	IgnoreEOS     bool            `json:"ignore_eos"` // vLLM's extension, for benchmarks
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -302,6 +303,9 @@ func (s *Server) validate(j *job) *httpError {
 	}
 	if t := p.TopP; t != nil && !(*t >= 0 && *t <= 1) {
 		return badRequest("invalid_top_p", "top_p must be between 0 and 1, got %g", *t)
+	}
+	if p.IgnoreEOS {
+		j.eos = nil
 	}
 	if len(p.Stop) > 0 && string(p.Stop) != "null" {
 		var one string
