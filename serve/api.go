@@ -475,7 +475,10 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j *job) {
 			continue
 		}
 		c.text.WriteString(t.ev.text)
-		if j.p.Stream && t.ev.text != "" {
+		// The first token always gets a chunk, even when its text is held
+		// back (part of a character or of a stop string), so clients see
+		// the time to first token.
+		if j.p.Stream && (t.ev.text != "" || t.ev.ttft > 0) {
 			st.text(t.i, t.ev.text, nil)
 		}
 		if t.ev.finish != "" {
