@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type benchServeOpts struct {
 	clients, requests, maxTokens int
 	promptLen, rounds, threads   int
 	rank                         int
+	cpuProfile                   string
 }
 
 func init() {
@@ -61,6 +63,7 @@ hits them alike; each summary line has min, median and max over rounds.`,
 	f.IntVar(&o.rounds, "rounds", 5, "rounds; contenders alternate within each")
 	f.IntVar(&o.rank, "rank", 8, "adapter rank (all linear layers but the head)")
 	f.IntVar(&o.threads, "threads", 0, "kernel threads (0: GOLORA_THREADS or GOMAXPROCS)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds to this file")
 	benchCmd.AddCommand(cmd)
 }
 
@@ -171,6 +174,17 @@ func runBenchServe(cmd *cobra.Command, o benchServeOpts) error {
 	w := cs[0].load
 	w.Requests = 1
 	w.Run(context.Background())
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	tps := map[string][]float64{}
 	ratio := map[string][]float64{}
 	p50, p95 := map[string][]float64{}, map[string][]float64{}
