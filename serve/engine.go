@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/golora/golora/generate"
@@ -239,9 +240,7 @@ func (e *engine) step() {
 	if len(e.active) == 0 {
 		return
 	}
-	e.lm.SetRows(e.tokRows)
-	logits, err := e.m.Step(e.cache, e.rows)
-	e.lm.SetRows(nil)
+	logits, err := e.forward()
 	e.met.batch.Observe(float64(len(e.active)))
 	now := time.Now()
 	for i, b := range e.active {
@@ -284,6 +283,20 @@ func (e *engine) step() {
 			}
 		}
 	}
+}
+
+// forward runs the step's rows through the model, each token row routed
+// to its adapter. A panic (a bug) fails the step's sequences instead of
+// taking the server down.
+func (e *engine) forward() (logits []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in the forward step: %v", r)
+		}
+		e.lm.SetRows(nil)
+	}()
+	e.lm.SetRows(e.tokRows)
+	return e.m.Step(e.cache, e.rows)
 }
 
 func (e *engine) send(s *seq, ev event) {

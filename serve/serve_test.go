@@ -101,6 +101,18 @@ func TestCompletionsMatchGenerate(t *testing.T) {
 					t.Errorf("%s chat finish_reason %q", model, fr)
 				}
 			}
+			// A prompt of more than two prefill chunks, through every model.
+			long := strings.Repeat("the cat and the dog went to the park and ", 10)
+			for _, model := range f.models() {
+				got, _ := completion(t, f, model, long, 12)
+				ids := generate.TextPrompt(f.tok, long)
+				if len(ids) <= 2*generate.PrefillChunk {
+					t.Fatalf("the long prompt has only %d tokens", len(ids))
+				}
+				if want := jsonText(f.solo(t, adapterOf(f, model), ids, 12, false)); got != want {
+					t.Errorf("%s long-prompt completion %q, generate alone %q", model, got, want)
+				}
+			}
 			if texts["a0"] == texts[b.name] || texts["a1"] == texts["a0"] {
 				t.Errorf("the adapters do not change the output: %q", texts)
 			}
@@ -435,6 +447,10 @@ func TestMixedBatchExact(t *testing.T) {
 			for i := range 24 {
 				m := f.models()[i%4]
 				reqs = append(reqs, req{m, prompts[i%len(prompts)] + strings.Repeat(" and", i%5), i%3 == 0, 8 + i%13})
+			}
+			// Long prompts, prefilled in several chunks next to decoding rows.
+			for i := range 4 {
+				reqs = append(reqs, req{f.models()[i], strings.Repeat("the dog ran and ", 10+5*i), i%2 == 1, 10})
 			}
 			alone := make([]string, len(reqs))
 			for i, r := range reqs {
