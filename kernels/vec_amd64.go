@@ -210,9 +210,28 @@ func maxAbs(x []float32) float32 {
 }
 
 func expSub(dst, x []float32, m float32) float32 {
-	n := len(x) &^ 7
-	if !useAVX2FMA || n == 0 {
+	if !useAVX2FMA {
 		return expSubGeneric(dst, x, m)
 	}
-	return expSubAVX(&dst[0], &x[0], n, m, &expTab) + expSubGeneric(dst[n:], x[n:], m)
+	n := len(x) &^ 7
+	var s float32
+	if n > 0 {
+		s = expSubAVX(&dst[0], &x[0], n, m, &expTab)
+	}
+	if r := len(x) - n; r > 0 {
+		// The tail goes through the same vector code in a padded buffer,
+		// so an element's exp does not depend on where it falls in the
+		// slice: activations of a whole batch are one slice, and a row's
+		// values would otherwise differ at the end of some batches.
+		var bx, bd [8]float32
+		copy(bx[:], x[n:])
+		expSubAVX(&bd[0], &bx[0], 8, m, &expTab)
+		copy(dst[n:len(x)], bd[:r])
+		var t float32
+		for _, e := range bd[:r] {
+			t += e
+		}
+		s += t
+	}
+	return s
 }

@@ -70,6 +70,8 @@ type engine struct {
 	tokRows []int
 	active  []int
 	prefill []bool
+	// onLogits, when set (tests), sees every row's logits before sampling.
+	onLogits func(s *seq, logits []float32)
 }
 
 func newEngine(m *model.Transformer, lm *lora.Model, reg *registry, met *metrics, maxBatch, maxQueue, budget int) *engine {
@@ -255,6 +257,9 @@ func (e *engine) step() {
 			if s.fed < len(s.prompt) {
 				continue
 			}
+		}
+		if e.onLogits != nil {
+			e.onLogits(s, logits[i*e.vocab:(i+1)*e.vocab])
 		}
 		id := s.sampler.Sample(logits[i*e.vocab:(i+1)*e.vocab], s.history)
 		s.history = append(s.history, id)

@@ -3,13 +3,17 @@ package serve
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -446,7 +450,8 @@ func TestMixedBatchExact(t *testing.T) {
 			var reqs []req
 			for i := range 24 {
 				m := f.models()[i%4]
-				reqs = append(reqs, req{m, prompts[i%len(prompts)] + strings.Repeat(" and", i%5), i%3 == 0, 8 + i%13})
+				// Prompts are unique, so each keys its own logits below.
+				reqs = append(reqs, req{m, fmt.Sprintf("%s%s %d", prompts[i%len(prompts)], strings.Repeat(" and", i%5), i), i%3 == 0, 8 + i%13})
 			}
 			// Long prompts, prefilled in several chunks next to decoding rows.
 			for i := range 4 {
@@ -460,6 +465,35 @@ func TestMixedBatchExact(t *testing.T) {
 					alone[i], _ = completion(t, f, r.model, r.prompt, r.n)
 				}
 			}
+			// Every logit of every step, bit for bit, by request.
+			var mu sync.Mutex
+			bits := map[string][]uint64{}
+			record := func(on bool) {
+				f.srv.eng.do(context.Background(), func() {
+					if !on {
+						f.srv.eng.onLogits = nil
+						return
+					}
+					f.srv.eng.onLogits = func(s *seq, lg []float32) {
+						h := fnv.New64a()
+						for _, v := range lg {
+							binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+						}
+						k := fmt.Sprint(s.adapter, s.prompt)
+						mu.Lock()
+						bits[k] = append(bits[k], h.Sum64())
+						mu.Unlock()
+					}
+				})
+			}
+			record(true)
+			for i, r := range reqs {
+				if !r.chat {
+					completion(t, f, r.model, r.prompt, reqs[i].n)
+				}
+			}
+			aloneBits := bits
+			bits = map[string][]uint64{}
 			got := make([]string, len(reqs))
 			var wg sync.WaitGroup
 			for i, r := range reqs {
@@ -472,6 +506,13 @@ func TestMixedBatchExact(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			record(false)
+			for k, want := range aloneBits {
+				// The batch ran chat requests too; compare the completions'.
+				if g := bits[k]; !slices.Equal(g[:min(len(g), len(want))], want) {
+					t.Errorf("%s: logits differ in the batch from alone", k)
+				}
+			}
 			for i := range reqs {
 				if got[i] != alone[i] {
 					t.Errorf("%+v: %q in the batch, %q alone", reqs[i], got[i], alone[i])
