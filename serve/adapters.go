@@ -194,6 +194,8 @@ func loadAdapter(lm *lora.Model, name, dir string) error {
 		bad = "not a LoRA adapter"
 	case len(cfg.ModulesToSave) > 0:
 		bad = "modules_to_save replaces whole layers, which cannot differ between rows of one batch"
+	case len(cfg.TrainableTokens) > 0:
+		bad = "trainable_token_indices also changes the output head, which the server does not route per row"
 	case cfg.Bias != "" && cfg.Bias != "none":
 		bad = fmt.Sprintf("bias %q trains the base layers' biases, which cannot differ between rows of one batch", cfg.Bias)
 	}
