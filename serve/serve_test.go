@@ -660,3 +660,37 @@ func jsonText(s string) string {
 	json.Unmarshal(b, &out)
 	return out
 }
+
+// TestKVBudget: with a KV budget of one context, sequences that each
+// reserve more than half of it wait for the memory instead of failing, run
+// one at a time, and still give their answers alone.
+func TestKVBudget(t *testing.T) {
+	f := newFixture(t, bases[0], 1, func(o *Options) { o.Ctx, o.KVTokens = 64, 64 })
+	want, _ := completion(t, f, "a0", "Once upon a time", 40)
+	var wg sync.WaitGroup
+	got := make([]string, 6)
+	for i := range got {
+		wg.Go(func() { got[i], _ = completion(t, f, "a0", "Once upon a time", 40) })
+	}
+	wg.Wait()
+	for i, g := range got {
+		if g != want {
+			t.Errorf("request %d: %q, alone %q", i, g, want)
+		}
+	}
+	_, body := do(t, f, "GET", "/metrics", "", "")
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, `golora_batch_size_bucket{le="1"}`) && !strings.HasSuffix(line, "} "+strings.TrimPrefix(countLine(body, "golora_batch_size_count"), "golora_batch_size_count ")) {
+			t.Errorf("a step ran more than one sequence under a one-context budget: %s / %s", line, countLine(body, "golora_batch_size_count"))
+		}
+	}
+}
+
+func countLine(body, name string) string {
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return line
+		}
+	}
+	return ""
+}
