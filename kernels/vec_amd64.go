@@ -99,6 +99,26 @@ func dot(x, y []float32) float32 {
 	return dotAVX(&x[0], &y[0], n) + dotGeneric(x[n:], y[n:])
 }
 
+// dot3AVX is dotAVX for three x at once, sharing the loads of y.
+//
+//go:noescape
+func dot3AVX(x0, x1, x2, y *float32, n int, out *[3]float32)
+
+// dot3 sets out[r] = dot(x_r, y) for three rows, bit-identical to three
+// dot calls.
+func dot3(x0, x1, x2, y []float32, out *[3]float32) {
+	n := len(y) &^ 7
+	if !useAVX2FMA || n == 0 {
+		out[0], out[1], out[2] = dotGeneric(x0, y), dotGeneric(x1, y), dotGeneric(x2, y)
+		return
+	}
+	_, _, _ = x0[len(y)-1], x1[len(y)-1], x2[len(y)-1]
+	dot3AVX(&x0[0], &x1[0], &x2[0], &y[0], n, out)
+	out[0] += dotGeneric(x0[n:len(y)], y[n:])
+	out[1] += dotGeneric(x1[n:len(y)], y[n:])
+	out[2] += dotGeneric(x2[n:len(y)], y[n:])
+}
+
 func dotRows(out []float32, scale float32, q, k []float32, ldk int) {
 	n, d := len(out), len(q)
 	n4 := n &^ 3
