@@ -22,11 +22,18 @@ type Options struct {
 // is refused up front rather than cut short without a word.
 var ErrContext = errors.New("past the model's context")
 
+// PrefillChunk is the most prompt tokens one Step takes. Run and the
+// server (package serve) prefill in the same chunks, so with row-exact
+// steps a greedy completion is the same from both; chunks also bound the
+// activation memory of a long prompt and, in the server, how long a
+// prefill holds up the requests that are decoding.
+const PrefillChunk = 64
+
 // Run feeds prompt (which must be non-empty) through m's KV cache and then
 // samples up to opt.MaxNew tokens, calling emit for each new id as soon as
 // it exists; emit returning false stops generation (stop strings). The
-// prompt is prefilled in one step, so its cost is one batched forward. It
-// returns the generated ids (an EOS that ended generation is included).
+// prompt is prefilled in chunks of PrefillChunk tokens, each one batched
+// forward. It returns the generated ids (an EOS that ended generation is included).
 // Invalid sampler settings (see Sampler.Validate) are an error.
 func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]int, error) {
 	if len(prompt) == 0 {
@@ -53,6 +60,12 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 	cache := m.NewCache(1, capacity)
 	history := append(make([]int, 0, capacity), prompt...)
 	var out []int
+	for len(prompt) > PrefillChunk {
+		if _, err := m.Step(cache, [][]int{prompt[:PrefillChunk]}); err != nil {
+			return nil, err
+		}
+		prompt = prompt[PrefillChunk:]
+	}
 	next := prompt
 	for len(history) < capacity {
 		logits, err := m.Step(cache, [][]int{next})

@@ -99,6 +99,26 @@ func dot(x, y []float32) float32 {
 	return dotAVX(&x[0], &y[0], n) + dotGeneric(x[n:], y[n:])
 }
 
+// dot3AVX is dotAVX for three x at once, sharing the loads of y.
+//
+//go:noescape
+func dot3AVX(x0, x1, x2, y *float32, n int, out *[3]float32)
+
+// dot3 sets out[r] = dot(x_r, y) for three rows, bit-identical to three
+// dot calls.
+func dot3(x0, x1, x2, y []float32, out *[3]float32) {
+	n := len(y) &^ 7
+	if !useAVX2FMA || n == 0 {
+		out[0], out[1], out[2] = dotGeneric(x0, y), dotGeneric(x1, y), dotGeneric(x2, y)
+		return
+	}
+	_, _, _ = x0[len(y)-1], x1[len(y)-1], x2[len(y)-1]
+	dot3AVX(&x0[0], &x1[0], &x2[0], &y[0], n, out)
+	out[0] += dotGeneric(x0[n:len(y)], y[n:])
+	out[1] += dotGeneric(x1[n:len(y)], y[n:])
+	out[2] += dotGeneric(x2[n:len(y)], y[n:])
+}
+
 func dotRows(out []float32, scale float32, q, k []float32, ldk int) {
 	n, d := len(out), len(q)
 	n4 := n &^ 3
@@ -210,9 +230,28 @@ func maxAbs(x []float32) float32 {
 }
 
 func expSub(dst, x []float32, m float32) float32 {
-	n := len(x) &^ 7
-	if !useAVX2FMA || n == 0 {
+	if !useAVX2FMA {
 		return expSubGeneric(dst, x, m)
 	}
-	return expSubAVX(&dst[0], &x[0], n, m, &expTab) + expSubGeneric(dst[n:], x[n:], m)
+	n := len(x) &^ 7
+	var s float32
+	if n > 0 {
+		s = expSubAVX(&dst[0], &x[0], n, m, &expTab)
+	}
+	if r := len(x) - n; r > 0 {
+		// The tail goes through the same vector code in a padded buffer,
+		// so an element's exp does not depend on where it falls in the
+		// slice: activations of a whole batch are one slice, and a row's
+		// values would otherwise differ at the end of some batches.
+		var bx, bd [8]float32
+		copy(bx[:], x[n:])
+		expSubAVX(&bd[0], &bx[0], 8, m, &expTab)
+		copy(dst[n:len(x)], bd[:r])
+		var t float32
+		for _, e := range bd[:r] {
+			t += e
+		}
+		s += t
+	}
+	return s
 }

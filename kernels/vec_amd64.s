@@ -559,3 +559,87 @@ arloop:
 ardone:
 	VZEROUPPER
 	RET
+
+// func dot3AVX(x0, x1, x2, y *float32, n int, out *[3]float32)
+// Three dotAVX(x_r, y, n) at once, sharing the loads of y: the same four
+// accumulators per row, the same order of FMAs (a product is commutative,
+// so y·x_r rounds as x_r·y) and the same reduction, so each result is
+// bit-identical to dotAVX's.
+TEXT ·dot3AVX(SB), NOSPLIT, $0-48
+	MOVQ   x0+0(FP), AX
+	MOVQ   x1+8(FP), BX
+	MOVQ   x2+16(FP), DX
+	MOVQ   y+24(FP), Y_PTR
+	MOVQ   n+32(FP), N
+	MOVQ   out+40(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+dot3_32:
+	CMPQ        N, $32
+	JL          dot3_8
+	VMOVUPS     (Y_PTR), Y4
+	VMOVUPS     32(Y_PTR), Y5
+	VMOVUPS     64(Y_PTR), Y6
+	VMOVUPS     96(Y_PTR), Y7
+	VFMADD231PS (AX), Y4, Y0
+	VFMADD231PS 32(AX), Y5, Y1
+	VFMADD231PS 64(AX), Y6, Y2
+	VFMADD231PS 96(AX), Y7, Y3
+	VFMADD231PS (BX), Y4, Y8
+	VFMADD231PS 32(BX), Y5, Y9
+	VFMADD231PS 64(BX), Y6, Y10
+	VFMADD231PS 96(BX), Y7, Y11
+	VFMADD231PS (DX), Y4, Y12
+	VFMADD231PS 32(DX), Y5, Y13
+	VFMADD231PS 64(DX), Y6, Y14
+	VFMADD231PS 96(DX), Y7, Y15
+	ADDQ        $128, AX
+	ADDQ        $128, BX
+	ADDQ        $128, DX
+	ADDQ        $128, Y_PTR
+	SUBQ        $32, N
+	JMP         dot3_32
+
+dot3_8:
+	CMPQ        N, $8
+	JL          dot3_done
+	VMOVUPS     (Y_PTR), Y4
+	VFMADD231PS (AX), Y4, Y0
+	VFMADD231PS (BX), Y4, Y8
+	VFMADD231PS (DX), Y4, Y12
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	ADDQ        $32, DX
+	ADDQ        $32, Y_PTR
+	SUBQ        $8, N
+	JMP         dot3_8
+
+dot3_done:
+	VADDPS  Y1, Y0, Y0
+	VADDPS  Y3, Y2, Y2
+	VADDPS  Y2, Y0, Y0
+	HSUM
+	VMOVSS  X0, (R8)
+	VADDPS  Y9, Y8, Y0
+	VADDPS  Y11, Y10, Y2
+	VADDPS  Y2, Y0, Y0
+	HSUM
+	VMOVSS  X0, 4(R8)
+	VADDPS  Y13, Y12, Y0
+	VADDPS  Y15, Y14, Y2
+	VADDPS  Y2, Y0, Y0
+	HSUM
+	VMOVSS  X0, 8(R8)
+	VZEROUPPER
+	RET

@@ -3,6 +3,10 @@
 package kernels
 
 func dot(x, y []float32) float32 { return dotGeneric(x, y) }
+
+func dot3(x0, x1, x2, y []float32, out *[3]float32) {
+	out[0], out[1], out[2] = dotGeneric(x0, y), dotGeneric(x1, y), dotGeneric(x2, y)
+}
 func dotRows(out []float32, scale float32, q, k []float32, ldk int) {
 	dotRowsGeneric(out, scale, q, k, ldk)
 }

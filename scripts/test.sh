@@ -25,9 +25,17 @@ fi
 if [ "${CI:-}" = "true" ] && ! { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && command -v sbatch >/dev/null; }; then
   apt-get update -qq && apt-get install -y -qq slurm-wlm munge
 fi
+# serve/'s TestNodeOpenAIClient drives the server with the official openai
+# npm client (tools/openai-js): installed and required in CI, installed when
+# npm is at hand elsewhere, skipped with a message otherwise.
+if [ "${CI:-}" = "true" ]; then
+  tools/openai-js/setup.sh
+elif command -v node >/dev/null && command -v npm >/dev/null; then
+  tools/openai-js/setup.sh || echo "warning: openai-js setup failed; the npm client test will skip" >&2
+fi
 go vet ./...
 go test -count=1 -timeout 25m ./...
-go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/...
+go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/... ./serve/...
 # Fuzz the parsers of hostile files for a few seconds each (issue 12):
 # tokenizer.json, adapter_config.json, sweep YAML, checkpoint state.
 for target in tokenizer:FuzzParseHF lora:FuzzConfig experiment:FuzzParse train:FuzzCheckpointState; do

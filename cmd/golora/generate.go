@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +30,8 @@ type generateFlags struct {
 	weights                   string
 	baseDType                 string
 	verbose                   bool
+	chat                      bool
+	system                    string
 }
 
 func init() {
@@ -70,6 +68,8 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 	addBaseDTypeFlag(fl, &f.baseDType)
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	fl.BoolVar(&f.verbose, "verbose", false, "print timing to stderr")
+	fl.BoolVar(&f.chat, "chat", false, "render --prompt as one user turn with the model's chat template (and --system); prints only the reply")
+	fl.StringVar(&f.system, "system", "", "system message for --chat")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -115,11 +115,17 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		}
 	case tok == nil:
 		return errors.New("this model has no tokenizer: give --tokenizer or --prompt-ids")
-	default:
-		if tok.AddBOS() || tok.BOS() >= 0 && f.prompt == "" {
-			prompt = append(prompt, tok.BOS())
+	case f.chat:
+		var msgs []tokenizer.Message
+		if f.system != "" {
+			msgs = append(msgs, tokenizer.Message{Role: "system", Content: f.system})
 		}
-		prompt = append(prompt, tok.Encode(f.prompt)...)
+		msgs = append(msgs, tokenizer.Message{Role: "user", Content: f.prompt})
+		if prompt, err = generate.ChatPrompt(tok, msgs); err != nil {
+			return err
+		}
+	default:
+		prompt = generate.TextPrompt(tok, f.prompt)
 	}
 	if len(prompt) == 0 {
 		return errors.New("empty prompt: give --prompt, or --prompt-ids for a model without BOS")
@@ -149,11 +155,12 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		IgnoreEOS: f.ignoreEOS,
 		Sampler:   generate.NewSampler(f.temperature, f.topK, f.topP, f.repPen, seed),
 	}
-	opt.EOS = eosIDs(m, f.model, tok)
-	if _, ok := tok.(*tokenizer.Llama2C); ok && tok.BOS() >= 0 {
-		// llama2.c models separate stories with BOS and never emit EOS;
-		// run.c stops when BOS is sampled, and so do we.
-		opt.EOS = append(opt.EOS, tok.BOS())
+	opt.EOS = generate.EOSIDs(m, f.model, tok)
+	stops := f.stops
+	if f.chat {
+		ids, strs := generate.ChatStops(tok)
+		opt.EOS = append(opt.EOS, ids...)
+		stops = append(stops, strs...)
 	}
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
@@ -167,7 +174,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		js, _ := json.Marshal(ids)
 		fmt.Fprintln(out, string(js))
 	} else {
-		ids, err = streamText(m, tok, prompt, opt, f.stops, out)
+		ids, err = streamText(m, tok, prompt, opt, stops, !f.chat, out)
 		if err != nil {
 			return err
 		}
@@ -179,76 +186,26 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	return nil
 }
 
-// streamText echoes the prompt and prints the continuation as it is
-// produced. Text is emitted only up to a complete UTF-8 character, and held
-// back while it could still be the start of a stop string.
-func streamText(m model.Model, tok tokenizer.Full, prompt []int, opt generate.Options, stops []string, out *bufio.Writer) ([]int, error) {
-	seq := append([]int(nil), prompt...)
-	printed := tok.Decode(seq)
-	out.WriteString(printed)
-	out.Flush()
-	stopper := generate.NewStopper(stops)
-	stopped := false
-	ids, err := generate.Run(m, prompt, opt, func(id int) bool {
-		seq = append(seq, id)
-		if !opt.IgnoreEOS && len(opt.EOS) > 0 && id == opt.EOS[0] {
-			return true
-		}
-		text := tok.Decode(seq)
-		if !strings.HasPrefix(text, printed) {
-			// A decoder may rewrite earlier text (it never does for the
-			// formats golora reads); print nothing rather than garbage.
-			return true
-		}
-		fresh := completeRunes(text[len(printed):])
-		printed += fresh
-		emit, st := stopper.Push(fresh)
-		out.WriteString(emit)
+// streamText echoes the prompt and prints the continuation as
+// generate.Text releases it (complete characters, nothing that could still
+// be part of a stop string).
+func streamText(m model.Model, tok tokenizer.Full, prompt []int, opt generate.Options, stops []string, echo bool, out *bufio.Writer) ([]int, error) {
+	if echo {
+		out.WriteString(tok.Decode(prompt))
 		out.Flush()
-		stopped = st
-		return !st
-	})
-	if !stopped {
-		out.WriteString(stopper.Flush())
 	}
+	eos := opt.EOS
+	if opt.IgnoreEOS {
+		eos = nil
+	}
+	text := generate.NewText(tok, prompt, eos, stops)
+	ids, err := generate.Run(m, prompt, opt, func(id int) bool {
+		s, done := text.Push(id)
+		out.WriteString(s)
+		out.Flush()
+		return !done
+	})
+	out.WriteString(text.Flush())
 	out.WriteString("\n")
 	return ids, err
-}
-
-// completeRunes drops a trailing incomplete UTF-8 sequence, which the next
-// token will complete; invalid bytes elsewhere are passed through as is.
-func completeRunes(s string) string {
-	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			if !utf8.FullRuneInString(s[i:]) {
-				return s[:i]
-			}
-			break
-		}
-	}
-	return s
-}
-
-// eosIDs gathers the ids that end generation, as transformers' generate
-// does: generation_config.json's eos_token_id (one id or a list, e.g. Llama
-// 3's end_of_text and eot_id) when the model folder has one, else
-// config.json's, plus the tokenizer's EOS.
-func eosIDs(m model.Model, modelPath string, tok tokenizer.Full) []int {
-	ids := append([]int(nil), m.Config().EOSTokenID...)
-	if modelPath != "" {
-		dir := modelPath
-		if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
-			dir = filepath.Dir(modelPath)
-		}
-		var gen struct {
-			EOS model.TokenIDs `json:"eos_token_id"`
-		}
-		if data, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil && json.Unmarshal(data, &gen) == nil && len(gen.EOS) > 0 {
-			ids = append([]int(nil), gen.EOS...)
-		}
-	}
-	if tok != nil && tok.EOS() >= 0 && !slices.Contains(ids, tok.EOS()) {
-		ids = append(ids, tok.EOS())
-	}
-	return ids
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/generate"
 	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/model"
 )
@@ -138,8 +139,8 @@ func TestEOSIDs(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := eosIDs(m, dir, nil); !slices.Equal(got, tc.want) {
-				t.Errorf("eosIDs = %v, want %v", got, tc.want)
+			if got := generate.EOSIDs(m, dir, nil); !slices.Equal(got, tc.want) {
+				t.Errorf("EOSIDs = %v, want %v", got, tc.want)
 			}
 		})
 	}

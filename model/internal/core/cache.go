@@ -15,6 +15,7 @@ type Cache struct {
 	B, Cap int
 	lens   []int
 	k, v   [][]float32 // per layer (B, Cap, KVD), RoPE already applied to k
+	slots  *slots      // per-row memory instead of k, v (NewSlotCache)
 }
 
 // NewCache allocates a cache of B rows of up to capacity tokens each.
@@ -65,6 +66,7 @@ type stepActs struct {
 	meanf     []float32
 	rstdf     []float32
 	activeIdx []int
+	exact     rowExact // SetRowExact
 }
 
 // Step appends rows[b] (zero or more new tokens) to each row b of the cache
@@ -94,8 +96,8 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	s.activeIdx = s.activeIdx[:0]
 	s.spans = s.spans[:0]
 	for b, r := range rows {
-		if c.lens[b]+len(r) > c.Cap {
-			return nil, fmt.Errorf("%w: row %d has %d tokens, adding %d exceeds capacity %d", ErrCacheFull, b, c.lens[b], len(r), c.Cap)
+		if rc := c.rowCap(b); c.lens[b]+len(r) > rc {
+			return nil, fmt.Errorf("%w: row %d has %d tokens, adding %d exceeds capacity %d", ErrCacheFull, b, c.lens[b], len(r), rc)
 		}
 		if m.Wpe != nil && c.lens[b]+len(r) > m.Wpe.Shape[0] {
 			return nil, fmt.Errorf("model: row %d would reach position %d beyond n_positions %d", b, c.lens[b]+len(r), m.Wpe.Shape[0])
@@ -140,8 +142,7 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 					continue
 				}
 				T, L0, r0 := len(r), c.lens[b], s.rowStart[b]
-				kc := c.k[l][b*c.Cap*KVD : (b+1)*c.Cap*KVD]
-				vc := c.v[l][b*c.Cap*KVD : (b+1)*c.Cap*KVD]
+				kc, vc := c.rowKV(l, b, KVD)
 				copy(kc[L0*KVD:(L0+T)*KVD], a.k[r0*KVD:(r0+T)*KVD])
 				copy(vc[L0*KVD:(L0+T)*KVD], a.v[r0*KVD:(r0+T)*KVD])
 				s.seqs = append(s.seqs, seqAttn{

@@ -49,6 +49,10 @@ func (m *Transformer) DecodeF16() bool { return m.half != nil }
 // linear is l.Forward, from the F16 copy of W when there is one and the
 // step is small; the delta and bias follow as in nn.Linear.Forward.
 func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
+	if m.dec.exact.on && m.stepping {
+		m.linearRows(l, x, y, n)
+		return
+	}
 	h := m.half[l]
 	if h == nil || n > halfMaxRows || !m.stepping {
 		l.Forward(x, y, n)

@@ -1,0 +1,79 @@
+package core
+
+import (
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/nn"
+)
+
+// Row-exact steps. kernels.Sgemm sums a product in a different order for
+// M ≤ 4 rows (dot products) than for more (the blocked kernels), so the
+// logits of one sequence would depend on how many other sequences shared
+// its Step. With SetRowExact each row's linears run as they would if the
+// row were stepped alone: every row with one new token (decode) through
+// kernels.SgemmRows, which matches a one-row Sgemm bit for bit while still
+// reading each weight once for all of them, and every row with several new
+// tokens (a prefill chunk) through its own Sgemm of that many rows. The
+// rest of a step is already per row: norms, RoPE and activations per
+// token, attention per sequence, LoRA deltas row by row (lora's thin
+// loops). So a greedy completion does not depend on the batch it ran in.
+type rowExact struct {
+	on     bool
+	single []int // rows (token indices) that are a sequence's only new token
+	gx, gy []float32
+}
+
+// SetRowExact turns row-exact steps on or off (default off; it costs a
+// little speed when prefill chunks and decode rows share a step).
+func (m *Transformer) SetRowExact(on bool) { m.dec.exact.on = on }
+
+// linearRows is linear for a row-exact step of n rows: either the blocks'
+// rows (one per new token, grouped by the step's spans) or the head's (one
+// per active sequence, each a row of its own).
+func (m *Transformer) linearRows(l *nn.Linear, x, y []float32, n int) {
+	in, out := l.In(), l.Out()
+	W := l.W.Data
+	e := &m.dec.exact
+	e.single = e.single[:0]
+	total := 0
+	for _, sp := range m.dec.spans {
+		total += sp.n
+	}
+	if n != total { // the head: every row stands alone
+		kernels.SgemmRows(n, out, in, x, in, W, in, y, out)
+	} else {
+		for _, sp := range m.dec.spans {
+			if sp.n == 1 {
+				e.single = append(e.single, sp.start)
+				continue
+			}
+			kernels.Sgemm(false, true, sp.n, out, in, 1, x[sp.start*in:], in, W, in, 0, y[sp.start*out:], out)
+		}
+		if k := len(e.single); k > 0 {
+			if e.single[k-1]-e.single[0] == k-1 { // contiguous: no copies
+				r0 := e.single[0]
+				kernels.SgemmRows(k, out, in, x[r0*in:], in, W, in, y[r0*out:], out)
+			} else {
+				e.gx, e.gy = grow(&e.gx, k*in), grow(&e.gy, k*out)
+				for j, r := range e.single {
+					copy(e.gx[j*in:(j+1)*in], x[r*in:(r+1)*in])
+				}
+				kernels.SgemmRows(k, out, in, e.gx, in, W, in, e.gy, out)
+				for j, r := range e.single {
+					copy(y[r*out:(r+1)*out], e.gy[j*out:(j+1)*out])
+				}
+			}
+		}
+	}
+	// The delta and bias as in nn.Linear.Forward.
+	if l.Delta != nil {
+		l.Delta.Forward(x, y, n)
+	}
+	if l.B != nil {
+		for i := 0; i < n; i++ {
+			row := y[i*out : (i+1)*out]
+			for j, b := range l.B.Data {
+				row[j] += b
+			}
+		}
+	}
+}
