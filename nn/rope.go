@@ -20,8 +20,11 @@ import (
 // describe it and are read-only: the tables were built from them.
 type RoPE struct {
 	D           int     // head size (even)
-	Theta       float64 // base, rope_theta
+	Theta       float64 // base, rope_theta (0 when built from frequencies)
 	Interleaved bool    // llama2.c pairs instead of rotate_half
+
+	invFreq []float64 // (D/2) angle per position of each pair
+	scale   float64   // cos and sin are multiplied by it (YaRN/LongRoPE attention factor)
 
 	mu       sync.RWMutex
 	cos, sin []float32 // (positions, D/2)
@@ -33,7 +36,26 @@ func NewRoPE(headDim, maxPos int, theta float64, interleaved bool) *RoPE {
 	if headDim <= 0 || headDim%2 != 0 {
 		panic("nn: NewRoPE: head size must be even and positive, got " + strconv.Itoa(headDim))
 	}
-	r := &RoPE{D: headDim, Theta: theta, Interleaved: interleaved}
+	inv := make([]float64, headDim/2)
+	for j := range inv {
+		inv[j] = math.Pow(theta, -2*float64(j)/float64(headDim))
+	}
+	r := NewRoPEFreqs(inv, 1, maxPos, interleaved)
+	r.Theta = theta
+	return r
+}
+
+// NewRoPEFreqs returns the rotary embedding whose pair j turns by
+// invFreq[j] per position (head size 2·len(invFreq)), with cos and sin
+// multiplied by scale: the form every scaled RoPE (linear, dynamic NTK,
+// YaRN, Llama 3, LongRoPE) reduces to. Multiplying cos and sin by scale
+// multiplies the rotated vector by it, so Backward stays the rotation by
+// minus the angle with the same tables.
+func NewRoPEFreqs(invFreq []float64, scale float64, maxPos int, interleaved bool) *RoPE {
+	if len(invFreq) == 0 {
+		panic("nn: NewRoPEFreqs: no frequencies")
+	}
+	r := &RoPE{D: 2 * len(invFreq), Interleaved: interleaved, invFreq: append([]float64(nil), invFreq...), scale: scale}
 	r.grow(max(maxPos, 1))
 	return r
 }
@@ -52,9 +74,9 @@ func (r *RoPE) grow(n int) {
 	copy(sin, r.sin)
 	for p := have; p < n; p++ {
 		for j := 0; j < half; j++ {
-			a := float64(p) * math.Pow(r.Theta, -2*float64(j)/float64(r.D))
-			cos[p*half+j] = float32(math.Cos(a))
-			sin[p*half+j] = float32(math.Sin(a))
+			a := float64(p) * r.invFreq[j]
+			cos[p*half+j] = float32(math.Cos(a) * r.scale)
+			sin[p*half+j] = float32(math.Sin(a) * r.scale)
 		}
 	}
 	r.cos, r.sin = cos, sin
