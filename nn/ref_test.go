@@ -56,6 +56,14 @@ func mapf(x []float64, f func(float64) float64) []float64 {
 	return y
 }
 
+func geglu64(gate, up []float64) []float64 {
+	y := make([]float64, len(gate))
+	for i := range gate {
+		y[i] = gelu64(gate[i]) * up[i]
+	}
+	return y
+}
+
 func swiglu64(gate, up []float64) []float64 {
 	y := make([]float64, len(gate))
 	for i := range gate {
