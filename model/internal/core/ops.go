@@ -74,3 +74,23 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 		}
 	})
 }
+
+// scaleVec: x *= alpha.
+func scaleVec(alpha float32, x []float32) {
+	if len(x) >= smallVec {
+		kernels.Scale(alpha, x)
+		return
+	}
+	for i := range x {
+		x[i] *= alpha
+	}
+}
+
+// softCap: z = cap·tanh(z/cap), elementwise.
+func softCap(z []float32, cp float32) {
+	kernels.For(len(z), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			z[i] = cp * float32(math.Tanh(float64(z[i]/cp)))
+		}
+	})
+}
