@@ -95,7 +95,12 @@ func (r *RopeSpec) check(key string) error {
 	}
 	switch r.Type {
 	case "default":
-	case "linear", "dynamic", "yarn":
+	case "linear", "dynamic":
+		return need("factor", r.Factor)
+	case "yarn":
+		if r.Factor == 0 && r.OriginalMaxPos > 0 {
+			return nil // factor = max_position_embeddings / original_max_position_embeddings
+		}
 		return need("factor", r.Factor)
 	case "llama3":
 		for _, f := range []struct {
@@ -176,9 +181,11 @@ func (r *RopeSpec) InvFreq(c *Config, dim, seqLen int) ([]float64, float64) {
 	case "yarn":
 		return r.yarn(c, dim)
 	case "longrope":
+		// Phi-3 raises max_position_embeddings, keeps the trained length in
+		// original_max_position_embeddings and has no factor: their ratio is.
 		orig := r.origMax(c)
 		factor := r.Factor
-		if c.OriginalMaxPositionEmbeddings > 0 || r.OriginalMaxPos > 0 {
+		if factor == 0 {
 			factor = float64(c.MaxPositionEmbeddings) / float64(orig)
 		}
 		att := 1.0
@@ -202,11 +209,9 @@ func (r *RopeSpec) InvFreq(c *Config, dim, seqLen int) ([]float64, float64) {
 
 func (r *RopeSpec) yarn(c *Config, dim int) ([]float64, float64) {
 	base, factor := r.Theta, r.Factor
-	orig := c.MaxPositionEmbeddings
-	if r.OriginalMaxPos > 0 {
-		// Models that raise max_position_embeddings and keep the trained
-		// length here use the ratio of the two as the factor.
-		orig = r.OriginalMaxPos
+	orig := r.origMax(c)
+	if factor == 0 {
+		// DeepSeek-V3 style: no factor, the ratio of the context lengths
 		factor = float64(c.MaxPositionEmbeddings) / float64(orig)
 	}
 	mscale := func(scale, m float64) float64 {
