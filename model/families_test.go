@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/golora/golora/internal/testutil"
@@ -138,4 +139,51 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestTargetAliases: every short target name of every family names real
+// linear layers (Phi-3's q/k/v its fused qkv_proj, gate/up its gate_up_proj),
+// and PEFT's all-linear adapts every block linear, fused ones included.
+func TestTargetAliases(t *testing.T) {
+	for _, name := range familyDirs {
+		m, err := model.Load(filepath.Join("testdata", "families", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		al := model.TargetAliases(m.Config())
+		for _, short := range []string{"q", "k", "v", "o", "gate", "up", "down"} {
+			mod, ok := al[short]
+			if !ok {
+				t.Errorf("%s: no alias for %q", name, short)
+				continue
+			}
+			n := 0
+			for _, l := range m.Linears() {
+				if strings.HasSuffix(l.Name, "."+mod) {
+					n++
+				}
+			}
+			if n != m.Config().NumHiddenLayers {
+				t.Errorf("%s: %q -> %q matches %d linears, want one per layer", name, short, mod, n)
+			}
+		}
+		if name == "phi3" && (al["q"] != "qkv_proj" || al["v"] != "qkv_proj" || al["gate"] != "gate_up_proj" || al["up"] != "gate_up_proj") {
+			t.Errorf("phi3 aliases %v", al)
+		}
+		lm := lora.ForModel(m)
+		cfg := lora.DefaultConfig()
+		cfg.TargetModules = lora.Regex("all-linear")
+		if err := lm.Add("default", cfg, "", 1); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, l := range m.Linears() {
+			if !l.Head {
+				want++
+			}
+		}
+		if got := len(lm.Layers()); got != want {
+			t.Errorf("%s: all-linear adapted %d of %d block linears", name, got, want)
+		}
+	}
 }

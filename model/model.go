@@ -215,6 +215,16 @@ func LoadWith(path string, o Options) (Model, error) {
 	return loadHalf(fam, cfg, src, weights, dt)
 }
 
+// TargetAliases maps the short target names (q, k, v, o, gate, up, down)
+// to the module-name suffixes of cfg's family; anything else is a PEFT
+// module name or suffix already.
+func TargetAliases(cfg *Config) map[string]string {
+	if cfg.ModelType == "gpt2" {
+		return gpt2.TargetAliases()
+	}
+	return llama.TargetAliases(llama.Arch(cfg))
+}
+
 // FamilyNames lists the supported model_type values, sorted.
 func FamilyNames() []string {
 	ns := make([]string, 0, len(Families))

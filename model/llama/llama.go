@@ -89,6 +89,21 @@ func Arch(cfg *core.Config) core.Arch {
 	return a
 }
 
+// TargetAliases maps golora's short --targets names to the module names of
+// the variant a: Phi-3's fused projections answer to several (PEFT has no
+// finer grain: a LoRA on qkv_proj adapts q, k and v together).
+func TargetAliases(a core.Arch) map[string]string {
+	t := map[string]string{"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
+		"gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
+	if a.FusedQKV {
+		t["q"], t["k"], t["v"], t["qkv"] = "qkv_proj", "qkv_proj", "qkv_proj", "qkv_proj"
+	}
+	if a.FusedGateUp {
+		t["gate"], t["up"], t["gate_up"] = "gate_up_proj", "gate_up_proj", "gate_up_proj"
+	}
+	return t
+}
+
 // Names are HF's state-dict names for the variant a (LlamaForCausalLM's
 // when a is plain): the fused Phi-3 projections, the q/k norms, and the
 // norm names of the pre-norm (Llama), sandwich (Gemma) and post-norm
