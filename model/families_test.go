@@ -76,6 +76,16 @@ func TestFamilies(t *testing.T) {
 			if loss := m.Loss(ids, targets, B, T); math.Abs(loss-ref.Loss) > 1e-5 {
 				t.Errorf("loss %.7f, transformers %.7f", loss, ref.Loss)
 			}
+			// SaveHF writes the family's own names and config back.
+			saved := t.TempDir()
+			if err := m.SaveHF(saved); err != nil {
+				t.Fatal(err)
+			}
+			m2, err := model.Load(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.AllClose(t, "reloaded logits", m2.Forward(ids, B, T), testutil.Get(t, want, "logits").F, 0, 1e-4)
 
 			c := m.NewCache(1, len(ref.GreedyPrompt)+len(ref.GreedyIDs))
 			row := ref.GreedyPrompt

@@ -201,9 +201,6 @@ func (c *Config) parseRopes() error {
 		if r.spec == nil {
 			continue
 		}
-		if r.spec.Theta == 0 {
-			r.spec.Theta = 10000
-		}
 		if err := r.spec.check(r.key); err != nil {
 			return err
 		}

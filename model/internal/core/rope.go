@@ -71,8 +71,11 @@ func parseRope(b json.RawMessage, key string) (RopeSpec, error) {
 		_ = json.Unmarshal(b, &legacy)
 		r.Type = legacy.Type
 	}
-	if r.Type == "" {
+	switch r.Type {
+	case "":
 		r.Type = "default"
+	case "su":
+		r.Type = "longrope" // early Phi-3 configs; transformers renames it too
 	}
 	return r, nil
 }
@@ -89,6 +92,9 @@ func (r *RopeSpec) check(key string) error {
 			return fmt.Errorf("config: %s.%s must be a positive number for rope_type %q, got %v", key, name, r.Type, v)
 		}
 		return nil
+	}
+	if !(r.Theta > 0) || math.IsInf(r.Theta, 0) {
+		return fmt.Errorf("config: %s.rope_theta must be a positive number, got %v", key, r.Theta)
 	}
 	if r.PartialRotary != nil && *r.PartialRotary != 1 {
 		return fmt.Errorf("%w: %s.partial_rotary_factor %v (only 1, RoPE over the whole head, is implemented)", ErrUnsupportedModel, key, *r.PartialRotary)
