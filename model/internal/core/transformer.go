@@ -1,8 +1,9 @@
 // Package core is the decoder-only transformer shared by golora's model
-// families: a pre-norm block (norm, attention, residual, norm, MLP,
-// residual) whose variants (RMSNorm or LayerNorm, RoPE or learned
-// positions, SwiGLU or GELU MLP, fused or separate q/k/v, biases) are chosen
-// by Arch. The family packages (model/llama, model/gpt2) only name the
+// families: a block (norm, attention, residual, norm, MLP, residual) whose
+// variants (RMSNorm or LayerNorm, RoPE or learned positions, SwiGLU, GeGLU
+// or GELU MLP, fused or separate projections, biases, q/k norms, norms
+// after the sublayers, scales and soft-caps) are chosen by Arch, and whose
+// per-layer sliding windows and RoPE come from the Config. The family packages (model/llama, model/gpt2) only name the
 // weights and set the Arch; the public types are re-exported by package
 // model.
 //
