@@ -19,9 +19,13 @@ import (
 // run past it. A RoPE is safe for concurrent use. Its exported fields
 // describe it and are read-only: the tables were built from them.
 type RoPE struct {
-	D           int     // head size (even)
+	D           int     // rotated dimensions per head (even)
 	Theta       float64 // base, rope_theta (0 when built from frequencies)
 	Interleaved bool    // llama2.c pairs instead of rotate_half
+	// HeadSize is the row stride of a head when only its first D
+	// dimensions rotate (partial RoPE, e.g. Phi-4-mini's
+	// partial_rotary_factor); 0 means D. Set it before first use.
+	HeadSize int
 
 	invFreq []float64 // (D/2) angle per position of each pair
 	scale   float64   // cos and sin are multiplied by it (YaRN/LongRoPE attention factor)
@@ -98,7 +102,8 @@ func (r *RoPE) tables(end int) (cos, sin []float32) {
 	return cos, sin
 }
 
-// Forward rotates x [T, H, D] in place; row t holds position pos0+t.
+// Forward rotates x [T, H, D] (or [T, H, HeadSize], first D of each head)
+// in place; row t holds position pos0+t.
 func (r *RoPE) Forward(x []float32, T, H int, pos0 int) {
 	r.rotate(x, T, H, pos0, 1)
 }
@@ -111,7 +116,11 @@ func (r *RoPE) Backward(dx []float32, T, H int, pos0 int) {
 
 func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 	D, half := r.D, r.D/2
-	checkLen("RoPE: x", x, T*H*D)
+	S := D
+	if r.HeadSize > 0 {
+		S = r.HeadSize
+	}
+	checkLen("RoPE: x", x, T*H*S)
 	if pos0 < 0 {
 		panic("nn: RoPE: negative position " + strconv.Itoa(pos0))
 	}
@@ -121,7 +130,7 @@ func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 		c := cosT[p*half : (p+1)*half]
 		s := sinT[p*half : (p+1)*half]
 		for h := 0; h < H; h++ {
-			v := x[(t*H+h)*D : (t*H+h+1)*D]
+			v := x[(t*H+h)*S : (t*H+h)*S+D]
 			if r.Interleaved {
 				for j, cj := range c {
 					pair := v[2*j : 2*j+2 : 2*j+2]

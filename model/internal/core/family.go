@@ -204,8 +204,12 @@ func (c *Config) parseRopes() error {
 		if err := r.spec.check(r.key); err != nil {
 			return err
 		}
-		if r.spec.Type == "longrope" && (len(r.spec.ShortFactor) != c.HeadDim/2 || len(r.spec.LongFactor) != c.HeadDim/2) {
-			return fmt.Errorf("config: %s: short_factor and long_factor need head_dim/2 = %d entries, got %d and %d", r.key, c.HeadDim/2, len(r.spec.ShortFactor), len(r.spec.LongFactor))
+		rd := r.spec.RotaryDim(c.HeadDim)
+		if rd < 2 || rd%2 != 0 {
+			return fmt.Errorf("config: %s: head_dim %d × partial_rotary_factor gives %d rotary dimensions (need an even number >= 2)", r.key, c.HeadDim, rd)
+		}
+		if r.spec.Type == "longrope" && (len(r.spec.ShortFactor) != rd/2 || len(r.spec.LongFactor) != rd/2) {
+			return fmt.Errorf("config: %s: short_factor and long_factor need head_dim/2 = %d entries (of the rotary dimensions), got %d and %d", r.key, rd/2, len(r.spec.ShortFactor), len(r.spec.LongFactor))
 		}
 	}
 	return nil

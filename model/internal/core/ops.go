@@ -51,7 +51,10 @@ type span struct{ start, n, pos0 int }
 // rp, split into blocks of rows over the threads (nn.RoPE is safe for
 // concurrent use); inverse is the backward pass.
 func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse bool) {
-	D := rp.D
+	D := rp.D // head stride: the rotated dimensions, or the whole head
+	if rp.HeadSize > 0 {
+		D = rp.HeadSize
+	}
 	const block = 32
 	type job struct{ start, n, pos0 int }
 	var jobs []job

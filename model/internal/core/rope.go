@@ -96,8 +96,8 @@ func (r *RopeSpec) check(key string) error {
 	if !(r.Theta > 0) || math.IsInf(r.Theta, 0) {
 		return fmt.Errorf("config: %s.rope_theta must be a positive number, got %v", key, r.Theta)
 	}
-	if r.PartialRotary != nil && *r.PartialRotary != 1 {
-		return fmt.Errorf("%w: %s.partial_rotary_factor %v (only 1, RoPE over the whole head, is implemented)", ErrUnsupportedModel, key, *r.PartialRotary)
+	if p := r.PartialRotary; p != nil && (!(*p > 0) || *p > 1) {
+		return fmt.Errorf("config: %s.partial_rotary_factor must be in (0, 1], got %v", key, *p)
 	}
 	switch r.Type {
 	case "default":
@@ -128,6 +128,15 @@ func (r *RopeSpec) check(key string) error {
 		return fmt.Errorf("%w: %s.rope_type %q (expected default, linear, dynamic, yarn, llama3 or longrope)", ErrUnsupportedModel, key, r.Type)
 	}
 	return nil
+}
+
+// RotaryDim is the number of dimensions of a head of size headDim that
+// rotate (partial_rotary_factor, Phi-4-mini's 0.75); the rest pass through.
+func (r *RopeSpec) RotaryDim(headDim int) int {
+	if r.PartialRotary == nil {
+		return headDim
+	}
+	return int(float64(headDim) * *r.PartialRotary)
 }
 
 // origMax is the pre-training context length the scaled types refer to.
@@ -274,14 +283,15 @@ func (r *RopeSpec) yarn(c *Config, dim int) ([]float64, float64) {
 type ropeState struct {
 	spec   *RopeSpec
 	cfg    *Config
-	dim    int
+	dim    int // rotated dimensions per head
+	head   int // head size
 	rope   *nn.RoPE
 	cached int // dynamic: the length rope was built for
 	long   bool
 }
 
-func newRopeState(spec *RopeSpec, cfg *Config, dim int) *ropeState {
-	s := &ropeState{spec: spec, cfg: cfg, dim: dim}
+func newRopeState(spec *RopeSpec, cfg *Config, headDim int) *ropeState {
+	s := &ropeState{spec: spec, cfg: cfg, dim: spec.RotaryDim(headDim), head: headDim}
 	s.cached = cfg.MaxPositionEmbeddings
 	if spec.Type == "longrope" {
 		s.build(1) // short factors until a call passes the trained length
@@ -296,6 +306,9 @@ func (s *ropeState) build(seqLen int) {
 	// Sized by use (ropeInitialPositions), not by max_position_embeddings:
 	// the tables grow on demand.
 	s.rope = nn.NewRoPEFreqs(inv, att, min(seqLen, s.cfg.MaxPositionEmbeddings, ropeInitialPositions), false)
+	if s.dim < s.head {
+		s.rope.HeadSize = s.head
+	}
 }
 
 // at returns the embedding for a call whose positions end at seqLen.

@@ -56,3 +56,23 @@ func TestRopeInvFreq(t *testing.T) {
 		})
 	}
 }
+
+// TestPartialRotary: partial_rotary_factor rotates the first part of each
+// head (Phi-4-mini), from the top-level key (transformers 4) or
+// rope_parameters (5).
+func TestPartialRotary(t *testing.T) {
+	for _, js := range []string{
+		`{"model_type":"phi3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"partial_rotary_factor":0.75}`,
+		`{"model_type":"phi3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,
+			"rope_parameters":{"rope_type":"default","rope_theta":10000.0,"partial_rotary_factor":0.75}}`,
+	} {
+		c, err := ParseConfig([]byte(js), "config.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := New(c, Arch{FusedQKV: true, FusedGateUp: true}, Names{Layer: func(int) LayerNames { return LayerNames{} }})
+		if rp := m.ropes[0].at(1); rp.D != 12 || rp.HeadSize != 16 {
+			t.Errorf("rotary D %d, head stride %d; want 12 of 16", rp.D, rp.HeadSize)
+		}
+	}
+}
