@@ -28,6 +28,11 @@ var DefaultTargets = map[string][]string{
 	"mistral": {"q_proj", "v_proj"},
 	"qwen2":   {"q_proj", "v_proj"},
 	"gpt2":    {"c_attn"},
+	// PEFT has no default for phi3, olmo2, smollm3 and granite (it asks
+	// for target_modules), so neither does golora.
+	"qwen3":       {"q_proj", "v_proj"},
+	"gemma2":      {"q_proj", "v_proj"},
+	"gemma3_text": {"q_proj", "v_proj"},
 }
 
 // Model holds named adapters over one base model (PEFT's LoraModel): it

@@ -18,8 +18,59 @@ func tinyConfigs() map[string]*Config {
 			NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 10, MaxPositionEmbeddings: 64, AttentionBias: true, MLPBias: true},
 		"qwen2-tied": {ModelType: "qwen2", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
 			NumAttentionHeads: 4, NumKeyValueHeads: 1, MaxPositionEmbeddings: 8, RopeTheta: 1e6, TieWordEmbeddings: b(true)},
+		// The newer families, each with its particular layers made to matter
+		// at T = 7 (FD test) and in decode runs past the window (cache
+		// test): windows shorter than the sequence, small soft-caps, q/k
+		// norms, scaled RoPE of both config layouts, fused projections.
+		"mistral-window": {ModelType: "mistral", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, SlidingWindow: ip(3),
+			RopeScaling: []byte(`{"type": "linear", "factor": 2.0}`)},
+		"qwen3-window-yarn": {ModelType: "qwen3", VocabSize: 61, HiddenSize: 24, IntermediateSize: 40, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 10, MaxPositionEmbeddings: 64, UseSlidingWindow: b(true),
+			SlidingWindow: ip(4), MaxWindowLayers: ip(1), TieWordEmbeddings: b(true),
+			RopeParameters: []byte(`{"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 16}`)},
+		"gemma2-softcap": {ModelType: "gemma2", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 8, MaxPositionEmbeddings: 64, SlidingWindow: ip(4),
+			QueryPreAttnScalar: 12, AttnLogitSoftcapping: fp(1.5), FinalLogitSoftcapping: fp(2.5), HiddenActivation: "gelu_pytorch_tanh"},
+		"gemma3-local-global": {ModelType: "gemma3_text", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 2, NumKeyValueHeads: 1, HeadDim: 16, MaxPositionEmbeddings: 64, SlidingWindow: ip(5),
+			QueryPreAttnScalar: 16, LayerTypes: []string{"sliding_attention", "full_attention"},
+			RopeParameters: []byte(`{"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
+				"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}`)},
+		"phi3-fused-longrope": {ModelType: "phi3", VocabSize: 61, HiddenSize: 32, IntermediateSize: 40, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 256, OriginalMaxPositionEmbeddings: 64, SlidingWindow: ip(6),
+			RopeScaling: []byte(`{"type": "longrope", "short_factor": [1.0, 1.3, 1.7, 2.2], "long_factor": [1.0, 2.0, 4.0, 8.0]}`)},
+		"phi4-partial-rotary": {ModelType: "phi3", VocabSize: 61, HiddenSize: 32, IntermediateSize: 40, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, PartialRotaryFactor: fp(0.5),
+			RopeParameters: []byte(`{"rope_type": "default", "rope_theta": 10000.0}`)},
+		"olmo2-llama3": {ModelType: "olmo2", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RopeTheta: 500000,
+			RopeScaling: []byte(`{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16}`)},
+		"smollm3-norope": {ModelType: "smollm3", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, NoRopeLayers: []int{1, 0}},
+		"granite": {ModelType: "granite", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, EmbeddingMultiplier: 3, ResidualMultiplier: 0.5,
+			AttentionMultiplier: 0.3, LogitsScaling: 2, TieWordEmbeddings: b(true)},
 	}
 }
+
+// gradOnlyConfigs are RoPE types whose rotation depends on the call's
+// length (as in transformers), so a KV-cache decode that crosses the
+// trained length does not reproduce a full forward: the gradient check
+// runs them past that length (T = 7 > 4).
+func gradOnlyConfigs() map[string]*Config {
+	return map[string]*Config{
+		"llama-dynamic": {ModelType: "llama", VocabSize: 61, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 4,
+			RopeParameters: []byte(`{"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0}`)},
+		"phi3-longrope-long": {ModelType: "phi3", VocabSize: 61, HiddenSize: 32, IntermediateSize: 40, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 16, OriginalMaxPositionEmbeddings: 4,
+			RopeScaling: []byte(`{"type": "longrope", "short_factor": [1.0, 1.3, 1.7, 2.2], "long_factor": [1.0, 2.0, 4.0, 8.0]}`)},
+	}
+}
+
+func ip(v int) *int         { return &v }
+func fp(v float64) *float64 { return &v }
 
 // TestCacheMatchesForward: prefilling ragged rows and decoding with idle
 // rows gives, for every token, the logits of a full Forward of that row.
@@ -118,4 +169,57 @@ func TestCacheErrors(t *testing.T) {
 			t.Errorf("%s: failed step changed the cache", tc.name)
 		}
 	}
+}
+
+// TestSlidingWindowDecode decodes one token at a time far past the sliding
+// window (the cache keeps 8× the window) and compares every step with a
+// full-sequence forward; the same model without the window gives other
+// logits, so the window is what is being matched.
+func TestSlidingWindowDecode(t *testing.T) {
+	const window, n = 4, 32
+	cfg := *tinyConfigs()["mistral-window"]
+	cfg.SlidingWindow = ip(window)
+	m, err := NewRandom(&cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testutil.NewRand(9)
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = r.IntN(cfg.VocabSize)
+	}
+	V := cfg.VocabSize
+	want := append([]float32(nil), m.Forward(ids, 1, n)...)
+	c := m.NewCache(1, n)
+	if _, err := m.Step(c, [][]int{ids[:2]}); err != nil {
+		t.Fatal(err)
+	}
+	for p := 2; p < n; p++ {
+		got, err := m.Step(c, [][]int{{ids[p]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.AllClose(t, fmt.Sprintf("pos %d", p), got, testutil.To64(want[p*V:(p+1)*V]), 0, 1e-5)
+	}
+	full := cfg
+	full.SlidingWindow = nil
+	mf, err := NewRandom(&full, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf := mf.Forward(ids, 1, n)
+	diff := 0.0
+	for i := (n - 1) * V; i < n*V; i++ {
+		diff = max(diff, float64(abs32(lf[i]-want[i])))
+	}
+	if diff < 1e-3 {
+		t.Errorf("last position: window and full attention agree within %g", diff)
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

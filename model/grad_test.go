@@ -37,7 +37,11 @@ func (h *scaleHook) Backward(dy []float32, n int) {
 // max |grad|: enough to catch any wrong term, which moves the gradient by
 // O(1) of itself. Exact agreement is the job of TestFixtures.
 func TestFiniteDifferences(t *testing.T) {
-	for name, cfg := range tinyConfigs() {
+	cfgs := tinyConfigs()
+	for k, v := range gradOnlyConfigs() {
+		cfgs[k] = v
+	}
+	for name, cfg := range cfgs {
 		for _, ckpt := range []bool{false, true} {
 			label := name
 			if ckpt {

@@ -68,7 +68,9 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"model.norm.weight", "model.layers.1.mlp.up_proj.weight", "llama", "2 layers"}},
 		{"untied head missing", string(cfg), without("lm_head.weight"), ErrMissingTensor, []string{"lm_head.weight"}},
 		{"wrong shape", string(cfg), badShape, nil, []string{"model.norm.weight", "[63]", "[64]"}},
-		{"rope scaling", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "llama3", "factor": 8}`, 1), weights, ErrUnsupportedModel, []string{"llama3"}},
+		{"rope scaling", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "mrope", "factor": 8}`, 1), weights, ErrUnsupportedModel, []string{"mrope"}},
+		{"rope scaling key", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "yarn", "factor": 8, "mrope_section": [1]}`, 1), weights, ErrUnsupportedModel, []string{"rope_scaling.mrope_section"}},
+		{"llama3 rope incomplete", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "llama3", "factor": 8}`, 1), weights, nil, []string{"low_freq_factor"}},
 		{"bad heads", strings.Replace(string(cfg), `"num_key_value_heads": 2`, `"num_key_value_heads": 3`, 1), weights, nil, []string{"num_key_value_heads"}},
 		// Hostile sizes must fail before anything of that size is allocated.
 		{"a billion layers", strings.Replace(string(cfg), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000`, 1), weights, nil, []string{"1000000000 layers", "do not match"}},

@@ -121,14 +121,21 @@ type Family struct {
 	Load func(cfg *Config, src Source, what string) (*Transformer, error)
 }
 
-// Families maps HF model_type to its implementation; Mistral is Llama
-// without biases and Qwen2 is Llama with q/k/v biases (model/llama reads
-// model_type to choose).
+// Families maps HF model_type to its implementation: the RoPE decoders
+// (Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2, SmolLM3, Granite) are
+// variants of one block that model/llama picks from model_type.
 var Families = map[string]Family{
-	"llama":   {llama.New, llama.Load},
-	"mistral": {llama.New, llama.Load},
-	"qwen2":   {llama.New, llama.Load},
-	"gpt2":    {gpt2.New, gpt2.Load},
+	"llama":       {llama.New, llama.Load},
+	"mistral":     {llama.New, llama.Load},
+	"qwen2":       {llama.New, llama.Load},
+	"qwen3":       {llama.New, llama.Load},
+	"gemma2":      {llama.New, llama.Load},
+	"gemma3_text": {llama.New, llama.Load},
+	"phi3":        {llama.New, llama.Load},
+	"olmo2":       {llama.New, llama.Load},
+	"smollm3":     {llama.New, llama.Load},
+	"granite":     {llama.New, llama.Load},
+	"gpt2":        {gpt2.New, gpt2.Load},
 }
 
 // ParseConfig decodes config.json bytes, applies the family defaults and
@@ -206,6 +213,16 @@ func LoadWith(path string, o Options) (Model, error) {
 		return fam.Load(cfg, src, weights)
 	}
 	return loadHalf(fam, cfg, src, weights, dt)
+}
+
+// TargetAliases maps the short target names (q, k, v, o, gate, up, down)
+// to the module-name suffixes of cfg's family; anything else is a PEFT
+// module name or suffix already.
+func TargetAliases(cfg *Config) map[string]string {
+	if cfg.ModelType == "gpt2" {
+		return gpt2.TargetAliases()
+	}
+	return llama.TargetAliases(llama.Arch(cfg))
 }
 
 // FamilyNames lists the supported model_type values, sorted.

@@ -165,3 +165,65 @@ func SwiGLUBackward(dgate, dup, gate, up, dout []float32) {
 		}
 	})
 }
+
+// GeGLUForward computes Gemma's MLP gate, out = gelu_tanh(gate) * up,
+// elementwise over len(gate) (GeluForward's approximation). out may alias
+// gate or up.
+func GeGLUForward(out, gate, up []float32) {
+	n := len(gate)
+	checkLen("GeGLUForward: up", up, n)
+	checkLen("GeGLUForward: out", out, n)
+	kernels.For(n, actGrain, func(lo, hi int) {
+		var e [actChunk]float32
+		for c := lo; c < hi; c += actChunk {
+			g := gate[c:min(c+actChunk, hi)]
+			u, o := up[c:c+len(g)], out[c:c+len(g)]
+			b := e[:len(g)]
+			for i, v := range g {
+				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
+			}
+			kernels.ExpSub(b, b, 0)
+			for i, v := range g {
+				o[i] = v / (1 + b[i]) * u[i]
+			}
+		}
+	})
+}
+
+// GeGLUBackward accumulates dgate and dup (nil: skip) for GeGLUForward.
+func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
+	n := len(gate)
+	checkLen("GeGLUBackward: up", up, n)
+	checkLen("GeGLUBackward: dout", dout, n)
+	if dgate != nil {
+		checkLen("GeGLUBackward: dgate", dgate, n)
+	}
+	if dup != nil {
+		checkLen("GeGLUBackward: dup", dup, n)
+	}
+	if dgate == nil && dup == nil {
+		return
+	}
+	kernels.For(n, actGrain, func(lo, hi int) {
+		var e [actChunk]float32
+		for c := lo; c < hi; c += actChunk {
+			g := gate[c:min(c+actChunk, hi)]
+			u, dy := up[c:c+len(g)], dout[c:c+len(g)]
+			b := e[:len(g)]
+			for i, v := range g {
+				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
+			}
+			kernels.ExpSub(b, b, 0)
+			for i, v := range g {
+				s := 1 / (1 + b[i])
+				if dup != nil {
+					dup[c+i] += v * s * dy[i]
+				}
+				if dgate != nil {
+					du := 2 * geluK * (1 + 3*0.044715*v*v)
+					dgate[c+i] += (s + v*s*(1-s)*du) * u[i] * dy[i]
+				}
+			}
+		}
+	})
+}

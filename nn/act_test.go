@@ -96,6 +96,35 @@ func TestSwiGLU(t *testing.T) {
 	}
 }
 
+func TestGeGLU(t *testing.T) {
+	for _, n := range vecSizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := tu.NewRand(uint64(n) + 99)
+			gate, up := tu.RandN(r, n, 3), tu.RandN(r, n, 1)
+			out := make([]float32, n)
+			GeGLUForward(out, gate, up)
+			g64, u64 := tu.To64(gate), tu.To64(up)
+			tu.AllClose(t, "out", out, geglu64(g64, u64), fwdRtol, 1e-7)
+
+			dout := tu.RandN(r, n, 1)
+			d64 := tu.To64(dout)
+			g0g, g0u := tu.RandN(r, n, 1), tu.RandN(r, n, 1)
+			dg, du := clone(g0g), clone(g0u)
+			GeGLUBackward(dg, du, gate, up, dout)
+			if n <= 1000 {
+				fg := tu.NumGrad(func(p []float64) float64 { return dotLoss(geglu64(p, u64), d64) }, g64, fdStep)
+				fu := tu.NumGrad(func(p []float64) float64 { return dotLoss(geglu64(g64, p), d64) }, u64, fdStep)
+				tu.AllClose(t, "dgate", diff(dg, g0g), fg, 1e-5, 1e-6)
+				tu.AllClose(t, "dup", diff(du, g0u), fu, 1e-5, 1e-6)
+			}
+			GeGLUBackward(nil, nil, gate, up, dout)
+			// in place on gate
+			GeGLUForward(gate, gate, up)
+			tu.AllClose(t, "in place", gate, tu.To64(out), 0, 0)
+		})
+	}
+}
+
 func TestSoftmax(t *testing.T) {
 	for _, sh := range rowShapes {
 		N, C := sh.N, sh.C

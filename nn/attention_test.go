@@ -9,15 +9,27 @@ import (
 
 type attnImpl struct {
 	name string
-	fwd  func(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32)
-	bwd  func(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32)
+	fwd  func(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
+	bwd  func(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
 }
 
 var attnImpls = []attnImpl{
-	{"dispatch", AttentionForward, AttentionBackward},
+	{"dispatch", func(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+		AttentionForwardOpt(out, att, q, k, v, T, Tk, NH, NKV, D, *o)
+	}, func(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+		AttentionBackwardOpt(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, *o)
+	}},
 	{"fused", attentionForwardFused, attentionBackwardFused},
 	{"gemm", attentionForwardGemm, attentionBackwardGemm},
 }
+
+// attnVariants: plain causal, a sliding window shorter than most shapes'
+// Tk (and than a GEMM row block), and soft-capping with a window.
+var attnVariants = []struct {
+	name    string
+	window  int
+	softCap float32
+}{{"causal", 0, 0}, {"window5", 5, 0}, {"window3-softcap", 3, 1.5}}
 
 var attnShapes = []struct{ T, Tk, NH, NKV, D int }{
 	{1, 1, 1, 1, 1},
@@ -33,72 +45,78 @@ func TestAttention(t *testing.T) {
 	for _, sh := range attnShapes {
 		T, Tk, NH, NKV, D := sh.T, sh.Tk, sh.NH, sh.NKV, sh.D
 		for _, impl := range attnImpls {
-			t.Run(fmt.Sprintf("T%dTk%dNH%dNKV%dD%d/%s", T, Tk, NH, NKV, D, impl.name), func(t *testing.T) {
-				r := tu.NewRand(uint64(T*1000 + Tk*10 + D))
-				q, k, v := tu.RandN(r, T*NH*D, 1), tu.RandN(r, Tk*NKV*D, 1), tu.RandN(r, Tk*NKV*D, 1)
-				scale := float32(0.7)
-				out := make([]float32, T*NH*D)
-				att := tu.RandN(r, NH*T*Tk, 1) // garbage the forward must overwrite
-				impl.fwd(out, att, q, k, v, T, Tk, NH, NKV, D, scale)
-				q64, k64, v64 := tu.To64(q), tu.To64(k), tu.To64(v)
-				fwdClose(t, "out", out, attention64(q64, k64, v64, T, Tk, NH, NKV, D, float64(scale)))
-				noAtt := make([]float32, len(out))
-				impl.fwd(noAtt, nil, q, k, v, T, Tk, NH, NKV, D, scale)
-				tu.AllClose(t, "out with att nil", noAtt, tu.To64(out), 0, 0)
-				for h := 0; h < NH; h++ {
-					for i := 0; i < T; i++ {
-						for j := Tk - T + i + 1; j < Tk; j++ {
-							if a := att[(h*T+i)*Tk+j]; a != 0 {
-								t.Fatalf("att[%d,%d,%d] = %g above the diagonal", h, i, j, a)
+			for _, vr := range attnVariants {
+				t.Run(fmt.Sprintf("T%dTk%dNH%dNKV%dD%d/%s/%s", T, Tk, NH, NKV, D, impl.name, vr.name), func(t *testing.T) {
+					r := tu.NewRand(uint64(T*1000 + Tk*10 + D))
+					q, k, v := tu.RandN(r, T*NH*D, 1), tu.RandN(r, Tk*NKV*D, 1), tu.RandN(r, Tk*NKV*D, 1)
+					scale := float32(0.7)
+					o := &AttnOptions{Scale: scale, Window: vr.window, SoftCap: vr.softCap}
+					out := make([]float32, T*NH*D)
+					att := tu.RandN(r, NH*T*Tk, 1) // garbage the forward must overwrite
+					impl.fwd(out, att, q, k, v, T, Tk, NH, NKV, D, o)
+					q64, k64, v64 := tu.To64(q), tu.To64(k), tu.To64(v)
+					ref := func(q, k, v []float64) []float64 {
+						return attentionOpt64(q, k, v, T, Tk, NH, NKV, D, float64(scale), vr.window, float64(vr.softCap))
+					}
+					fwdClose(t, "out", out, ref(q64, k64, v64))
+					noAtt := make([]float32, len(out))
+					impl.fwd(noAtt, nil, q, k, v, T, Tk, NH, NKV, D, o)
+					tu.AllClose(t, "out with att nil", noAtt, tu.To64(out), 0, 0)
+					for h := 0; h < NH; h++ {
+						for i := 0; i < T; i++ {
+							lo, n := o.visible(i, T, Tk)
+							for j := 0; j < Tk; j++ {
+								if a := att[(h*T+i)*Tk+j]; a != 0 && (j < lo || j >= n) {
+									t.Fatalf("att[%d,%d,%d] = %g outside the visible keys [%d, %d)", h, i, j, a, lo, n)
+								}
 							}
 						}
 					}
-				}
 
-				dout := tu.RandN(r, T*NH*D, 1)
-				d64 := tu.To64(dout)
-				g0q, g0k, g0v := tu.RandN(r, len(q), 1), tu.RandN(r, len(k), 1), tu.RandN(r, len(v), 1)
-				dq, dk, dv := clone(g0q), clone(g0k), clone(g0v)
-				impl.bwd(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, scale)
-				s := float64(scale)
-				// Difference at most 48 elements of each input: the float64
-				// reference costs O(T·Tk·NH·D) per evaluation.
-				checkFD := func(name string, got []float32, g0 []float32, f func([]float64) float64, x []float64) {
-					idx := tu.Sample(r, len(x), 48)
-					want := tu.NumGradAt(f, x, fdStep, idx)
-					all := diff(got, g0)
-					sub := make([]float64, len(idx))
-					for k, i := range idx {
-						sub[k] = all[i]
+					dout := tu.RandN(r, T*NH*D, 1)
+					d64 := tu.To64(dout)
+					g0q, g0k, g0v := tu.RandN(r, len(q), 1), tu.RandN(r, len(k), 1), tu.RandN(r, len(v), 1)
+					dq, dk, dv := clone(g0q), clone(g0k), clone(g0v)
+					impl.bwd(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, o)
+					// Difference at most 48 elements of each input: the float64
+					// reference costs O(T·Tk·NH·D) per evaluation.
+					checkFD := func(name string, got []float32, g0 []float32, f func([]float64) float64, x []float64) {
+						idx := tu.Sample(r, len(x), 48)
+						want := tu.NumGradAt(f, x, fdStep, idx)
+						all := diff(got, g0)
+						sub := make([]float64, len(idx))
+						for k, i := range idx {
+							sub[k] = all[i]
+						}
+						tu.GradClose(t, name, sub, want, gradRtol, 1e-6)
 					}
-					tu.GradClose(t, name, sub, want, gradRtol, 1e-6)
-				}
-				checkFD("dq", dq, g0q, func(p []float64) float64 { return dotLoss(attention64(p, k64, v64, T, Tk, NH, NKV, D, s), d64) }, q64)
-				checkFD("dk", dk, g0k, func(p []float64) float64 { return dotLoss(attention64(q64, p, v64, T, Tk, NH, NKV, D, s), d64) }, k64)
-				checkFD("dv", dv, g0v, func(p []float64) float64 { return dotLoss(attention64(q64, k64, p, T, Tk, NH, NKV, D, s), d64) }, v64)
+					checkFD("dq", dq, g0q, func(p []float64) float64 { return dotLoss(ref(p, k64, v64), d64) }, q64)
+					checkFD("dk", dk, g0k, func(p []float64) float64 { return dotLoss(ref(q64, p, v64), d64) }, k64)
+					checkFD("dv", dv, g0v, func(p []float64) float64 { return dotLoss(ref(q64, k64, p), d64) }, v64)
 
-				// Each gradient alone (others nil) gives the same values.
-				for _, which := range []string{"dq", "dk", "dv"} {
-					var q1, k1, v1 []float32
-					var want, g0 []float32
-					switch which {
-					case "dq":
-						q1, want, g0 = clone(g0q), dq, g0q
-					case "dk":
-						k1, want, g0 = clone(g0k), dk, g0k
-					case "dv":
-						v1, want, g0 = clone(g0v), dv, g0v
+					// Each gradient alone (others nil) gives the same values.
+					for _, which := range []string{"dq", "dk", "dv"} {
+						var q1, k1, v1 []float32
+						var want, g0 []float32
+						switch which {
+						case "dq":
+							q1, want, g0 = clone(g0q), dq, g0q
+						case "dk":
+							k1, want, g0 = clone(g0k), dk, g0k
+						case "dv":
+							v1, want, g0 = clone(g0v), dv, g0v
+						}
+						impl.bwd(q1, k1, v1, dout, att, q, k, v, T, Tk, NH, NKV, D, o)
+						got := q1
+						if k1 != nil {
+							got = k1
+						} else if v1 != nil {
+							got = v1
+						}
+						tu.AllClose(t, which+" alone", diff(got, g0), diff(want, g0), 1e-6, 1e-6)
 					}
-					impl.bwd(q1, k1, v1, dout, att, q, k, v, T, Tk, NH, NKV, D, scale)
-					got := q1
-					if k1 != nil {
-						got = k1
-					} else if v1 != nil {
-						got = v1
-					}
-					tu.AllClose(t, which+" alone", diff(got, g0), diff(want, g0), 1e-6, 1e-6)
-				}
-			})
+				})
+			}
 		}
 	}
 }

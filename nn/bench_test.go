@@ -144,7 +144,7 @@ func BenchmarkAttention(b *testing.B) {
 		for _, impl := range attnImpls[1:] {
 			b.Run(sh.name+"/forward/"+impl.name, func(b *testing.B) {
 				for b.Loop() {
-					impl.fwd(out, att, q, k, v, sh.T, sh.Tk, NH, NH, D, 0.125)
+					impl.fwd(out, att, q, k, v, sh.T, sh.Tk, NH, NH, D, &AttnOptions{Scale: 0.125})
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
@@ -153,7 +153,7 @@ func BenchmarkAttention(b *testing.B) {
 			}
 			b.Run(sh.name+"/backward/"+impl.name, func(b *testing.B) {
 				for b.Loop() {
-					impl.bwd(dq, dk, dv, out, att, q, k, v, sh.T, sh.Tk, NH, NH, D, 0.125)
+					impl.bwd(dq, dk, dv, out, att, q, k, v, sh.T, sh.Tk, NH, NH, D, &AttnOptions{Scale: 0.125})
 				}
 				b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -91,7 +91,7 @@ func TestOpsFixtures(t *testing.T) {
 				tu.To32(bhtd2thd(q.F, NH, T, D)),
 				tu.To32(bhtd2thd(k.F, NKV, T, D)),
 				tu.To32(bhtd2thd(get("attention.v").F, NKV, T, D)),
-				T, T, NH, NKV, D, 0.25)
+				T, T, NH, NKV, D, &AttnOptions{Scale: 0.25})
 			tu.AllClose(t, impl.name, out, bhtd2thd(get("attention.out").F, NH, T, D), 1e-5, 1e-6)
 		}
 	})

@@ -88,9 +88,9 @@ func TestNoStrayWrites(t *testing.T) {
 	for _, impl := range attnImpls {
 		t.Run("attention/"+impl.name, func(t *testing.T) {
 			out, att := guarded(T*NH*D), guarded(NH*T*Tk)
-			impl.fwd(out, att, q, k, v, T, Tk, NH, NKV, D, 0.3)
+			impl.fwd(out, att, q, k, v, T, Tk, NH, NKV, D, &AttnOptions{Scale: 0.3})
 			dq, dk, dv := guarded(T*NH*D), guarded(Tk*NKV*D), guarded(Tk*NKV*D)
-			impl.bwd(dq, dk, dv, out[:T*NH*D], att[:NH*T*Tk], q, k, v, T, Tk, NH, NKV, D, 0.3)
+			impl.bwd(dq, dk, dv, out[:T*NH*D], att[:NH*T*Tk], q, k, v, T, Tk, NH, NKV, D, &AttnOptions{Scale: 0.3})
 			checkGuard(t, "out", out, T*NH*D)
 			checkGuard(t, "att", att, NH*T*Tk)
 			checkGuard(t, "dq", dq, T*NH*D)

@@ -56,6 +56,14 @@ func mapf(x []float64, f func(float64) float64) []float64 {
 	return y
 }
 
+func geglu64(gate, up []float64) []float64 {
+	y := make([]float64, len(gate))
+	for i := range gate {
+		y[i] = gelu64(gate[i]) * up[i]
+	}
+	return y
+}
+
 func swiglu64(gate, up []float64) []float64 {
 	y := make([]float64, len(gate))
 	for i := range gate {
@@ -108,6 +116,13 @@ func rope64(x []float64, T, H, D, pos0 int, theta float64, interleaved bool) []f
 
 // attention64 is causal GQA on q [T, NH, D], k, v [Tk, NKV, D].
 func attention64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64) []float64 {
+	return attentionOpt64(q, k, v, T, Tk, NH, NKV, D, scale, 0, 0)
+}
+
+// attentionOpt64 adds a sliding window (keys j with i-window < j <= i,
+// window 0: all) and score soft-capping (softCap 0: none), written from
+// their definitions: masked keys are skipped.
+func attentionOpt64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64, window int, softCap float64) []float64 {
 	out := make([]float64, T*NH*D)
 	for h := 0; h < NH; h++ {
 		g := h / (NH / NKV)
@@ -116,10 +131,17 @@ func attention64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64) []floa
 			s := make([]float64, n)
 			m := math.Inf(-1)
 			for j := 0; j < n; j++ {
+				if window > 0 && j <= n-1-window {
+					s[j] = math.Inf(-1)
+					continue
+				}
 				for d := 0; d < D; d++ {
 					s[j] += q[(i*NH+h)*D+d] * k[(j*NKV+g)*D+d]
 				}
 				s[j] *= scale
+				if softCap > 0 {
+					s[j] = softCap * math.Tanh(s[j]/softCap)
+				}
 				m = math.Max(m, s[j])
 			}
 			var z float64

@@ -19,9 +19,16 @@ import (
 // run past it. A RoPE is safe for concurrent use. Its exported fields
 // describe it and are read-only: the tables were built from them.
 type RoPE struct {
-	D           int     // head size (even)
-	Theta       float64 // base, rope_theta
+	D           int     // rotated dimensions per head (even)
+	Theta       float64 // base, rope_theta (0 when built from frequencies)
 	Interleaved bool    // llama2.c pairs instead of rotate_half
+	// HeadSize is the row stride of a head when only its first D
+	// dimensions rotate (partial RoPE, e.g. Phi-4-mini's
+	// partial_rotary_factor); 0 means D. Set it before first use.
+	HeadSize int
+
+	invFreq []float64 // (D/2) angle per position of each pair
+	scale   float64   // cos and sin are multiplied by it (YaRN/LongRoPE attention factor)
 
 	mu       sync.RWMutex
 	cos, sin []float32 // (positions, D/2)
@@ -33,7 +40,26 @@ func NewRoPE(headDim, maxPos int, theta float64, interleaved bool) *RoPE {
 	if headDim <= 0 || headDim%2 != 0 {
 		panic("nn: NewRoPE: head size must be even and positive, got " + strconv.Itoa(headDim))
 	}
-	r := &RoPE{D: headDim, Theta: theta, Interleaved: interleaved}
+	inv := make([]float64, headDim/2)
+	for j := range inv {
+		inv[j] = math.Pow(theta, -2*float64(j)/float64(headDim))
+	}
+	r := NewRoPEFreqs(inv, 1, maxPos, interleaved)
+	r.Theta = theta
+	return r
+}
+
+// NewRoPEFreqs returns the rotary embedding whose pair j turns by
+// invFreq[j] per position (head size 2·len(invFreq)), with cos and sin
+// multiplied by scale: the form every scaled RoPE (linear, dynamic NTK,
+// YaRN, Llama 3, LongRoPE) reduces to. Multiplying cos and sin by scale
+// multiplies the rotated vector by it, so Backward stays the rotation by
+// minus the angle with the same tables.
+func NewRoPEFreqs(invFreq []float64, scale float64, maxPos int, interleaved bool) *RoPE {
+	if len(invFreq) == 0 {
+		panic("nn: NewRoPEFreqs: no frequencies")
+	}
+	r := &RoPE{D: 2 * len(invFreq), Interleaved: interleaved, invFreq: append([]float64(nil), invFreq...), scale: scale}
 	r.grow(max(maxPos, 1))
 	return r
 }
@@ -52,9 +78,9 @@ func (r *RoPE) grow(n int) {
 	copy(sin, r.sin)
 	for p := have; p < n; p++ {
 		for j := 0; j < half; j++ {
-			a := float64(p) * math.Pow(r.Theta, -2*float64(j)/float64(r.D))
-			cos[p*half+j] = float32(math.Cos(a))
-			sin[p*half+j] = float32(math.Sin(a))
+			a := float64(p) * r.invFreq[j]
+			cos[p*half+j] = float32(math.Cos(a) * r.scale)
+			sin[p*half+j] = float32(math.Sin(a) * r.scale)
 		}
 	}
 	r.cos, r.sin = cos, sin
@@ -76,7 +102,8 @@ func (r *RoPE) tables(end int) (cos, sin []float32) {
 	return cos, sin
 }
 
-// Forward rotates x [T, H, D] in place; row t holds position pos0+t.
+// Forward rotates x [T, H, D] (or [T, H, HeadSize], first D of each head)
+// in place; row t holds position pos0+t.
 func (r *RoPE) Forward(x []float32, T, H int, pos0 int) {
 	r.rotate(x, T, H, pos0, 1)
 }
@@ -89,7 +116,11 @@ func (r *RoPE) Backward(dx []float32, T, H int, pos0 int) {
 
 func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 	D, half := r.D, r.D/2
-	checkLen("RoPE: x", x, T*H*D)
+	S := D
+	if r.HeadSize > 0 {
+		S = r.HeadSize
+	}
+	checkLen("RoPE: x", x, T*H*S)
 	if pos0 < 0 {
 		panic("nn: RoPE: negative position " + strconv.Itoa(pos0))
 	}
@@ -99,7 +130,7 @@ func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 		c := cosT[p*half : (p+1)*half]
 		s := sinT[p*half : (p+1)*half]
 		for h := 0; h < H; h++ {
-			v := x[(t*H+h)*D : (t*H+h+1)*D]
+			v := x[(t*H+h)*S : (t*H+h)*S+D]
 			if r.Interleaved {
 				for j, cj := range c {
 					pair := v[2*j : 2*j+2 : 2*j+2]

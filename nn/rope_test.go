@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -65,4 +66,60 @@ func TestRoPEIncremental(t *testing.T) {
 	}
 	wg.Wait()
 	tu.AllClose(t, "incremental", parts, tu.To64(whole), 0, 0)
+}
+
+// ropeFreqs64 rotates the first 2·len(inv) dimensions of each head of
+// stride S (rotate_half pairs) by position·inv[j], times scale; the rest of
+// the head passes through.
+func ropeFreqs64(x []float64, T, H, S int, inv []float64, scale float64, pos0 int) []float64 {
+	y := append([]float64(nil), x...)
+	half := len(inv)
+	for t := 0; t < T; t++ {
+		for h := 0; h < H; h++ {
+			v := y[(t*H+h)*S:]
+			for j, f := range inv {
+				a := float64(pos0+t) * f
+				c, s := math.Cos(a)*scale, math.Sin(a)*scale
+				lo, hi := v[j], v[j+half]
+				v[j], v[j+half] = lo*c-hi*s, hi*c+lo*s
+			}
+		}
+	}
+	return y
+}
+
+// TestRoPEFreqs: explicit frequencies with a cos/sin factor (YaRN,
+// LongRoPE) and partial rotation (HeadSize > D), forward against float64
+// and backward against finite differences.
+func TestRoPEFreqs(t *testing.T) {
+	for _, tc := range []struct {
+		T, H, S, pos0 int
+		inv           []float64
+		scale         float64
+	}{
+		{5, 2, 8, 0, []float64{1, 0.3, 0.05, 0.001}, 1.2},  // whole head
+		{7, 3, 12, 9, []float64{0.9, 0.2, 0.01, 0.004}, 1}, // 8 of 12 dimensions rotate
+		{3, 1, 10, 2, []float64{0.5, 0.25, 0.125}, 0.9},    // 6 of 10
+	} {
+		t.Run(fmt.Sprintf("S%d/D%d", tc.S, 2*len(tc.inv)), func(t *testing.T) {
+			rp := NewRoPEFreqs(tc.inv, tc.scale, 4, false)
+			if tc.S != rp.D {
+				rp.HeadSize = tc.S
+			}
+			r := tu.NewRand(uint64(tc.S))
+			n := tc.T * tc.H * tc.S
+			x := tu.RandN(r, n, 1)
+			y := clone(x)
+			rp.Forward(y, tc.T, tc.H, tc.pos0)
+			x64 := tu.To64(x)
+			tu.AllClose(t, "forward", y, ropeFreqs64(x64, tc.T, tc.H, tc.S, tc.inv, tc.scale, tc.pos0), 1e-5, 1e-6)
+			dout := tu.RandN(r, n, 1)
+			dx := clone(dout)
+			rp.Backward(dx, tc.T, tc.H, tc.pos0)
+			f := tu.NumGrad(func(p []float64) float64 {
+				return dotLoss(ropeFreqs64(p, tc.T, tc.H, tc.S, tc.inv, tc.scale, tc.pos0), tu.To64(dout))
+			}, x64, fdStep)
+			tu.GradClose(t, "backward", dx, f, 1e-5, 1e-6)
+		})
+	}
 }

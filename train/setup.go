@@ -101,13 +101,6 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 	return t, nil
 }
 
-// targetAliases maps the short --targets names to module-name suffixes per
-// family; GPT-2's q, k and v share the fused c_attn projection.
-var targetAliases = map[string]map[string]string{
-	"llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj", "down": "down_proj"},
-	"gpt2":  {"q": "attn.c_attn", "k": "attn.c_attn", "v": "attn.c_attn", "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj", "embed_tokens": "wte"},
-}
-
 // targetModules turns --targets into PEFT target_modules: "all" is PEFT's
 // all-linear, short names are expanded per family, anything else (a PEFT
 // module name or suffix) is kept.
@@ -115,14 +108,11 @@ func targetModules(m model.Model, targets []string) lora.Modules {
 	if len(targets) == 1 && (targets[0] == "all" || targets[0] == "all-linear") {
 		return lora.Regex("all-linear")
 	}
-	fam := m.Config().ModelType
-	if fam != "gpt2" {
-		fam = "llama" // llama, mistral, qwen2 share the names
-	}
+	aliases := model.TargetAliases(m.Config()) // per family; GPT-2's and Phi-3's fused projections
 	var names []string
 	seen := map[string]bool{}
 	for _, t := range targets {
-		if a, ok := targetAliases[fam][t]; ok {
+		if a, ok := aliases[t]; ok {
 			t = a
 		}
 		if !seen[t] {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/golora/golora/model"
@@ -153,4 +154,22 @@ func TestModelTaskResume(t *testing.T) {
 	sa := run(a, 0, false)
 	sb := append(run(b, 10, false), run(b, 0, true)...)
 	checkSameRuns(t, sa, sb, a, b)
+}
+
+// TestTargetModulesFused: Phi-3's short names select its fused projections,
+// once each, as PEFT targets them.
+func TestTargetModulesFused(t *testing.T) {
+	m, err := model.NewRandom(&model.Config{ModelType: "phi3", VocabSize: 16, HiddenSize: 16, IntermediateSize: 24,
+		NumHiddenLayers: 1, NumAttentionHeads: 2, MaxPositionEmbeddings: 32}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := targetModules(m, []string{"q", "k", "v", "gate", "up", "down"})
+	want := []string{"qkv_proj", "gate_up_proj", "down_proj"}
+	if !slices.Equal(got.Names, want) {
+		t.Errorf("target_modules %v, want %v", got.Names, want)
+	}
+	if all := targetModules(m, []string{"all"}); !all.IsRegex || all.Regex != "all-linear" {
+		t.Errorf("all: %+v", all)
+	}
 }

@@ -31,6 +31,13 @@ func Arch(cfg *core.Config) (core.Arch, error) {
 	return a, nil
 }
 
+// TargetAliases maps golora's short --targets names to GPT-2's modules; q,
+// k and v share the fused c_attn, and the token embedding is wte.
+func TargetAliases() map[string]string {
+	return map[string]string{"q": "attn.c_attn", "k": "attn.c_attn", "v": "attn.c_attn", "qkv": "attn.c_attn",
+		"o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj", "embed_tokens": "wte"}
+}
+
 // Names are HF's GPT2LMHeadModel module names (with "transformer.").
 func Names() core.Names {
 	return core.Names{

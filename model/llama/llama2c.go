@@ -77,7 +77,7 @@ func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	src := core.MapSource{}
-	n := Names()
+	n := Names(core.Arch{})
 	// Per-layer stacks in file order; each entry is (name suffix, rows, cols).
 	type stack struct {
 		suffix     func(l int) string

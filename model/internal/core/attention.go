@@ -21,7 +21,7 @@ type seqAttn struct {
 // attnDims are the head sizes shared by all sequences of a call.
 type attnDims struct {
 	NH, NKV, D int
-	scale      float32
+	opt        nn.AttnOptions // scale, sliding window, soft-cap
 }
 
 // attentionForward runs nn.AttentionForward on each sequence; nn splits the
@@ -30,7 +30,7 @@ type attnDims struct {
 func attentionForward(seqs []seqAttn, d attnDims) {
 	for i := range seqs {
 		s := &seqs[i]
-		nn.AttentionForward(s.out, nil, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.scale)
+		nn.AttentionForwardOpt(s.out, nil, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.opt)
 	}
 }
 
@@ -43,8 +43,8 @@ func attentionBackward(seqs []seqAttn, d attnDims, att *[]float32) {
 	for i := range seqs {
 		s := &seqs[i]
 		P := grow(att, d.NH*s.T*s.Tk)
-		nn.AttentionForward(s.out, P, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.scale)
-		nn.AttentionBackward(s.dq, s.dk, s.dv, s.dout, P, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.scale)
+		nn.AttentionForwardOpt(s.out, P, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.opt)
+		nn.AttentionBackwardOpt(s.dq, s.dk, s.dv, s.dout, P, s.q, s.k, s.v, s.T, s.Tk, d.NH, d.NKV, d.D, d.opt)
 	}
 }
 

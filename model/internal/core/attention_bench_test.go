@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"testing"
+
+	"github.com/golora/golora/nn"
 )
 
 // BenchmarkAttention times forward+backward of one GPT-2-small layer's
@@ -21,7 +23,7 @@ func BenchmarkAttention(b *testing.B) {
 			v[i] = float32(i%3) * 0.01
 		}
 		out := make([]float32, len(q))
-		d := attnDims{NH: NH, NKV: NKV, D: D, scale: 0.125}
+		d := attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.125}}
 		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
 			s := []seqAttn{{q: q, k: k, v: v, out: out, T: T, Tk: T,
 				dq: make([]float32, len(q)), dk: make([]float32, len(k)), dv: make([]float32, len(v)), dout: out}}

@@ -121,11 +121,15 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	if N == 0 {
 		return s.logits[:0], nil
 	}
+	seqLen := 0 // the longest row after this step (position-dependent RoPE)
+	for b, r := range rows {
+		seqLen = max(seqLen, c.lens[b]+len(r))
+	}
 	la := &s.la
 	grow(&la.ln1, N*C)
 	grow(&la.ln2, N*C)
 	m.sizeLayer(la, N)
-	grow(&s.scratch.h, N*I)
+	grow(&s.scratch.h, max(N*I, m.gateUpLen(N)))
 	if m.arch.FusedQKV {
 		grow(&s.scratch.qkv, N*(QD+2*KVD))
 	}
@@ -134,25 +138,25 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	m.stepping = true
 	defer func() { m.stepping = false }()
 	m.embed(x, s.ids, s.pos)
-	for l := range m.Layers {
-		attend := func(a *layerActs) {
-			s.seqs = s.seqs[:0]
-			for b, r := range rows {
-				if len(r) == 0 {
-					continue
-				}
-				T, L0, r0 := len(r), c.lens[b], s.rowStart[b]
-				kc, vc := c.rowKV(l, b, KVD)
-				copy(kc[L0*KVD:(L0+T)*KVD], a.k[r0*KVD:(r0+T)*KVD])
-				copy(vc[L0*KVD:(L0+T)*KVD], a.v[r0*KVD:(r0+T)*KVD])
-				s.seqs = append(s.seqs, seqAttn{
-					q: a.q[r0*QD : (r0+T)*QD], k: kc, v: vc, out: a.ao[r0*QD : (r0+T)*QD],
-					T: T, Tk: L0 + T,
-				})
+	attend := func(l int, a *layerActs) {
+		s.seqs = s.seqs[:0]
+		for b, r := range rows {
+			if len(r) == 0 {
+				continue
 			}
-			attentionForward(s.seqs, m.dims)
+			T, L0, r0 := len(r), c.lens[b], s.rowStart[b]
+			kc, vc := c.rowKV(l, b, KVD)
+			copy(kc[L0*KVD:(L0+T)*KVD], a.k[r0*KVD:(r0+T)*KVD])
+			copy(vc[L0*KVD:(L0+T)*KVD], a.v[r0*KVD:(r0+T)*KVD])
+			s.seqs = append(s.seqs, seqAttn{
+				q: a.q[r0*QD : (r0+T)*QD], k: kc, v: vc, out: a.ao[r0*QD : (r0+T)*QD],
+				T: T, Tk: L0 + T,
+			})
 		}
-		m.blockForward(&m.Layers[l], la, x, out, N, s.spans, &s.scratch, attend)
+		attentionForward(s.seqs, m.dims[l])
+	}
+	for l := range m.Layers {
+		m.blockForward(l, la, x, out, N, seqLen, s.spans, &s.scratch, attend)
 		x, out = out, x
 	}
 	for b, r := range rows {
@@ -171,5 +175,6 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	m.normForward(&m.NormF, lnf, grow(&s.meanf, rowsOut), grow(&s.rstdf, rowsOut), x, rowsOut)
 	logits := grow(&s.logits, rowsOut*V)
 	m.linear(m.Head, lnf, logits, rowsOut)
+	m.finishLogits(logits)
 	return logits, nil
 }

@@ -31,8 +31,8 @@ type Config struct {
 	HeadDim               int             `json:"head_dim,omitempty"`
 	MaxPositionEmbeddings int             `json:"max_position_embeddings,omitempty"`
 	RopeTheta             float64         `json:"rope_theta,omitempty"`
-	RopeParameters        *RopeParameters `json:"rope_parameters,omitempty"`
-	RopeScaling           json.RawMessage `json:"rope_scaling,omitempty"`
+	RopeParameters        json.RawMessage `json:"rope_parameters,omitempty"` // transformers 5
+	RopeScaling           json.RawMessage `json:"rope_scaling,omitempty"`    // transformers 4
 	RMSNormEps            float64         `json:"rms_norm_eps,omitempty"`
 	HiddenAct             string          `json:"hidden_act,omitempty"`
 	AttentionBias         bool            `json:"attention_bias,omitempty"`
@@ -40,6 +40,32 @@ type Config struct {
 	TieWordEmbeddings     *bool           `json:"tie_word_embeddings,omitempty"`
 	SlidingWindow         *int            `json:"sliding_window,omitempty"`
 	UseSlidingWindow      *bool           `json:"use_sliding_window,omitempty"`
+	MaxWindowLayers       *int            `json:"max_window_layers,omitempty"`
+	LayerTypes            []string        `json:"layer_types,omitempty"`
+
+	// Keys of the newer families (Gemma 2/3, Phi-3, SmolLM3, Granite).
+	HiddenActivation              string   `json:"hidden_activation,omitempty"`
+	QueryPreAttnScalar            float64  `json:"query_pre_attn_scalar,omitempty"`
+	AttnLogitSoftcapping          *float64 `json:"attn_logit_softcapping,omitempty"`
+	FinalLogitSoftcapping         *float64 `json:"final_logit_softcapping,omitempty"`
+	SlidingWindowPattern          int      `json:"sliding_window_pattern,omitempty"`
+	SlidingWindowPatternV5        int      `json:"_sliding_window_pattern,omitempty"`
+	RopeLocalBaseFreq             float64  `json:"rope_local_base_freq,omitempty"`
+	UseBidirectionalAttention     *bool    `json:"use_bidirectional_attention,omitempty"`
+	OriginalMaxPositionEmbeddings int      `json:"original_max_position_embeddings,omitempty"`
+	PartialRotaryFactor           *float64 `json:"partial_rotary_factor,omitempty"`
+	NoRopeLayers                  []int    `json:"no_rope_layers,omitempty"`
+	NoRopeLayerInterval           int      `json:"no_rope_layer_interval,omitempty"`
+	EmbeddingMultiplier           float64  `json:"embedding_multiplier,omitempty"`
+	ResidualMultiplier            float64  `json:"residual_multiplier,omitempty"`
+	AttentionMultiplier           float64  `json:"attention_multiplier,omitempty"`
+	LogitsScaling                 float64  `json:"logits_scaling,omitempty"`
+
+	// Rope is the rotary embedding after Normalize (of the full-attention
+	// layers); RopeLocal, when set, that of the sliding-window layers
+	// (Gemma 3's local base).
+	Rope      RopeSpec  `json:"-"`
+	RopeLocal *RopeSpec `json:"-"`
 
 	// GPT-2 keys.
 	NEmbd              int     `json:"n_embd,omitempty"`
@@ -58,12 +84,6 @@ type Config struct {
 	// Raw is the file's own key/value map (nil for configs built in code);
 	// SaveHF writes it back with the sizes updated.
 	Raw map[string]json.RawMessage `json:"-"`
-}
-
-// RopeParameters is the transformers v5 home of rope_theta.
-type RopeParameters struct {
-	RopeType  string  `json:"rope_type,omitempty"`
-	RopeTheta float64 `json:"rope_theta,omitempty"`
 }
 
 // TokenIDs is a token id key that HF writes as a number, a list or null.
@@ -129,7 +149,7 @@ func ReadConfig(path string) (*Config, error) {
 }
 
 // Families lists the model_type values golora implements.
-var Families = []string{"gpt2", "llama", "mistral", "qwen2"}
+var Families = []string{"gemma2", "gemma3_text", "gpt2", "granite", "llama", "mistral", "olmo2", "phi3", "qwen2", "qwen3", "smollm3"}
 
 // Normalize fills family defaults (those of transformers' config classes)
 // and the family-neutral fields, then validates the result.
@@ -161,33 +181,9 @@ func (c *Config) Normalize() error {
 		if c.TieWordEmbeddings == nil {
 			c.TieWordEmbeddings = boolPtr(true)
 		}
-	case "llama", "mistral", "qwen2":
-		if c.NumKeyValueHeads == 0 {
-			c.NumKeyValueHeads = c.NumAttentionHeads
-		}
-		if c.RopeTheta == 0 && c.RopeParameters != nil {
-			c.RopeTheta = c.RopeParameters.RopeTheta
-		}
-		if c.RopeTheta == 0 {
-			c.RopeTheta = 10000
-		}
-		if c.RMSNormEps == 0 {
-			c.RMSNormEps = 1e-6
-		}
-		if c.HiddenAct == "" {
-			c.HiddenAct = "silu"
-		}
-		if c.TieWordEmbeddings == nil {
-			c.TieWordEmbeddings = boolPtr(false)
-		}
-		if c.MaxPositionEmbeddings == 0 {
-			c.MaxPositionEmbeddings = 2048
-		}
-		if err := c.checkRopeScaling(); err != nil {
+	case "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3", "olmo2", "smollm3", "granite":
+		if err := c.normalizeDecoder(); err != nil {
 			return err
-		}
-		if c.HiddenAct != "silu" {
-			return fmt.Errorf("%w: hidden_act %q (only silu is implemented for %s)", ErrUnsupportedModel, c.HiddenAct, c.ModelType)
 		}
 	case "":
 		return fmt.Errorf("%w: config has no model_type (expected one of %v)", ErrUnsupportedModel, Families)
@@ -198,28 +194,6 @@ func (c *Config) Normalize() error {
 		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
 	}
 	return c.Validate()
-}
-
-func (c *Config) checkRopeScaling() error {
-	if len(c.RopeScaling) == 0 || string(c.RopeScaling) == "null" {
-		if c.RopeParameters != nil && c.RopeParameters.RopeType != "" && c.RopeParameters.RopeType != "default" {
-			return fmt.Errorf("%w: rope_parameters.rope_type %q (only default RoPE is implemented)", ErrUnsupportedModel, c.RopeParameters.RopeType)
-		}
-		return nil
-	}
-	var rs struct {
-		Type     string `json:"type"`
-		RopeType string `json:"rope_type"`
-	}
-	_ = json.Unmarshal(c.RopeScaling, &rs)
-	t := rs.RopeType
-	if t == "" {
-		t = rs.Type
-	}
-	if t == "" || t == "default" {
-		return nil
-	}
-	return fmt.Errorf("%w: rope_scaling type %q (only default RoPE is implemented)", ErrUnsupportedModel, t)
 }
 
 // Validate checks that the sizes describe a buildable model.
@@ -303,7 +277,7 @@ func (c *Config) JSON() ([]byte, error) {
 		set("max_position_embeddings", c.MaxPositionEmbeddings)
 		set("rms_norm_eps", c.RMSNormEps)
 		set("hidden_act", c.HiddenAct)
-		if c.RopeParameters == nil {
+		if isNull(c.RopeParameters) {
 			set("rope_theta", c.RopeTheta)
 		}
 		if c.ModelType == "llama" {
@@ -311,7 +285,9 @@ func (c *Config) JSON() ([]byte, error) {
 			set("mlp_bias", c.MLPBias)
 		}
 		if _, ok := out["architectures"]; !ok {
-			arch := map[string]string{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}[c.ModelType]
+			arch := map[string]string{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+				"qwen3": "Qwen3ForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM",
+				"olmo2": "Olmo2ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "granite": "GraniteForCausalLM"}[c.ModelType]
 			set("architectures", []string{arch})
 		}
 	}

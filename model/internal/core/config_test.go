@@ -60,6 +60,89 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad json", json: `{"model_type":`, errHas: "config.json"},
 		{name: "negative rms_norm_eps", json: `{"model_type":"llama","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10,"rms_norm_eps":-1e-6}`, errHas: "rms_norm_eps"},
 		{name: "negative layer_norm_epsilon", json: `{"model_type":"gpt2","n_embd":8,"n_layer":1,"n_head":2,"vocab_size":10,"layer_norm_epsilon":-1}`, errHas: "layer_norm_epsilon"},
+		{
+			name: "gemma3 transformers 4 layout: rope_theta, rope_local_base_freq, rope_scaling on the global layers",
+			json: `{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":96,"num_hidden_layers":6,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":16,"vocab_size":10,
+				"rope_theta":1000000.0,"rope_local_base_freq":10000.0,"rope_scaling":{"rope_type":"linear","factor":8.0},"sliding_window":512,"sliding_window_pattern":6,"torch_dtype":"bfloat16"}`,
+			check: func(c *Config) string {
+				if c.Rope.Type != "linear" || c.Rope.Factor != 8 || c.Rope.Theta != 1e6 || c.RopeLocal == nil || c.RopeLocal.Type != "default" || c.RopeLocal.Theta != 1e4 {
+					return "bad ropes"
+				}
+				if c.Window(0) != 512 || c.Window(4) != 512 || c.Window(5) != 0 || c.LayerRope(0) != c.RopeLocal || c.LayerRope(5) != &c.Rope {
+					return "bad layer plan"
+				}
+				if c.HiddenAct != "gelu_pytorch_tanh" || !c.Tied() || c.QueryPreAttnScalar != 256 || c.FinalLogitSoftcapping != nil {
+					return "bad gemma3 defaults"
+				}
+				return ""
+			},
+		},
+		{
+			name: "gemma2 defaults: soft-caps, alternating windows",
+			json: `{"model_type":"gemma2","hidden_size":64,"intermediate_size":96,"num_hidden_layers":3,"num_attention_heads":4,"head_dim":16,"vocab_size":10}`,
+			check: func(c *Config) string {
+				if c.AttnLogitSoftcapping == nil || *c.AttnLogitSoftcapping != 50 || c.FinalLogitSoftcapping == nil || *c.FinalLogitSoftcapping != 30 {
+					return "bad soft-caps"
+				}
+				if c.Window(0) != 4096 || c.Window(1) != 0 || c.Window(2) != 4096 {
+					return "bad windows"
+				}
+				return ""
+			},
+		},
+		{
+			name: "qwen2 sliding window only with use_sliding_window, from max_window_layers",
+			json: `{"model_type":"qwen2","hidden_size":64,"intermediate_size":96,"num_hidden_layers":3,"num_attention_heads":4,"vocab_size":10,
+				"use_sliding_window":true,"sliding_window":16,"max_window_layers":1}`,
+			check: func(c *Config) string {
+				if c.Window(0) != 0 || c.Window(1) != 16 || c.Window(2) != 16 {
+					return "bad windows"
+				}
+				return ""
+			},
+		},
+		{
+			name: "qwen2.5 style: sliding_window set but off",
+			json: `{"model_type":"qwen2","hidden_size":64,"intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10,
+				"use_sliding_window":false,"sliding_window":32768,"max_window_layers":28}`,
+			check: func(c *Config) string {
+				if c.Window(0) != 0 || c.Window(1) != 0 {
+					return "window applied"
+				}
+				return ""
+			},
+		},
+		{
+			name: "phi3 su rope is longrope, trained length at the top level",
+			json: `{"model_type":"phi3","hidden_size":32,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"max_position_embeddings":1024,
+				"original_max_position_embeddings":256,"sliding_window":64,"rope_scaling":{"type":"su","short_factor":[1,1,1,1],"long_factor":[2,2,2,2]}}`,
+			check: func(c *Config) string {
+				if c.Rope.Type != "longrope" || c.Rope.origMax(c) != 256 || c.Window(0) != 64 {
+					return "bad phi3"
+				}
+				return ""
+			},
+		},
+		{
+			name: "smollm3 no_rope_layers from the interval",
+			json: `{"model_type":"smollm3","hidden_size":32,"intermediate_size":96,"num_hidden_layers":4,"num_attention_heads":4,"vocab_size":10,"no_rope_layer_interval":2}`,
+			check: func(c *Config) string {
+				if c.LayerRope(0) == nil || c.LayerRope(1) != nil || c.LayerRope(2) == nil || c.LayerRope(3) != nil {
+					return "bad no-rope layers"
+				}
+				return ""
+			},
+		},
+		{name: "bidirectional gemma3", json: `{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"use_bidirectional_attention":true}`, errHas: "use_bidirectional_attention"},
+		{name: "partial rotary out of range", json: `{"model_type":"phi3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"partial_rotary_factor":1.5}`, errHas: "partial_rotary_factor"},
+		{name: "partial rotary odd", json: `{"model_type":"phi3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"partial_rotary_factor":0.2}`, errHas: "rotary dimensions"},
+		{name: "unknown layer type", json: `{"model_type":"qwen3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"layer_types":["chunked_attention"]}`, errHas: "chunked_attention"},
+		{name: "layer_types length", json: `{"model_type":"qwen3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10,"layer_types":["full_attention"]}`, errHas: "layer_types"},
+		{name: "unknown rope key", json: `{"model_type":"llama","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"rope_parameters":{"rope_type":"default","rope_theta":10000.0,"mrope_section":[2,2]}}`, errHas: "rope_parameters.mrope_section"},
+		{name: "gemma exact gelu", json: `{"model_type":"gemma2","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"hidden_activation":"gelu"}`, errHas: "hidden_act"},
+		{name: "no_rope_layers on llama", json: `{"model_type":"llama","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"no_rope_layers":[0]}`, errHas: "no_rope_layers"},
+		{name: "longrope factors length", json: `{"model_type":"phi3","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"rope_scaling":{"type":"longrope","short_factor":[1],"long_factor":[1]}}`, errHas: "head_dim/2"},
+		{name: "negative local rope_theta", json: `{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"rope_theta":10000,"rope_local_base_freq":-1}`, errHas: "rope_theta"},
 		{name: "negative rope_theta", json: `{"model_type":"qwen2","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10,"rope_theta":-10000}`, errHas: "rope_theta"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

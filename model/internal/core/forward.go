@@ -17,7 +17,13 @@ type layerActs struct {
 	ao                []float32 // (N, QD) attention output before O
 	xm                []float32 // (N, C) residual after attention
 	ln2, mean2, rstd2 []float32 // (N, C), (N), (N)
-	f, u              []float32 // (N, I) GELU input or SwiGLU gate; SwiGLU up
+	f, u              []float32 // (N, I) GELU input or gate; gated MLP's up
+
+	qn, kn       []float32 // QKNorm: q, k before their norms (N, QD), (N, KVD)
+	rstdq, rstdk []float32 // QKNorm: (N·NH), (N·NKV) per head or (N), (N)
+	oa, om       []float32 // PostNorm: attention and MLP outputs before their norms (N, C)
+	rstdA, rstdM []float32 // PostNorm: (N), (N)
+	rope         *nn.RoPE  // the rotation used, for backward (nil: none)
 }
 
 // acts holds every buffer of the training path, sized on first use and
@@ -43,6 +49,10 @@ type acts struct {
 	dqkv          []float32 // (N, QD+2KVD)
 	dh, df, du    []float32 // (N, I)
 	recompute     []float32 // (N, C) checkpointed block output
+	dpost         []float32 // (N, C) gradient through a post-norm
+	capped        []float32 // (N, V) soft-capped logits, for their backward
+	dlog          []float32 // (N, V) scaled dlogits
+	dkn           []float32 // (N, KVD) gradient through the k norm
 	seqs          []seqAttn
 	spans         []span    // B rows of T positions from 0
 	att           []float32 // (NH, T, T) probabilities recomputed in backward
@@ -90,7 +100,7 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	if m.arch.FusedQKV {
 		grow(&a.qkv, N*(QD+2*KVD))
 	}
-	grow(&a.h, N*I)
+	grow(&a.h, max(N*I, m.gateUpLen(N)))
 	if cap(a.pos) < N {
 		a.pos = make([]int, N)
 	}
@@ -114,7 +124,8 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 func (m *Transformer) sizeLayer(b *layerActs, N int) {
 	c := m.cfg
 	C, I := c.HiddenSize, c.IntermediateSize
-	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	NH, NKV := c.NumAttentionHeads, c.NumKeyValueHeads
+	QD, KVD := NH*c.HeadDim, NKV*c.HeadDim
 	for _, buf := range []struct {
 		p *[]float32
 		n int
@@ -124,6 +135,24 @@ func (m *Transformer) sizeLayer(b *layerActs, N int) {
 	}
 	if !m.arch.GELU {
 		grow(&b.u, N*I)
+	}
+	switch m.arch.QKNorm {
+	case QKNormHead:
+		grow(&b.rstdq, N*NH)
+		grow(&b.rstdk, N*NKV)
+	case QKNormAll:
+		grow(&b.rstdq, N)
+		grow(&b.rstdk, N)
+	}
+	if m.arch.QKNorm != QKNormNone {
+		grow(&b.qn, N*QD)
+		grow(&b.kn, N*KVD)
+	}
+	if m.arch.PostNorm {
+		grow(&b.oa, N*C)
+		grow(&b.om, N*C)
+		grow(&b.rstdA, N)
+		grow(&b.rstdM, N)
 	}
 }
 
@@ -141,7 +170,7 @@ func (m *Transformer) sizeGrads(a *acts) {
 	if m.arch.FusedQKV {
 		grow(&a.dqkv, N*(QD+2*KVD))
 	}
-	grow(&a.dh, N*I)
+	grow(&a.dh, max(N*I, m.gateUpLen(N)))
 	grow(&a.df, N*I)
 	if !m.arch.GELU {
 		grow(&a.du, N*I)
@@ -149,9 +178,21 @@ func (m *Transformer) sizeGrads(a *acts) {
 	if m.Checkpointing {
 		grow(&a.recompute, N*C)
 	}
+	if m.arch.PostNorm {
+		grow(&a.dpost, N*C)
+	}
 }
 
-// embed writes x[n] = wte[ids[n]] (+ wpe[pos[n]]), with EmbedDelta
+// gateUpLen is the size of the fused gate|up output for N rows (0 unless
+// Arch.FusedGateUp); it shares the MLP hidden buffers.
+func (m *Transformer) gateUpLen(N int) int {
+	if !m.arch.FusedGateUp {
+		return 0
+	}
+	return 2 * N * m.cfg.IntermediateSize
+}
+
+// embed writes x[n] = (wte[ids[n]] (+ wpe[pos[n]]))·EmbedScale, with EmbedDelta
 // applied to the token rows.
 func (m *Transformer) embed(x []float32, ids, pos []int) {
 	C := m.cfg.HiddenSize
@@ -170,21 +211,38 @@ func (m *Transformer) embed(x []float32, ids, pos []int) {
 			}
 			axpy(1, m.Wpe.Data[p*C:(p+1)*C], row)
 		}
+		if m.arch.EmbedScale != 0 {
+			scaleVec(m.arch.EmbedScale, row)
+		}
 	}
 }
 
-func (m *Transformer) normForward(nm *Norm, out, mean, rstd, x []float32, N int) {
-	C := m.cfg.HiddenSize
+// normWeight is the weight a norm multiplies by: W, or 1+W (NormPlusOne).
+func (m *Transformer) normWeight(nm *Norm) []float32 {
+	if !m.arch.NormPlusOne {
+		return nm.W.Data
+	}
+	w := grow(&nm.plus, len(nm.W.Data))
+	for i, v := range nm.W.Data {
+		w[i] = 1 + v
+	}
+	return w
+}
+
+// normForward normalises rows of x as wide as the norm's weight (the
+// hidden size, or a head for per-head q/k norms) into out.
+func (m *Transformer) normForward(nm *Norm, out, mean, rstd, x []float32, rows int) {
+	C := nm.W.Shape[0]
 	if m.arch.LayerNorm {
-		nn.LayerNormForward(out, mean, rstd, x, nm.W.Data, nm.B.Data, N, C, m.cfg.NormEps())
+		nn.LayerNormForward(out, mean, rstd, x, nm.W.Data, nm.B.Data, rows, C, m.cfg.NormEps())
 	} else {
-		nn.RMSNormForward(out, rstd, x, nm.W.Data, N, C, m.cfg.NormEps())
+		nn.RMSNormForward(out, rstd, x, m.normWeight(nm), rows, C, m.cfg.NormEps())
 	}
 }
 
 // normBackward accumulates dx (nil: skip) and the norm's weight gradients.
-func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, N int) {
-	C := m.cfg.HiddenSize
+func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, rows int) {
+	C := nm.W.Shape[0]
 	var dw, db []float32
 	if nm.DW != nil {
 		dw = nm.DW.Data
@@ -193,66 +251,139 @@ func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, 
 		db = nm.DB.Data
 	}
 	if m.arch.LayerNorm {
-		nn.LayerNormBackward(dx, dw, db, dout, x, nm.W.Data, mean, rstd, N, C)
+		nn.LayerNormBackward(dx, dw, db, dout, x, nm.W.Data, mean, rstd, rows, C)
 	} else {
-		nn.RMSNormBackward(dx, dw, dout, x, nm.W.Data, rstd, N, C)
+		nn.RMSNormBackward(dx, dw, dout, x, m.normWeight(nm), rstd, rows, C)
 	}
 }
 
-// blockForward runs layer ly on x (N, C) into out (N, C), keeping its
+// qkRows is the number of rows the q and k norms see for N tokens.
+func (m *Transformer) qkRows(N int) (int, int) {
+	if m.arch.QKNorm == QKNormHead {
+		return N * m.cfg.NumAttentionHeads, N * m.cfg.NumKeyValueHeads
+	}
+	return N, N
+}
+
+// blockForward runs layer l on x (N, C) into out (N, C), keeping its
 // activations in a. attend computes a.ao from a.q, a.k, a.v (the training
-// path attends within the batch, the decode path against a KV cache).
-func (m *Transformer) blockForward(ly *Layer, a *layerActs, x, out []float32, N int, spans []span, scratch *acts, attend func(a *layerActs)) {
+// path attends within the batch, the decode path against a KV cache);
+// seqLen is the call's longest sequence (position-dependent RoPE types).
+func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seqLen int, spans []span, scratch *acts, attend func(l int, a *layerActs)) {
 	c := m.cfg
+	ly := &m.Layers[l]
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N)
+	in := x
+	if !m.arch.NoPreNorm {
+		m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N)
+		in = a.ln1
+	}
+	q, k := a.q, a.k
+	if m.arch.QKNorm != QKNormNone {
+		q, k = a.qn, a.kn
+	}
 	if ly.QKV != nil {
 		W := QD + 2*KVD
 		qkv := scratch.qkv[:N*W]
-		m.linear(ly.QKV, a.ln1, qkv, N)
+		m.linear(ly.QKV, in, qkv, N)
 		for n := 0; n < N; n++ {
 			r := qkv[n*W : (n+1)*W]
-			copy(a.q[n*QD:(n+1)*QD], r[:QD])
-			copy(a.k[n*KVD:(n+1)*KVD], r[QD:QD+KVD])
+			copy(q[n*QD:(n+1)*QD], r[:QD])
+			copy(k[n*KVD:(n+1)*KVD], r[QD:QD+KVD])
 			copy(a.v[n*KVD:(n+1)*KVD], r[QD+KVD:])
 		}
 	} else {
-		m.linear(ly.Q, a.ln1, a.q, N)
-		m.linear(ly.K, a.ln1, a.k, N)
-		m.linear(ly.V, a.ln1, a.v, N)
+		m.linear(ly.Q, in, q, N)
+		m.linear(ly.K, in, k, N)
+		m.linear(ly.V, in, a.v, N)
 	}
-	if m.rope != nil {
-		ropeSpans(m.rope, a.q, a.k, m.dims.NH, m.dims.NKV, spans, false)
+	if m.arch.QKNorm != QKNormNone {
+		rq, rk := m.qkRows(N)
+		m.normForward(&ly.QNorm, a.q, nil, a.rstdq, a.qn, rq)
+		m.normForward(&ly.KNorm, a.k, nil, a.rstdk, a.kn, rk)
 	}
-	attend(a)
-	m.linear(ly.O, a.ao, a.xm, N)
+	a.rope = nil
+	if rs := m.ropes[l]; rs != nil {
+		a.rope = rs.at(seqLen)
+		ropeSpans(a.rope, a.q, a.k, c.NumAttentionHeads, c.NumKeyValueHeads, spans, false)
+	}
+	attend(l, a)
+	if m.arch.PostNorm {
+		m.linear(ly.O, a.ao, a.oa, N)
+		m.normForward(&ly.PostAttn, a.xm, nil, a.rstdA, a.oa, N)
+	} else {
+		m.linear(ly.O, a.ao, a.xm, N)
+	}
 	if ly.AttnHook != nil {
 		ly.AttnHook.Forward(a.xm, N)
 	}
+	if m.arch.ResidScale != 0 {
+		scaleVec(m.arch.ResidScale, a.xm)
+	}
 	axpy(1, x, a.xm)
-	m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N)
+	in = a.xm
+	if !m.arch.NoPreNorm {
+		m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N)
+		in = a.ln2
+	}
+	mo := out
+	if m.arch.PostNorm {
+		mo = a.om
+	}
 	h := scratch.h[:len(a.f)]
-	if m.arch.GELU {
-		m.linear(ly.Fc, a.ln2, a.f, N)
+	switch {
+	case m.arch.GELU:
+		m.linear(ly.Fc, in, a.f, N)
 		geluForward(h, a.f, m.arch.GELUErf)
-		m.linear(ly.Proj, h, out, N)
-	} else {
-		m.linear(ly.Gate, a.ln2, a.f, N)
-		m.linear(ly.Up, a.ln2, a.u, N)
-		nn.SwiGLUForward(h, a.f, a.u)
-		m.linear(ly.Down, h, out, N)
+		m.linear(ly.Proj, h, mo, N)
+	default:
+		m.gateUpForward(ly, in, a, scratch.h, N)
+		m.glu(h, a.f, a.u)
+		m.linear(ly.Down, h, mo, N)
+	}
+	if m.arch.PostNorm {
+		m.normForward(&ly.PostMLP, out, nil, a.rstdM, a.om, N)
 	}
 	if ly.MLPHook != nil {
 		ly.MLPHook.Forward(out, N)
 	}
+	if m.arch.ResidScale != 0 {
+		scaleVec(m.arch.ResidScale, out)
+	}
 	axpy(1, a.xm, out)
 }
 
+// gateUpForward computes the gated MLP's gate a.f and up a.u, from one
+// fused projection (split in halves, gate first) or two.
+func (m *Transformer) gateUpForward(ly *Layer, in []float32, a *layerActs, buf []float32, N int) {
+	if ly.GateUp == nil {
+		m.linear(ly.Gate, in, a.f, N)
+		m.linear(ly.Up, in, a.u, N)
+		return
+	}
+	I := m.cfg.IntermediateSize
+	gu := buf[:2*N*I]
+	m.linear(ly.GateUp, in, gu, N)
+	for n := 0; n < N; n++ {
+		copy(a.f[n*I:(n+1)*I], gu[2*n*I:(2*n+1)*I])
+		copy(a.u[n*I:(n+1)*I], gu[(2*n+1)*I:(2*n+2)*I])
+	}
+}
+
+// glu is the gated MLP's activation: silu(gate)·up or gelu_tanh(gate)·up.
+func (m *Transformer) glu(h, f, u []float32) {
+	if m.arch.GeGLU {
+		nn.GeGLUForward(h, f, u)
+	} else {
+		nn.SwiGLUForward(h, f, u)
+	}
+}
+
 // trainAttend attends within each of the B rows of T tokens.
-func (m *Transformer) trainAttend(s *acts) func(a *layerActs) {
-	return func(a *layerActs) {
+func (m *Transformer) trainAttend(s *acts) func(l int, a *layerActs) {
+	return func(l int, a *layerActs) {
 		m.setSeqs(s, a)
-		attentionForward(s.seqs, m.dims)
+		attentionForward(s.seqs, m.dims[l])
 	}
 }
 
@@ -287,12 +418,48 @@ func (m *Transformer) Forward(ids []int, B, T int) []float32 {
 		if !m.Checkpointing {
 			a = &s.blocks[l]
 		}
-		m.blockForward(&m.Layers[l], a, s.resid[l], s.resid[l+1], N, s.spans, s, att)
+		m.blockForward(l, a, s.resid[l], s.resid[l+1], N, T, s.spans, s, att)
 	}
 	L := len(m.Layers)
 	m.normForward(&m.NormF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
 	m.Head.Forward(s.lnf, s.logits, N)
+	m.finishLogits(s.logits)
+	if m.arch.LogitSoftCap != 0 {
+		copy(grow(&s.capped, len(s.logits)), s.logits)
+	}
 	return s.logits
+}
+
+// finishLogits applies the head's scale and soft-cap (Granite, Gemma 2).
+func (m *Transformer) finishLogits(z []float32) {
+	if m.arch.LogitScale != 0 {
+		scaleVec(m.arch.LogitScale, z)
+	}
+	if cp := m.arch.LogitSoftCap; cp != 0 {
+		softCap(z, cp)
+	}
+}
+
+// unfinishLogits turns dloss/d(final logits) into dloss/d(head output)
+// in a scratch buffer.
+func (m *Transformer) unfinishLogits(dz []float32) []float32 {
+	if m.arch.LogitScale == 0 && m.arch.LogitSoftCap == 0 {
+		return dz
+	}
+	s := &m.acts
+	d := grow(&s.dlog, len(dz))
+	copy(d, dz)
+	if cp := m.arch.LogitSoftCap; cp != 0 {
+		// d/dz cap·tanh(z/cap) = 1 - (capped/cap)²
+		for i, y := range s.capped[:len(d)] {
+			t := y / cp
+			d[i] *= 1 - t*t
+		}
+	}
+	if m.arch.LogitScale != 0 {
+		scaleVec(m.arch.LogitScale, d)
+	}
+	return d
 }
 
 // IgnoreIndex is the target value that Loss skips (HF's -100).
@@ -335,22 +502,26 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 	m.sizeGrads(s)
 	N, L := s.N, len(m.Layers)
 	clear(s.dln)
-	m.Head.Backward(s.lnf, dlogits, s.dln, N)
+	m.Head.Backward(s.lnf, m.unfinishLogits(dlogits), s.dln, N)
 	clear(s.dres)
 	m.normBackward(&m.NormF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
 	att := m.trainAttend(s)
 	for l := L - 1; l >= 0; l-- {
-		ly := &m.Layers[l]
 		var a *layerActs
 		if m.Checkpointing {
 			a = &s.blocks[0]
-			m.blockForward(ly, a, s.resid[l], s.recompute, N, s.spans, s, att)
+			m.blockForward(l, a, s.resid[l], s.recompute, N, s.T, s.spans, s, att)
 		} else {
 			a = &s.blocks[l]
 		}
-		m.blockBackward(ly, a, s.resid[l], s)
+		m.blockBackward(l, a, s.resid[l], s)
 	}
 	C := m.cfg.HiddenSize
+	if m.arch.EmbedScale != 0 {
+		// x = scale·(lookup + delta) (+ position): the lookup's gradient is
+		// the scaled one
+		scaleVec(m.arch.EmbedScale, s.dres[:N*C])
+	}
 	if m.EmbedDelta != nil {
 		m.EmbedDelta.Backward(s.ids, s.dres[:N*C])
 	}
@@ -368,16 +539,29 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 
 // blockBackward turns s.dres from the gradient of the block's output into
 // that of its input x, accumulating weight gradients on the way.
-func (m *Transformer) blockBackward(ly *Layer, a *layerActs, x []float32, s *acts) {
+func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	c := m.cfg
+	ly := &m.Layers[l]
 	N := s.N
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	dz := s.dy
 	copy(dz, s.dres)
+	if m.arch.ResidScale != 0 {
+		scaleVec(m.arch.ResidScale, dz)
+	}
 	if ly.MLPHook != nil {
 		ly.MLPHook.Backward(dz, N)
 	}
-	m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N) // recompute ln2
+	if m.arch.PostNorm {
+		clear(s.dpost)
+		m.normBackward(&ly.PostMLP, s.dpost, dz, a.om, nil, a.rstdM, N)
+		dz = s.dpost
+	}
+	in := a.xm
+	if !m.arch.NoPreNorm {
+		m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N) // recompute ln2
+		in = a.ln2
+	}
 	h := s.h[:len(a.f)]
 	dh, df := s.dh[:len(a.f)], s.df[:len(a.f)]
 	clear(dh)
@@ -387,24 +571,50 @@ func (m *Transformer) blockBackward(ly *Layer, a *layerActs, x []float32, s *act
 		geluForward(h, a.f, m.arch.GELUErf)
 		ly.Proj.Backward(h, dz, dh, N)
 		geluBackward(df, a.f, dh, m.arch.GELUErf)
-		ly.Fc.Backward(a.ln2, df, s.dln, N)
+		ly.Fc.Backward(in, df, s.dln, N)
 	} else {
 		du := s.du[:len(a.f)]
 		clear(du)
-		nn.SwiGLUForward(h, a.f, a.u)
+		m.glu(h, a.f, a.u)
 		ly.Down.Backward(h, dz, dh, N)
-		nn.SwiGLUBackward(df, du, a.f, a.u, dh)
-		ly.Gate.Backward(a.ln2, df, s.dln, N)
-		ly.Up.Backward(a.ln2, du, s.dln, N)
+		if m.arch.GeGLU {
+			nn.GeGLUBackward(df, du, a.f, a.u, dh)
+		} else {
+			nn.SwiGLUBackward(df, du, a.f, a.u, dh)
+		}
+		if ly.GateUp != nil {
+			I := c.IntermediateSize
+			dgu := s.dh[:2*N*I] // dh is spent
+			for n := 0; n < N; n++ {
+				copy(dgu[2*n*I:(2*n+1)*I], df[n*I:(n+1)*I])
+				copy(dgu[(2*n+1)*I:(2*n+2)*I], du[n*I:(n+1)*I])
+			}
+			ly.GateUp.Backward(in, dgu, s.dln, N)
+		} else {
+			ly.Gate.Backward(in, df, s.dln, N)
+			ly.Up.Backward(in, du, s.dln, N)
+		}
 	}
-	m.normBackward(&ly.Norm2, s.dres, s.dln, a.xm, a.mean2, a.rstd2, N)
+	if m.arch.NoPreNorm {
+		axpy(1, s.dln, s.dres)
+	} else {
+		m.normBackward(&ly.Norm2, s.dres, s.dln, a.xm, a.mean2, a.rstd2, N)
+	}
 
 	dy := s.dy
 	copy(dy, s.dres)
+	if m.arch.ResidScale != 0 {
+		scaleVec(m.arch.ResidScale, dy)
+	}
 	if ly.AttnHook != nil {
 		ly.AttnHook.Backward(dy, N)
 	}
 	clear(s.dao)
+	if m.arch.PostNorm {
+		clear(s.dpost)
+		m.normBackward(&ly.PostAttn, s.dpost, dy, a.oa, nil, a.rstdA, N)
+		dy = s.dpost
+	}
 	ly.O.Backward(a.ao, dy, s.dao, N)
 	clear(s.dq)
 	clear(s.dk)
@@ -416,27 +626,46 @@ func (m *Transformer) blockBackward(ly *Layer, a *layerActs, x []float32, s *act
 		sq.dq, sq.dk, sq.dv = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
 		sq.dout = s.dao[b*T*QD : (b+1)*T*QD]
 	}
-	attentionBackward(s.seqs, m.dims, &s.att)
-	if m.rope != nil {
-		ropeSpans(m.rope, s.dq, s.dk, m.dims.NH, m.dims.NKV, s.spans, true)
+	attentionBackward(s.seqs, m.dims[l], &s.att)
+	if a.rope != nil {
+		ropeSpans(a.rope, s.dq, s.dk, c.NumAttentionHeads, c.NumKeyValueHeads, s.spans, true)
+	}
+	dq, dk := s.dq, s.dk
+	if m.arch.QKNorm != QKNormNone {
+		// through the q/k norms, into the spare dqkv-sized scratch
+		rq, rk := m.qkRows(N)
+		dqn, dkn := s.dao, grow(&s.dkn, N*KVD) // dao is spent
+		clear(dqn)
+		clear(dkn)
+		m.normBackward(&ly.QNorm, dqn, dq, a.qn, nil, a.rstdq, rq)
+		m.normBackward(&ly.KNorm, dkn, dk, a.kn, nil, a.rstdk, rk)
+		dq, dk = dqn, dkn
 	}
 	clear(s.dln)
-	m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N) // recompute ln1
+	in = x
+	if !m.arch.NoPreNorm {
+		m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N) // recompute ln1
+		in = a.ln1
+	}
 	if ly.QKV != nil {
 		W := QD + 2*KVD
 		for n := 0; n < N; n++ {
 			r := s.dqkv[n*W : (n+1)*W]
-			copy(r[:QD], s.dq[n*QD:(n+1)*QD])
-			copy(r[QD:QD+KVD], s.dk[n*KVD:(n+1)*KVD])
+			copy(r[:QD], dq[n*QD:(n+1)*QD])
+			copy(r[QD:QD+KVD], dk[n*KVD:(n+1)*KVD])
 			copy(r[QD+KVD:], s.dv[n*KVD:(n+1)*KVD])
 		}
-		ly.QKV.Backward(a.ln1, s.dqkv, s.dln, N)
+		ly.QKV.Backward(in, s.dqkv, s.dln, N)
 	} else {
-		ly.Q.Backward(a.ln1, s.dq, s.dln, N)
-		ly.K.Backward(a.ln1, s.dk, s.dln, N)
-		ly.V.Backward(a.ln1, s.dv, s.dln, N)
+		ly.Q.Backward(in, dq, s.dln, N)
+		ly.K.Backward(in, dk, s.dln, N)
+		ly.V.Backward(in, s.dv, s.dln, N)
 	}
-	m.normBackward(&ly.Norm1, s.dres, s.dln, x, a.mean1, a.rstd1, N)
+	if m.arch.NoPreNorm {
+		axpy(1, s.dln, s.dres)
+	} else {
+		m.normBackward(&ly.Norm1, s.dres, s.dln, x, a.mean1, a.rstd1, N)
+	}
 }
 
 // HiddenStates returns HF's output_hidden_states of the last Forward: entry

@@ -162,8 +162,12 @@ func (m *Transformer) InitRandom(seed uint64) {
 		case strings.HasSuffix(s.name, ".bias"):
 			clear(s.w.Data)
 		default:
+			one := float32(1)
+			if m.arch.NormPlusOne {
+				one = 0 // the norm scales by 1+w
+			}
 			for i := range s.w.Data {
-				s.w.Data[i] = 1
+				s.w.Data[i] = one
 			}
 		}
 	}

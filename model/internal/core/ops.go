@@ -51,7 +51,10 @@ type span struct{ start, n, pos0 int }
 // rp, split into blocks of rows over the threads (nn.RoPE is safe for
 // concurrent use); inverse is the backward pass.
 func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse bool) {
-	D := rp.D
+	D := rp.D // head stride: the rotated dimensions, or the whole head
+	if rp.HeadSize > 0 {
+		D = rp.HeadSize
+	}
 	const block = 32
 	type job struct{ start, n, pos0 int }
 	var jobs []job
@@ -71,6 +74,26 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 				rp.Forward(qs, j.n, NH, j.pos0)
 				rp.Forward(ks, j.n, NKV, j.pos0)
 			}
+		}
+	})
+}
+
+// scaleVec: x *= alpha.
+func scaleVec(alpha float32, x []float32) {
+	if len(x) >= smallVec {
+		kernels.Scale(alpha, x)
+		return
+	}
+	for i := range x {
+		x[i] *= alpha
+	}
+}
+
+// softCap: z = cap·tanh(z/cap), elementwise.
+func softCap(z []float32, cp float32) {
+	kernels.For(len(z), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			z[i] = cp * float32(math.Tanh(float64(z[i]/cp)))
 		}
 	})
 }

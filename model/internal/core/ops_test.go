@@ -153,7 +153,7 @@ func TestOpsFixture(t *testing.T) {
 	k, NKV, _, _ := toRows("attention.k")
 	v, _, _, _ := toRows("attention.v")
 	ao := make([]float32, len(q))
-	attentionForward([]seqAttn{{q: q, k: k, v: v, out: ao, T: T, Tk: T}}, attnDims{NH: NH, NKV: NKV, D: D, scale: 0.25})
+	attentionForward([]seqAttn{{q: q, k: k, v: v, out: ao, T: T, Tk: T}}, attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.25}})
 	want, _, _, _ := toRows("attention.out")
 	testutil.AllClose(t, "attention", ao, testutil.To64(want), 1e-5, 1e-5)
 
@@ -161,7 +161,7 @@ func TestOpsFixture(t *testing.T) {
 
 func attentionCase(r *rand.Rand, T, Tk int) opCase {
 	const NH, NKV, D = 4, 2, 4
-	dims := attnDims{NH: NH, NKV: NKV, D: D, scale: 0.5}
+	dims := attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.5}}
 	return opCase{
 		name: fmt.Sprintf("attention-gqa-T%d-Tk%d", T, Tk), inputs: [][]float32{testutil.RandN(r, T*NH*D, 1), testutil.RandN(r, Tk*NKV*D, 1), testutil.RandN(r, Tk*NKV*D, 1)},
 		fwd: func(in [][]float32) []float32 {

@@ -1,8 +1,9 @@
 // Package core is the decoder-only transformer shared by golora's model
-// families: a pre-norm block (norm, attention, residual, norm, MLP,
-// residual) whose variants (RMSNorm or LayerNorm, RoPE or learned
-// positions, SwiGLU or GELU MLP, fused or separate q/k/v, biases) are chosen
-// by Arch. The family packages (model/llama, model/gpt2) only name the
+// families: a block (norm, attention, residual, norm, MLP, residual) whose
+// variants (RMSNorm or LayerNorm, RoPE or learned positions, SwiGLU, GeGLU
+// or GELU MLP, fused or separate projections, biases, q/k norms, norms
+// after the sublayers, scales and soft-caps) are chosen by Arch, and whose
+// per-layer sliding windows and RoPE come from the Config. The family packages (model/llama, model/gpt2) only name the
 // weights and set the Arch; the public types are re-exported by package
 // model.
 //
@@ -30,7 +31,32 @@ type Arch struct {
 	OBias      bool // bias on the attention output projection
 	MLPBias    bool // biases on the MLP projections
 	Conv1D     bool // checkpoint stores block linears [in, out] (GPT-2)
+
+	FusedGateUp bool   // one [2I, C] gate|up projection, gate first (Phi-3)
+	GeGLU       bool   // gelu_tanh(gate)·up instead of silu(gate)·up (Gemma)
+	NormPlusOne bool   // RMSNorms scale by 1+w (Gemma stores w-1)
+	NoPreNorm   bool   // no norm before attention and MLP (OLMo 2)
+	PostNorm    bool   // a norm on the attention and MLP outputs before each residual add (Gemma, OLMo 2)
+	QKNorm      QKNorm // RMSNorm on queries and keys before RoPE
+
+	// Scalars; 0 means the plain transformer's value.
+	EmbedScale   float32 // embeddings ×; 0: 1 (Gemma √C, Granite embedding_multiplier)
+	ResidScale   float32 // sublayer outputs × before each residual add; 0: 1 (Granite)
+	AttnScale    float32 // attention scores ×; 0: 1/√D (Gemma query_pre_attn_scalar, Granite)
+	AttnSoftCap  float32 // scores capped to cap·tanh(s/cap); 0: none (Gemma 2)
+	LogitScale   float32 // logits ×; 0: 1 (Granite 1/logits_scaling)
+	LogitSoftCap float32 // logits capped to cap·tanh(z/cap); 0: none (Gemma 2)
 }
+
+// QKNorm is where Arch puts RMSNorms on the queries and keys.
+type QKNorm int
+
+// The QKNorm variants.
+const (
+	QKNormNone QKNorm = iota
+	QKNormHead        // per head over D, weights (D) (Qwen3, Gemma 3)
+	QKNormAll         // over the whole projection, weights (NH·D) and (NKV·D) (OLMo 2)
+)
 
 // Names are the checkpoint names of the weights; linear entries are module
 // names (".weight" / ".bias" are appended), norm entries are prefixes too.
@@ -41,25 +67,29 @@ type Names struct {
 
 // LayerNames are one block's module names; empty entries are unused.
 type LayerNames struct {
-	Norm1, Norm2                              string
-	QKV, Q, K, V, O, Fc, Proj, Gate, Up, Down string
+	Norm1, Norm2, PostAttn, PostMLP, QNorm, KNorm     string
+	QKV, Q, K, V, O, Fc, Proj, Gate, Up, GateUp, Down string
 }
 
 // Norm is an RMSNorm (B nil) or LayerNorm weight with gradients.
 type Norm struct {
 	W, B   *tensor.Tensor // (C)
 	DW, DB *tensor.Tensor // nil when frozen
+	plus   []float32      // 1+W when Arch.NormPlusOne
 }
 
 // Layer is one transformer block. Hooks are applied to the attention and
 // MLP outputs before the residual add.
 type Layer struct {
-	Norm1, Norm2      Norm
-	QKV               *nn.Linear // (3C, C), fused GPT-2 c_attn; nil otherwise
+	Norm1, Norm2      Norm       // pre-attention and pre-MLP (absent with NoPreNorm)
+	PostAttn, PostMLP Norm       // on the sublayer outputs (PostNorm only)
+	QNorm, KNorm      Norm       // (D) or (QD), (KVD) (QKNorm only)
+	QKV               *nn.Linear // (QD+2KVD, C), fused GPT-2 c_attn / Phi-3 qkv_proj; nil otherwise
 	Q, K, V           *nn.Linear // (QD, C), (KVD, C), (KVD, C); nil when fused
 	O                 *nn.Linear // (C, QD)
 	Fc, Proj          *nn.Linear // (I, C), (C, I): GELU MLP
-	Gate, Up, Down    *nn.Linear // (I, C), (I, C), (C, I): SwiGLU MLP
+	Gate, Up, Down    *nn.Linear // (I, C), (I, C), (C, I): gated MLP
+	GateUp            *nn.Linear // (2I, C) fused gate|up (Phi-3); Gate and Up nil
 	AttnHook, MLPHook nn.SublayerHook
 }
 
@@ -114,8 +144,8 @@ type Transformer struct {
 	slots   []slot
 	embName string // PEFT module name of the token embedding
 	linears []NamedLinear
-	rope    *nn.RoPE // rotate_half; llama2.c weights are permuted on load
-	dims    attnDims
+	ropes   []*ropeState // per layer, nil: no RoPE; rotate_half (llama2.c weights are permuted on load)
+	dims    []attnDims   // per layer: head sizes, scale, window, soft-cap
 
 	half     map[*nn.Linear][]uint16 // F16 weight copies for decode, see SetDecodeF16
 	stepping bool                    // inside Step: the only path that may use half
@@ -134,39 +164,70 @@ func New(cfg *Config, arch Arch, names Names) *Transformer {
 	NH, NKV, D, I := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
 	QD, KVD := NH*D, NKV*D
 	m := &Transformer{cfg: cfg, arch: arch}
-	m.dims = attnDims{NH: NH, NKV: NKV, D: D, scale: float32(1 / math.Sqrt(float64(D)))}
+	scale := arch.AttnScale
+	if scale == 0 {
+		scale = float32(1 / math.Sqrt(float64(D)))
+	}
 	m.Wte = tensor.New(V, C)
 	m.embName = names.Embed
 	m.addSlot(names.Embed+".weight", m.Wte, &m.DWte, false)
 	if arch.LearnedPos {
 		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
 		m.addSlot(names.Pos+".weight", m.Wpe, &m.DWpe, false)
-	} else {
-		// Sized by use, not by max_position_embeddings: the tables grow on
-		// demand, so a 300 KB model claiming 2^25 positions costs nothing.
-		m.rope = nn.NewRoPE(D, min(cfg.MaxPositionEmbeddings, ropeInitialPositions), cfg.RopeTheta, false)
 	}
 	m.Layers = make([]Layer, L)
+	m.ropes = make([]*ropeState, L)
+	m.dims = make([]attnDims, L)
+	states := map[*RopeSpec]*ropeState{} // layers sharing a spec share its tables
 	for l := range m.Layers {
+		m.dims[l] = attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: scale, Window: cfg.Window(l), SoftCap: arch.AttnSoftCap}}
+		if spec := cfg.LayerRope(l); spec != nil && !arch.LearnedPos {
+			if states[spec] == nil {
+				states[spec] = newRopeState(spec, cfg, D)
+			}
+			m.ropes[l] = states[spec]
+		}
 		ly := &m.Layers[l]
 		n := names.Layer(l)
-		m.addNorm(n.Norm1, &ly.Norm1, C)
+		if !arch.NoPreNorm {
+			m.addNorm(n.Norm1, &ly.Norm1, C)
+		}
 		if arch.FusedQKV {
-			ly.QKV = m.addLinear(n.QKV, 3*QD, C, arch.QKVBias, false)
+			ly.QKV = m.addLinear(n.QKV, QD+2*KVD, C, arch.QKVBias, false)
 		} else {
 			ly.Q = m.addLinear(n.Q, QD, C, arch.QKVBias, false)
 			ly.K = m.addLinear(n.K, KVD, C, arch.QKVBias, false)
 			ly.V = m.addLinear(n.V, KVD, C, arch.QKVBias, false)
 		}
+		switch arch.QKNorm {
+		case QKNormHead:
+			m.addNorm(n.QNorm, &ly.QNorm, D)
+			m.addNorm(n.KNorm, &ly.KNorm, D)
+		case QKNormAll:
+			m.addNorm(n.QNorm, &ly.QNorm, QD)
+			m.addNorm(n.KNorm, &ly.KNorm, KVD)
+		}
 		ly.O = m.addLinear(n.O, C, QD, arch.OBias, false)
-		m.addNorm(n.Norm2, &ly.Norm2, C)
-		if arch.GELU {
+		if arch.PostNorm {
+			m.addNorm(n.PostAttn, &ly.PostAttn, C)
+		}
+		if !arch.NoPreNorm {
+			m.addNorm(n.Norm2, &ly.Norm2, C)
+		}
+		switch {
+		case arch.GELU:
 			ly.Fc = m.addLinear(n.Fc, I, C, arch.MLPBias, false)
 			ly.Proj = m.addLinear(n.Proj, C, I, arch.MLPBias, false)
-		} else {
+		case arch.FusedGateUp:
+			ly.GateUp = m.addLinear(n.GateUp, 2*I, C, arch.MLPBias, false)
+			ly.Down = m.addLinear(n.Down, C, I, arch.MLPBias, false)
+		default:
 			ly.Gate = m.addLinear(n.Gate, I, C, arch.MLPBias, false)
 			ly.Up = m.addLinear(n.Up, I, C, arch.MLPBias, false)
 			ly.Down = m.addLinear(n.Down, C, I, arch.MLPBias, false)
+		}
+		if arch.PostNorm {
+			m.addNorm(n.PostMLP, &ly.PostMLP, C)
 		}
 	}
 	m.addNorm(names.FinalNorm, &m.NormF, C)
@@ -185,8 +246,12 @@ func (m *Transformer) addSlot(name string, w *tensor.Tensor, g **tensor.Tensor, 
 
 func (m *Transformer) addNorm(name string, n *Norm, C int) {
 	n.W = tensor.New(C)
+	one := float32(1)
+	if m.arch.NormPlusOne {
+		one = 0 // 1+w = 1
+	}
 	for i := range n.W.Data {
-		n.W.Data[i] = 1
+		n.W.Data[i] = one
 	}
 	m.addSlot(name+".weight", n.W, &n.DW, false)
 	if m.arch.LayerNorm {
