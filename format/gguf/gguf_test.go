@@ -196,7 +196,7 @@ func TestQuantizeReference(t *testing.T) {
 							t.Fatalf("Q8_0 block %d elem %d: q %g, reference %g", blk, j, got, want)
 						}
 					} else {
-						d, id := float32(mx / -8), float32(0)
+						d, id := float32(mx/-8), float32(0)
 						if d != 0 {
 							id = 1 / d
 						}
@@ -317,7 +317,7 @@ type hb struct{ b []byte }
 func (h *hb) u32(v uint32) *hb { h.b = binary.LittleEndian.AppendUint32(h.b, v); return h }
 func (h *hb) u64(v uint64) *hb { h.b = binary.LittleEndian.AppendUint64(h.b, v); return h }
 func (h *hb) str(s string) *hb { h.u64(uint64(len(s))); h.b = append(h.b, s...); return h }
-func start(nt, nkv uint64) *hb  { h := &hb{b: []byte("GGUF")}; return h.u32(3).u64(nt).u64(nkv) }
+func start(nt, nkv uint64) *hb { h := &hb{b: []byte("GGUF")}; return h.u32(3).u64(nt).u64(nkv) }
 
 func TestOpenErrors(t *testing.T) {
 	tensor1 := func(typ uint32, dims []uint64, off uint64) *hb {
