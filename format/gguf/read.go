@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 
 	"github.com/golora/golora/tensor"
 )
@@ -180,7 +181,10 @@ func (f *File) Float(key string) (float64, bool) {
 	}
 	switch x := v.(type) {
 	case float32:
-		return float64(x), true
+		// The shortest decimal of the float32, so 1e-5 stored as f32 reads
+		// back as 1e-5 (what the HF config held), not 9.99999974738e-06.
+		d, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+		return d, true
 	case float64:
 		return x, true
 	}
