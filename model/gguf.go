@@ -262,8 +262,8 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 			return nil, bad("%w: rope_freqs.weight (Llama 3 RoPE scaling) is not implemented", ErrUnsupportedModel)
 		}
 		if arch == "llama" {
-			_, hasBias := f.Info("blk.0.attn_q.bias")
-			c.AttentionBias = hasBias
+			_, c.AttentionBias = f.Info("blk.0.attn_q.bias")
+			_, c.MLPBias = f.Info("blk.0.ffn_up.bias")
 		}
 	}
 	if err := c.Normalize(); err != nil {
@@ -291,6 +291,22 @@ func loadGGUF(path string) (*Transformer, error) {
 	cfg, err := ConfigFromGGUF(f)
 	if err != nil {
 		return nil, err
+	}
+	// Name what is missing in the file's own (GGUF) names.
+	fresh, err := Families[cfg.ModelType].New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range fresh.Params() {
+		if g, ok := GGUFName(cfg.ModelType, p.Name); ok {
+			if _, ok := f.Info(g); !ok {
+				missing = append(missing, g)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("model: %s: %w: %s (architecture %s, %d layers)", path, ErrMissingTensor, strings.Join(missing, ", "), cfg.ModelType, cfg.NumHiddenLayers)
 	}
 	src := &ggufSource{f: f, cfg: cfg, names: map[string]string{}}
 	for g, hf := range hfNames(cfg) {
