@@ -213,6 +213,9 @@ func GGUFMetadata(t Full) ([]gguf.KV, error) {
 				types[i] = ggufNormal
 			}
 		}
+		// tok.bin spells BOS/EOS "\n<s>\n"; llama.cpp's control tokens are
+		// the plain strings.
+		tokens[x.bos], tokens[x.eos] = x.bosTok, x.eosTok
 		add("tokenizer.ggml.tokens", tokens)
 		add("tokenizer.ggml.scores", slices.Clone(x.scores))
 		add("tokenizer.ggml.token_type", types)
