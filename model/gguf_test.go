@@ -121,7 +121,7 @@ func TestGGUFErrors(t *testing.T) {
 		{Key: "llama.block_count", Value: uint32(1)}, {Key: "llama.feed_forward_length", Value: uint32(8)},
 		{Key: "llama.attention.head_count", Value: uint32(2)}, {Key: "llama.context_length", Value: uint32(16)}}
 	for _, c := range []struct {
-		path, want string
+		path, want  string
 		unsupported bool
 	}{
 		{write("mamba", []gguf.KV{{Key: "general.architecture", Value: "mamba"}}, "token_embd.weight"), `architecture "mamba"`, true},

@@ -37,7 +37,7 @@ type HF struct {
 	// text may be cut into words that BPE can merge independently: no
 	// vocabulary entry has it after another character (see cutBefore).
 	wordSep       string
-	metaspaceOnly bool // the one pre-tokenizer is a Metaspace that does not split
+	metaspaceOnly bool   // the one pre-tokenizer is a Metaspace that does not split
 	ggufPre       string // llama.cpp's tokenizer.ggml.pre for the split pattern, "" if none matches
 
 	added       []addedToken
