@@ -25,6 +25,7 @@ const (
 	ggufUnknown     = 2
 	ggufControl     = 3
 	ggufUserDefined = 4
+	ggufUnused      = 5
 	ggufByte        = 6
 )
 
@@ -228,6 +229,9 @@ func GGUFMetadata(t Full) ([]gguf.KV, error) {
 		for i, s := range x.vocab {
 			tokens[i] = s
 			types[i] = ggufNormal
+			if s == "" { // an id no token uses: GGUF token strings must be unique
+				tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), ggufUnused
+			}
 		}
 		for _, a := range x.added {
 			types[a.ID] = ggufUserDefined
