@@ -30,6 +30,10 @@ func inspectGGUF(path string) (*inspectReport, error) {
 	for _, ti := range f.Tensors {
 		rep.add(ti.Name, ti.Type.String(), ti.Shape(), ti.Size)
 	}
+	if typ, _ := f.String("general.type"); typ == "adapter" {
+		rep.Kind = "gguf adapter"
+		return rep, nil
+	}
 	if cfg, err := model.ConfigFromGGUF(f); err == nil {
 		rep.Architecture = &archSummary{
 			ModelType: cfg.ModelType, HiddenSize: cfg.HiddenSize, NumLayers: cfg.NumHiddenLayers,
