@@ -71,4 +71,11 @@ done
 ref=$(golora_text --adapter "$OUT/run")
 same "merged export (llama.cpp) vs golora --adapter" "$ref" "$(llama_text "$OUT/merged.gguf")"
 same "base + --lora (llama.cpp) vs golora --adapter" "$ref" "$(llama_text "$OUT/stories-f32.gguf" --lora "$OUT/lora.gguf")"
+# 4. Optional: a GPT-2 folder with its tokenizer (byte-level BPE), e.g.
+#    GPT2_MODEL=../shared/models/tiny-random-gpt2.
+if [ -n "${GPT2_MODEL:-}" ]; then
+	"$G" export gguf --model "$GPT2_MODEL" --out "$OUT/gpt2.gguf" >/dev/null
+	same "GPT-2 export: golora on the folder vs llama.cpp on the GGUF" \
+		"$(golora_text --model "$GPT2_MODEL" --ignore-eos)" "$(llama_text "$OUT/gpt2.gguf")"
+fi
 exit $fail
