@@ -65,7 +65,7 @@ for t in f32 f16 q8_0 q4_0; do
 done
 
 # 3. An adapter: merged and as llama.cpp's LoRA GGUF.
-"$G" train --steps 30 --targets q,k,v,o --out "$OUT/run" >/dev/null 2>&1
+"$G" train --steps 30 --targets q,k,v,o --overwrite --out "$OUT/run" >/dev/null 2>&1
 "$G" export gguf --adapter "$OUT/run" --out "$OUT/merged.gguf" >/dev/null
 "$G" export gguf --adapter "$OUT/run" --lora-only --out "$OUT/lora.gguf" >/dev/null
 ref=$(golora_text --adapter "$OUT/run")
