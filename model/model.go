@@ -148,7 +148,9 @@ func ParseConfig(data []byte, name string) (*Config, error) { return core.ParseC
 //     model.safetensors.index.json): a Hugging Face checkpoint, any of
 //     F32, F16 and BF16;
 //   - a .safetensors or index .json file inside such a folder;
-//   - a llama2.c .bin checkpoint.
+//   - a llama2.c .bin checkpoint;
+//   - a .gguf file (llama, qwen2, gpt2; see gguf.go), dequantized to F32
+//     before the base dtype applies.
 func Load(path string) (Model, error) { return LoadWith(path, Options{}) }
 
 // LoadWith is Load with options (the base's dtype, see basedtype.go).
@@ -170,6 +172,8 @@ func LoadWith(path string, o Options) (Model, error) {
 	}
 	if !st.IsDir() {
 		switch {
+		case strings.HasSuffix(path, ".gguf"):
+			return inMemoryDType(loadGGUF(path))(dt)
 		case strings.HasSuffix(path, ".safetensors"), strings.HasSuffix(path, ".json"):
 			dir = filepath.Dir(path)
 		case filepath.Base(path) == "pytorch_model.bin":

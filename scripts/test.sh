@@ -52,3 +52,6 @@ if command -v qemu-aarch64-static >/dev/null; then
 else
   echo "note: qemu-aarch64-static not found; arm64 kernel tests skipped" >&2
 fi
+# GGUF parser fuzzing (format/gguf): a few seconds on every run, so a crash
+# on malformed headers shows up in CI and not only when someone runs -fuzz.
+go test -count=1 -run '^$' -fuzz '^FuzzOpen$' -fuzztime 5s ./format/gguf

@@ -37,7 +37,8 @@ type HF struct {
 	// text may be cut into words that BPE can merge independently: no
 	// vocabulary entry has it after another character (see cutBefore).
 	wordSep       string
-	metaspaceOnly bool // the one pre-tokenizer is a Metaspace that does not split
+	metaspaceOnly bool   // the one pre-tokenizer is a Metaspace that does not split
+	ggufPre       string // llama.cpp's tokenizer.ggml.pre for the split pattern, "" if none matches
 
 	added       []addedToken
 	addedAll    *addedMatcher // every added token
@@ -457,6 +458,7 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 			})
 		}
 		if c.UseRegex == nil || *c.UseRegex {
+			t.ggufPre = "gpt-2"
 			sp, _ := splitterFor(patGPT2)
 			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
 		}
@@ -467,6 +469,7 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 		if c.Behavior != "Isolated" || c.Invert {
 			return fmt.Errorf("Split behavior %q invert %v is not supported", c.Behavior, c.Invert)
 		}
+		t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
 		if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback {
 			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
 			break

@@ -25,6 +25,13 @@ type Llama2C struct {
 	byteID [256]int32
 	space  int32 // id of " " (the dummy prefix), -1 if absent
 	cut    bool  // text may be cut before spaces (see safeToCut)
+
+	// What tok.bin cannot say and a GGUF SentencePiece vocabulary can
+	// (SentencePiece sets these in tokenizer.ggml.*): tok.bin's are fixed.
+	bos, eos       int
+	bosTok, eosTok string
+	addBOS         bool
+	chatTemplate   string
 }
 
 // LoadLlama2C reads a llama2.c tok.bin file.
@@ -53,31 +60,40 @@ func ParseLlama2C(data []byte) (*Llama2C, error) {
 	if maxLen <= 0 {
 		return nil, fmt.Errorf("tok.bin: max_token_length %d", maxLen)
 	}
-	t := &Llama2C{vocabulary: vocabulary{ids: map[string]int32{}}, space: -1}
+	var vocab []string
+	var scores []float32
 	for off := 4; off < len(data); {
 		if len(data)-off < 8 {
-			return nil, fmt.Errorf("tok.bin: token %d: truncated record at byte %d", len(t.vocab), off)
+			return nil, fmt.Errorf("tok.bin: token %d: truncated record at byte %d", len(vocab), off)
 		}
 		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))
 		n := int32(binary.LittleEndian.Uint32(data[off+4:]))
 		off += 8
 		if n < 0 || int(n) > len(data)-off || n > maxLen+8 {
-			return nil, fmt.Errorf("tok.bin: token %d: length %d at byte %d (max_token_length %d, %d bytes left)", len(t.vocab), n, off-4, maxLen, len(data)-off)
+			return nil, fmt.Errorf("tok.bin: token %d: length %d at byte %d (max_token_length %d, %d bytes left)", len(vocab), n, off-4, maxLen, len(data)-off)
 		}
 		if math.IsNaN(float64(score)) {
-			return nil, fmt.Errorf("tok.bin: token %d: score is NaN", len(t.vocab))
+			return nil, fmt.Errorf("tok.bin: token %d: score is NaN", len(vocab))
 		}
-		s := string(data[off : off+int(n)])
+		vocab = append(vocab, string(data[off:off+int(n)]))
+		scores = append(scores, score)
 		off += int(n)
-		id := int32(len(t.vocab))
-		t.vocab = append(t.vocab, s)
-		t.scores = append(t.scores, score)
-		if _, dup := t.ids[s]; !dup {
-			t.ids[s] = id
-		}
 	}
-	if len(t.vocab) < 3 {
-		return nil, fmt.Errorf("tok.bin: %d tokens; BOS=1 and EOS=2 need at least 3", len(t.vocab))
+	if len(vocab) < 3 {
+		return nil, fmt.Errorf("tok.bin: %d tokens; BOS=1 and EOS=2 need at least 3", len(vocab))
+	}
+	return newSPM(vocab, scores, 1, 2, true, ""), nil
+}
+
+// newSPM builds the scored SentencePiece tokenizer from its vocabulary (with
+// " " where SentencePiece writes ▁) and scores.
+func newSPM(vocab []string, scores []float32, bos, eos int, addBOS bool, chatTemplate string) *Llama2C {
+	t := &Llama2C{vocabulary: vocabulary{vocab: vocab, ids: make(map[string]int32, len(vocab))}, scores: scores, space: -1,
+		bos: bos, eos: eos, addBOS: addBOS, chatTemplate: chatTemplate, bosTok: "<s>", eosTok: "</s>"}
+	for id, s := range vocab {
+		if _, dup := t.ids[s]; !dup {
+			t.ids[s] = int32(id)
+		}
 	}
 	for b := range t.byteID {
 		t.byteID[b] = -1
@@ -118,7 +134,7 @@ func ParseLlama2C(data []byte) (*Llama2C, error) {
 			}
 		}
 	}
-	return t, nil
+	return t
 }
 
 // Encode implements Tokenizer: run.c's encode without BOS/EOS.
@@ -178,11 +194,11 @@ func (t *Llama2C) EncodeWithSpecial(text string) []int { return t.Encode(text) }
 func (t *Llama2C) Decode(ids []int) string { return decodeWith(ids, t.appendPiece) }
 
 func (t *Llama2C) appendPiece(dst []byte, id, prev int) []byte {
-	if id < 0 || id >= len(t.vocab) || id == 1 || id == 2 {
+	if id < 0 || id >= len(t.vocab) || id == t.bos || id == t.eos {
 		return dst
 	}
 	p := t.vocab[id]
-	if (prev == 1 || prev < 0) && strings.HasPrefix(p, " ") {
+	if (prev == t.bos || prev < 0) && strings.HasPrefix(p, " ") {
 		p = p[1:]
 	}
 	if len(p) == 6 && strings.HasPrefix(p, "<0x") && p[5] == '>' {
@@ -194,13 +210,13 @@ func (t *Llama2C) appendPiece(dst []byte, id, prev int) []byte {
 }
 
 // BOS implements Tokenizer.
-func (t *Llama2C) BOS() int { return 1 }
+func (t *Llama2C) BOS() int { return t.bos }
 
 // EOS implements Tokenizer.
-func (t *Llama2C) EOS() int { return 2 }
+func (t *Llama2C) EOS() int { return t.eos }
 
 // AddBOS implements Full: run.c always starts from BOS.
-func (t *Llama2C) AddBOS() bool { return true }
+func (t *Llama2C) AddBOS() bool { return t.addBOS }
 
 // Score returns the merge score of id (0 if out of range).
 func (t *Llama2C) Score(id int) float32 {
@@ -211,10 +227,10 @@ func (t *Llama2C) Score(id int) float32 {
 }
 
 // BOSToken implements Full; Llama-2 chat templates expect "<s>".
-func (t *Llama2C) BOSToken() string { return "<s>" }
+func (t *Llama2C) BOSToken() string { return t.bosTok }
 
 // EOSToken implements Full.
-func (t *Llama2C) EOSToken() string { return "</s>" }
+func (t *Llama2C) EOSToken() string { return t.eosTok }
 
 // ChatTemplate implements Full: tok.bin carries none.
-func (t *Llama2C) ChatTemplate() string { return "" }
+func (t *Llama2C) ChatTemplate() string { return t.chatTemplate }

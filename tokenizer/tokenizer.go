@@ -99,6 +99,9 @@ func LoadFull(path string) (Full, error) {
 		}
 		return LoadHF(tj, filepath.Join(path, "tokenizer_config.json"))
 	}
+	if filepath.Ext(path) == ".gguf" {
+		return LoadGGUF(path)
+	}
 	if filepath.Ext(path) == ".json" {
 		return LoadHF(path, filepath.Join(filepath.Dir(path), "tokenizer_config.json"))
 	}

@@ -61,7 +61,7 @@ func init() {
 // inspectReport is what inspect prints; field names are the JSON schema.
 type inspectReport struct {
 	Path         string            `json:"path"`
-	Kind         string            `json:"kind"` // model, adapter, safetensors, llama2c
+	Kind         string            `json:"kind"` // model, adapter, safetensors, llama2c, gguf
 	Architecture *archSummary      `json:"architecture,omitempty"`
 	Adapter      *adapterSummary   `json:"adapter,omitempty"`
 	Files        []string          `json:"files"`
@@ -126,6 +126,8 @@ func inspectPath(path string) (*inspectReport, error) {
 		switch base := filepath.Base(path); {
 		case base == "config.json" || base == "adapter_config.json":
 			return inspectPath(filepath.Dir(path))
+		case strings.HasSuffix(base, ".gguf"):
+			return inspectGGUF(path)
 		case strings.HasSuffix(base, ".safetensors") || strings.HasSuffix(base, ".index.json"):
 			rep := &inspectReport{Path: path, Kind: "safetensors"}
 			return rep, rep.addWeights(path)

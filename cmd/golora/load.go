@@ -58,6 +58,9 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 		}
 		return t, nil
 	}
+	if filepath.Ext(modelPath) == ".gguf" {
+		return tokenizer.LoadGGUF(modelPath)
+	}
 	dir := modelPath
 	if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
 		dir = filepath.Dir(modelPath)

@@ -103,7 +103,7 @@ func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
 				return err
 			}
 			if s.permute > 0 {
-				w = interleavedToHalf(w, s.permute, D, s.cols)
+				w = InterleavedToHalf(w, s.permute, D, s.cols)
 			}
 			shape := []int{s.rows, s.cols}
 			if s.rows == 1 {
@@ -158,17 +158,30 @@ func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
 	return Load(cfg, src, name)
 }
 
-// interleavedToHalf permutes the rows of a Meta/llama2.c projection (heads ×
+// InterleavedToHalf permutes the rows of a Meta/llama2.c projection (heads ×
 // D rows of cols) so RoPE's interleaved pairs (2j, 2j+1) become HF's
 // rotate_half pairs (j, j+D/2): HF row h*D + half*D/2 + j = Meta row
 // h*D + 2j + half, as transformers' conversion script does.
-func interleavedToHalf(w []float32, heads, D, cols int) []float32 {
+func InterleavedToHalf(w []float32, heads, D, cols int) []float32 {
+	return permuteRoPE(w, heads, D, cols, false)
+}
+
+// HalfToInterleaved is the inverse of InterleavedToHalf: what llama.cpp's
+// converter does to q/k rows of a Llama checkpoint (and to a LoRA B of q/k).
+func HalfToInterleaved(w []float32, heads, D, cols int) []float32 {
+	return permuteRoPE(w, heads, D, cols, true)
+}
+
+func permuteRoPE(w []float32, heads, D, cols int, inverse bool) []float32 {
 	out := make([]float32, len(w))
 	for h := 0; h < heads; h++ {
 		for half := 0; half < 2; half++ {
 			for j := 0; j < D/2; j++ {
 				dst := h*D + half*D/2 + j
 				src := h*D + 2*j + half
+				if inverse {
+					dst, src = src, dst
+				}
 				copy(out[dst*cols:(dst+1)*cols], w[src*cols:(src+1)*cols])
 			}
 		}

@@ -1,0 +1,401 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/golora/golora/format/gguf"
+	"github.com/golora/golora/model/llama"
+	"github.com/golora/golora/tensor"
+)
+
+// GGUF files name tensors and config keys the llama.cpp way. The mapping is
+// one table used in both directions (loading and export), so a model
+// written by SaveGGUF loads back bit for bit and one from llama.cpp's
+// converter loads as its Hugging Face original would.
+//
+// Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
+//   - llama (Llama, Mistral): q/k rows permuted for adjacent-pair RoPE;
+//     undone on load (llama.InterleavedToHalf), redone on export.
+//   - qwen2: names only (RoPE stays in rotate_half form).
+//   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
+
+// ggufTop maps HF top-level module names to GGUF names, per family.
+var ggufTop = map[string]map[string]string{
+	"llama": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
+	"gpt2":  {"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm", "lm_head": "output"},
+}
+
+// ggufLayer maps HF per-layer module names to GGUF's blk.N names.
+var ggufLayer = map[string]map[string]string{
+	"llama": {
+		"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+		"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+	},
+	"gpt2": {
+		"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output",
+		"ln_2": "ffn_norm", "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
+	},
+}
+
+// ggufArch is the GGUF general.architecture of a model_type.
+func ggufArch(modelType string) (arch, table string, ok bool) {
+	switch modelType {
+	case "llama", "mistral":
+		return "llama", "llama", true
+	case "qwen2":
+		return "qwen2", "llama", true
+	case "gpt2":
+		return "gpt2", "gpt2", true
+	}
+	return "", "", false
+}
+
+var hfLayerRe = regexp.MustCompile(`^(?:model\.layers|transformer\.h)\.(\d+)\.(.+)$`)
+
+// GGUFName maps a Hugging Face tensor or module name (with or without a
+// .weight/.bias suffix) of a model_type to its GGUF name.
+func GGUFName(modelType, hf string) (string, bool) {
+	_, table, ok := ggufArch(modelType)
+	if !ok {
+		return "", false
+	}
+	base, suffix := hf, ""
+	for _, s := range []string{".weight", ".bias"} {
+		if strings.HasSuffix(hf, s) {
+			base, suffix = strings.TrimSuffix(hf, s), s
+		}
+	}
+	if g, ok := ggufTop[table][base]; ok {
+		return g + suffix, true
+	}
+	if m := hfLayerRe.FindStringSubmatch(base); m != nil {
+		if g, ok := ggufLayer[table][m[2]]; ok {
+			return "blk." + m[1] + "." + g + suffix, true
+		}
+	}
+	return "", false
+}
+
+// hfNames inverts GGUFName for the tensors of cfg's model.
+func hfNames(cfg *Config) map[string]string {
+	_, table, _ := ggufArch(cfg.ModelType)
+	out := map[string]string{}
+	for hf, g := range ggufTop[table] {
+		for _, s := range []string{".weight", ".bias"} {
+			out[g+s] = hf + s
+		}
+	}
+	prefix := "model.layers."
+	if table == "gpt2" {
+		prefix = "transformer.h."
+	}
+	for l := 0; l < cfg.NumHiddenLayers; l++ {
+		for hf, g := range ggufLayer[table] {
+			for _, s := range []string{".weight", ".bias"} {
+				out["blk."+strconv.Itoa(l)+"."+g+s] = prefix + strconv.Itoa(l) + "." + hf + s
+			}
+		}
+	}
+	return out
+}
+
+// convertLayout converts an HF-layout tensor to GGUF's layout (toGGUF) or
+// back.
+func convertLayout(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tensor.Tensor {
+	if cfg.ModelType == "gpt2" && len(t.Shape) == 2 && (strings.HasSuffix(hf, "attn.c_attn.weight") || strings.HasSuffix(hf, "attn.c_proj.weight") ||
+		strings.HasSuffix(hf, "mlp.c_fc.weight") || strings.HasSuffix(hf, "mlp.c_proj.weight")) {
+		r, c := t.Shape[0], t.Shape[1]
+		out := tensor.New(c, r)
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				out.Data[j*r+i] = t.Data[i*c+j]
+			}
+		}
+		return out
+	}
+	return GGUFPermuteRows(cfg, hf, t, toGGUF)
+}
+
+// GGUFPermuteRows applies llama.cpp's q/k row permutation of arch llama to
+// the output rows of t, a tensor of HF module hf (a weight, a bias, or a
+// LoRA B): HF's rotate_half order to adjacent pairs when toGGUF, back
+// otherwise. Other tensors and families are returned as they are.
+func GGUFPermuteRows(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tensor.Tensor {
+	if cfg.ModelType != "llama" && cfg.ModelType != "mistral" {
+		return t
+	}
+	heads := 0
+	switch {
+	case strings.Contains(hf, "self_attn.q_proj"):
+		heads = cfg.NumAttentionHeads
+	case strings.Contains(hf, "self_attn.k_proj"):
+		heads = cfg.NumKeyValueHeads
+	default:
+		return t
+	}
+	cols := 1
+	if len(t.Shape) == 2 {
+		cols = t.Shape[1]
+	}
+	if toGGUF {
+		return tensor.From(llama.HalfToInterleaved(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+	}
+	return tensor.From(llama.InterleavedToHalf(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+}
+
+// ggufSource presents a GGUF file's tensors under HF names in HF layout,
+// dequantized to float32 one tensor at a time, for the families' loaders.
+type ggufSource struct {
+	f     *gguf.File
+	cfg   *Config
+	names map[string]string // HF → GGUF
+}
+
+func (s *ggufSource) Names() []string {
+	var ns []string
+	for hf := range s.names {
+		ns = append(ns, hf)
+	}
+	return ns
+}
+
+func (s *ggufSource) Tensor(hf string) (*tensor.Tensor, error) {
+	g, ok := s.names[hf]
+	if !ok {
+		return nil, fmt.Errorf("tensor %q not found", hf)
+	}
+	t, err := s.f.Float32(g)
+	if err != nil {
+		return nil, err
+	}
+	return convertLayout(s.cfg, hf, t, false), nil
+}
+
+// ConfigFromGGUF builds the HF config of a GGUF model from its metadata.
+func ConfigFromGGUF(f *gguf.File) (*Config, error) {
+	arch, _ := f.String("general.architecture")
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("model: %s: "+format, append([]any{f.Path()}, a...)...)
+	}
+	geti := func(key string) (int, error) {
+		v, ok := f.Int(arch + "." + key)
+		if !ok || v <= 0 {
+			return 0, bad("missing or invalid %s.%s", arch, key)
+		}
+		return v, nil
+	}
+	var c Config
+	var err error
+	vocab := 0
+	if ti, ok := f.Info("token_embd.weight"); ok && len(ti.Dims) == 2 {
+		vocab = ti.Dims[1]
+	} else {
+		return nil, bad("%w: no 2-D token_embd.weight", ErrMissingTensor)
+	}
+	_, hasOutput := f.Info("output.weight")
+	tied := !hasOutput
+	c.VocabSize, c.TieWordEmbeddings = vocab, &tied
+	if id, ok := f.Int("tokenizer.ggml.bos_token_id"); ok {
+		c.BOSTokenID = TokenIDs{id}
+	}
+	if id, ok := f.Int("tokenizer.ggml.eos_token_id"); ok {
+		c.EOSTokenID = TokenIDs{id}
+	}
+	fields := []struct {
+		key string
+		dst *int
+	}{}
+	switch arch {
+	case "llama", "qwen2":
+		c.ModelType = arch
+		fields = append(fields, []struct {
+			key string
+			dst *int
+		}{{"embedding_length", &c.HiddenSize}, {"block_count", &c.NumHiddenLayers}, {"feed_forward_length", &c.IntermediateSize},
+			{"attention.head_count", &c.NumAttentionHeads}, {"context_length", &c.MaxPositionEmbeddings}}...)
+	case "gpt2":
+		c.ModelType = arch
+		var inner int
+		c.NInner = &inner
+		fields = append(fields, []struct {
+			key string
+			dst *int
+		}{{"embedding_length", &c.NEmbd}, {"block_count", &c.NLayer}, {"feed_forward_length", &inner},
+			{"attention.head_count", &c.NHead}, {"context_length", &c.NPositions}}...)
+	case "":
+		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
+	default:
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2 or gpt2)", ErrUnsupportedModel, arch)
+	}
+	for _, fl := range fields {
+		if *fl.dst, err = geti(fl.key); err != nil {
+			return nil, err
+		}
+	}
+	switch arch {
+	case "gpt2":
+		if e, ok := f.Float("gpt2.attention.layer_norm_epsilon"); ok {
+			c.LayerNormEpsilon = e
+		}
+	default:
+		c.NumKeyValueHeads = c.NumAttentionHeads
+		if v, ok := f.Int(arch + ".attention.head_count_kv"); ok && v > 0 {
+			c.NumKeyValueHeads = v
+		}
+		if v, ok := f.Int(arch + ".attention.key_length"); ok && v > 0 {
+			c.HeadDim = v
+		}
+		if e, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
+			c.RMSNormEps = e
+		}
+		if th, ok := f.Float(arch + ".rope.freq_base"); ok {
+			c.RopeTheta = th
+		}
+		if s, ok := f.String(arch + ".rope.scaling.type"); ok && s != "none" {
+			return nil, bad("%w: %s.rope.scaling.type %q (only default RoPE is implemented)", ErrUnsupportedModel, arch, s)
+		}
+		if _, ok := f.Info("rope_freqs.weight"); ok {
+			return nil, bad("%w: rope_freqs.weight (Llama 3 RoPE scaling) is not implemented", ErrUnsupportedModel)
+		}
+		if arch == "llama" {
+			_, c.AttentionBias = f.Info("blk.0.attn_q.bias")
+			_, c.MLPBias = f.Info("blk.0.ffn_up.bias")
+		}
+	}
+	if err := c.Normalize(); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", f.Path(), err)
+	}
+	return &c, nil
+}
+
+// LoadGGUF opens a GGUF model. Quantized tensors are dequantized to
+// float32 as they are read.
+func LoadGGUF(path string) (Model, error) {
+	m, err := loadGGUF(path)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func loadGGUF(path string) (*Transformer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ConfigFromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	// Name what is missing in the file's own (GGUF) names.
+	fresh, err := Families[cfg.ModelType].New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range fresh.Params() {
+		if g, ok := GGUFName(cfg.ModelType, p.Name); ok {
+			if _, ok := f.Info(g); !ok {
+				missing = append(missing, g)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("model: %s: %w: %s (architecture %s, %d layers)", path, ErrMissingTensor, strings.Join(missing, ", "), cfg.ModelType, cfg.NumHiddenLayers)
+	}
+	src := &ggufSource{f: f, cfg: cfg, names: map[string]string{}}
+	for g, hf := range hfNames(cfg) {
+		if _, ok := f.Info(g); ok {
+			src.names[hf] = g
+		}
+	}
+	return Families[cfg.ModelType].Load(cfg, src, path)
+}
+
+// GGUFMetadata is the general.* and architecture metadata of m's config.
+func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
+	arch, _, ok := ggufArch(cfg.ModelType)
+	if !ok {
+		return nil, fmt.Errorf("model: %w: no GGUF mapping for model_type %q", ErrUnsupportedModel, cfg.ModelType)
+	}
+	u := func(v int) uint32 { return uint32(v) }
+	kv := []gguf.KV{
+		{Key: "general.architecture", Value: arch},
+		{Key: "general.name", Value: name},
+		{Key: arch + ".context_length", Value: u(cfg.MaxPositionEmbeddings)},
+		{Key: arch + ".embedding_length", Value: u(cfg.HiddenSize)},
+		{Key: arch + ".feed_forward_length", Value: u(cfg.IntermediateSize)},
+		{Key: arch + ".block_count", Value: u(cfg.NumHiddenLayers)},
+		{Key: arch + ".attention.head_count", Value: u(cfg.NumAttentionHeads)},
+	}
+	if arch == "gpt2" {
+		return append(kv, gguf.KV{Key: "gpt2.attention.layer_norm_epsilon", Value: float32(cfg.LayerNormEpsilon)}), nil
+	}
+	return append(kv,
+		gguf.KV{Key: arch + ".attention.head_count_kv", Value: u(cfg.NumKeyValueHeads)},
+		gguf.KV{Key: arch + ".attention.key_length", Value: u(cfg.HeadDim)},
+		gguf.KV{Key: arch + ".attention.value_length", Value: u(cfg.HeadDim)},
+		gguf.KV{Key: arch + ".rope.dimension_count", Value: u(cfg.HeadDim)},
+		gguf.KV{Key: arch + ".rope.freq_base", Value: float32(cfg.RopeTheta)},
+		gguf.KV{Key: arch + ".attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
+	), nil
+}
+
+// fileTypes is general.file_type for a whole-model type (llama.cpp's
+// LLAMA_FTYPE values; Q4_K is written as Q4_K_M's id, its closest).
+var fileTypes = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7, gguf.Q4_K: 15, gguf.BF16: 32}
+
+// SaveGGUF writes m as a GGUF model llama.cpp loads: its weights in typ
+// (matrices whose row length the block does not divide, 1-D tensors and
+// norms fall back to F32, as llama.cpp's quantizer keeps them), the config
+// as metadata plus extra (the tokenizer's keys).
+func SaveGGUF(m Model, path, name string, typ gguf.Type, extra []gguf.KV) error {
+	if !gguf.Quantizable(typ) {
+		return fmt.Errorf("model: cannot write GGUF type %s (expected f32, f16, bf16, q8_0, q4_0 or q4_k)", typ)
+	}
+	cfg := m.Config()
+	kv, err := GGUFMetadata(cfg, name)
+	if err != nil {
+		return err
+	}
+	tr, ok := m.(*Transformer)
+	if !ok {
+		return fmt.Errorf("model: SaveGGUF needs a *Transformer, got %T", m)
+	}
+	kv = append(kv, gguf.KV{Key: "general.file_type", Value: fileTypes[typ]})
+	if typ.Quantized() {
+		kv = append(kv, gguf.KV{Key: "general.quantization_version", Value: uint32(2)})
+	}
+	kv = append(kv, extra...)
+	sd := tr.StateDict(nil)
+	var ts []gguf.WriteTensor
+	// Tensor order: the model's own parameter order.
+	for _, p := range m.Params() {
+		hf := p.Name
+		t, ok := sd[hf]
+		if !ok {
+			continue
+		}
+		g, ok := GGUFName(cfg.ModelType, hf)
+		if !ok {
+			return fmt.Errorf("model: no GGUF name for tensor %s of model_type %s", hf, cfg.ModelType)
+		}
+		t = convertLayout(cfg, hf, t, true)
+		tt := typ
+		switch rows := t.Shape[len(t.Shape)-1]; {
+		case len(t.Shape) < 2 || strings.Contains(g, "_norm"):
+			tt = gguf.F32
+		case rows%typ.BlockSize() != 0 && rows%gguf.Q8_0.BlockSize() == 0:
+			tt = gguf.Q8_0 // llama.cpp's quantizer also falls back to a 32-block type
+		case rows%typ.BlockSize() != 0:
+			tt = gguf.F32
+		}
+		ts = append(ts, gguf.WriteTensor{Name: g, Type: tt, Shape: t.Shape, Data: func() ([]byte, error) { return gguf.Quantize(t.Data, tt) }})
+	}
+	return gguf.Write(path, kv, ts)
+}
