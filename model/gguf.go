@@ -323,6 +323,9 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 	if !ok {
 		return nil, fmt.Errorf("model: %w: no GGUF mapping for model_type %q", ErrUnsupportedModel, cfg.ModelType)
 	}
+	if err := ggufRefuse(cfg); err != nil {
+		return nil, err
+	}
 	u := func(v int) uint32 { return uint32(v) }
 	kv := []gguf.KV{
 		{Key: "general.architecture", Value: arch},
@@ -344,6 +347,27 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 		gguf.KV{Key: arch + ".rope.freq_base", Value: float32(cfg.RopeTheta)},
 		gguf.KV{Key: arch + ".attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
 	), nil
+}
+
+// ggufRefuse names the settings of cfg that the metadata written here does
+// not carry, so an export never gives llama.cpp a model that computes
+// something else (a window or a RoPE scaling silently dropped).
+func ggufRefuse(cfg *Config) error {
+	if cfg.ModelType == "gpt2" {
+		return nil
+	}
+	if t := cfg.Rope.Type; t != "" && t != "default" {
+		return fmt.Errorf("model: %w: GGUF export of rope_type %q is not implemented", ErrUnsupportedModel, t)
+	}
+	if f := cfg.PartialRotaryFactor; f != nil && *f != 1 {
+		return fmt.Errorf("model: %w: GGUF export of partial_rotary_factor %g is not implemented", ErrUnsupportedModel, *f)
+	}
+	for l := range cfg.NumHiddenLayers {
+		if w := cfg.Window(l); w > 0 {
+			return fmt.Errorf("model: %w: GGUF export of sliding_window %d (layer %d) is not implemented", ErrUnsupportedModel, w, l)
+		}
+	}
+	return nil
 }
 
 // fileTypes is general.file_type for a whole-model type (llama.cpp's

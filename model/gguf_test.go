@@ -59,6 +59,8 @@ func TestGGUFReference(t *testing.T) {
 	}
 }
 
+func ggufMapped(modelType string) bool { _, _, ok := ggufArch(modelType); return ok }
+
 // TestGGUFRoundTrip: SaveGGUF then Load gives the same model (F32: the
 // same logits bit for bit; Q8_0/Q4_K: close), for every family mapped.
 func TestGGUFRoundTrip(t *testing.T) {
@@ -85,6 +87,12 @@ func TestGGUFRoundTrip(t *testing.T) {
 		}{{gguf.F32, 0}, {gguf.Q8_0, 0.02}, {gguf.Q4_K, 0.15}} {
 			p := filepath.Join(dir, name+"-"+c.typ.String()+".gguf")
 			if err := SaveGGUF(m, p, name, c.typ, nil); err != nil {
+				// The families added after the GGUF mapping (qwen3, gemma,
+				// phi3, ...) must be refused by name, never written wrong.
+				if errors.Is(err, ErrUnsupportedModel) && (name == "mistral-window" || !ggufMapped(m.Config().ModelType)) {
+					t.Logf("%s: not mapped to GGUF yet: %v", name, err)
+					break
+				}
 				t.Fatalf("%s: %v", name, err)
 			}
 			m2, err := Load(p)
