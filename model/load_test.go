@@ -213,7 +213,7 @@ func TestSaveHFRoundTrip(t *testing.T) {
 // TestHFRandomLlama compares with activations transformers itself computed
 // for a bf16 Llama (tiny-llama-random-hf), and with HF's greedy ids.
 func TestHFRandomLlama(t *testing.T) {
-	dir := testutil.Shared(t, "models", "tiny-llama-random-hf")
+	dir := testutil.Extra(t, "models", "tiny-llama-random-hf") // unlicensed: not copied into testdata/
 	act, err := testutil.ReadSafetensors(filepath.Join(dir, "expected", "activations.safetensors"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/internal/testutil"
 )
 
 // corpusTexts returns the reference corpus when setup.sh has written it,
@@ -146,9 +148,9 @@ func FuzzSplitters(f *testing.F) {
 // runs through the regex engine.
 func TestLoadOtherSplitRegex(t *testing.T) {
 	base := fullByteGPT2(t)
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "..", "shared", "models", "tiny-random-gpt2", "tokenizer.json"))
+	data, err := os.ReadFile(testutil.Shared(t, "models", "tiny-random-gpt2", "tokenizer.json"))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	var f map[string]any
 	if err := json.Unmarshal(data, &f); err != nil {

@@ -78,7 +78,7 @@ func fixturesRoot() string {
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures")
+			return filepath.Join(dir, "testdata", "fixtures")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -71,8 +71,7 @@ type StoriesRow struct {
 }
 
 // StoriesLogits reads llama2.c run.c's logits for "Once upon a time" on
-// stories260K, one row per position (skipping the test when ../shared is
-// absent).
+// stories260K, one row per position (found as Shared finds references).
 func StoriesLogits(t testing.TB) []StoriesRow {
 	t.Helper()
 	var ref struct {

@@ -108,9 +108,8 @@ func ReadSafetensors(path string) (map[string]*Array, error) {
 	return out, nil
 }
 
-// Fixture reads a safetensors file under ../shared/fixtures (skipping the
-// test when the reference material is absent) and fails the test on a read
-// error.
+// Fixture reads a safetensors file under the references' fixtures/ (see
+// Shared for where they are looked up) and fails the test on a read error.
 func Fixture(t testing.TB, elem ...string) map[string]*Array {
 	t.Helper()
 	p := Shared(t, append([]string{"fixtures"}, elem...)...)

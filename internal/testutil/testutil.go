@@ -35,10 +35,37 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Shared returns the path of elem inside the read-only reference directory
-// ../shared next to the repository root, skipping the test when it is
-// absent (a checkout without the reference material).
+// Shared returns the path of elem among the test references: the repo's
+// own testdata/ first (fixtures/ and models/, see testdata/README.md), then
+// the optional ../shared next to the repository root. A reference found in
+// neither fails the test in CI (CI=true) and skips it elsewhere, with a
+// reason starting "reference file" that scripts/test.sh counts as a
+// skipped parity test.
 func Shared(t testing.TB, elem ...string) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(append([]string{root, "testdata"}, elem...)...)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	p = filepath.Join(append([]string{root, "..", "shared"}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("reference file %s missing from testdata/ and ../shared", filepath.Join(elem...))
+		}
+		t.Skipf("reference file %s not in testdata/ or ../shared", filepath.Join(elem...))
+	}
+	return p
+}
+
+// Extra returns the path of elem in the optional ../shared material that the
+// repo does not carry (e.g. files whose licence forbids copying them),
+// skipping the test when it is absent, in CI too: such tests add coverage
+// beyond the parity tests and are not required.
+func Extra(t testing.TB, elem ...string) string {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
@@ -46,7 +73,7 @@ func Shared(t testing.TB, elem ...string) string {
 	}
 	p := filepath.Join(append([]string{root, "..", "shared"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference file %s not available: %v", p, err)
+		t.Skipf("optional extra %s not available (../shared is absent)", filepath.Join(elem...))
 	}
 	return p
 }
