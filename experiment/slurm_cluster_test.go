@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,9 +216,9 @@ func runGolora(bin string, args ...string) (string, error) {
 // run an installed golora on a cluster's shared filesystem.
 func buildGolora(t *testing.T, dir string) string {
 	t.Helper()
-	goCmd, err := exec.LookPath("go")
+	goCmd, err := exec.LookPath("go") // go test puts GOROOT/bin first in PATH
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "golora")
 	cmd := exec.Command(goCmd, "build", "-o", bin, "../cmd/golora")

@@ -114,7 +114,7 @@ func (a Axis) levels() []level {
 	if len(a.Variants) > 0 {
 		out := make([]level, len(a.Variants))
 		for i, v := range a.Variants {
-			out[i] = level{v.Label, v.Set}
+			out[i] = level(v)
 		}
 		return out
 	}

@@ -111,7 +111,7 @@ func TestTargetRefusals(t *testing.T) {
 // bias (as PEFT) and bottleneck adapters (non-linear), naming them, and
 // changes nothing; DropBottlenecks then merges the LoRA part.
 func TestMergeRefusals(t *testing.T) {
-	m, lm := tinyLlama(t, "tiny-llama")
+	_, lm := tinyLlama(t, "tiny-llama")
 	cfg := DefaultConfig()
 	cfg.TargetModules = List("q_proj")
 	cfg.LoraBias = true
@@ -128,7 +128,7 @@ func TestMergeRefusals(t *testing.T) {
 		t.Error("a refused merge changed weights")
 	}
 
-	m, lm = tinyLlama(t, "tiny-llama")
+	m, lm := tinyLlama(t, "tiny-llama")
 	cfg = DefaultConfig()
 	cfg.TargetModules = List("q_proj")
 	if err := lm.Add(DefaultName, cfg, "false", 1); err != nil {

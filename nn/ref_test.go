@@ -194,11 +194,3 @@ func dotLoss(y, r []float64) float64 {
 	}
 	return s
 }
-
-func add64(a, b []float64) []float64 {
-	c := make([]float64, len(a))
-	for i := range a {
-		c[i] = a[i] + b[i]
-	}
-	return c
-}

@@ -418,7 +418,7 @@ func (t *HF) parseNormalizer(raw json.RawMessage) error {
 		})
 	case "Replace":
 		if c.Pattern.String == nil {
-			return fmt.Errorf("Replace with a regex pattern is not supported")
+			return fmt.Errorf("normalizer Replace with a regex pattern is not supported")
 		}
 		from, to := *c.Pattern.String, c.Content
 		t.normalizers = append(t.normalizers, func(s string) string { return strings.ReplaceAll(s, from, to) })
@@ -464,10 +464,10 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 		}
 	case "Split":
 		if c.Pattern.Regex == nil {
-			return fmt.Errorf("Split with a string pattern is not supported")
+			return fmt.Errorf("pre-tokenizer Split with a string pattern is not supported")
 		}
 		if c.Behavior != "Isolated" || c.Invert {
-			return fmt.Errorf("Split behavior %q invert %v is not supported", c.Behavior, c.Invert)
+			return fmt.Errorf("pre-tokenizer Split behavior %q invert %v is not supported", c.Behavior, c.Invert)
 		}
 		t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
 		if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback {
@@ -551,7 +551,7 @@ func (t *HF) parseDecoder(raw json.RawMessage) error {
 		// SentencePiece pieces: ▁ -> space and <0xNN> -> byte, see decodePiece.
 	case "Strip":
 		if c.Start > 1 || c.Stop > 0 || c.Content != " " {
-			return fmt.Errorf("Strip %q start %d stop %d is not supported", c.Content, c.Start, c.Stop)
+			return fmt.Errorf("decoder Strip %q start %d stop %d is not supported", c.Content, c.Start, c.Stop)
 		}
 		t.stripLead = c.Start == 1
 	case "Metaspace":

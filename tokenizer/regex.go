@@ -18,7 +18,7 @@ type regexSplitter struct {
 func newRegexSplitter(pattern string) (*regexSplitter, error) {
 	re, err := regexp2.Compile(pattern, regexp2.Unicode)
 	if err != nil {
-		return nil, fmt.Errorf("Split regex %q: %w", pattern, err)
+		return nil, fmt.Errorf("pre-tokenizer Split regex %q: %w", pattern, err)
 	}
 	return &regexSplitter{re: re}, nil
 }

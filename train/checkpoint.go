@@ -564,7 +564,8 @@ func writeAtomicFunc(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	tmp := f.Name()
-	if err := fn(f); err == nil {
+	// err, not a new one: a failed fn must keep the temp file from being renamed into place.
+	if err = fn(f); err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
