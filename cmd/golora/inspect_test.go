@@ -37,6 +37,7 @@ func TestInspectPath(t *testing.T) {
 		params  int64
 		tensors int
 		adapter *adapterSummary
+		extra   bool // only in the optional ../shared (testutil.Extra)
 	}{
 		{
 			name: "HF transformers GPT-2 folder", path: []string{"models", "tiny-random-gpt2"}, kind: "model",
@@ -49,7 +50,7 @@ func TestInspectPath(t *testing.T) {
 			params: llamaParams(101, 64, 96, 2, 32, false), tensors: 3 + 2*9,
 		},
 		{
-			name: "bf16 HF llama", path: []string{"models", "tiny-llama-random-hf"}, kind: "model",
+			name: "bf16 HF llama", path: []string{"models", "tiny-llama-random-hf"}, kind: "model", extra: true,
 			arch:   &archSummary{ModelType: "llama", HiddenSize: 64, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, IntermediateSize: 176, VocabSize: 512},
 			params: llamaParams(512, 64, 176, 2, 32, false), tensors: 21,
 		},
@@ -78,7 +79,11 @@ func TestInspectPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, err := inspectPath(testutil.Shared(t, tc.path...))
+			path := testutil.Shared
+			if tc.extra {
+				path = testutil.Extra
+			}
+			rep, err := inspectPath(path(t, tc.path...))
 			if err != nil {
 				t.Fatal(err)
 			}
