@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Recompute the Llama/Qwen2 references in testdata/fixtures from their
+weights and check the stored files against them.
+
+The fixtures are copies (testdata/README.md); this script is the in-repo
+derivation of their references: it loads each base model and adapter, runs
+tools/peftref/gen.py's plain-torch model (HF Llama/Qwen2 conventions, PEFT
+LoRA with rsLoRA and rank/alpha patterns) in float64, and compares the loss
+with reference.json and the logits and every gradient with
+reference.safetensors. It exits 1 on any mismatch.
+
+Run from the repository root with Debian's python3-torch 1.13 and numpy:
+    /usr/bin/python3 testdata/check.py
+"""
+import importlib.util
+import json
+import os
+import re
+import struct
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FX = os.path.join(ROOT, "testdata", "fixtures")
+spec = importlib.util.spec_from_file_location("peftref", os.path.join(ROOT, "tools", "peftref", "gen.py"))
+gen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gen)
+P = "base_model.model."
+
+
+def pattern(patterns, name, default):
+    """PEFT get_pattern_key: the first key p with re.match(r"(.*\\.)?(p)$", name)."""
+    for p, v in patterns.items():
+        if re.match(r"(.*\.)?(%s)$" % p, name):
+            return v
+    return default
+
+
+class Capture(gen.Adapter):
+    """gen.Adapter that keeps the logits of the last forward."""
+
+    def head(self, x):
+        self.logits = super().head(x)
+        return self.logits
+
+
+def check(name, base, adapter=None):
+    m = gen.Tiny(os.path.join(FX, base))
+    for w in m.w.values():
+        w.requires_grad_(True)
+    ad = Capture(m, {})
+    params = {"grad." + k: v for k, v in m.w.items()}
+    if adapter:
+        d = os.path.join(FX, adapter)
+        cfg = json.load(open(os.path.join(d, "adapter_config.json")))
+        sd = gen.st_read(os.path.join(d, "adapter_model.safetensors"))
+        params = {}
+        for k, A in sd.items():
+            if not k.endswith(".lora_A.weight"):
+                continue
+            mod = k[len(P): -len(".lora_A.weight")]
+            Bm = sd[P + mod + ".lora_B.weight"]
+            r = pattern(cfg.get("rank_pattern") or {}, mod, cfg["r"])
+            alpha = pattern(cfg.get("alpha_pattern") or {}, mod, cfg["lora_alpha"])
+            s = alpha / (r ** 0.5 if cfg.get("use_rslora") else r)
+            A.requires_grad_(True)
+            Bm.requires_grad_(True)
+            params["grad." + k], params["grad." + P + mod + ".lora_B.weight"] = A, Bm
+            ad.lora[mod] = (A, Bm, None, s)
+    d = os.path.join(FX, adapter or base)
+    loss = gen.forward(m, m.w, ad)
+    loss.backward()
+    want = json.load(open(os.path.join(d, "reference.json")))["loss"]
+    ref = read_f32(os.path.join(d, "reference.safetensors"))
+    bad = []
+    if abs(loss.item() - want) > 1e-10:
+        bad.append(f"loss {loss.item():.12f} != {want:.12f}")
+    # Stored float32 values are the float64 ones rounded once: relative 6e-8.
+    d_logits = (ad.logits.detach() - ref["logits"]).abs().max().item()
+    if d_logits > 1e-6 * ref["logits"].abs().max().item():
+        bad.append(f"logits differ by {d_logits:.3g}")
+    worst = 0.0
+    for k, p in params.items():
+        if k not in ref:
+            bad.append(f"{k} missing from reference.safetensors")
+            continue
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        e = (g - ref[k]).abs().max().item() / max(ref[k].abs().max().item(), 1e-12)
+        worst = max(worst, e)
+        if e > 1e-6 and (g - ref[k]).abs().max().item() > 1e-12:
+            bad.append(f"{k} differs: {e:.3g} of its max")
+    status = "ok" if not bad else "MISMATCH: " + "; ".join(bad)
+    print(f"{name}: loss {loss.item():.12f}, logits maxdiff {d_logits:.2g}, {len(params)} gradients worst rel {worst:.2g}: {status}")
+    return not bad
+
+
+def read_f32(path):
+    """Every F32 tensor of a safetensors file, as float64."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in hdr.items():
+        if k == "__metadata__" or v["dtype"] != "F32":
+            continue
+        b, e = v["data_offsets"]
+        out[k] = torch.tensor(np.frombuffer(data[b:e], dtype="<f4").reshape(v["shape"]).astype(np.float64))
+    return out
+
+
+if __name__ == "__main__":
+    ok = True
+    for base in ("tiny-llama", "tiny-qwen2"):
+        ok &= check(base, base)
+    for adapter, base in (("lora-tiny-llama", "tiny-llama"), ("lora-tiny-qwen2", "tiny-qwen2"),
+                          ("lora-tiny-llama-rslora", "tiny-llama"), ("lora-tiny-llama-init", "tiny-llama")):
+        ok &= check(adapter, base, adapter)
+    sys.exit(0 if ok else 1)
