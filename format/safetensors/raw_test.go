@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 	"unsafe"
@@ -11,7 +12,7 @@ import (
 // TestWriteHalfTensors: a half tensor is written as stored in its own
 // dtype and converted exactly to others; Raw of a mapped file aliases it.
 func TestWriteHalfTensors(t *testing.T) {
-	vals := []float32{1, -2.5, 0.15625, 3e-5, -0.0, 1024}
+	vals := []float32{1, -2.5, 0.15625, 3e-5, float32(math.Copysign(0, -1)), 1024} // -0.0 in Go is +0
 	h := make([]uint16, len(vals))
 	for i, v := range vals {
 		h[i] = tensor.F32ToBF16(v)
