@@ -1,19 +1,20 @@
 #!/usr/bin/python3
-"""Recompute the Llama/Qwen2 references in testdata/fixtures from their
-weights and check the stored files against them.
+"""Recompute the GPT-2/Llama/Qwen2 references in testdata/fixtures from
+their weights and check the stored files against them.
 
 The fixtures are copies (testdata/README.md); this script is the in-repo
 derivation of their references: it loads each base model and adapter, runs
 tools/peftref/gen.py's plain-torch model (HF Llama/Qwen2 conventions, PEFT
-LoRA with rsLoRA and rank/alpha patterns) in float64, and compares the loss
-with reference.json and the logits and every gradient with
-reference.safetensors. It exits 1 on any mismatch.
+LoRA with rsLoRA and rank/alpha patterns) or the GPT-2 below in float64,
+and compares the loss with reference.json, the logits and every gradient
+with reference.safetensors, and merged/ with base + scaling * B @ A. It exits 1 on any mismatch.
 
 Run from the repository root with Debian's python3-torch 1.13 and numpy:
     /usr/bin/python3 testdata/check.py
 """
 import importlib.util
 import json
+import math
 import os
 import re
 import struct
@@ -46,6 +47,59 @@ class Capture(gen.Adapter):
         return self.logits
 
 
+def gpt2_loss(m, W, ad):
+    """HF GPT2LMHeadModel's loss (Conv1D [in, out] weights, gelu_new, tied
+    head) with the LoRA pairs of ad on Conv1D modules."""
+    c = m.cfg
+    ids = torch.tensor(m.ids)
+    B, T = ids.shape
+    E, NH, eps = c["n_embd"], c["n_head"], c["layer_norm_epsilon"]
+    D = E // NH
+
+    def ln(x, p):
+        return torch.nn.functional.layer_norm(x, (E,), W[p + ".weight"], W[p + ".bias"], eps)
+
+    def conv(name, x):
+        y = x @ W[name + ".weight"] + W[name + ".bias"]
+        if name in ad.lora:
+            A, Bm, _, s = ad.lora[name]
+            y = y + s * (x @ A.T @ Bm.T)
+        return y
+
+    def gelu_new(x):
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+    h = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][:T]
+    for l in range(c["n_layer"]):
+        p = f"transformer.h.{l}."
+        q, k, v = (t.view(B, T, NH, D).transpose(1, 2) for t in conv(p + "attn.c_attn", ln(h, p + "ln_1")).split(E, -1))
+        sc = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+        h = h + conv(p + "attn.c_proj", (sc.softmax(-1) @ v).transpose(1, 2).reshape(B, T, E))
+        h = h + conv(p + "mlp.c_proj", gelu_new(conv(p + "mlp.c_fc", ln(h, p + "ln_2"))))
+    ad.logits = ln(h, "transformer.ln_f") @ W["transformer.wte.weight"].T
+    V = ad.logits.shape[-1]
+    return torch.nn.functional.cross_entropy(ad.logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+
+
+def check_merged(d, m, ad, conv1d):
+    """merged/model.safetensors = base + scaling * B @ A (transposed for Conv1D), rounded to float32."""
+    merged = read_f32(os.path.join(d, "merged", "model.safetensors"))
+    bad = []
+    for k, w in m.w.items():
+        want = w.detach()
+        mod = k[: -len(".weight")]
+        if k.endswith(".weight") and mod in ad.lora:
+            A, Bm, _, s = ad.lora[mod]
+            delta = s * (Bm @ A).detach()
+            want = want + (delta.T if conv1d else delta)
+        e = (merged[k] - want).abs().max().item()
+        if e > 1e-7 * max(want.abs().max().item(), 1):
+            bad.append(f"merged {k} differs by {e:.3g}")
+    if set(merged) != set(m.w):
+        bad.append("merged model's tensor names differ from the base's")
+    return bad
+
+
 def check(name, base, adapter=None):
     m = gen.Tiny(os.path.join(FX, base))
     for w in m.w.values():
@@ -70,7 +124,8 @@ def check(name, base, adapter=None):
             params["grad." + k], params["grad." + P + mod + ".lora_B.weight"] = A, Bm
             ad.lora[mod] = (A, Bm, None, s)
     d = os.path.join(FX, adapter or base)
-    loss = gen.forward(m, m.w, ad)
+    gpt2 = m.cfg["model_type"] == "gpt2"
+    loss = (gpt2_loss if gpt2 else gen.forward)(m, m.w, ad)
     loss.backward()
     want = json.load(open(os.path.join(d, "reference.json")))["loss"]
     ref = read_f32(os.path.join(d, "reference.safetensors"))
@@ -91,7 +146,10 @@ def check(name, base, adapter=None):
         worst = max(worst, e)
         if e > 1e-6 and (g - ref[k]).abs().max().item() > 1e-12:
             bad.append(f"{k} differs: {e:.3g} of its max")
-    status = "ok" if not bad else "MISMATCH: " + "; ".join(bad)
+    merged = adapter and os.path.isdir(os.path.join(d, "merged"))
+    if merged:
+        bad += check_merged(d, m, ad, gpt2)
+    status = ("ok" + (", merged model ok" if merged else "")) if not bad else "MISMATCH: " + "; ".join(bad)
     print(f"{name}: loss {loss.item():.12f}, logits maxdiff {d_logits:.2g}, {len(params)} gradients worst rel {worst:.2g}: {status}")
     return not bad
 
@@ -113,9 +171,9 @@ def read_f32(path):
 
 if __name__ == "__main__":
     ok = True
-    for base in ("tiny-llama", "tiny-qwen2"):
+    for base in ("tiny-gpt2", "tiny-llama", "tiny-qwen2"):
         ok &= check(base, base)
-    for adapter, base in (("lora-tiny-llama", "tiny-llama"), ("lora-tiny-qwen2", "tiny-qwen2"),
+    for adapter, base in (("lora-tiny-gpt2", "tiny-gpt2"), ("lora-tiny-llama", "tiny-llama"), ("lora-tiny-qwen2", "tiny-qwen2"),
                           ("lora-tiny-llama-rslora", "tiny-llama"), ("lora-tiny-llama-init", "tiny-llama")):
         ok &= check(adapter, base, adapter)
     sys.exit(0 if ok else 1)
