@@ -7,7 +7,7 @@ derivation of their references: it loads each base model and adapter, runs
 tools/peftref/gen.py's plain-torch model (HF Llama/Qwen2 conventions, PEFT
 LoRA with rsLoRA and rank/alpha patterns) or the GPT-2 below in float64,
 and compares the loss with reference.json, the logits and every gradient
-with reference.safetensors, and merged/ with base + scaling * B @ A. It exits 1 on any mismatch.
+with reference.safetensors, and merged/ with base + scaling * B @ A; ops/ is recomputed op by op. It exits 1 on any mismatch.
 
 Run from the repository root with Debian's python3-torch 1.13 and numpy:
     /usr/bin/python3 testdata/check.py
@@ -83,7 +83,7 @@ def gpt2_loss(m, W, ad):
 
 def check_merged(d, m, ad, conv1d):
     """merged/model.safetensors = base + scaling * B @ A (transposed for Conv1D), rounded to float32."""
-    merged = read_f32(os.path.join(d, "merged", "model.safetensors"))
+    merged = read_tensors(os.path.join(d, "merged", "model.safetensors"))
     bad = []
     for k, w in m.w.items():
         want = w.detach()
@@ -128,7 +128,7 @@ def check(name, base, adapter=None):
     loss = (gpt2_loss if gpt2 else gen.forward)(m, m.w, ad)
     loss.backward()
     want = json.load(open(os.path.join(d, "reference.json")))["loss"]
-    ref = read_f32(os.path.join(d, "reference.safetensors"))
+    ref = read_tensors(os.path.join(d, "reference.safetensors"))
     bad = []
     if abs(loss.item() - want) > 1e-10:
         bad.append(f"loss {loss.item():.12f} != {want:.12f}")
@@ -154,23 +154,58 @@ def check(name, base, adapter=None):
     return not bad
 
 
-def read_f32(path):
-    """Every F32 tensor of a safetensors file, as float64."""
+def read_tensors(path):
+    """Every tensor of a safetensors file (F32, F64, I64) as a torch tensor,
+    floats widened to float64."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         hdr = json.loads(f.read(n))
         data = f.read()
+    kinds = {"F32": ("<f4", np.float64), "F64": ("<f8", np.float64), "I64": ("<i8", np.int64)}
     out = {}
     for k, v in hdr.items():
-        if k == "__metadata__" or v["dtype"] != "F32":
+        if k == "__metadata__" or v["dtype"] not in kinds:
             continue
         b, e = v["data_offsets"]
-        out[k] = torch.tensor(np.frombuffer(data[b:e], dtype="<f4").reshape(v["shape"]).astype(np.float64))
+        src, dst = kinds[v["dtype"]]
+        out[k] = torch.tensor(np.frombuffer(data[b:e], dtype=src).reshape(v["shape"]).astype(dst))
     return out
 
 
+def check_ops():
+    """ops/: each single-operator output recomputed from its inputs (float64 throughout)."""
+    o = read_tensors(os.path.join(FX, "ops", "ops.safetensors"))
+    x = o["act.x"]
+    got = {
+        "act.gelu_new": 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+        "act.gelu_erf": 0.5 * x * (1 + torch.erf(x / math.sqrt(2))),
+        "act.silu": torch.nn.functional.silu(x),
+        "layer_norm.out": torch.nn.functional.layer_norm(o["layer_norm.x"], (48,), o["layer_norm.weight"], o["layer_norm.bias"], 1e-5),
+        "rms_norm.out": gen.rms(o["rms_norm.x"], o["rms_norm.weight"], 1e-5),
+        "rope.out": gen.rope(o["rope.x"], 1e4),
+    }
+    r = o["rope.x"]
+    ang = torch.arange(16)[:, None] * 1e4 ** (-torch.arange(0, 16, 2) / 16)[None, :]
+    ev, od = r[..., 0::2], r[..., 1::2]
+    got["rope.out_interleaved"] = torch.stack([ev * ang.cos() - od * ang.sin(), ev * ang.sin() + od * ang.cos()], -1).flatten(-2)
+    k, v = (o["attention." + n].repeat_interleave(2, 1) for n in "kv")
+    sc = (o["attention.q"] @ k.transpose(-1, -2) * 0.25).masked_fill(torch.triu(torch.ones(8, 8, dtype=torch.bool), 1), float("-inf"))
+    got["attention.out"] = sc.softmax(-1) @ v
+    logits = o["cross_entropy.logits"].clone().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(logits, o["cross_entropy.targets"])
+    loss.backward()
+    got["cross_entropy.loss"], got["cross_entropy.grad_logits"] = loss.detach(), logits.grad
+    A, Bm, w = o["lora.A"], o["lora.B"], o["lora.weight"]
+    got["lora.y"] = o["lora.x"] @ w.T + 2.0 * (o["lora.x"] @ A.T) @ Bm.T
+    got["lora.weight_merged"] = w + 2.0 * Bm @ A
+    got["lora.weight_conv1d_merged"] = o["lora.weight_conv1d"] + 2.0 * (Bm @ A).T
+    bad = [f"{k} differs by {(g - o[k]).abs().max().item():.3g}" for k, g in got.items() if (g - o[k]).abs().max().item() > 1e-12]
+    print(f"ops: {len(got)} outputs recomputed: " + ("ok" if not bad else "MISMATCH: " + "; ".join(bad)))
+    return not bad
+
+
 if __name__ == "__main__":
-    ok = True
+    ok = check_ops()
     for base in ("tiny-gpt2", "tiny-llama", "tiny-qwen2"):
         ok &= check(base, base)
     for adapter, base in (("lora-tiny-gpt2", "tiny-gpt2"), ("lora-tiny-llama", "tiny-llama"), ("lora-tiny-qwen2", "tiny-qwen2"),
