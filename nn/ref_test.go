@@ -114,11 +114,6 @@ func rope64(x []float64, T, H, D, pos0 int, theta float64, interleaved bool) []f
 	return y
 }
 
-// attention64 is causal GQA on q [T, NH, D], k, v [Tk, NKV, D].
-func attention64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64) []float64 {
-	return attentionOpt64(q, k, v, T, Tk, NH, NKV, D, scale, 0, 0)
-}
-
 // attentionOpt64 adds a sliding window (keys j with i-window < j <= i,
 // window 0: all) and score soft-capping (softCap 0: none), written from
 // their definitions: masked keys are skipped.

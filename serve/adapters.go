@@ -149,7 +149,7 @@ func confine(root, path string) (string, error) {
 	}
 	for _, part := range strings.Split(filepath.ToSlash(path), "/") {
 		if part == ".." {
-			return "", fmt.Errorf("path %q may not contain ..", path)
+			return "", fmt.Errorf("path %q may not contain a .. element", path)
 		}
 	}
 	rootReal, err := filepath.EvalSymlinks(root)
