@@ -148,6 +148,10 @@ func TestReferenceIDs(t *testing.T) {
 		{"llama2", "lenml-llama2.json", func(s string) string { return strings.ReplaceAll(s, "▁", " ") }},
 		{"llama3", "lenml-llama3.json", func(s string) string { return s }},
 		{"qwen3", "lenml-qwen3.json", norm.NFC.String},
+		{"llama3_1", "lenml-llama3_1.json", func(s string) string { return s }},
+		// Gemma 3: SentencePiece-style BPE with no pre-tokenizer, a typed ▁
+		// decodes as a space.
+		{"gemma3", "lenml-gemma3.json", func(s string) string { return strings.ReplaceAll(s, "▁", " ") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.tokenizer+"/"+tc.ref, func(t *testing.T) {

