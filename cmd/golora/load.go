@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,26 @@ import (
 // loadedFrom remembers the path each loaded model came from, so adapters
 // can be checked against the base they record.
 var loadedFrom = map[model.Model]string{}
+
+// resolveModel returns the local path of the model a command runs on
+// ("" = the embedded one): --model (a path, or a hub id found in the local
+// Hugging Face cache) when given, else the base model the adapters record,
+// with a note on stderr saying which model that is.
+func resolveModel(modelArg, adapters string, stderr io.Writer) (string, error) {
+	if modelArg != "" || adapters == "" {
+		return model.Resolve(modelArg)
+	}
+	base, err := lora.BaseModel(strings.Split(adapters, ","))
+	if err != nil {
+		return "", err
+	}
+	path, note, err := model.ResolveBase(base)
+	if err != nil {
+		return "", fmt.Errorf("--adapter %s: %w", adapters, err)
+	}
+	fmt.Fprintf(stderr, "golora: %s\n", note)
+	return path, nil
+}
 
 // addBaseDTypeFlag registers --base-dtype (default f32) on a command that
 // loads a model; pass the value to loadModelDType. Every model-loading
@@ -50,6 +71,10 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	if tokPath != "" {
 		return tokenizer.LoadFull(tokPath)
+	}
+	modelPath, err := model.Resolve(modelPath)
+	if err != nil {
+		return nil, err
 	}
 	if modelPath == "" {
 		t, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
