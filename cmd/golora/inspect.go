@@ -20,6 +20,7 @@ import (
 	"github.com/golora/golora/format/llama2c"
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
 )
 
 var inspectFlags struct {
@@ -98,6 +99,9 @@ type archSummary struct {
 	NormEps           float64  `json:"norm_eps,omitempty"`
 	Activation        string   `json:"activation,omitempty"`
 	DType             string   `json:"dtype,omitempty"`
+	// Family holds the settings particular to a family (RoPE scaling,
+	// sliding window, soft-caps, multipliers, q/k norm, layers without RoPE).
+	Family *familySettings `json:"family_settings,omitempty"`
 }
 
 type adapterSummary struct {
@@ -119,6 +123,11 @@ type adapterSummary struct {
 // inspectPath works out what PATH is and summarises it.
 func inspectPath(path string) (*inspectReport, error) {
 	st, err := os.Stat(path)
+	if err != nil && model.IsHubID(path) { // a hub id in the local cache
+		if path, err = model.Resolve(path); err == nil {
+			st, err = os.Stat(path)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +155,15 @@ func inspectPath(path string) (*inspectReport, error) {
 	}
 	if err := rep.addWeights(path); err != nil {
 		return nil, err
+	}
+	if a := rep.Architecture; a != nil {
+		f := a.Family
+		if f == nil {
+			f = &familySettings{}
+		}
+		if f.qkNormFromTensors(rep.Tensors, a.HeadDim); f.QKNorm != "" {
+			a.Family = f
+		}
 	}
 	return rep, nil
 }
@@ -336,18 +354,16 @@ func inspectConfig(cfg map[string]any) *archSummary {
 	if v, ok := cfg["tie_word_embeddings"].(bool); ok {
 		a.TieWordEmbeddings = v
 	}
-	a.RopeTheta, _ = cfg["rope_theta"].(float64)
-	if rp, ok := cfg["rope_parameters"].(map[string]any); ok && a.RopeTheta == 0 { // transformers v5
-		a.RopeTheta, _ = rp["rope_theta"].(float64)
-	}
+	a.RopeTheta, _ = cfg["rope_theta"].(float64) // rope_parameters (v5): see inspectFamily
 	for _, k := range []string{"rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"} {
 		if v, ok := cfg[k].(float64); ok {
 			a.NormEps = v
 			break
 		}
 	}
-	// GPT-2 configs carry an unused hidden_act beside the real activation_function.
-	for _, k := range []string{"activation_function", "hidden_act"} {
+	// GPT-2 configs carry an unused hidden_act beside the real
+	// activation_function; Gemma's hidden_activation wins over hidden_act.
+	for _, k := range []string{"activation_function", "hidden_activation", "hidden_act"} {
 		if v, ok := cfg[k].(string); ok {
 			a.Activation = v
 			break
@@ -359,6 +375,7 @@ func inspectConfig(cfg map[string]any) *archSummary {
 			break
 		}
 	}
+	a.Family = inspectFamily(cfg, a)
 	return a
 }
 
@@ -377,7 +394,11 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 		fmt.Fprintf(tw, "architecture:\t%s\n", printable(arch))
 		fmt.Fprintf(tw, "hidden size:\t%d\n", a.HiddenSize)
 		fmt.Fprintf(tw, "layers:\t%d\n", a.NumLayers)
-		fmt.Fprintf(tw, "heads:\t%d (kv heads %d, head dim %d)\n", a.NumHeads, a.NumKVHeads, a.HeadDim)
+		explicit := ""
+		if a.NumHeads > 0 && a.HeadDim != a.HiddenSize/a.NumHeads {
+			explicit = fmt.Sprintf(", set explicitly: hidden/heads is %d", a.HiddenSize/a.NumHeads)
+		}
+		fmt.Fprintf(tw, "heads:\t%d (kv heads %d, head dim %d%s)\n", a.NumHeads, a.NumKVHeads, a.HeadDim, explicit)
 		fmt.Fprintf(tw, "intermediate size:\t%d\n", a.IntermediateSize)
 		fmt.Fprintf(tw, "vocab size:\t%d\n", a.VocabSize)
 		fmt.Fprintf(tw, "max positions:\t%d\n", a.MaxPositions)
@@ -393,6 +414,9 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 		}
 		if a.DType != "" {
 			fmt.Fprintf(tw, "config dtype:\t%s\n", printable(a.DType))
+		}
+		if a.Family != nil {
+			a.Family.print(tw, a.NumLayers)
 		}
 	}
 	if ad := rep.Adapter; ad != nil {
