@@ -103,6 +103,14 @@ const edge = [
   "ﬁ ﬂ ﬀ ligatures",
   "▁ already has the metaspace ▁▁",
   "a\u200bb\u200cc\u200dd",
+  // Added tokens of Gemma 3 in ordinary text (HTML tags, newline and ▁ runs
+  // longer than its longest ones) and the one token with ▁ inside (">▁</").
+  "<h1>Title</h1>\n<table><tr><td>1</td></tr></table><unused0>",
+  "\n".repeat(40) + "x" + " ".repeat(40) + "y" + "\t".repeat(9),
+  "a> </b x>▁</y <a href=\"x\">link</a> > </",
+  "Dates 2026-12-04T13:45:00Z, 1_000_000, ١٢٣٤٥, 一二三, ⅷ, 0.000001, 1e-9, 3/4, 99.9%",
+  "MixedScript日本語English123中文Русский",
+  "\u00a0\u00a0 nbsp runs\u2009thin\u200a hair",
 ];
 
 const cases = [];
