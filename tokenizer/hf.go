@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -94,17 +95,18 @@ type component struct {
 		String *string `json:"String"`
 		Regex  *string `json:"Regex"`
 	} `json:"pattern"`
-	Content        string `json:"content"`
-	Behavior       string `json:"behavior"`
-	Invert         bool   `json:"invert"`
-	AddPrefixSpace *bool  `json:"add_prefix_space"`
-	UseRegex       *bool  `json:"use_regex"`
-	Replacement    string `json:"replacement"`
-	PrependScheme  string `json:"prepend_scheme"`
-	Split          *bool  `json:"split"`
-	Start          int    `json:"start"`
-	Stop           int    `json:"stop"`
-	Single         []struct {
+	Content          string `json:"content"`
+	Behavior         string `json:"behavior"`
+	Invert           bool   `json:"invert"`
+	AddPrefixSpace   *bool  `json:"add_prefix_space"`
+	UseRegex         *bool  `json:"use_regex"`
+	Replacement      string `json:"replacement"`
+	PrependScheme    string `json:"prepend_scheme"`
+	Split            *bool  `json:"split"`
+	IndividualDigits bool   `json:"individual_digits"`
+	Start            int    `json:"start"`
+	Stop             int    `json:"stop"`
+	Single           []struct {
 		SpecialToken *struct {
 			ID string `json:"id"`
 		} `json:"SpecialToken"`
@@ -534,6 +536,25 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 			return fmt.Errorf("Split without a pattern")
 		}
 		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { b.split(s, find, emit) })
+	case "Digits":
+		// Granite / StarCoder: digits are words of their own (one per digit
+		// with individual_digits), as HF's Digits pre-tokenizer, whose
+		// "digit" is Rust's char::is_numeric (Unicode N, as unicode.IsNumber).
+		each := c.IndividualDigits
+		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) {
+			start, inDigits := 0, false
+			for i, r := range s {
+				d := unicode.IsNumber(r)
+				if i > start && (d != inDigits || d && each) {
+					emit(s[start:i])
+					start = i
+				}
+				inDigits = d
+			}
+			if start < len(s) {
+				emit(s[start:])
+			}
+		})
 	case "Metaspace":
 		rep := c.Replacement
 		if rep == "" {

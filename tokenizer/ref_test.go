@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/golora/golora/internal/testutil"
@@ -207,4 +208,65 @@ func trunc(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// TestDigitsReferenceIDs: GPT-2's vocabulary behind Granite's pre-tokenizer
+// (Digits with individual_digits, then ByteLevel) encodes like
+// transformers.js. transformers.js's Digits matches JavaScript's \d (ASCII
+// 0-9) where HF tokenizers (Rust) and golora split at every Unicode number
+// (char::is_numeric), so texts with other numerals are left out.
+func TestDigitsReferenceIDs(t *testing.T) {
+	dir := refDir(t)
+	var cases []refCase
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	var ref struct {
+		IDs [][]int         `json:"ids"`
+		Pre json.RawMessage `json:"pre_tokenizer"`
+	}
+	readJSON(t, filepath.Join(dir, "lenml-gpt2-digits.json"), &ref)
+	raw, err := os.ReadFile(filepath.Join(npmModel(t, "gpt2"), "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	f["pre_tokenizer"] = ref.Pre
+	raw, _ = json.Marshal(f)
+	tok, err := ParseHF(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared, digits := 0, 0
+	for i, c := range cases {
+		if strings.IndexFunc(c.Text, func(r rune) bool { return unicode.IsNumber(r) && (r < '0' || r > '9') }) >= 0 {
+			continue
+		}
+		compared++
+		if strings.ContainsAny(c.Text, "0123456789") {
+			digits++
+		}
+		if got := tok.Encode(c.Text); !slices.Equal(got, ref.IDs[i]) {
+			t.Errorf("%s %q: %s", c.Name, trunc(c.Text), firstDiff(tok, got, ref.IDs[i]))
+		}
+	}
+	if compared < len(cases)-5 || digits < 10 {
+		t.Errorf("compared %d of %d cases (%d with digits)", compared, len(cases), digits)
+	}
+	// Unicode numerals split one by one too, as in HF tokenizers.
+	var words []string
+	tok.pre[0]("ab12 ١٢x½", true, func(w string) { words = append(words, w) })
+	if want := []string{"ab", "1", "2", " ", "١", "٢", "x", "½"}; !slices.Equal(words, want) {
+		t.Errorf("Digits words %q, want %q", words, want)
+	}
+	runs, err := ParseHF([]byte(`{"pre_tokenizer":{"type":"Digits","individual_digits":false},"model":{"type":"BPE","vocab":{"a":0}}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words = nil
+	runs.pre[0]("ab12 ١٢x½3", true, func(w string) { words = append(words, w) })
+	if want := []string{"ab", "12", " ", "١٢", "x", "½3"}; !slices.Equal(words, want) {
+		t.Errorf("Digits (runs) words %q, want %q", words, want)
+	}
 }

