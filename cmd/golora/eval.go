@@ -39,7 +39,7 @@ formats golora train reads.`,
 			if dataPath == "" {
 				return errors.New("--data FILE.jsonl is required")
 			}
-			modelPath, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
+			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
 	}
-	modelPath, err := resolveModel(f.model, f.adapter, cmd.ErrOrStderr())
+	modelPath, _, err := resolveModel(f.model, f.adapter, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

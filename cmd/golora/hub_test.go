@@ -137,6 +137,21 @@ func TestModelFromHubCache(t *testing.T) {
 		}
 	}
 
+	// train --init-adapter alone continues on the adapter's base, and the new
+	// adapter records the same hub id.
+	runOut := t.TempDir()
+	_, stderr, err := runGoloraErr(t, "train", "--init-adapter", cached, "--steps", "1", "--seq-len", "32", "--batch", "1", "--out", runOut)
+	if err != nil {
+		t.Fatalf("train --init-adapter: %v", err)
+	}
+	var ac struct {
+		Base string `json:"base_model_name_or_path"`
+	}
+	b, _ := os.ReadFile(filepath.Join(runOut, "adapter_config.json"))
+	if err := json.Unmarshal(b, &ac); err != nil || ac.Base != "golora-test/stories-x" || !strings.Contains(stderr, snap) {
+		t.Errorf("train --init-adapter: base_model_name_or_path %q (%v), stderr %q", ac.Base, err, stderr)
+	}
+
 	// merge --adapter alone merges into the cached base.
 	out := filepath.Join(t.TempDir(), "merged")
 	stdout, _, err := runGoloraErr(t, "merge", "--adapter", cached, "--out", out)

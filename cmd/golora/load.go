@@ -23,21 +23,27 @@ var loadedFrom = map[model.Model]string{}
 // resolveModel returns the local path of the model a command runs on
 // ("" = the embedded one): --model (a path, or a hub id found in the local
 // Hugging Face cache) when given, else the base model the adapters record,
-// with a note on stderr saying which model that is.
-func resolveModel(modelArg, adapters string, stderr io.Writer) (string, error) {
+// with a note on stderr saying which model that is. name is the model as
+// given or recorded (a hub id stays a hub id), for a new adapter's
+// base_model_name_or_path.
+func resolveModel(modelArg, adapters string, stderr io.Writer) (path, name string, err error) {
 	if modelArg != "" || adapters == "" {
-		return model.Resolve(modelArg)
+		path, err = model.Resolve(modelArg)
+		return path, modelArg, err
 	}
 	base, err := lora.BaseModel(strings.Split(adapters, ","))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	path, note, err := model.ResolveBase(base)
 	if err != nil {
-		return "", fmt.Errorf("--adapter %s: %w", adapters, err)
+		return "", "", fmt.Errorf("--adapter %s: %w", adapters, err)
 	}
 	fmt.Fprintf(stderr, "golora: %s\n", note)
-	return path, nil
+	if path == "" {
+		base = "" // the embedded model
+	}
+	return path, base, nil
 }
 
 // addBaseDTypeFlag registers --base-dtype (default f32) on a command that

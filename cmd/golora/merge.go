@@ -57,7 +57,7 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 				return errors.New("--adapter DIR and --out DIR are required")
 			}
 			given := modelPath
-			modelPath, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
+			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
