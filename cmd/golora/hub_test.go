@@ -54,6 +54,19 @@ func TestModelFromHubCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(snap, "tok512.bin"), embedded.Tokenizer, 0o644)
+	// As huggingface_hub lays it out: the snapshot's files are relative
+	// links into blobs/.
+	os.MkdirAll(filepath.Join(repo, "blobs"), 0o755)
+	files, _ := os.ReadDir(snap)
+	for _, f := range files {
+		blob := filepath.Join(repo, "blobs", "sha-"+f.Name())
+		if err := os.Rename(filepath.Join(snap, f.Name()), blob); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..", "..", "blobs", "sha-"+f.Name()), filepath.Join(snap, f.Name())); err != nil {
+			t.Skipf("no symlinks here: %v", err)
+		}
+	}
 	os.MkdirAll(filepath.Join(repo, "refs"), 0o755)
 	os.WriteFile(filepath.Join(repo, "refs", "main"), []byte("0123abcd"), 0o644)
 
@@ -122,6 +135,11 @@ func TestModelFromHubCache(t *testing.T) {
 	}
 	if a, b := gen("--adapter", cached), gen("--adapter", cached, "--model", "golora-test/stories-x"); a != b {
 		t.Errorf("generate --adapter alone %q, with --model the hub id %q", a, b)
+	}
+
+	// --tokenizer takes a hub id too.
+	if a, b := gen("--adapter", cached), gen("--adapter", cached, "--tokenizer", "golora-test/stories-x"); a != b {
+		t.Errorf("generate --tokenizer hub id %q, found beside the model %q", b, a)
 	}
 
 	// Nothing there: a clear error that downloads nothing.

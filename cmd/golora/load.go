@@ -76,7 +76,11 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 // (nil, nil) when a model has no tokenizer, so id-only commands still work.
 func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	if tokPath != "" {
-		return tokenizer.LoadFull(tokPath)
+		p, err := model.Resolve(tokPath) // a model's hub id names its tokenizer too
+		if err != nil {
+			return nil, err
+		}
+		return tokenizer.LoadFull(p)
 	}
 	modelPath, err := model.Resolve(modelPath)
 	if err != nil {
