@@ -156,7 +156,7 @@ func ResolveBase(base string) (path, note string, err error) {
 	}
 	path, err = Resolve(base)
 	if err != nil {
-		return "", "", fmt.Errorf("the adapter's base_model_name_or_path: %w (or give --model)", err)
+		return "", "", fmt.Errorf("base_model_name_or_path %q: %w; or choose the base with --model", base, err)
 	}
 	if path == base {
 		return path, fmt.Sprintf("using the adapter's base model %s", base), nil

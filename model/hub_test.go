@@ -126,6 +126,8 @@ func TestResolveBase(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HF_HUB_CACHE", filepath.Join(home, "hub"))
 	repo := fakeHub(t, filepath.Join(home, "hub"), "Org/Base", "c1", "c1")
+	local := filepath.Join(home, "local-model")
+	os.Mkdir(local, 0o755)
 	tests := []struct {
 		base, path, note string
 		err              bool
@@ -134,6 +136,7 @@ func TestResolveBase(t *testing.T) {
 		{"stories260K", "", "is the embedded stories260K", false},
 		{"/old/machine/stories260K.bin", "", "is the embedded stories260K", false},
 		{"Org/Base", filepath.Join(repo, "snapshots", "c1"), "from the Hugging Face cache", false},
+		{local, local, "using the adapter's base model " + local, false},
 		{"Org/NotHere", "", "", true},
 		{"/old/machine/qwen", "", "", true},
 	}
