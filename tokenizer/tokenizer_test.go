@@ -265,13 +265,14 @@ func TestCompletePrefix(t *testing.T) {
 func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 	dir := refDir(t)
 	var ref []struct {
-		Tokenizer string    `json:"tokenizer"`
-		Conv      int       `json:"conversation"`
-		AddGen    bool      `json:"add_generation_prompt"`
-		Messages  []Message `json:"messages"`
-		Text      string    `json:"text"`
-		Template  string    `json:"template"`
-		IDs       []int     `json:"ids"` // transformers.js encoding of Text
+		Tokenizer string         `json:"tokenizer"`
+		Conv      int            `json:"conversation"`
+		AddGen    bool           `json:"add_generation_prompt"`
+		Messages  []Message      `json:"messages"`
+		Text      string         `json:"text"`
+		Template  string         `json:"template"`
+		IDs       []int          `json:"ids"` // transformers.js encoding of Text
+		Extra     map[string]any `json:"extra"`
 	}
 	readJSON(t, filepath.Join(dir, "chat.json"), &ref)
 	seen := map[string]int{}
@@ -289,7 +290,7 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ct.Render(c.Messages, c.AddGen)
+		got, err := ct.RenderWith(c.Messages, c.AddGen, c.Extra)
 		if err != nil {
 			t.Errorf("%s conversation %d: %v", c.Tokenizer, c.Conv, err)
 			continue
@@ -313,9 +314,12 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 			}
 			seen[c.Tokenizer+" ids"]++
 		}
+		if c.Extra != nil {
+			seen[c.Tokenizer+" extra"]++
+		}
 		seen[c.Tokenizer]++
 	}
-	for _, name := range []string{"llama3", "llama3_1", "qwen3", "gemma3", "features", "default", "llama3 ids", "llama3_1 ids", "qwen3 ids", "gemma3 ids"} {
+	for _, name := range []string{"llama3", "llama3_1", "qwen3", "gemma3", "features", "default", "llama3 ids", "llama3_1 ids", "qwen3 ids", "gemma3 ids", "qwen3 extra"} {
 		if seen[name] < 4 {
 			t.Errorf("%s: %d renderings compared", name, seen[name])
 		}

