@@ -161,7 +161,7 @@ func inspectPath(path string) (*inspectReport, error) {
 		if f == nil {
 			f = &familySettings{}
 		}
-		if f.qkNormFromTensors(rep.Tensors, a.HeadDim); f.QKNorm != "" {
+		if f.fromTensors(rep.Tensors, a.HeadDim); f.QKNorm != "" || len(f.Fused) > 0 {
 			a.Family = f
 		}
 	}

@@ -39,6 +39,9 @@ type familySettings struct {
 	QKNorm string `json:"qk_norm,omitempty"`
 	// NoRopeLayers are the layers that skip RoPE (SmolLM3).
 	NoRopeLayers []int `json:"no_rope_layers,omitempty"`
+	// Fused lists fused projections in the weights (Phi-3's qkv_proj and
+	// gate_up_proj), the module names PEFT targets.
+	Fused []string `json:"fused_projections,omitempty"`
 }
 
 // ropeSummary is the rotary embedding of all layers (Layers "") or of one
@@ -221,16 +224,20 @@ func inspectWindow(cfg map[string]any, a *archSummary, f *familySettings) {
 	}
 }
 
-// qkNormFromTensors sets QKNorm from the shape of layer 0's q_norm weight.
-func (f *familySettings) qkNormFromTensors(tensors []tensorSummary, headDim int) {
+// fromTensors sets what the weights show: QKNorm from the shape of layer
+// 0's q_norm weight, and the fused projections.
+func (f *familySettings) fromTensors(tensors []tensorSummary, headDim int) {
 	for _, t := range tensors {
-		if strings.HasSuffix(t.Name, "layers.0.self_attn.q_norm.weight") && len(t.Shape) == 1 {
+		switch {
+		case strings.HasSuffix(t.Name, "layers.0.self_attn.q_norm.weight") && len(t.Shape) == 1:
+			f.QKNorm = "whole projection"
 			if t.Shape[0] == headDim {
 				f.QKNorm = "per head"
-			} else {
-				f.QKNorm = "whole projection"
 			}
-			return
+		case strings.HasSuffix(t.Name, "layers.0.self_attn.qkv_proj.weight"):
+			f.Fused = append(f.Fused, "qkv_proj")
+		case strings.HasSuffix(t.Name, "layers.0.mlp.gate_up_proj.weight"):
+			f.Fused = append(f.Fused, "gate_up_proj")
 		}
 	}
 }
@@ -295,6 +302,9 @@ func (f *familySettings) print(w io.Writer, numLayers int) {
 	}
 	if len(f.NoRopeLayers) > 0 {
 		fmt.Fprintf(w, "no RoPE on layers:\t%s\n", intList(f.NoRopeLayers))
+	}
+	if len(f.Fused) > 0 {
+		fmt.Fprintf(w, "fused projections:\t%s\n", strings.Join(f.Fused, ", "))
 	}
 }
 

@@ -121,6 +121,26 @@ func TestInspectQKNormFromWeights(t *testing.T) {
 			t.Errorf("q_norm [%d]: %q, want %q", tc.n, got, tc.want)
 		}
 	}
+	// Phi-3's fused projections come from the weight names.
+	dir := t.TempDir()
+	cfg, _ := os.ReadFile(filepath.Join("testdata", "families-configs", "phi3", "config.json"))
+	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
+	w := map[string]*tensor.Tensor{"model.layers.0.self_attn.qkv_proj.weight": tensor.New(192, 64), "model.layers.0.mlp.gate_up_proj.weight": tensor.New(192, 64)}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), w, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := inspectPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Architecture.Family.Fused; !reflect.DeepEqual(got, []string{"gate_up_proj", "qkv_proj"}) {
+		t.Errorf("fused projections %q", got)
+	}
+	var buf bytes.Buffer
+	rep.print(&buf, false)
+	if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), "fused projections: gate_up_proj, qkv_proj") {
+		t.Errorf("text output:\n%s", buf.String())
+	}
 	// A plain Llama config has no family settings.
 	a := inspectConfig(map[string]any{"model_type": "llama", "hidden_size": 64.0, "num_attention_heads": 4.0, "rope_theta": 10000.0})
 	if a.Family != nil || !reflect.DeepEqual(a.RopeTheta, 10000.0) {
