@@ -24,20 +24,28 @@ import (
 // HubCacheDir returns the Hugging Face hub cache folder the environment
 // selects, as huggingface_hub computes it.
 func HubCacheDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	// huggingface_hub expands a leading ~ in these variables.
+	env := func(k string) string {
+		v := os.Getenv(k)
+		if v == "~" || strings.HasPrefix(v, "~/") {
+			v = filepath.Join(home, v[1:])
+		}
+		return v
+	}
 	for _, k := range []string{"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
+		if v := env(k); v != "" {
 			return v
 		}
 	}
-	if v := os.Getenv("HF_HOME"); v != "" {
+	if v := env("HF_HOME"); v != "" {
 		return filepath.Join(v, "hub")
 	}
-	if v := os.Getenv("XDG_CACHE_HOME"); v != "" {
+	if v := env("XDG_CACHE_HOME"); v != "" {
 		return filepath.Join(v, "huggingface", "hub")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(".cache", "huggingface", "hub")
 	}
 	return filepath.Join(home, ".cache", "huggingface", "hub")
 }

@@ -43,6 +43,10 @@ func TestHubCacheDir(t *testing.T) {
 	if got := HubCacheDir(); got != "/xdg/huggingface/hub" {
 		t.Errorf("XDG_CACHE_HOME: %s", got)
 	}
+	t.Setenv("HF_HOME", "~/hf")
+	if got := HubCacheDir(); got != "/home/u/hf/hub" {
+		t.Errorf("HF_HOME with ~: %s", got)
+	}
 	t.Setenv("HF_HOME", "/hf")
 	if got := HubCacheDir(); got != "/hf/hub" {
 		t.Errorf("HF_HOME: %s", got)
