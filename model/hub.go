@@ -171,3 +171,21 @@ func ResolveBase(base string) (path, note string, err error) {
 	}
 	return path, fmt.Sprintf("using the adapter's base model %s from the Hugging Face cache (%s)", base, path), nil
 }
+
+// HubIDOf returns the hub id of a snapshot folder of the hub cache
+// (".../models--ORG--NAME/snapshots/<commit>", or a file in it), so that a
+// model loaded from the cache can be named as the adapters trained on it
+// record it.
+func HubIDOf(path string) (string, bool) {
+	dir := filepath.Clean(path)
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	snaps := filepath.Dir(dir)
+	repo := filepath.Base(filepath.Dir(snaps))
+	if filepath.Base(snaps) != "snapshots" || !strings.HasPrefix(repo, "models--") {
+		return "", false
+	}
+	id := strings.ReplaceAll(strings.TrimPrefix(repo, "models--"), "--", "/")
+	return id, IsHubID(id)
+}

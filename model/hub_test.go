@@ -113,6 +113,22 @@ func TestResolveHubID(t *testing.T) {
 	}
 }
 
+func TestHubIDOf(t *testing.T) {
+	hub := t.TempDir()
+	repo := fakeHub(t, hub, "Qwen/Qwen3-0.6B", "c1", "c1")
+	snap := filepath.Join(repo, "snapshots", "c1")
+	for _, p := range []string{snap, snap + "/", filepath.Join(snap, "config.json")} {
+		if id, ok := HubIDOf(p); !ok || id != "Qwen/Qwen3-0.6B" {
+			t.Errorf("HubIDOf(%s) = %q, %v", p, id, ok)
+		}
+	}
+	for _, p := range []string{repo, hub, "/tmp/models--x/other/c1", ""} {
+		if id, ok := HubIDOf(p); ok {
+			t.Errorf("HubIDOf(%s) = %q", p, id)
+		}
+	}
+}
+
 func TestIsHubID(t *testing.T) {
 	for _, s := range []string{"gpt2", "Qwen/Qwen3-0.6B", "meta-llama/Llama-3.2-1B", "HuggingFaceTB/SmolLM3-3B", "google/gemma-3-270m"} {
 		if !IsHubID(s) {

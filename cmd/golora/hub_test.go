@@ -13,9 +13,9 @@ import (
 	"github.com/golora/golora/model/embedded"
 )
 
-// runGoloraErr is runGolora returning stderr and the error instead of
+// runGoloraSplit is runGolora returning stderr and the error instead of
 // failing on it.
-func runGoloraErr(t *testing.T, args ...string) (stdout, stderr string, err error) {
+func runGoloraSplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	resetFlags()
 	var out, errOut bytes.Buffer
@@ -95,7 +95,7 @@ func TestModelFromHubCache(t *testing.T) {
 	os.WriteFile(data, []byte(`{"input_ids":[1,403,407,261,378,432,383,286,300,301]}`+"\n"), 0o644)
 	loss := func(args ...string) (float64, string) {
 		t.Helper()
-		out, stderr, err := runGoloraErr(t, append([]string{"eval", "--data", data, "--json"}, args...)...)
+		out, stderr, err := runGoloraSplit(t, append([]string{"eval", "--data", data, "--json"}, args...)...)
 		if err != nil {
 			t.Fatalf("eval %v: %v", args, err)
 		}
@@ -127,7 +127,7 @@ func TestModelFromHubCache(t *testing.T) {
 
 	// generate runs on the base too, with its tokenizer found in the snapshot.
 	gen := func(args ...string) string {
-		out, _, err := runGoloraErr(t, append([]string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-new-tokens", "12"}, args...)...)
+		out, _, err := runGoloraSplit(t, append([]string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-new-tokens", "12"}, args...)...)
 		if err != nil {
 			t.Fatalf("generate %v: %v", args, err)
 		}
@@ -142,6 +142,16 @@ func TestModelFromHubCache(t *testing.T) {
 		t.Errorf("generate --tokenizer hub id %q, found beside the model %q", b, a)
 	}
 
+	// A model loaded from the cache is known by its hub id, so an adapter
+	// recording that id gets no "trained on another base" warning.
+	lm, err := loadModel(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := loadedFrom[lm]; from != "golora-test/stories-x" || lora.BaseMismatch("golora-test/stories-x", cached, from, embedded.Name) != "" {
+		t.Errorf("model loaded from the cache is recorded as %q", from)
+	}
+
 	// Nothing there: a clear error that downloads nothing.
 	for _, args := range [][]string{
 		{"eval", "--data", data, "--model", "golora-test/not-downloaded"},
@@ -149,7 +159,7 @@ func TestModelFromHubCache(t *testing.T) {
 		{"generate", "--prompt", "x", "--adapter", missing},
 		{"merge", "--adapter", missing, "--out", filepath.Join(t.TempDir(), "out")},
 	} {
-		_, _, err := runGoloraErr(t, args...)
+		_, _, err := runGoloraSplit(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "golora-test/not-downloaded") || !strings.Contains(err.Error(), "downloads nothing") {
 			t.Errorf("%v: error %v", args, err)
 		}
@@ -158,7 +168,7 @@ func TestModelFromHubCache(t *testing.T) {
 	// train --init-adapter alone continues on the adapter's base, and the new
 	// adapter records the same hub id.
 	runOut := t.TempDir()
-	_, stderr, err := runGoloraErr(t, "train", "--init-adapter", cached, "--steps", "1", "--seq-len", "32", "--batch", "1", "--out", runOut)
+	_, stderr, err := runGoloraSplit(t, "train", "--init-adapter", cached, "--steps", "1", "--seq-len", "32", "--batch", "1", "--out", runOut)
 	if err != nil {
 		t.Fatalf("train --init-adapter: %v", err)
 	}
@@ -172,7 +182,7 @@ func TestModelFromHubCache(t *testing.T) {
 
 	// merge --adapter alone merges into the cached base.
 	out := filepath.Join(t.TempDir(), "merged")
-	stdout, _, err := runGoloraErr(t, "merge", "--adapter", cached, "--out", out)
+	stdout, _, err := runGoloraSplit(t, "merge", "--adapter", cached, "--out", out)
 	if err != nil || !strings.Contains(stdout, snap) {
 		t.Fatalf("merge: %q, %v", stdout, err)
 	}

@@ -66,6 +66,9 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 		}
 		return nil, err
 	}
+	if id, ok := model.HubIDOf(path); ok {
+		path = id // what adapters trained on it record
+	}
 	loadedFrom[m] = path
 	return m, nil
 }
