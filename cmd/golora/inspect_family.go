@@ -53,6 +53,12 @@ type ropeSummary struct {
 	Params map[string]any `json:"params,omitempty"` // factor, low_freq_factor, short_factor, ...
 }
 
+// inspectMaxLayers bounds the per-layer lists a hostile num_hidden_layers
+// could make huge; real models have a few hundred layers at most.
+const inspectMaxLayers = 1 << 16
+
+func layersOf(a *archSummary) int { return min(a.NumLayers, inspectMaxLayers) }
+
 // qkNormByType is the q/k norm of families whose config does not say it.
 var qkNormByType = map[string]string{
 	"qwen3": "per head", "qwen3_moe": "per head", "gemma3": "per head", "gemma3_text": "per head",
@@ -78,7 +84,7 @@ func inspectFamily(cfg map[string]any, a *archSummary) *familySettings {
 			}
 		}
 	} else if n, ok := inspectInt(cfg, "no_rope_layer_interval"); ok && n > 0 {
-		for i := range a.NumLayers {
+		for i := range layersOf(a) {
 			if (i+1)%n == 0 {
 				f.NoRopeLayers = append(f.NoRopeLayers, i)
 			}
@@ -190,7 +196,7 @@ func inspectWindow(cfg map[string]any, a *archSummary, f *familySettings) {
 			f.SlidingOff = fmt.Sprintf("sliding_window %d is set but use_sliding_window is false", w)
 			return
 		case a.ModelType == "gemma2": // even layers slide
-			for i := 0; i < a.NumLayers; i += 2 {
+			for i := 0; i < layersOf(a); i += 2 {
 				sliding = append(sliding, i)
 			}
 		case a.ModelType == "gemma3" || a.ModelType == "gemma3_text":
@@ -198,7 +204,7 @@ func inspectWindow(cfg map[string]any, a *archSummary, f *familySettings) {
 			if !ok {
 				p = 6
 			}
-			for i := range a.NumLayers {
+			for i := range layersOf(a) {
 				if p <= 0 || (i+1)%p != 0 {
 					sliding = append(sliding, i)
 				}
@@ -208,11 +214,11 @@ func inspectWindow(cfg map[string]any, a *archSummary, f *familySettings) {
 			if !ok {
 				from = 28
 			}
-			for i := from; i < a.NumLayers; i++ {
+			for i := from; i < layersOf(a); i++ {
 				sliding = append(sliding, i)
 			}
 		default: // Mistral: every layer
-			for i := range a.NumLayers {
+			for i := range layersOf(a) {
 				sliding = append(sliding, i)
 			}
 		}

@@ -141,6 +141,13 @@ func TestInspectQKNormFromWeights(t *testing.T) {
 	if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), "fused projections: gate_up_proj, qkv_proj") {
 		t.Errorf("text output:\n%s", buf.String())
 	}
+	// A hostile layer count does not make per-layer lists of that size.
+	huge := inspectConfig(map[string]any{"model_type": "mistral", "num_hidden_layers": 1e12, "sliding_window": 8.0, "no_rope_layer_interval": 2.0})
+	if f := huge.Family; f == nil {
+		t.Error("num_hidden_layers 1e12: no family settings")
+	} else if len(f.SlidingLayers) != inspectMaxLayers || len(f.NoRopeLayers) != inspectMaxLayers/2 {
+		t.Errorf("num_hidden_layers 1e12: %d sliding, %d no-RoPE layers listed", len(f.SlidingLayers), len(f.NoRopeLayers))
+	}
 	// A plain Llama config has no family settings.
 	a := inspectConfig(map[string]any{"model_type": "llama", "hidden_size": 64.0, "num_attention_heads": 4.0, "rope_theta": 10000.0})
 	if a.Family != nil || !reflect.DeepEqual(a.RopeTheta, 10000.0) {
