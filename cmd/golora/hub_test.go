@@ -142,6 +142,17 @@ func TestModelFromHubCache(t *testing.T) {
 		t.Errorf("generate --tokenizer hub id %q, found beside the model %q", b, a)
 	}
 
+	// inspect says which model an adapter alone would run on.
+	for dir, want := range map[string]string{cached: snap, none: "embedded " + embedded.Name, missing: "none: neither a local path nor in the Hugging Face cache " + hub} {
+		rep, err := inspectPath(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(rep.Adapter.BaseModelUse, want) {
+			t.Errorf("inspect %s: base model in use %q, want it to say %q", dir, rep.Adapter.BaseModelUse, want)
+		}
+	}
+
 	// A model loaded from the cache is known by its hub id, so an adapter
 	// recording that id gets no "trained on another base" warning.
 	lm, err := loadModel(snap)

@@ -105,8 +105,11 @@ type archSummary struct {
 }
 
 type adapterSummary struct {
-	PeftType      string         `json:"peft_type,omitempty"`
-	BaseModel     string         `json:"base_model_name_or_path,omitempty"`
+	PeftType  string `json:"peft_type,omitempty"`
+	BaseModel string `json:"base_model_name_or_path,omitempty"`
+	// BaseModelUse says which model commands given only this adapter load:
+	// a local path, the embedded model, or why none.
+	BaseModelUse  string         `json:"base_model_use,omitempty"`
 	R             int            `json:"r"`
 	LoraAlpha     float64        `json:"lora_alpha"`
 	Scaling       float64        `json:"scaling"` // alpha/r or alpha/sqrt(r); per-module patterns not applied
@@ -247,6 +250,14 @@ func inspectAdapter(dir string) (*inspectReport, error) {
 	ad := &adapterSummary{TargetModules: cfg["target_modules"], R: 8, LoraAlpha: 8, Trainable: rep.Parameters}
 	ad.PeftType, _ = cfg["peft_type"].(string)
 	ad.BaseModel, _ = cfg["base_model_name_or_path"].(string)
+	switch _, note, err := model.ResolveBase(ad.BaseModel); {
+	case errors.Is(err, model.ErrNotInCache):
+		ad.BaseModelUse = "none: neither a local path nor in the Hugging Face cache " + model.HubCacheDir() + " (give --model)"
+	case err != nil:
+		ad.BaseModelUse = "none: " + err.Error()
+	default:
+		ad.BaseModelUse = note
+	}
 	if r, ok := inspectInt(cfg, "r"); ok {
 		ad.R = r
 	}
@@ -422,6 +433,9 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 	if ad := rep.Adapter; ad != nil {
 		fmt.Fprintf(tw, "peft type:\t%s\n", printable(ad.PeftType))
 		fmt.Fprintf(tw, "base model:\t%s\n", printable(ad.BaseModel))
+		if ad.BaseModelUse != "" {
+			fmt.Fprintf(tw, "base model in use:\t%s\n", printable(ad.BaseModelUse))
+		}
 		fmt.Fprintf(tw, "r:\t%d\n", ad.R)
 		fmt.Fprintf(tw, "lora_alpha:\t%g (scaling %.4g%s)\n", ad.LoraAlpha, ad.Scaling, map[bool]string{true: ", rsLoRA"}[ad.UseRSLoRA])
 		tm, _ := json.Marshal(ad.TargetModules)
