@@ -282,7 +282,7 @@ func (f *familySettings) print(w io.Writer, numLayers int) {
 		if len(ps) > 0 {
 			line += ", " + strings.Join(ps, ", ")
 		}
-		fmt.Fprintf(w, "%s:\t%s\n", label, line)
+		fmt.Fprintf(w, "%s:\t%s\n", printable(label), printable(line)) // rope types and keys come from the file
 	}
 	switch {
 	case f.SlidingWindow > 0 && len(f.SlidingLayers) == numLayers:
