@@ -159,7 +159,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		IgnoreEOS: f.ignoreEOS,
 		Sampler:   generate.NewSampler(f.temperature, f.topK, f.topP, f.repPen, seed),
 	}
-	opt.EOS = generate.EOSIDs(m, f.model, tok)
+	opt.EOS = generate.EOSIDs(m, modelPath, tok)
 	stops := f.stops
 	if f.chat {
 		ids, strs := generate.ChatStops(tok)

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/generate"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
@@ -54,6 +56,7 @@ func TestModelFromHubCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(snap, "tok512.bin"), embedded.Tokenizer, 0o644)
+	os.WriteFile(filepath.Join(snap, "generation_config.json"), []byte(`{"eos_token_id": [2, 7]}`), 0o644)
 	// As huggingface_hub lays it out: the snapshot's files are relative
 	// links into blobs/.
 	os.MkdirAll(filepath.Join(repo, "blobs"), 0o755)
@@ -161,6 +164,11 @@ func TestModelFromHubCache(t *testing.T) {
 	}
 	if from := loadedFrom[lm]; from != "golora-test/stories-x" || lora.BaseMismatch("golora-test/stories-x", cached, from, embedded.Name) != "" {
 		t.Errorf("model loaded from the cache is recorded as %q", from)
+	}
+
+	// EOS ids come from the snapshot's generation_config.json for a hub id.
+	if ids := generate.EOSIDs(lm, "golora-test/stories-x", nil); !slices.Contains(ids, 7) {
+		t.Errorf("EOSIDs for the hub id: %v, want 7 from generation_config.json", ids)
 	}
 
 	// Nothing there: a clear error that downloads nothing.

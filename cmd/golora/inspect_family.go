@@ -289,7 +289,7 @@ func (f *familySettings) print(w io.Writer, numLayers int) {
 		fmt.Fprintf(w, "sliding window:\t%d tokens, all layers\n", f.SlidingWindow)
 	case f.SlidingWindow > 0:
 		fmt.Fprintf(w, "sliding window:\t%d tokens on layers %s (%d of %d; the others attend to everything)\n",
-			f.SlidingWindow, intList(f.SlidingLayers), len(f.SlidingLayers), numLayers)
+			f.SlidingWindow, joinInts(f.SlidingLayers), len(f.SlidingLayers), numLayers)
 	case f.SlidingOff != "":
 		fmt.Fprintf(w, "sliding window:\toff (%s)\n", f.SlidingOff)
 	}
@@ -307,14 +307,14 @@ func (f *familySettings) print(w io.Writer, numLayers int) {
 		fmt.Fprintf(w, "q/k norm:\t%s\n", f.QKNorm)
 	}
 	if len(f.NoRopeLayers) > 0 {
-		fmt.Fprintf(w, "no RoPE on layers:\t%s\n", intList(f.NoRopeLayers))
+		fmt.Fprintf(w, "no RoPE on layers:\t%s\n", joinInts(f.NoRopeLayers))
 	}
 	if len(f.Fused) > 0 {
 		fmt.Fprintf(w, "fused projections:\t%s\n", strings.Join(f.Fused, ", "))
 	}
 }
 
-func intList(l []int) string {
+func joinInts(l []int) string {
 	s := make([]string, len(l))
 	for i, v := range l {
 		s[i] = fmt.Sprint(v)
