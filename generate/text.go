@@ -71,10 +71,10 @@ func (t *Text) Flush() string {
 // we.
 func EOSIDs(m model.Model, modelPath string, tok tokenizer.Full) []int {
 	ids := append([]int(nil), m.Config().EOSTokenID...)
-	if modelPath != "" {
-		dir := modelPath
-		if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
-			dir = filepath.Dir(modelPath)
+	if p, err := model.Resolve(modelPath); err == nil && p != "" { // a hub id: its cached snapshot
+		dir := p
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			dir = filepath.Dir(p)
 		}
 		var gen struct {
 			EOS model.TokenIDs `json:"eos_token_id"`

@@ -69,3 +69,45 @@ func isLoRADir(dir string) bool {
 	}
 	return json.Unmarshal(raw, &probe) != nil || probe.AdapterType != "bottleneck"
 }
+
+// BaseModel returns the base_model_name_or_path the adapter folders record
+// (each as LoadDir reads it: the top adapter_config.json and bottleneck
+// adapters in subfolders), "" when none records one. Folders that record
+// different bases are an error: there is no one model to load them on.
+func BaseModel(dirs []string) (string, error) {
+	base, from := "", ""
+	for _, dir := range dirs {
+		cfgs := []string{filepath.Join(dir, ConfigFile)}
+		subs, _ := os.ReadDir(dir)
+		for _, e := range subs {
+			if sub := filepath.Join(dir, e.Name()); e.IsDir() && !fileMissing(filepath.Join(sub, ConfigFile)) && !isLoRADir(sub) {
+				cfgs = append(cfgs, filepath.Join(sub, ConfigFile))
+			}
+		}
+		found := false
+		for _, p := range cfgs {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			found = true
+			var c struct {
+				Base *string `json:"base_model_name_or_path"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return "", fmt.Errorf("lora: %s: %w", p, err)
+			}
+			if c.Base == nil || *c.Base == "" {
+				continue
+			}
+			if base != "" && *c.Base != base {
+				return "", fmt.Errorf("lora: %s records base model %q but %s records %q; give --model", p, *c.Base, from, base)
+			}
+			base, from = *c.Base, p
+		}
+		if !found {
+			return "", fmt.Errorf("lora: %s holds no %s", dir, ConfigFile)
+		}
+	}
+	return base, nil
+}

@@ -1,6 +1,8 @@
 package lora
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,4 +89,43 @@ func mustLoad(t *testing.T) model.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestBaseModel reads base_model_name_or_path from adapter folders the way
+// LoadDir finds adapters: the top config and bottleneck subfolders.
+func TestBaseModel(t *testing.T) {
+	write := func(dir, cfg string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	a, b, c, d := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c"), filepath.Join(root, "d")
+	write(a, `{"peft_type":"LORA","base_model_name_or_path":"Qwen/Qwen3-0.6B"}`)
+	write(b, `{"peft_type":"LORA","base_model_name_or_path":null}`)
+	write(filepath.Join(b, "adapter"), `{"adapter_type":"bottleneck","base_model_name_or_path":"Qwen/Qwen3-0.6B"}`)
+	write(filepath.Join(b, "other"), `{"peft_type":"LORA","base_model_name_or_path":"ignored/named-adapter"}`)
+	write(c, `{"peft_type":"LORA"}`)
+	write(d, `{"peft_type":"LORA","base_model_name_or_path":"meta-llama/Llama-3.2-1B"}`)
+	for _, tc := range []struct {
+		dirs []string
+		want string
+		err  string
+	}{
+		{[]string{a}, "Qwen/Qwen3-0.6B", ""},
+		{[]string{b}, "Qwen/Qwen3-0.6B", ""},
+		{[]string{c}, "", ""},
+		{[]string{c, a, b}, "Qwen/Qwen3-0.6B", ""},
+		{[]string{a, d}, "", "give --model"},
+		{[]string{filepath.Join(root, "none")}, "", "holds no adapter_config.json"},
+	} {
+		got, err := BaseModel(tc.dirs)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("BaseModel(%v) = %q, %v; want %q, %q", tc.dirs, got, err, tc.want, tc.err)
+		}
+	}
 }

@@ -150,11 +150,17 @@ func ParseConfig(data []byte, name string) (*Config, error) { return core.ParseC
 //   - a .safetensors or index .json file inside such a folder;
 //   - a llama2.c .bin checkpoint;
 //   - a .gguf file (llama, qwen2, gpt2; see gguf.go), dequantized to F32
-//     before the base dtype applies.
+//     before the base dtype applies;
+//   - a Hugging Face hub id ("Qwen/Qwen3-0.6B") found in the local cache
+//     (see Resolve; nothing is downloaded).
 func Load(path string) (Model, error) { return LoadWith(path, Options{}) }
 
 // LoadWith is Load with options (the base's dtype, see basedtype.go).
 func LoadWith(path string, o Options) (Model, error) {
+	path, err := Resolve(path)
+	if err != nil {
+		return nil, err
+	}
 	dt, err := o.baseDType(path)
 	if err != nil {
 		return nil, err

@@ -1,16 +1,23 @@
 package tokenizer
 
 import (
+	"slices"
 	"sort"
 	"unicode"
 	"unicode/utf8"
 )
 
 // addedMatcher finds added tokens in text, leftmost-longest as HF's
-// aho-corasick matcher does. Added tokens are few and nearly all start with
-// '<', so candidates are indexed by their first byte.
+// aho-corasick matcher does. Candidates are indexed by their first byte, and
+// within it by length (longest first), so a position costs one map lookup
+// per distinct length even with Gemma's thousands of "<...>" tokens.
 type addedMatcher struct {
-	byFirst [256][]addedToken // longest first
+	byFirst [256]*addedGroup
+}
+
+type addedGroup struct {
+	lens []int // distinct lengths, longest first
+	toks map[string]addedToken
 }
 
 func newAddedMatcher(tokens []addedToken) *addedMatcher {
@@ -19,12 +26,23 @@ func newAddedMatcher(tokens []addedToken) *addedMatcher {
 		if a.Content == "" {
 			continue
 		}
-		c := a.Content[0]
-		m.byFirst[c] = append(m.byFirst[c], a)
+		g := m.byFirst[a.Content[0]]
+		if g == nil {
+			g = &addedGroup{toks: map[string]addedToken{}}
+			m.byFirst[a.Content[0]] = g
+		}
+		if _, dup := g.toks[a.Content]; dup {
+			continue
+		}
+		g.toks[a.Content] = a
+		if !slices.Contains(g.lens, len(a.Content)) {
+			g.lens = append(g.lens, len(a.Content))
+		}
 	}
-	for i := range m.byFirst {
-		l := m.byFirst[i]
-		sort.SliceStable(l, func(a, b int) bool { return len(l[a].Content) > len(l[b].Content) })
+	for _, g := range m.byFirst {
+		if g != nil {
+			sort.Sort(sort.Reverse(sort.IntSlice(g.lens)))
+		}
 	}
 	return m
 }
@@ -35,18 +53,20 @@ func newAddedMatcher(tokens []addedToken) *addedMatcher {
 func (m *addedMatcher) split(text string, fn func(seg string, id int)) {
 	start := 0
 	for i := 0; i < len(text); i++ {
-		cands := m.byFirst[text[i]]
-		if len(cands) == 0 {
+		g := m.byFirst[text[i]]
+		if g == nil {
 			continue
 		}
 		var hit *addedToken
-		for k := range cands {
-			a := &cands[k]
-			if len(text)-i >= len(a.Content) && text[i:i+len(a.Content)] == a.Content {
-				if a.SingleWord && !wordBoundary(text, i, i+len(a.Content)) {
+		for _, n := range g.lens {
+			if len(text)-i < n {
+				continue
+			}
+			if a, ok := g.toks[text[i:i+n]]; ok {
+				if a.SingleWord && !wordBoundary(text, i, i+n) {
 					continue
 				}
-				hit = a
+				hit = &a
 				break
 			}
 		}

@@ -37,7 +37,7 @@ func BenchmarkEncode(b *testing.B) {
 		{"tok512", func() Tokenizer { return loadTok512(b) }},
 		{"tiny-gpt2", func() Tokenizer { return fullByteGPT2(b) }},
 	}
-	for _, n := range []string{"gpt2", "llama2", "llama3", "qwen3"} {
+	for _, n := range []string{"gpt2", "llama2", "llama3", "qwen3", "gemma3"} {
 		if npmModelPath(b, n) != "" {
 			toks = append(toks, struct {
 				name string

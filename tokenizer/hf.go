@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -33,12 +34,10 @@ type HF struct {
 	normalizers []normalizer
 	pre         []preTokenizer
 	stripLead   bool // decoder strips one leading space of the text
-	// wordSep, when not "", is the metaspace ("▁") at which SentencePiece
-	// text may be cut into words that BPE can merge independently: no
-	// vocabulary entry has it after another character (see cutBefore).
-	wordSep       string
-	metaspaceOnly bool   // the one pre-tokenizer is a Metaspace that does not split
-	ggufPre       string // llama.cpp's tokenizer.ggml.pre for the split pattern, "" if none matches
+	// cutter, when not nil, cuts SentencePiece-style text before the
+	// metaspace ("▁") into words that BPE can merge independently.
+	cutter  *wordCutter
+	ggufPre string // llama.cpp's tokenizer.ggml.pre for the split pattern, "" if none matches
 
 	added       []addedToken
 	addedAll    *addedMatcher // every added token
@@ -90,22 +89,24 @@ type component struct {
 	Normalizers   []json.RawMessage `json:"normalizers"`
 	PreTokenizers []json.RawMessage `json:"pretokenizers"`
 	Decoders      []json.RawMessage `json:"decoders"`
+	Processors    []json.RawMessage `json:"processors"`
 	Prepend       string            `json:"prepend"`
 	Pattern       struct {
 		String *string `json:"String"`
 		Regex  *string `json:"Regex"`
 	} `json:"pattern"`
-	Content        string `json:"content"`
-	Behavior       string `json:"behavior"`
-	Invert         bool   `json:"invert"`
-	AddPrefixSpace *bool  `json:"add_prefix_space"`
-	UseRegex       *bool  `json:"use_regex"`
-	Replacement    string `json:"replacement"`
-	PrependScheme  string `json:"prepend_scheme"`
-	Split          *bool  `json:"split"`
-	Start          int    `json:"start"`
-	Stop           int    `json:"stop"`
-	Single         []struct {
+	Content          string `json:"content"`
+	Behavior         string `json:"behavior"`
+	Invert           bool   `json:"invert"`
+	AddPrefixSpace   *bool  `json:"add_prefix_space"`
+	UseRegex         *bool  `json:"use_regex"`
+	Replacement      string `json:"replacement"`
+	PrependScheme    string `json:"prepend_scheme"`
+	Split            *bool  `json:"split"`
+	IndividualDigits bool   `json:"individual_digits"`
+	Start            int    `json:"start"`
+	Stop             int    `json:"stop"`
+	Single           []struct {
 		SpecialToken *struct {
 			ID string `json:"id"`
 		} `json:"SpecialToken"`
@@ -284,27 +285,49 @@ func ParseHF(tokenizerJSON, configJSON []byte) (*HF, error) {
 	for id, s := range t.vocab {
 		t.pieces[id] = t.decodePiece(s)
 	}
-	for _, a := range f.AddedTokens {
-		t.pieces[a.ID] = []byte(a.Content)
+	// Byte-level decoders pass added tokens through unchanged (their text is
+	// not byte-mapped); SentencePiece decoders rewrite them like any token,
+	// so Gemma's "▁▁" added token decodes to two spaces.
+	if t.byteLevel {
+		for _, a := range f.AddedTokens {
+			t.pieces[a.ID] = []byte(a.Content)
+		}
 	}
 
-	if !t.byteLevel && (len(t.pre) == 0 || len(t.pre) == 1 && t.metaspaceOnly) && safeToCut(t.vocab, "▁") {
-		t.wordSep = "▁"
+	// (With ignore_merges a whole word found in the vocabulary is one token,
+	// which cutting it would change.)
+	if !t.byteLevel && !t.ignoreMerg {
+		t.cutter = newWordCutter(t.vocab, "▁")
 	}
 
-	// BOS from the post-processor (Llama-2's TemplateProcessing adds <s>).
+	// BOS from the post-processor (Llama-2's TemplateProcessing adds <s>;
+	// Llama-3.1 has it inside a Sequence after ByteLevel).
+	t.parsePostProcessor(f.PostProcessor)
+	if err := t.parseConfig(configJSON); err != nil {
+		return nil, fmt.Errorf("tokenizer_config.json: %w", err)
+	}
+	return t, nil
+}
+
+// parsePostProcessor takes the BOS token from a TemplateProcessing whose
+// single-sequence template starts with a special token.
+func (t *HF) parsePostProcessor(raw json.RawMessage) {
 	var pp component
-	if len(f.PostProcessor) > 0 && string(f.PostProcessor) != "null" {
-		if err := json.Unmarshal(f.PostProcessor, &pp); err == nil && pp.Type == "TemplateProcessing" && len(pp.Single) > 0 && pp.Single[0].SpecialToken != nil {
+	if len(raw) == 0 || json.Unmarshal(raw, &pp) != nil {
+		return
+	}
+	switch pp.Type {
+	case "Sequence":
+		for _, r := range pp.Processors {
+			t.parsePostProcessor(r)
+		}
+	case "TemplateProcessing":
+		if len(pp.Single) > 0 && pp.Single[0].SpecialToken != nil {
 			if id, ok := t.ids[pp.Single[0].SpecialToken.ID]; ok {
 				t.bos, t.bosTok, t.addBOS = int(id), pp.Single[0].SpecialToken.ID, true
 			}
 		}
 	}
-	if err := t.parseConfig(configJSON); err != nil {
-		return nil, fmt.Errorf("tokenizer_config.json: %w", err)
-	}
-	return t, nil
 }
 
 // tokenField reads bos_token/eos_token, which is a string or an AddedToken
@@ -463,22 +486,75 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
 		}
 	case "Split":
-		if c.Pattern.Regex == nil {
-			return fmt.Errorf("pre-tokenizer Split with a string pattern is not supported")
+		if c.Invert {
+			return fmt.Errorf("pre-tokenizer Split with invert is not supported")
 		}
-		if c.Behavior != "Isolated" || c.Invert {
-			return fmt.Errorf("pre-tokenizer Split behavior %q invert %v is not supported", c.Behavior, c.Invert)
+		var b splitBehavior
+		switch c.Behavior {
+		case "Isolated":
+			b = isolated
+		case "Removed":
+			b = removed
+		case "MergedWithPrevious":
+			b = mergedWithPrevious
+		case "MergedWithNext":
+			b = mergedWithNext
+		default:
+			return fmt.Errorf("pre-tokenizer Split behavior %q is not supported", c.Behavior)
 		}
-		t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
-		if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback {
-			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
-			break
+		var find func(s string, match func(a, b int))
+		switch {
+		case c.Pattern.String != nil:
+			lit := *c.Pattern.String
+			if lit == "" {
+				return fmt.Errorf("pre-tokenizer Split with an empty string pattern")
+			}
+			find = func(s string, match func(a, b int)) {
+				for i := 0; ; {
+					j := strings.Index(s[i:], lit)
+					if j < 0 {
+						return
+					}
+					match(i+j, i+j+len(lit))
+					i += j + len(lit)
+				}
+			}
+		case c.Pattern.Regex != nil:
+			if b == isolated {
+				t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
+			}
+			if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback && b == isolated {
+				t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
+				return nil
+			}
+			rs, err := newRegexSplitter(*c.Pattern.Regex)
+			if err != nil {
+				return err
+			}
+			find = rs.matches
+		default:
+			return fmt.Errorf("pre-tokenizer Split without a pattern")
 		}
-		rs, err := newRegexSplitter(*c.Pattern.Regex)
-		if err != nil {
-			return err
-		}
-		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { rs.split(s, emit) })
+		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { b.split(s, find, emit) })
+	case "Digits":
+		// Granite / StarCoder: digits are words of their own (one per digit
+		// with individual_digits), as HF's Digits pre-tokenizer, whose
+		// "digit" is Rust's char::is_numeric (Unicode N, as unicode.IsNumber).
+		each := c.IndividualDigits
+		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) {
+			start, inDigits := 0, false
+			for i, r := range s {
+				d := unicode.IsNumber(r)
+				if i > start && (d != inDigits || d && each) {
+					emit(s[start:i])
+					start = i
+				}
+				inDigits = d
+			}
+			if start < len(s) {
+				emit(s[start:])
+			}
+		})
 	case "Metaspace":
 		rep := c.Replacement
 		if rep == "" {
@@ -492,9 +568,6 @@ func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
 			}
 		}
 		split := c.Split == nil || *c.Split
-		if !split {
-			t.metaspaceOnly = true
-		}
 		t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
 			s = strings.ReplaceAll(s, " ", rep)
 			if s != "" && (scheme == "always" || (scheme == "first" && first)) && !strings.HasPrefix(s, rep) {
@@ -634,8 +707,8 @@ func (t *HF) encodeSegment(out []int, s string, first bool) []int {
 		return out
 	}
 	emit := func(w string) { out = t.encodeWord(out, w) }
-	if t.wordSep != "" {
-		emit = func(w string) { cutBefore(w, t.wordSep, func(w string) { out = t.encodeWord(out, w) }) }
+	if t.cutter != nil {
+		emit = func(w string) { t.cutter.cut(w, func(w string) { out = t.encodeWord(out, w) }) }
 	}
 	// Apply the pre-tokenizers in sequence; each splits the words of the
 	// previous one.
@@ -775,39 +848,54 @@ func (t *HF) EOSToken() string { return t.eosTok }
 // ChatTemplate implements Full.
 func (t *HF) ChatTemplate() string { return t.chatTemplate }
 
-// safeToCut reports whether no token has sep after a character other than
-// sep. Then no BPE symbol can span the place before a sep that follows
-// another character, so text cut there encodes piece by piece to the same ids
-// as in one piece (merges never cross the cut, and within each piece they
-// keep their order). This lets SentencePiece-style text, which has no
-// pre-tokenizer, use the word cache instead of one BPE over the whole text.
-func safeToCut(vocab []string, sep string) bool {
+// wordCutter cuts SentencePiece-style text, which has no pre-tokenizer,
+// into pieces that BPE encodes independently to the ids of one BPE over the
+// whole text, so that the word cache can be used. It cuts before a sep that
+// follows a character c other than sep, unless some token contains c+sep:
+// then no BPE symbol (always a token) can span the cut, merges never cross
+// it, and within each piece they keep their order. Most vocabularies have no
+// such token; Gemma's has one ("'>▁</'"), so it is not cut after '>'.
+type wordCutter struct {
+	sep     string
+	blocked map[rune]bool // characters that some token has right before sep
+}
+
+func newWordCutter(vocab []string, sep string) *wordCutter {
+	c := &wordCutter{sep: sep, blocked: map[rune]bool{}}
 	for _, s := range vocab {
 		for strings.HasPrefix(s, sep) {
 			s = s[len(sep):]
 		}
-		if strings.Contains(s, sep) {
-			return false
+		for i := strings.Index(s, sep); i > 0; {
+			if r, _ := utf8.DecodeLastRuneInString(s[:i]); !strings.HasSuffix(s[:i], sep) {
+				c.blocked[r] = true
+			}
+			j := strings.Index(s[i+len(sep):], sep)
+			if j < 0 {
+				break
+			}
+			i += len(sep) + j
 		}
 	}
-	return true
+	return c
 }
 
-// cutBefore calls emit with the pieces of s cut before each sep that follows
-// a character other than sep.
-func cutBefore(s, sep string, emit func(string)) {
+// cut calls emit with the pieces of s.
+func (c *wordCutter) cut(s string, emit func(string)) {
 	start := 0
 	for i := 0; ; {
-		j := strings.Index(s[i:], sep)
+		j := strings.Index(s[i:], c.sep)
 		if j < 0 {
 			break
 		}
 		j += i
-		if j > start && !strings.HasSuffix(s[start:j], sep) {
-			emit(s[start:j])
-			start = j
+		if j > start && !strings.HasSuffix(s[start:j], c.sep) {
+			if r, _ := utf8.DecodeLastRuneInString(s[start:j]); !c.blocked[r] {
+				emit(s[start:j])
+				start = j
+			}
 		}
-		i = j + len(sep)
+		i = j + len(c.sep)
 	}
 	if start < len(s) {
 		emit(s[start:])

@@ -23,8 +23,8 @@ type Llama2C struct {
 	scores []float32
 	model  bpe
 	byteID [256]int32
-	space  int32 // id of " " (the dummy prefix), -1 if absent
-	cut    bool  // text may be cut before spaces (see safeToCut)
+	space  int32       // id of " " (the dummy prefix), -1 if absent
+	cut    *wordCutter // cuts text before spaces
 
 	// What tok.bin cannot say and a GGUF SentencePiece vocabulary can
 	// (SentencePiece sets these in tokenizer.ggml.*): tok.bin's are fixed.
@@ -104,7 +104,7 @@ func newSPM(vocab []string, scores []float32, bos, eos int, addBOS bool, chatTem
 	if id, ok := t.ids[" "]; ok {
 		t.space = id
 	}
-	t.cut = safeToCut(t.vocab, " ")
+	t.cut = newWordCutter(t.vocab, " ")
 	// run.c merges the adjacent pair whose concatenation is a token with the
 	// highest score. Turn that into ranks: equal scores get equal ranks so the
 	// leftmost pair wins ties as in run.c.
@@ -153,8 +153,8 @@ func (t *Llama2C) Encode(text string) []int {
 	if t.space >= 0 {
 		text = " " + text
 	}
-	if t.cut {
-		cutBefore(text, " ", word)
+	if t.cut != nil {
+		t.cut.cut(text, word)
 	} else {
 		word(text)
 	}

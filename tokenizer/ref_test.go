@@ -3,12 +3,14 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/golora/golora/internal/testutil"
@@ -148,6 +150,10 @@ func TestReferenceIDs(t *testing.T) {
 		{"llama2", "lenml-llama2.json", func(s string) string { return strings.ReplaceAll(s, "▁", " ") }},
 		{"llama3", "lenml-llama3.json", func(s string) string { return s }},
 		{"qwen3", "lenml-qwen3.json", norm.NFC.String},
+		{"llama3_1", "lenml-llama3_1.json", func(s string) string { return s }},
+		// Gemma 3: SentencePiece-style BPE with no pre-tokenizer, a typed ▁
+		// decodes as a space.
+		{"gemma3", "lenml-gemma3.json", func(s string) string { return strings.ReplaceAll(s, "▁", " ") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.tokenizer+"/"+tc.ref, func(t *testing.T) {
@@ -203,4 +209,93 @@ func trunc(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// TestDigitsReferenceIDs: GPT-2's vocabulary behind Granite's pre-tokenizer
+// (Digits with individual_digits, then ByteLevel) encodes like
+// transformers.js. transformers.js's Digits matches JavaScript's \d (ASCII
+// 0-9) where HF tokenizers (Rust) and golora split at every Unicode number
+// (char::is_numeric), so texts with other numerals are left out.
+func TestDigitsReferenceIDs(t *testing.T) {
+	dir := refDir(t)
+	var cases []refCase
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	var ref struct {
+		IDs [][]int         `json:"ids"`
+		Pre json.RawMessage `json:"pre_tokenizer"`
+	}
+	readJSON(t, filepath.Join(dir, "lenml-gpt2-digits.json"), &ref)
+	raw, err := os.ReadFile(filepath.Join(npmModel(t, "gpt2"), "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	f["pre_tokenizer"] = ref.Pre
+	raw, _ = json.Marshal(f)
+	tok, err := ParseHF(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared, digits := 0, 0
+	for i, c := range cases {
+		if strings.IndexFunc(c.Text, func(r rune) bool { return unicode.IsNumber(r) && (r < '0' || r > '9') }) >= 0 {
+			continue
+		}
+		compared++
+		if strings.ContainsAny(c.Text, "0123456789") {
+			digits++
+		}
+		if got := tok.Encode(c.Text); !slices.Equal(got, ref.IDs[i]) {
+			t.Errorf("%s %q: %s", c.Name, trunc(c.Text), firstDiff(tok, got, ref.IDs[i]))
+		}
+	}
+	if compared < len(cases)-5 || digits < 10 {
+		t.Errorf("compared %d of %d cases (%d with digits)", compared, len(cases), digits)
+	}
+	// Unicode numerals split one by one too, as in HF tokenizers.
+	var words []string
+	tok.pre[0]("ab12 ١٢x½", true, func(w string) { words = append(words, w) })
+	if want := []string{"ab", "1", "2", " ", "١", "٢", "x", "½"}; !slices.Equal(words, want) {
+		t.Errorf("Digits words %q, want %q", words, want)
+	}
+	runs, err := ParseHF([]byte(`{"pre_tokenizer":{"type":"Digits","individual_digits":false},"model":{"type":"BPE","vocab":{"a":0}}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words = nil
+	runs.pre[0]("ab12 ١٢x½3", true, func(w string) { words = append(words, w) })
+	if want := []string{"ab", "12", " ", "١٢", "x", "½3"}; !slices.Equal(words, want) {
+		t.Errorf("Digits (runs) words %q, want %q", words, want)
+	}
+}
+
+// TestGemmaCutEquivalence: Gemma 3's vocabulary has a token with ▁ inside
+// (">▁</"), so its text is cut before ▁ except after '>'. Random texts built
+// from the pieces that matter encode the same cut and whole. (Cutting after
+// '>' too fails here within the first few hundred texts.)
+func TestGemmaCutEquivalence(t *testing.T) {
+	tok := npmTokenizer(t, "gemma3").(*HF)
+	if tok.cutter == nil || !tok.cutter.blocked['>'] {
+		t.Fatalf("gemma3 cutter %+v: want one that does not cut after '>'", tok.cutter)
+	}
+	pieces := []string{" ", "  ", ">", "</", "<", "a", "the", "▁", "中文", "😀", "1", "\t", "x>", "b", "ab", "é"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 3000 {
+		var sb strings.Builder
+		for range 1 + rng.IntN(24) {
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := sb.String()
+		cut := tok.Encode(s)
+		c := tok.cutter
+		tok.cutter = nil
+		whole := tok.Encode(s)
+		tok.cutter = c
+		if !slices.Equal(cut, whole) {
+			t.Fatalf("case %d %q: cut %s", i, s, firstDiff(tok, cut, whole))
+		}
+	}
 }

@@ -86,7 +86,7 @@ func TestMetaspacePreTokenizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.wordSep == "" {
+	if tok.cutter == nil {
 		t.Error("the cut before ▁ is not used with a non-splitting Metaspace")
 	}
 	var cases []refCase
@@ -188,4 +188,33 @@ func vocabOf(t *HF) map[string]any {
 		}
 	}
 	return v
+}
+
+// TestSplitBehaviors checks the Split pre-tokenizer's behaviors on a string
+// and a regex pattern against the words HF tokenizers gives
+// (SplitDelimiterBehavior's documented examples, adapted).
+func TestSplitBehaviors(t *testing.T) {
+	tests := []struct {
+		pattern, behavior string
+		want              []string
+	}{
+		{`{"String":" "}`, "Isolated", []string{"a", " ", " ", "b", " ", "c"}},
+		{`{"String":" "}`, "Removed", []string{"a", "b", "c"}},
+		{`{"String":" "}`, "MergedWithPrevious", []string{"a ", " ", "b ", "c"}},
+		{`{"String":" "}`, "MergedWithNext", []string{"a", " ", " b", " c"}},
+		{`{"Regex":"\\s+"}`, "MergedWithPrevious", []string{"a  ", "b ", "c"}},
+		{`{"Regex":"\\s+"}`, "MergedWithNext", []string{"a", "  b", " c"}},
+	}
+	for _, tc := range tests {
+		js := `{"pre_tokenizer":{"type":"Split","pattern":` + tc.pattern + `,"behavior":"` + tc.behavior + `"},"model":{"type":"BPE","vocab":{"a":0}}}`
+		tok, err := ParseHF([]byte(js), nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.pattern, tc.behavior, err)
+		}
+		var got []string
+		tok.pre[0]("a  b c", true, func(w string) { got = append(got, w) })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s %s: %q, want %q", tc.pattern, tc.behavior, got, tc.want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -264,12 +265,14 @@ func TestCompletePrefix(t *testing.T) {
 func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 	dir := refDir(t)
 	var ref []struct {
-		Tokenizer string    `json:"tokenizer"`
-		Conv      int       `json:"conversation"`
-		AddGen    bool      `json:"add_generation_prompt"`
-		Messages  []Message `json:"messages"`
-		Text      string    `json:"text"`
-		Template  string    `json:"template"`
+		Tokenizer string         `json:"tokenizer"`
+		Conv      int            `json:"conversation"`
+		AddGen    bool           `json:"add_generation_prompt"`
+		Messages  []Message      `json:"messages"`
+		Text      string         `json:"text"`
+		Template  string         `json:"template"`
+		IDs       []int          `json:"ids"` // transformers.js encoding of Text
+		Extra     map[string]any `json:"extra"`
 	}
 	readJSON(t, filepath.Join(dir, "chat.json"), &ref)
 	seen := map[string]int{}
@@ -287,7 +290,7 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ct.Render(c.Messages, c.AddGen)
+		got, err := ct.RenderWith(c.Messages, c.AddGen, c.Extra)
 		if err != nil {
 			t.Errorf("%s conversation %d: %v", c.Tokenizer, c.Conv, err)
 			continue
@@ -304,9 +307,19 @@ func TestChatTemplatesMatchHuggingFaceJinja(t *testing.T) {
 		if got != want {
 			t.Errorf("%s conversation %d add_generation_prompt=%v:\n got %q\nwant %q", c.Tokenizer, c.Conv, c.AddGen, got, want)
 		}
+		if c.IDs != nil {
+			tok := npmTokenizer(t, c.Tokenizer)
+			if ids := tok.EncodeWithSpecial(c.Text); !slices.Equal(ids, c.IDs) {
+				t.Errorf("%s conversation %d: ids of the rendering: %s", c.Tokenizer, c.Conv, firstDiff(tok, ids, c.IDs))
+			}
+			seen[c.Tokenizer+" ids"]++
+		}
+		if c.Extra != nil {
+			seen[c.Tokenizer+" extra"]++
+		}
 		seen[c.Tokenizer]++
 	}
-	for _, name := range []string{"llama3", "llama3_1", "qwen3", "features", "default"} {
+	for _, name := range []string{"llama3", "llama3_1", "qwen3", "gemma3", "features", "default", "llama3 ids", "llama3_1 ids", "qwen3 ids", "gemma3 ids", "qwen3 extra"} {
 		if seen[name] < 4 {
 			t.Errorf("%s: %d renderings compared", name, seen[name])
 		}
@@ -360,7 +373,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unigram", `{"model":{"type":"Unigram"}}`},
 		{"merge not in vocab", `{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}}`},
 		{"bad regex", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated"},"model":{"type":"BPE","vocab":{"a":0}}}`},
-		{"split behavior", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Removed"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"split behavior", `{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Contiguous"},"model":{"type":"BPE","vocab":{"a":0}}}`},
+		{"split invert", `{"pre_tokenizer":{"type":"Split","pattern":{"String":"a"},"behavior":"Isolated","invert":true},"model":{"type":"BPE","vocab":{"a":0}}}`},
 		{"unknown pre-tokenizer", `{"pre_tokenizer":{"type":"BertPreTokenizer"},"model":{"type":"BPE","vocab":{"a":0}}}`},
 		{"unknown decoder", `{"decoder":{"type":"WordPiece"},"model":{"type":"BPE","vocab":{"a":0}}}`},
 		{"negative id", `{"model":{"type":"BPE","vocab":{"a":-1}}}`},
@@ -437,11 +451,11 @@ func TestChatTemplateFromConfig(t *testing.T) {
 }
 
 // TestCutEquivalence checks that cutting SentencePiece-style text before
-// spaces (safeToCut) gives the ids of one BPE over the whole text.
+// spaces (wordCutter) gives the ids of one BPE over the whole text.
 func TestCutEquivalence(t *testing.T) {
 	tok := loadTok512(t)
-	if !tok.cut {
-		t.Fatal("tok512 should be safe to cut")
+	if tok.cut == nil || len(tok.cut.blocked) > 0 {
+		t.Fatal("tok512 should be safe to cut before every space")
 	}
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "tokenizer", "testdata", "alice.txt"))
 	if err != nil {
@@ -449,19 +463,21 @@ func TestCutEquivalence(t *testing.T) {
 	}
 	text := string(data[:20000]) + "  double  spaces   and trailing   "
 	cut := tok.Encode(text)
-	tok.cut = false
+	cutter := tok.cut
+	tok.cut = nil
 	whole := tok.Encode(text)
-	tok.cut = true
+	tok.cut = cutter
 	if !slices.Equal(cut, whole) {
 		t.Errorf("cut vs whole: %s", firstDiff(tok, cut, whole))
 	}
-	if safeToCut([]string{"a", "▁b", "▁▁", "c▁"}, "▁") {
-		t.Error(`safeToCut accepted "c▁"`)
+	c := newWordCutter([]string{"a", "▁b", "▁▁", "c▁d", "e▁▁", "▁▁f▁"}, "▁")
+	if want := map[rune]bool{'c': true, 'e': true, 'f': true}; !maps.Equal(c.blocked, want) {
+		t.Errorf("blocked %q, want %q", slices.Collect(maps.Keys(c.blocked)), slices.Collect(maps.Keys(want)))
 	}
 	var pieces []string
-	cutBefore("▁a▁▁b▁c▁", "▁", func(s string) { pieces = append(pieces, s) })
-	if got := strings.Join(pieces, "|"); got != "▁a|▁▁b|▁c|▁" {
-		t.Errorf("cutBefore: %q", got)
+	c.cut("▁a▁▁b▁c▁e▁▁g▁", func(s string) { pieces = append(pieces, s) })
+	if got := strings.Join(pieces, "|"); got != "▁a|▁▁b|▁c▁e▁▁g|▁" {
+		t.Errorf("cut: %q", got)
 	}
 }
 

@@ -39,6 +39,10 @@ formats golora train reads.`,
 			if dataPath == "" {
 				return errors.New("--data FILE.jsonl is required")
 			}
+			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			m, err := loadModelDType(modelPath, baseDType)
 			if err != nil {
 				return err
@@ -73,7 +77,7 @@ formats golora train reads.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modelPath, "model", "", "model folder, .safetensors or llama2.c .bin (default: embedded stories260K)")
+	fl.StringVar(&modelPath, "model", "", "model folder, .safetensors, llama2.c .bin or Hugging Face hub id in the local cache (default: the adapter's base model, else embedded stories260K)")
 	fl.StringVar(&adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
 	fl.StringVar(&tokPath, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
 	fl.StringVar(&dataPath, "data", "", "JSONL file to evaluate on")

@@ -49,7 +49,7 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", "", "model folder, .safetensors or llama2.c .bin (default: embedded stories260K)")
+	fl.StringVar(&f.model, "model", "", "model folder, .safetensors, llama2.c .bin or Hugging Face hub id in the local cache (default: the adapter's base model, else embedded stories260K)")
 	fl.StringVar(&f.adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
 	fl.StringVar(&f.prompt, "prompt", "", "prompt text")
@@ -93,7 +93,11 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
 	}
-	m, err := loadModelDType(f.model, f.baseDType)
+	modelPath, _, err := resolveModel(f.model, f.adapter, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	m, err := loadModelDType(modelPath, f.baseDType)
 	if err != nil {
 		return err
 	}
@@ -103,7 +107,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if err := setDecodeWeights(m, f.weights); err != nil {
 		return err
 	}
-	tok, err := loadTokenizer(f.model, f.tokenizer)
+	tok, err := loadTokenizer(modelPath, f.tokenizer)
 	if err != nil {
 		return err
 	}
@@ -155,7 +159,7 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 		IgnoreEOS: f.ignoreEOS,
 		Sampler:   generate.NewSampler(f.temperature, f.topK, f.topP, f.repPen, seed),
 	}
-	opt.EOS = generate.EOSIDs(m, f.model, tok)
+	opt.EOS = generate.EOSIDs(m, modelPath, tok)
 	stops := f.stops
 	if f.chat {
 		ids, strs := generate.ChatStops(tok)

@@ -20,6 +20,7 @@ import (
 	"github.com/golora/golora/format/llama2c"
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
 )
 
 var inspectFlags struct {
@@ -98,11 +99,17 @@ type archSummary struct {
 	NormEps           float64  `json:"norm_eps,omitempty"`
 	Activation        string   `json:"activation,omitempty"`
 	DType             string   `json:"dtype,omitempty"`
+	// Family holds the settings particular to a family (RoPE scaling,
+	// sliding window, soft-caps, multipliers, q/k norm, layers without RoPE).
+	Family *familySettings `json:"family_settings,omitempty"`
 }
 
 type adapterSummary struct {
-	PeftType      string         `json:"peft_type,omitempty"`
-	BaseModel     string         `json:"base_model_name_or_path,omitempty"`
+	PeftType  string `json:"peft_type,omitempty"`
+	BaseModel string `json:"base_model_name_or_path,omitempty"`
+	// BaseModelUse says which model commands given only this adapter load:
+	// a local path, the embedded model, or why none.
+	BaseModelUse  string         `json:"base_model_use,omitempty"`
 	R             int            `json:"r"`
 	LoraAlpha     float64        `json:"lora_alpha"`
 	Scaling       float64        `json:"scaling"` // alpha/r or alpha/sqrt(r); per-module patterns not applied
@@ -119,6 +126,11 @@ type adapterSummary struct {
 // inspectPath works out what PATH is and summarises it.
 func inspectPath(path string) (*inspectReport, error) {
 	st, err := os.Stat(path)
+	if err != nil && model.IsHubID(path) { // a hub id in the local cache
+		if path, err = model.Resolve(path); err == nil {
+			st, err = os.Stat(path)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +158,15 @@ func inspectPath(path string) (*inspectReport, error) {
 	}
 	if err := rep.addWeights(path); err != nil {
 		return nil, err
+	}
+	if a := rep.Architecture; a != nil {
+		f := a.Family
+		if f == nil {
+			f = &familySettings{}
+		}
+		if f.fromTensors(rep.Tensors, a.HeadDim); f.QKNorm != "" || len(f.Fused) > 0 {
+			a.Family = f
+		}
 	}
 	return rep, nil
 }
@@ -229,6 +250,14 @@ func inspectAdapter(dir string) (*inspectReport, error) {
 	ad := &adapterSummary{TargetModules: cfg["target_modules"], R: 8, LoraAlpha: 8, Trainable: rep.Parameters}
 	ad.PeftType, _ = cfg["peft_type"].(string)
 	ad.BaseModel, _ = cfg["base_model_name_or_path"].(string)
+	switch _, note, err := model.ResolveBase(ad.BaseModel); {
+	case errors.Is(err, model.ErrNotInCache):
+		ad.BaseModelUse = "none: neither a local path nor in the Hugging Face cache " + model.HubCacheDir() + " (give --model)"
+	case err != nil:
+		ad.BaseModelUse = "none: " + err.Error()
+	default:
+		ad.BaseModelUse = note
+	}
 	if r, ok := inspectInt(cfg, "r"); ok {
 		ad.R = r
 	}
@@ -336,18 +365,16 @@ func inspectConfig(cfg map[string]any) *archSummary {
 	if v, ok := cfg["tie_word_embeddings"].(bool); ok {
 		a.TieWordEmbeddings = v
 	}
-	a.RopeTheta, _ = cfg["rope_theta"].(float64)
-	if rp, ok := cfg["rope_parameters"].(map[string]any); ok && a.RopeTheta == 0 { // transformers v5
-		a.RopeTheta, _ = rp["rope_theta"].(float64)
-	}
+	a.RopeTheta, _ = cfg["rope_theta"].(float64) // rope_parameters (v5): see inspectFamily
 	for _, k := range []string{"rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"} {
 		if v, ok := cfg[k].(float64); ok {
 			a.NormEps = v
 			break
 		}
 	}
-	// GPT-2 configs carry an unused hidden_act beside the real activation_function.
-	for _, k := range []string{"activation_function", "hidden_act"} {
+	// GPT-2 configs carry an unused hidden_act beside the real
+	// activation_function; Gemma's hidden_activation wins over hidden_act.
+	for _, k := range []string{"activation_function", "hidden_activation", "hidden_act"} {
 		if v, ok := cfg[k].(string); ok {
 			a.Activation = v
 			break
@@ -359,6 +386,7 @@ func inspectConfig(cfg map[string]any) *archSummary {
 			break
 		}
 	}
+	a.Family = inspectFamily(cfg, a)
 	return a
 }
 
@@ -377,7 +405,11 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 		fmt.Fprintf(tw, "architecture:\t%s\n", printable(arch))
 		fmt.Fprintf(tw, "hidden size:\t%d\n", a.HiddenSize)
 		fmt.Fprintf(tw, "layers:\t%d\n", a.NumLayers)
-		fmt.Fprintf(tw, "heads:\t%d (kv heads %d, head dim %d)\n", a.NumHeads, a.NumKVHeads, a.HeadDim)
+		explicit := ""
+		if a.NumHeads > 0 && a.HeadDim != a.HiddenSize/a.NumHeads {
+			explicit = fmt.Sprintf(", set explicitly: hidden/heads is %d", a.HiddenSize/a.NumHeads)
+		}
+		fmt.Fprintf(tw, "heads:\t%d (kv heads %d, head dim %d%s)\n", a.NumHeads, a.NumKVHeads, a.HeadDim, explicit)
 		fmt.Fprintf(tw, "intermediate size:\t%d\n", a.IntermediateSize)
 		fmt.Fprintf(tw, "vocab size:\t%d\n", a.VocabSize)
 		fmt.Fprintf(tw, "max positions:\t%d\n", a.MaxPositions)
@@ -394,10 +426,16 @@ func (rep *inspectReport) print(w io.Writer, listTensors bool) error {
 		if a.DType != "" {
 			fmt.Fprintf(tw, "config dtype:\t%s\n", printable(a.DType))
 		}
+		if a.Family != nil {
+			a.Family.print(tw, a.NumLayers)
+		}
 	}
 	if ad := rep.Adapter; ad != nil {
 		fmt.Fprintf(tw, "peft type:\t%s\n", printable(ad.PeftType))
 		fmt.Fprintf(tw, "base model:\t%s\n", printable(ad.BaseModel))
+		if ad.BaseModelUse != "" {
+			fmt.Fprintf(tw, "base model in use:\t%s\n", printable(ad.BaseModelUse))
+		}
 		fmt.Fprintf(tw, "r:\t%d\n", ad.R)
 		fmt.Fprintf(tw, "lora_alpha:\t%g (scaling %.4g%s)\n", ad.LoraAlpha, ad.Scaling, map[bool]string{true: ", rsLoRA"}[ad.UseRSLoRA])
 		tm, _ := json.Marshal(ad.TargetModules)

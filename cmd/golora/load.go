@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,32 @@ import (
 // loadedFrom remembers the path each loaded model came from, so adapters
 // can be checked against the base they record.
 var loadedFrom = map[model.Model]string{}
+
+// resolveModel returns the local path of the model a command runs on
+// ("" = the embedded one): --model (a path, or a hub id found in the local
+// Hugging Face cache) when given, else the base model the adapters record,
+// with a note on stderr saying which model that is. name is the model as
+// given or recorded (a hub id stays a hub id), for a new adapter's
+// base_model_name_or_path.
+func resolveModel(modelArg, adapters string, stderr io.Writer) (path, name string, err error) {
+	if modelArg != "" || adapters == "" {
+		path, err = model.Resolve(modelArg)
+		return path, modelArg, err
+	}
+	base, err := lora.BaseModel(strings.Split(adapters, ","))
+	if err != nil {
+		return "", "", err
+	}
+	path, note, err := model.ResolveBase(base)
+	if err != nil {
+		return "", "", fmt.Errorf("--adapter %s: %w", adapters, err)
+	}
+	fmt.Fprintf(stderr, "golora: %s\n", note)
+	if path == "" {
+		base = "" // the embedded model
+	}
+	return path, base, nil
+}
 
 // addBaseDTypeFlag registers --base-dtype (default f32) on a command that
 // loads a model; pass the value to loadModelDType. Every model-loading
@@ -39,6 +66,9 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 		}
 		return nil, err
 	}
+	if id, ok := model.HubIDOf(path); ok {
+		path = id // what adapters trained on it record
+	}
 	loadedFrom[m] = path
 	return m, nil
 }
@@ -49,7 +79,15 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 // (nil, nil) when a model has no tokenizer, so id-only commands still work.
 func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	if tokPath != "" {
-		return tokenizer.LoadFull(tokPath)
+		p, err := model.Resolve(tokPath) // a model's hub id names its tokenizer too
+		if err != nil {
+			return nil, err
+		}
+		return tokenizer.LoadFull(p)
+	}
+	modelPath, err := model.Resolve(modelPath)
+	if err != nil {
+		return nil, err
 	}
 	if modelPath == "" {
 		t, err := tokenizer.ParseLlama2C(embedded.Tokenizer)

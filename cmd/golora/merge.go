@@ -56,6 +56,11 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			if adapter == "" || out == "" {
 				return errors.New("--adapter DIR and --out DIR are required")
 			}
+			given := modelPath
+			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			if err := outpath.CheckNotInput("--out", out, append([]string{modelPath}, strings.Split(adapter, ",")...)...); err != nil {
 				return fmt.Errorf("merge: %w", err)
 			}
@@ -103,16 +108,21 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 					}
 				}
 			}
-			base := modelPath
-			if base == "" {
+			base := given
+			switch {
+			case modelPath == "":
 				base = "embedded " + embedded.Name
+			case given == "":
+				base = modelPath
+			case given != modelPath:
+				base += " (" + modelPath + ")"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "merged %s into %s (%s) -> %s\n", adapter, base, summary, out)
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modelPath, "model", "", "base model folder (default: embedded stories260K)")
+	fl.StringVar(&modelPath, "model", "", "base model folder or Hugging Face hub id in the local cache (default: the adapter's base model, else embedded stories260K)")
 	fl.StringVar(&adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
 	fl.StringVar(&out, "out", "", "output folder")
 	fl.BoolVar(&unsafe, "unsafe", false, "skip the NaN/Inf check before merging")

