@@ -36,7 +36,7 @@ Piped input works the same way, one user message per line.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runChat(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", "", "model folder, .safetensors or llama2.c .bin (default: embedded stories260K)")
+	fl.StringVar(&f.model, "model", "", "model folder, .safetensors, llama2.c .bin or Hugging Face hub id in the local cache (default: the adapter's base model, else embedded stories260K)")
 	fl.StringVar(&f.adapter, "adapter", "", "PEFT adapter folder")
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
 	fl.StringVar(&f.system, "system", "", "system message")
@@ -52,6 +52,11 @@ func runChat(cmd *cobra.Command, f *chatFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
 	}
+	modelPath, _, err := resolveModel(f.model, f.adapter, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	f.model = modelPath
 	m, err := loadModel(f.model)
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ SIGINT/SIGTERM stop accepting, let running requests finish, and exit 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", "", "model folder, .safetensors or llama2.c .bin (default: embedded stories260K)")
+	fl.StringVar(&f.model, "model", "", "model folder, .safetensors, llama2.c .bin or Hugging Face hub id in the local cache (default: embedded stories260K)")
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
 	fl.StringArrayVar(&f.adapters, "adapter", nil, "NAME=DIR: serve the PEFT LoRA adapter in DIR as model NAME (repeatable)")
 	fl.StringVar(&f.adapterDir, "adapter-dir", "", "folder POST /v1/adapters may load adapters from (default: runtime loading off)")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/golora/golora/internal/mmap"
 	"github.com/golora/golora/tensor"
 )
 
@@ -89,7 +90,7 @@ func Open(path string) (*File, error) {
 	if !st.Mode().IsRegular() {
 		return nil, newError(path, "", ErrFormat, "not a regular file")
 	}
-	data, unmap, err := mmapFile(f, st.Size())
+	data, unmap, err := mmap.File(f, st.Size())
 	if err != nil {
 		if data, err = os.ReadFile(path); err != nil {
 			return nil, &Error{File: path, Err: err}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/golora/golora/internal/mmap"
 	"github.com/golora/golora/tensor"
 )
 
@@ -93,7 +94,7 @@ func open(path string, f *os.File) (*File, error) {
 	file := &File{path: path, h: h, dataOff: 8 + n}
 	file.f = f
 	if !noMmap {
-		if data, unmap, err := mmapFile(f, size); err == nil {
+		if data, unmap, err := mmap.File(f, size); err == nil {
 			file.mapped, file.unmap, file.f = data, unmap, nil
 			f.Close() // the mapping outlives the descriptor
 		}

@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd
 
-package gguf
+package mmap
 
 import (
 	"errors"
@@ -8,9 +8,10 @@ import (
 	"syscall"
 )
 
-// mmapFile maps the whole file read-only. Pages are loaded on first touch, so
-// opening a multi-gigabyte GGUF to read a few tensors costs little.
-func mmapFile(f *os.File, size int64) ([]byte, func() error, error) {
+// File maps the whole of f (size bytes) read-only. Pages are loaded on first
+// touch, so opening a multi-gigabyte checkpoint to read a few tensors costs
+// little. The returned function unmaps it.
+func File(f *os.File, size int64) ([]byte, func() error, error) {
 	if size <= 0 || int64(int(size)) != size {
 		return nil, nil, errors.New("cannot map")
 	}
