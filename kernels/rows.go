@@ -30,3 +30,12 @@ func SgemmRows(M, N, K int, A []float32, lda int, B []float32, ldb int, C []floa
 	g := gemm{transB: true, M: M, N: N, K: K, alpha: 1, A: A, lda: lda, B: B, ldb: ldb, C: C, ldc: ldc}
 	g.gemv(threads)
 }
+
+// RowStable reports whether Sgemm(false, true, M, N, K, ...) takes the
+// blocked path, where every micro-kernel (full tiles and the 4-row edge
+// kernels alike) sums each element of C over k in one FMA chain, slice by
+// slice. Such a product's rows do not depend on the other rows: stacking
+// the rows of several RowStable products into one Sgemm gives every row the
+// same bits as its own product (TestRowsIndependentOfM). Serve uses it to
+// run the prompt chunks of several requests as one pass over the weights.
+func RowStable(M, N, K int) bool { return M > gemvRows && M*N*K >= smallWork }

@@ -75,3 +75,53 @@ func BenchmarkSgemmRows(b *testing.B) {
 		SgemmRows(M, N, K, A, K, B, K, C, N)
 	}
 }
+
+// TestRowsIndependentOfM: rows of RowStable products, stacked into one
+// Sgemm, get exactly the bits of their own products, on every
+// implementation and thread count (the contract serve's batched prefill
+// relies on).
+func TestRowsIndependentOfM(t *testing.T) {
+	shapes := [][2]int{{768, 768}, {300, 520}, {3150, 300}, {64, 64}, {33, 257}} // N, K
+	spans := [][]int{{5, 16}, {7, 13, 9}, {12, 12}, {5, 5, 5, 5, 5}, {6, 25}}
+	defer SetThreads(Threads())
+	rng := rand.New(rand.NewPCG(3, 4))
+	forEachImpl(t, func(t *testing.T) {
+		for _, th := range []int{1, 2} {
+			SetThreads(th)
+			for _, s := range shapes {
+				N, K := s[0], s[1]
+				B := make([]float32, N*K)
+				for i := range B {
+					B[i] = rng.Float32()*2 - 1
+				}
+				for _, ms := range spans {
+					tot := 0
+					for _, m := range ms {
+						if !RowStable(m, N, K) {
+							t.Fatalf("span of %d rows on %dx%d is not RowStable", m, N, K)
+						}
+						tot += m
+					}
+					A := make([]float32, tot*K)
+					for i := range A {
+						A[i] = rng.Float32()*2 - 1
+					}
+					C := make([]float32, tot*N)
+					Sgemm(false, true, tot, N, K, 1, A, K, B, K, 0, C, N)
+					r0 := 0
+					for _, m := range ms {
+						c := make([]float32, m*N)
+						Sgemm(false, true, m, N, K, 1, A[r0*K:], K, B, K, 0, c, N)
+						for i := range c {
+							if c[i] != C[r0*N+i] {
+								t.Fatalf("threads %d, %dx%d, spans %v: rows from %d differ at %d: %v alone, %v stacked",
+									th, N, K, ms, r0, i, c[i], C[r0*N+i])
+							}
+						}
+						r0 += m
+					}
+				}
+			}
+		}
+	})
+}

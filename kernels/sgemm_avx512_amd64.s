@@ -133,9 +133,12 @@ loop1:
 // sgemmKernel4x32 computes 4 rows of a 32-column tile from a packed A panel
 // whose rows are astride floats apart (the 12-row panel of an edge block,
 // where only some rows are real): the bottom rows of C when M is not a
-// multiple of 12 cost a third of a full tile instead of a whole one. Even
-// and odd k steps accumulate into separate registers (Z0-Z7, Z8-Z15), so
-// sixteen FMA chains hide the FMA latency that eight could not.
+// multiple of 12 cost a third of a full tile instead of a whole one. Each
+// element is one FMA chain over k, as in sgemmKernel12x32, so a row of C
+// gets the same bits whichever kernel computes it: a row's result does not
+// depend on how many rows share the product (serve's row-exact batching
+// relies on it; TestRowsIndependentOfM). Splitting even and odd k into two
+// chains was 2% faster on the edge tiles but rounded differently.
 
 #define ROW4(aoff, lo, hi, breg0, breg1, areg) \
 	VBROADCASTSS aoff(A_PTR), areg \
@@ -156,13 +159,12 @@ loop1:
 TEXT ·sgemmKernel4x32(SB), NOSPLIT, $0-56
 	EDGE_START
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
-	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 
 loop2:
 	CMPQ K_REM, $2
 	JL   tail
 	STEP4(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z24, Z25, Z26, Z27)
-	STEP4(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z28, Z29, Z30, Z31)
+	STEP4(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z28, Z29, Z30, Z31)
 	SUBQ $2, K_REM
 	JMP  loop2
 
@@ -172,12 +174,4 @@ tail:
 	STEP4(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z24, Z25, Z26, Z27)
 
 sum:
-	VADDPS Z8, Z0, Z0
-	VADDPS Z9, Z1, Z1
-	VADDPS Z10, Z2, Z2
-	VADDPS Z11, Z3, Z3
-	VADDPS Z12, Z4, Z4
-	VADDPS Z13, Z5, Z5
-	VADDPS Z14, Z6, Z6
-	VADDPS Z15, Z7, Z7
 	FINISH(TILE4, Z26, X24, X25)

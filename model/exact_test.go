@@ -40,7 +40,10 @@ func TestRowExactStep(t *testing.T) {
 				}
 				return s
 			}
-			seqs := []seq{mk(9, 1, 1, 1, 1, 1), mk(3, 1, 1, 1, 1, 1, 1, 1), mk(20, 7, 1, 1, 1), mk(1, 1, 1, 1, 1, 1, 1, 1, 1)}
+			// The last two meet at step 5 with prompt chunks of 10 and 6
+			// rows, which run as one product (kernels.RowStable).
+			seqs := []seq{mk(9, 1, 1, 1, 1, 1), mk(3, 1, 1, 1, 1, 1, 1, 1), mk(20, 7, 1, 1, 1), mk(1, 1, 1, 1, 1, 1, 1, 1, 1),
+				mk(1, 10, 1, 1), mk(6, 1, 1)}
 			alone := make([][][]float32, len(seqs))
 			for b, s := range seqs {
 				c := m.NewSlotCache(1)

@@ -11,14 +11,17 @@ import (
 // its Step. With SetRowExact each row's linears run as they would if the
 // row were stepped alone: every row with one new token (decode) through
 // kernels.SgemmRows, which matches a one-row Sgemm bit for bit while still
-// reading each weight once for all of them, and every row with several new
-// tokens (a prefill chunk) through its own Sgemm of that many rows. The
+// reading each weight once for all of them, and the prefill chunks (several
+// new tokens) through one Sgemm for all chunks of 5 rows or more (their rows
+// get the bits of their own product, kernels.RowStable), shorter ones each
+// through its own Sgemm. The
 // rest of a step is already per row: norms, RoPE and activations per
 // token, attention per sequence, LoRA deltas row by row (lora's thin
 // loops). So a greedy completion does not depend on the batch it ran in.
 type rowExact struct {
 	on     bool
 	single []int // rows (token indices) that are a sequence's only new token
+	stable []int // rows of prompt chunks whose product is kernels.RowStable
 	gx, gy []float32
 }
 
@@ -41,28 +44,28 @@ func (m *Transformer) linearRows(l *nn.Linear, x, y []float32, n int) {
 	if n != total { // the head: every row stands alone
 		kernels.SgemmRows(n, out, in, x, in, W, in, y, out)
 	} else {
+		e.stable = e.stable[:0]
 		for _, sp := range m.dec.spans {
-			if sp.n == 1 {
+			switch {
+			case sp.n == 1:
 				e.single = append(e.single, sp.start)
-				continue
-			}
-			kernels.Sgemm(false, true, sp.n, out, in, 1, x[sp.start*in:], in, W, in, 0, y[sp.start*out:], out)
-		}
-		if k := len(e.single); k > 0 {
-			if e.single[k-1]-e.single[0] == k-1 { // contiguous: no copies
-				r0 := e.single[0]
-				kernels.SgemmRows(k, out, in, x[r0*in:], in, W, in, y[r0*out:], out)
-			} else {
-				e.gx, e.gy = grow(&e.gx, k*in), grow(&e.gy, k*out)
-				for j, r := range e.single {
-					copy(e.gx[j*in:(j+1)*in], x[r*in:(r+1)*in])
+			case kernels.RowStable(sp.n, out, in):
+				// A prompt chunk: the chunks of all requests in this step
+				// share one pass over W, each row with the bits of its
+				// own product (kernels.RowStable).
+				for r := sp.start; r < sp.start+sp.n; r++ {
+					e.stable = append(e.stable, r)
 				}
-				kernels.SgemmRows(k, out, in, e.gx, in, W, in, e.gy, out)
-				for j, r := range e.single {
-					copy(y[r*out:(r+1)*out], e.gy[j*out:(j+1)*out])
-				}
+			default:
+				kernels.Sgemm(false, true, sp.n, out, in, 1, x[sp.start*in:], in, W, in, 0, y[sp.start*out:], out)
 			}
 		}
+		e.gathered(e.single, x, y, in, out, func(k int, gx, gy []float32) {
+			kernels.SgemmRows(k, out, in, gx, in, W, in, gy, out)
+		})
+		e.gathered(e.stable, x, y, in, out, func(k int, gx, gy []float32) {
+			kernels.Sgemm(false, true, k, out, in, 1, gx, in, W, in, 0, gy, out)
+		})
 	}
 	// The delta and bias as in nn.Linear.Forward.
 	if l.Delta != nil {
@@ -75,5 +78,28 @@ func (m *Transformer) linearRows(l *nn.Linear, x, y []float32, n int) {
 				row[j] += b
 			}
 		}
+	}
+}
+
+// gathered runs f on the rows of x listed in rows (ascending) and puts its
+// k results in the same rows of y, copying only when the rows are not
+// contiguous.
+func (e *rowExact) gathered(rows []int, x, y []float32, in, out int, f func(k int, gx, gy []float32)) {
+	k := len(rows)
+	if k == 0 {
+		return
+	}
+	if rows[k-1]-rows[0] == k-1 {
+		r0 := rows[0]
+		f(k, x[r0*in:], y[r0*out:])
+		return
+	}
+	e.gx, e.gy = grow(&e.gx, k*in), grow(&e.gy, k*out)
+	for j, r := range rows {
+		copy(e.gx[j*in:(j+1)*in], x[r*in:(r+1)*in])
+	}
+	f(k, e.gx, e.gy)
+	for j, r := range rows {
+		copy(y[r*out:(r+1)*out], e.gy[j*out:(j+1)*out])
 	}
 }
