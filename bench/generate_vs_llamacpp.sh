@@ -44,7 +44,7 @@ set -euo pipefail
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 WEIGHTS=${WEIGHTS:-f32}
-LLAMACPP_SRC=${LLAMACPP_SRC:-/work/llamacpp/src}
+LLAMACPP_SRC=${LLAMACPP_SRC:?set LLAMACPP_SRC to a llama.cpp source tree}
 LLAMA_BENCH=${LLAMA_BENCH:-$LLAMACPP_SRC/build/bin/llama-bench}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=bench/out

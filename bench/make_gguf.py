@@ -16,7 +16,7 @@ The tokenizer is a dummy but one llama.cpp's loader accepts in full:
 llama-bench feeds random token ids, so the strings never matter for speed.
 
 It needs only numpy and the gguf-py package of a llama.cpp source tree:
-  python3 bench/make_gguf.py --src /work/llamacpp/src --shape gpt2 --weights f16 -o out.gguf
+  python3 bench/make_gguf.py --src "$LLAMACPP_SRC" --shape gpt2 --weights f16 -o out.gguf
 """
 
 import argparse
@@ -74,8 +74,8 @@ def spm_vocab(n_vocab):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--src", default=os.environ.get("LLAMACPP_SRC", "/work/llamacpp/src"),
-                    help="llama.cpp source tree (for its gguf-py package)")
+    ap.add_argument("--src", default=os.environ.get("LLAMACPP_SRC"), required="LLAMACPP_SRC" not in os.environ,
+                    help="llama.cpp source tree (for its gguf-py package; default $LLAMACPP_SRC)")
     ap.add_argument("--shape", choices=sorted(SHAPES), required=True)
     ap.add_argument("--weights", choices=["f32", "f16"], default="f32")
     ap.add_argument("--seed", type=int, default=1)
