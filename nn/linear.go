@@ -46,13 +46,19 @@ func (l *Linear) Out() int { return l.W.Shape[0] }
 
 // Forward computes y [n, out] from x [n, in].
 func (l *Linear) Forward(x, y []float32, n int) {
-	out := l.Out()
 	l.mulWT(x, y, n)
+	l.AddDeltaBias(x, y, n)
+}
+
+// AddDeltaBias finishes a forward whose y already holds x·W0ᵀ: it applies
+// the Delta, then adds the bias. Callers that compute x·W0ᵀ their own way
+// (row-exact serving, F16 decode copies) use it so the rest stays Forward's.
+func (l *Linear) AddDeltaBias(x, y []float32, n int) {
 	if l.Delta != nil {
 		l.Delta.Forward(x, y, n)
 	}
 	if l.B != nil {
-		b := l.B.Data
+		out, b := l.Out(), l.B.Data
 		for i := 0; i < n; i++ {
 			row := y[i*out : (i+1)*out]
 			for j := range row {

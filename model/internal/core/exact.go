@@ -67,18 +67,7 @@ func (m *Transformer) linearRows(l *nn.Linear, x, y []float32, n int) {
 			kernels.Sgemm(false, true, k, out, in, 1, gx, in, W, in, 0, gy, out)
 		})
 	}
-	// The delta and bias as in nn.Linear.Forward.
-	if l.Delta != nil {
-		l.Delta.Forward(x, y, n)
-	}
-	if l.B != nil {
-		for i := 0; i < n; i++ {
-			row := y[i*out : (i+1)*out]
-			for j, b := range l.B.Data {
-				row[j] += b
-			}
-		}
-	}
+	l.AddDeltaBias(x, y, n)
 }
 
 // gathered runs f on the rows of x listed in rows (ascending) and puts its

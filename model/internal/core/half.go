@@ -47,7 +47,7 @@ func (m *Transformer) SetDecodeF16(on bool) {
 func (m *Transformer) DecodeF16() bool { return m.half != nil }
 
 // linear is l.Forward, from the F16 copy of W when there is one and the
-// step is small; the delta and bias follow as in nn.Linear.Forward.
+// step is small; AddDeltaBias finishes it as nn.Linear.Forward does.
 func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
 	if m.dec.exact.on && m.stepping {
 		m.linearRows(l, x, y, n)
@@ -60,15 +60,5 @@ func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
 	}
 	in, out := l.In(), l.Out()
 	kernels.GemvF16(y, h, x, n, in, out)
-	if l.Delta != nil {
-		l.Delta.Forward(x, y, n)
-	}
-	if l.B != nil {
-		for i := 0; i < n; i++ {
-			row := y[i*out : (i+1)*out]
-			for j, b := range l.B.Data {
-				row[j] += b
-			}
-		}
-	}
+	l.AddDeltaBias(x, y, n)
 }
