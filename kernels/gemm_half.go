@@ -346,14 +346,7 @@ func (g *gemm) gemvHalfRange(a []float32, lo, hi int) {
 	for j0 := lo; j0 < hi; j0 += chunk {
 		j1 := min(j0+chunk, hi)
 		t := (*tp)[:j1-j0]
-		for i := 0; i < M; i++ {
-			c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
-			if g.beta == 0 {
-				clear(c)
-			} else if g.beta != 1 {
-				scale(g.beta, c)
-			}
-		}
+		g.scaleCols(j0, j1)
 		for p := 0; p < K; p++ {
 			widenHalf(g.bdt, t, g.bh[p*g.ldb+j0:])
 			for i := 0; i < M; i++ {

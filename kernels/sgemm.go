@@ -84,9 +84,13 @@ func (g *gemm) run(threads int) {
 }
 
 // scaleC sets C = beta*C, without reading C when beta == 0.
-func (g *gemm) scaleC() {
+func (g *gemm) scaleC() { g.scaleCols(0, g.N) }
+
+// scaleCols sets columns [j0,j1) of C to beta times themselves, without
+// reading them when beta == 0.
+func (g *gemm) scaleCols(j0, j1 int) {
 	for i := 0; i < g.M; i++ {
-		c := g.C[i*g.ldc : i*g.ldc+g.N]
+		c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
 		if g.beta == 0 {
 			clear(c)
 		} else if g.beta != 1 {

@@ -578,14 +578,7 @@ func (g *gemm) gemvRange(a []float32, lo, hi int) {
 	const chunk = 1024
 	for j0 := lo; j0 < hi; j0 += chunk {
 		j1 := min(j0+chunk, hi)
-		for i := 0; i < M; i++ {
-			c := g.C[i*g.ldc+j0 : i*g.ldc+j1]
-			if g.beta == 0 {
-				clear(c)
-			} else if g.beta != 1 {
-				scale(g.beta, c)
-			}
-		}
+		g.scaleCols(j0, j1)
 		for p := 0; p < K; p++ {
 			b := g.B[p*g.ldb+j0 : p*g.ldb+j1]
 			for i := 0; i < M; i++ {
