@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"github.com/golora/golora/format/safetensors"
-	"github.com/golora/golora/model/internal/core"
 	"github.com/golora/golora/tensor"
 )
 
@@ -99,7 +98,7 @@ func CheckpointDType(path string) (tensor.DType, error) {
 }
 
 // inMemoryDType converts a model loaded as float32 (llama2.c) to dt.
-func inMemoryDType(m *core.Transformer, err error) func(tensor.DType) (Model, error) {
+func inMemoryDType(m *Transformer, err error) func(tensor.DType) (Model, error) {
 	return func(dt tensor.DType) (Model, error) {
 		if err != nil {
 			return nil, err
@@ -115,9 +114,9 @@ func inMemoryDType(m *core.Transformer, err error) func(tensor.DType) (Model, er
 // Tensors the file already holds in dt alias its read-only mapping, so the
 // mapping is never released: it lives as long as the process (the model's
 // weights are in it). Other dtypes are converted tensor by tensor.
-func loadHalf(fam Family, cfg *Config, src safetensors.Source, what string, dt tensor.DType) (Model, error) {
+func loadHalf(cfg *Config, src safetensors.Source, what string, dt tensor.DType) (Model, error) {
 	hs := &halfSource{Source: src, dt: dt}
-	m, err := fam.Load(cfg, hs, what)
+	m, err := loadModel(cfg, hs, what)
 	if err != nil || !hs.aliased {
 		src.Close()
 	}
@@ -128,7 +127,7 @@ func loadHalf(fam Family, cfg *Config, src safetensors.Source, what string, dt t
 }
 
 // halfSource is a safetensors source handing out 16-bit weights
-// (core.HalfSource).
+// (HalfSource).
 type halfSource struct {
 	safetensors.Source
 	dt      tensor.DType
@@ -191,11 +190,7 @@ func NewRandomDType(cfg *Config, seed uint64, dt tensor.DType) (Model, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	fam, ok := Families[cfg.ModelType]
-	if !ok {
-		return nil, fmt.Errorf("model: %w: model_type %q", ErrUnsupportedModel, cfg.ModelType)
-	}
-	m, err := fam.New(cfg)
+	m, err := newModel(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +201,7 @@ func NewRandomDType(cfg *Config, seed uint64, dt tensor.DType) (Model, error) {
 // SaveHFDType is m.SaveHF storing every tensor in dt (golora merge writes
 // the checkpoint's dtype).
 func SaveHFDType(m Model, dir string, dt tensor.DType) error {
-	t, ok := m.(*core.Transformer)
+	t, ok := m.(*Transformer)
 	if !ok {
 		return fmt.Errorf("model: %T cannot save in %v", m, dt)
 	}
@@ -215,15 +210,15 @@ func SaveHFDType(m Model, dir string, dt tensor.DType) error {
 
 // BaseDTypeOf is the dtype m keeps its matrices in.
 func BaseDTypeOf(m Model) tensor.DType {
-	if t, ok := m.(*core.Transformer); ok {
+	if t, ok := m.(*Transformer); ok {
 		return t.BaseDType()
 	}
 	return tensor.F32
 }
 
-// SetBaseDType converts m's matrices to dt (see core.SetBaseDType).
+// SetBaseDType converts m's matrices to dt (see SetBaseDType).
 func SetBaseDType(m Model, dt tensor.DType) error {
-	t, ok := m.(*core.Transformer)
+	t, ok := m.(*Transformer)
 	if !ok {
 		return fmt.Errorf("model: %T cannot change its dtype", m)
 	}

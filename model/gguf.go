@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/golora/golora/format/gguf"
-	"github.com/golora/golora/model/llama"
 	"github.com/golora/golora/tensor"
 )
 
@@ -18,7 +17,7 @@ import (
 //
 // Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
 //   - llama (Llama, Mistral): q/k rows permuted for adjacent-pair RoPE;
-//     undone on load (llama.InterleavedToHalf), redone on export.
+//     undone on load (InterleavedToHalf), redone on export.
 //   - qwen2: names only (RoPE stays in rotate_half form).
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
@@ -142,9 +141,9 @@ func GGUFPermuteRows(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *ten
 		cols = t.Shape[1]
 	}
 	if toGGUF {
-		return tensor.From(llama.HalfToInterleaved(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+		return tensor.From(HalfToInterleaved(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
 	}
-	return tensor.From(llama.InterleavedToHalf(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+	return tensor.From(InterleavedToHalf(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
 }
 
 // ggufSource presents a GGUF file's tensors under HF names in HF layout,
@@ -293,7 +292,7 @@ func loadGGUF(path string) (*Transformer, error) {
 		return nil, err
 	}
 	// Name what is missing in the file's own (GGUF) names.
-	fresh, err := Families[cfg.ModelType].New(cfg)
+	fresh, err := newModel(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +313,7 @@ func loadGGUF(path string) (*Transformer, error) {
 			src.names[hf] = g
 		}
 	}
-	return Families[cfg.ModelType].Load(cfg, src, path)
+	return loadModel(cfg, src, path)
 }
 
 // GGUFMetadata is the general.* and architecture metadata of m's config.

@@ -4,10 +4,10 @@
 // linears for LoRA targeting, sublayer hooks for adapters, and a KV-cache
 // decode step.
 //
-// Families are rows of one table (Families): llama, mistral and qwen2 are
-// served by model/llama, gpt2 by model/gpt2. Both build the same pre-norm
-// decoder block (model/internal/core) with different variants and weight
-// names. Weights are float32 in memory whatever the file's dtype; nn.Linear
+// Each family registers itself from its own file: family_llama.go (the
+// RoPE decoders: llama, mistral, qwen2/3, gemma2/3, phi3, olmo2, smollm3,
+// granite) and family_gpt2.go; all build the same pre-norm decoder block
+// (transformer.go) with different variants and weight names. Weights are float32 in memory whatever the file's dtype; nn.Linear
 // weights are [out, in] (GPT-2 Conv1D weights are transposed on load and
 // back on save).
 package model
@@ -17,48 +17,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/model/embedded"
-	"github.com/golora/golora/model/gpt2"
-	"github.com/golora/golora/model/internal/core"
-	"github.com/golora/golora/model/llama"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
-
-// Re-exported core types; see model/internal/core for their documentation.
-type (
-	// Config is a Hugging Face config.json (json tags are HF keys).
-	Config = core.Config
-	// Param is a named weight with its gradient.
-	Param = core.Param
-	// NamedLinear is a linear layer with its PEFT module name.
-	NamedLinear = core.NamedLinear
-	// NamedEmbedding is the token embedding with its PEFT module name.
-	NamedEmbedding = core.NamedEmbedding
-	// Cache is a per-row KV cache for Step.
-	Cache = core.Cache
-	// Source supplies checkpoint tensors by name.
-	Source = core.Source
-	// Transformer is the concrete model type behind Model.
-	Transformer = core.Transformer
-	// TokenIDs is a config id field that may be one id or a list
-	// (eos_token_id).
-	TokenIDs = core.TokenIDs
-)
-
-// Errors callers may test with errors.Is.
-var (
-	ErrUnsupportedModel = core.ErrUnsupportedModel
-	ErrMissingTensor    = core.ErrMissingTensor
-	ErrCacheFull        = core.ErrCacheFull
-)
-
-// IgnoreIndex is the target value Loss skips (HF's -100).
-const IgnoreIndex = core.IgnoreIndex
 
 // Model is a loaded causal language model. Batches are B rows of T tokens,
 // row-major; activation row n = b*T + t. A Model is not safe for concurrent
@@ -112,35 +77,7 @@ type Model interface {
 	SaveHF(dir string) error
 }
 
-var _ Model = (*core.Transformer)(nil)
-
-// Family builds one model_type: New allocates (zero weights), Load reads a
-// checkpoint.
-type Family struct {
-	New  func(cfg *Config) (*Transformer, error)
-	Load func(cfg *Config, src Source, what string) (*Transformer, error)
-}
-
-// Families maps HF model_type to its implementation: the RoPE decoders
-// (Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2, SmolLM3, Granite) are
-// variants of one block that model/llama picks from model_type.
-var Families = map[string]Family{
-	"llama":       {llama.New, llama.Load},
-	"mistral":     {llama.New, llama.Load},
-	"qwen2":       {llama.New, llama.Load},
-	"qwen3":       {llama.New, llama.Load},
-	"gemma2":      {llama.New, llama.Load},
-	"gemma3_text": {llama.New, llama.Load},
-	"phi3":        {llama.New, llama.Load},
-	"olmo2":       {llama.New, llama.Load},
-	"smollm3":     {llama.New, llama.Load},
-	"granite":     {llama.New, llama.Load},
-	"gpt2":        {gpt2.New, gpt2.Load},
-}
-
-// ParseConfig decodes config.json bytes, applies the family defaults and
-// validates them; name is used in errors.
-func ParseConfig(data []byte, name string) (*Config, error) { return core.ParseConfig(data, name) }
+var _ Model = (*Transformer)(nil)
 
 // Load opens a model:
 //   - "" : the embedded default (stories260K, llama2.c);
@@ -166,7 +103,7 @@ func LoadWith(path string, o Options) (Model, error) {
 		return nil, err
 	}
 	if path == "" {
-		return inMemoryDType(llama.FromLlama2C(embedded.Model, "embedded "+embedded.Name))(dt)
+		return inMemoryDType(FromLlama2C(embedded.Model, "embedded "+embedded.Name))(dt)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -189,7 +126,7 @@ func LoadWith(path string, o Options) (Model, error) {
 			if err != nil {
 				return nil, fmt.Errorf("model: %w", err)
 			}
-			return inMemoryDType(llama.FromLlama2C(data, path))(dt)
+			return inMemoryDType(FromLlama2C(data, path))(dt)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.json")
@@ -198,13 +135,9 @@ func LoadWith(path string, o Options) (Model, error) {
 	} else if !cst.Mode().IsRegular() {
 		return nil, fmt.Errorf("model: %s is not a regular file (%v)", cfgPath, cst.Mode().Type())
 	}
-	cfg, err := core.ReadConfig(cfgPath)
+	cfg, err := ReadConfig(cfgPath)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
-	}
-	fam, ok := Families[cfg.ModelType]
-	if !ok {
-		return nil, fmt.Errorf("model: %s: %w: model_type %q (expected one of %s)", cfgPath, ErrUnsupportedModel, cfg.ModelType, strings.Join(FamilyNames(), ", "))
 	}
 	weights := dir
 	if !st.IsDir() && filepath.Base(path) != "config.json" {
@@ -220,29 +153,24 @@ func LoadWith(path string, o Options) (Model, error) {
 	}
 	if dt == tensor.F32 {
 		defer src.Close()
-		return fam.Load(cfg, src, weights)
+		return loadModel(cfg, src, weights)
 	}
-	return loadHalf(fam, cfg, src, weights, dt)
+	return loadHalf(cfg, src, weights, dt)
 }
 
 // TargetAliases maps the short target names (q, k, v, o, gate, up, down)
 // to the module-name suffixes of cfg's family; anything else is a PEFT
 // module name or suffix already.
 func TargetAliases(cfg *Config) map[string]string {
-	if cfg.ModelType == "gpt2" {
-		return gpt2.TargetAliases()
+	f, err := familyOf(cfg)
+	if err != nil {
+		return nil
 	}
-	return llama.TargetAliases(llama.Arch(cfg))
-}
-
-// FamilyNames lists the supported model_type values, sorted.
-func FamilyNames() []string {
-	ns := make([]string, 0, len(Families))
-	for k := range Families {
-		ns = append(ns, k)
+	a, err := f.arch(cfg)
+	if err != nil {
+		return nil
 	}
-	sort.Strings(ns)
-	return ns
+	return f.targets(a)
 }
 
 // NewRandom builds a model of cfg's shape with HF-style random weights

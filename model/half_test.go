@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"github.com/golora/golora/internal/testutil"
 )
 
-// tinyLlama is a 2-layer random Llama-shaped model built without package
-// model (which imports core).
+// tinyLlama is a 2-layer random Llama-shaped model built from the block
+// directly, with names of its own.
 func tinyLlama(bias bool) *Transformer {
 	cfg := &Config{ModelType: "llama", VocabSize: 67, HiddenSize: 64, IntermediateSize: 96, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 16, MaxPositionEmbeddings: 64, RopeTheta: 10000, RMSNormEps: 1e-5}
@@ -18,7 +18,7 @@ func tinyLlama(bias bool) *Transformer {
 		return LayerNames{Norm1: p + "n1", Norm2: p + "n2", Q: p + "q", K: p + "k", V: p + "v", O: p + "o",
 			Gate: p + "gate", Up: p + "up", Down: p + "down"}
 	}}
-	m := New(cfg, Arch{QKVBias: bias, MLPBias: bias}, names)
+	m := newTransformer(cfg, Arch{QKVBias: bias, MLPBias: bias}, names)
 	m.InitRandom(3)
 	for _, p := range m.Params() {
 		if len(p.W.Shape) == 1 && bias { // non-zero biases, so their path is checked

@@ -1,16 +1,15 @@
-// Package core is the decoder-only transformer shared by golora's model
-// families: a block (norm, attention, residual, norm, MLP, residual) whose
-// variants (RMSNorm or LayerNorm, RoPE or learned positions, SwiGLU, GeGLU
-// or GELU MLP, fused or separate projections, biases, q/k norms, norms
-// after the sublayers, scales and soft-caps) are chosen by Arch, and whose
-// per-layer sliding windows and RoPE come from the Config. The family packages (model/llama, model/gpt2) only name the
-// weights and set the Arch; the public types are re-exported by package
-// model.
+// The decoder-only transformer shared by golora's model families: a block
+// (norm, attention, residual, norm, MLP, residual) whose variants (RMSNorm
+// or LayerNorm, RoPE or learned positions, SwiGLU, GeGLU or GELU MLP, fused
+// or separate projections, biases, q/k norms, norms after the sublayers,
+// scales and soft-caps) are chosen by Arch, and whose per-layer sliding
+// windows and RoPE come from the Config. The family files
+// (family_llama.go, family_gpt2.go) only name the weights and set the Arch.
 //
 // Shapes use llm.c's letters: B batch rows, T tokens per row, N = B*T rows of
 // activations (row n = b*T + t), C hidden size, NH query heads, NKV key/value
 // heads, D head size, QD = NH*D, KVD = NKV*D, I MLP width, V vocabulary.
-package core
+package model
 
 import (
 	"fmt"
@@ -159,7 +158,7 @@ type Transformer struct {
 const ropeInitialPositions = 2048
 
 // New allocates a zero model of cfg's sizes with arch's variant and names.
-func New(cfg *Config, arch Arch, names Names) *Transformer {
+func newTransformer(cfg *Config, arch Arch, names Names) *Transformer {
 	C, L, V := cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
 	NH, NKV, D, I := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
 	QD, KVD := NH*D, NKV*D

@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"errors"
@@ -47,10 +47,10 @@ func (m MapSource) Tensor(name string) (*tensor.Tensor, error) {
 	return t, nil
 }
 
-// LoadWeights copies every weight of m from src. fileName maps a canonical
+// loadWeights copies every weight of m from src. fileName maps a canonical
 // name to the name in src (nil: identity). All missing tensors and shape
 // mismatches are reported together; what names the checkpoint in errors.
-func (m *Transformer) LoadWeights(src Source, what string, fileName func(string) string) error {
+func (m *Transformer) loadWeights(src Source, what string, fileName func(string) string) error {
 	have := map[string]bool{}
 	for _, n := range src.Names() {
 		have[n] = true
@@ -173,9 +173,9 @@ func (m *Transformer) InitRandom(seed uint64) {
 	}
 }
 
-// SetFileNames records the checkpoint's naming (nil: canonical) so SaveHF
+// setFileNames records the checkpoint's naming (nil: canonical) so SaveHF
 // writes the names it was loaded with.
-func (m *Transformer) SetFileNames(f func(string) string) { m.fileName = f }
+func (m *Transformer) setFileNames(f func(string) string) { m.fileName = f }
 
 // SaveHF writes dir/config.json and dir/model.safetensors (F32) in the
 // family's HF layout and names, atomically per file.

@@ -1,14 +1,13 @@
-package gpt2
+package model
 
 import (
 	"errors"
 	"testing"
 
-	"github.com/golora/golora/model/internal/core"
 	"github.com/golora/golora/tensor"
 )
 
-func TestFileNames(t *testing.T) {
+func TestGPT2FileNames(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		names []string
@@ -19,12 +18,12 @@ func TestFileNames(t *testing.T) {
 		{"hub file", []string{"wte.weight", "h.0.attn.bias"}, "transformer.h.0.attn.c_attn.weight", "h.0.attn.c_attn.weight"},
 		{"hub file head", []string{"wte.weight"}, "lm_head.weight", "lm_head.weight"},
 	} {
-		src := core.MapSource{}
+		src := MapSource{}
 		for _, n := range tc.names {
 			src[n] = tensor.New(1)
 		}
 		got := tc.in
-		if f := FileNames(src); f != nil {
+		if f := gpt2FileNames(src); f != nil {
 			got = f(tc.in)
 		}
 		if got != tc.want {
@@ -33,7 +32,7 @@ func TestFileNames(t *testing.T) {
 	}
 }
 
-func TestArch(t *testing.T) {
+func TestGPT2Arch(t *testing.T) {
 	for _, tc := range []struct {
 		act     string
 		erf, ok bool
@@ -41,11 +40,11 @@ func TestArch(t *testing.T) {
 		{"gelu_new", false, true}, {"gelu_pytorch_tanh", false, true}, {"", false, true},
 		{"gelu", true, true}, {"relu", false, false},
 	} {
-		a, err := Arch(&core.Config{ModelType: "gpt2", ActivationFunction: tc.act})
+		a, err := gpt2Arch(&Config{ModelType: "gpt2", ActivationFunction: tc.act})
 		if (err == nil) != tc.ok || (err == nil && a.GELUErf != tc.erf) {
 			t.Errorf("%q: arch %+v, err %v", tc.act, a, err)
 		}
-		if err != nil && !errors.Is(err, core.ErrUnsupportedModel) {
+		if err != nil && !errors.Is(err, ErrUnsupportedModel) {
 			t.Errorf("%q: error %v does not wrap ErrUnsupportedModel", tc.act, err)
 		}
 	}

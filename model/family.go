@@ -1,46 +1,85 @@
-package core
+package model
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
-// decoderDefaults are the config-class defaults of transformers for the
-// keys a family reads that a config.json may omit (save_pretrained writes
-// them all; hand-written configs do not). They apply only to absent keys.
-var decoderDefaults = map[string]func(c *Config){
-	"gemma2": func(c *Config) {
-		setInt(&c.HeadDim, 0, 256)
-		c.defaultF(&c.QueryPreAttnScalar, 256)
-		c.defaultCap(&c.AttnLogitSoftcapping, "attn_logit_softcapping", 50)
-		c.defaultCap(&c.FinalLogitSoftcapping, "final_logit_softcapping", 30)
-		c.defaultWindow(4096)
-		c.defaultTie(true)
-	},
-	"gemma3_text": func(c *Config) {
-		setInt(&c.HeadDim, 0, 256)
-		c.defaultF(&c.QueryPreAttnScalar, 256)
-		c.defaultF(&c.RopeLocalBaseFreq, 10000)
-		if c.RopeTheta == 0 && isNull(c.RopeParameters) {
-			c.RopeTheta = 1e6
-		}
-		c.defaultWindow(4096)
-		c.defaultTie(true)
-	},
-	"smollm3": func(c *Config) {
-		if c.RopeTheta == 0 && isNull(c.RopeParameters) {
-			c.RopeTheta = 2e6
-		}
-		c.defaultTie(true)
-	},
-	"granite": func(c *Config) {
-		c.defaultF(&c.EmbeddingMultiplier, 1)
-		c.defaultF(&c.ResidualMultiplier, 1)
-		c.defaultF(&c.LogitsScaling, 1)
-		c.defaultF(&c.AttentionMultiplier, 1)
-	},
+// family is one model_type: how its config.json is completed, the block
+// variant and checkpoint names it implies, and its --targets aliases. Each
+// family registers itself from its own file (family_llama.go,
+// family_gpt2.go), so adding one touches one file.
+type family struct {
+	// normalize fills the family's config defaults (transformers' config
+	// class values for keys a config.json may omit) and validates them.
+	normalize func(c *Config) error
+	// arch is the block variant cfg implies.
+	arch func(cfg *Config) (Arch, error)
+	// names are the checkpoint's state-dict names of variant a.
+	names func(a Arch) Names
+	// fileNames, when set, maps canonical names to those of src.
+	fileNames func(src Source) func(string) string
+	// targets maps golora's short --targets names to module names.
+	targets func(a Arch) map[string]string
 }
+
+// families maps HF model_type to its family; register fills it.
+var families = map[string]family{}
+
+// register adds model_type t; called from the families' init functions.
+func register(t string, f family) {
+	if _, dup := families[t]; dup {
+		panic("model: family " + t + " registered twice")
+	}
+	families[t] = f
+}
+
+// familyOf returns cfg's family (cfg is normalised, so it exists).
+func familyOf(cfg *Config) (family, error) {
+	f, ok := families[cfg.ModelType]
+	if !ok {
+		return f, fmt.Errorf("%w: model_type %q (expected one of %v)", ErrUnsupportedModel, cfg.ModelType, FamilyNames())
+	}
+	return f, nil
+}
+
+// newModel allocates a model of cfg's shape with unit norms and zero
+// matrices.
+func newModel(cfg *Config) (*Transformer, error) {
+	f, err := familyOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a, err := f.arch(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newTransformer(cfg, a, f.names(a)), nil
+}
+
+// loadModel builds cfg's model and reads its weights from src; what names
+// the checkpoint in errors.
+func loadModel(cfg *Config, src Source, what string) (*Transformer, error) {
+	m, err := newModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var fn func(string) string
+	if f := families[cfg.ModelType]; f.fileNames != nil {
+		fn = f.fileNames(src)
+	}
+	if err := m.loadWeights(src, what, fn); err != nil {
+		return nil, err
+	}
+	m.setFileNames(fn)
+	return m, nil
+}
+
+// FamilyNames lists the supported model_type values, sorted.
+func FamilyNames() []string { return slices.Sorted(maps.Keys(families)) }
 
 func (c *Config) defaultF(f *float64, v float64) {
 	if *f == 0 {

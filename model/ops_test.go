@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func TestOpGradients(t *testing.T) {
 	r := testutil.NewRand(1)
 	randn := func(n int, s float64) []float32 { return testutil.RandN(r, n, s) }
 	// Norms, tanh GELU, SwiGLU, RoPE and cross-entropy are nn's and tested
-	// there; these are the ops core adds or wraps.
+	// there; these are the ops the block adds or wraps.
 	const T, NH, NKV, D = 3, 4, 2, 4
 	rp := nn.NewRoPE(D, 8, 10000, false)
 	// Two spans of ragged positions, as a decode step over two cache rows.

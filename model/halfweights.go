@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // state, activations and the KV cache stay float32. Half weights are
 // frozen: SetTrainable refuses them.
 
-// HalfSource is a Source that can hand out 16-bit weights: LoadWeights
+// HalfSource is a Source that can hand out 16-bit weights: loadWeights
 // keeps every 2-D weight in BaseDType when the source offers it.
 type HalfSource interface {
 	Source

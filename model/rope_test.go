@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"encoding/json"
@@ -70,7 +70,7 @@ func TestPartialRotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := New(c, Arch{FusedQKV: true, FusedGateUp: true}, Names{Layer: func(int) LayerNames { return LayerNames{} }})
+		m := newTransformer(c, Arch{FusedQKV: true, FusedGateUp: true}, Names{Layer: func(int) LayerNames { return LayerNames{} }})
 		if rp := m.ropes[0].at(1); rp.D != 12 || rp.HeadSize != 16 {
 			t.Errorf("rotary D %d, head stride %d; want 12 of 16", rp.D, rp.HeadSize)
 		}

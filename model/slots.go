@@ -1,4 +1,4 @@
-package core
+package model
 
 // A slot cache is a Cache whose rows own their memory: a server allocates a
 // row when a request starts, sized to that request's prompt and token

@@ -1,4 +1,4 @@
-package llama
+package model
 
 import (
 	"encoding/binary"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/golora/golora/model/internal/core"
 	"github.com/golora/golora/tensor"
 )
 
@@ -19,7 +18,7 @@ const llama2cMagic = 0x616b3432 // "ak42", llama2.c export version >= 1
 // layout, or export version 1 (float32 with the "ak42" header). A negative
 // vocab_size in version 0 means an untied classifier stored at the end.
 // name is used in errors.
-func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
+func FromLlama2C(data []byte, name string) (*Transformer, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s: %w: %s", name, ErrLlama2C, fmt.Sprintf(format, a...))
 	}
@@ -67,35 +66,35 @@ func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
 		off += 4 * n
 		return out, nil
 	}
-	cfg := &core.Config{
+	cfg := &Config{
 		ModelType: "llama", VocabSize: V, HiddenSize: dim, IntermediateSize: hidden,
 		NumHiddenLayers: L, NumAttentionHeads: NH, NumKeyValueHeads: NKV, HeadDim: D,
 		MaxPositionEmbeddings: seq, RopeTheta: 10000, RMSNormEps: 1e-5, HiddenAct: "silu",
-		TieWordEmbeddings: &shared, BOSTokenID: core.TokenIDs{1}, EOSTokenID: core.TokenIDs{2},
+		TieWordEmbeddings: &shared, BOSTokenID: TokenIDs{1}, EOSTokenID: TokenIDs{2},
 	}
 	if err := cfg.Normalize(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	src := core.MapSource{}
-	n := Names(core.Arch{})
+	src := MapSource{}
+	n := llamaNames(Arch{})
 	// Per-layer stacks in file order; each entry is (name suffix, rows, cols).
 	type stack struct {
 		suffix     func(l int) string
 		rows, cols int
 		permute    int // heads to permute from interleaved to rotate_half, 0 = none
 	}
-	ln := func(f func(core.LayerNames) string) func(int) string {
+	ln := func(f func(LayerNames) string) func(int) string {
 		return func(l int) string { return f(n.Layer(l)) }
 	}
-	norm1 := stack{ln(func(x core.LayerNames) string { return x.Norm1 + ".weight" }), 1, dim, 0}
-	norm2 := stack{ln(func(x core.LayerNames) string { return x.Norm2 + ".weight" }), 1, dim, 0}
-	wq := stack{ln(func(x core.LayerNames) string { return x.Q + ".weight" }), dim, dim, NH}
-	wk := stack{ln(func(x core.LayerNames) string { return x.K + ".weight" }), KVD, dim, NKV}
-	wv := stack{ln(func(x core.LayerNames) string { return x.V + ".weight" }), KVD, dim, 0}
-	wo := stack{ln(func(x core.LayerNames) string { return x.O + ".weight" }), dim, dim, 0}
-	w1 := stack{ln(func(x core.LayerNames) string { return x.Gate + ".weight" }), hidden, dim, 0}
-	w2 := stack{ln(func(x core.LayerNames) string { return x.Down + ".weight" }), dim, hidden, 0}
-	w3 := stack{ln(func(x core.LayerNames) string { return x.Up + ".weight" }), hidden, dim, 0}
+	norm1 := stack{ln(func(x LayerNames) string { return x.Norm1 + ".weight" }), 1, dim, 0}
+	norm2 := stack{ln(func(x LayerNames) string { return x.Norm2 + ".weight" }), 1, dim, 0}
+	wq := stack{ln(func(x LayerNames) string { return x.Q + ".weight" }), dim, dim, NH}
+	wk := stack{ln(func(x LayerNames) string { return x.K + ".weight" }), KVD, dim, NKV}
+	wv := stack{ln(func(x LayerNames) string { return x.V + ".weight" }), KVD, dim, 0}
+	wo := stack{ln(func(x LayerNames) string { return x.O + ".weight" }), dim, dim, 0}
+	w1 := stack{ln(func(x LayerNames) string { return x.Gate + ".weight" }), hidden, dim, 0}
+	w2 := stack{ln(func(x LayerNames) string { return x.Down + ".weight" }), dim, hidden, 0}
+	w3 := stack{ln(func(x LayerNames) string { return x.Up + ".weight" }), hidden, dim, 0}
 	readStack := func(s stack) error {
 		for l := 0; l < L; l++ {
 			w, err := next(s.rows * s.cols)
@@ -155,7 +154,7 @@ func FromLlama2C(data []byte, name string) (*core.Transformer, error) {
 	if off != len(data) {
 		return nil, bad("%d bytes left over after the weights: header and file disagree", len(data)-off)
 	}
-	return Load(cfg, src, name)
+	return loadModel(cfg, src, name)
 }
 
 // InterleavedToHalf permutes the rows of a Meta/llama2.c projection (heads ×

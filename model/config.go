@@ -1,4 +1,4 @@
-package core
+package model
 
 import (
 	"bytes"
@@ -148,47 +148,18 @@ func ReadConfig(path string) (*Config, error) {
 	return ParseConfig(data, path)
 }
 
-// Families lists the model_type values golora implements.
-var Families = []string{"gemma2", "gemma3_text", "gpt2", "granite", "llama", "mistral", "olmo2", "phi3", "qwen2", "qwen3", "smollm3"}
-
 // Normalize fills family defaults (those of transformers' config classes)
 // and the family-neutral fields, then validates the result.
 func (c *Config) Normalize() error {
-	switch c.ModelType {
-	case "gpt2":
-		// GPT2Config's attribute_map makes hidden_size etc. aliases of the
-		// n_* keys, which win; intermediate_size, head_dim and hidden_act are
-		// not GPT-2 keys (hub configs such as tiny-random-gpt2 carry stray
-		// ones), so the MLP width is n_inner or 4·n_embd.
-		setInt(&c.NEmbd, c.HiddenSize, 768)
-		setInt(&c.NLayer, c.NumHiddenLayers, 12)
-		setInt(&c.NHead, c.NumAttentionHeads, 12)
-		setInt(&c.NPositions, c.MaxPositionEmbeddings, 1024)
-		setInt(&c.VocabSize, 0, 50257)
-		c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.MaxPositionEmbeddings = c.NEmbd, c.NLayer, c.NHead, c.NPositions
-		c.NumKeyValueHeads = c.NumAttentionHeads
-		c.IntermediateSize = 4 * c.HiddenSize
-		if c.NInner != nil && *c.NInner > 0 {
-			c.IntermediateSize = *c.NInner
-		}
-		c.HeadDim = 0
-		if c.LayerNormEpsilon == 0 {
-			c.LayerNormEpsilon = 1e-5
-		}
-		if c.ActivationFunction == "" {
-			c.ActivationFunction = "gelu_new"
-		}
-		if c.TieWordEmbeddings == nil {
-			c.TieWordEmbeddings = boolPtr(true)
-		}
-	case "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3", "olmo2", "smollm3", "granite":
-		if err := c.normalizeDecoder(); err != nil {
-			return err
-		}
-	case "":
-		return fmt.Errorf("%w: config has no model_type (expected one of %v)", ErrUnsupportedModel, Families)
-	default:
-		return fmt.Errorf("%w: model_type %q (expected one of %v)", ErrUnsupportedModel, c.ModelType, Families)
+	if c.ModelType == "" {
+		return fmt.Errorf("%w: config has no model_type (expected one of %v)", ErrUnsupportedModel, FamilyNames())
+	}
+	f, err := familyOf(c)
+	if err != nil {
+		return err
+	}
+	if err := f.normalize(c); err != nil {
+		return err
 	}
 	if c.HeadDim == 0 && c.NumAttentionHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
