@@ -67,6 +67,20 @@ func (e Example) LossTokens() int {
 	return n
 }
 
+// Targets are e's next-token targets for one row of len(Tokens) positions:
+// position t is scored against Labels[t+1], and the last position against
+// nothing (IgnoreIndex). Batch.Targets applies the same shift to packed rows.
+func (e Example) Targets() []int {
+	tg := make([]int, len(e.Tokens))
+	for t := range tg {
+		tg[t] = IgnoreIndex
+		if t+1 < len(e.Labels) {
+			tg[t] = e.Labels[t+1]
+		}
+	}
+	return tg
+}
+
 // Encoder is the part of tokenizer.Tokenizer that data needs. Encode adds no
 // special tokens and reads special-token strings as plain text; BOS and EOS
 // return -1 when the vocabulary has none. Optional methods, used when present

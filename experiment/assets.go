@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/internal/atomicfile"
-	"github.com/golora/golora/model/embedded"
 	"github.com/golora/golora/tokenizer"
 )
 
@@ -119,7 +119,7 @@ func (s *Sweep) labels() []string {
 func (s *Sweep) basePath(out string) (string, tokenizer.Full, error) {
 	switch s.Base {
 	case "", "embedded":
-		tok, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
+		tok, err := tokenizer.ForModel("")
 		return "", tok, err
 	case "wide", WideBase:
 		dir, err := materialize(baseFS, "bases/"+WideBase, filepath.Join(out, "bases", WideBase))
@@ -129,25 +129,19 @@ func (s *Sweep) basePath(out string) (string, tokenizer.Full, error) {
 		if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
 			return "", nil, fmt.Errorf("experiment: the %s base is not in this build (run experiment/bases/pretrain.sh): %w", WideBase, err)
 		}
-		tok, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
+		tok, err := tokenizer.ForModel("") // pretrained on the embedded vocabulary
 		return dir, tok, err
 	}
-	dir := s.Base
-	if st, err := os.Stat(dir); err != nil {
+	tok, err := tokenizer.ForModel(s.Base)
+	if errors.Is(err, tokenizer.ErrNoTokenizer) {
+		// The built-in tasks are written for the embedded vocabulary, which
+		// a base without a tokenizer (a llama2.c .bin) is assumed to share.
+		tok, err = tokenizer.ForModel("")
+	}
+	if err != nil {
 		return "", nil, fmt.Errorf("experiment: base %w", err)
-	} else if !st.IsDir() {
-		dir = filepath.Dir(dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
-		tok, err := tokenizer.LoadFull(dir)
-		return s.Base, tok, err
-	}
-	if bins, _ := filepath.Glob(filepath.Join(dir, "tok*.bin")); len(bins) == 1 {
-		tok, err := tokenizer.LoadFull(bins[0])
-		return s.Base, tok, err
-	}
-	tok, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
-	return s.Base, tok, err
+	return s.Base, tok, nil
 }
 
 var _ data.Encoder = tokenizer.Full(nil)

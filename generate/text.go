@@ -41,8 +41,7 @@ func (t *Text) Push(id int) (string, bool) {
 		return "", true
 	}
 	if slices.Contains(t.eos, id) {
-		t.ended = true
-		return t.stop.Push(t.dec.Flush())
+		return t.Flush(), true
 	}
 	s, stopped := t.stop.Push(t.dec.Add(id))
 	t.ended = stopped
@@ -50,7 +49,7 @@ func (t *Text) Push(id int) (string, bool) {
 }
 
 // Flush returns what is still held back once generation ends for another
-// reason (the token limit).
+// reason (the token limit); Push calls it at an EOS id.
 func (t *Text) Flush() string {
 	if t.ended {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/golora/golora/internal/testutil"
+	"github.com/golora/golora/model/embedded"
 )
 
 func loadTok512(t testing.TB) *Llama2C {
@@ -512,5 +513,50 @@ func TestConcurrentEncode(t *testing.T) {
 		if s := <-errs; s != "" {
 			t.Errorf("concurrent Encode(%q) differs", s)
 		}
+	}
+}
+
+// countingTokenizer is plainTokenizer counting the ids its Decode reads.
+type countingTokenizer struct {
+	plainTokenizer
+	decoded *int
+}
+
+func (c countingTokenizer) Decode(ids []int) string {
+	*c.decoded += len(ids)
+	return c.t.Decode(ids)
+}
+
+// TestStreamDecoderLinear: streaming a long text through a tokenizer of
+// another package decodes a bounded window per id, not the whole sequence
+// (which would be quadratic), holds a character split across byte-fallback
+// ids back until it is complete, and still equals Decode.
+func TestStreamDecoderLinear(t *testing.T) {
+	tok, err := ParseLlama2C(embedded.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("Once upon a time 😀 中文 ", 200)
+	ids := tok.Encode(text)
+	var decoded int
+	d := NewStreamDecoder(countingTokenizer{plainTokenizer{tok}, &decoded})
+	var sb strings.Builder
+	held := 0
+	for _, id := range ids {
+		s := d.Add(id)
+		if s == "" {
+			held++
+		}
+		sb.WriteString(s)
+	}
+	sb.WriteString(d.Flush())
+	if got, want := sb.String(), tok.Decode(ids); got != want {
+		t.Fatalf("stream differs from Decode:\n%q\n%q", got, want)
+	}
+	if held < 200*3 { // 😀 is 4 byte-fallback ids, 中 and 文 3 each: 3+2+2 held per repeat
+		t.Errorf("only %d ids held back; the text's multi-byte characters should hold back at least %d", held, 200*3)
+	}
+	if decoded > 16*len(ids) {
+		t.Errorf("Decode read %d ids for a stream of %d: not a bounded window", decoded, len(ids))
 	}
 }

@@ -4,21 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/spf13/cobra"
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
-	"github.com/golora/golora/model"
+	"github.com/golora/golora/train"
 )
-
-type evalResult struct {
-	Loss       float64 `json:"loss"`
-	Perplexity float64 `json:"perplexity"`
-	Tokens     int     `json:"tokens"`
-	Examples   int     `json:"examples"`
-}
 
 func init() {
 	var modelPath, adapter, tokPath, dataPath, baseDType string
@@ -66,7 +58,7 @@ formats golora train reads.`,
 			if noTok.textSeen {
 				return fmt.Errorf("%s: text records need a tokenizer and this model has none (give --tokenizer)", dataPath)
 			}
-			res := evaluate(m, ds.Examples)
+			res := train.Evaluate(m, ds.Examples)
 			if asJSON {
 				js, _ := json.Marshal(res)
 				fmt.Fprintln(cmd.OutOrStdout(), string(js))
@@ -85,38 +77,6 @@ formats golora train reads.`,
 	addBaseDTypeFlag(fl, &baseDType)
 	fl.IntVar(&threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	rootCmd.AddCommand(cmd)
-}
-
-// evaluate sums the loss of every example (one forward each, so no padding
-// enters the mean) and averages over all loss-carrying tokens.
-func evaluate(m model.Model, examples []data.Example) evalResult {
-	var sum float64
-	var tokens, used int
-	for _, ex := range examples {
-		T := len(ex.Tokens)
-		if T < 2 {
-			continue
-		}
-		// Labels are aligned with tokens; position t predicts Labels[t+1].
-		targets := make([]int, T)
-		for t := 0; t < T-1; t++ {
-			targets[t] = ex.Labels[t+1]
-		}
-		targets[T-1] = data.IgnoreIndex
-		n := ex.LossTokens()
-		if n == 0 {
-			continue
-		}
-		sum += m.Loss(ex.Tokens, targets, 1, T) * float64(n)
-		tokens += n
-		used++
-	}
-	res := evalResult{Tokens: tokens, Examples: used}
-	if tokens > 0 {
-		res.Loss = sum / float64(tokens)
-		res.Perplexity = math.Exp(res.Loss)
-	}
-	return res
 }
 
 // idsOnly lets models without a tokenizer evaluate pre-tokenized records;

@@ -3,14 +3,10 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/golora/golora/generate"
 	"github.com/golora/golora/internal/testutil"
-	"github.com/golora/golora/model"
 )
 
 // TestGenerateMatchesRunC: greedy generation on the embedded model prints
@@ -113,35 +109,5 @@ func TestGenerateIgnoreEOSAndBadSampling(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "--")) {
 			t.Errorf("%v: err = %v", bad, err)
 		}
-	}
-}
-
-// TestEOSIDs: generation_config.json's eos_token_id (an id or a list) wins
-// over config.json's, as in transformers.
-func TestEOSIDs(t *testing.T) {
-	m, err := model.Load(testutil.Shared(t, "fixtures", "tiny-llama"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name, genConfig string
-		want            []int
-	}{
-		{"config.json only", "", []int{2}},
-		{"list", `{"eos_token_id": [5, 7]}`, []int{5, 7}},
-		{"one id", `{"eos_token_id": 9}`, []int{9}},
-		{"null keeps config.json", `{"eos_token_id": null}`, []int{2}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tc.genConfig != "" {
-				if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(tc.genConfig), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := generate.EOSIDs(m, dir, nil); !slices.Equal(got, tc.want) {
-				t.Errorf("EOSIDs = %v, want %v", got, tc.want)
-			}
-		})
 	}
 }

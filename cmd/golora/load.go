@@ -1,10 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -74,8 +74,7 @@ func loadModelDType(path, baseDType string) (model.Model, error) {
 }
 
 // loadTokenizer finds the tokenizer that goes with a model: tokPath when
-// given, the embedded one for the embedded model, tokenizer.json in an HF
-// folder, or a single tok*.bin beside a llama2.c checkpoint. It returns
+// given (a file, folder or hub id), else tokenizer.ForModel. It returns
 // (nil, nil) when a model has no tokenizer, so id-only commands still work.
 func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	if tokPath != "" {
@@ -89,27 +88,11 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	if err != nil {
 		return nil, err
 	}
-	if modelPath == "" {
-		t, err := tokenizer.ParseLlama2C(embedded.Tokenizer)
-		if err != nil {
-			return nil, fmt.Errorf("embedded tokenizer: %w", err)
-		}
-		return t, nil
+	tok, err := tokenizer.ForModel(modelPath)
+	if errors.Is(err, tokenizer.ErrNoTokenizer) {
+		return nil, nil
 	}
-	if filepath.Ext(modelPath) == ".gguf" {
-		return tokenizer.LoadGGUF(modelPath)
-	}
-	dir := modelPath
-	if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
-		dir = filepath.Dir(modelPath)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
-		return tokenizer.LoadFull(dir)
-	}
-	if bins, _ := filepath.Glob(filepath.Join(dir, "tok*.bin")); len(bins) == 1 {
-		return tokenizer.LoadFull(bins[0])
-	}
-	return nil, nil
+	return tok, err
 }
 
 // attachAdapters loads one or more adapter folders saved by golora train or

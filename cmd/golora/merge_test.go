@@ -18,6 +18,7 @@ import (
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
 	"github.com/golora/golora/tokenizer"
+	"github.com/golora/golora/train"
 )
 
 // resetFlags puts every flag of every command back to its default and
@@ -204,7 +205,7 @@ func TestEvalTextRecords(t *testing.T) {
 	line, _ = json.Marshal(map[string][]int{"input_ids": ids})
 	os.WriteFile(idsFile, append(line, '\n'), 0o644)
 	for _, f := range []string{textFile, idsFile} {
-		var res evalResult
+		var res train.EvalResult
 		out := runGolora(t, "eval", "--model=", "--adapter=", "--data", f, "--json")
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("%s: output %q: %v", f, out, err)
