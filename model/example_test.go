@@ -21,7 +21,7 @@ func ExampleLoad() {
 
 	ids := []int{1, 403, 407} // BOS "Once" " upon"
 	logits := m.Forward(ids, 1, len(ids))
-	fmt.Println(len(logits) / cfg.VocabSize, "rows of logits")
+	fmt.Println(len(logits)/cfg.VocabSize, "rows of logits")
 	// Output:
 	// llama 5 layers, vocabulary 512
 	// 3 rows of logits
