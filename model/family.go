@@ -46,14 +46,20 @@ func familyOf(cfg *Config) (family, error) {
 	return f, nil
 }
 
+// archOf returns cfg's family and the block variant cfg implies.
+func archOf(cfg *Config) (family, Arch, error) {
+	f, err := familyOf(cfg)
+	if err != nil {
+		return f, Arch{}, err
+	}
+	a, err := f.arch(cfg)
+	return f, a, err
+}
+
 // newModel allocates a model of cfg's shape with unit norms and zero
 // matrices.
 func newModel(cfg *Config) (*Transformer, error) {
-	f, err := familyOf(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a, err := f.arch(cfg)
+	f, a, err := archOf(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -160,13 +160,9 @@ func LoadWith(path string, o Options) (Model, error) {
 
 // TargetAliases maps the short target names (q, k, v, o, gate, up, down)
 // to the module-name suffixes of cfg's family; anything else is a PEFT
-// module name or suffix already.
+// module name or suffix already (nil for a config no family builds).
 func TargetAliases(cfg *Config) map[string]string {
-	f, err := familyOf(cfg)
-	if err != nil {
-		return nil
-	}
-	a, err := f.arch(cfg)
+	f, a, err := archOf(cfg)
 	if err != nil {
 		return nil
 	}
