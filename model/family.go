@@ -37,7 +37,8 @@ func register(t string, f family) {
 	families[t] = f
 }
 
-// familyOf returns cfg's family (cfg is normalised, so it exists).
+// familyOf returns the family of cfg's model_type, or an error naming the
+// supported ones.
 func familyOf(cfg *Config) (family, error) {
 	f, ok := families[cfg.ModelType]
 	if !ok {
@@ -86,6 +87,9 @@ func loadModel(cfg *Config, src Source, what string) (*Transformer, error) {
 
 // FamilyNames lists the supported model_type values, sorted.
 func FamilyNames() []string { return slices.Sorted(maps.Keys(families)) }
+
+// What follows is the RoPE decoders' config normalisation
+// (family_llama.go registers it): defaults, then the per-layer plan.
 
 func (c *Config) defaultF(f *float64, v float64) {
 	if *f == 0 {
@@ -260,10 +264,17 @@ func (c *Config) parseRopes() error {
 	return nil
 }
 
+// maxLayers bounds num_hidden_layers (the largest models have a few
+// hundred), so a hostile config.json cannot allocate a plan per layer.
+const maxLayers = 1 << 16
+
 // parseLayers fills LayerTypes (one per layer) as transformers derives it
 // when the file has none, and checks NoRopeLayers.
 func (c *Config) parseLayers() error {
 	L := c.NumHiddenLayers
+	if L > maxLayers { // the plan below is allocated before the checkpoint's size is checked
+		return fmt.Errorf("config: num_hidden_layers %d: more than %d layers", L, maxLayers)
+	}
 	window := c.SlidingWindow != nil && *c.SlidingWindow > 0
 	switch c.ModelType {
 	case "qwen2", "qwen3", "smollm3":

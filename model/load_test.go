@@ -73,7 +73,8 @@ func TestLoadErrors(t *testing.T) {
 		{"llama3 rope incomplete", strings.Replace(string(cfg), `"rope_scaling": null`, `"rope_scaling": {"rope_type": "llama3", "factor": 8}`, 1), weights, nil, []string{"low_freq_factor"}},
 		{"bad heads", strings.Replace(string(cfg), `"num_key_value_heads": 2`, `"num_key_value_heads": 3`, 1), weights, nil, []string{"num_key_value_heads"}},
 		// Hostile sizes must fail before anything of that size is allocated.
-		{"a billion layers", strings.Replace(string(cfg), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000`, 1), weights, nil, []string{"1000000000 layers", "do not match"}},
+		{"a billion layers", strings.Replace(string(cfg), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000`, 1), weights, nil, []string{"num_hidden_layers 1000000000", "more than 65536 layers"}},
+		{"more layers than the file", strings.Replace(string(cfg), `"num_hidden_layers": 2`, `"num_hidden_layers": 60000`, 1), weights, nil, []string{"60000 layers", "do not match"}},
 		{"hidden 2^40", strings.Replace(string(cfg), `"hidden_size": 64`, `"hidden_size": 1099511627776`, 1), weights, nil, []string{"hidden 1099511627776"}},
 		{"huge intermediate", strings.Replace(string(cfg), `"intermediate_size": 96`, `"intermediate_size": 2147483648`, 1), weights, nil, []string{"intermediate 2147483648"}},
 		{"huge max positions", strings.Replace(string(cfg), `"max_position_embeddings": 128`, `"max_position_embeddings": 1125899906842624`, 1), weights, nil, []string{"max_position_embeddings", "RoPE"}},
