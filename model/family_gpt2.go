@@ -8,6 +8,7 @@
 // [out, in] on load and back on save. Checkpoints with or without the
 // "transformer." prefix load alike; the attn.bias / attn.masked_bias
 // causal-mask buffers some files carry are ignored.
+
 package model
 
 import (

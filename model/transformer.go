@@ -9,6 +9,7 @@
 // Shapes use llm.c's letters: B batch rows, T tokens per row, N = B*T rows of
 // activations (row n = b*T + t), C hidden size, NH query heads, NKV key/value
 // heads, D head size, QD = NH*D, KVD = NKV*D, I MLP width, V vocabulary.
+
 package model
 
 import (
