@@ -216,7 +216,7 @@ func BaseDTypeOf(m Model) tensor.DType {
 	return tensor.F32
 }
 
-// SetBaseDType converts m's matrices to dt (see SetBaseDType).
+// SetBaseDType converts m's matrices to dt (see Transformer.SetBaseDType).
 func SetBaseDType(m Model, dt tensor.DType) error {
 	t, ok := m.(*Transformer)
 	if !ok {

@@ -7,9 +7,10 @@
 // Each family registers itself from its own file: family_llama.go (the
 // RoPE decoders: llama, mistral, qwen2/3, gemma2/3, phi3, olmo2, smollm3,
 // granite) and family_gpt2.go; all build the same pre-norm decoder block
-// (transformer.go) with different variants and weight names. Weights are float32 in memory whatever the file's dtype; nn.Linear
-// weights are [out, in] (GPT-2 Conv1D weights are transposed on load and
-// back on save).
+// (transformer.go) with different variants and weight names. Weights are
+// float32 in memory whatever the file's dtype (unless Options.BaseDType
+// keeps the frozen matrices 16-bit); nn.Linear weights are [out, in]
+// (GPT-2 Conv1D weights are transposed on load and back on save).
 package model
 
 import (
