@@ -54,7 +54,10 @@ func (d *StreamDecoder) addWindow(id int) string {
 	d.ids = append(d.ids, id)
 	prefix := d.t.Decode(d.ids[d.ctx:d.read])
 	full := d.t.Decode(d.ids[d.ctx:])
-	if len(full) <= len(prefix) || full[:len(prefix)] != prefix || strings.HasSuffix(full, "\uFFFD") {
+	// As vLLM's detokenize_incrementally: the new text starts at the
+	// context's length even where the tokenizer rewrote the context
+	// (clean-up of spaces), so nothing is held back for good.
+	if len(full) <= len(prefix) || strings.HasSuffix(full, "\uFFFD") {
 		return ""
 	}
 	out := full[len(prefix):]
@@ -75,7 +78,7 @@ func (d *StreamDecoder) Flush() string {
 	var out string
 	if d.p == nil {
 		prefix := d.t.Decode(d.ids[d.ctx:d.read])
-		if full := d.t.Decode(d.ids[d.ctx:]); len(full) > len(prefix) && full[:len(prefix)] == prefix {
+		if full := d.t.Decode(d.ids[d.ctx:]); len(full) > len(prefix) {
 			out = full[len(prefix):]
 		}
 	} else {
