@@ -26,8 +26,9 @@
 // Example.Labels is aligned with Example.Tokens, as in Hugging Face
 // (labels = input_ids): Labels[t] is Tokens[t] when the model is trained to
 // produce token t, and IgnoreIndex when it is not. The model's prediction at
-// position t is scored against Labels[t+1]; the shift happens once, when
-// batches are built (Batch.Targets is already shifted), never in the records.
+// position t is scored against Labels[t+1]; the shift happens when batches
+// are built (Batch.Targets is already shifted) or one example is scored
+// (Example.Targets), never in the records.
 //
 // # Batches
 //
