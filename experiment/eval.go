@@ -285,13 +285,13 @@ func exactMatch(mt *train.ModelTask, tok tokenizer.Full, validPath string) (floa
 		if eos >= 0 {
 			opt.EOS = []int{eos}
 		}
+		dec := tokenizer.NewStreamDecoder(tok) // the text so far, one piece per id
 		_, err := generate.Run(mt.Model, prompt, opt, func(id int) bool {
 			if id == eos {
 				return false
 			}
 			got = append(got, id)
-			s := tok.Decode(got)
-			return !strings.ContainsAny(s, ".\n")
+			return !strings.ContainsAny(dec.Add(id), ".\n")
 		})
 		if err != nil {
 			return 0, err
