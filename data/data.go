@@ -42,12 +42,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tokenizer"
 )
 
-// IgnoreIndex marks a label or target that carries no loss (PyTorch's
-// CrossEntropyLoss ignore_index, which HF datasets use in "labels").
-const IgnoreIndex = -100
+// IgnoreIndex marks a label or target that carries no loss (nn.IgnoreIndex).
+const IgnoreIndex = nn.IgnoreIndex
 
 // Example is one tokenized record. Labels has the same length as Tokens and is
 // aligned with it (see the package doc): Labels[t] = IgnoreIndex where no loss.

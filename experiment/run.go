@@ -16,6 +16,7 @@ import (
 	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/tokenizer"
 	"github.com/golora/golora/train"
+	"github.com/golora/golora/train/lossplot"
 )
 
 // Num is a float64 that JSON-encodes NaN and ±Inf as null (a diverged run
@@ -282,6 +283,7 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full) (*Result, 
 		return nil, err
 	}
 	tr.Log = logFile
+	tr.Plot = lossplot.Write
 	metric := s.metric()
 	var cls *classTask
 	if metric == "accuracy" {

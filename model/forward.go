@@ -463,7 +463,7 @@ func (m *Transformer) unfinishLogits(dz []float32) []float32 {
 }
 
 // IgnoreIndex is the target value that Loss skips (HF's -100).
-const IgnoreIndex = -100
+const IgnoreIndex = nn.IgnoreIndex
 
 // Loss runs Forward and returns the mean cross-entropy of the logits at each
 // position against targets (B*T; IgnoreIndex skips a position). For HF's

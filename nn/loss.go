@@ -8,6 +8,11 @@ import (
 	"github.com/golora/golora/kernels"
 )
 
+// IgnoreIndex marks a target (or label) that carries no loss: PyTorch's
+// CrossEntropyLoss ignore_index default, which Hugging Face datasets use in
+// "labels". It is defined here once; model and data refer to it.
+const IgnoreIndex = -100
+
 // CrossEntropy returns the mean negative log-likelihood of targets (N)
 // under softmax(logits) (N, V), over the rows whose target is not
 // ignoreIndex, and how many rows that is. Rows are log-sum-exp'd with the

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
 )
@@ -32,7 +33,7 @@ func Bench(cfg Config, task Task, batches Batches, warmup, steps int) (BenchResu
 		}
 	}
 	opt := newAdamW(cfg, params)
-	sp := &stepper{task: task, params: params, rng: rand.NewPCG(uint64(cfg.Seed), 1), maxNorm: cfg.MaxGradNorm, micro: make([]Batch, cfg.GradAccum)}
+	sp := &stepper{task: task, params: params, rng: rand.NewPCG(uint64(cfg.Seed), 1), maxNorm: cfg.MaxGradNorm, micro: make([]data.Batch, cfg.GradAccum)}
 	var res BenchResult
 	var t0 time.Time
 	for i := 0; i < warmup+steps; i++ {
@@ -67,9 +68,9 @@ func RandomBatches(b, t, vocab int, seed uint64) Batches {
 	return &randomBatches{rng: rand.NewPCG(seed, 0xbe7c), b: b, t: t, v: vocab}
 }
 
-func (r *randomBatches) Next() (Batch, error) {
+func (r *randomBatches) Next() (data.Batch, error) {
 	g := rand.New(r.rng)
-	bt := Batch{IDs: make([]int, r.b*r.t), Targets: make([]int, r.b*r.t), B: r.b, T: r.t}
+	bt := data.Batch{IDs: make([]int, r.b*r.t), Targets: make([]int, r.b*r.t), B: r.b, T: r.t, Rows: r.b, Examples: r.b, LossTokens: r.b * r.t}
 	for row := 0; row < r.b; row++ {
 		seq := make([]int, r.t+1)
 		for j := range seq {

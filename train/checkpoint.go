@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/tensor"
 )
 
@@ -130,9 +132,7 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 		tensors["m/"+p.Name] = tensor.From(opt.m[i], p.W.Shape...)
 		tensors["v/"+p.Name] = tensor.From(opt.v[i], p.W.Shape...)
 	}
-	if err := writeSynced(filepath.Join(tmp, trainerFile), func(w io.Writer) error {
-		return writeSafetensors(w, tensors, map[string]string{"format": "golora-trainer"})
-	}); err != nil {
+	if err := safetensors.Write(filepath.Join(tmp, trainerFile), tensors, map[string]string{"format": "golora-trainer"}); err != nil {
 		return fail(err)
 	}
 	// Hash and fsync whatever SaveAdapter wrote as well (subfolders
@@ -146,10 +146,7 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 	if err != nil {
 		return fail(err)
 	}
-	if err := writeSynced(filepath.Join(tmp, stateFile), func(w io.Writer) error {
-		_, err := w.Write(sb)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, stateFile), sb); err != nil {
 		return fail(err)
 	}
 	// SHA256SUMS (sha256sum's format) covers every file, state.json
@@ -158,13 +155,10 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 	if err != nil {
 		return fail(err)
 	}
-	if err := writeSynced(filepath.Join(tmp, manifestFile), func(w io.Writer) error {
-		_, err := w.Write(formatManifest(sums))
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, manifestFile), formatManifest(sums)); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := atomicfile.SyncDir(tmp); err != nil {
 		return fail(err)
 	}
 	final := filepath.Join(ckdir, name)
@@ -183,10 +177,10 @@ func saveCheckpoint(out string, st *State, params []Param, opt *adamW, task Task
 	if err := os.Rename(tmp, final); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(ckdir); err != nil {
+	if err := atomicfile.SyncDir(ckdir); err != nil {
 		return "", fmt.Errorf("train: checkpoint %s: %w", final, err)
 	}
-	if err := writeAtomic(filepath.Join(ckdir, latestFile), []byte(name+"\n")); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(ckdir, latestFile), []byte(name+"\n")); err != nil {
 		return "", fmt.Errorf("train: checkpoint %s: updating latest: %w", final, err)
 	}
 	pruneCheckpoints(ckdir, st.Step, keep)
@@ -204,7 +198,7 @@ func pruneCheckpoints(ckdir string, step, keep int) {
 	var steps []int
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, ".tmp-") || strings.HasPrefix(n, ".old-") {
+		if strings.HasPrefix(n, ".") { // .tmp-*, .old-*: leftovers of interrupted writes
 			os.RemoveAll(filepath.Join(ckdir, n))
 			continue
 		}
@@ -315,7 +309,7 @@ func loadCheckpoint(dir string) (*checkpoint, error) {
 			}
 		}
 	}
-	tensors, _, err := readSafetensors(filepath.Join(dir, trainerFile))
+	tensors, _, err := safetensors.ReadAll(filepath.Join(dir, trainerFile))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
@@ -532,65 +526,6 @@ func allFinite(x []float32) bool {
 		}
 	}
 	return true
-}
-
-// writeSynced creates path, fills it with fn and fsyncs it.
-func writeSynced(path string, fn func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// writeAtomic replaces path with data: temp file in the same directory,
-// fsync, rename, fsync the directory.
-func writeAtomic(path string, data []byte) error {
-	return writeAtomicFunc(path, func(w io.Writer) error { _, err := w.Write(data); return err })
-}
-
-func writeAtomicFunc(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	// err, not a new one: a failed fn must keep the temp file from being renamed into place.
-	if err = fn(f); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 func hashAndSync(path string) (string, error) {

@@ -1,24 +1,18 @@
 package train
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"reflect"
-	"strconv"
 	"strings"
-
-	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 
 	"github.com/golora/golora/model"
 )
 
 // Config is every setting of a training run. The yaml and json keys are the
-// flag names, so a --config file reads like the command line.
+// flag names, so a --config file reads like the command line; package
+// train/trainconfig binds them to flags and YAML files.
 type Config struct {
 	Model  string `yaml:"model" json:"model"`
 	Data   string `yaml:"data" json:"data"`
@@ -93,13 +87,14 @@ type Config struct {
 	Shape ModelShape `yaml:",inline" json:"shape"`
 
 	// Explicit holds the settings the user gave (flag names set on the
-	// command line, keys of --config), filled by Resolve when InitAdapter is
+	// command line, keys of --config), filled by trainconfig.Resolve when InitAdapter is
 	// set: --init-adapter rejects those that contradict the adapter and
 	// overrides the rest.
 	Explicit map[string]bool `yaml:"-" json:"-"`
 
-	// ConfigFile is the YAML file the other fields were read from; it is
-	// the --config flag and is never read from YAML itself.
+	// ConfigFile is the YAML file the other fields were read from
+	// (trainconfig.Resolve); it is the --config flag and is never read from
+	// YAML itself.
 	ConfigFile string `yaml:"-" json:"-"`
 }
 
@@ -247,198 +242,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// RegisterFlags defines one flag per setting on fs, bound to c's fields,
-// with c's current values as the defaults shown in --help.
-func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file of settings (keys are flag names); flags given on the command line win")
-	fs.StringVar(&c.Model, "model", c.Model, "model directory or file (default: the embedded model)")
-	fs.StringVar(&c.Data, "data", c.Data, "training data, JSONL (default: the embedded demo set)")
-	fs.StringVar(&c.Valid, "valid", c.Valid, "validation data, JSONL (default: the demo's held-out split when --data is not given)")
-	fs.Float64Var(&c.ValidFraction, "valid-fraction", c.ValidFraction, "hold out this share of --data (chosen with --seed) for validation when --valid is not given")
-	fs.BoolVar(&c.TrainOnAll, "train-on-all", c.TrainOnAll, "loss on every token, prompts and user turns included (default: completions and assistant turns only)")
-	fs.BoolVar(&c.Pack, "pack", c.Pack, "pack several short examples into each --seq-len row")
-	fs.BoolVar(&c.SkipBad, "skip-bad", c.SkipBad, "skip malformed JSONL lines (reported with a count) instead of failing on the first")
-	fs.StringVar(&c.Out, "out", c.Out, "output directory: adapter, checkpoints, metrics.jsonl, loss.png")
-	fs.StringVar(&c.Method, "method", c.Method, "what to train: "+strings.Join(Methods, "|"))
-	fs.StringVar(&c.BaseDType, "base-dtype", c.BaseDType, model.BaseDTypeUsage)
-	fs.IntVar(&c.R, "r", c.R, "LoRA rank (bottleneck width for --method adapter)")
-	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (scaling = alpha/r, or alpha/sqrt(r) with --rslora)")
-	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout probability")
-	fs.Var((*csvValue)(&c.SaveModules), "save-modules", "layers to train in full and save with the adapter (PEFT's modules_to_save), comma separated: lm_head, embed_tokens")
-	fs.Var((*intsValue)(&c.TrainableTokens), "trainable-tokens", "token ids whose embedding rows are trained in full, e.g. new special tokens (PEFT's trainable_token_indices)")
-	fs.BoolVar(&c.LoraBias, "lora-bias", c.LoraBias, "train a bias on lora_B (PEFT's lora_bias; merging needs a base bias)")
-	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
-	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
-	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
-	fs.StringVar(&c.InitAdapter, "init-adapter", c.InitAdapter, "start from this PEFT adapter folder (LoRA, rsLoRA, DoRA); its config sets --method, --r, --alpha, --dropout, --targets, --rslora; optimizer state starts fresh")
-	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
-	fs.Float64Var(&c.LoRAPlusRatio, "loraplus-ratio", c.LoRAPlusRatio, "LoRA+: learning rate of lora_B = ratio x lr (1 = plain LoRA)")
-	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW decoupled weight decay (never applied to norms and biases)")
-	fs.Float64Var(&c.Beta1, "adam-beta1", c.Beta1, "AdamW beta1")
-	fs.Float64Var(&c.Beta2, "adam-beta2", c.Beta2, "AdamW beta2")
-	fs.Float64Var(&c.Eps, "adam-eps", c.Eps, "AdamW epsilon")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "sequences per micro-batch")
-	fs.IntVar(&c.SeqLen, "seq-len", c.SeqLen, "tokens per sequence")
-	fs.IntVar(&c.Steps, "steps", c.Steps, "optimizer steps (ignored when --epochs is given)")
-	fs.Float64Var(&c.Epochs, "epochs", c.Epochs, "passes over the training data (overrides --steps when > 0)")
-	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches accumulated per optimizer step")
-	fs.StringVar(&c.DataOrder, "data-order", c.DataOrder, "training batch order: shuffle (new permutation every epoch, from --seed) or file (file order every epoch, no shuffling)")
-	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warmup steps")
-	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule after warmup: "+strings.Join(Schedules, "|"))
-	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm to this (0 = off)")
-	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "evaluate on the validation set every N steps (0 = only at the end)")
-	fs.IntVar(&c.EvalBatches, "eval-batches", c.EvalBatches, "validation batches per evaluation (0 = all)")
-	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "write a checkpoint every N steps (0 = only at the end)")
-	fs.IntVar(&c.KeepCkpts, "keep-checkpoints", c.KeepCkpts, "checkpoints kept under --out/checkpoints")
-	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "log line every N steps when not on a terminal (0 = about 50 per run)")
-	fs.BoolVar(&c.Resume, "resume", c.Resume, "continue from the latest checkpoint in --out")
-	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, data order, dropout)")
-	fs.IntVar(&c.Threads, "threads", c.Threads, "compute threads (0 = GOMAXPROCS or GOLORA_THREADS)")
-	fs.BoolVar(&c.Overwrite, "overwrite", c.Overwrite, "replace the run already in --out (its checkpoints and adapter) instead of refusing")
-	fs.BoolVar(&c.KeepBest, "keep-best", c.KeepBest, "save the weights of the best validation loss as the result, not the last step's (needs validation data)")
-	fs.Float64Var(&c.DivergenceThreshold, "divergence-threshold", c.DivergenceThreshold, "stop when the loss stays above this factor x the starting loss (or above ln(vocab)), or the gradient norm explodes, for --divergence-steps steps (0 = off)")
-	fs.IntVar(&c.DivergenceSteps, "divergence-steps", c.DivergenceSteps, "consecutive bad steps before --divergence-threshold stops the run")
-}
-
-// csvValue is a comma-separated list flag whose Set always replaces the
-// list (pflag's StringSlice appends on a second Set, which would break
-// re-applying flags over a YAML file).
-type csvValue []string
-
-func (v *csvValue) String() string { return strings.Join(*v, ",") }
-func (v *csvValue) Type() string   { return "list" }
-func (v *csvValue) Set(s string) error {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	*v = out
-	return nil
-}
-
-// intsValue is csvValue for token ids.
-type intsValue []int
-
-func (v *intsValue) String() string {
-	s := make([]string, len(*v))
-	for i, x := range *v {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ",")
-}
-func (v *intsValue) Type() string { return "ids" }
-func (v *intsValue) Set(s string) error {
-	var l csvValue
-	_ = l.Set(s)
-	var out []int
-	for _, p := range l {
-		x, err := strconv.Atoi(p)
-		if err != nil {
-			return fmt.Errorf("%q is not a token id", p)
-		}
-		out = append(out, x)
-	}
-	*v = out
-	return nil
-}
-
-// Resolve applies the precedence flag > YAML > base to c, whose fields are
-// bound to fs by RegisterFlags and already hold the parsed flag values.
-// base is what the settings start from: DefaultConfig(), or the config of
-// the checkpoint being resumed. Only flags the user set (pflag's Changed)
-// override the YAML file.
-func (c *Config) Resolve(fs *pflag.FlagSet, base Config) error {
-	type setFlag struct{ name, value string }
-	var set []setFlag
-	fs.Visit(func(f *pflag.Flag) { set = append(set, setFlag{f.Name, f.Value.String()}) })
-	configFile := c.ConfigFile
-	*c = base
-	c.Targets = append([]string(nil), base.Targets...)
-	c.SaveModules = append([]string(nil), base.SaveModules...)
-	c.TrainableTokens = append([]int(nil), base.TrainableTokens...)
-	c.ConfigFile = configFile
-	c.Explicit = map[string]bool{}
-	if configFile != "" {
-		if err := c.LoadYAML(configFile); err != nil {
-			return err
-		}
-	}
-	for _, f := range set {
-		if err := fs.Set(f.name, f.value); err != nil {
-			return fmt.Errorf("--%s %s: %w", f.name, f.value, err)
-		}
-		c.Explicit[f.name] = true
-	}
-	if c.InitAdapter == "" {
-		c.Explicit = nil // only --init-adapter reads it; keep configs comparable
-	}
-	return nil
-}
-
-// ResolveResume is Resolve for a command with --resume: when the resolved
-// settings ask to resume and --out holds a checkpoint, they start again from
-// the checkpoint's config, so that only what is given again on the command
-// line (or in --config) changes. Without a checkpoint the run starts afresh.
-func (c *Config) ResolveResume(fs *pflag.FlagSet, base Config) error {
-	if err := c.Resolve(fs, base); err != nil {
-		return err
-	}
-	if !c.Resume {
-		return nil
-	}
-	ck, err := ReadCheckpointConfig(c.Out)
-	if errors.Is(err, ErrNoCheckpoint) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := c.Resolve(fs, ck); err != nil {
-		return err
-	}
-	c.Resume = true
-	return nil
-}
-
-// LoadYAML overlays the keys present in a YAML file onto c; unknown keys are
-// an error (a typo would otherwise be silently ignored).
-func (c *Config) LoadYAML(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("--config: %w", err)
-	}
-	// targets may be written as a list or as "q,v"; normalise the latter.
-	var raw map[string]any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("--config %s: %w", path, err)
-	}
-	for k := range raw {
-		if c.Explicit != nil {
-			c.Explicit[k] = true
-		}
-	}
-	for _, k := range []string{"targets", "save-modules"} {
-		s, ok := raw[k].(string)
-		if !ok {
-			continue
-		}
-		var v csvValue
-		_ = v.Set(s)
-		raw[k] = []string(v)
-		if b, err = yaml.Marshal(raw); err != nil {
-			return fmt.Errorf("--config %s: %w", path, err)
-		}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return fmt.Errorf("--config %s: %w", path, err)
-	}
-	return nil
 }
 
 // resumeFields are the settings a resumed run must share with its

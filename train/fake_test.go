@@ -2,12 +2,13 @@ package train
 
 import (
 	"encoding/json"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 
+	"github.com/golora/golora/data"
+	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/tensor"
 )
 
@@ -107,7 +108,7 @@ func (t *softmaxTask) Step(ids, targets []int, B, T int, weight float32) (float6
 	t.calls++
 	n := 0
 	for _, tg := range targets {
-		if tg != IgnoreIndex {
+		if tg != data.IgnoreIndex {
 			n++
 		}
 	}
@@ -116,7 +117,7 @@ func (t *softmaxTask) Step(ids, targets []int, B, T int, weight float32) (float6
 	}
 	var sum float64
 	for i, tg := range targets {
-		if tg != IgnoreIndex {
+		if tg != data.IgnoreIndex {
 			sum += t.position(ids[i], tg, weight/float32(n), true)
 		}
 	}
@@ -130,7 +131,7 @@ func (t *softmaxTask) Eval(ids, targets []int, B, T int) (float64, int) {
 	var sum float64
 	n := 0
 	for i, tg := range targets {
-		if tg != IgnoreIndex {
+		if tg != data.IgnoreIndex {
 			sum += t.position(ids[i], tg, 0, false)
 			n++
 		}
@@ -143,9 +144,7 @@ func (t *softmaxTask) SaveAdapter(dir string) error {
 	for _, p := range t.Params() {
 		tensors[p.Name] = p.W
 	}
-	if err := writeAtomicFunc(filepath.Join(dir, "adapter_model.safetensors"), func(w io.Writer) error {
-		return writeSafetensors(w, tensors, map[string]string{"format": "pt"})
-	}); err != nil {
+	if err := safetensors.Write(filepath.Join(dir, "adapter_model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	cfg, _ := json.Marshal(map[string]any{"peft_type": "TEST", "V": t.V, "D": t.D})
@@ -154,7 +153,7 @@ func (t *softmaxTask) SaveAdapter(dir string) error {
 
 // markovExamples makes n sequences of length T from a noisy Markov chain
 // over V tokens (next = 3·cur+1 mod V with probability 0.8). A varying
-// prefix of each is masked with IgnoreIndex, as prompt tokens would be, so
+// prefix of each is masked with data.IgnoreIndex, as prompt tokens would be, so
 // micro-batches differ in their numbers of loss tokens.
 func markovExamples(n, T, V int, seed uint64) []Example {
 	r := rand.New(rand.NewPCG(seed, 3))
@@ -171,7 +170,7 @@ func markovExamples(n, T, V int, seed uint64) []Example {
 		}
 		tg := append([]int(nil), seq[1:]...)
 		for j := 0; j < i%(T/2); j++ {
-			tg[j] = IgnoreIndex
+			tg[j] = data.IgnoreIndex
 		}
 		out = append(out, Example{IDs: seq[:T], Targets: tg})
 	}
@@ -179,7 +178,7 @@ func markovExamples(n, T, V int, seed uint64) []Example {
 }
 
 // testSetup builds a fresh task, training stream and validation batches.
-func testSetup(cfg Config) (*softmaxTask, *ShuffledBatches, []Batch) {
+func testSetup(cfg Config) (*softmaxTask, *ShuffledBatches, []data.Batch) {
 	const V, D = 12, 8
 	task := newSoftmaxTask(V, D, uint64(cfg.Seed), cfg.Dropout)
 	tb, err := NewShuffledBatches(markovExamples(64, cfg.SeqLen, V, 1), cfg.Batch, cfg.SeqLen, 0, uint64(cfg.Seed))
@@ -190,7 +189,7 @@ func testSetup(cfg Config) (*softmaxTask, *ShuffledBatches, []Batch) {
 	if err != nil {
 		panic(err)
 	}
-	var valid []Batch
+	var valid []data.Batch
 	for i := 0; i < vb.BatchesPerEpoch(); i++ {
 		b, _ := vb.Next()
 		valid = append(valid, b)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/tensor"
 )
 
@@ -247,14 +247,14 @@ func saveBest(out string, params []Param, rec EvalRecord) error {
 	}
 	tensors := paramTensors(params)
 	meta := map[string]string{"format": "golora-best", "step": strconv.Itoa(rec.Step), "val_loss": strconv.FormatFloat(rec.ValLoss, 'g', -1, 64)}
-	return writeAtomicFunc(filepath.Join(ckdir, bestFile), func(w io.Writer) error { return writeSafetensors(w, tensors, meta) })
+	return safetensors.Write(filepath.Join(ckdir, bestFile), tensors, meta)
 }
 
 // restoreBest copies checkpoints/best.safetensors into params if it holds
 // the weights of eval rec (same step and loss) and every parameter.
 func restoreBest(out string, params []Param, rec EvalRecord) error {
 	path := filepath.Join(out, checkpointsDir, bestFile)
-	tensors, meta, err := readSafetensors(path)
+	tensors, meta, err := safetensors.ReadAll(path)
 	if err != nil {
 		return err
 	}

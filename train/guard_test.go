@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/golora/golora/format/safetensors"
 )
 
 // TestResumeNeverStartsOver is issue 12's repro 1: a file listed in
@@ -36,17 +36,12 @@ func TestResumeNeverStartsOver(t *testing.T) {
 	}
 	before := listTree(t, cfg.Out)
 
-	// The command line's config lookup: only the flags given (--resume
-	// --out), so falling back to defaults would change steps and seed.
-	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
-	c := DefaultConfig()
-	c.RegisterFlags(fs)
-	if err := fs.Parse([]string{"--resume", "--out", cfg.Out}); err != nil {
-		t.Fatal(err)
-	}
-	err := c.ResolveResume(fs, DefaultConfig())
+	// The command line's config lookup (trainconfig.ResolveResume reads
+	// the checkpoint's config): the old settings or an error, never the
+	// defaults, which would change steps and seed.
+	_, err := ReadCheckpointConfig(cfg.Out)
 	if err == nil || errors.Is(err, ErrNoCheckpoint) || errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("ResolveResume with no intact checkpoint: %v, want an error that is not 'no checkpoint'", err)
+		t.Fatalf("ReadCheckpointConfig with no intact checkpoint: %v, want an error that is not 'no checkpoint'", err)
 	}
 	if !strings.Contains(err.Error(), "adapter_model.safetensors") || !strings.Contains(err.Error(), "nothing was deleted") {
 		t.Errorf("error does not say what is damaged: %v", err)
@@ -337,7 +332,7 @@ func TestKeepBest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		saved, _, err := readSafetensors(filepath.Join(cfg.Out, "adapter_model.safetensors"))
+		saved, _, err := safetensors.ReadAll(filepath.Join(cfg.Out, "adapter_model.safetensors"))
 		if err != nil {
 			t.Fatal(err)
 		}

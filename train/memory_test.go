@@ -56,7 +56,11 @@ func TestMemoryLimits(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Out = t.TempDir()
 	var lines []string
-	if _, err := SetupModel(cfg, m, tok, func(f string, a ...any) { lines = append(lines, f) }); err != nil {
+	d, err := DemoData(cfg, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetupData(cfg, m, d, tok, func(f string, a ...any) { lines = append(lines, f) }); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(strings.Join(lines, "\n"), "memory estimate") {

@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 
+	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
 
@@ -19,19 +20,20 @@ type Param struct {
 	NoDecay bool
 }
 
-// adamW is AdamW (Loshchilov & Hutter 2019) as PyTorch's torch.optim.AdamW
-// computes it: decoupled decay p ← p·(1 − lr·wd), then
-// p ← p − lr·m̂/(√v̂ + eps) with bias-corrected moments.
+// adamW is the trainer's optimizer state: AdamW's moments per parameter
+// (checkpointed for exact resume) and each parameter's learning-rate scale
+// and weight decay, resolved once from the groups. The update itself is
+// nn.AdamW's, checked there against torch.optim.AdamW.
 type adamW struct {
-	beta1, beta2, eps float64
-	params            []Param
-	m, v              [][]float32
-	// lrScale and wd are per parameter, resolved once from the groups.
+	nn.AdamW
+	params []Param
+	m, v   [][]float32
+	// lrScale and wd are per parameter.
 	lrScale, wd []float64
 }
 
 func newAdamW(cfg Config, params []Param) *adamW {
-	o := &adamW{beta1: cfg.Beta1, beta2: cfg.Beta2, eps: cfg.Eps, params: params}
+	o := &adamW{AdamW: nn.AdamW{Beta1: float32(cfg.Beta1), Beta2: float32(cfg.Beta2), Eps: float32(cfg.Eps)}, params: params}
 	for _, p := range params {
 		o.m = append(o.m, make([]float32, p.W.Len()))
 		o.v = append(o.v, make([]float32, p.W.Len()))
@@ -52,57 +54,22 @@ func newAdamW(cfg Config, params []Param) *adamW {
 // step applies update number t (1-based, for the bias correction) with the
 // base learning rate lr.
 func (o *adamW) step(t int, lr float64) {
-	bc1 := 1 - math.Pow(o.beta1, float64(t))
-	bc2 := 1 - math.Pow(o.beta2, float64(t))
 	for i, p := range o.params {
-		plr := lr * o.lrScale[i]
-		adamWUpdate(p.W.Data, p.G.Data, o.m[i], o.v[i], float32(o.beta1), float32(o.beta2), float32(o.eps),
-			float32(plr/bc1), float32(math.Sqrt(bc2)), float32(1-plr*o.wd[i]))
+		o.Update(p.W.Data, p.G.Data, o.m[i], o.v[i], t, float32(lr*o.lrScale[i]), float32(o.wd[i]))
 	}
 }
 
-// adamWUpdate is the flat inner loop: step = lr/bc1 (bias correction of m
-// folded in), sbc2 = √bc2, decay = 1 − lr·wd.
-func adamWUpdate(w, g, m, v []float32, b1, b2, eps, step, sbc2, decay float32) {
-	g = g[:len(w)]
-	m = m[:len(w)]
-	v = v[:len(w)]
-	for j := range w {
-		gj := g[j]
-		mj := b1*m[j] + (1-b1)*gj
-		vj := b2*v[j] + (1-b2)*gj*gj
-		m[j], v[j] = mj, vj
-		denom := float32(math.Sqrt(float64(vj)))/sbc2 + eps
-		w[j] = w[j]*decay - step*mj/denom
-	}
-}
-
-// gradNorm is the global L2 norm of all gradients, accumulated in float64 so
-// it does not depend on how many tensors the gradients are split into.
-func gradNorm(params []Param) float64 {
-	var s float64
-	for _, p := range params {
-		for _, g := range p.G.Data {
-			s += float64(g) * float64(g)
-		}
-	}
-	return math.Sqrt(s)
-}
-
-// clipGrads scales all gradients by maxNorm/(norm+1e-6) when the global norm
-// exceeds maxNorm (torch.nn.utils.clip_grad_norm_), returning the norm
-// before clipping.
+// clipGrads clips the global gradient norm to maxNorm (0: no clipping) as
+// torch.nn.utils.clip_grad_norm_ does, returning the norm before clipping.
 func clipGrads(params []Param, maxNorm float64) float64 {
-	norm := gradNorm(params)
-	if maxNorm > 0 && norm > maxNorm {
-		c := float32(maxNorm / (norm + 1e-6))
-		for _, p := range params {
-			for j := range p.G.Data {
-				p.G.Data[j] *= c
-			}
-		}
+	grads := make([][]float32, len(params))
+	for i, p := range params {
+		grads[i] = p.G.Data
 	}
-	return norm
+	if maxNorm <= 0 {
+		return nn.GlobalNorm(grads...)
+	}
+	return nn.ClipGradNorm(maxNorm, grads...)
 }
 
 // lrAt is the learning rate of optimizer step t (1-based) of total: linear

@@ -150,7 +150,7 @@ func (t *ModelTask) Step(ids, targets []int, B, T int, weight float32) (float64,
 	}
 	logits := t.Model.Forward(ids, B, T)
 	V := t.Model.Config().VocabSize
-	loss, n := nn.CrossEntropy(logits, logits, targets, B*T, V, IgnoreIndex)
+	loss, n := nn.CrossEntropy(logits, logits, targets, B*T, V, nn.IgnoreIndex)
 	if weight != 1 {
 		for i := range logits {
 			logits[i] *= weight
@@ -168,7 +168,7 @@ func (t *ModelTask) Eval(ids, targets []int, B, T int) (float64, int) {
 		t.LoRA.SetTrain(false)
 	}
 	logits := t.Model.Forward(ids, B, T)
-	loss, n := nn.CrossEntropy(nil, logits, targets, B*T, t.Model.Config().VocabSize, IgnoreIndex)
+	loss, n := nn.CrossEntropy(nil, logits, targets, B*T, t.Model.Config().VocabSize, nn.IgnoreIndex)
 	return loss * float64(n), n
 }
 
@@ -197,11 +197,8 @@ func (t *ModelTask) NumParams() int {
 // iterBatches adapts data.Iterator to Batches.
 type iterBatches struct{ it *data.Iterator }
 
-func (b iterBatches) Next() (Batch, error) {
-	x := b.it.Next()
-	return Batch{IDs: x.IDs, Targets: x.Targets, B: x.B, T: x.T}, nil
-}
-func (b iterBatches) State() ([]byte, error) { return json.Marshal(b.it.State()) }
+func (b iterBatches) Next() (data.Batch, error) { return b.it.Next(), nil }
+func (b iterBatches) State() ([]byte, error)    { return json.Marshal(b.it.State()) }
 func (b iterBatches) Restore(s []byte) error {
 	var st data.IterState
 	if err := json.Unmarshal(s, &st); err != nil {
@@ -214,19 +211,94 @@ func (b iterBatches) BatchesPerEpoch() int { return b.it.Stats().Batches }
 // demoValidFraction is the share of the demo set held out for validation.
 const demoValidFraction = 0.1
 
-// Setup builds the Trainer a Config describes: it loads the model (the
-// embedded one when cfg.Model is empty), the training data tokenized with
-// tok (the embedded demo set when cfg.Data is empty, with a held-out split
-// for validation) and cfg.Valid, and makes the method's parameters
-// trainable. It reports what it loaded through log (nil: silent).
-func Setup(cfg Config, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
+// Data is what a run trains and validates on, tokenized.
+type Data struct {
+	Name         string        // for the log: the file, or "embedded demo set"
+	Train, Valid *data.Dataset // Valid nil: no evaluation
+	Notes        []string      // lines for the log (what --skip-bad skipped)
+}
+
+// LoadData loads cfg.Data (a JSONL file, or a folder with train.jsonl and
+// valid.jsonl as in mlx-lm) and its validation set (cfg.Valid, or
+// cfg.ValidFraction held out with cfg.Seed), tokenized with tok. cfg.Data is
+// required: DemoData is the embedded demo set the CLI trains on without
+// --data.
+func LoadData(cfg Config, tok data.Encoder) (*Data, error) {
+	if cfg.Data == "" {
+		return nil, fmt.Errorf("train: no training data: --data (Config.Data) names no file or folder")
+	}
+	sp, err := data.LoadSplits(cfg.Data, cfg.Valid, cfg.ValidFraction, uint64(cfg.Seed), tok, dataOptions(cfg))
+	if err != nil {
+		return nil, err
+	}
+	d := &Data{Name: cfg.Data, Train: sp.Train}
+	if sp.Valid.Len() > 0 {
+		d.Valid = sp.Valid
+	}
+	d.Notes = appendSkipped(d.Notes, cfg.Data, sp.TrainStats)
+	d.Notes = appendSkipped(d.Notes, cfg.Valid, sp.ValidStats)
+	return d, nil
+}
+
+// DemoData is the embedded demo set (data.Demo), what golora train trains
+// on without --data: a held-out tenth of it (or cfg.ValidFraction, chosen
+// with cfg.Seed) validates unless cfg.Valid names a file.
+func DemoData(cfg Config, tok data.Encoder) (*Data, error) {
+	opts := dataOptions(cfg)
+	all, _, err := data.Demo(tok, opts)
+	if err != nil {
+		return nil, fmt.Errorf("train: demo data: %w", err)
+	}
+	d := &Data{Name: "embedded demo set"}
+	if cfg.Valid != "" {
+		d.Train = all
+		d.Valid, err = loadValid(cfg.Valid, tok, opts, &d.Notes)
+		return d, err
+	}
+	frac, seed := demoValidFraction, uint64(0)
+	if cfg.ValidFraction > 0 {
+		frac, seed = cfg.ValidFraction, uint64(cfg.Seed)
+	}
+	if d.Train, d.Valid, err = all.Split(frac, seed); err != nil {
+		return nil, fmt.Errorf("train: demo data: %w", err)
+	}
+	return d, nil
+}
+
+func dataOptions(cfg Config) data.Options {
+	return data.Options{TrainOnAll: cfg.TrainOnAll, SkipBad: cfg.SkipBad}
+}
+
+// checkFits estimates the run's memory (after --init-adapter has set the
+// method) and refuses a run that cannot fit.
+func checkFits(cfg Config, m model.Model) (Memory, error) {
+	if cfg.InitAdapter != "" {
+		if err := cfg.adoptInitAdapter(m); err != nil {
+			return Memory{}, err
+		}
+	}
+	mem := EstimateMemory(m, cfg)
+	return mem, checkMemory(mem, cfg)
+}
+
+// LoadModel loads the base model cfg.Model names (the embedded one when it
+// is empty), refusing an --out that is the model's own folder.
+func LoadModel(cfg Config) (model.Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := outpath.CheckNotInput("--out", cfg.Out, cfg.Model); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	m, err := model.LoadWith(cfg.Model, model.Options{BaseDType: cfg.BaseDType})
+	return model.LoadWith(cfg.Model, model.Options{BaseDType: cfg.BaseDType})
+}
+
+// Setup builds the Trainer a Config describes: it loads the model (the
+// embedded one when cfg.Model is empty) and the data (LoadData: cfg.Data is
+// required), tokenized with tok, and makes the method's parameters
+// trainable. It reports what it loaded through log (nil: silent).
+func Setup(cfg Config, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
+	m, err := LoadModel(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -239,71 +311,52 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := checkFits(cfg, m); err != nil { // before the data is loaded
+		return nil, err
+	}
+	d, err := LoadData(cfg, tok)
+	if err != nil {
+		return nil, err
+	}
+	return SetupData(cfg, m, d, tok, log)
+}
+
+// SetupData is SetupModel with the data already loaded (LoadData,
+// DemoData, or datasets an embedding program built itself); tok gives the
+// padding id (its EOS).
+func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(format string, a ...any)) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d == nil || d.Train == nil {
+		return nil, fmt.Errorf("train: no training data")
+	}
+	mem, err := checkFits(cfg, m) // before anything of the run's size is allocated
+	if err != nil {
+		return nil, err
+	}
 	if cfg.InitAdapter != "" {
 		if err := cfg.adoptInitAdapter(m); err != nil {
 			return nil, err
 		}
 	}
 	mc := m.Config()
-	mem := EstimateMemory(m, cfg) // before anything of the run's size is allocated
-	if err := checkMemory(mem, cfg); err != nil {
-		return nil, err
-	}
-	var err error
-	opts := data.Options{TrainOnAll: cfg.TrainOnAll, SkipBad: cfg.SkipBad}
-	var trainSet, validSet *data.Dataset
-	var skipped []string
-	if cfg.Data == "" {
-		all, _, err := data.Demo(tok, opts)
-		if err != nil {
-			return nil, fmt.Errorf("train: demo data: %w", err)
-		}
-		frac, seed := demoValidFraction, uint64(0)
-		if cfg.ValidFraction > 0 {
-			frac, seed = cfg.ValidFraction, uint64(cfg.Seed)
-		}
-		if cfg.Valid == "" {
-			if trainSet, validSet, err = all.Split(frac, seed); err != nil {
-				return nil, fmt.Errorf("train: demo data: %w", err)
-			}
-		} else {
-			trainSet = all
-			if validSet, err = loadValid(cfg.Valid, tok, opts, &skipped); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		sp, err := data.LoadSplits(cfg.Data, cfg.Valid, cfg.ValidFraction, uint64(cfg.Seed), tok, opts)
-		if err != nil {
-			return nil, err
-		}
-		trainSet = sp.Train
-		if sp.Valid.Len() > 0 {
-			validSet = sp.Valid
-		}
-		skipped = appendSkipped(skipped, cfg.Data, sp.TrainStats)
-		skipped = appendSkipped(skipped, cfg.Valid, sp.ValidStats)
-	}
 	seqLen := cfg.SeqLen
 	if mc.MaxPositionEmbeddings > 0 && seqLen > mc.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("train: --seq-len %d exceeds the model's %d positions", seqLen, mc.MaxPositionEmbeddings)
 	}
 	pad := max(tok.EOS(), 0)
 	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, Pack: cfg.Pack, PadID: pad, Shuffle: cfg.DataOrder != "file", Seed: uint64(cfg.Seed)}
-	it, err := data.NewIterator(trainSet.Examples, bo)
+	it, err := data.NewIterator(d.Train.Examples, bo)
 	if err != nil {
-		return nil, fmt.Errorf("train: %s: %w", dataName(cfg.Data), err)
+		return nil, fmt.Errorf("train: %s: %w", d.Name, err)
 	}
-	var valid []Batch
-	if validSet != nil {
+	var valid []data.Batch
+	if d.Valid != nil {
 		vo := bo
 		vo.Shuffle = false
-		vb, _, err := data.Batches(validSet.Examples, vo)
-		if err != nil {
+		if valid, _, err = data.Batches(d.Valid.Examples, vo); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
-		}
-		for _, b := range vb {
-			valid = append(valid, Batch{IDs: b.IDs, Targets: b.Targets, B: b.B, T: b.T})
 		}
 	}
 	task, err := NewModelTask(m, cfg)
@@ -318,16 +371,16 @@ func SetupModel(cfg Config, m model.Model, tok data.Encoder, log func(format str
 		st := it.Stats()
 		log("model: %s (%s, %d layers, hidden %d, vocab %d)", name, mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.VocabSize)
 		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d truncated)",
-			dataName(cfg.Data), st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
-		for _, m := range skipped {
+			d.Name, st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
+		for _, m := range d.Notes {
 			log("%s", m)
 		}
-		if validSet != nil {
+		if d.Valid != nil {
 			from := "" // the demo's own held-out part needs no name
 			if cfg.Data != "" || cfg.Valid != "" {
-				from = validSet.Name + ": "
+				from = d.Valid.Name + ": "
 			}
-			log("validation: %s%d examples, %d batches", from, len(validSet.Examples), len(valid))
+			log("validation: %s%d examples, %d batches", from, len(d.Valid.Examples), len(valid))
 		}
 		if task.LoRA != nil {
 			log("method: %s  %s", cfg.Method, task.LoRA.Summary())
@@ -360,13 +413,6 @@ func appendSkipped(msgs []string, file string, st data.Stats) []string {
 		m += "; first: " + st.SkipErrors[0].Error()
 	}
 	return append(msgs, m)
-}
-
-func dataName(path string) string {
-	if path == "" {
-		return "embedded demo set"
-	}
-	return path
 }
 
 // VocabSize implements VocabSizer, so the divergence guard knows ln(V).

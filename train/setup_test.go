@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/model"
 )
 
@@ -56,7 +57,7 @@ func TestModelTaskMethods(t *testing.T) {
 			}
 			tb, _ := NewShuffledBatches(randomExamples(2, 16, V, 1), 2, 16, 0, 1)
 			b, _ := tb.Next()
-			valid := []Batch{b}
+			valid := []data.Batch{b}
 			sum, err := (&Trainer{Config: cfg, Task: task, Train: tb, Valid: valid, Log: &bytes.Buffer{}}).Run(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -93,7 +94,7 @@ func TestModelTaskWeight(t *testing.T) {
 	ex := randomExamples(2, 12, V, 3)
 	ids := append(append([]int(nil), ex[0].IDs...), ex[1].IDs...)
 	tg := append(append([]int(nil), ex[0].Targets...), ex[1].Targets...)
-	tg[3] = IgnoreIndex
+	tg[3] = data.IgnoreIndex
 
 	task.ZeroGrad()
 	l1, n := task.Step(ids, tg, 2, 12, 1)
@@ -148,7 +149,7 @@ func TestModelTaskResume(t *testing.T) {
 		tb, _ := NewShuffledBatches(randomExamples(9, 16, V, 4), 2, 16, 0, 1)
 		vb, _ := NewShuffledBatches(randomExamples(2, 16, V, 5), 2, 16, 0, 1)
 		b, _ := vb.Next()
-		return runUntil(&Trainer{Config: cfg, Task: task, Train: tb, Valid: []Batch{b}}, cancelAt)
+		return runUntil(&Trainer{Config: cfg, Task: task, Train: tb, Valid: []data.Batch{b}}, cancelAt)
 	}
 	a, b := t.TempDir(), t.TempDir()
 	sa := run(a, 0, false)

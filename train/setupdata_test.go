@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/model/embedded"
 	"github.com/golora/golora/tokenizer"
 )
@@ -40,10 +41,10 @@ func writePromptCompletion(t *testing.T, n int, bad bool) string {
 	return p
 }
 
-func lossTargets(bs []Batch) (n int) {
+func lossTargets(bs []data.Batch) (n int) {
 	for _, b := range bs {
 		for _, y := range b.Targets {
-			if y != IgnoreIndex {
+			if y != data.IgnoreIndex {
 				n++
 			}
 		}
@@ -84,7 +85,7 @@ func TestSetupDataOptions(t *testing.T) {
 	}
 
 	// A held-out quarter: 2 of 8 examples, the same ones for the same seed.
-	split := func(seed int64, onAll bool) []Batch {
+	split := func(seed int64, onAll bool) []data.Batch {
 		tr, log, err := setup(func(c *Config) { c.Data, c.ValidFraction, c.Seed, c.TrainOnAll = clean, 0.25, seed, onAll })
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +144,7 @@ func TestSetupResumeIdentical(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Out, cfg.Steps, cfg.Batch, cfg.SeqLen, cfg.Warmup = out, 20, 2, 32, 3
 		cfg.EvalEvery, cfg.EvalBatches, cfg.SaveEvery, cfg.Dropout, cfg.Seed, cfg.Resume = 5, 2, 7, 0.1, 3, resume
-		tr, err := Setup(cfg, tok, nil)
+		tr, err := setupDemo(cfg, tok, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,5 +193,37 @@ func checkSameRuns(t *testing.T, sa, sb []StepRecord, dirA, dirB string) {
 		if len(x) == 0 || !bytes.Equal(x, y) {
 			t.Errorf("%s differs between 20 steps and 10 + resume 10", f)
 		}
+	}
+}
+
+// setupDemo is what golora train does without --data: the embedded model
+// trained on the embedded demo set, passed explicitly.
+func setupDemo(cfg Config, tok data.Encoder, log func(string, ...any)) (*Trainer, error) {
+	m, err := LoadModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d, err := DemoData(cfg, tok)
+	if err != nil {
+		return nil, err
+	}
+	return SetupData(cfg, m, d, tok, log)
+}
+
+// TestSetupNeedsData: the engine never falls back to the demo set; without
+// Config.Data it says so.
+func TestSetupNeedsData(t *testing.T) {
+	tok := embeddedTokenizer(t)
+	cfg := DefaultConfig()
+	cfg.Out = t.TempDir()
+	if _, err := Setup(cfg, tok, nil); err == nil || !strings.Contains(err.Error(), "--data") {
+		t.Errorf("Setup without data: err = %v, want one naming --data", err)
+	}
+	var log []string
+	if _, err := setupDemo(cfg, tok, func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }); err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(log, "\n"); !strings.Contains(s, "embedded demo set") || !strings.Contains(s, "validation: ") {
+		t.Errorf("demo setup log lacks the demo set and its held-out part:\n%s", s)
 	}
 }

@@ -3,8 +3,6 @@ package train
 import (
 	"fmt"
 
-	"github.com/spf13/pflag"
-
 	"github.com/golora/golora/model"
 )
 
@@ -19,17 +17,6 @@ type ModelShape struct {
 	KVHeads      int    `yaml:"kv-heads" json:"kv-heads"`
 	Intermediate int    `yaml:"intermediate" json:"intermediate"`
 	Vocab        int    `yaml:"vocab" json:"vocab"`
-}
-
-// RegisterFlags defines the shape flags on fs.
-func (s *ModelShape) RegisterFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.Arch, "arch", s.Arch, "model family: llama or gpt2")
-	fs.IntVar(&s.Layers, "layers", s.Layers, "transformer blocks")
-	fs.IntVar(&s.Hidden, "hidden", s.Hidden, "hidden size")
-	fs.IntVar(&s.Heads, "heads", s.Heads, "attention heads")
-	fs.IntVar(&s.KVHeads, "kv-heads", s.KVHeads, "key/value heads, llama only (0: 4 when --heads is 12, else --heads)")
-	fs.IntVar(&s.Intermediate, "intermediate", s.Intermediate, "MLP width (0: 4x hidden for gpt2, 8/3x rounded up to 64 for llama)")
-	fs.IntVar(&s.Vocab, "vocab", s.Vocab, "vocabulary size (0: the tokenizer's, else 50257 for gpt2 and 32000 for llama)")
 }
 
 // ModelConfig is the Hugging Face config of the shape with positions for

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 )
 
@@ -51,19 +52,34 @@ type Trainer struct {
 	Config Config
 	Task   Task
 	Train  Batches
-	Valid  []Batch // nil: no evaluation
+	Valid  []data.Batch // nil: no evaluation
 	// Log receives progress and the summary (default os.Stdout); a terminal
 	// gets a live progress line, anything else plain log lines.
 	Log io.Writer
 	// OnStep and OnEval, when set, see every record as it is logged.
 	OnStep func(StepRecord)
 	OnEval func(EvalRecord)
+
+	// The parts of a run besides the training itself, which a program
+	// embedding the engine may leave out. Run always writes the adapter
+	// (Task.SaveAdapter) to Config.Out, and a lock file while it runs.
+	//
+	// NoCheckpoints writes no checkpoints/: no Config.Resume, no checkpoint
+	// on cancellation, and Config.KeepBest keeps the best weights in memory.
+	NoCheckpoints bool
+	// NoMetrics writes no metrics.jsonl (OnStep and OnEval still see every
+	// record).
+	NoMetrics bool
+	// Plot, when set, draws the loss curves to Config.Out/loss.png after
+	// every checkpoint and at the end. golora sets train/lossplot.Write;
+	// the engine itself links no plotting library.
+	Plot func(path string, h History) error
 }
 
 // Summary is the outcome of a run.
 type Summary struct {
 	Steps           int
-	Tokens          int64
+	Tokens          int64 // loss-bearing target tokens trained on
 	Elapsed         time.Duration
 	TrainableParams int
 	TotalParams     int // 0 when the task does not say
@@ -71,7 +87,8 @@ type Summary struct {
 	BestValLoss     float64 // NaN without a validation set
 	BestValStep     int
 	Out             string
-	Checkpoint      string
+	Checkpoint      string // "" with NoCheckpoints
+	Metrics, Plot   string // the files written, "" when left out
 	History         History
 	// KeptBest is set when --keep-best saved the weights of the best
 	// evaluation (BestValStep), earlier than the last step, as the result.
@@ -84,278 +101,432 @@ var ErrNonFinite = errors.New("non-finite loss")
 
 // Run trains until Config.Steps (or Config.Epochs) optimizer steps are done,
 // writes the final checkpoint, the adapter in Config.Out, metrics.jsonl and
-// loss.png, and prints a summary. Cancelling ctx stops after the current
-// step and writes a checkpoint first, so Ctrl-C loses nothing.
+// loss.png (unless left out, see Trainer), and prints a summary. Cancelling
+// ctx stops after the current step and writes a checkpoint first, so Ctrl-C
+// loses nothing.
 func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
+	r, err := tr.start()
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.loop(ctx); err != nil {
+		return nil, err
+	}
+	return r.finish()
+}
+
+// run is the state of one Run: the steps below share it.
+type run struct {
+	*Trainer
+	cfg       Config
+	log       io.Writer
+	params    []Param
+	opt       *adamW
+	rng       *rand.PCG
+	st        State
+	total     int
+	pr        *progress
+	mw        *metricsWriter // nil with NoMetrics
+	guard     *divergence
+	best      map[string][]float32 // --keep-best's weights with NoCheckpoints
+	lastSaved int                  // step of the newest checkpoint, -1: none
+	unlock    func()
+	runStart  time.Time
+	elapsed0  float64 // seconds of training before this process (resumed)
+}
+
+// start checks the settings, takes the run folder and restores the latest
+// checkpoint when resuming.
+func (tr *Trainer) start() (*run, error) {
 	cfg := tr.Config
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := tr.Log
-	if log == nil {
-		log = os.Stdout
+	if tr.NoCheckpoints && cfg.Resume {
+		return nil, fmt.Errorf("train: --resume needs checkpoints (Trainer.NoCheckpoints is set)")
+	}
+	r := &run{Trainer: tr, cfg: cfg, log: tr.Log, lastSaved: -1}
+	if r.log == nil {
+		r.log = os.Stdout
 	}
 	if cfg.Threads > 0 {
 		kernels.SetThreads(cfg.Threads)
 	}
-	params := tr.Task.Params()
-	if err := checkParams(params); err != nil {
+	r.params = tr.Task.Params()
+	if err := checkParams(r.params); err != nil {
 		return nil, err
 	}
-	total := cfg.Steps
-	if cfg.Epochs > 0 {
-		ep, ok := tr.Train.(Epocher)
-		if !ok {
-			return nil, fmt.Errorf("train: --epochs needs a data stream that knows its epoch length; use --steps")
-		}
-		total = int(math.Ceil(cfg.Epochs * float64(ep.BatchesPerEpoch()) / float64(cfg.GradAccum)))
-		total = max(total, 1)
+	var err error
+	if r.total, err = tr.totalSteps(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: --out: %w", err)
 	}
-
-	opt := newAdamW(cfg, params)
-	rng := rand.NewPCG(uint64(cfg.Seed), 0x70c3a2b1d5e6f708)
-	st := State{Version: stateVersion, Config: cfg, TotalSteps: total}
-	pr := &progress{w: log, tty: isTerminal(log), total: total}
-	unlock, err := lockRun(cfg.Out, pr.line)
-	if err != nil {
+	r.opt = newAdamW(cfg, r.params)
+	r.rng = rand.NewPCG(uint64(cfg.Seed), 0x70c3a2b1d5e6f708)
+	r.st = State{Version: stateVersion, Config: cfg, TotalSteps: r.total}
+	r.pr = &progress{w: r.log, tty: isTerminal(r.log), total: r.total}
+	if r.unlock, err = lockRun(cfg.Out, r.pr.line); err != nil {
 		return nil, err
 	}
-	defer unlock()
+	if err := r.resumeOrFresh(); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.pr.start = r.st.Step
+	r.pr.logEvery = cfg.LogEvery
+	if r.pr.logEvery == 0 {
+		r.pr.logEvery = max(1, r.total/50)
+	}
+	if !tr.NoMetrics {
+		if r.mw, err = openMetrics(filepath.Join(cfg.Out, metricsFile), r.st.History); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	if r.st.Step > 0 {
+		r.lastSaved = r.st.Step // resumed: that checkpoint exists
+	}
+	r.runStart, r.elapsed0 = time.Now(), r.st.ElapsedS
+	r.guard = &divergence{threshold: cfg.DivergenceThreshold, patience: cfg.DivergenceSteps}
+	if vs, ok := tr.Task.(VocabSizer); ok && vs.VocabSize() > 1 {
+		r.guard.lnVocab = math.Log(float64(vs.VocabSize()))
+	}
+	for _, s := range r.st.History.Steps { // a resumed run's scale
+		r.guard.observe(s.Step, s.Loss, s.GradNorm, r.st.History.Steps[0].Loss)
+	}
+	return r, nil
+}
 
-	resumed := false
+const metricsFile, plotFile = "metrics.jsonl", "loss.png"
+
+// totalSteps is Config.Steps, or the optimizer steps of Config.Epochs.
+func (tr *Trainer) totalSteps() (int, error) {
+	cfg := tr.Config
+	if cfg.Epochs == 0 {
+		return cfg.Steps, nil
+	}
+	ep, ok := tr.Train.(Epocher)
+	if !ok {
+		return 0, fmt.Errorf("train: --epochs needs a data stream that knows its epoch length; use --steps")
+	}
+	return max(1, int(math.Ceil(cfg.Epochs*float64(ep.BatchesPerEpoch())/float64(cfg.GradAccum)))), nil
+}
+
+func (r *run) close() {
+	if r.mw != nil {
+		r.mw.Close()
+	}
+	r.unlock()
+}
+
+// resumeOrFresh restores the latest checkpoint when resuming, or else makes
+// sure the folder holds no earlier run that would be overwritten unasked.
+func (r *run) resumeOrFresh() error {
+	cfg := r.cfg
 	if cfg.Resume {
 		ck, warn, err := loadLatest(cfg.Out)
 		switch {
 		case errors.Is(err, ErrNoCheckpoint):
-			pr.line("note: no checkpoint in %s yet; starting from step 0", filepath.Join(cfg.Out, checkpointsDir))
+			r.pr.line("note: no checkpoint in %s yet; starting from step 0", filepath.Join(cfg.Out, checkpointsDir))
 		case err != nil:
-			return nil, err
+			return err
 		default:
 			if warn != "" {
-				pr.line("warning: %s", warn)
+				r.pr.line("warning: %s", warn)
 			}
-			if diff := incompatible(ck.State.Config, cfg); len(diff) > 0 {
-				return nil, fmt.Errorf("train: --resume from %s with different settings:\n  %s", ck.Dir, strings.Join(diff, "\n  "))
-			}
-			if err := ck.restore(params, opt); err != nil {
-				return nil, err
-			}
-			if err := rng.UnmarshalBinary(ck.State.RNG); err != nil {
-				return nil, fmt.Errorf("train: checkpoint %s: rng: %w", ck.Dir, err)
-			}
-			if err := tr.Train.Restore(ck.State.Data); err != nil {
-				return nil, fmt.Errorf("train: checkpoint %s: %w", ck.Dir, err)
-			}
-			if ts, ok := tr.Task.(TaskStater); ok {
-				if err := ts.RestoreTaskState(ck.State.Task); err != nil {
-					return nil, fmt.Errorf("train: checkpoint %s: %w", ck.Dir, err)
-				}
-			}
-			st.Step, st.Tokens, st.ElapsedS, st.History = ck.State.Step, ck.State.Tokens, ck.State.ElapsedS, ck.State.History
-			resumed = true
-			pr.line("resumed from %s (step %d of %d)", ck.Dir, st.Step, total)
+			return r.restore(ck)
 		}
 	}
-	if !resumed { // starting afresh: never over an earlier run unasked
-		if old := existingRun(cfg.Out); old != "" && !cfg.Overwrite {
-			how := "continue it with --resume or replace it with --overwrite"
-			if cfg.Resume {
-				how = "it has no checkpoint to resume; replace it with --overwrite"
-			}
-			return nil, fmt.Errorf("train: --out %s already holds a run (%s); %s: %w", cfg.Out, old, how, ErrRunExists)
-		} else if old != "" {
-			pr.line("note: --overwrite: replacing the run in %s (%s)", cfg.Out, old)
+	if old := existingRun(cfg.Out); old != "" && !cfg.Overwrite {
+		how := "continue it with --resume or replace it with --overwrite"
+		if cfg.Resume {
+			how = "it has no checkpoint to resume; replace it with --overwrite"
 		}
-		if err := os.RemoveAll(filepath.Join(cfg.Out, checkpointsDir)); err != nil {
-			return nil, fmt.Errorf("train: clearing old checkpoints: %w", err)
-		}
+		return fmt.Errorf("train: --out %s already holds a run (%s); %s: %w", cfg.Out, old, how, ErrRunExists)
+	} else if old != "" {
+		r.pr.line("note: --overwrite: replacing the run in %s (%s)", cfg.Out, old)
 	}
-	pr.start = st.Step
-	pr.logEvery = cfg.LogEvery
-	if pr.logEvery == 0 {
-		pr.logEvery = max(1, total/50)
+	if err := os.RemoveAll(filepath.Join(cfg.Out, checkpointsDir)); err != nil {
+		return fmt.Errorf("train: clearing old checkpoints: %w", err)
 	}
+	return nil
+}
 
-	mw, err := openMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), st.History)
-	if err != nil {
-		return nil, err
+// restore continues from checkpoint ck exactly: weights, moments, RNG, data
+// position, task state and history.
+func (r *run) restore(ck *checkpoint) error {
+	if diff := incompatible(ck.State.Config, r.cfg); len(diff) > 0 {
+		return fmt.Errorf("train: --resume from %s with different settings:\n  %s", ck.Dir, strings.Join(diff, "\n  "))
 	}
-	defer mw.Close()
+	if err := ck.restore(r.params, r.opt); err != nil {
+		return err
+	}
+	if err := r.rng.UnmarshalBinary(ck.State.RNG); err != nil {
+		return fmt.Errorf("train: checkpoint %s: rng: %w", ck.Dir, err)
+	}
+	if err := r.Train.Restore(ck.State.Data); err != nil {
+		return fmt.Errorf("train: checkpoint %s: %w", ck.Dir, err)
+	}
+	if ts, ok := r.Task.(TaskStater); ok {
+		if err := ts.RestoreTaskState(ck.State.Task); err != nil {
+			return fmt.Errorf("train: checkpoint %s: %w", ck.Dir, err)
+		}
+	}
+	r.st.Step, r.st.Tokens, r.st.ElapsedS, r.st.History = ck.State.Step, ck.State.Tokens, ck.State.ElapsedS, ck.State.History
+	r.pr.line("resumed from %s (step %d of %d)", ck.Dir, r.st.Step, r.total)
+	return nil
+}
 
-	lastSaved := -1
-	if st.Step > 0 {
-		lastSaved = st.Step // resumed: that checkpoint exists
-	}
-	runStart, elapsedBefore := time.Now(), st.ElapsedS
-	elapsed := func() float64 { return elapsedBefore + time.Since(runStart).Seconds() }
-	save := func() (string, error) {
-		st.ElapsedS = elapsed()
-		st.Config = cfg
-		st.TotalSteps = total
-		var err error
-		if st.RNG, err = rng.MarshalBinary(); err != nil {
-			return "", err
-		}
-		if st.Data, err = tr.Train.State(); err != nil {
-			return "", fmt.Errorf("train: data state: %w", err)
-		}
-		if ts, ok := tr.Task.(TaskStater); ok {
-			if st.Task, err = ts.TaskState(); err != nil {
-				return "", fmt.Errorf("train: task state: %w", err)
-			}
-		}
-		dir, err := saveCheckpoint(cfg.Out, &st, params, opt, tr.Task, cfg.KeepCkpts)
-		if err != nil {
-			return "", err
-		}
-		// Redraw the curve too, so a run that dies later still has one.
-		if err := plotLoss(filepath.Join(cfg.Out, "loss.png"), st.History); err != nil {
-			pr.line("warning: %v", err)
-		}
-		lastSaved = st.Step
-		return dir, nil
-	}
-	eval := func() error {
-		if tr.Valid == nil {
-			return nil
-		}
-		rec, err := evaluate(tr.Task, tr.Valid, cfg.EvalBatches, st.Step)
-		if err != nil {
+func (r *run) elapsed() float64 { return r.elapsed0 + time.Since(r.runStart).Seconds() }
+
+// loop trains step by step, evaluating and checkpointing on schedule, until
+// the last step, an error, or cancellation.
+func (r *run) loop(ctx context.Context) error {
+	cfg := r.cfg
+	if r.st.Step == 0 && len(r.st.History.Evals) == 0 {
+		if err := r.eval(); err != nil {
 			return err
 		}
-		if best, ok := bestEval(st.History); cfg.KeepBest && (!ok || rec.ValLoss < best.ValLoss) {
-			if err := saveBest(cfg.Out, params, rec); err != nil {
-				return fmt.Errorf("train: --keep-best: %w", err)
-			}
-		}
-		st.History.Evals = append(st.History.Evals, rec)
-		if err := mw.add(rec); err != nil {
-			return fmt.Errorf("train: metrics: %w", err)
-		}
-		if tr.OnEval != nil {
-			tr.OnEval(rec)
-		}
-		pr.line("step %d/%d  val_loss %.4f  val_ppl %.2f", rec.Step, total, rec.ValLoss, rec.ValPPL)
-		return nil
 	}
-	lastGood := func() string {
-		if b, err := os.ReadFile(filepath.Join(cfg.Out, checkpointsDir, latestFile)); err == nil {
-			return filepath.Join(cfg.Out, checkpointsDir, strings.TrimSpace(string(b)))
-		}
-		return "none (no checkpoint was written yet)"
-	}
-
-	if st.Step == 0 && len(st.History.Evals) == 0 {
-		if err := eval(); err != nil {
-			return nil, err
-		}
-	}
-
-	sp := &stepper{task: tr.Task, params: params, rng: rng, maxNorm: cfg.MaxGradNorm, micro: make([]Batch, cfg.GradAccum)}
-	guard := &divergence{threshold: cfg.DivergenceThreshold, patience: cfg.DivergenceSteps}
-	if vs, ok := tr.Task.(VocabSizer); ok && vs.VocabSize() > 1 {
-		guard.lnVocab = math.Log(float64(vs.VocabSize()))
-	}
-	for _, r := range st.History.Steps { // a resumed run's scale
-		guard.observe(r.Step, r.Loss, r.GradNorm, st.History.Steps[0].Loss)
-	}
+	sp := &stepper{task: r.Task, params: r.params, rng: r.rng, maxNorm: cfg.MaxGradNorm, micro: make([]data.Batch, cfg.GradAccum)}
 	savePending := false // a save point fell in a run of bad steps
-	pr.t0 = time.Now()
-	for st.Step < total {
+	r.pr.t0 = time.Now()
+	for r.st.Step < r.total {
 		if ctx.Err() != nil {
-			if lastSaved != st.Step {
-				dir, err := save()
-				if err != nil {
-					return nil, errors.Join(ctx.Err(), err)
-				}
-				pr.line("interrupted at step %d; checkpoint %s (continue with --resume)", st.Step, dir)
-			}
-			return nil, fmt.Errorf("train: interrupted at step %d: %w", st.Step, ctx.Err())
+			return r.interrupted(ctx)
 		}
-		stepStart := time.Now()
-		loss, norm, tokens, err := sp.step(tr.Train)
-		if err != nil {
-			return nil, err
+		if err := r.step(sp); err != nil {
+			return err
 		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
-			pr.endLine()
-			return nil, fmt.Errorf("train: step %d: loss %v, gradient norm %v: %w; training stopped before updating the weights. "+
-				"Last good checkpoint: %s. Hint: lower --lr, set --max-grad-norm, or check the data", st.Step+1, loss, norm, ErrNonFinite, lastGood())
-		}
-		lr := lrAt(cfg.Schedule, cfg.LR, cfg.Warmup, total, st.Step+1)
-		opt.step(st.Step+1, lr)
-		st.Step++
-		st.Tokens += int64(tokens)
-		dt := time.Since(stepStart).Seconds()
-		rec := StepRecord{Step: st.Step, Loss: loss, LR: lr, GradNorm: norm, Tokens: tokens, TokensPerS: float64(tokens) / max(dt, 1e-9), ElapsedS: elapsed()}
-		st.History.Steps = append(st.History.Steps, rec)
-		if err := mw.add(rec); err != nil {
-			return nil, fmt.Errorf("train: metrics: %w", err)
-		}
-		if tr.OnStep != nil {
-			tr.OnStep(rec)
-		}
-		pr.step(rec, dt)
-		if guard.observe(st.Step, loss, norm, st.History.Steps[0].Loss) {
-			pr.endLine()
-			return nil, fmt.Errorf("train: step %d: %s for %d steps in a row (--divergence-threshold %g, --divergence-steps %d): %w; "+
-				"training stopped and the diverged weights were not saved. Last good checkpoint: %s. Hint: lower --lr, or set --divergence-threshold 0 to turn the guard off",
-				st.Step, guard.reason, guard.patience, cfg.DivergenceThreshold, cfg.DivergenceSteps, ErrDiverged, lastGood())
-		}
-		if st.Step == total {
+		if r.st.Step == r.total {
 			break
 		}
-		if cfg.EvalEvery > 0 && st.Step%cfg.EvalEvery == 0 {
-			if err := eval(); err != nil {
-				return nil, err
+		if cfg.EvalEvery > 0 && r.st.Step%cfg.EvalEvery == 0 {
+			if err := r.eval(); err != nil {
+				return err
 			}
 		}
 		// No checkpoint while steps look diverged: pruning could otherwise
 		// replace the last good one by bad weights.
-		if savePending = savePending || (cfg.SaveEvery > 0 && st.Step%cfg.SaveEvery == 0); savePending && guard.bad == 0 {
-			if _, err := save(); err != nil {
-				return nil, err
+		if savePending = savePending || (cfg.SaveEvery > 0 && r.st.Step%cfg.SaveEvery == 0); savePending && r.guard.bad == 0 {
+			if _, err := r.save(); err != nil {
+				return err
 			}
 			savePending = false
 		}
 	}
+	return nil
+}
 
-	if n := len(st.History.Evals); n == 0 || st.History.Evals[n-1].Step != st.Step {
-		if err := eval(); err != nil {
-			return nil, err
+// interrupted checkpoints a cancelled run (unless that step is saved
+// already) and returns the error Run reports.
+func (r *run) interrupted(ctx context.Context) error {
+	if !r.NoCheckpoints && r.lastSaved != r.st.Step {
+		dir, err := r.save()
+		if err != nil {
+			return errors.Join(ctx.Err(), err)
+		}
+		r.pr.line("interrupted at step %d; checkpoint %s (continue with --resume)", r.st.Step, dir)
+	}
+	return fmt.Errorf("train: interrupted at step %d: %w", r.st.Step, ctx.Err())
+}
+
+// step runs one optimizer step and logs it; it stops the run on a
+// non-finite loss or gradient before the update, and on divergence after.
+func (r *run) step(sp *stepper) error {
+	cfg := r.cfg
+	stepStart := time.Now()
+	loss, norm, tokens, err := sp.step(r.Train)
+	if err != nil {
+		return err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		r.pr.endLine()
+		return fmt.Errorf("train: step %d: loss %v, gradient norm %v: %w; training stopped before updating the weights. "+
+			"Last good checkpoint: %s. Hint: lower --lr, set --max-grad-norm, or check the data", r.st.Step+1, loss, norm, ErrNonFinite, r.lastGood())
+	}
+	lr := lrAt(cfg.Schedule, cfg.LR, cfg.Warmup, r.total, r.st.Step+1)
+	r.opt.step(r.st.Step+1, lr)
+	r.st.Step++
+	r.st.Tokens += int64(tokens)
+	dt := time.Since(stepStart).Seconds()
+	rec := StepRecord{Step: r.st.Step, Loss: loss, LR: lr, GradNorm: norm, Tokens: tokens, TokensPerS: float64(tokens) / max(dt, 1e-9), ElapsedS: r.elapsed()}
+	r.st.History.Steps = append(r.st.History.Steps, rec)
+	if err := r.record(rec); err != nil {
+		return err
+	}
+	if r.OnStep != nil {
+		r.OnStep(rec)
+	}
+	r.pr.step(rec, dt)
+	if r.guard.observe(r.st.Step, loss, norm, r.st.History.Steps[0].Loss) {
+		r.pr.endLine()
+		return fmt.Errorf("train: step %d: %s for %d steps in a row (--divergence-threshold %g, --divergence-steps %d): %w; "+
+			"training stopped and the diverged weights were not saved. Last good checkpoint: %s. Hint: lower --lr, or set --divergence-threshold 0 to turn the guard off",
+			r.st.Step, r.guard.reason, r.guard.patience, cfg.DivergenceThreshold, cfg.DivergenceSteps, ErrDiverged, r.lastGood())
+	}
+	return nil
+}
+
+// record appends a step or eval record to metrics.jsonl.
+func (r *run) record(rec any) error {
+	if r.mw == nil {
+		return nil
+	}
+	if err := r.mw.add(rec); err != nil {
+		return fmt.Errorf("train: metrics: %w", err)
+	}
+	return nil
+}
+
+// lastGood names the newest checkpoint for error messages.
+func (r *run) lastGood() string {
+	if b, err := os.ReadFile(filepath.Join(r.cfg.Out, checkpointsDir, latestFile)); err == nil {
+		return filepath.Join(r.cfg.Out, checkpointsDir, strings.TrimSpace(string(b)))
+	}
+	return "none (no checkpoint was written yet)"
+}
+
+// eval scores the validation set, keeping the best weights with --keep-best.
+func (r *run) eval() error {
+	if r.Valid == nil {
+		return nil
+	}
+	rec, err := evaluate(r.Task, r.Valid, r.cfg.EvalBatches, r.st.Step)
+	if err != nil {
+		return err
+	}
+	if best, ok := bestEval(r.st.History); r.cfg.KeepBest && (!ok || rec.ValLoss < best.ValLoss) {
+		if err := r.keepBest(rec); err != nil {
+			return fmt.Errorf("train: --keep-best: %w", err)
 		}
 	}
-	ckpt := filepath.Join(cfg.Out, checkpointsDir, stepName(st.Step))
-	if lastSaved != st.Step {
+	r.st.History.Evals = append(r.st.History.Evals, rec)
+	if err := r.record(rec); err != nil {
+		return err
+	}
+	if r.OnEval != nil {
+		r.OnEval(rec)
+	}
+	r.pr.line("step %d/%d  val_loss %.4f  val_ppl %.2f", rec.Step, r.total, rec.ValLoss, rec.ValPPL)
+	return nil
+}
+
+// keepBest stores the weights of evaluation rec: in the checkpoints folder,
+// or in memory without checkpoints.
+func (r *run) keepBest(rec EvalRecord) error {
+	if !r.NoCheckpoints {
+		return saveBest(r.cfg.Out, r.params, rec)
+	}
+	if r.best == nil {
+		r.best = map[string][]float32{}
+	}
+	for _, p := range r.params {
+		r.best[p.Name] = append(r.best[p.Name][:0], p.W.Data...)
+	}
+	return nil
+}
+
+// restoreBest puts the weights of the best evaluation back.
+func (r *run) restoreBest(best EvalRecord) error {
+	if !r.NoCheckpoints {
+		return restoreBest(r.cfg.Out, r.params, best)
+	}
+	for _, p := range r.params {
+		copy(p.W.Data, r.best[p.Name])
+	}
+	return nil
+}
+
+// save writes a checkpoint (with NoCheckpoints, nothing) and redraws the
+// plot, so a run that dies later still has one.
+func (r *run) save() (string, error) {
+	dir := ""
+	if !r.NoCheckpoints {
 		var err error
-		if ckpt, err = save(); err != nil {
+		if dir, err = r.checkpoint(); err != nil {
+			return "", err
+		}
+	}
+	r.plot()
+	r.lastSaved = r.st.Step
+	return dir, nil
+}
+
+// checkpoint writes the state of the current step under checkpoints/.
+func (r *run) checkpoint() (string, error) {
+	st := &r.st
+	st.ElapsedS = r.elapsed()
+	st.Config = r.cfg
+	st.TotalSteps = r.total
+	var err error
+	if st.RNG, err = r.rng.MarshalBinary(); err != nil {
+		return "", err
+	}
+	if st.Data, err = r.Train.State(); err != nil {
+		return "", fmt.Errorf("train: data state: %w", err)
+	}
+	if ts, ok := r.Task.(TaskStater); ok {
+		if st.Task, err = ts.TaskState(); err != nil {
+			return "", fmt.Errorf("train: task state: %w", err)
+		}
+	}
+	return saveCheckpoint(r.cfg.Out, st, r.params, r.opt, r.Task, r.cfg.KeepCkpts)
+}
+
+// plot draws loss.png when a Plot is set; a failure is only a warning.
+func (r *run) plot() {
+	if r.Plot == nil {
+		return
+	}
+	if err := r.Plot(filepath.Join(r.cfg.Out, plotFile), r.st.History); err != nil {
+		r.pr.line("warning: %v", err)
+	}
+}
+
+// finish evaluates and checkpoints the last step, puts the best weights
+// back with --keep-best, saves the adapter and prints the summary.
+func (r *run) finish() (*Summary, error) {
+	cfg, st := r.cfg, &r.st
+	if n := len(st.History.Evals); n == 0 || st.History.Evals[n-1].Step != st.Step {
+		if err := r.eval(); err != nil {
 			return nil, err
 		}
 	}
-	best, hasBest := bestEval(st.History)
-	keptBest := false
-	if cfg.KeepBest && hasBest && best.Step != st.Step {
-		if err := restoreBest(cfg.Out, params, best); err != nil {
-			pr.line("warning: --keep-best: %v; saving the last step's weights", err)
-		} else {
-			keptBest = true
+	sum := &Summary{Steps: st.Step, Tokens: st.Tokens, Out: cfg.Out, History: st.History, BestValLoss: math.NaN()}
+	if !r.NoCheckpoints {
+		sum.Checkpoint = filepath.Join(cfg.Out, checkpointsDir, stepName(st.Step))
+	}
+	if r.lastSaved != st.Step {
+		if _, err := r.save(); err != nil {
+			return nil, err
 		}
 	}
-	if err := tr.Task.SaveAdapter(cfg.Out); err != nil {
+	if best, ok := bestEval(st.History); cfg.KeepBest && ok && best.Step != st.Step {
+		if err := r.restoreBest(best); err != nil {
+			r.pr.line("warning: --keep-best: %v; saving the last step's weights", err)
+		} else {
+			sum.KeptBest = true
+		}
+	}
+	if err := r.Task.SaveAdapter(cfg.Out); err != nil {
 		return nil, fmt.Errorf("train: saving the adapter to %s: %w", cfg.Out, err)
 	}
-	if err := plotLoss(filepath.Join(cfg.Out, "loss.png"), st.History); err != nil {
-		pr.line("warning: %v", err)
+	r.plot()
+	sum.Elapsed = time.Duration(r.elapsed() * float64(time.Second))
+	if !r.NoMetrics {
+		sum.Metrics = filepath.Join(cfg.Out, metricsFile)
 	}
-	sum := &Summary{Steps: st.Step, Tokens: st.Tokens, Elapsed: time.Duration(elapsed() * float64(time.Second)),
-		Out: cfg.Out, Checkpoint: ckpt, History: st.History, BestValLoss: math.NaN()}
-	for _, p := range params {
+	if r.Plot != nil {
+		sum.Plot = filepath.Join(cfg.Out, plotFile)
+	}
+	for _, p := range r.params {
 		sum.TrainableParams += p.W.Len()
 	}
-	if pc, ok := tr.Task.(ParamCounter); ok {
+	if pc, ok := r.Task.(ParamCounter); ok {
 		sum.TotalParams = pc.NumParams()
 	}
 	if n := len(st.History.Steps); n > 0 {
@@ -366,9 +537,8 @@ func (tr *Trainer) Run(ctx context.Context) (*Summary, error) {
 			sum.BestValLoss, sum.BestValStep = e.ValLoss, e.Step
 		}
 	}
-	sum.KeptBest = keptBest
-	pr.endLine()
-	sum.Print(log)
+	r.pr.endLine()
+	sum.Print(r.log)
 	return sum, nil
 }
 
@@ -387,7 +557,7 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "trainable parameters: %d%s\n", s.TrainableParams, pct)
 	tps := float64(s.Tokens) / max(s.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "steps: %d  tokens: %d  time: %s  (%.0f tok/s)  peak memory: %.0f MiB\n",
+	fmt.Fprintf(w, "steps: %d  loss tokens: %d  time: %s  (%.0f loss tok/s)  peak memory: %.0f MiB\n",
 		s.Steps, s.Tokens, fmtDuration(s.Elapsed), tps, float64(PeakRSS())/(1<<20))
 	fmt.Fprintf(w, "final train loss: %.4f\n", s.FinalLoss)
 	if !math.IsNaN(s.BestValLoss) {
@@ -398,13 +568,26 @@ func (s *Summary) Print(w io.Writer) {
 	if s.KeptBest {
 		fmt.Fprintf(w, "kept the best validated weights (step %d, --keep-best) as the result; the last step's are in the checkpoint\n", s.BestValStep)
 	}
-	fmt.Fprintf(w, "saved to: %s  checkpoint: %s\n", s.Out, s.Checkpoint)
-	fmt.Fprintf(w, "metrics: %s  plot: %s\n", filepath.Join(s.Out, "metrics.jsonl"), filepath.Join(s.Out, "loss.png"))
+	saved := "saved to: " + s.Out
+	if s.Checkpoint != "" {
+		saved += "  checkpoint: " + s.Checkpoint
+	}
+	fmt.Fprintln(w, saved)
+	var files []string
+	if s.Metrics != "" {
+		files = append(files, "metrics: "+s.Metrics)
+	}
+	if s.Plot != "" {
+		files = append(files, "plot: "+s.Plot)
+	}
+	if len(files) > 0 {
+		fmt.Fprintln(w, strings.Join(files, "  "))
+	}
 }
 
 // evaluate is the token-mean loss over the validation batches (the first n,
 // or all when n is 0) and its perplexity.
-func evaluate(task Task, valid []Batch, n, step int) (EvalRecord, error) {
+func evaluate(task Task, valid []data.Batch, n, step int) (EvalRecord, error) {
 	if n > 0 && n < len(valid) {
 		valid = valid[:n]
 	}
@@ -454,7 +637,7 @@ type stepper struct {
 	params  []Param
 	rng     *rand.PCG
 	maxNorm float64
-	micro   []Batch
+	micro   []data.Batch
 }
 
 // step returns the step's token-mean loss, the gradient norm before
@@ -466,7 +649,7 @@ func (sp *stepper) step(data Batches) (loss, norm float64, tokens int, err error
 			return 0, 0, 0, fmt.Errorf("train: data: %w", err)
 		}
 		sp.micro[k] = b
-		tokens += b.Tokens()
+		tokens += b.LossTokens
 	}
 	sp.task.ZeroGrad()
 	for _, b := range sp.micro {
@@ -475,7 +658,7 @@ func (sp *stepper) step(data Batches) (loss, norm float64, tokens int, err error
 		// step, however the tokens fall into micro-batches.
 		w := 1 / float64(len(sp.micro))
 		if tokens > 0 {
-			w = float64(b.Tokens()) / float64(tokens)
+			w = float64(b.LossTokens) / float64(tokens)
 		}
 		if s, ok := sp.task.(Seeder); ok {
 			s.Seed(sp.rng.Uint64())

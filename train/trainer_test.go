@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golora/golora/format/safetensors"
 )
 
 // runTrainer trains cfg on a fresh test setup; cancelAt > 0 cancels the
@@ -27,7 +31,8 @@ func runTrainer(t *testing.T, cfg Config, cancelAt int) (*Summary, []StepRecord,
 			if r.Step == cancelAt {
 				cancel()
 			}
-		}}
+		},
+		Plot: fakePlot}
 	sum, err := tr.Run(ctx)
 	if testing.Verbose() {
 		t.Log(log.String())
@@ -72,9 +77,8 @@ func TestTrainLearns(t *testing.T) {
 	if strings.Join(names, " ") != "best.safetensors latest step-000055 step-000060" {
 		t.Errorf("checkpoints dir holds %v", names)
 	}
-	png, _ := os.ReadFile(filepath.Join(cfg.Out, "loss.png"))
-	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
-		t.Errorf("loss.png is not a PNG")
+	if plot, _ := os.ReadFile(filepath.Join(cfg.Out, "loss.png")); string(plot) != "60 steps, 13 evals" {
+		t.Errorf("loss.png was last drawn from %q, want the whole history", plot)
 	}
 	if sum.TotalParams != 2*12*8+12 || sum.TrainableParams != sum.TotalParams {
 		t.Errorf("param counts %d/%d", sum.TrainableParams, sum.TotalParams)
@@ -314,5 +318,55 @@ func TestDeterministicGivenSeed(t *testing.T) {
 	}
 	if !differ {
 		t.Error("a different seed gave the same losses")
+	}
+}
+
+// fakePlot stands in for lossplot.Write (which train cannot import): it
+// records what it was given.
+func fakePlot(path string, h History) error {
+	return os.WriteFile(path, fmt.Appendf(nil, "%d steps, %d evals", len(h.Steps), len(h.Evals)), 0o644)
+}
+
+// TestOptionalParts: a Trainer with NoCheckpoints, NoMetrics and no Plot
+// writes the adapter and nothing else, and --keep-best still keeps the best
+// validated weights (in memory).
+func TestOptionalParts(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Steps, cfg.EvalEvery, cfg.EvalBatches = 20, 5, 1
+	base, tb, valid := testSetup(cfg)
+	task := &scriptedEval{softmaxTask: base, losses: []float64{3, 2, 1, 1.5, 2}} // best at step 10
+	var at10 []float32
+	var log bytes.Buffer
+	tr := &Trainer{Config: cfg, Task: task, Train: tb, Valid: valid, Log: &log, NoCheckpoints: true, NoMetrics: true,
+		OnEval: func(r EvalRecord) {
+			if r.Step == 10 {
+				at10 = slices.Clone(base.W.Data)
+			}
+		}}
+	sum, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(cfg.Out)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "adapter_config.json adapter_model.safetensors" {
+		t.Errorf("--out holds %s, want only the adapter", got)
+	}
+	saved, _, err := safetensors.ReadAll(filepath.Join(cfg.Out, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.KeptBest || !slices.Equal(saved["head.weight"].Data, at10) {
+		t.Errorf("keep-best in memory: kept %v, saved weights are not step 10's", sum.KeptBest)
+	}
+	if sum.Checkpoint != "" || sum.Metrics != "" || sum.Plot != "" || strings.Contains(log.String(), "metrics:") {
+		t.Errorf("summary names files that were not written: %+v\n%s", sum, log.String())
+	}
+	cfg.Resume = true
+	if _, err := (&Trainer{Config: cfg, Task: task, Train: tb, NoCheckpoints: true}).Run(context.Background()); err == nil {
+		t.Error("--resume without checkpoints: no error")
 	}
 }

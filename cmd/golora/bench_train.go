@@ -13,6 +13,7 @@ import (
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
+	"github.com/golora/golora/train/trainconfig"
 )
 
 type benchTrainFlags struct {
@@ -51,7 +52,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model to load (default: a random model of --arch's shape)")
-	f.shape.RegisterFlags(fl)
+	trainconfig.RegisterShapeFlags(fl, &f.shape)
 	fl.StringVar(&f.method, "method", "lora", "lora|dora|adapter|lora+adapter|full, or none (the frozen base: forward and backward through the activations, nothing trained)")
 	fl.StringVar(&f.targets, "targets", "q,v", "LoRA target modules")
 	fl.IntVar(&f.r, "r", 8, "LoRA rank")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/train"
+	"github.com/golora/golora/train/trainconfig"
 )
 
 // pretrainDefaults are train's defaults with what training from scratch
@@ -38,8 +39,8 @@ Checkpoints and --resume work as for train.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPretrain(cmd, &cfg, tokPath) },
 	}
-	cfg.RegisterFlags(cmd.Flags())
-	cfg.Shape.RegisterFlags(cmd.Flags())
+	trainconfig.RegisterFlags(cmd.Flags(), &cfg)
+	trainconfig.RegisterShapeFlags(cmd.Flags(), &cfg.Shape)
 	cmd.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer file or folder (default: the embedded 512-token one)")
 	cmd.Flags().MarkHidden("model")
 	rootCmd.AddCommand(cmd)
@@ -47,7 +48,7 @@ Checkpoints and --resume work as for train.`,
 
 func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	fs := cmd.Flags()
-	if err := cfg.ResolveResume(fs, pretrainDefaults()); err != nil {
+	if err := trainconfig.ResolveResume(cfg, fs, pretrainDefaults()); err != nil {
 		return err
 	}
 	if cfg.Method != "full" {
@@ -71,7 +72,7 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	c := m.Config()
 	cfg.Model = fmt.Sprintf("scratch %s L%d C%d H%d/%d I%d V%d", c.ModelType, c.NumHiddenLayers, c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.IntermediateSize, c.VocabSize)
 	out := cmd.OutOrStdout()
-	tr, err := train.SetupModel(*cfg, m, tok, func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) })
+	tr, err := setupTrainer(*cfg, m, tok, out)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/golora/golora/data"
+	"github.com/golora/golora/model"
 	"github.com/golora/golora/train"
+	"github.com/golora/golora/train/lossplot"
+	"github.com/golora/golora/train/trainconfig"
 )
 
 func init() {
@@ -37,13 +41,13 @@ Ctrl-C stops after the current step and writes a checkpoint; rerun with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &cfg) },
 	}
-	cfg.RegisterFlags(cmd.Flags())
+	trainconfig.RegisterFlags(cmd.Flags(), &cfg)
 	rootCmd.AddCommand(cmd)
 }
 
 func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	fs := cmd.Flags()
-	if err := cfg.ResolveResume(fs, train.DefaultConfig()); err != nil {
+	if err := trainconfig.ResolveResume(cfg, fs, train.DefaultConfig()); err != nil {
 		return err
 	}
 	if cfg.Model == "" && cfg.InitAdapter != "" { // as generate/eval/merge, an empty --model is none
@@ -63,11 +67,43 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 		return fmt.Errorf("train: no tokenizer found for --model %s (want tokenizer.json or a tok*.bin beside it)", cfg.Model)
 	}
 	out := cmd.OutOrStdout()
-	tr, err := train.Setup(*cfg, tok, func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) })
+	tr, err := setupTrainer(*cfg, nil, tok, out)
 	if err != nil {
 		return err
 	}
 	return runTrainer(tr, out)
+}
+
+// setupTrainer builds the trainer of train and pretrain (m nil: load
+// --model): without --data it trains on the embedded demo set, as the help
+// promises; the engine itself never falls back to it. The CLI draws
+// loss.png.
+func setupTrainer(cfg train.Config, m model.Model, tok data.Encoder, out io.Writer) (*train.Trainer, error) {
+	logf := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	var tr *train.Trainer
+	var err error
+	switch {
+	case cfg.Data != "" && m == nil:
+		tr, err = train.Setup(cfg, tok, logf)
+	case cfg.Data != "":
+		tr, err = train.SetupModel(cfg, m, tok, logf)
+	default:
+		if m == nil {
+			if m, err = train.LoadModel(cfg); err != nil {
+				return nil, err
+			}
+		}
+		var d *train.Data
+		if d, err = train.DemoData(cfg, tok); err != nil {
+			return nil, err
+		}
+		tr, err = train.SetupData(cfg, m, d, tok, logf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tr.Plot = lossplot.Write
+	return tr, nil
 }
 
 // runTrainer runs tr, logging to out. The first Ctrl-C stops after the

@@ -94,3 +94,7 @@ func syncDir(dir string) error {
 	d.Sync()
 	return d.Close()
 }
+
+// SyncDir fsyncs a directory, making renames and new files in it durable
+// (for callers that build a folder of files and rename it into place).
+func SyncDir(dir string) error { return syncDir(dir) }
