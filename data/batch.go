@@ -49,12 +49,18 @@ type Batch struct {
 	State IterState
 }
 
+// maxNoLossIndex bounds BatchStats.NoLossIndex.
+const maxNoLossIndex = 10
+
 // BatchStats describes an Iterator's examples against its T.
 type BatchStats struct {
 	Examples  int // examples batched
 	Truncated int // examples longer than T+1 tokens, cut
 	Dropped   int // tokens cut off by that truncation
 	NoLoss    int // examples left out: no loss-carrying target within T+1 tokens
+	// NoLossIndex holds the indices of the first few of them (at most
+	// maxNoLossIndex), so that a log can name them.
+	NoLossIndex []int
 	// Rows and Batches per epoch, and the fraction of input positions that
 	// are padding, for epoch 0 (with Pack and Shuffle they vary a little).
 	Rows, Batches int
@@ -104,6 +110,9 @@ func NewIterator(examples []Example, opt BatchOptions) (*Iterator, error) {
 		}
 		if (Example{Tokens: e.Tokens[:n], Labels: e.Labels[:n]}).LossTokens() == 0 {
 			it.stats.NoLoss++
+			if len(it.stats.NoLossIndex) < maxNoLossIndex {
+				it.stats.NoLossIndex = append(it.stats.NoLossIndex, i)
+			}
 			continue
 		}
 		it.eligible = append(it.eligible, i)

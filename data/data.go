@@ -270,6 +270,18 @@ func (s Stats) String() string {
 type Dataset struct {
 	Name     string // file name or label, for messages
 	Examples []Example
+	// Lines[i] is the line of Examples[i] in the file, for messages; nil
+	// when unknown (a dataset merged from several files).
+	Lines []int
+}
+
+// Where names example i for a message: "line 12" of the file, or
+// "example #13" (1-based) when the lines are unknown.
+func (d *Dataset) Where(i int) string {
+	if i < len(d.Lines) {
+		return fmt.Sprintf("line %d", d.Lines[i])
+	}
+	return fmt.Sprintf("example #%d", i+1)
 }
 
 // Len returns the number of examples.

@@ -115,6 +115,7 @@ func (c *collector) add(r lineResult) error {
 	st.Tokens += len(ex.Tokens)
 	st.LossTokens += loss
 	c.ds.Examples = append(c.ds.Examples, ex)
+	c.ds.Lines = append(c.ds.Lines, r.line)
 	return nil
 }
 

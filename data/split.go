@@ -39,10 +39,13 @@ func (d *Dataset) Split(fraction float64, seed uint64) (train, valid *Dataset, e
 	train = &Dataset{Name: d.Name, Examples: make([]Example, 0, n-k)}
 	valid = &Dataset{Name: d.Name + " (held out)", Examples: make([]Example, 0, k)}
 	for i, e := range d.Examples {
+		part := train
 		if held[i] {
-			valid.Examples = append(valid.Examples, e)
-		} else {
-			train.Examples = append(train.Examples, e)
+			part = valid
+		}
+		part.Examples = append(part.Examples, e)
+		if len(d.Lines) == n {
+			part.Lines = append(part.Lines, d.Lines[i])
 		}
 	}
 	return train, valid, nil

@@ -56,3 +56,31 @@ func TestLoadSplits(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitKeepsLines: each example's file line follows it through Split,
+// so messages can name it (Dataset.Where).
+func TestSplitKeepsLines(t *testing.T) {
+	text := "{\"text\":\"a\"}\n\n{\"text\":\"b\"}\n{\"text\":\"c\"}\n{\"text\":\"d\"}\n"
+	ds, _, err := LoadReader(strings.NewReader(text), "t.jsonl", newFakeTok(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join([]string{ds.Where(0), ds.Where(1), ds.Where(3)}, ","); got != "line 1,line 3,line 5" {
+		t.Errorf("Where = %s", got)
+	}
+	tr, va, err := ds.Split(0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []*Dataset{tr, va} {
+		for i, e := range part.Examples {
+			line := part.Lines[i]
+			if want := ds.Examples[map[int]int{1: 0, 3: 1, 4: 2, 5: 3}[line]]; e.Tokens[len(e.Tokens)-2] != want.Tokens[len(want.Tokens)-2] {
+				t.Errorf("%s: example %d says line %d but holds another record", part.Name, i, line)
+			}
+		}
+	}
+	if (&Dataset{Examples: ds.Examples}).Where(2) != "example #3" {
+		t.Error("Where without lines should count examples from 1")
+	}
+}

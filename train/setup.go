@@ -352,10 +352,11 @@ func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(fo
 		return nil, fmt.Errorf("train: %s: %w", d.Name, err)
 	}
 	var valid []data.Batch
+	var vst data.BatchStats
 	if d.Valid != nil {
 		vo := bo
 		vo.Shuffle = false
-		if valid, _, err = data.Batches(d.Valid.Examples, vo); err != nil {
+		if valid, vst, err = data.Batches(d.Valid.Examples, vo); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
 	}
@@ -370,9 +371,15 @@ func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(fo
 		}
 		st := it.Stats()
 		log("model: %s (%s, %d layers, hidden %d, vocab %d)", name, mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.VocabSize)
-		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d truncated)",
+		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d longer than --seq-len cut to it)",
 			d.Name, st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
 		for _, m := range d.Notes {
+			log("%s", m)
+		}
+		if m := noLossNote(d.Train, st, seqLen); m != "" {
+			log("%s", m)
+		}
+		if m := noLossNote(d.Valid, vst, seqLen); m != "" {
 			log("%s", m)
 		}
 		if d.Valid != nil {
@@ -388,6 +395,23 @@ func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(fo
 		log("memory estimate: %s", mem)
 	}
 	return &Trainer{Config: cfg, Task: task, Train: iterBatches{it}, Valid: valid}, nil
+}
+
+// noLossNote names the examples left out because truncation to --seq-len
+// cut off every token that carried loss ("" when there are none).
+func noLossNote(d *data.Dataset, st data.BatchStats, seqLen int) string {
+	if st.NoLoss == 0 {
+		return ""
+	}
+	where := make([]string, len(st.NoLossIndex))
+	for i, k := range st.NoLossIndex {
+		where[i] = d.Where(k)
+	}
+	if n := st.NoLoss - len(where); n > 0 {
+		where = append(where, fmt.Sprintf("and %d more", n))
+	}
+	return fmt.Sprintf("data: %s: %d example(s) left out, all their loss tokens beyond --seq-len %d: %s (raise --seq-len or shorten their prompts)",
+		d.Name, st.NoLoss, seqLen, strings.Join(where, ", "))
 }
 
 // loadValid loads a validation file, noting skipped lines in skipped.

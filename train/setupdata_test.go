@@ -227,3 +227,31 @@ func TestSetupNeedsData(t *testing.T) {
 		t.Errorf("demo setup log lacks the demo set and its held-out part:\n%s", s)
 	}
 }
+
+// TestSetupNamesNoLossExamples: examples whose every loss token lies beyond
+// --seq-len are left out, and the log names their lines, not just a count.
+func TestSetupNamesNoLossExamples(t *testing.T) {
+	tok := embeddedTokenizer(t)
+	long := strings.Repeat("Once upon a time there was a very long prompt. ", 20)
+	text := `{"prompt":"Hi.","completion":" Hello."}` + "\n\n" + // line 1, a blank line 2
+		`{"prompt":"` + long + `","completion":" Lost."}` + "\n" + // line 3
+		`{"prompt":"Yes?","completion":" No."}` + "\n" +
+		`{"prompt":"` + long + `","completion":" Lost too."}` + "\n" // line 5
+	p := filepath.Join(t.TempDir(), "train.jsonl")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Out, cfg.Data, cfg.Batch, cfg.SeqLen = t.TempDir(), p, 2, 32
+	var log strings.Builder
+	tr, err := Setup(cfg, tok, func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Train.(iterBatches).it.Stats().Examples; got != 2 {
+		t.Errorf("%d examples batched, want 2", got)
+	}
+	if want := "2 example(s) left out, all their loss tokens beyond --seq-len 32: line 3, line 5"; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log.String())
+	}
+}

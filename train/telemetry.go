@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,19 +72,55 @@ func (p *progress) step(r StepRecord, dt float64) {
 	tps := float64(p.tokens) / max(p.trainS, 1e-9)
 	wall := time.Since(p.t0).Seconds()
 	eta := fmtDuration(time.Duration(wall / float64(done) * float64(p.total-r.Step) * float64(time.Second)))
-	mem := float64(PeakRSS()) / (1 << 20)
-	stats := fmt.Sprintf("loss %.4f  lr %.2e  %.2f it/s  %.0f tok/s  mem %.0f MiB  ETA %s",
-		r.Loss, r.LR, its, tps, mem, eta)
+	// Each field has a rank: when the line would not fit an 80-column
+	// terminal (a longer \r line wraps, and then every redraw leaves a line
+	// behind), the fields of the highest ranks give way.
+	fields := []field{
+		{fmt.Sprintf("step %d/%d", r.Step, p.total), 0},
+		{fmt.Sprintf("loss %.4f", r.Loss), 0},
+		{fmt.Sprintf("lr %.2e", r.LR), 3},
+		{fmt.Sprintf("%.2f it/s", its), 4},
+		{fmt.Sprintf("%.0f loss tok/s", tps), 1},
+		{fmt.Sprintf("mem %.0f MiB", float64(PeakRSS())/(1<<20)), 5},
+		{"ETA " + eta, 0},
+	}
 	if p.tty {
-		const width = 20
+		const width = 10
 		fill := width * r.Step / max(p.total, 1)
-		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
-		fmt.Fprintf(p.w, "\r\033[Kstep %d/%d [%s] %s", r.Step, p.total, bar, stats)
+		bar := field{"[" + strings.Repeat("=", fill) + strings.Repeat(" ", width-fill) + "]", 2}
+		fields = slices.Insert(fields, 1, bar)
+		fmt.Fprintf(p.w, "\r\033[K%s", fitLine(fields))
 		p.lineOpen = true
 		return
 	}
 	if r.Step%p.logEvery == 0 || r.Step == p.total || r.Step == p.start+1 {
-		fmt.Fprintf(p.w, "step %d/%d  %s\n", r.Step, p.total, stats)
+		fmt.Fprintln(p.w, fitLine(fields))
+	}
+}
+
+// field is one part of the progress line; rank 0 always shows.
+type field struct {
+	text string
+	rank int
+}
+
+// lineWidth is the widest progress line: an 80-column terminal less the
+// last column, which some terminals wrap on.
+const lineWidth = 79
+
+// fitLine joins the fields, leaving out the highest ranks until the line
+// fits lineWidth.
+func fitLine(fields []field) string {
+	for drop := 6; ; drop-- {
+		var parts []string
+		for _, f := range fields {
+			if f.rank < drop {
+				parts = append(parts, f.text)
+			}
+		}
+		if line := strings.Join(parts, "  "); len(line) <= lineWidth || drop == 1 {
+			return line
+		}
 	}
 }
 

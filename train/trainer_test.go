@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golora/golora/format/safetensors"
 )
@@ -263,7 +264,7 @@ func TestProgressOutput(t *testing.T) {
 	p.step(StepRecord{Step: 1, Loss: 2.5, LR: 1e-3, Tokens: 100}, 0.5)
 	p.line("step %d val_loss %.2f", 1, 2.0)
 	out := buf.String()
-	for _, want := range []string{"\r\033[Kstep 1/10 [==", "loss 2.5000", "lr 1.00e-03", "2.00 it/s", "200 tok/s", "MiB", "ETA", "\nstep 1 val_loss 2.00\n"} {
+	for _, want := range []string{"\r\033[Kstep 1/10  [=", "loss 2.5000", "lr 1.00e-03", "200 loss tok/s", "ETA", "\nstep 1 val_loss 2.00\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("terminal output %q lacks %q", out, want)
 		}
@@ -368,5 +369,41 @@ func TestOptionalParts(t *testing.T) {
 	cfg.Resume = true
 	if _, err := (&Trainer{Config: cfg, Task: task, Train: tb, NoCheckpoints: true}).Run(context.Background()); err == nil {
 		t.Error("--resume without checkpoints: no error")
+	}
+}
+
+// TestProgressFits80Columns: the progress line fits an 80-column terminal
+// however large the numbers, dropping the least important fields first
+// (peak memory, then it/s, lr, the bar); a short line keeps the rest.
+func TestProgressFits80Columns(t *testing.T) {
+	for _, tc := range []struct {
+		step, total int
+		tokens      int
+		tty         bool
+	}{
+		{1, 10, 100, true}, {1, 10, 100, false},
+		{99999, 100000, 99999999, true}, {99999, 100000, 99999999, false},
+		{5, 1000000, 1 << 40, true},
+	} {
+		var buf bytes.Buffer
+		p := &progress{w: &buf, tty: tc.tty, total: tc.total, logEvery: 1, start: tc.step - 1, t0: time.Now().Add(-time.Hour)}
+		p.step(StepRecord{Step: tc.step, Loss: 12.3456, LR: 1.5e-4, Tokens: tc.tokens}, 0.001)
+		line := strings.TrimSuffix(strings.TrimPrefix(buf.String(), "\r\033[K"), "\n")
+		if n := utf8.RuneCountInString(line); n > 79 {
+			t.Errorf("%+v: %d columns: %q", tc, n, line)
+		}
+		for _, want := range []string{"step ", "loss 12.3456", "ETA "} {
+			if !strings.Contains(line, want) {
+				t.Errorf("%+v: %q lacks %q", tc, line, want)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	p := &progress{w: &buf, total: 10, logEvery: 1, t0: time.Now()}
+	p.step(StepRecord{Step: 1, Loss: 1, LR: 1e-3, Tokens: 10}, 0.5)
+	for _, want := range []string{"lr 1.00e-03", "2.00 it/s", "20 loss tok/s"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("short line %q lacks %q", buf.String(), want)
+		}
 	}
 }

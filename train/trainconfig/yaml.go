@@ -166,7 +166,8 @@ func decode(field reflect.Value, v *yaml.Node, invert bool) error {
 		return err
 	}
 	ptr := reflect.New(field.Type())
-	if err := v.Decode(ptr.Interface()); err != nil {
+	isInt := field.Kind() == reflect.Int || field.Kind() == reflect.Int64
+	if err := v.Decode(ptr.Interface()); err != nil || (isInt && v.ShortTag() != "!!int") { // yaml.v3 would truncate 2.5
 		return fmt.Errorf("want %s, got %q", kindName(field.Type()), v.Value)
 	}
 	if invert {
