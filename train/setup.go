@@ -194,7 +194,11 @@ func (t *ModelTask) NumParams() int {
 	return n
 }
 
-// iterBatches adapts data.Iterator to Batches.
+// IteratorBatches is the training stream of a data.Iterator, the one Setup
+// uses: shuffled (or file-order) epochs, resumable exactly, and known epoch
+// length for Config.Epochs.
+func IteratorBatches(it *data.Iterator) Batches { return iterBatches{it} }
+
 type iterBatches struct{ it *data.Iterator }
 
 func (b iterBatches) Next() (data.Batch, error) { return b.it.Next(), nil }
@@ -371,7 +375,7 @@ func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(fo
 		}
 		st := it.Stats()
 		log("model: %s (%s, %d layers, hidden %d, vocab %d)", name, mc.ModelType, mc.NumHiddenLayers, mc.HiddenSize, mc.VocabSize)
-		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d longer than --seq-len cut to it)",
+		log("data: %s: %d training examples, %d batches/epoch of %dx%d (%.0f%% padding, %d cut at --seq-len)",
 			d.Name, st.Examples, st.Batches, cfg.Batch, seqLen, 100*st.PadFraction, st.Truncated)
 		for _, m := range d.Notes {
 			log("%s", m)
