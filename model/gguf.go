@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/golora/golora/format/gguf"
+	"github.com/golora/golora/format/llama2c"
 	"github.com/golora/golora/tensor"
 )
 
@@ -17,7 +18,7 @@ import (
 //
 // Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
 //   - llama (Llama, Mistral): q/k rows permuted for adjacent-pair RoPE;
-//     undone on load (InterleavedToHalf), redone on export.
+//     undone on load (llama2c.PermuteToHF), redone on export.
 //   - qwen2: names only (RoPE stays in rotate_half form).
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
@@ -141,9 +142,9 @@ func GGUFPermuteRows(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *ten
 		cols = t.Shape[1]
 	}
 	if toGGUF {
-		return tensor.From(HalfToInterleaved(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+		return tensor.From(llama2c.PermuteFromHF(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
 	}
-	return tensor.From(InterleavedToHalf(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
+	return tensor.From(llama2c.PermuteToHF(t.Data, heads, cfg.HeadDim, cols), t.Shape...)
 }
 
 // ggufSource presents a GGUF file's tensors under HF names in HF layout,

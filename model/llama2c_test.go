@@ -59,7 +59,7 @@ func toLlama2C(t *testing.T, w map[string]*tensor.Tensor, version int) []byte {
 		put(w["model.norm.weight"].Data)
 		put(make([]float32, seq*D)) // freq_cis_real and _imag
 	} else {
-		put(uint32(llama2cMagic))
+		put(uint32(0x616b3432)) // "ak42"
 		put(int32(1))
 		put([]int32{dim, hidden, L, NH, NKV, V, seq})
 		put(uint8(0)) // untied

@@ -54,30 +54,31 @@ func (c Config) HFConfig() LlamaConfig {
 }
 
 // HFTensors converts the weights to Hugging Face Llama names and the
-// rotate_half RoPE convention (Wq and Wk rows permuted per head). The tensors
-// are copies. lm_head.weight is present only when the classifier is unshared
-// (HF omits it when tie_word_embeddings is true).
+// rotate_half RoPE convention (Wq and Wk rows permuted per head, into new
+// tensors). The others are views sharing ck's memory, so a loader holds the
+// weights once. lm_head.weight is present only when the classifier is
+// unshared (HF omits it when tie_word_embeddings is true).
 func (ck *Checkpoint) HFTensors() map[string]*tensor.Tensor {
 	c := ck.Config
 	D, hd := c.Dim, c.HeadDim()
 	m := map[string]*tensor.Tensor{
-		"model.embed_tokens.weight": ck.TokenEmbedding.Clone(),
-		"model.norm.weight":         ck.RMSFinal.Clone(),
+		"model.embed_tokens.weight": ck.TokenEmbedding,
+		"model.norm.weight":         ck.RMSFinal,
 	}
 	for l := range c.NLayers {
 		p := fmt.Sprintf("model.layers.%d.", l)
-		m[p+"input_layernorm.weight"] = ck.RMSAtt.Index(l).Clone()
+		m[p+"input_layernorm.weight"] = ck.RMSAtt.Index(l)
 		m[p+"self_attn.q_proj.weight"] = tensor.From(PermuteToHF(ck.Wq.Index(l).Data, c.NHeads, hd, D), c.NHeads*hd, D)
 		m[p+"self_attn.k_proj.weight"] = tensor.From(PermuteToHF(ck.Wk.Index(l).Data, c.NKVHeads, hd, D), c.NKVHeads*hd, D)
-		m[p+"self_attn.v_proj.weight"] = ck.Wv.Index(l).Clone()
-		m[p+"self_attn.o_proj.weight"] = ck.Wo.Index(l).Clone()
-		m[p+"post_attention_layernorm.weight"] = ck.RMSFFN.Index(l).Clone()
-		m[p+"mlp.gate_proj.weight"] = ck.W1.Index(l).Clone()
-		m[p+"mlp.down_proj.weight"] = ck.W2.Index(l).Clone()
-		m[p+"mlp.up_proj.weight"] = ck.W3.Index(l).Clone()
+		m[p+"self_attn.v_proj.weight"] = ck.Wv.Index(l)
+		m[p+"self_attn.o_proj.weight"] = ck.Wo.Index(l)
+		m[p+"post_attention_layernorm.weight"] = ck.RMSFFN.Index(l)
+		m[p+"mlp.gate_proj.weight"] = ck.W1.Index(l)
+		m[p+"mlp.down_proj.weight"] = ck.W2.Index(l)
+		m[p+"mlp.up_proj.weight"] = ck.W3.Index(l)
 	}
 	if !c.SharedClassifier {
-		m["lm_head.weight"] = ck.Wcls.Clone()
+		m["lm_head.weight"] = ck.Wcls
 	}
 	return m
 }

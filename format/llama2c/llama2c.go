@@ -1,5 +1,7 @@
-// Package llama2c reads and writes the checkpoints of Karpathy's llama2.c
-// (run.c's "version 0" format): seven little-endian int32s
+// Package llama2c reads and writes the float32 checkpoints of Karpathy's
+// llama2.c: run.c's legacy "version 0" format, and export version 1.
+//
+// Version 0 is seven little-endian int32s
 //
 //	dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
 //
@@ -9,6 +11,13 @@
 // classifier is stored separately; a positive one means it is the token
 // embedding.
 //
+// Version 1 (export.py's version1_export) has a 256-byte header: magic
+// "ak42", int32 version 1, the same seven int32s (vocab_size positive), a
+// shared-classifier byte, zero padding; then float32 weights in the order
+// rms_att, rms_ffn, rms_final, token embedding, wq, wk, wv, wo, w1, w2, w3 and
+// the classifier when it is not shared, without RoPE tables. Version 2
+// (int8 quantized) is refused.
+//
 // llama2.c rotates interleaved pairs (2j, 2j+1) in RoPE, where Hugging Face
 // Llama rotates (j, j+D/2). HFTensors permutes the rows of Wq and Wk within
 // each head so that the converted model runs under the HF convention (the
@@ -17,6 +26,7 @@
 package llama2c
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,8 +38,11 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// HeaderSize is the byte size of the v0 header.
-const HeaderSize = 7 * 4
+// HeaderSize and HeaderSizeV1 are the byte sizes of the headers.
+const (
+	HeaderSize   = 7 * 4
+	HeaderSizeV1 = 256
+)
 
 // magicV1 is "ak42" as the first uint32 of llama2.c's newer export formats.
 const magicV1 = 0x616b3432
@@ -53,6 +66,7 @@ type Config struct {
 	VocabSize        int  // tokens
 	SeqLen           int  // context length the RoPE tables cover
 	SharedClassifier bool // classifier is the token embedding
+	Version          int  // 0 (legacy run.c format) or 1 ("ak42" export, float32)
 }
 
 // HeadDim is the width of one attention head.
@@ -89,12 +103,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// numFloats is the number of float32 values after the header, the legacy
-// RoPE tables included.
+// numFloats is the number of float32 values after the header, version 0's
+// legacy RoPE tables included.
 func (c Config) numFloats() int64 {
 	n := c.NumParams()
-	n += int64(c.SeqLen) * int64(c.HeadDim()) // freq_cis_real + freq_cis_imag, each seq_len × head/2
+	if c.Version == 0 {
+		n += c.ropeFloats()
+	}
 	return n
+}
+
+// ropeFloats is the size of version 0's freq_cis_real and freq_cis_imag,
+// each seq_len × head/2.
+func (c Config) ropeFloats() int64 { return int64(c.SeqLen) * int64(c.HeadDim()) }
+
+// headerSize is the byte size of c's header.
+func (c Config) headerSize() int64 {
+	if c.Version == 1 {
+		return HeaderSizeV1
+	}
+	return HeaderSize
 }
 
 // NumParams counts the real parameters (the RoPE tables are not parameters;
@@ -132,34 +160,28 @@ type Checkpoint struct {
 	Weights
 }
 
-// fields lists the weight tensors in file order with their shapes; the RoPE
-// tables sit between RMSFinal and Wcls.
-func (ck *Checkpoint) fields() []struct {
+// field is a weight tensor of the file with its shape.
+type field struct {
 	t     **tensor.Tensor
 	shape []int
-} {
+}
+
+// fields lists the weight tensors before the classifier in file order
+// with their shapes; in version 0 the RoPE tables follow them.
+func (ck *Checkpoint) fields() []field {
 	c := ck.Config
 	D, H, L, V, KV := c.Dim, c.HiddenDim, c.NLayers, c.VocabSize, c.KVDim()
 	w := &ck.Weights
-	return []struct {
-		t     **tensor.Tensor
-		shape []int
-	}{
-		{&w.TokenEmbedding, []int{V, D}},
-		{&w.RMSAtt, []int{L, D}},
-		{&w.Wq, []int{L, D, D}},
-		{&w.Wk, []int{L, KV, D}},
-		{&w.Wv, []int{L, KV, D}},
-		{&w.Wo, []int{L, D, D}},
-		{&w.RMSFFN, []int{L, D}},
-		{&w.W1, []int{L, H, D}},
-		{&w.W2, []int{L, D, H}},
-		{&w.W3, []int{L, H, D}},
-		{&w.RMSFinal, []int{D}},
+	emb, att, ffn, final := field{&w.TokenEmbedding, []int{V, D}}, field{&w.RMSAtt, []int{L, D}}, field{&w.RMSFFN, []int{L, D}}, field{&w.RMSFinal, []int{D}}
+	wq, wk, wv, wo := field{&w.Wq, []int{L, D, D}}, field{&w.Wk, []int{L, KV, D}}, field{&w.Wv, []int{L, KV, D}}, field{&w.Wo, []int{L, D, D}}
+	w1, w2, w3 := field{&w.W1, []int{L, H, D}}, field{&w.W2, []int{L, D, H}}, field{&w.W3, []int{L, H, D}}
+	if c.Version == 1 {
+		return []field{att, ffn, final, emb, wq, wk, wv, wo, w1, w2, w3}
 	}
+	return []field{emb, att, wq, wk, wv, wo, ffn, w1, w2, w3, final}
 }
 
-// Read loads a v0 checkpoint. The header is validated and the exact file
+// Read loads a checkpoint (version 0 or 1). The header is validated and the exact file
 // size it implies is compared with the real size before anything is
 // allocated, so truncated, padded or hostile files give an error naming the
 // file.
@@ -176,6 +198,16 @@ func Read(path string) (*Checkpoint, error) {
 	ck, err := decode(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("llama2c: %s: %w", path, err)
+	}
+	return ck, nil
+}
+
+// Parse decodes a checkpoint held in memory (an embedded model, a file read
+// whole); name is used in errors.
+func Parse(name string, data []byte) (*Checkpoint, error) {
+	ck, err := decode(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("llama2c: %s: %w", name, err)
 	}
 	return ck, nil
 }
@@ -207,18 +239,32 @@ func readConfig(r io.Reader, size int64) (Config, error) {
 	if err := binary.Read(r, binary.LittleEndian, &h); err != nil {
 		return Config{}, err
 	}
+	var c Config
 	if uint32(h[0]) == magicV1 {
-		return Config{}, fmt.Errorf("%w: llama2.c version %d export (magic \"ak42\"); only the legacy v0 format is supported", ErrFormat, h[1])
-	}
-	c := Config{Dim: int(h[0]), HiddenDim: int(h[1]), NLayers: int(h[2]), NHeads: int(h[3]),
-		NKVHeads: int(h[4]), VocabSize: int(h[5]), SeqLen: int(h[6]), SharedClassifier: h[5] > 0}
-	if c.VocabSize < 0 {
-		c.VocabSize = -c.VocabSize
+		if h[1] != 1 {
+			return Config{}, fmt.Errorf("%w: llama2.c export version %d (magic \"ak42\"); only version 0 and the float32 version 1 are supported", ErrFormat, h[1])
+		}
+		if size < HeaderSizeV1 {
+			return Config{}, fmt.Errorf("%w: %d bytes is shorter than the %d-byte version 1 header", ErrTruncated, size, HeaderSizeV1)
+		}
+		var rest [HeaderSizeV1 - HeaderSize]byte
+		if _, err := io.ReadFull(r, rest[:]); err != nil {
+			return Config{}, err
+		}
+		v, seq := int32(binary.LittleEndian.Uint32(rest[0:])), int32(binary.LittleEndian.Uint32(rest[4:]))
+		c = Config{Dim: int(h[2]), HiddenDim: int(h[3]), NLayers: int(h[4]), NHeads: int(h[5]),
+			NKVHeads: int(h[6]), VocabSize: int(v), SeqLen: int(seq), SharedClassifier: rest[8] != 0, Version: 1}
+	} else {
+		c = Config{Dim: int(h[0]), HiddenDim: int(h[1]), NLayers: int(h[2]), NHeads: int(h[3]),
+			NKVHeads: int(h[4]), VocabSize: int(h[5]), SeqLen: int(h[6]), SharedClassifier: h[5] > 0}
+		if c.VocabSize < 0 {
+			c.VocabSize = -c.VocabSize
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
-	want := HeaderSize + 4*c.numFloats()
+	want := c.headerSize() + 4*c.numFloats()
 	switch {
 	case size < want:
 		return Config{}, fmt.Errorf("%w: header implies %d bytes (%d float32 after the header) but the file has %d", ErrTruncated, want, c.numFloats(), size)
@@ -247,8 +293,10 @@ func decode(r io.Reader, size int64) (*Checkpoint, error) {
 		}
 	}
 	// The legacy RoPE tables are recomputed by every runtime: skip them.
-	if _, err := io.CopyN(io.Discard, r, 4*int64(c.SeqLen)*int64(c.HeadDim())); err != nil {
-		return nil, err
+	if c.Version == 0 {
+		if _, err := io.CopyN(io.Discard, r, 4*c.ropeFloats()); err != nil {
+			return nil, err
+		}
 	}
 	if !c.SharedClassifier {
 		if ck.Wcls, err = read([]int{c.VocabSize, c.Dim}); err != nil {
@@ -276,9 +324,10 @@ func readFloats(r io.Reader, dst []float32) error {
 	return nil
 }
 
-// Write stores ck in the v0 format, atomically. The RoPE tables are written
-// as llama2.c's export.py does (cos and sin of pos·10000^(-2j/head)), so run.c
-// and older readers accept the file. Shapes must match the Config.
+// Write stores ck atomically in its Config.Version's format. Version 0's
+// RoPE tables are written as llama2.c's export.py does (cos and sin of
+// pos·10000^(-2j/head)), so run.c and older readers accept the file. Shapes
+// must match the Config.
 func Write(path string, ck *Checkpoint) error {
 	c := ck.Config
 	if err := c.Validate(); err != nil {
@@ -293,13 +342,11 @@ func Write(path string, ck *Checkpoint) error {
 	if !c.SharedClassifier && (ck.Wcls == nil || len(ck.Wcls.Data) != c.VocabSize*c.Dim) {
 		return fmt.Errorf("llama2c: %s: %w: unshared classifier needs Wcls [%d %d]", path, ErrHeader, c.VocabSize, c.Dim)
 	}
+	if c.Version != 0 && c.Version != 1 {
+		return fmt.Errorf("llama2c: %s: %w: cannot write version %d (want 0 or 1)", path, ErrFormat, c.Version)
+	}
 	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		v := int32(c.VocabSize)
-		if !c.SharedClassifier {
-			v = -v
-		}
-		h := [7]int32{int32(c.Dim), int32(c.HiddenDim), int32(c.NLayers), int32(c.NHeads), int32(c.NKVHeads), v, int32(c.SeqLen)}
-		if err := binary.Write(w, binary.LittleEndian, h); err != nil {
+		if err := writeHeader(w, c); err != nil {
 			return err
 		}
 		for _, fl := range all {
@@ -307,26 +354,57 @@ func Write(path string, ck *Checkpoint) error {
 				return err
 			}
 		}
-		hs := c.HeadDim()
-		cos := make([]float32, c.SeqLen*hs/2)
-		sin := make([]float32, c.SeqLen*hs/2)
-		for p := range c.SeqLen {
-			for j := range hs / 2 {
-				a := float64(p) * math.Pow(10000, -float64(2*j)/float64(hs))
-				cos[p*hs/2+j], sin[p*hs/2+j] = float32(math.Cos(a)), float32(math.Sin(a))
+		if c.Version == 0 {
+			if err := writeRoPE(w, c); err != nil {
+				return err
 			}
-		}
-		if err := writeFloats(w, cos); err != nil {
-			return err
-		}
-		if err := writeFloats(w, sin); err != nil {
-			return err
 		}
 		if !c.SharedClassifier {
 			return writeFloats(w, ck.Wcls.Data)
 		}
 		return nil
 	})
+}
+
+// writeHeader writes version 0's seven int32s (vocab_size negative for an
+// unshared classifier), or version 1's padded 256 bytes.
+func writeHeader(w io.Writer, c Config) error {
+	v := int32(c.VocabSize)
+	if c.Version == 0 && !c.SharedClassifier {
+		v = -v
+	}
+	dims := []int32{int32(c.Dim), int32(c.HiddenDim), int32(c.NLayers), int32(c.NHeads), int32(c.NKVHeads), v, int32(c.SeqLen)}
+	if c.Version == 0 {
+		return binary.Write(w, binary.LittleEndian, dims)
+	}
+	h := make([]byte, HeaderSizeV1)
+	binary.LittleEndian.PutUint32(h, magicV1)
+	binary.LittleEndian.PutUint32(h[4:], 1)
+	for i, d := range dims {
+		binary.LittleEndian.PutUint32(h[8+4*i:], uint32(d))
+	}
+	if c.SharedClassifier {
+		h[36] = 1
+	}
+	_, err := w.Write(h)
+	return err
+}
+
+// writeRoPE writes version 0's legacy freq_cis_real and freq_cis_imag.
+func writeRoPE(w io.Writer, c Config) error {
+	hs := c.HeadDim()
+	cos := make([]float32, c.SeqLen*hs/2)
+	sin := make([]float32, c.SeqLen*hs/2)
+	for p := range c.SeqLen {
+		for j := range hs / 2 {
+			a := float64(p) * math.Pow(10000, -float64(2*j)/float64(hs))
+			cos[p*hs/2+j], sin[p*hs/2+j] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
+	}
+	if err := writeFloats(w, cos); err != nil {
+		return err
+	}
+	return writeFloats(w, sin)
 }
 
 func writeFloats(w io.Writer, src []float32) error {

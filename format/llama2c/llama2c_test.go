@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/golora/golora/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/internal/testutil"
 
 	"github.com/golora/golora/format/safetensors"
 	"github.com/golora/golora/tensor"
@@ -304,8 +305,12 @@ func randCheckpoint(r *rand.Rand, c Config) *Checkpoint {
 
 func TestWriteReadRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, shared := range []bool{true, false} {
-		c := Config{Dim: 16, HiddenDim: 24, NLayers: 2, NHeads: 4, NKVHeads: 2, VocabSize: 11, SeqLen: 8, SharedClassifier: shared}
+	for _, tc := range []struct {
+		shared  bool
+		version int
+	}{{true, 0}, {false, 0}, {true, 1}, {false, 1}} {
+		shared := tc.shared
+		c := Config{Dim: 16, HiddenDim: 24, NLayers: 2, NHeads: 4, NKVHeads: 2, VocabSize: 11, SeqLen: 8, SharedClassifier: shared, Version: tc.version}
 		ck := randCheckpoint(r, c)
 		path := filepath.Join(t.TempDir(), "m.bin")
 		if err := Write(path, ck); err != nil {
@@ -395,7 +400,8 @@ func TestCorrupt(t *testing.T) {
 		{"huge sizes", withHeader(header(1<<30, 1<<30, 1<<30, 1, 1, 1<<30, 1<<30)), ErrHeader},
 		{"large but valid sizes", withHeader(header(1<<14, 1<<16, 1<<10, 1<<7, 1<<7, 1<<16, 1<<16)), ErrTruncated},
 		{"min int32 vocab", withHeader(header(64, 172, 5, 8, 4, math.MinInt32, 512)), ErrHeader},
-		{"v1 magic", withHeader(header(0x616b3432, 1, 64, 172, 5, 8, 4)), ErrFormat},
+		{"v2 (int8) export", withHeader(header(0x616b3432, 2, 64, 172, 5, 8, 4)), ErrFormat},
+		{"v1 header cut short", header(0x616b3432, 1, 64, 172, 5, 8, 4), ErrTruncated},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -498,5 +504,55 @@ func TestFixtureLlamaRoundTrip(t *testing.T) {
 	// In llama2.c order Wq must differ from HF order (the permutation is real).
 	if equal(tensor.From(back.Wq.Index(0).Data, hc.Hidden, hc.Hidden), want["model.layers.0.self_attn.q_proj.weight"]) {
 		t.Error("Wq stored without the RoPE permutation")
+	}
+}
+
+// TestVersion1: export version 1 holds the same weights as version 0 in
+// another order, with a 256-byte header and no RoPE tables; both read back
+// to the same model, and the header reads alone too.
+func TestVersion1(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, shared := range []bool{true, false} {
+		c := Config{Dim: 16, HiddenDim: 24, NLayers: 2, NHeads: 4, NKVHeads: 2, VocabSize: 11, SeqLen: 8, SharedClassifier: shared}
+		ck := randCheckpoint(r, c)
+		dir := t.TempDir()
+		v0, v1 := filepath.Join(dir, "v0.bin"), filepath.Join(dir, "v1.bin")
+		if err := Write(v0, ck); err != nil {
+			t.Fatal(err)
+		}
+		ck.Version = 1
+		if err := Write(v1, ck); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(v1)
+		if got := binary.LittleEndian.Uint32(b); got != 0x616b3432 || binary.LittleEndian.Uint32(b[4:]) != 1 || (b[36] != 0) != shared {
+			t.Fatalf("shared=%v: v1 header %x", shared, b[:40])
+		}
+		if want := int64(HeaderSizeV1) + 4*c.NumParams(); int64(len(b)) != want {
+			t.Errorf("v1 file has %d bytes, want %d (no RoPE tables)", len(b), want)
+		}
+		a, err0 := Read(v0)
+		got, err1 := Read(v1)
+		if err0 != nil || err1 != nil {
+			t.Fatal(err0, err1)
+		}
+		if got.Version != 1 || a.Version != 0 {
+			t.Errorf("versions read %d and %d", a.Version, got.Version)
+		}
+		hfA, hfB := a.HFTensors(), got.HFTensors()
+		for n, x := range hfA {
+			if !equal(x, hfB[n]) {
+				t.Errorf("shared=%v: %s differs between v0 and v1", shared, n)
+			}
+		}
+		if h, err := ReadHeader(v1); err != nil || h != got.Config {
+			t.Errorf("ReadHeader(v1) = %+v, %v", h, err)
+		}
+		if err := os.WriteFile(v1, b[:len(b)-4], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Read(v1); !errors.Is(err, ErrTruncated) {
+			t.Errorf("v1 short by a float: %v", err)
+		}
 	}
 }
