@@ -155,9 +155,9 @@ func (t *softmaxTask) SaveAdapter(dir string) error {
 // over V tokens (next = 3·cur+1 mod V with probability 0.8). A varying
 // prefix of each is masked with data.IgnoreIndex, as prompt tokens would be, so
 // micro-batches differ in their numbers of loss tokens.
-func markovExamples(n, T, V int, seed uint64) []Example {
+func markovExamples(n, T, V int, seed uint64) []shiftedSeq {
 	r := rand.New(rand.NewPCG(seed, 3))
-	var out []Example
+	var out []shiftedSeq
 	for i := 0; i < n; i++ {
 		seq := make([]int, T+1)
 		seq[0] = r.IntN(V)
@@ -172,7 +172,7 @@ func markovExamples(n, T, V int, seed uint64) []Example {
 		for j := 0; j < i%(T/2); j++ {
 			tg[j] = data.IgnoreIndex
 		}
-		out = append(out, Example{IDs: seq[:T], Targets: tg})
+		out = append(out, shiftedSeq{IDs: seq[:T], Targets: tg})
 	}
 	return out
 }

@@ -16,16 +16,16 @@ import (
 
 // randomExamples are sequences over a repeating pattern, so that every
 // method can lower the loss quickly.
-func randomExamples(n, T, V int, seed uint64) []Example {
+func randomExamples(n, T, V int, seed uint64) []shiftedSeq {
 	r := rand.New(rand.NewPCG(seed, 5))
-	var out []Example
+	var out []shiftedSeq
 	for i := 0; i < n; i++ {
 		start := r.IntN(V)
 		seq := make([]int, T+1)
 		for j := range seq {
 			seq[j] = (start + 7*j) % V
 		}
-		out = append(out, Example{IDs: seq[:T], Targets: seq[1:]})
+		out = append(out, shiftedSeq{IDs: seq[:T], Targets: seq[1:]})
 	}
 	return out
 }

@@ -1,8 +1,5 @@
 package train
 
-// ShuffledBatches is the simple stream the engine's tests train on: fixed,
-// already shifted examples in a new random order every epoch.
-
 import (
 	"encoding/json"
 	"fmt"
@@ -11,9 +8,9 @@ import (
 	"github.com/golora/golora/data"
 )
 
-// Example is one test sequence: ids and their shifted targets, of equal
+// shiftedSeq is one test sequence: ids and their shifted targets, of equal
 // length.
-type Example struct {
+type shiftedSeq struct {
 	IDs, Targets []int
 }
 
@@ -22,7 +19,7 @@ type Example struct {
 // or padded to T (padding targets are data.IgnoreIndex). Its state is the epoch,
 // the position in it and the PCG, so restoring is exact.
 type ShuffledBatches struct {
-	examples []Example
+	examples []shiftedSeq
 	b, t     int
 	pad      int
 	rng      *rand.PCG
@@ -33,7 +30,7 @@ type ShuffledBatches struct {
 
 // NewShuffledBatches returns a stream over examples; pad is the id used for
 // padding inputs. It fails if there are no examples.
-func NewShuffledBatches(examples []Example, b, t, pad int, seed uint64) (*ShuffledBatches, error) {
+func NewShuffledBatches(examples []shiftedSeq, b, t, pad int, seed uint64) (*ShuffledBatches, error) {
 	if len(examples) == 0 {
 		return nil, fmt.Errorf("train: no training examples")
 	}
