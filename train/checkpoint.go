@@ -42,8 +42,8 @@ type StepRecord struct {
 	Loss       float64 `json:"loss"`
 	LR         float64 `json:"lr"`
 	GradNorm   float64 `json:"grad_norm"`
-	Tokens     int     `json:"tokens"`
-	TokensPerS float64 `json:"tokens_per_s"`
+	Tokens     int     `json:"tokens"`       // loss-bearing targets (prompt and padding positions excluded)
+	TokensPerS float64 `json:"tokens_per_s"` // of those, per second of the step
 	ElapsedS   float64 `json:"elapsed_s"`
 }
 
