@@ -25,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/golora/golora/train"
+	"github.com/golora/golora/train/trainconfig"
 )
 
 //go:embed sweeps/*.yaml
@@ -310,35 +311,13 @@ func applyKeys(c train.Config, keys map[string]any) (train.Config, error) {
 	if len(keys) == 0 {
 		return c, nil
 	}
-	norm := make(map[string]any, len(keys))
-	for k, v := range keys {
-		if k == "targets" {
-			if s, ok := v.(string); ok {
-				var list []string
-				for _, p := range strings.Split(s, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						list = append(list, p)
-					}
-				}
-				v = list
-			}
-		}
-		if k == "out" || k == "resume" || k == "seed" {
+	for _, k := range []string{"out", "resume", "seed"} {
+		if _, ok := keys[k]; ok {
 			return c, fmt.Errorf("%s is set by the experiment runner", k)
 		}
-		norm[k] = v
 	}
-	b, err := yaml.Marshal(norm)
-	if err != nil {
-		return c, err
-	}
-	c.Targets = append([]string(nil), c.Targets...)
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, err
-	}
-	return c, nil
+	err := trainconfig.ApplyKeys(&c, keys) // sets new slices: c's caller keeps its own
+	return c, err
 }
 
 func containsStr(list []string, s string) bool {

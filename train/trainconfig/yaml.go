@@ -42,12 +42,30 @@ func LoadYAML(c *train.Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
+	where := func(line int) string { return fmt.Sprintf("--config %s: line %d", path, line) }
+	return decodeYAML(c, b, "--config "+path, where)
+}
+
+// ApplyKeys overlays settings given as a map (the train keys of an
+// experiment sweep, already parsed) onto c, with LoadYAML's keys, aliases
+// and checks; errors name the key.
+func ApplyKeys(c *train.Config, keys map[string]any) error {
+	b, err := yaml.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	return decodeYAML(c, b, "train keys", func(int) string { return "train keys" })
+}
+
+// decodeYAML applies the YAML document b to c; name prefixes syntax errors
+// and where(line) every other error.
+func decodeYAML(c *train.Config, b []byte, name string, where func(line int) string) error {
 	fail := func(line int, format string, a ...any) error {
-		return fmt.Errorf("--config %s: line %d: %s", path, line, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s: %s", where(line), fmt.Sprintf(format, a...))
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("--config %s: %s (YAML syntax)", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return fmt.Errorf("%s: %s (YAML syntax)", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(doc.Content) == 0 { // an empty file
 		return nil

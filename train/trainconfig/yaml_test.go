@@ -99,3 +99,21 @@ func TestYAMLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyKeys: an experiment's parsed train keys go through the same
+// decoding, aliases included; errors name the key but no line of a file
+// the user never wrote.
+func TestApplyKeys(t *testing.T) {
+	c := train.DefaultConfig()
+	targets := c.Targets
+	if err := ApplyKeys(&c, map[string]any{"iters": 5, "targets": "q, k", "lr": 0.01}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Steps != 5 || strings.Join(c.Targets, ",") != "q,k" || c.LR != 0.01 || strings.Join(targets, ",") != "q,v" {
+		t.Errorf("ApplyKeys: steps %d targets %v lr %g (defaults' targets now %v)", c.Steps, c.Targets, c.LR, targets)
+	}
+	err := ApplyKeys(&c, map[string]any{"learning-rate": 1})
+	if err == nil || !strings.Contains(err.Error(), `train keys: unknown key "learning-rate"`) || strings.Contains(err.Error(), "line") {
+		t.Errorf("unknown key: %v", err)
+	}
+}
