@@ -190,14 +190,20 @@ func (tr *Trainer) start() (*run, error) {
 		r.lastSaved = r.st.Step // resumed: that checkpoint exists
 	}
 	r.runStart, r.elapsed0 = time.Now(), r.st.ElapsedS
-	r.guard = &divergence{threshold: cfg.DivergenceThreshold, patience: cfg.DivergenceSteps}
-	if vs, ok := tr.Task.(VocabSizer); ok && vs.VocabSize() > 1 {
-		r.guard.lnVocab = math.Log(float64(vs.VocabSize()))
-	}
-	for _, s := range r.st.History.Steps { // a resumed run's scale
-		r.guard.observe(s.Step, s.Loss, s.GradNorm, r.st.History.Steps[0].Loss)
-	}
+	r.guard = r.newGuard()
 	return r, nil
+}
+
+// newGuard is the divergence guard, primed with a resumed run's history.
+func (r *run) newGuard() *divergence {
+	g := &divergence{threshold: r.cfg.DivergenceThreshold, patience: r.cfg.DivergenceSteps}
+	if vs, ok := r.Task.(VocabSizer); ok && vs.VocabSize() > 1 {
+		g.lnVocab = math.Log(float64(vs.VocabSize()))
+	}
+	for _, s := range r.st.History.Steps {
+		g.observe(s.Step, s.Loss, s.GradNorm, r.st.History.Steps[0].Loss)
+	}
+	return g
 }
 
 const metricsFile, plotFile = "metrics.jsonl", "loss.png"
@@ -516,12 +522,21 @@ func (r *run) finish() (*Summary, error) {
 		return nil, fmt.Errorf("train: saving the adapter to %s: %w", cfg.Out, err)
 	}
 	r.plot()
+	r.fillSummary(sum)
+	r.pr.endLine()
+	sum.Print(r.log)
+	return sum, nil
+}
+
+// fillSummary adds the time, the files written, the parameter counts and
+// the losses to sum.
+func (r *run) fillSummary(sum *Summary) {
 	sum.Elapsed = time.Duration(r.elapsed() * float64(time.Second))
 	if !r.NoMetrics {
-		sum.Metrics = filepath.Join(cfg.Out, metricsFile)
+		sum.Metrics = filepath.Join(r.cfg.Out, metricsFile)
 	}
 	if r.Plot != nil {
-		sum.Plot = filepath.Join(cfg.Out, plotFile)
+		sum.Plot = filepath.Join(r.cfg.Out, plotFile)
 	}
 	for _, p := range r.params {
 		sum.TrainableParams += p.W.Len()
@@ -529,17 +544,14 @@ func (r *run) finish() (*Summary, error) {
 	if pc, ok := r.Task.(ParamCounter); ok {
 		sum.TotalParams = pc.NumParams()
 	}
-	if n := len(st.History.Steps); n > 0 {
-		sum.FinalLoss = st.History.Steps[n-1].Loss
+	if n := len(r.st.History.Steps); n > 0 {
+		sum.FinalLoss = r.st.History.Steps[n-1].Loss
 	}
-	for _, e := range st.History.Evals {
+	for _, e := range r.st.History.Evals {
 		if math.IsNaN(sum.BestValLoss) || e.ValLoss < sum.BestValLoss {
 			sum.BestValLoss, sum.BestValStep = e.ValLoss, e.Step
 		}
 	}
-	r.pr.endLine()
-	sum.Print(r.log)
-	return sum, nil
 }
 
 // TaskStater is implemented by tasks with state beyond their parameters
