@@ -11,16 +11,21 @@ import (
 
 // halfPaths runs f with every GemmHalf path this CPU has: each
 // implementation of forEachImpl, and on AVX512_BF16 CPUs the pair kernel
-// (even where it is not chosen for speed) as well as the widening one.
+// (even where it is not chosen for speed) as well as the widening one, and
+// on AMX CPUs the tile path.
 func halfPaths(t *testing.T, f func(t *testing.T)) {
 	forEachImpl(t, func(t *testing.T) {
-		saved := geomBF16
-		defer func() { geomBF16 = saved }()
-		geomBF16 = nil
+		saved, savedAMX := geomBF16, useAMX
+		defer func() { geomBF16, useAMX = saved, savedAMX }()
+		geomBF16, useAMX = nil, false
 		t.Run("widen", f)
 		if geomBF16Forced != nil && useAVX512 {
 			geomBF16 = geomBF16Forced
 			t.Run("vdpbf16ps", f)
+		}
+		if amxAvailable && useAVX512 {
+			useAMX = true
+			t.Run("amx", f)
 		}
 	})
 }

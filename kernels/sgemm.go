@@ -74,6 +74,8 @@ func (g *gemm) run(threads int) {
 		g.halfGeneric()
 	case g.bh != nil && g.M <= gemvRows:
 		g.gemvHalf(threads)
+	case g.bh != nil && g.bdt == tensor.BF16 && useAMX:
+		g.amx(threads)
 	case work < smallWork:
 		sgemmGeneric(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc)
 	case g.M <= gemvRows:

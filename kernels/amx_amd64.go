@@ -1,0 +1,58 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int)
+
+// amxCfg is the tile configuration every AMX call loads: palette 1, tiles
+// 0-7 all 16 rows of 64 bytes (16 float32 accumulators, or 32 bf16 = 16
+// pairs per row for the operands).
+var amxCfg = func() (c [64]byte) {
+	c[0] = 1
+	for t := 0; t < 8; t++ {
+		c[16+2*t] = 64
+		c[48+t] = 16
+	}
+	return c
+}()
+
+// amxAvailable reports whether the CPU has AMX-BF16 and Linux lets this
+// process use the tile data state, which it grants on request only
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; Linux 5.16+).
+// The grant covers every thread of the process, and the kernel then saves
+// tile state across signals and context switches. A refusal (older kernel,
+// a sigaltstack too small for the larger signal frame) leaves the AVX
+// paths.
+var amxAvailable = func() bool {
+	if !cpu.X86.HasAMXBF16 || !cpu.X86.HasAMXTile || !useAVX512 {
+		return false
+	}
+	const archReqXcompPerm, xfeatureXtiledata = 0x1023, 18
+	_, _, errno := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, archReqXcompPerm, xfeatureXtiledata, 0)
+	return errno == 0
+}()
+
+// useAMX selects the AMX BF16 GEMM for BF16 weights. GOLORA_NOAMX=1 turns
+// it off, to compare with the AVX path.
+var useAMX = amxAvailable && os.Getenv("GOLORA_NOAMX") != "1"
+
+// amxTile is amxBF16Tile with its bounds checked; strides count elements.
+func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool) {
+	if kb < 1 || len(a) < 31*lda+32*kb || len(b) < bhalf+512*kb || len(c) < 31*ldc+32 {
+		panic("kernels: amxTile operands out of range")
+	}
+	l := 0
+	if load {
+		l = 1
+	}
+	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, l)
+}

@@ -1,0 +1,86 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AMX instructions, encoded by hand because the Go assembler lacks them
+// (checked against GNU as/objdump). Registers: tmm0-3 accumulate the
+// 32x32 float32 block of C, tmm4/5 hold A's two 16-row tiles, tmm6/7 B's
+// two 16-column tiles; SI/DI point at the two row halves with the row
+// stride in CX, AX/BX at the two B tiles with their 64-byte stride in DX.
+#define LDTILECFG_AX       BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x00
+#define TILERELEASE        BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
+#define TILEZERO(modrm)    BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $modrm
+#define TILELOADD          BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B
+#define TILESTORED         BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B
+
+// C tiles: tmm0 (SI+CX), tmm1 (SI+CX+64), tmm2 (DI+CX), tmm3 (DI+CX+64).
+#define C_TILES(op) \
+	op; BYTE $0x04; BYTE $0x0E; \
+	op; BYTE $0x4C; BYTE $0x0E; BYTE $0x40; \
+	op; BYTE $0x14; BYTE $0x0F; \
+	op; BYTE $0x5C; BYTE $0x0F; BYTE $0x40
+
+// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int)
+//
+// C (32x32 float32, row stride ldc bytes) = A·B (+ C when load != 0),
+// where A is 32 rows of kb*32 bf16 (row stride lda bytes) and B is two
+// 16-column halves bhalf bytes apart, each kb 1 KiB tiles of 16 rows of 16
+// bf16 pairs (row q, column j: B(2q, j), B(2q+1, j)). kb >= 1. The tile
+// configuration is loaded and released here, so no tile state outlives the
+// call.
+TEXT ·amxBF16Tile(SB), NOSPLIT, $0-72
+	MOVQ cfg+0(FP), AX
+	LDTILECFG_AX
+	MOVQ c+40(FP), SI
+	MOVQ ldc+48(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	MOVQ load+64(FP), R8
+	TESTQ R8, R8
+	JZ   zero
+	C_TILES(TILELOADD)
+	JMP  compute
+
+zero:
+	TILEZERO(0xC0)
+	TILEZERO(0xC8)
+	TILEZERO(0xD0)
+	TILEZERO(0xD8)
+
+compute:
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	MOVQ b+24(FP), AX
+	MOVQ bhalf+32(FP), BX
+	ADDQ AX, BX
+	MOVQ $64, DX
+	MOVQ kb+56(FP), R9
+
+loop:
+	TILELOADD; BYTE $0x24; BYTE $0x0E // tmm4 = A rows 0-15  (SI+CX)
+	TILELOADD; BYTE $0x2C; BYTE $0x0F // tmm5 = A rows 16-31 (DI+CX)
+	TILELOADD; BYTE $0x34; BYTE $0x10 // tmm6 = B columns 0-15  (AX+DX)
+	TILELOADD; BYTE $0x3C; BYTE $0x13 // tmm7 = B columns 16-31 (BX+DX)
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4 // TDPBF16PS tmm0, tmm4, tmm6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xCC // TDPBF16PS tmm1, tmm4, tmm7
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD5 // TDPBF16PS tmm2, tmm5, tmm6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD // TDPBF16PS tmm3, tmm5, tmm7
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $1024, AX
+	ADDQ $1024, BX
+	DECQ R9
+	JNZ  loop
+
+	MOVQ c+40(FP), SI
+	MOVQ ldc+48(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	C_TILES(TILESTORED)
+	TILERELEASE
+	RET
