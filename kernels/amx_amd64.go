@@ -13,6 +13,9 @@ import (
 //go:noescape
 func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int)
 
+//go:noescape
+func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int)
+
 // amxCfg is the tile configuration every AMX call loads: palette 1, tiles
 // 0-7 all 16 rows of 64 bytes (16 float32 accumulators, or 32 bf16 = 16
 // pairs per row for the operands).
@@ -55,4 +58,17 @@ func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, k
 		l = 1
 	}
 	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, l)
+}
+
+// amxSplitTile is amxBF16SplitTile with its bounds checked; strides count
+// elements.
+func amxSplitTile(a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, steps int, load bool) {
+	if steps < 1 || len(a) < 15*lda+64*steps || len(b) < (16*steps-1)*ldb+64 || len(c) < 15*ldc+64 {
+		panic("kernels: amxSplitTile operands out of range")
+	}
+	l := 0
+	if load {
+		l = 1
+	}
+	amxBF16SplitTile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*ldb, &c[0], 4*ldc, steps, l)
 }

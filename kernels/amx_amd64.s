@@ -84,3 +84,65 @@ loop:
 	C_TILES(TILESTORED)
 	TILERELEASE
 	RET
+
+// func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int)
+//
+// The backward tile, with B read in place from a row-major weight: C (16
+// rows of 64 float32, row stride ldc bytes, as four 16-column tiles) = A·B
+// (+ C when load != 0) over steps depth steps of 16. Per step, B is 16
+// rows of 64 bf16 (row stride ldb bytes, then the next step 16 rows on)
+// taken as two tiles of 16 pairs, and A is 16 rows (stride lda bytes) of
+// two 16-word tiles, the step's 16 values of the row as (x, 0) pairs then
+// as (0, x) pairs (the next step 128 bytes on), so that
+//
+//	tmm0 += A(x,0)·B[:, 0:32]   even columns 0-31    tmm1 += A(0,x)·B[:, 0:32]   odd columns
+//	tmm2 += A(x,0)·B[:, 32:64]  even columns 32-63   tmm3 += A(0,x)·B[:, 32:64]  odd columns
+//
+// C's tiles are tmm0-3 left to right; the caller interleaves them.
+TEXT ·amxBF16SplitTile(SB), NOSPLIT, $0-72
+	MOVQ cfg+0(FP), AX
+	LDTILECFG_AX
+	MOVQ c+40(FP), SI
+	MOVQ ldc+48(FP), CX
+	LEAQ 128(SI), DI
+	MOVQ load+64(FP), R8
+	TESTQ R8, R8
+	JZ   zero
+	C_TILES(TILELOADD)
+	JMP  compute
+
+zero:
+	TILEZERO(0xC0)
+	TILEZERO(0xC8)
+	TILEZERO(0xD0)
+	TILEZERO(0xD8)
+
+compute:
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), CX
+	MOVQ b+24(FP), AX
+	MOVQ ldb+32(FP), DX
+	MOVQ DX, BX
+	SHLQ $4, BX
+	MOVQ steps+56(FP), R9
+
+loop:
+	TILELOADD; BYTE $0x24; BYTE $0x0E               // tmm4 = A (x, 0)  (SI+CX)
+	TILELOADD; BYTE $0x6C; BYTE $0x0E; BYTE $0x40   // tmm5 = A (0, x)  (SI+CX+64)
+	TILELOADD; BYTE $0x34; BYTE $0x10               // tmm6 = B columns 0-31  (AX+DX)
+	TILELOADD; BYTE $0x7C; BYTE $0x10; BYTE $0x40   // tmm7 = B columns 32-63 (AX+DX+64)
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4 // TDPBF16PS tmm0, tmm4, tmm6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xCD // TDPBF16PS tmm1, tmm5, tmm6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xD4 // TDPBF16PS tmm2, tmm4, tmm7
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD // TDPBF16PS tmm3, tmm5, tmm7
+	ADDQ $128, SI
+	ADDQ BX, AX
+	DECQ R9
+	JNZ  loop
+
+	MOVQ c+40(FP), SI
+	MOVQ ldc+48(FP), CX
+	LEAQ 128(SI), DI
+	C_TILES(TILESTORED)
+	TILERELEASE
+	RET

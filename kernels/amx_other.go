@@ -8,3 +8,7 @@ var amxAvailable, useAMX = false, false
 func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool) {
 	panic("kernels: AMX is not available")
 }
+
+func amxSplitTile(a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, steps int, load bool) {
+	panic("kernels: AMX is not available")
+}

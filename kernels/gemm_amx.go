@@ -99,55 +99,76 @@ func (g *gemm) amxForward(threads int) {
 	Run(threads, work)
 }
 
-// amxBackward computes C = A·B + beta*C with B (K×N) interleaved into
-// pairs of rows, 32 columns at a time, each panel computed for all rows of
-// A.
+// amxChunk is the rows of B one pass of amxBackward covers: a 64-column
+// strip of them (32 KiB) stays in L1 while every row block of A uses it.
+const amxChunk = 256
+
+// amxBackward computes C = A·B + beta*C with B (K×N) read in place as B
+// tiles of 16 rows by 32 columns. Their pairs are two columns of one row
+// of B, not the two rows of one column that TDPBF16PS pairs, so A enters
+// twice: as (a, 0) pairs, which give the even columns, and as (0, a)
+// pairs for the odd ones. That halves the tiles' useful work, still 4x the
+// float32 kernel's multiply-adds per cycle, and saves interleaving B's
+// rows on every call, which took half of a training step (the lm head's
+// dx reads a 50257-row weight). A B value that is infinite or NaN spreads
+// NaN to its even neighbour (0·Inf); weights are finite.
 func (g *gemm) amxBackward(threads int) {
 	M, N, K := g.M, g.N, g.K
-	kp := roundUp(K, amxDepth)
-	mp := roundUp(M, 32)
-	ap := getBuf(mp * kp / 2)
+	steps := (K + 15) / 16
+	mp := roundUp(M, 16)
+	lda := steps * 64
+	ap := getBuf(mp * lda / 2)
 	defer putBuf(ap)
 	as := u16(*ap)
 	For(mp, 8, func(lo, hi int) {
 		for m := lo; m < hi; m++ {
-			row := as[m*kp : (m+1)*kp]
-			clear(row[K:])
+			row := as[m*lda : (m+1)*lda]
+			clear(row)
 			if m >= M {
-				clear(row)
 				continue
 			}
 			for k, v := range g.A[m*g.lda : m*g.lda+K] {
-				row[k] = tensor.F32ToBF16(v)
+				h, d := tensor.F32ToBF16(v), k/16*64+2*(k%16)
+				row[d] = h    // (a, 0)
+				row[d+33] = h // (0, a)
 			}
 		}
 	})
-	nPanels := (N + 31) / 32
+	nPanels := (N + 63) / 64
 	work := func(t int) {
-		bp := getBuf(32*32 + 16*kp)
+		bp := getBuf(mp*64 + amxChunk*32)
 		defer putBuf(bp)
-		scratch, bs := (*bp)[:32*32], u16((*bp)[32*32:])
+		acc, pad := (*bp)[:mp*64], u16((*bp)[mp*64:])
 		for jp := t * nPanels / threads; jp < (t+1)*nPanels/threads; jp++ {
-			j0 := 32 * jp
-			cols := min(32, N-j0)
-			for h := 0; h < 2; h++ {
-				packPairCols(bs[h*16*kp:(h+1)*16*kp], g.bh[min(j0+16*h, N-1):], g.ldb, max(0, min(16, cols-16*h)), K)
-			}
-			for m0 := 0; m0 < M; m0 += 32 {
-				if m0+32 <= M && cols == 32 {
-					amxTile(as[m0*kp:], kp, bs, 16*kp, g.C[m0*g.ldc+j0:], g.ldc, kp/amxDepth, g.beta == 1)
-					continue
-				}
-				amxTile(as[m0*kp:], kp, bs, 16*kp, scratch, 32, kp/amxDepth, false)
-				for m := m0; m < min(m0+32, M); m++ {
-					c := g.C[m*g.ldc+j0 : m*g.ldc+j0+cols]
-					s := scratch[(m-m0)*32 : (m-m0)*32+cols]
-					if g.beta == 0 {
-						copy(c, s)
-						continue
+			j0 := 64 * jp
+			cols := min(64, N-j0)
+			for k0 := 0; k0 < K; k0 += amxChunk {
+				rows := min(amxChunk, K-k0)
+				st := (rows + 15) / 16
+				b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
+				if cols < 64 || rows%16 != 0 {
+					// Columns past N or rows past K would read outside B.
+					clear(pad)
+					for k := 0; k < rows; k++ {
+						copy(pad[k*64:k*64+cols], g.bh[(k0+k)*g.ldb+j0:])
 					}
-					for j := range c {
-						c[j] += s[j]
+					b, ldb = pad, 64
+				}
+				for m0 := 0; m0 < M; m0 += 16 {
+					amxSplitTile(as[m0*lda+k0*4:], lda, b, ldb, acc[m0*64:], 64, st, k0 > 0)
+				}
+			}
+			// Row m of acc holds tiles of the even and odd columns of
+			// [0,32), then of [32,64).
+			for m := 0; m < M; m++ {
+				a := acc[m*64 : m*64+64]
+				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+cols]
+				for j := range c {
+					v := a[(j/32*2+j&1)*16+j%32/2]
+					if g.beta == 0 {
+						c[j] = v
+					} else {
+						c[j] += v
 					}
 				}
 			}
@@ -165,19 +186,6 @@ func packPairRows(dst []uint16, src []float32, ld, n, k int) {
 	for i := 0; i < n; i++ {
 		for p, v := range src[i*ld : i*ld+k] {
 			dst[p/2*32+2*i+p&1] = tensor.F32ToBF16(v)
-		}
-	}
-}
-
-// packPairCols writes n columns of src (k rows, stride ld) as the 16
-// columns of a B operand: dst[q*32+2j+e] = src[2q+e][j]. Columns n..15 and
-// depths past k are zero.
-func packPairCols(dst []uint16, src []uint16, ld, n, k int) {
-	clear(dst)
-	for p := 0; p < k; p++ {
-		d := dst[p/2*32+p&1:]
-		for j, v := range src[p*ld : p*ld+n] {
-			d[2*j] = v
 		}
 	}
 }
