@@ -11,10 +11,10 @@ import (
 )
 
 //go:noescape
-func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int)
+func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
 
 //go:noescape
-func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int)
+func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int, n int, ainc int, binc int, cinc int)
 
 // amxCfg is the tile configuration every AMX call loads: palette 1, tiles
 // 0-7 all 16 rows of 64 bytes (16 float32 accumulators, or 32 bf16 = 16
@@ -48,27 +48,27 @@ var amxAvailable = func() bool {
 // it off, to compare with the AVX path.
 var useAMX = amxAvailable && os.Getenv("GOLORA_NOAMX") != "1"
 
-// amxTile is amxBF16Tile with its bounds checked; strides count elements.
-func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool) {
-	if kb < 1 || len(a) < 31*lda+32*kb || len(b) < bhalf+512*kb || len(c) < 31*ldc+32 {
+// amxTile is amxBF16Tile with its bounds checked; strides and steps count
+// elements.
+func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool, r amxBlocks) {
+	if kb < 1 || !r.fits(len(a), 31*lda+32*kb, r.ainc) || !r.fits(len(b), bhalf+512*kb, r.binc) || !r.fits(len(c), 31*ldc+32, r.cinc) {
 		panic("kernels: amxTile operands out of range")
 	}
-	l := 0
-	if load {
-		l = 1
-	}
-	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, l)
+	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
 }
 
-// amxSplitTile is amxBF16SplitTile with its bounds checked; strides count
-// elements.
-func amxSplitTile(a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, steps int, load bool) {
-	if steps < 1 || len(a) < 15*lda+64*steps || len(b) < (16*steps-1)*ldb+64 || len(c) < 15*ldc+64 {
+// amxSplitTile is amxBF16SplitTile with its bounds checked; strides and
+// steps count elements.
+func amxSplitTile(a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, steps int, load bool, r amxBlocks) {
+	if steps < 1 || !r.fits(len(a), 15*lda+64*steps, r.ainc) || !r.fits(len(b), (16*steps-1)*ldb+64, r.binc) || !r.fits(len(c), 15*ldc+64, r.cinc) {
 		panic("kernels: amxSplitTile operands out of range")
 	}
-	l := 0
-	if load {
-		l = 1
+	amxBF16SplitTile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*ldb, &c[0], 4*ldc, steps, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	amxBF16SplitTile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*ldb, &c[0], 4*ldc, steps, l)
+	return 0
 }

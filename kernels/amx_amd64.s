@@ -20,18 +20,29 @@
 	op; BYTE $0x14; BYTE $0x0F; \
 	op; BYTE $0x5C; BYTE $0x0F; BYTE $0x40
 
-// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int)
+// Both kernels loop over n blocks, a, b and c advancing by ainc, binc and
+// cinc bytes from one to the next: loading the tile configuration costs
+// about as much as 8 TDPBF16PS, so one call covers a whole row or column
+// of blocks.
+
+// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
 //
-// C (32x32 float32, row stride ldc bytes) = A·B (+ C when load != 0),
-// where A is 32 rows of kb*32 bf16 (row stride lda bytes) and B is two
-// 16-column halves bhalf bytes apart, each kb 1 KiB tiles of 16 rows of 16
-// bf16 pairs (row q, column j: B(2q, j), B(2q+1, j)). kb >= 1. The tile
-// configuration is loaded and released here, so no tile state outlives the
-// call.
-TEXT ·amxBF16Tile(SB), NOSPLIT, $0-72
+// Per block, C (32x32 float32, row stride ldc bytes) = A·B (+ C when load
+// != 0), where A is 32 rows of kb*32 bf16 (row stride lda bytes) and B is
+// two 16-column halves bhalf bytes apart, each kb 1 KiB tiles of 16 rows of
+// 16 bf16 pairs (row q, column j: B(2q, j), B(2q+1, j)). kb, n >= 1. The
+// tile configuration is loaded and released here, so no tile state
+// outlives the call.
+TEXT ·amxBF16Tile(SB), NOSPLIT, $0-104
 	MOVQ cfg+0(FP), AX
 	LDTILECFG_AX
-	MOVQ c+40(FP), SI
+	MOVQ a+8(FP), R10
+	MOVQ b+24(FP), R11
+	MOVQ c+40(FP), R12
+	MOVQ n+72(FP), R13
+
+block:
+	MOVQ R12, SI
 	MOVQ ldc+48(FP), CX
 	MOVQ CX, DI
 	SHLQ $4, DI
@@ -49,12 +60,12 @@ zero:
 	TILEZERO(0xD8)
 
 compute:
-	MOVQ a+8(FP), SI
+	MOVQ R10, SI
 	MOVQ lda+16(FP), CX
 	MOVQ CX, DI
 	SHLQ $4, DI
 	ADDQ SI, DI
-	MOVQ b+24(FP), AX
+	MOVQ R11, AX
 	MOVQ bhalf+32(FP), BX
 	ADDQ AX, BX
 	MOVQ $64, DX
@@ -76,61 +87,72 @@ loop:
 	DECQ R9
 	JNZ  loop
 
-	MOVQ c+40(FP), SI
+	MOVQ R12, SI
 	MOVQ ldc+48(FP), CX
 	MOVQ CX, DI
 	SHLQ $4, DI
 	ADDQ SI, DI
 	C_TILES(TILESTORED)
+	ADDQ ainc+80(FP), R10
+	ADDQ binc+88(FP), R11
+	ADDQ cinc+96(FP), R12
+	DECQ R13
+	JNZ  block
 	TILERELEASE
 	RET
 
-// func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int)
+// func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int, n int, ainc int, binc int, cinc int)
 //
-// The backward tile, with B read in place from a row-major weight: C (16
-// rows of 64 float32, row stride ldc bytes, as four 16-column tiles) = A·B
-// (+ C when load != 0) over steps depth steps of 16. Per step, B is 16
-// rows of 64 bf16 (row stride ldb bytes, then the next step 16 rows on)
-// taken as two tiles of 16 pairs, and A is 16 rows (stride lda bytes) of
-// two 16-word tiles, the step's 16 values of the row as (x, 0) pairs then
-// as (0, x) pairs (the next step 128 bytes on), so that
+// The backward tile, with B read in place from a row-major weight. Per
+// block, C (16 rows of 64 float32, row stride ldc bytes, as four 16-column
+// tiles) = A·B (+ C when load != 0) over steps depth steps of 16. Per step,
+// B is 16 rows of 64 bf16 (row stride ldb bytes, then the next step 16
+// rows on) taken as two tiles of 16 pairs, and A is 16 rows (stride lda
+// bytes) of two 16-word tiles, the step's 16 values of the row as (x, 0)
+// pairs then as (0, x) pairs (the next step 128 bytes on), so that
 //
 //	tmm0 += A(x,0)·B[:, 0:32]   even columns 0-31    tmm1 += A(0,x)·B[:, 0:32]   odd columns
 //	tmm2 += A(x,0)·B[:, 32:64]  even columns 32-63   tmm3 += A(0,x)·B[:, 32:64]  odd columns
 //
 // C's tiles are tmm0-3 left to right; the caller interleaves them.
-TEXT ·amxBF16SplitTile(SB), NOSPLIT, $0-72
+TEXT ·amxBF16SplitTile(SB), NOSPLIT, $0-104
 	MOVQ cfg+0(FP), AX
 	LDTILECFG_AX
-	MOVQ c+40(FP), SI
+	MOVQ a+8(FP), R10
+	MOVQ b+24(FP), R11
+	MOVQ c+40(FP), R12
+	MOVQ n+72(FP), R13
+
+sblock:
+	MOVQ R12, SI
 	MOVQ ldc+48(FP), CX
 	LEAQ 128(SI), DI
 	MOVQ load+64(FP), R8
 	TESTQ R8, R8
-	JZ   zero
+	JZ   szero
 	C_TILES(TILELOADD)
-	JMP  compute
+	JMP  scompute
 
-zero:
+szero:
 	TILEZERO(0xC0)
 	TILEZERO(0xC8)
 	TILEZERO(0xD0)
 	TILEZERO(0xD8)
 
-compute:
-	MOVQ a+8(FP), SI
+scompute:
+	MOVQ R10, SI
 	MOVQ lda+16(FP), CX
-	MOVQ b+24(FP), AX
+	MOVQ R11, AX
 	MOVQ ldb+32(FP), DX
 	MOVQ DX, BX
 	SHLQ $4, BX
 	MOVQ steps+56(FP), R9
 
-loop:
-	TILELOADD; BYTE $0x24; BYTE $0x0E               // tmm4 = A (x, 0)  (SI+CX)
-	TILELOADD; BYTE $0x6C; BYTE $0x0E; BYTE $0x40   // tmm5 = A (0, x)  (SI+CX+64)
-	TILELOADD; BYTE $0x34; BYTE $0x10               // tmm6 = B columns 0-31  (AX+DX)
-	TILELOADD; BYTE $0x7C; BYTE $0x10; BYTE $0x40   // tmm7 = B columns 32-63 (AX+DX+64)
+sloop:
+	TILELOADD; BYTE $0x24; BYTE $0x0E             // tmm4 = A (x, 0)  (SI+CX)
+	TILELOADD; BYTE $0x6C; BYTE $0x0E; BYTE $0x40 // tmm5 = A (0, x)  (SI+CX+64)
+	TILELOADD; BYTE $0x34; BYTE $0x10             // tmm6 = B columns 0-31  (AX+DX)
+	TILELOADD; BYTE $0x7C; BYTE $0x10; BYTE $0x40 // tmm7 = B columns 32-63 (AX+DX+64)
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4 // TDPBF16PS tmm0, tmm4, tmm6
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xCD // TDPBF16PS tmm1, tmm5, tmm6
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xD4 // TDPBF16PS tmm2, tmm4, tmm7
@@ -138,11 +160,16 @@ loop:
 	ADDQ $128, SI
 	ADDQ BX, AX
 	DECQ R9
-	JNZ  loop
+	JNZ  sloop
 
-	MOVQ c+40(FP), SI
+	MOVQ R12, SI
 	MOVQ ldc+48(FP), CX
 	LEAQ 128(SI), DI
 	C_TILES(TILESTORED)
+	ADDQ ainc+80(FP), R10
+	ADDQ binc+88(FP), R11
+	ADDQ cinc+96(FP), R12
+	DECQ R13
+	JNZ  sblock
 	TILERELEASE
 	RET

@@ -26,6 +26,15 @@ import (
 
 const amxDepth = 32 // bf16 values per A tile row: the depth of one step
 
+// amxBlocks is the loop of an AMX kernel call: n blocks, the operands
+// advancing by ainc, binc and cinc elements from one to the next.
+type amxBlocks struct{ n, ainc, binc, cinc int }
+
+// fits reports whether n blocks of need elements, inc apart, fit in size.
+func (r amxBlocks) fits(size, need, inc int) bool {
+	return r.n >= 1 && inc >= 0 && (r.n-1)*inc+need <= size
+}
+
 // u16 views a float32 packing buffer as bf16 storage.
 func u16(f []float32) []uint16 { return unsafe.Slice((*uint16)(unsafe.Pointer(&f[0])), 2*len(f)) }
 
@@ -63,9 +72,9 @@ func (g *gemm) amxForward(threads int) {
 	jBlocks := (N + 31) / 32
 	direct := K%amxDepth == 0
 	work := func(t int) {
-		bp := getBuf(32*32 + 16*kp)
+		bp := getBuf(mPanels*32*32 + 16*kp)
 		defer putBuf(bp)
-		scratch, wpad := (*bp)[:32*32], u16((*bp)[32*32:])
+		scratch, wpad := (*bp)[:mPanels*32*32], u16((*bp)[mPanels*32*32:])
 		for jb := t * jBlocks / threads; jb < (t+1)*jBlocks/threads; jb++ {
 			j0 := 32 * jb
 			rows := min(32, N-j0)
@@ -79,17 +88,16 @@ func (g *gemm) amxForward(threads int) {
 				}
 				a, lda = wpad, kp
 			}
-			for p := 0; p < mPanels; p++ {
-				amxTile(a, lda, xs[2*p*16*kp:], 16*kp, scratch, 32, kp/amxDepth, false)
-				m0 := 32 * p
-				for m := m0; m < min(m0+32, M); m++ {
-					c := g.C[m*g.ldc+j0 : m*g.ldc+j0+rows]
-					for j := range c {
-						if g.beta == 0 {
-							c[j] = scratch[j*32+m-m0]
-						} else {
-							c[j] += scratch[j*32+m-m0]
-						}
+			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, false, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
+			// Block p of scratch is C's rows 32p.. and columns j0.., transposed.
+			for m := 0; m < M; m++ {
+				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+rows]
+				t := scratch[m/32*32*32+m%32:]
+				for j := range c {
+					if g.beta == 0 {
+						c[j] = t[j*32]
+					} else {
+						c[j] += t[j*32]
 					}
 				}
 			}
@@ -100,7 +108,8 @@ func (g *gemm) amxForward(threads int) {
 }
 
 // amxChunk is the rows of B one pass of amxBackward covers: a 64-column
-// strip of them (32 KiB) stays in L1 while every row block of A uses it.
+// strip of them (32 KiB) stays in L1 while every row block of A uses it,
+// and A's part for them (2M KiB) in L2 while every strip does.
 const amxChunk = 256
 
 // amxBackward computes C = A·B + beta*C with B (K×N) read in place as B
@@ -112,6 +121,10 @@ const amxChunk = 256
 // rows on every call, which took half of a training step (the lm head's
 // dx reads a 50257-row weight). A B value that is infinite or NaN spreads
 // NaN to its even neighbour (0·Inf); weights are finite.
+//
+// Goroutines split the 64-column panels; each accumulates its panels over
+// the K chunks in a buffer of its own (tiles of even and odd columns) and
+// interleaves them into C at the end.
 func (g *gemm) amxBackward(threads int) {
 	M, N, K := g.M, g.N, g.K
 	steps := (K + 15) / 16
@@ -135,16 +148,18 @@ func (g *gemm) amxBackward(threads int) {
 		}
 	})
 	nPanels := (N + 63) / 64
+	threads = max(1, min(threads, nPanels))
 	work := func(t int) {
-		bp := getBuf(mp*64 + amxChunk*32)
+		p0, p1 := t*nPanels/threads, (t+1)*nPanels/threads
+		bp := getBuf((p1-p0)*mp*64 + amxChunk*32)
 		defer putBuf(bp)
-		acc, pad := (*bp)[:mp*64], u16((*bp)[mp*64:])
-		for jp := t * nPanels / threads; jp < (t+1)*nPanels/threads; jp++ {
-			j0 := 64 * jp
-			cols := min(64, N-j0)
-			for k0 := 0; k0 < K; k0 += amxChunk {
-				rows := min(amxChunk, K-k0)
-				st := (rows + 15) / 16
+		accs, pad := (*bp)[:(p1-p0)*mp*64], u16((*bp)[(p1-p0)*mp*64:])
+		for k0 := 0; k0 < K; k0 += amxChunk {
+			rows := min(amxChunk, K-k0)
+			st := (rows + 15) / 16
+			for jp := p0; jp < p1; jp++ {
+				j0 := 64 * jp
+				cols := min(64, N-j0)
 				b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
 				if cols < 64 || rows%16 != 0 {
 					// Columns past N or rows past K would read outside B.
@@ -154,15 +169,18 @@ func (g *gemm) amxBackward(threads int) {
 					}
 					b, ldb = pad, 64
 				}
-				for m0 := 0; m0 < M; m0 += 16 {
-					amxSplitTile(as[m0*lda+k0*4:], lda, b, ldb, acc[m0*64:], 64, st, k0 > 0)
-				}
+				acc := accs[(jp-p0)*mp*64:]
+				amxSplitTile(as[k0*4:], lda, b, ldb, acc, 64, st, k0 > 0, amxBlocks{mp / 16, 16 * lda, 0, 16 * 64})
 			}
-			// Row m of acc holds tiles of the even and odd columns of
-			// [0,32), then of [32,64).
+		}
+		// Row m of a panel's acc holds tiles of the even and odd columns
+		// of [0,32), then of [32,64).
+		for jp := p0; jp < p1; jp++ {
+			j0 := 64 * jp
+			acc := accs[(jp-p0)*mp*64:]
 			for m := 0; m < M; m++ {
 				a := acc[m*64 : m*64+64]
-				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+cols]
+				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+min(64, N-j0)]
 				for j := range c {
 					v := a[(j/32*2+j&1)*16+j%32/2]
 					if g.beta == 0 {
@@ -174,7 +192,6 @@ func (g *gemm) amxBackward(threads int) {
 			}
 		}
 	}
-	threads = max(1, min(threads, nPanels))
 	Run(threads, work)
 }
 
