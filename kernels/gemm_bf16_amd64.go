@@ -27,6 +27,9 @@ func widenF16AVX(dst *float32, src *uint16, n int)
 //go:noescape
 func dotBF16AVX(w *uint16, x *float32, n int) float32
 
+//go:noescape
+func dotBF16PairsAVX512(w *uint16, x *uint16, n int) float32
+
 // useAVX512BF16 selects the VDPBF16PS kernel (Zen 4/5, Cooper Lake,
 // Sapphire Rapids and later).
 var useAVX512BF16 = useAVX512 && cpu.X86.HasAVX512BF16
@@ -90,6 +93,24 @@ func dotBF16(w []uint16, x []float32) float32 {
 	s := dotBF16AVX(&w[0], &x[0], m)
 	if m < n {
 		s += dotBF16Generic(w[m:n], x[m:])
+	}
+	return s
+}
+
+// dotBF16Pairs returns Σ w[i]·x[i] over len(x), both bf16: VDPBF16PS
+// products are exact and their sums float32 as in the other BF16 paths
+// (it treats denormal inputs as zero, far below the rounding of the sums).
+func dotBF16Pairs(w, x []uint16) float32 {
+	n := len(x)
+	m := n &^ 31
+	var s float32
+	if m > 0 && useAVX512 && useAVX512BF16 {
+		s = dotBF16PairsAVX512(&w[0], &x[0], m)
+	} else {
+		m = 0
+	}
+	for i := m; i < n; i++ {
+		s += tensor.BF16ToF32(w[i]) * tensor.BF16ToF32(x[i])
 	}
 	return s
 }

@@ -15,3 +15,11 @@ var (
 func widenAsm(dt tensor.DType, dst []float32, src []uint16) int { return 0 }
 
 func dotBF16(w []uint16, x []float32) float32 { return dotBF16Generic(w, x) }
+
+func dotBF16Pairs(w, x []uint16) float32 {
+	var s float32
+	for i, h := range x {
+		s += tensor.BF16ToF32(w[i]) * tensor.BF16ToF32(h)
+	}
+	return s
+}

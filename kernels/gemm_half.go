@@ -312,24 +312,42 @@ func (g *gemm) gemvHalf(threads int) {
 	for i := 0; i < M; i++ {
 		copy(a[i*K:i*K+K], g.A[i*g.lda:i*g.lda+K])
 	}
+	var ab []uint16
 	if g.bdt == tensor.BF16 {
 		roundBF16(a)
+		if g.transB && useAVX512 && useAVX512BF16 {
+			// The rounded rows as bf16, for VDPBF16PS against the
+			// weight's rows (the decode products).
+			bp := getBuf((M*K + 1) / 2)
+			defer putBuf(bp)
+			ab = u16(*bp)[:M*K]
+			for i, v := range a {
+				ab[i] = uint16(math.Float32bits(v) >> 16)
+			}
+		}
 	}
 	if threads == 1 {
-		g.gemvHalfRange(a, 0, g.N)
+		g.gemvHalfRange(a, ab, 0, g.N)
 		return
 	}
 	gc := *g
-	Run(threads, func(t int) { gc.gemvHalfRange(a, t*g.N/threads, (t+1)*g.N/threads) })
+	Run(threads, func(t int) { gc.gemvHalfRange(a, ab, t*g.N/threads, (t+1)*g.N/threads) })
 }
 
-func (g *gemm) gemvHalfRange(a []float32, lo, hi int) {
+// gemvHalfRange computes columns [lo,hi) of C from A's rows a (rounded
+// float32) or ab (bf16, transposed BF16 B only).
+func (g *gemm) gemvHalfRange(a []float32, ab []uint16, lo, hi int) {
 	M, K := g.M, g.K
 	if g.transB {
 		for j := lo; j < hi; j++ {
 			b := g.bh[j*g.ldb : j*g.ldb+K]
 			for i := 0; i < M; i++ {
-				s := dotHalf(g.bdt, b, a[i*K:i*K+K])
+				var s float32
+				if ab != nil {
+					s = dotBF16Pairs(b, ab[i*K:i*K+K])
+				} else {
+					s = dotHalf(g.bdt, b, a[i*K:i*K+K])
+				}
 				c := &g.C[i*g.ldc+j]
 				if g.beta == 0 {
 					*c = s
