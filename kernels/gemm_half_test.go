@@ -71,14 +71,16 @@ func naiveHalf(dt tensor.DType, transB bool, M, N, K int, A []float32, lda int, 
 // tiles, odd depths, the gemv and tiny paths), both products a frozen
 // base needs, both dtypes, with padding strides and guard values.
 func TestGemmHalf(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 37, 129}, {5, 33, 17}, {13, 65, 31}, {25, 97, 300}, {37, 70, 513}, {130, 47, 255}, {64, 1600, 40}}
+	// The last three have the depths and widths the AMX kernels read in
+	// place (multiples of 32 and 64), next to partial blocks.
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 37, 129}, {5, 33, 17}, {13, 65, 31}, {25, 97, 300}, {37, 70, 513}, {130, 47, 255}, {64, 1600, 40}, {33, 96, 64}, {70, 130, 256}, {33, 128, 512}}
 	halfPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 9))
 		for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
 			for _, transB := range []bool{true, false} {
 				for _, s := range shapes {
 					M, N, K := s[0], s[1], s[2]
-					for _, beta := range []float32{0, 1} {
+					for _, beta := range []float32{0, 1, 0.5} {
 						name := fmt.Sprintf("%v/transB=%v/%dx%dx%d/beta=%v", dt, transB, M, N, K, beta)
 						lda, ldc := K+3, N+1
 						ldb := N + 2
@@ -157,6 +159,24 @@ func TestGemmHalfMatchesSgemm(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDotBF16Pairs checks the decode dot product (VDPBF16PS where the CPU
+// has it) against float64 on lengths around its 32- and 128-value steps.
+func TestDotBF16Pairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 31, 32, 33, 127, 128, 129, 160, 300, 1024} {
+		w := randHalf(rng, tensor.BF16, n)
+		x := randHalf(rng, tensor.BF16, n)
+		want := 0.0
+		for i := range x {
+			want += float64(tensor.BF16ToF32(w[i])) * float64(tensor.BF16ToF32(x[i]))
+		}
+		got := dotBF16Pairs(w, x)
+		if e := relErr(float64(got), want, math.Sqrt(float64(n))+1); e > 2e-6 {
+			t.Fatalf("n=%d: %v, want %v", n, got, want)
+		}
+	}
 }
 
 func TestRoundBF16(t *testing.T) {
