@@ -155,6 +155,22 @@ func (g *gemm) pickHalfGeom() *geom {
 	return pickGeom()
 }
 
+// HalfKernel names the kernel GemmHalf runs for a product of more than a
+// few rows with a dt weight: "amx" (AMX tiles, BF16), "avx512bf16"
+// (VDPBF16PS, BF16), or the float32 kernel the weight is widened for
+// ("avx512", "avx2", "neon", "generic"); "" for other dtypes. The
+// benchmarks report it.
+func HalfKernel(dt tensor.DType) string {
+	if dt != tensor.BF16 && dt != tensor.F16 {
+		return ""
+	}
+	if dt == tensor.BF16 && useAMX {
+		return "amx"
+	}
+	g := gemm{bdt: dt}
+	return g.pickHalfGeom().name
+}
+
 // pairs reports whether ge takes bf16-pair panels (VDPBF16PS) rather than
 // float32 ones.
 func pairs(ge *geom) bool { return ge != nil && ge == geomBF16 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/golora/golora/tensor"
@@ -269,4 +271,37 @@ func benchGemmHalf(b *testing.B, M int) {
 	flops = float64(2 * N * K)
 	run("gemv/f32", func() { Sgemm(false, true, 1, N, K, 1, A, K, wf, K, 0, C, N) })
 	run("gemv/bf16", func() { GemmHalf(tensor.BF16, true, 1, N, K, A, K, W, K, 0, C, N) })
+}
+
+// TestHalfKernel checks the name the benchmarks report against the
+// selection: AMX for BF16 where it is on, never for F16.
+func TestHalfKernel(t *testing.T) {
+	if k := HalfKernel(tensor.F32); k != "" {
+		t.Errorf("F32: %q", k)
+	}
+	if k := HalfKernel(tensor.BF16); (k == "amx") != useAMX {
+		t.Errorf("BF16: %q with useAMX %v", k, useAMX)
+	}
+	if k := HalfKernel(tensor.F16); k == "amx" || k == "" {
+		t.Errorf("F16: %q", k)
+	}
+}
+
+// TestNoAMXEnv runs this test binary again with GOLORA_NOAMX=1: the BF16
+// products must then leave AMX for the previous path.
+func TestNoAMXEnv(t *testing.T) {
+	if os.Getenv("GOLORA_NOAMX_CHILD") == "1" {
+		if useAMX || HalfKernel(tensor.BF16) == "amx" {
+			t.Fatal("GOLORA_NOAMX=1 left AMX on")
+		}
+		return
+	}
+	if !amxAvailable {
+		t.Skip("no AMX on this CPU")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoAMXEnv$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GOLORA_NOAMX=1", "GOLORA_NOAMX_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
 }

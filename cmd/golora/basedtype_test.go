@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/golora/golora/format/safetensors"
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
@@ -99,6 +100,9 @@ func TestBaseDTypeCommands(t *testing.T) {
 	tr := benchJSON(t, append([]string{"train", "--batch", "2", "--seq-len", "16", "--steps", "1", "--r", "4"}, small...)...)
 	if g["base_dtype"] != "bf16" || tr["base_dtype"] != "bf16" {
 		t.Errorf("bench base_dtype: generate %v, train %v", g["base_dtype"], tr["base_dtype"])
+	}
+	if k := kernels.HalfKernel(tensor.BF16); k == "" || g["base_kernel"] != k || tr["base_kernel"] != k {
+		t.Errorf("bench base_kernel: generate %v, train %v, want %q", g["base_kernel"], tr["base_kernel"], k)
 	}
 	if _, err := runGoloraErr(append([]string{"bench", "train", "--batch", "2", "--seq-len", "16", "--steps", "1", "--method", "full"}, small...)...); err == nil || !strings.Contains(err.Error(), "float32 master") {
 		t.Errorf("bench train --method full --base-dtype bf16: %v", err)

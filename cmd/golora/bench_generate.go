@@ -191,6 +191,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	flops, wbytes := generateWork(m, o.promptLen, o.allLogits, o.weights)
 	out := map[string]any{
 		"base_dtype":                    model.BaseDTypeOf(m).String(),
+		"base_kernel":                   kernels.HalfKernel(model.BaseDTypeOf(m)),
 		"weights":                       o.weights,
 		"all_logits":                    o.allLogits,
 		"prefill_flops_per_token":       flops,

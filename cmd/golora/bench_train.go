@@ -72,6 +72,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 type benchTrainResult struct {
 	Model              string  `json:"model"`
 	BaseDType          string  `json:"base_dtype"`
+	BaseKernel         string  `json:"base_kernel"` // GEMM kernel of a 16-bit base
 	Method             string  `json:"method"`
 	R                  int     `json:"r"`
 	Targets            string  `json:"targets"`
@@ -210,7 +211,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		trainable += p.W.Len()
 	}
 	out := benchTrainResult{
-		Model: name, BaseDType: model.BaseDTypeOf(m).String(), Method: f.method, R: f.r, Targets: f.targets, Batch: f.batch, SeqLen: f.seqLen,
+		Model: name, BaseDType: model.BaseDTypeOf(m).String(), BaseKernel: kernels.HalfKernel(model.BaseDTypeOf(m)), Method: f.method, R: f.r, Targets: f.targets, Batch: f.batch, SeqLen: f.seqLen,
 		Steps: f.steps, Threads: kernels.Threads(), TokensPerS: res.TokensPerS,
 		StepMS:     1000 * res.Seconds / float64(max(res.Steps, 1)),
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,
