@@ -11,7 +11,7 @@ import (
 )
 
 //go:noescape
-func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
+func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, n int, ainc int, binc int, cinc int)
 
 //go:noescape
 func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int, n int, ainc int, binc int, cinc int)
@@ -50,11 +50,11 @@ var useAMX = amxAvailable && os.Getenv("GOLORA_NOAMX") != "1"
 
 // amxTile is amxBF16Tile with its bounds checked; strides and steps count
 // elements.
-func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool, r amxBlocks) {
+func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, r amxBlocks) {
 	if kb < 1 || !r.fits(len(a), 31*lda+32*kb, r.ainc) || !r.fits(len(b), bhalf+512*kb, r.binc) || !r.fits(len(c), 31*ldc+32, r.cinc) {
 		panic("kernels: amxTile operands out of range")
 	}
-	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
+	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
 }
 
 // amxSplitTile is amxBF16SplitTile with its bounds checked; strides and

@@ -13,6 +13,8 @@
 #define TILELOADD          BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B
 #define TILESTORED         BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B
 
+#define ZERO_C TILEZERO(0xC0); TILEZERO(0xC8); TILEZERO(0xD0); TILEZERO(0xD8)
+
 // C tiles: tmm0 (SI+CX), tmm1 (SI+CX+64), tmm2 (DI+CX), tmm3 (DI+CX+64).
 #define C_TILES(op) \
 	op; BYTE $0x04; BYTE $0x0E; \
@@ -25,41 +27,23 @@
 // about as much as 8 TDPBF16PS, so one call covers a whole row or column
 // of blocks.
 
-// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
+// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, n int, ainc int, binc int, cinc int)
 //
-// Per block, C (32x32 float32, row stride ldc bytes) = A·B (+ C when load
-// != 0), where A is 32 rows of kb*32 bf16 (row stride lda bytes) and B is
-// two 16-column halves bhalf bytes apart, each kb 1 KiB tiles of 16 rows of
-// 16 bf16 pairs (row q, column j: B(2q, j), B(2q+1, j)). kb, n >= 1. The
-// tile configuration is loaded and released here, so no tile state
-// outlives the call.
-TEXT ·amxBF16Tile(SB), NOSPLIT, $0-104
+// Per block, C (32x32 float32, row stride ldc bytes) = A·B, where A is 32
+// rows of kb*32 bf16 (row stride lda bytes) and B is two 16-column halves
+// bhalf bytes apart, each kb 1 KiB tiles of 16 rows of 16 bf16 pairs (row
+// q, column j: B(2q, j), B(2q+1, j)). kb, n >= 1. The tile configuration
+// is loaded and released here, so no tile state outlives the call.
+TEXT ·amxBF16Tile(SB), NOSPLIT, $0-96
 	MOVQ cfg+0(FP), AX
 	LDTILECFG_AX
 	MOVQ a+8(FP), R10
 	MOVQ b+24(FP), R11
 	MOVQ c+40(FP), R12
-	MOVQ n+72(FP), R13
+	MOVQ n+64(FP), R13
 
 block:
-	MOVQ R12, SI
-	MOVQ ldc+48(FP), CX
-	MOVQ CX, DI
-	SHLQ $4, DI
-	ADDQ SI, DI
-	MOVQ load+64(FP), R8
-	TESTQ R8, R8
-	JZ   zero
-	C_TILES(TILELOADD)
-	JMP  compute
-
-zero:
-	TILEZERO(0xC0)
-	TILEZERO(0xC8)
-	TILEZERO(0xD0)
-	TILEZERO(0xD8)
-
-compute:
+	ZERO_C
 	MOVQ R10, SI
 	MOVQ lda+16(FP), CX
 	MOVQ CX, DI
@@ -93,9 +77,9 @@ loop:
 	SHLQ $4, DI
 	ADDQ SI, DI
 	C_TILES(TILESTORED)
-	ADDQ ainc+80(FP), R10
-	ADDQ binc+88(FP), R11
-	ADDQ cinc+96(FP), R12
+	ADDQ ainc+72(FP), R10
+	ADDQ binc+80(FP), R11
+	ADDQ cinc+88(FP), R12
 	DECQ R13
 	JNZ  block
 	TILERELEASE
@@ -134,10 +118,7 @@ sblock:
 	JMP  scompute
 
 szero:
-	TILEZERO(0xC0)
-	TILEZERO(0xC8)
-	TILEZERO(0xD0)
-	TILEZERO(0xD8)
+	ZERO_C
 
 scompute:
 	MOVQ R10, SI

@@ -88,7 +88,7 @@ func (g *gemm) amxForward(threads int) {
 				}
 				a, lda = wpad, kp
 			}
-			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, false, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
+			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
 			// Block p of scratch is C's rows 32p.. and columns j0.., transposed.
 			for m := 0; m < M; m++ {
 				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+rows]

@@ -43,7 +43,7 @@ func BenchmarkAMXTiles(b *testing.B) {
 	c := make([]float32, 32*64)
 	b.Run("pair32x32", func(b *testing.B) {
 		for range b.N {
-			amxTile(a, steps*32, bb, steps*512, c, 32, steps, false, amxBlocks{1, 0, 0, 0})
+			amxTile(a, steps*32, bb, steps*512, c, 32, steps, amxBlocks{1, 0, 0, 0})
 		}
 		b.ReportMetric(float64(2*32*32*32*steps)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
