@@ -107,10 +107,11 @@ func (g *gemm) amxForward(threads int) {
 	Run(threads, work)
 }
 
-// amxChunk is the rows of B one pass of amxBackward covers: a 64-column
-// strip of them (32 KiB) stays in L1 while every row block of A uses it,
-// and A's part for them (2M KiB) in L2 while every strip does.
-const amxChunk = 256
+// amxBackward works on blocks of amxChunk rows of B and amxRows rows of
+// A: a 64-column strip of B's block (32 KiB) stays in L1 while the row
+// blocks of A's block use it, and A's block (512 KiB: A enters as pairs
+// with zeros, 8 bytes a value) in L2 while every strip does.
+const amxChunk, amxRows = 256, 256
 
 // amxBackward computes C = A·B + beta*C with B (K×N) read in place as B
 // tiles of 16 rows by 32 columns. Their pairs are two columns of one row
@@ -157,20 +158,23 @@ func (g *gemm) amxBackward(threads int) {
 		for k0 := 0; k0 < K; k0 += amxChunk {
 			rows := min(amxChunk, K-k0)
 			st := (rows + 15) / 16
-			for jp := p0; jp < p1; jp++ {
-				j0 := 64 * jp
-				cols := min(64, N-j0)
-				b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
-				if cols < 64 || rows%16 != 0 {
-					// Columns past N or rows past K would read outside B.
-					clear(pad)
-					for k := 0; k < rows; k++ {
-						copy(pad[k*64:k*64+cols], g.bh[(k0+k)*g.ldb+j0:])
+			for i0 := 0; i0 < mp; i0 += amxRows {
+				blocks := min(amxRows, mp-i0) / 16
+				for jp := p0; jp < p1; jp++ {
+					j0 := 64 * jp
+					cols := min(64, N-j0)
+					b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
+					if cols < 64 || rows%16 != 0 {
+						// Columns past N or rows past K would read outside B.
+						clear(pad)
+						for k := 0; k < rows; k++ {
+							copy(pad[k*64:k*64+cols], g.bh[(k0+k)*g.ldb+j0:])
+						}
+						b, ldb = pad, 64
 					}
-					b, ldb = pad, 64
+					acc := accs[(jp-p0)*mp*64+i0*64:]
+					amxSplitTile(as[i0*lda+k0*4:], lda, b, ldb, acc, 64, st, k0 > 0, amxBlocks{blocks, 16 * lda, 0, 16 * 64})
 				}
-				acc := accs[(jp-p0)*mp*64:]
-				amxSplitTile(as[k0*4:], lda, b, ldb, acc, 64, st, k0 > 0, amxBlocks{mp / 16, 16 * lda, 0, 16 * 64})
 			}
 		}
 		// Row m of a panel's acc holds tiles of the even and odd columns

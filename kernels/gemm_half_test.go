@@ -73,9 +73,10 @@ func naiveHalf(dt tensor.DType, transB bool, M, N, K int, A []float32, lda int, 
 // tiles, odd depths, the gemv and tiny paths), both products a frozen
 // base needs, both dtypes, with padding strides and guard values.
 func TestGemmHalf(t *testing.T) {
-	// The last three have the depths and widths the AMX kernels read in
-	// place (multiples of 32 and 64), next to partial blocks.
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 37, 129}, {5, 33, 17}, {13, 65, 31}, {25, 97, 300}, {37, 70, 513}, {130, 47, 255}, {64, 1600, 40}, {33, 96, 64}, {70, 130, 256}, {33, 128, 512}}
+	// Three of the last four have the depths and widths the AMX kernels read in
+	// place (multiples of 32 and 64), next to partial blocks; the last has
+	// more rows than an AMX row block.
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 37, 129}, {5, 33, 17}, {13, 65, 31}, {25, 97, 300}, {37, 70, 513}, {130, 47, 255}, {64, 1600, 40}, {33, 96, 64}, {70, 130, 256}, {33, 128, 512}, {300, 64, 33}}
 	halfPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 9))
 		for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
