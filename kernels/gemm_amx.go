@@ -107,10 +107,11 @@ func (g *gemm) amxForward(threads int) {
 	Run(threads, work)
 }
 
-// amxBackward works on blocks of amxChunk rows of B and amxRows rows of
-// A: a 64-column strip of B's block (32 KiB) stays in L1 while the row
-// blocks of A's block use it, and A's block (512 KiB: A enters as pairs
-// with zeros, 8 bytes a value) in L2 while every strip does.
+// amxBackward works on chunks of at most amxChunk rows of B and blocks of
+// amxRows rows of A: a 64-column strip of B's chunk (32 KiB) stays in L1
+// while the row blocks of A's block use it, and A's block (512 KiB: A
+// enters as pairs with zeros, 8 bytes a value) in L2 while every strip
+// does.
 const amxChunk, amxRows = 256, 256
 
 // amxBackward computes C = A·B + beta*C with B (K×N) read in place as B
@@ -123,45 +124,44 @@ const amxChunk, amxRows = 256, 256
 // dx reads a 50257-row weight). A B value that is infinite or NaN spreads
 // NaN to its even neighbour (0·Inf); weights are finite.
 //
-// Goroutines split the 64-column panels; each accumulates its panels over
-// the K chunks in a buffer of its own (tiles of even and odd columns) and
-// interleaves them into C at the end.
+// Goroutines split the depth K into chunks: each packs A's columns for its
+// chunks and sums their products into an accumulator of its own (tiles of
+// even and odd columns), and the accumulators are added into C at the
+// end. So the extra memory is M·(N + 256) floats per goroutine whatever K
+// is (the lm head's dx has K = 50257), not A's whole pair form.
 func (g *gemm) amxBackward(threads int) {
 	M, N, K := g.M, g.N, g.K
-	steps := (K + 15) / 16
-	mp := roundUp(M, 16)
-	lda := steps * 64
-	ap := getBuf(mp * lda / 2)
-	defer putBuf(ap)
-	as := u16(*ap)
-	For(mp, 8, func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			row := as[m*lda : (m+1)*lda]
-			clear(row)
-			if m >= M {
-				continue
-			}
-			for k, v := range g.A[m*g.lda : m*g.lda+K] {
-				h, d := tensor.F32ToBF16(v), k/16*64+2*(k%16)
-				row[d] = h    // (a, 0)
-				row[d+33] = h // (0, a)
-			}
-		}
-	})
-	nPanels := (N + 63) / 64
-	threads = max(1, min(threads, nPanels))
+	mp, np := roundUp(M, 16), roundUp(N, 64)
+	// Chunks small enough for every goroutine to get two, at least 64 deep.
+	chunk := min(amxChunk, max(64, roundUp((K+2*threads-1)/(2*threads), 16)))
+	chunks := (K + chunk - 1) / chunk
+	threads = max(1, min(threads, chunks))
+	lda := chunk * 4 // a row of A's pairs for one chunk
+	accs := make([]*[]float32, threads)
 	work := func(t int) {
-		p0, p1 := t*nPanels/threads, (t+1)*nPanels/threads
-		bp := getBuf((p1-p0)*mp*64 + amxChunk*32)
-		defer putBuf(bp)
-		accs, pad := (*bp)[:(p1-p0)*mp*64], u16((*bp)[(p1-p0)*mp*64:])
-		for k0 := 0; k0 < K; k0 += amxChunk {
-			rows := min(amxChunk, K-k0)
+		bp := getBuf(mp*np + mp*lda/2 + chunk*32)
+		accs[t] = bp
+		acc, as, pad := (*bp)[:mp*np], u16((*bp)[mp*np:mp*np+mp*lda/2]), u16((*bp)[mp*np+mp*lda/2:])
+		for c := t * chunks / threads; c < (t+1)*chunks/threads; c++ {
+			k0 := c * chunk
+			rows := min(chunk, K-k0)
 			st := (rows + 15) / 16
+			for m := 0; m < mp; m++ {
+				row := as[m*lda : (m+1)*lda]
+				clear(row)
+				if m >= M {
+					continue
+				}
+				for k, v := range g.A[m*g.lda+k0 : m*g.lda+k0+rows] {
+					h, d := tensor.F32ToBF16(v), k/16*64+2*(k%16)
+					row[d] = h    // (a, 0)
+					row[d+33] = h // (0, a)
+				}
+			}
+			first := c == t*chunks/threads
 			for i0 := 0; i0 < mp; i0 += amxRows {
 				blocks := min(amxRows, mp-i0) / 16
-				for jp := p0; jp < p1; jp++ {
-					j0 := 64 * jp
+				for j0 := 0; j0 < N; j0 += 64 {
 					cols := min(64, N-j0)
 					b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
 					if cols < 64 || rows%16 != 0 {
@@ -172,31 +172,33 @@ func (g *gemm) amxBackward(threads int) {
 						}
 						b, ldb = pad, 64
 					}
-					acc := accs[(jp-p0)*mp*64+i0*64:]
-					amxSplitTile(as[i0*lda+k0*4:], lda, b, ldb, acc, 64, st, k0 > 0, amxBlocks{blocks, 16 * lda, 0, 16 * 64})
-				}
-			}
-		}
-		// Row m of a panel's acc holds tiles of the even and odd columns
-		// of [0,32), then of [32,64).
-		for jp := p0; jp < p1; jp++ {
-			j0 := 64 * jp
-			acc := accs[(jp-p0)*mp*64:]
-			for m := 0; m < M; m++ {
-				a := acc[m*64 : m*64+64]
-				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+min(64, N-j0)]
-				for j := range c {
-					v := a[(j/32*2+j&1)*16+j%32/2]
-					if g.beta == 0 {
-						c[j] = v
-					} else {
-						c[j] += v
-					}
+					amxSplitTile(as[i0*lda:], lda, b, ldb, acc[j0*mp+i0*64:], 64, st, !first, amxBlocks{blocks, 16 * lda, 0, 16 * 64})
 				}
 			}
 		}
 	}
 	Run(threads, work)
+	// Row m of a panel's accumulator holds tiles of the even and odd
+	// columns of [0,32), then of [32,64).
+	For(M, 16, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			for j0 := 0; j0 < N; j0 += 64 {
+				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+min(64, N-j0)]
+				if g.beta == 0 {
+					clear(c)
+				}
+				for _, p := range accs {
+					a := (*p)[j0*mp+m*64 : j0*mp+m*64+64]
+					for j := range c {
+						c[j] += a[(j/32*2+j&1)*16+j%32/2]
+					}
+				}
+			}
+		}
+	})
+	for _, p := range accs {
+		putBuf(p)
+	}
 }
 
 // packPairRows writes n rows of src (stride ld, k values each, rounded to
