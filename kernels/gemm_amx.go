@@ -20,9 +20,9 @@ import (
 // read in place with no packing at all (the x·Wᵀ orientation would need W
 // transposed into pairs on every call), and only the activations are
 // packed into pairs. The 32x32 result block is transposed into C. The
-// backward product dy·W needs W as B, pairs of its consecutive rows:
-// each goroutine interleaves the 32-column panels it computes, once per
-// call, for all M rows.
+// backward product dy·W reads W in place too (amxBackward), so neither
+// product needs a packed copy of the weight: it stays the checkpoint's
+// (memory-mapped) bytes.
 
 const amxDepth = 32 // bf16 values per A tile row: the depth of one step
 
