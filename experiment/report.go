@@ -30,47 +30,6 @@ type Group struct {
 	Diverged int
 }
 
-// Stat is a mean and sample standard deviation.
-type Stat struct {
-	Mean, Std float64
-	N         int
-}
-
-func stat(xs []float64) Stat {
-	var s Stat
-	for _, x := range xs {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			s.Mean += x
-			s.N++
-		}
-	}
-	if s.N == 0 {
-		return Stat{Mean: math.NaN(), Std: math.NaN()}
-	}
-	s.Mean /= float64(s.N)
-	for _, x := range xs {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			s.Std += (x - s.Mean) * (x - s.Mean)
-		}
-	}
-	if s.N > 1 {
-		s.Std = math.Sqrt(s.Std / float64(s.N-1))
-	} else {
-		s.Std = 0
-	}
-	return s
-}
-
-func (s Stat) String() string {
-	if s.N == 0 {
-		return "—"
-	}
-	if s.N == 1 {
-		return fmt.Sprintf("%.4f", s.Mean)
-	}
-	return fmt.Sprintf("%.4f ± %.4f", s.Mean, s.Std)
-}
-
 // Groups collects results by grid point, in the order first seen.
 func Groups(results []Result) []Group {
 	var gs []Group
