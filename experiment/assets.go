@@ -77,22 +77,30 @@ func materialize(fsys embed.FS, dir, dst string) (string, error) {
 	return dst, nil
 }
 
-// taskFiles returns the train and valid JSONL paths of the sweep's task,
-// writing a built-in task's files under out/data/<task>.
-func (s *Sweep) taskFiles(out string) (trainPath, validPath string, err error) {
+// taskFiles returns the train, valid and test JSONL paths of the sweep's
+// task, writing a built-in task's files under out/data/<task>. A folder
+// task without test.jsonl has no test split (testPath "").
+func (s *Sweep) taskFiles(out string) (trainPath, validPath, testPath string, err error) {
 	dir := s.Task
-	if _, ok := taskInfo(s.Task); ok {
+	_, builtin := taskInfo(s.Task)
+	if builtin {
 		if dir, err = materialize(taskFS, "tasks/"+s.Task, filepath.Join(out, "data", s.Task)); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 	}
-	trainPath, validPath = filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "valid.jsonl")
+	trainPath, validPath, testPath = filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "valid.jsonl"), filepath.Join(dir, "test.jsonl")
 	for _, p := range []string{trainPath, validPath} {
 		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("experiment: task %s: %w (a task folder holds train.jsonl and valid.jsonl)", s.Task, err)
+			return "", "", "", fmt.Errorf("experiment: task %s: %w (a task folder holds train.jsonl, valid.jsonl and optionally test.jsonl)", s.Task, err)
 		}
 	}
-	return trainPath, validPath, nil
+	if _, err := os.Stat(testPath); err != nil {
+		if builtin {
+			return "", "", "", fmt.Errorf("experiment: task %s: %w", s.Task, err)
+		}
+		testPath = ""
+	}
+	return trainPath, validPath, testPath, nil
 }
 
 // metric is the sweep's task metric.

@@ -56,7 +56,7 @@ func TestSmoke(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	for _, name := range []string{"final_val_loss", "best_val_loss", "perplexity"} {
+	for _, name := range []string{"base_val_loss", "final_val_loss", "best_val_loss", "val_perplexity", "test_loss", "test_perplexity"} {
 		for _, row := range rows[1:] {
 			v, err := strconv.ParseFloat(row[col[name]], 64)
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
@@ -73,7 +73,12 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(md), " ± ") || !strings.Contains(string(md), "| init_b | 0.01 |") {
-		t.Errorf("results.md lacks mean ± std rows:\n%s", md)
+		t.Errorf("results.md lacks mean ± interval rows:\n%s", md)
+	}
+	for _, want := range []string{"## Each configuration at its best lr", "## Paired differences against init=default", "| init_b | "} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
 	}
 	for _, png := range []string{"loss-vs-lr.png", "curves.png"} {
 		b, err := os.ReadFile(filepath.Join(out, png))

@@ -11,27 +11,28 @@ import (
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/golora/golora/internal/atomicfile"
 )
 
 // Group is one grid point: the runs of every seed with the same levels.
 type Group struct {
-	Levels   []string
-	Runs     []Result
-	Loss     Stat // final validation loss over the seeds that did not diverge
-	Value    Stat // the task metric (a diverged run counts as 0 for scores)
+	Levels []string
+	Runs   []Result
+	// Loss is the final validation loss and Value the task metric on the
+	// validation split; TestLoss and TestValue the same on the test split.
+	// Non-finite losses (a run that blew up) are left out; a blown-up run
+	// scores 0 on exact match and accuracy.
+	Loss, Value, TestLoss, TestValue Stat
+	// Diverged counts runs that blew up or ended above the sweep's
+	// divergence threshold (see Sweep.DivergeAbove).
 	Diverged int
 }
 
-// Groups collects results by grid point, in the order first seen.
-func Groups(results []Result) []Group {
+// Groups collects results by grid point, in the order first seen, with the
+// default divergence threshold (final loss above the base's).
+func Groups(results []Result) []Group { return groups(results, 1) }
+
+func groups(results []Result, divergeAbove float64) []Group {
 	var gs []Group
 	idx := map[string]int{}
 	for _, r := range results {
@@ -45,17 +46,44 @@ func Groups(results []Result) []Group {
 		gs[i].Runs = append(gs[i].Runs, r)
 	}
 	for i := range gs {
-		var loss, val []float64
-		for _, r := range gs[i].Runs {
-			loss = append(loss, float64(r.FinalValLoss))
-			val = append(val, float64(r.Value))
-			if r.Diverged {
-				gs[i].Diverged++
+		g := &gs[i]
+		g.Loss, g.Value = stat(field(g.Runs, valLoss)), stat(field(g.Runs, valValue))
+		g.TestLoss, g.TestValue = stat(field(g.Runs, testLoss)), stat(field(g.Runs, testValue))
+		for _, r := range g.Runs {
+			if diverged(r, divergeAbove) {
+				g.Diverged++
 			}
 		}
-		gs[i].Loss, gs[i].Value = stat(loss), stat(val)
 	}
 	return gs
+}
+
+func valLoss(r Result) Num   { return r.FinalValLoss }
+func valValue(r Result) Num  { return r.Value }
+func testLoss(r Result) Num  { return r.TestLoss }
+func testValue(r Result) Num { return r.TestValue }
+
+// field lists one number of each run, in seed order (for pairing).
+func field(runs []Result, f func(Result) Num) []float64 {
+	rs := append([]Result(nil), runs...)
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Seed < rs[j].Seed })
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = float64(f(r))
+	}
+	return out
+}
+
+// diverged is the report's definition: the run blew up (non-finite loss or
+// train's divergence guard), or its final validation loss is above factor
+// times the base model's (the step-0 evaluation, before any update): the
+// tuning made the model worse than not tuning at all.
+func diverged(r Result, factor float64) bool {
+	if r.Diverged {
+		return true
+	}
+	base := float64(r.BaseValLoss)
+	return factor > 0 && finite(base) && float64(r.FinalValLoss) > factor*base
 }
 
 // WriteReport writes results.csv, results.md and the sweep's plots into out.
@@ -63,7 +91,7 @@ func WriteReport(out string, s *Sweep, results []Result) error {
 	if err := atomicfile.WriteFile(filepath.Join(out, "results.csv"), func(w io.Writer) error { return writeCSV(w, s, results) }); err != nil {
 		return fmt.Errorf("experiment: results.csv: %w", err)
 	}
-	groups := Groups(results)
+	gs := groups(results, s.divergeAbove())
 	var plots []string
 	for i, p := range s.Plots {
 		name := p.File
@@ -73,12 +101,16 @@ func WriteReport(out string, s *Sweep, results []Result) error {
 		if !plainName(name) { // Parse refuses these; a Sweep built in code might not
 			return fmt.Errorf("experiment: plot file %.80q would leave %s", name, out)
 		}
-		if err := drawPlot(filepath.Join(out, name), s, p, groups); err != nil {
+		fig, err := buildFigure(s, p, gs)
+		if err != nil {
+			return fmt.Errorf("experiment: %s: %w", name, err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(out, name), fig.writePNG); err != nil {
 			return fmt.Errorf("experiment: %s: %w", name, err)
 		}
 		plots = append(plots, name)
 	}
-	md := markdown(s, groups, plots)
+	md := markdown(s, gs, plots)
 	if err := atomicfile.WriteBytes(filepath.Join(out, "results.md"), []byte(md)); err != nil {
 		return fmt.Errorf("experiment: results.md: %w", err)
 	}
@@ -86,7 +118,7 @@ func WriteReport(out string, s *Sweep, results []Result) error {
 }
 
 func fmtNum(f Num) string {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+	if !finite(float64(f)) {
 		return "NaN"
 	}
 	return strconv.FormatFloat(float64(f), 'g', 6, 64)
@@ -98,14 +130,17 @@ func writeCSV(w io.Writer, s *Sweep, results []Result) error {
 	for _, a := range s.Axes {
 		head = append(head, a.AxisName())
 	}
-	head = append(head, "seed", "final_val_loss", "best_val_loss", s.metric(), "diverged", "trainable_params", "seconds")
+	m := s.metric()
+	head = append(head, "seed", "base_val_loss", "final_val_loss", "best_val_loss", "val_"+m, "test_loss", "test_"+m,
+		"diverged", "trainable_params", "seconds")
 	if err := cw.Write(head); err != nil {
 		return err
 	}
 	for _, r := range results {
 		row := append([]string{r.ID}, r.Levels...)
-		row = append(row, strconv.Itoa(r.Seed), fmtNum(r.FinalValLoss), fmtNum(r.BestValLoss), fmtNum(r.Value),
-			strconv.FormatBool(r.Diverged), strconv.Itoa(r.Trainable), strconv.FormatFloat(r.Seconds, 'f', 1, 64))
+		row = append(row, strconv.Itoa(r.Seed), fmtNum(r.BaseValLoss), fmtNum(r.FinalValLoss), fmtNum(r.BestValLoss),
+			fmtNum(r.Value), fmtNum(r.TestLoss), fmtNum(r.TestValue), strconv.FormatBool(diverged(r, s.divergeAbove())),
+			strconv.Itoa(r.Trainable), strconv.FormatFloat(r.Seconds, 'f', 1, 64))
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -114,8 +149,142 @@ func writeCSV(w io.Writer, s *Sweep, results []Result) error {
 	return cw.Error()
 }
 
-func markdown(s *Sweep, groups []Group, plots []string) string {
+// Tuned is one configuration (the levels of every axis but the tuned one)
+// at its own best level of the tuned axis, chosen on validation.
+type Tuned struct {
+	Best *Group
+	// Edge is "" when the best level has a neighbour on both sides in the
+	// grid, else "lowest" or "highest": the optimum may lie outside.
+	Edge string
+}
+
+// better reports whether g beats h on validation: the lower final loss
+// for perplexity, else the higher metric (ties: the lower loss).
+func better(metric string, g, h *Group) bool {
+	if metric != "perplexity" && g.Value.Mean != h.Value.Mean {
+		return g.Value.Mean > h.Value.Mean
+	}
+	return g.Loss.Mean < h.Loss.Mean
+}
+
+// tune picks, for each configuration, the level of axis ti with the best
+// validation result; a level where every seed blew up is never chosen.
+func tune(s *Sweep, gs []Group, ti int) []Tuned {
+	var out []Tuned
+	idx := map[string]int{}
+	pos := map[string]int{}
+	if ti >= 0 {
+		for i, l := range levelsOf(s, ti) {
+			pos[l] = i
+		}
+	}
+	for i := range gs {
+		g := &gs[i]
+		key := otherLevels(g.Levels, ti)
+		j, ok := idx[key]
+		if !ok {
+			j = len(out)
+			idx[key] = j
+			out = append(out, Tuned{})
+		}
+		if g.Loss.N == 0 {
+			continue
+		}
+		if b := out[j].Best; b == nil || better(s.metric(), g, b) {
+			out[j].Best = g
+		}
+	}
+	if ti < 0 {
+		return out
+	}
+	n := len(levelsOf(s, ti))
+	for i := range out {
+		if b := out[i].Best; b != nil && n > 1 {
+			switch pos[b.Levels[ti]] {
+			case 0:
+				out[i].Edge = "lowest"
+			case n - 1:
+				out[i].Edge = "highest"
+			}
+		}
+	}
+	return out
+}
+
+// otherLevels is a grid point's key without the levels of the axes skip.
+func otherLevels(levels []string, skip ...int) string {
+	var k []string
+	for i, l := range levels {
+		if !containsInt(skip, i) {
+			k = append(k, l)
+		}
+	}
+	return strings.Join(k, "\x00")
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Comparison is one configuration against the reference level of the
+// compare axis, both at their own tuned level, paired by seed on test.
+type Comparison struct {
+	Levels      []string // the configuration (tuned axis level is its own)
+	Ref         *Group
+	Loss, Value Paired // test loss and test metric, this − reference
+}
+
+// compare pairs every tuned configuration whose compare-axis level is not
+// the first with the tuned configuration that differs only there.
+func compare(s *Sweep, tuned []Tuned, ti, ci int) []Comparison {
+	if ci < 0 {
+		return nil
+	}
+	ref := levelsOf(s, ci)[0]
+	refs := map[string]*Group{}
+	for _, t := range tuned {
+		if t.Best != nil && t.Best.Levels[ci] == ref {
+			refs[otherLevels(t.Best.Levels, ti, ci)] = t.Best
+		}
+	}
+	var out []Comparison
+	for _, t := range tuned {
+		if t.Best == nil || t.Best.Levels[ci] == ref {
+			continue
+		}
+		r := refs[otherLevels(t.Best.Levels, ti, ci)]
+		if r == nil {
+			continue
+		}
+		out = append(out, Comparison{Levels: t.Best.Levels, Ref: r,
+			Loss:  pairedTest(field(r.Runs, testLoss), field(t.Best.Runs, testLoss)),
+			Value: pairedTest(field(r.Runs, testValue), field(t.Best.Runs, testValue))})
+	}
+	return out
+}
+
+func (p Paired) String() string {
+	if p.Diff.N == 0 {
+		return "—"
+	}
+	d := fmt.Sprintf("%+.4f", p.Diff.Mean)
+	if p.Diff.N > 1 {
+		d += fmt.Sprintf(" ± %.4f", p.Diff.CI)
+	}
+	if math.IsNaN(p.P) {
+		return d + " | — | —"
+	}
+	return fmt.Sprintf("%s | %.2f | %.2g", d, p.T, p.P)
+}
+
+func markdown(s *Sweep, gs []Group, plots []string) string {
 	var b bytes.Buffer
+	m := s.metric()
 	fmt.Fprintf(&b, "# Sweep %s\n\n", s.Name)
 	if s.Description != "" {
 		fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(s.Description))
@@ -124,28 +293,106 @@ func markdown(s *Sweep, groups []Group, plots []string) string {
 	if base == "" {
 		base = "embedded"
 	}
-	fmt.Fprintf(&b, "Task `%s` (metric: %s), base `%s`, %d seed(s). Values are mean ± std over seeds; "+
-		"a diverged run (non-finite loss) is left out of the loss and scores 0 on exact match and accuracy.\n\n",
-		s.Task, s.metric(), base, max(s.Seeds, 1))
-	b.WriteString("|")
+	fmt.Fprintf(&b, "Task `%s` (metric: %s), base `%s`, %d seed(s). Values are mean ± the half-width of the 95%% "+
+		"Student-t interval over seeds. A run counts as diverged when its loss became non-finite, train's guard stopped it, "+
+		"or its final validation loss is above %g × the base model's; a non-finite run is left out of the loss means and "+
+		"scores 0 on exact match and accuracy.\n\n", s.Task, m, base, max(s.Seeds, 1), s.divergeAbove())
+	showVal := m != "perplexity" // validation perplexity is exp(val loss)
+	row := func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }
+	rule := func(n int) { b.WriteString("|" + strings.Repeat(" --- |", n) + "\n") }
+	var head []string
 	for _, a := range s.Axes {
-		fmt.Fprintf(&b, " %s |", a.AxisName())
+		head = append(head, a.AxisName())
 	}
-	fmt.Fprintf(&b, " final val loss | %s | diverged | trainable params |\n|", s.metric())
-	for range len(s.Axes) + 4 {
-		b.WriteString(" --- |")
+	cols := []string{"val loss"}
+	if showVal {
+		cols = append(cols, "val "+m)
 	}
-	b.WriteString("\n")
-	for _, g := range groups {
-		b.WriteString("|")
-		for _, l := range g.Levels {
-			fmt.Fprintf(&b, " %s |", l)
+	cols = append(cols, "test loss", "test "+m, "diverged")
+	row(append(append(head, cols...), "trainable params")...)
+	rule(len(head) + len(cols) + 1)
+	stats := func(g *Group) []string {
+		c := []string{g.Loss.String()}
+		if showVal {
+			c = append(c, g.Value.String())
 		}
+		return append(c, g.TestLoss.String(), g.TestValue.String(), fmt.Sprintf("%d/%d", g.Diverged, len(g.Runs)))
+	}
+	for i := range gs {
+		g := &gs[i]
 		trainable := 0
 		for _, r := range g.Runs {
 			trainable = max(trainable, r.Trainable)
 		}
-		fmt.Fprintf(&b, " %s | %s | %d/%d | %d |\n", g.Loss, g.Value, g.Diverged, len(g.Runs), trainable)
+		row(append(append(append([]string(nil), g.Levels...), stats(g)...), strconv.Itoa(trainable))...)
+	}
+	ti := axisIndex(s, s.tuneAxis())
+	if ti >= 0 && len(s.Axes) > 0 {
+		tuned := tune(s, gs, ti)
+		crit := "lowest validation loss"
+		if m != "perplexity" {
+			crit = "highest validation " + m
+		}
+		fmt.Fprintf(&b, "\n## Each configuration at its best %s\n\nChosen on the validation split (%s); the test columns "+
+			"are the same runs scored on the test split. *edge* marks a best %s at the end of the grid: the optimum may lie beyond it.\n\n",
+			s.Axes[ti].AxisName(), crit, s.Axes[ti].AxisName())
+		var h []string
+		for i, a := range s.Axes {
+			if i != ti {
+				h = append(h, a.AxisName())
+			}
+		}
+		h = append(h, "best "+s.Axes[ti].AxisName())
+		row(append(h, cols...)...)
+		rule(len(h) + len(cols))
+		for _, t := range tuned {
+			if t.Best == nil {
+				continue
+			}
+			var c []string
+			for i, l := range t.Best.Levels {
+				if i != ti {
+					c = append(c, l)
+				}
+			}
+			best := t.Best.Levels[ti]
+			if t.Edge != "" {
+				best += " (edge: " + t.Edge + ")"
+			}
+			row(append(append(c, best), stats(t.Best)...)...)
+		}
+		ci := axisIndex(s, s.compareAxis())
+		if cmp := compare(s, tuned, ti, ci); len(cmp) > 0 {
+			ref := levelsOf(s, ci)[0]
+			fmt.Fprintf(&b, "\n## Paired differences against %s=%s\n\nEach configuration at its own best %s minus the "+
+				"reference at its own, seed by seed on the test split (same seed: same data order), mean ± 95%% t-interval, "+
+				"paired t statistic and two-sided p-value.\n\n", s.Axes[ci].AxisName(), ref, s.Axes[ti].AxisName())
+			h := []string{}
+			for i, a := range s.Axes {
+				if i != ti {
+					h = append(h, a.AxisName())
+				}
+			}
+			h = append(h, "Δ test loss", "t", "p", "pairs")
+			if m != "perplexity" {
+				h = append(h, "Δ test "+m, "t", "p")
+			}
+			row(h...)
+			rule(len(h))
+			for _, c := range cmp {
+				var cells []string
+				for i, l := range c.Levels {
+					if i != ti {
+						cells = append(cells, l)
+					}
+				}
+				cells = append(cells, c.Loss.String(), strconv.Itoa(c.Loss.Diff.N))
+				if m != "perplexity" {
+					cells = append(cells, c.Value.String())
+				}
+				row(cells...)
+			}
+		}
 	}
 	for _, p := range plots {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
@@ -169,211 +416,4 @@ func levelsOf(s *Sweep, i int) []string {
 		out = append(out, l.Label)
 	}
 	return out
-}
-
-func drawPlot(path string, s *Sweep, p Plot, groups []Group) error {
-	pl := plot.New()
-	pl.Legend.Top = true
-	si := axisIndex(s, p.Series)
-	logX := false // set once the points are in: a partial sweep may have one x
-	series := []string{""}
-	if si >= 0 {
-		series = levelsOf(s, si)
-	}
-	switch p.Type {
-	case "final":
-		xi := axisIndex(s, p.X)
-		xs := levelsOf(s, xi)
-		numeric := true
-		for _, x := range xs {
-			if _, err := strconv.ParseFloat(x, 64); err != nil {
-				numeric = false
-			}
-		}
-		pl.Title.Text = p.Title
-		if pl.Title.Text == "" {
-			pl.Title.Text = fmt.Sprintf("%s: final validation loss vs %s", s.Name, p.X)
-		}
-		pl.X.Label.Text = p.X
-		pl.Y.Label.Text = "final validation loss"
-		if p.Y == "metric" {
-			pl.Y.Label.Text = s.metric()
-		}
-		logX = p.LogX && numeric && allPositive(xs)
-		if !numeric {
-			pl.NominalX(xs...)
-		}
-		for k, ser := range series {
-			var pts, errs plotter.XYs
-			var yerr plotter.YErrors
-			for j, x := range xs {
-				for _, g := range groups {
-					if g.Levels[xi] != x || (si >= 0 && g.Levels[si] != ser) {
-						continue
-					}
-					st := g.Loss
-					if p.Y == "metric" {
-						st = g.Value
-					}
-					if st.N == 0 {
-						continue
-					}
-					xv := float64(j)
-					if numeric {
-						xv, _ = strconv.ParseFloat(x, 64)
-					}
-					pts = append(pts, plotter.XY{X: xv, Y: st.Mean})
-					errs = append(errs, plotter.XY{X: xv, Y: st.Mean})
-					yerr = append(yerr, struct{ Low, High float64 }{st.Std, st.Std})
-				}
-			}
-			if len(pts) == 0 {
-				continue
-			}
-			if err := addLine(pl, pts, k, seriesName(p.Series, ser)); err != nil {
-				return err
-			}
-			eb, err := plotter.NewYErrorBars(struct {
-				plotter.XYer
-				plotter.YErrorer
-			}{errs, yerr})
-			if err == nil {
-				eb.LineStyle.Color = plotutil.Color(k)
-				pl.Add(eb)
-			}
-		}
-	case "curves":
-		bi := axisIndex(s, p.Best)
-		pl.Title.Text = p.Title
-		if pl.Title.Text == "" {
-			pl.Title.Text = s.Name + ": validation loss"
-			if p.Best != "" {
-				pl.Title.Text += " at the best " + p.Best
-			}
-		}
-		pl.X.Label.Text = "step"
-		pl.Y.Label.Text = "validation loss"
-		for k, ser := range series {
-			var best *Group
-			for i := range groups {
-				g := &groups[i]
-				if si >= 0 && g.Levels[si] != ser || g.Loss.N == 0 {
-					continue
-				}
-				if best == nil || g.Loss.Mean < best.Loss.Mean {
-					best = g
-				}
-			}
-			if best == nil {
-				continue
-			}
-			pts := meanCurve(best.Runs)
-			name := seriesName(p.Series, ser)
-			if bi >= 0 {
-				name += fmt.Sprintf(" (%s=%s)", p.Best, best.Levels[bi])
-			}
-			if err := addLine(pl, pts, k, name); err != nil {
-				return err
-			}
-		}
-	}
-	if logX && pl.X.Min > 0 && pl.X.Max > pl.X.Min {
-		pl.X.Scale = plot.LogScale{}
-		pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	}
-	if p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min {
-		pl.Y.Scale = plot.LogScale{}
-		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	}
-	if !p.LogY {
-		pl.Y.Tick.Marker = fineTicks{}
-	}
-	c := vgimg.PngCanvas{Canvas: vgimg.New(7*vg.Inch, 4.5*vg.Inch)}
-	pl.Draw(draw.New(c))
-	return atomicfile.WriteFile(path, func(w io.Writer) error { _, err := c.WriteTo(w); return err })
-}
-
-func seriesName(axis, level string) string {
-	if axis == "" {
-		return "all"
-	}
-	return axis + "=" + level
-}
-
-func addLine(pl *plot.Plot, pts plotter.XYs, k int, name string) error {
-	l, sc, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return err
-	}
-	l.Color = plotutil.Color(k)
-	l.Dashes = plotutil.Dashes(k)
-	sc.Color = plotutil.Color(k)
-	sc.Shape = plotutil.Shape(k)
-	pl.Add(l, sc)
-	pl.Legend.Add(name, l, sc)
-	return nil
-}
-
-// meanCurve averages the validation curves of runs step by step (finite
-// values only).
-func meanCurve(runs []Result) plotter.XYs {
-	sum := map[int]float64{}
-	cnt := map[int]int{}
-	for _, r := range runs {
-		for _, c := range r.Curve {
-			v := float64(c.ValLoss)
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				sum[c.Step] += v
-				cnt[c.Step]++
-			}
-		}
-	}
-	var steps []int
-	for st := range sum {
-		steps = append(steps, st)
-	}
-	sort.Ints(steps)
-	pts := make(plotter.XYs, len(steps))
-	for i, st := range steps {
-		pts[i] = plotter.XY{X: float64(st), Y: sum[st] / float64(cnt[st])}
-	}
-	return pts
-}
-
-// allPositive reports whether every level parses as a number > 0 (a log
-// axis needs that and at least two distinct values, or gonum panics).
-func allPositive(xs []string) bool {
-	for _, x := range xs {
-		if v, err := strconv.ParseFloat(x, 64); err != nil || !(v > 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// fineTicks are gonum's default ticks labelled with enough decimals for
-// the range: losses that differ in the third decimal would otherwise be
-// labelled 2.2, 2.2.
-type fineTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (fineTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	var major []float64
-	for _, t := range ts {
-		if t.Label != "" {
-			major = append(major, t.Value)
-		}
-	}
-	prec := 0
-	if len(major) > 1 {
-		step := math.Abs(major[1] - major[0])
-		prec = max(0, int(math.Ceil(-math.Log10(step)+1e-9)))
-	}
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', prec, 64)
-		}
-	}
-	return ts
 }

@@ -57,12 +57,19 @@ type Result struct {
 	ID     string   `json:"id"`
 	Levels []string `json:"levels"`
 	Seed   int      `json:"seed"`
+	// BaseValLoss is the validation loss of the base model, before any
+	// update (the step-0 evaluation): the divergence threshold's reference.
+	BaseValLoss Num `json:"base_val_loss"`
 	// FinalValLoss is the validation loss after the last step (NaN when
 	// the run diverged).
-	FinalValLoss Num          `json:"final_val_loss"`
-	BestValLoss  Num          `json:"best_val_loss"`
-	Metric       string       `json:"metric"`
-	Value        Num          `json:"value"` // the task metric
+	FinalValLoss Num    `json:"final_val_loss"`
+	BestValLoss  Num    `json:"best_val_loss"`
+	Metric       string `json:"metric"`
+	Value        Num    `json:"value"` // the task metric on the validation split
+	// TestLoss and TestValue score the final weights on the test split,
+	// all of it (NaN without a test split).
+	TestLoss     Num          `json:"test_loss"`
+	TestValue    Num          `json:"test_value"`
 	Diverged     bool         `json:"diverged"`
 	DivergedNote string       `json:"diverged_note,omitempty"`
 	Trainable    int          `json:"trainable_params"`
@@ -125,6 +132,7 @@ type prepared struct {
 	out  string
 	runs []Run
 	tok  tokenizer.Full
+	test string // the test split ("" if the task has none)
 	logf func(format string, a ...any)
 }
 
@@ -152,7 +160,7 @@ func prepare(s *Sweep, opt Options) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	trainPath, validPath, err := s.taskFiles(opt.Out)
+	trainPath, validPath, testPath, err := s.taskFiles(opt.Out)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +172,7 @@ func prepare(s *Sweep, opt Options) (*prepared, error) {
 		c := &runs[i].Config
 		c.Model, c.Data, c.Valid, c.Out = modelPath, trainPath, validPath, filepath.Join(opt.Out, "runs", runs[i].ID)
 	}
-	p.runs, p.tok = runs, tok
+	p.runs, p.tok, p.test = runs, tok, testPath
 	if n := slurmThreads(s); n > 0 {
 		p.logf("compute threads: %d (SLURM_CPUS_PER_TASK)", n)
 	}
@@ -196,7 +204,7 @@ func (p *prepared) run(ctx context.Context, i int) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	res, err := runOne(ctx, p.s, r, p.tok)
+	res, err := runOne(ctx, p.s, r, p.tok, p.test)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: run %s: %w", r.ID, err)
 	}
@@ -260,7 +268,7 @@ func writeResult(dir string, r *Result) error {
 
 // runOne trains one run with the ordinary engine (resuming its checkpoint
 // if an earlier attempt was interrupted) and scores the task metric.
-func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full) (*Result, error) {
+func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full, testPath string) (*Result, error) {
 	cfg := r.Config
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
@@ -296,17 +304,20 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full) (*Result, 
 		}
 		tr.Task = cls
 	}
-	res := &Result{ID: r.ID, Levels: r.Levels, Seed: r.Seed, Metric: metric}
+	nan := Num(math.NaN())
+	res := &Result{ID: r.ID, Levels: r.Levels, Seed: r.Seed, Metric: metric, BaseValLoss: nan, TestLoss: nan, TestValue: nan}
 	for _, p := range tr.Task.Params() {
 		res.Trainable += p.W.Len() // known even if the run diverges
 	}
 	sum, err := tr.Run(ctx)
 	if errors.Is(err, train.ErrNonFinite) || errors.Is(err, train.ErrDiverged) {
 		res.Diverged, res.DivergedNote = true, err.Error()
-		nan := Num(math.NaN())
 		res.FinalValLoss, res.BestValLoss, res.Value = nan, nan, nan
 		if metric == "exact_match" || metric == "accuracy" {
 			res.Value = 0 // a diverged model answers nothing right
+			if testPath != "" {
+				res.TestValue = 0
+			}
 		}
 		return res, nil
 	}
@@ -323,26 +334,43 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full) (*Result, 
 	}
 	if n := len(sum.History.Evals); n > 0 {
 		res.FinalValLoss = Num(sum.History.Evals[n-1].ValLoss)
+		if e := sum.History.Evals[0]; e.Step == 0 {
+			res.BaseValLoss = Num(e.ValLoss)
+		}
 	}
-	switch metric {
-	case "perplexity":
-		res.Value = Num(math.Exp(float64(res.FinalValLoss)))
-	case "exact_match":
-		mt, ok := tr.Task.(*train.ModelTask)
-		if !ok {
-			return nil, fmt.Errorf("exact_match needs a model task, got %T", tr.Task)
+	// The metric of the final weights on the validation split (where the
+	// report chooses settings) and on the test split (what it reports).
+	score := func(path string, loss float64) (float64, error) {
+		switch metric {
+		case "exact_match":
+			mt, ok := tr.Task.(*train.ModelTask)
+			if !ok {
+				return 0, fmt.Errorf("exact_match needs a model task, got %T", tr.Task)
+			}
+			return exactMatch(mt, tok, path)
+		case "accuracy":
+			return cls.accuracy(path, cfg.SeqLen)
 		}
-		v, err := exactMatch(mt, tok, cfg.Valid)
+		return math.Exp(loss), nil
+	}
+	v, err := score(cfg.Valid, float64(res.FinalValLoss))
+	if err != nil {
+		return nil, err
+	}
+	res.Value = Num(v)
+	if testPath != "" {
+		batches, err := train.LoadHeldOut(cfg, testPath, tok)
 		if err != nil {
 			return nil, err
 		}
-		res.Value = Num(v)
-	case "accuracy":
-		v, err := cls.accuracy(cfg.Valid, cfg.SeqLen)
+		l, err := train.EvaluateTask(tr.Task, batches)
 		if err != nil {
+			return nil, fmt.Errorf("test split %s: %w", testPath, err)
+		}
+		if v, err = score(testPath, l); err != nil {
 			return nil, err
 		}
-		res.Value = Num(v)
+		res.TestLoss, res.TestValue = Num(l), Num(v)
 	}
 	return res, nil
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -52,6 +53,17 @@ type Sweep struct {
 	Train map[string]any `yaml:"train"`
 	Axes  []Axis         `yaml:"axes"`
 	Plots []Plot         `yaml:"plots"`
+	// Tune is the axis each configuration is reported at its best level
+	// of, chosen on validation (default: the lr axis, if there is one).
+	Tune string `yaml:"tune"`
+	// Compare is the axis whose levels are compared, each at its own tuned
+	// level, against the first level by a paired t-test over seeds on the
+	// test split (default: the first axis that is not Tune).
+	Compare string `yaml:"compare"`
+	// DivergeAbove is the divergence threshold: a run whose final
+	// validation loss exceeds this factor times the base model's counts as
+	// diverged (default 1: any run that ends worse than no tuning).
+	DivergeAbove float64 `yaml:"diverge-above"`
 	// Quick overrides seeds, train keys and axis values for --quick.
 	Quick *Quick `yaml:"quick"`
 }
@@ -82,14 +94,19 @@ type Variant struct {
 }
 
 // Plot is one PNG the report draws. Type "final" plots the last validation
-// loss (Y "loss") or the task metric (Y "metric") against axis X, one line
-// per level of axis Series; type "curves" plots the validation-loss curve of
-// each Series level at its best level of axis Best (lowest mean final loss).
+// loss (Y "loss"), the validation metric (Y "metric") or either on the test
+// split (Y "test-loss", "test-metric") against axis X, one line per level
+// of axis Series and of axis Split (a third axis: one colour per series
+// level, one dash pattern per split level), error bars the 95% t-interval;
+// type "curves" plots the mean validation-loss curve of each line at its
+// best level of axis Best (chosen on validation), shaded min to max over
+// seeds.
 type Plot struct {
 	Type   string `yaml:"type"`
 	File   string `yaml:"file"`
 	X      string `yaml:"x"`
 	Series string `yaml:"series"`
+	Split  string `yaml:"split"`
 	Best   string `yaml:"best"`
 	Y      string `yaml:"y"`
 	LogX   bool   `yaml:"logx"`
@@ -261,14 +278,61 @@ func (s *Sweep) check() error {
 		if p.Series != "" && !names[p.Series] {
 			errs = append(errs, fmt.Errorf("plots[%d]: series %q is not an axis", i, p.Series))
 		}
-		if p.Y != "" && p.Y != "loss" && p.Y != "metric" {
-			errs = append(errs, fmt.Errorf("plots[%d]: y %q: want loss or metric", i, p.Y))
+		if p.Split != "" && (!names[p.Split] || p.Split == p.Series) {
+			errs = append(errs, fmt.Errorf("plots[%d]: split %q is not an axis other than the series", i, p.Split))
 		}
+		if p.Y != "" && !containsStr([]string{"loss", "metric", "test-loss", "test-metric"}, p.Y) {
+			errs = append(errs, fmt.Errorf("plots[%d]: y %q: want loss, metric, test-loss or test-metric", i, p.Y))
+		}
+	}
+	for _, a := range []struct{ key, name string }{{"tune", s.Tune}, {"compare", s.Compare}} {
+		if a.name != "" && !names[a.name] {
+			errs = append(errs, fmt.Errorf("%s: %q is not an axis", a.key, a.name))
+		}
+	}
+	if s.Tune != "" && s.Tune == s.Compare {
+		errs = append(errs, fmt.Errorf("tune and compare are both %q: compare levels at a tuned axis, not the axis itself", s.Tune))
+	}
+	if s.DivergeAbove != 0 && !(s.DivergeAbove >= 1) || math.IsInf(s.DivergeAbove, 0) {
+		errs = append(errs, fmt.Errorf("diverge-above %g: want a factor >= 1 over the base's validation loss (0: the default 1)", s.DivergeAbove))
 	}
 	if s.Metric != "" && !containsStr(Metrics, s.Metric) {
 		errs = append(errs, fmt.Errorf("metric %q: want one of %s", s.Metric, strings.Join(Metrics, ", ")))
 	}
 	return errors.Join(errs...)
+}
+
+// tuneAxis is the axis configurations are tuned over ("" if none).
+func (s *Sweep) tuneAxis() string {
+	if s.Tune != "" {
+		return s.Tune
+	}
+	for _, a := range s.Axes {
+		if a.AxisName() == "lr" {
+			return "lr"
+		}
+	}
+	return ""
+}
+
+// compareAxis is the axis whose levels the paired tests compare.
+func (s *Sweep) compareAxis() string {
+	if s.Compare != "" {
+		return s.Compare
+	}
+	for _, a := range s.Axes {
+		if a.AxisName() != s.tuneAxis() && len(a.levels()) > 1 {
+			return a.AxisName()
+		}
+	}
+	return ""
+}
+
+func (s *Sweep) divergeAbove() float64 {
+	if s.DivergeAbove == 0 {
+		return 1
+	}
+	return s.DivergeAbove
 }
 
 // WithQuick returns the sweep as --quick runs it.

@@ -32,17 +32,20 @@ awk 'NR % 50 != 0' /tmp/kjv-ot.txt | jsonl_text > kjv-ot/train.jsonl
 awk 'NR % 50 == 0' /tmp/kjv-ot.txt | jsonl_text > kjv-ot/valid.jsonl
 
 # kjv-nt: task 1, domain adaptation (perplexity on held-out records): the New
-# Testament, every 10th record held out.
+# Testament, every 10th record held out, alternately for validation (where
+# sweeps choose settings) and test (what they report).
 awk -F '\t' 'go || $1 ~ /^Matthew 1:1$/ { go = 1; print $2 }' /tmp/kjv-verses.tsv |
   awk '{ r = (r == "" ? $0 : r " " $0); if (length(r) > 300) { print r; r = "" } } END { if (r != "") print r }' > /tmp/kjv-nt.txt
 awk 'NR % 10 != 0 && NR <= 2000' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/train.jsonl
-awk 'NR % 10 == 0' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/valid.jsonl
+awk 'NR % 20 == 10' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/valid.jsonl
+awk 'NR % 20 == 0' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/test.jsonl
 
 # quiz-qa: task 2, question answering scored by exact match: capitals,
 # opposites, collective nouns and the multiplication table from bsdgames'
 # quiz (a held-out 7 x 3 can be answered from a trained 3 x 7).
 # A line is "question:answer"; alternatives (a|b) and optional parts ({x})
-# keep their first plain form. Every 5th pair is held out.
+# keep their first plain form. Every 5th pair is held out, alternately for
+# validation and test.
 # clean drops optional parts ({x}, nested once), keeps the first of the
 # alternatives in [a|b], and removes the overstruck accents (e BS ') the
 # quiz files use, leaving plain ASCII (the two-byte ring of A-ring first:
@@ -59,16 +62,17 @@ qa() { # file, question template with %s
 { qa africa "The capital of %s is"; qa asia "The capital of %s is"; qa europe "The capital of %s is"; qa america "The capital of %s is"
   qa posneg "The opposite of %s is"; qa collectives "A group of %s is a"; qa mult "%s ="; } |
   awk -F '\t' '{ gsub(/"/, "\\\"", $1); gsub(/"/, "\\\"", $2);
-    line = "{\"prompt\": \"" $1 "\", \"completion\": \" " $2 ".\"}"; if (NR % 5 == 0) print line > "quiz-qa/valid.jsonl"; else print line > "quiz-qa/train.jsonl" }'
+    line = "{\"prompt\": \"" $1 "\", \"completion\": \" " $2 ".\"}"; if (NR % 10 == 5) print line > "quiz-qa/valid.jsonl"; else if (NR % 10 == 0) print line > "quiz-qa/test.jsonl"; else print line > "quiz-qa/train.jsonl" }'
 
 # continents: task 3, classification: which continent's quiz a country
 # comes from, scored by accuracy of the class head. The class names start
 # with different letters (africa, west for the Americas, orient for Asia,
 # europe) because tok512's first token of a word is about its first letter,
-# and the head reads one token per class. Every 4th country is held out.
+# and the head reads one token per class. Every 4th country is held out,
+# alternately for validation and test.
 for c in africa:africa america:west asia:orient europe:europe; do
   clean "$Q/${c%%:*}" | grep ':' | awk -F ':' -v c="${c#*:}" '{ q = $1; sub(/\|.*/, "", q); if (q != "") print q "\t" c }'
 done | sort -t '	' -k1,1 | awk -F '\t' '{ gsub(/"/, "\\\"", $1);
-  line = "{\"prompt\": \"" $1 " is in\", \"completion\": \" " $2 "\"}"; if (NR % 4 == 0) print line > "continents/valid.jsonl"; else print line > "continents/train.jsonl" }'
+  line = "{\"prompt\": \"" $1 " is in\", \"completion\": \" " $2 "\"}"; if (NR % 8 == 4) print line > "continents/valid.jsonl"; else if (NR % 8 == 0) print line > "continents/test.jsonl"; else print line > "continents/train.jsonl" }'
 rm -f /tmp/kjv-verses.tsv /tmp/kjv-ot.txt /tmp/kjv-nt.txt
 wc -l */*.jsonl
