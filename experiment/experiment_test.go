@@ -214,11 +214,18 @@ func TestBuiltinSweeps(t *testing.T) {
 			}
 		}
 	}
-	s, _ := Load("init")
-	lrs := s.Axes[1].Values
-	lo, hi := lrs[0].(float64), lrs[len(lrs)-1].(float64)
-	if hi/lo < 100 {
-		t.Errorf("init: learning rates %v..%v span less than two orders of magnitude", lo, hi)
+	// Every sweep where the step size confounds the question tunes lr over
+	// a grid wide enough to bracket the optimum, in the full and the quick
+	// versions.
+	for _, n := range []string{"init", "scale", "loraplus", "targets", "methods", "width"} {
+		s, _ := Load(n)
+		for _, v := range []*Sweep{s, s.WithQuick()} {
+			lrs := v.Axes[axisIndex(v, "lr")].Values
+			lo, hi := lrs[0].(float64), lrs[len(lrs)-1].(float64)
+			if v.tuneAxis() != "lr" || len(lrs) < 3 || hi/lo < 9 || (v == s && hi/lo < 100) {
+				t.Errorf("%s: tunes %q over learning rates %v", n, v.tuneAxis(), lrs)
+			}
+		}
 	}
 }
 
