@@ -17,7 +17,7 @@ import (
 // reproduces the built-in sweeps without the source tree; they are written
 // out under --out once (the train engine reads files).
 //
-//go:embed tasks/kjv-nt/*.jsonl tasks/quiz-qa/*.jsonl tasks/continents/*.jsonl
+//go:embed tasks/kjv-nt/*.jsonl tasks/quiz-qa/*.jsonl tasks/continents/*.jsonl tasks/testament/*.jsonl tasks/lastword/*.jsonl
 var taskFS embed.FS
 
 //go:embed bases/kjv-wide
@@ -35,6 +35,8 @@ var Tasks = []TaskInfo{
 	{Name: "kjv-nt", Metric: "perplexity", About: "domain adaptation: King James New Testament, held-out perplexity"},
 	{Name: "quiz-qa", Metric: "exact_match", About: "question answering: bsdgames quiz capitals, opposites, collectives; exact match of the greedy answer"},
 	{Name: "continents", Metric: "accuracy", Labels: []string{"africa", "west", "orient", "europe"}, About: "classification: continent of a country (bsdgames quiz; west = the Americas, orient = Asia), label-token head, accuracy"},
+	{Name: "testament", Metric: "accuracy", Labels: []string{"old", "new"}, About: "classification: is a King James passage from the Old or the New Testament; label-token head, accuracy (majority 0.5)"},
+	{Name: "lastword", Metric: "exact_match", About: "generation: copy the last word of a King James passage; exact match of the greedy answer"},
 }
 
 func taskInfo(name string) (TaskInfo, bool) {

@@ -252,6 +252,28 @@ func (c *classTask) accuracy(validPath string, seqLen int) (float64, error) {
 	return float64(right) / float64(n), nil
 }
 
+// majority is the share of the commonest answer in a prompt/completion
+// file: what always giving that answer scores.
+func majority(path string, tok tokenizer.Full) (Num, error) {
+	d, _, err := data.Load(path, tok, data.Options{})
+	if err != nil {
+		return 0, err
+	}
+	count := map[string]int{}
+	best, n := 0, 0
+	for _, ex := range d.Examples {
+		_, completion := split(ex, tok.EOS())
+		a := normAnswer(tok.Decode(completion))
+		count[a]++
+		best = max(best, count[a])
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("experiment: %s has no examples", path)
+	}
+	return Num(float64(best) / float64(n)), nil
+}
+
 // normAnswer is what exact match compares: case, surrounding space and
 // final punctuation do not count (SQuAD-style normalisation, lighter).
 func normAnswer(s string) string {

@@ -138,6 +138,14 @@ func TestTaskMetrics(t *testing.T) {
 			if r.Metric != tc.metric || !(r.Value >= 0 && r.Value <= 1) {
 				t.Errorf("metric %s = %v, want %s in [0, 1]", r.Metric, r.Value, tc.metric)
 			}
+			for name, v := range map[string]Num{"test": r.TestValue, "base test": r.BaseTestValue, "majority": r.Majority} {
+				if !(v >= 0 && v <= 1) {
+					t.Errorf("%s %s = %v, want a proportion", name, tc.metric, v)
+				}
+			}
+			if min := map[string]Num{"exact_match": 0.02, "accuracy": 0.25}[tc.metric]; !(r.Majority >= min) {
+				t.Errorf("majority baseline %v, want at least %v (the commonest answer's share)", r.Majority, min)
+			}
 			if tc.metric == "accuracy" {
 				if _, err := os.Stat(filepath.Join(out, "runs", r.ID, "head.safetensors")); err != nil {
 					t.Errorf("class head not saved: %v", err)
@@ -281,5 +289,36 @@ func TestStat(t *testing.T) {
 	}
 	if s := stat([]float64{math.NaN()}); s.N != 0 || !math.IsNaN(s.Mean) {
 		t.Errorf("all-NaN stat = %+v", s)
+	}
+}
+
+// TestTaskSplits: every built-in task ships train, validation and test
+// splits, and no held-out example is also a training or validation one.
+func TestTaskSplits(t *testing.T) {
+	for _, task := range Tasks {
+		lines := map[string]map[string]bool{}
+		for _, split := range []string{"train", "valid", "test"} {
+			b, err := taskFS.ReadFile("tasks/" + task.Name + "/" + split + ".jsonl")
+			if err != nil {
+				t.Fatalf("%s: %v", task.Name, err)
+			}
+			lines[split] = map[string]bool{}
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				lines[split][l] = true
+			}
+			if len(lines[split]) < 20 {
+				t.Errorf("%s/%s: %d distinct examples", task.Name, split, len(lines[split]))
+			}
+		}
+		for l := range lines["test"] {
+			if lines["train"][l] || lines["valid"][l] {
+				t.Errorf("%s: test example also in train or valid: %.80s", task.Name, l)
+			}
+		}
+		for l := range lines["valid"] {
+			if lines["train"][l] {
+				t.Errorf("%s: validation example also in train: %.80s", task.Name, l)
+			}
+		}
 	}
 }

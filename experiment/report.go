@@ -297,6 +297,15 @@ func markdown(s *Sweep, gs []Group, plots []string) string {
 		"Student-t interval over seeds. A run counts as diverged when its loss became non-finite, train's guard stopped it, "+
 		"or its final validation loss is above %g × the base model's; a non-finite run is left out of the loss means and "+
 		"scores 0 on exact match and accuracy.\n\n", s.Task, m, base, max(s.Seeds, 1), s.divergeAbove())
+	if m != "perplexity" {
+		var base, maj []float64
+		for _, g := range gs {
+			base, maj = append(base, field(g.Runs, func(r Result) Num { return r.BaseTestValue })...), append(maj, field(g.Runs, func(r Result) Num { return r.Majority })...)
+		}
+		if bs, js := stat(base), stat(maj); bs.N > 0 && js.N > 0 {
+			fmt.Fprintf(&b, "Baselines on the test split: the untuned base model scores %.4f %s; always giving the commonest answer scores %.4f.\n\n", bs.Mean, m, js.Mean)
+		}
+	}
 	showVal := m != "perplexity" // validation perplexity is exp(val loss)
 	row := func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }
 	rule := func(n int) { b.WriteString("|" + strings.Repeat(" --- |", n) + "\n") }

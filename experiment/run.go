@@ -68,13 +68,19 @@ type Result struct {
 	Value        Num    `json:"value"` // the task metric on the validation split
 	// TestLoss and TestValue score the final weights on the test split,
 	// all of it (NaN without a test split).
-	TestLoss     Num          `json:"test_loss"`
-	TestValue    Num          `json:"test_value"`
-	Diverged     bool         `json:"diverged"`
-	DivergedNote string       `json:"diverged_note,omitempty"`
-	Trainable    int          `json:"trainable_params"`
-	Seconds      float64      `json:"seconds"`
-	Curve        []CurvePoint `json:"curve"`
+	TestLoss  Num `json:"test_loss"`
+	TestValue Num `json:"test_value"`
+	// BaseTestValue is the test metric of the untuned model (exact match
+	// and accuracy only: the class head starts as the LM's label rows) and
+	// Majority the share of the commonest test answer: the two baselines a
+	// tuned score must beat.
+	BaseTestValue Num          `json:"base_test_value"`
+	Majority      Num          `json:"majority"`
+	Diverged      bool         `json:"diverged"`
+	DivergedNote  string       `json:"diverged_note,omitempty"`
+	Trainable     int          `json:"trainable_params"`
+	Seconds       float64      `json:"seconds"`
+	Curve         []CurvePoint `json:"curve"`
 }
 
 // Options are the runner's settings from the command line.
@@ -305,9 +311,38 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full, testPath s
 		tr.Task = cls
 	}
 	nan := Num(math.NaN())
-	res := &Result{ID: r.ID, Levels: r.Levels, Seed: r.Seed, Metric: metric, BaseValLoss: nan, TestLoss: nan, TestValue: nan}
+	res := &Result{ID: r.ID, Levels: r.Levels, Seed: r.Seed, Metric: metric, BaseValLoss: nan, TestLoss: nan, TestValue: nan,
+		BaseTestValue: nan, Majority: nan}
 	for _, p := range tr.Task.Params() {
 		res.Trainable += p.W.Len() // known even if the run diverges
+	}
+	// The metric of the weights as they are: on the validation split
+	// (where the report chooses settings) and on the test split (what it
+	// reports).
+	score := func(path string, loss float64) (float64, error) {
+		switch metric {
+		case "exact_match":
+			mt, ok := tr.Task.(*train.ModelTask)
+			if !ok {
+				return 0, fmt.Errorf("exact_match needs a model task, got %T", tr.Task)
+			}
+			return exactMatch(mt, tok, path)
+		case "accuracy":
+			return cls.accuracy(path, cfg.SeqLen)
+		}
+		return math.Exp(loss), nil
+	}
+	if metric != "perplexity" && testPath != "" {
+		if res.Majority, err = majority(testPath, tok); err != nil {
+			return nil, err
+		}
+		if !cfg.Resume { // before any update: the base's score
+			v, err := score(testPath, 0)
+			if err != nil {
+				return nil, err
+			}
+			res.BaseTestValue = Num(v)
+		}
 	}
 	sum, err := tr.Run(ctx)
 	if errors.Is(err, train.ErrNonFinite) || errors.Is(err, train.ErrDiverged) {
@@ -337,21 +372,6 @@ func runOne(ctx context.Context, s *Sweep, r Run, tok tokenizer.Full, testPath s
 		if e := sum.History.Evals[0]; e.Step == 0 {
 			res.BaseValLoss = Num(e.ValLoss)
 		}
-	}
-	// The metric of the final weights on the validation split (where the
-	// report chooses settings) and on the test split (what it reports).
-	score := func(path string, loss float64) (float64, error) {
-		switch metric {
-		case "exact_match":
-			mt, ok := tr.Task.(*train.ModelTask)
-			if !ok {
-				return 0, fmt.Errorf("exact_match needs a model task, got %T", tr.Task)
-			}
-			return exactMatch(mt, tok, path)
-		case "accuracy":
-			return cls.accuracy(path, cfg.SeqLen)
-		}
-		return math.Exp(loss), nil
 	}
 	v, err := score(cfg.Valid, float64(res.FinalValLoss))
 	if err != nil {

@@ -44,7 +44,7 @@ awk 'NR % 20 == 0' /tmp/kjv-nt.txt | jsonl_text > kjv-nt/test.jsonl
 # opposites, collective nouns and the multiplication table from bsdgames'
 # quiz (a held-out 7 x 3 can be answered from a trained 3 x 7).
 # A line is "question:answer"; alternatives (a|b) and optional parts ({x})
-# keep their first plain form. Every 5th pair is held out, alternately for
+# keep their first plain form; repeated pairs are kept once. Every 5th pair is held out, alternately for
 # validation and test.
 # clean drops optional parts ({x}, nested once), keeps the first of the
 # alternatives in [a|b], and removes the overstruck accents (e BS ') the
@@ -60,7 +60,7 @@ qa() { # file, question template with %s
       if (q != "" && a != "") printf "%s\t%s\n", sprintf(tpl, q), a }'
 }
 { qa africa "The capital of %s is"; qa asia "The capital of %s is"; qa europe "The capital of %s is"; qa america "The capital of %s is"
-  qa posneg "The opposite of %s is"; qa collectives "A group of %s is a"; qa mult "%s ="; } |
+  qa posneg "The opposite of %s is"; qa collectives "A group of %s is a"; qa mult "%s ="; } | awk '!seen[$0]++' |
   awk -F '\t' '{ gsub(/"/, "\\\"", $1); gsub(/"/, "\\\"", $2);
     line = "{\"prompt\": \"" $1 "\", \"completion\": \" " $2 ".\"}"; if (NR % 10 == 5) print line > "quiz-qa/valid.jsonl"; else if (NR % 10 == 0) print line > "quiz-qa/test.jsonl"; else print line > "quiz-qa/train.jsonl" }'
 
@@ -74,5 +74,31 @@ for c in africa:africa america:west asia:orient europe:europe; do
   clean "$Q/${c%%:*}" | grep ':' | awk -F ':' -v c="${c#*:}" '{ q = $1; sub(/\|.*/, "", q); if (q != "") print q "\t" c }'
 done | sort -t '	' -k1,1 | awk -F '\t' '{ gsub(/"/, "\\\"", $1);
   line = "{\"prompt\": \"" $1 " is in\", \"completion\": \" " $2 "\"}"; if (NR % 8 == 4) print line > "continents/valid.jsonl"; else if (NR % 8 == 0) print line > "continents/test.jsonl"; else print line > "continents/train.jsonl" }'
-rm -f /tmp/kjv-verses.tsv /tmp/kjv-ot.txt /tmp/kjv-nt.txt
+# Two tasks built to move on the small bases, from the same public-domain
+# text. Every 8th example is held out, alternately for validation and test.
+# snip cuts records into passages of at least 100 characters (whole words).
+snip() { awk -v max="$1" '{ n = split($0, w, " "); s = ""; for (i = 1; i <= n; i++) { s = (s == "" ? w[i] : s " " w[i]);
+  if (length(s) >= 100) { if (c++ < max) print s; s = "" } } }'; }
+# split8 writes JSONL lines from stdin into $1/{train,valid,test}.jsonl,
+# in groups of $2 consecutive lines (a group stays in one split).
+split8() { awk -v d="$1" -v g="$2" '{ k = int((NR - 1) / g) + 1; f = (k % 8 == 4 ? "valid" : k % 8 == 0 ? "test" : "train"); print > (d "/" f ".jsonl") }'; }
+mkdir -p testament lastword
+# testament: task 4, classification: is a passage from the Old or the New
+# Testament? Old passages come from the records held out of kjv-wide's
+# pretraining (the base never saw them), new ones from the New Testament;
+# 400 of each, interleaved, so the majority baseline is 0.5.
+awk 'NR % 50 == 0' /tmp/kjv-ot.txt | snip 400 > /tmp/kjv-old.txt
+awk 'NR % 10 != 0' /tmp/kjv-nt.txt | snip 400 > /tmp/kjv-new.txt
+paste -d '\n' /tmp/kjv-old.txt /tmp/kjv-new.txt | awk '{ gsub(/"/, "\\\""); c = (NR % 2 ? "old" : "new");
+  print "{\"prompt\": \"" $0 "\\nTestament:\", \"completion\": \" " c "\"}" }' | split8 testament 2
+# lastword: task 5, generation scored by exact match: copy the last word of
+# a passage (punctuation stripped). Nothing to know, a format to learn and
+# a copy over a few tokens to make: the base scores near 0, a tuned model
+# can score near 1. 800 passages from the New Testament.
+# A passage ends at its first word of 5+ letters after 80 characters, so
+# the answer is rarely a function word (majority baseline: the commonest).
+awk 'NR % 10 != 0' /tmp/kjv-nt.txt | awk '{ gsub(/[^A-Za-z ]/, ""); n = split($0, w, " "); s = "";
+  for (i = 1; i <= n; i++) { s = (s == "" ? w[i] : s " " w[i]); if (length(s) >= 80 && length(w[i]) >= 5) { if (c++ < 800) print s "\t" w[i]; s = "" } } }' |
+  awk '!seen[$0]++' | awk -F '\t' '{ print "{\"prompt\": \"" $1 "\\nLast word:\", \"completion\": \" " $2 ".\"}" }' | split8 lastword 1
+rm -f /tmp/kjv-verses.tsv /tmp/kjv-ot.txt /tmp/kjv-nt.txt /tmp/kjv-old.txt /tmp/kjv-new.txt
 wc -l */*.jsonl
