@@ -548,30 +548,7 @@ func (g *gemm) gemv(threads int) {
 func (g *gemm) gemvRange(a []float32, lo, hi int) {
 	M, K := g.M, g.K
 	if g.transB {
-		// Three rows share each load of b (dot3 is bit-identical to
-		// three dots, so results do not depend on M).
-		var s3 [3]float32
-		set := func(i, j int, s float32) {
-			c := &g.C[i*g.ldc+j]
-			if g.beta == 0 {
-				*c = s
-			} else {
-				*c = s + g.beta**c
-			}
-		}
-		for j := lo; j < hi; j++ {
-			b := g.B[j*g.ldb : j*g.ldb+K]
-			i := 0
-			for ; i+3 <= M; i += 3 {
-				dot3(a[i*K:i*K+K], a[(i+1)*K:(i+1)*K+K], a[(i+2)*K:(i+2)*K+K], b, &s3)
-				set(i, j, s3[0])
-				set(i+1, j, s3[1])
-				set(i+2, j, s3[2])
-			}
-			for ; i < M; i++ {
-				set(i, j, dot(a[i*K:i*K+K], b))
-			}
-		}
+		g.rowDots(a, lo, hi)
 		return
 	}
 	// Column chunks keep the M rows of C being accumulated in L1.
