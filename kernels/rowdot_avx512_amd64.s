@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // The row-exact dot-product tile (rowdot.go): up to 4 rows of A against 4
 // rows of B, 16 lanes per product. Each of the 16 products has its own zmm
@@ -45,6 +46,33 @@
 	VFMADD231PS Z6, x, c2 \
 	VFMADD231PS Z7, x, c3
 
+// LOADB loads the next 16 floats of the four B rows into Z4-Z7, the lanes
+// outside mask k zeroed.
+#define LOADB(k) \
+	VMOVUPS.Z (R12)(SI*1), k, Z4 \
+	VMOVUPS.Z (R13)(SI*1), k, Z5 \
+	VMOVUPS.Z (BX)(SI*1), k, Z6  \
+	VMOVUPS.Z (AX)(SI*1), k, Z7
+
+// STEP4 and STEP1 do 16 elements of four rows of A or one (the lanes
+// outside mask k zero-filled: in the tail they add 0·0 to every product,
+// whatever the tile, so no product depends on its neighbours).
+#define STEP4(k) \
+	LOADB(k)                          \
+	VMOVUPS.Z (R8)(SI*1), k, Z0       \
+	VMOVUPS.Z (R9)(SI*1), k, Z1       \
+	VMOVUPS.Z (R10)(SI*1), k, Z2      \
+	VMOVUPS.Z (R11)(SI*1), k, Z3      \
+	FMA4(Z0, Z16, Z20, Z24, Z28)      \
+	FMA4(Z1, Z17, Z21, Z25, Z29)      \
+	FMA4(Z2, Z18, Z22, Z26, Z30)      \
+	FMA4(Z3, Z19, Z23, Z27, Z31)
+
+#define STEP1(k) \
+	LOADB(k)                          \
+	VMOVUPS.Z (R8)(SI*1), k, Z0       \
+	FMA4(Z0, Z16, Z20, Z24, Z28)
+
 // func rowTileAVX512(p *[8]*float32, n, rows int, mask uint16, out *[16]float32)
 // p holds the rows a0..a3 of A, then b0..b3 of B; n is the length of the
 // products, mask has a bit for each of the n%16 tail lanes, rows is 1 or 4
@@ -55,6 +83,8 @@ TEXT ·rowTileAVX512(SB), NOSPLIT, $0-40
 	MOVQ  rows+16(FP), DX
 	MOVWLZX mask+24(FP), DI
 	KMOVW DI, K1
+	MOVL  $0xffff, DI
+	KMOVW DI, K2 // the main loop's mask: every lane
 	MOVQ  0(AX), R8
 	MOVQ  8(AX), R9
 	MOVQ  16(AX), R10
@@ -66,83 +96,35 @@ TEXT ·rowTileAVX512(SB), NOSPLIT, $0-40
 	ANDQ  $~15, CX
 	SHLQ  $2, CX
 	XORQ  SI, SI
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
-	VPXORD Z26, Z26, Z26
-	VPXORD Z27, Z27, Z27
-	VPXORD Z28, Z28, Z28
-	VPXORD Z29, Z29, Z29
-	VPXORD Z30, Z30, Z30
-	VPXORD Z31, Z31, Z31
+	ZERO8(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
+	ZERO8(Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31)
 	CMPQ  DX, $1
 	JEQ   loop1
 
 loop4:
-	CMPQ    SI, CX
-	JGE     tail4
-	VMOVUPS (R12)(SI*1), Z4
-	VMOVUPS (R13)(SI*1), Z5
-	VMOVUPS (BX)(SI*1), Z6
-	VMOVUPS (AX)(SI*1), Z7
-	VMOVUPS (R8)(SI*1), Z0
-	VMOVUPS (R9)(SI*1), Z1
-	VMOVUPS (R10)(SI*1), Z2
-	VMOVUPS (R11)(SI*1), Z3
-	FMA4(Z0, Z16, Z20, Z24, Z28)
-	FMA4(Z1, Z17, Z21, Z25, Z29)
-	FMA4(Z2, Z18, Z22, Z26, Z30)
-	FMA4(Z3, Z19, Z23, Z27, Z31)
-	ADDQ    $64, SI
-	JMP     loop4
+	CMPQ  SI, CX
+	JGE   tail4
+	STEP4(K2)
+	ADDQ  $64, SI
+	JMP   loop4
 
 tail4:
 	KORTESTW K1, K1
 	JZ       reduce
-	// The tail lanes, zero-filled: lanes past n add 0·0 to every product,
-	// in every tile, so they change no product relative to another.
-	VMOVUPS.Z (R12)(SI*1), K1, Z4
-	VMOVUPS.Z (R13)(SI*1), K1, Z5
-	VMOVUPS.Z (BX)(SI*1), K1, Z6
-	VMOVUPS.Z (AX)(SI*1), K1, Z7
-	VMOVUPS.Z (R8)(SI*1), K1, Z0
-	VMOVUPS.Z (R9)(SI*1), K1, Z1
-	VMOVUPS.Z (R10)(SI*1), K1, Z2
-	VMOVUPS.Z (R11)(SI*1), K1, Z3
-	FMA4(Z0, Z16, Z20, Z24, Z28)
-	FMA4(Z1, Z17, Z21, Z25, Z29)
-	FMA4(Z2, Z18, Z22, Z26, Z30)
-	FMA4(Z3, Z19, Z23, Z27, Z31)
+	STEP4(K1)
 	JMP      reduce
 
 loop1:
-	CMPQ    SI, CX
-	JGE     tail1
-	VMOVUPS (R12)(SI*1), Z4
-	VMOVUPS (R13)(SI*1), Z5
-	VMOVUPS (BX)(SI*1), Z6
-	VMOVUPS (AX)(SI*1), Z7
-	VMOVUPS (R8)(SI*1), Z0
-	FMA4(Z0, Z16, Z20, Z24, Z28)
-	ADDQ    $64, SI
-	JMP     loop1
+	CMPQ  SI, CX
+	JGE   tail1
+	STEP1(K2)
+	ADDQ  $64, SI
+	JMP   loop1
 
 tail1:
-	KORTESTW  K1, K1
-	JZ        reduce
-	VMOVUPS.Z (R12)(SI*1), K1, Z4
-	VMOVUPS.Z (R13)(SI*1), K1, Z5
-	VMOVUPS.Z (BX)(SI*1), K1, Z6
-	VMOVUPS.Z (AX)(SI*1), K1, Z7
-	VMOVUPS.Z (R8)(SI*1), K1, Z0
-	FMA4(Z0, Z16, Z20, Z24, Z28)
+	KORTESTW K1, K1
+	JZ       reduce
+	STEP1(K1)
 
 reduce:
 	HALF8(Z16, Z17)
