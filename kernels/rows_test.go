@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/golora/golora/tensor"
 )
 
 // Every row of SgemmRows must equal, bit for bit, Sgemm on that row alone,
@@ -223,6 +225,44 @@ func TestRowsIndependentOfM(t *testing.T) {
 							}
 						}
 						r0 += m
+					}
+				}
+			}
+		}
+	})
+}
+
+// Every row of GemmHalfRows equals GemmHalf on that row alone, bit for
+// bit, for both dtypes on every path, and the float64 product of the
+// rounded operands within rounding.
+func TestGemmHalfRowsMatchesSingleRow(t *testing.T) {
+	shapes := [][3]int{{1, 7, 5}, {3, 40, 50}, {6, 97, 33}, {9, 173, 67}, {8, 130, 768}}
+	defer SetThreads(Threads())
+	rng := rand.New(rand.NewPCG(9, 10))
+	halfPaths(t, func(t *testing.T) {
+		for _, th := range []int{1, 2} {
+			SetThreads(th)
+			for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+				for _, sh := range shapes {
+					M, N, K := sh[0], sh[1], sh[2]
+					lda, ldb, ldc := K+3, K+1, N+2
+					_, A := guarded(rng, (M-1)*lda+K, 0)
+					B := randHalf(rng, dt, (N-1)*ldb+K)
+					C := make([]float32, M*ldc)
+					GemmHalfRows(dt, M, N, K, A, lda, B, ldb, C, ldc)
+					want := naiveHalf(dt, true, M, N, K, A, lda, B, ldb, 0, nil, ldc)
+					one := make([]float32, N)
+					for i := 0; i < M; i++ {
+						GemmHalf(dt, true, 1, N, K, A[i*lda:i*lda+K], lda, B, ldb, 0, one, N)
+						for j := 0; j < N; j++ {
+							got := C[i*ldc+j]
+							if math.Float32bits(got) != math.Float32bits(one[j]) {
+								t.Fatalf("%v threads %d, %dx%dx%d: C[%d,%d] = %g, alone %g", dt, th, M, N, K, i, j, got, one[j])
+							}
+							if e := relErr(float64(got), want[i*N+j], math.Sqrt(float64(K))); e > 1e-5 {
+								t.Fatalf("%v %dx%dx%d: C[%d,%d] = %g, want %g", dt, M, N, K, i, j, got, want[i*N+j])
+							}
+						}
 					}
 				}
 			}

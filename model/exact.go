@@ -34,38 +34,51 @@ func (m *Transformer) SetRowExact(on bool) { m.dec.exact.on = on }
 // per active sequence, each a row of its own).
 func (m *Transformer) linearRows(l *nn.Linear, x, y []float32, n int) {
 	in, out := l.In(), l.Out()
-	W := l.W.Data
+	W := l.W
 	e := &m.dec.exact
+	// product is x·W0ᵀ for k rows as Forward computes it; rows gives each
+	// of k rows its one-row bits. A 16-bit base (W.Half) has its own kernels.
+	product := func(k int, x, y []float32) {
+		if W.IsHalf() {
+			kernels.GemmHalf(W.DType, true, k, out, in, x, in, W.Half, in, 0, y, out)
+		} else {
+			kernels.Sgemm(false, true, k, out, in, 1, x, in, W.Data, in, 0, y, out)
+		}
+	}
+	rows := func(k int, x, y []float32) {
+		if W.IsHalf() {
+			kernels.GemmHalfRows(W.DType, k, out, in, x, in, W.Half, in, y, out)
+		} else {
+			kernels.SgemmRows(k, out, in, x, in, W.Data, in, y, out)
+		}
+	}
 	e.single = e.single[:0]
 	total := 0
 	for _, sp := range m.dec.spans {
 		total += sp.n
 	}
 	if n != total { // the head: every row stands alone
-		kernels.SgemmRows(n, out, in, x, in, W, in, y, out)
+		rows(n, x, y)
 	} else {
 		e.stable = e.stable[:0]
 		for _, sp := range m.dec.spans {
 			switch {
 			case sp.n == 1:
 				e.single = append(e.single, sp.start)
-			case kernels.RowStable(sp.n, out, in):
+			case !W.IsHalf() && kernels.RowStable(sp.n, out, in):
 				// A prompt chunk: the chunks of all requests in this step
 				// share one pass over W, each row with the bits of its
-				// own product (kernels.RowStable).
+				// own product (kernels.RowStable; not established for the
+				// 16-bit kernels, whose chunks run one by one).
 				for r := sp.start; r < sp.start+sp.n; r++ {
 					e.stable = append(e.stable, r)
 				}
 			default:
-				kernels.Sgemm(false, true, sp.n, out, in, 1, x[sp.start*in:], in, W, in, 0, y[sp.start*out:], out)
+				product(sp.n, x[sp.start*in:], y[sp.start*out:])
 			}
 		}
-		e.gathered(e.single, x, y, in, out, func(k int, gx, gy []float32) {
-			kernels.SgemmRows(k, out, in, gx, in, W, in, gy, out)
-		})
-		e.gathered(e.stable, x, y, in, out, func(k int, gx, gy []float32) {
-			kernels.Sgemm(false, true, k, out, in, 1, gx, in, W, in, 0, gy, out)
-		})
+		e.gathered(e.single, x, y, in, out, rows)
+		e.gathered(e.stable, x, y, in, out, product)
 	}
 	l.AddDeltaBias(x, y, n)
 }

@@ -15,11 +15,13 @@ import (
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/tokenizer"
 )
 
 // A base for tests: the embedded stories260K, or a small random model of
-// GPT-2's or Llama's shape over the embedded tokenizer's 512 ids.
+// GPT-2's or Llama's shape over the embedded tokenizer's 512 ids (Llama's
+// also with a BF16 base).
 type base struct {
 	name  string
 	build func() (model.Model, error)
@@ -33,6 +35,11 @@ var bases = []base{
 	{"rand-llama", func() (model.Model, error) {
 		return model.NewRandom(&model.Config{ModelType: "llama", VocabSize: 512, HiddenSize: 64, IntermediateSize: 172, NumHiddenLayers: 2,
 			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 256, RMSNormEps: 1e-5}, 12)
+	}},
+	// serve --base-dtype bf16: the base stays 16-bit (kernels.GemmHalfRows).
+	{"rand-llama-bf16", func() (model.Model, error) {
+		return model.NewRandomDType(&model.Config{ModelType: "llama", VocabSize: 512, HiddenSize: 64, IntermediateSize: 172, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 256, RMSNormEps: 1e-5}, 12, tensor.BF16)
 	}},
 }
 

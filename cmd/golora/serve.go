@@ -21,6 +21,7 @@ import (
 
 type serveFlags struct {
 	model, tokenizer, adapterDir, host, apiKey string
+	baseDType                                  string
 	adapters                                   []string
 	port, maxBatch, maxQueue, ctx, threads     int
 }
@@ -53,6 +54,7 @@ SIGINT/SIGTERM stop accepting, let running requests finish, and exit 0.`,
 	fl.IntVar(&f.maxQueue, "max-queue", 64, "most sequences waiting for a slot; beyond it requests get 429")
 	fl.IntVar(&f.ctx, "ctx", 0, "most tokens per sequence, prompt included (default: the model's max_position_embeddings)")
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
+	addBaseDTypeFlag(fl, &f.baseDType)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -60,7 +62,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
 	}
-	m, err := loadModel(f.model)
+	m, err := loadModelDType(f.model, f.baseDType)
 	if err != nil {
 		return err
 	}

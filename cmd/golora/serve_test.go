@@ -15,6 +15,8 @@ import (
 
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
+	"github.com/golora/golora/model/embedded"
+	"github.com/golora/golora/tensor"
 )
 
 // randomAdapter saves a rank-4 LoRA adapter with random A and B for the
@@ -48,16 +50,41 @@ func randomAdapter(t *testing.T) string {
 
 // TestServeMatchesGenerate: golora serve answers a greedy completion for an
 // adapter with exactly the text golora generate --adapter prints, and exits
-// cleanly (nil error, so status 0) on SIGTERM.
+// cleanly (nil error, so status 0) on SIGTERM; the same with the base kept
+// in BF16 (--base-dtype bf16, a BF16 checkpoint of the embedded model).
 func TestServeMatchesGenerate(t *testing.T) {
 	dir := randomAdapter(t)
-	const prompt = "Once upon a time"
-	want := runGolora(t, "generate", "--adapter", dir, "--prompt", prompt, "--temperature", "0", "--max-new-tokens", "40")
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf16 := t.TempDir()
+	if err := model.SaveHFDType(m, bf16, tensor.BF16); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bf16, "tok512.bin"), embedded.Tokenizer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range [][]string{nil, {"--model", bf16, "--base-dtype", "bf16"}} {
+		const prompt = "Once upon a time"
+		want := runGolora(t, append([]string{"generate", "--adapter", dir, "--prompt", prompt, "--temperature", "0", "--max-new-tokens", "40"}, base...)...)
+		got := serveCompletion(t, append([]string{"serve", "--adapter", "tuned=" + dir, "--port", "0", "--max-batch", "4"}, base...),
+			`{"model":"tuned","prompt":"`+prompt+`","max_tokens":40,"temperature":0}`)
+		if prompt+got+"\n" != want {
+			t.Errorf("%v: serve %q, generate %q", base, got, want)
+		}
+	}
+}
 
+// serveCompletion runs golora with args (a serve command on port 0), posts
+// body to its /v1/completions, stops it with SIGTERM and returns the
+// completion's text.
+func serveCompletion(t *testing.T, args []string, body string) string {
+	t.Helper()
 	resetFlags()
 	pr, pw := io.Pipe()
 	rootCmd.SetErr(pw)
-	rootCmd.SetArgs([]string{"serve", "--adapter", "tuned=" + dir, "--port", "0", "--max-batch", "4"})
+	rootCmd.SetArgs(args)
 	done := make(chan error, 1)
 	go func() { done <- rootCmd.Execute(); pw.Close() }()
 	defer func() { rootCmd.SetErr(nil); rootCmd.SetArgs(nil) }()
@@ -72,7 +99,7 @@ func TestServeMatchesGenerate(t *testing.T) {
 		t.Fatalf("no address in %q", first)
 	}
 	url := strings.TrimSpace(first[i:])
-	resp, err := http.Post(url+"/completions", "application/json", strings.NewReader(`{"model":"tuned","prompt":"`+prompt+`","max_tokens":40,"temperature":0}`))
+	resp, err := http.Post(url+"/completions", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +108,6 @@ func TestServeMatchesGenerate(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&c)
 	resp.Body.Close()
-	if len(c.Choices) != 1 || prompt+c.Choices[0].Text+"\n" != want {
-		t.Errorf("serve %+v, generate %q", c.Choices, want)
-	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -93,6 +117,10 @@ func TestServeMatchesGenerate(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
 	}
+	if len(c.Choices) != 1 {
+		t.Fatalf("serve answered %+v", c.Choices)
+	}
+	return c.Choices[0].Text
 }
 
 // TestChatPiped: golora chat reads one user turn per line, streams each
