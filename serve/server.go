@@ -52,7 +52,8 @@ type Options struct {
 	// and maximum: the model's max_position_embeddings, else 2048).
 	Ctx int
 	// KVTokens is the KV-cache budget in tokens shared by running
-	// sequences (default MaxBatch × Ctx).
+	// sequences (default MaxBatch × Ctx): each reserves its prompt plus
+	// max_tokens when it starts, and waits in the queue until that fits.
 	KVTokens int
 	// MaxBody is the largest request body in bytes (default 4 MiB).
 	MaxBody int64
@@ -106,7 +107,7 @@ func New(opt Options) (*Server, error) {
 		opt.KVTokens = opt.MaxBatch * opt.Ctx
 	}
 	if opt.KVTokens < opt.Ctx {
-		return nil, fmt.Errorf("serve: a KV budget of %d tokens cannot hold one %d-token context", opt.KVTokens, opt.Ctx)
+		return nil, fmt.Errorf("serve: a KV budget (--kv-tokens) of %d tokens cannot hold one %d-token context (--ctx)", opt.KVTokens, opt.Ctx)
 	}
 	if opt.MaxBody <= 0 {
 		opt.MaxBody = 4 << 20
@@ -162,6 +163,12 @@ func (s *Server) Close() {
 		close(s.eng.quit)
 	}
 	<-s.eng.done
+}
+
+// KVBudget is the KV-cache budget in tokens and what it takes in memory at
+// most (float32 keys and values of every layer).
+func (s *Server) KVBudget() (tokens, bytes int) {
+	return s.opt.KVTokens, s.opt.KVTokens * s.m.KVBytesPerToken()
 }
 
 // KVReserved is the number of KV-cache tokens running sequences hold (0

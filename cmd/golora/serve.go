@@ -24,6 +24,7 @@ type serveFlags struct {
 	baseDType                                  string
 	adapters                                   []string
 	port, maxBatch, maxQueue, ctx, threads     int
+	kvTokens                                   int
 }
 
 func init() {
@@ -53,6 +54,7 @@ SIGINT/SIGTERM stop accepting, let running requests finish, and exit 0.`,
 	fl.IntVar(&f.maxBatch, "max-batch", 8, "most sequences decoded together in one step")
 	fl.IntVar(&f.maxQueue, "max-queue", 64, "most sequences waiting for a slot; beyond it requests get 429")
 	fl.IntVar(&f.ctx, "ctx", 0, "most tokens per sequence, prompt included (default: the model's max_position_embeddings)")
+	fl.IntVar(&f.kvTokens, "kv-tokens", 0, "KV-cache budget in tokens shared by running sequences; a request waits in the queue until its prompt + max_tokens fit (default: max-batch × ctx)")
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	addBaseDTypeFlag(fl, &f.baseDType)
 	rootCmd.AddCommand(cmd)
@@ -61,6 +63,9 @@ SIGINT/SIGTERM stop accepting, let running requests finish, and exit 0.`,
 func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.threads > 0 {
 		kernels.SetThreads(f.threads)
+	}
+	if f.kvTokens < 0 {
+		return fmt.Errorf("--kv-tokens %d: want a positive budget (0: the default)", f.kvTokens)
 	}
 	m, err := loadModelDType(f.model, f.baseDType)
 	if err != nil {
@@ -98,7 +103,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	srv, err := serve.New(serve.Options{
 		Model: m, Tokenizer: tok, BaseName: base, EOS: generate.EOSIDs(m, f.model, tok),
 		Adapters: adapters, AdapterDir: f.adapterDir, APIKey: key,
-		MaxBatch: f.maxBatch, MaxQueue: f.maxQueue, Ctx: f.ctx, Log: cmd.ErrOrStderr(),
+		MaxBatch: f.maxBatch, MaxQueue: f.maxQueue, Ctx: f.ctx, KVTokens: f.kvTokens, Log: cmd.ErrOrStderr(),
 	})
 	if err != nil {
 		return err
@@ -106,7 +111,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := net.JoinHostPort(f.host, strconv.Itoa(f.port))
+	kvTok, kvBytes := srv.KVBudget()
 	return srv.ListenAndServe(ctx, addr, 30*time.Second, func(a string) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "golora: serving %s (%d adapters) on http://%s/v1\n", base, len(adapters), a)
+		fmt.Fprintf(cmd.ErrOrStderr(), "golora: serving %s (%d adapters, KV budget %d tokens, %.1f MiB) on http://%s/v1\n",
+			base, len(adapters), kvTok, float64(kvBytes)/(1<<20), a)
 	})
 }

@@ -68,7 +68,7 @@ func TestServeMatchesGenerate(t *testing.T) {
 	for _, base := range [][]string{nil, {"--model", bf16, "--base-dtype", "bf16"}} {
 		const prompt = "Once upon a time"
 		want := runGolora(t, append([]string{"generate", "--adapter", dir, "--prompt", prompt, "--temperature", "0", "--max-new-tokens", "40"}, base...)...)
-		got := serveCompletion(t, append([]string{"serve", "--adapter", "tuned=" + dir, "--port", "0", "--max-batch", "4"}, base...),
+		got, _ := serveCompletion(t, append([]string{"serve", "--adapter", "tuned=" + dir, "--port", "0", "--max-batch", "4"}, base...),
 			`{"model":"tuned","prompt":"`+prompt+`","max_tokens":40,"temperature":0}`)
 		if prompt+got+"\n" != want {
 			t.Errorf("%v: serve %q, generate %q", base, got, want)
@@ -78,8 +78,8 @@ func TestServeMatchesGenerate(t *testing.T) {
 
 // serveCompletion runs golora with args (a serve command on port 0), posts
 // body to its /v1/completions, stops it with SIGTERM and returns the
-// completion's text.
-func serveCompletion(t *testing.T, args []string, body string) string {
+// completion's text and the line serve started with.
+func serveCompletion(t *testing.T, args []string, body string) (text, started string) {
 	t.Helper()
 	resetFlags()
 	pr, pw := io.Pipe()
@@ -120,7 +120,25 @@ func serveCompletion(t *testing.T, args []string, body string) string {
 	if len(c.Choices) != 1 {
 		t.Fatalf("serve answered %+v", c.Choices)
 	}
-	return c.Choices[0].Text
+	return c.Choices[0].Text, first
+}
+
+// TestServeKVTokens: --kv-tokens sets the KV budget serve reports at start
+// (and requests fitting it are served); a budget below one --ctx, or a
+// negative one, is refused naming the flag.
+func TestServeKVTokens(t *testing.T) {
+	_, started := serveCompletion(t, []string{"serve", "--port", "0", "--ctx", "100", "--kv-tokens", "150"},
+		`{"model":"stories260K","prompt":"Once upon a time","max_tokens":20,"temperature":0}`)
+	// stories260K: 5 layers × 4 KV heads × 8 values × (key, value) × 4 bytes
+	// = 1280 bytes a token
+	if want := "KV budget 150 tokens, 0.2 MiB"; !strings.Contains(started, want) {
+		t.Errorf("serve started with %q, want %q", started, want)
+	}
+	for _, args := range [][]string{{"--ctx", "64", "--kv-tokens", "32"}, {"--kv-tokens", "-1"}} {
+		if _, err := runGoloraErr(append([]string{"serve", "--port", "0"}, args...)...); err == nil || !strings.Contains(err.Error(), "--kv-tokens") {
+			t.Errorf("serve %v: %v, want an error naming --kv-tokens", args, err)
+		}
+	}
 }
 
 // TestChatPiped: golora chat reads one user turn per line, streams each
