@@ -10,8 +10,10 @@
 # with ignore_eos, and alternates the contenders inside each round (the
 # order rotates), so the machine's load hits them alike. It prints one JSON
 # line per measurement and a summary line per contender (min / median / max
-# over rounds, ratios against the first contender of its group); this
-# script turns the summaries into a table.
+# over rounds, ratios against the first contender of its group, and the
+# same ratios per CPU-second of the process, which waiting for a core on a
+# shared machine does not skew); this script turns the summaries into a
+# table.
 #
 # Usage: bench/serve.sh                  (ROUNDS=5; THREADS_SMALL=1 THREADS_BIG=2)
 #        GOLORA_BIN=/path/to/golora ROUNDS=3 bench/serve.sh
@@ -41,13 +43,15 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 - "$OUT"/serve_stories260K.jsonl "$OUT"/serve_gpt2-124m.jsonl <<'PY'
 import json, sys
-print("| model | contender | clients | tokens/s min / median / max | ratio min / median / max (vs) | TTFT p50 / p95 ms |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| model | contender | clients | tokens/s min / median / max | ratio min / median / max (vs) | per CPU-s ratio min / median / max | TTFT p50 / p95 ms |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for path in sys.argv[1:]:
     for line in open(path):
         d = json.loads(line)
         if not d.get("summary"):
             continue
         print(f"| {d['model']} | {d['contender']} | {d['clients']} | {d['tokens_per_s_min']:.0f} / {d['tokens_per_s_median']:.0f} / {d['tokens_per_s_max']:.0f} "
-              f"| {d['ratio_min']:.2f} / {d['ratio_median']:.2f} / {d['ratio_max']:.2f} ({d['vs']}) | {d['ttft_p50_ms']:.0f} / {d['ttft_p95_ms']:.0f} |")
+              f"| {d['ratio_min']:.2f} / {d['ratio_median']:.2f} / {d['ratio_max']:.2f} ({d['vs']}) "
+              + (f"| {d['cpu_ratio_min']:.2f} / {d['cpu_ratio_median']:.2f} / {d['cpu_ratio_max']:.2f} " if 'cpu_ratio_median' in d else "| – ")
+              + f"| {d['ttft_p50_ms']:.0f} / {d['ttft_p95_ms']:.0f} |")
 PY

@@ -185,38 +185,54 @@ func runBenchServe(cmd *cobra.Command, o benchServeOpts) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	tps := map[string][]float64{}
-	ratio := map[string][]float64{}
+	tps, tpc := map[string][]float64{}, map[string][]float64{} // per wall and per CPU second
+	ratio, cpuRatio := map[string][]float64{}, map[string][]float64{}
 	p50, p95 := map[string][]float64{}, map[string][]float64{}
 	for r := range o.rounds {
-		got := map[string]float64{}
+		got, gotCPU := map[string]float64{}, map[string]float64{}
 		for k := range cs {
 			c := cs[(k+r)%len(cs)] // rotate the order each round
+			cpu0 := cpuTime()
 			res := c.load.Run(context.Background())
+			var perCPU float64 // 0: CPU time not measured here
+			if d := cpuTime() - cpu0; d > 0 {
+				perCPU = float64(res.Tokens) / d.Seconds()
+			}
 			if res.Errors > 0 {
 				return fmt.Errorf("%s: %d of %d requests failed: %v", c.label, res.Errors, res.Requests, res.FirstError)
 			}
-			got[c.label] = res.TokensPerSecond()
+			got[c.label], gotCPU[c.label] = res.TokensPerSecond(), perCPU
 			tps[c.label] = append(tps[c.label], res.TokensPerSecond())
+			tpc[c.label] = append(tpc[c.label], perCPU)
 			p50[c.label] = append(p50[c.label], res.TTFTQuantile(0.5).Seconds()*1e3)
 			p95[c.label] = append(p95[c.label], res.TTFTQuantile(0.95).Seconds()*1e3)
 			if err := printJSONLine(cmd, map[string]any{"round": r, "group": c.group, "contender": c.label, "tokens_per_s": res.TokensPerSecond(),
-				"tokens": res.Tokens, "requests": res.Requests, "ttft_p50_ms": p50[c.label][r], "ttft_p95_ms": p95[c.label][r]}); err != nil {
+				"tokens_per_cpu_s": perCPU, "tokens": res.Tokens, "requests": res.Requests, "ttft_p50_ms": p50[c.label][r], "ttft_p95_ms": p95[c.label][r]}); err != nil {
 				return err
 			}
 		}
 		for _, c := range cs {
 			ratio[c.label] = append(ratio[c.label], got[c.label]/got[c.ref])
+			if gotCPU[c.ref] > 0 {
+				cpuRatio[c.label] = append(cpuRatio[c.label], gotCPU[c.label]/gotCPU[c.ref])
+			}
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	for _, c := range cs {
 		t := tps[c.label]
-		if err := printJSONLine(cmd, map[string]any{"summary": true, "model": name, "group": c.group, "contender": c.label, "vs": c.ref,
+		sum := map[string]any{"summary": true, "model": name, "group": c.group, "contender": c.label, "vs": c.ref,
 			"tokens_per_s_min": slices.Min(t), "tokens_per_s_median": median(t), "tokens_per_s_max": slices.Max(t),
 			"ratio_min": slices.Min(ratio[c.label]), "ratio_median": median(ratio[c.label]), "ratio_max": slices.Max(ratio[c.label]),
 			"ttft_p50_ms": median(p50[c.label]), "ttft_p95_ms": median(p95[c.label]), "clients": c.load.Clients,
-			"threads": kernels.Threads(), "loadavg": strings.TrimSpace(string(load))}); err != nil {
+			"threads": kernels.Threads(), "loadavg": strings.TrimSpace(string(load))}
+		// The same per CPU-second of the process: steadier than wall time
+		// on a shared machine (waiting for a core is not counted).
+		if cr := cpuRatio[c.label]; len(cr) > 0 {
+			sum["tokens_per_cpu_s_median"] = median(tpc[c.label])
+			sum["cpu_ratio_min"], sum["cpu_ratio_median"], sum["cpu_ratio_max"] = slices.Min(cr), median(cr), slices.Max(cr)
+		}
+		if err := printJSONLine(cmd, sum); err != nil {
 			return err
 		}
 	}

@@ -56,3 +56,23 @@ func TestBenchCommands(t *testing.T) {
 		t.Errorf("bench train --method none: %v", none)
 	}
 }
+
+// TestBenchServe runs bench serve on the embedded model at tiny sizes: a
+// summary line per contender with its rates per wall and per CPU second.
+func TestBenchServe(t *testing.T) {
+	out := runGolora(t, "bench", "serve", "--rounds", "1", "--adapters", "1,2", "--batches", "1,2", "--clients", "2", "--requests", "1", "--max-tokens", "4", "--threads", "1")
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("%q is not JSON: %v", line, err)
+		}
+		if m["summary"] == true {
+			n++
+			positive(t, m, "tokens_per_s_median", "ratio_median", "tokens_per_cpu_s_median", "cpu_ratio_median")
+		}
+	}
+	if n != 5 { // 1 and 2 adapters, the base, N=1 and N=2
+		t.Errorf("%d summary lines, want 5:\n%s", n, out)
+	}
+}
