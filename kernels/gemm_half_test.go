@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/golora/golora/internal/cputime"
 	"github.com/golora/golora/tensor"
 )
 
@@ -262,12 +263,12 @@ func benchGemmHalf(b *testing.B, M int) {
 	flops := float64(2 * M * N * K)
 	run := func(name string, f func()) {
 		b.Run(name, func(b *testing.B) {
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for range b.N {
 				f()
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+			if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 				b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 			}
 		})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/golora/golora/internal/cputime"
 )
 
 // BenchmarkKernel times the micro-kernel alone on L1-resident panels:
@@ -24,13 +26,13 @@ func BenchmarkKernel(b *testing.B) {
 			selectImpl(impl)
 			defer selectImpl("")
 			ge := pickGeom()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				ge.kernel(k, a, bp, c, ge.nr, 1)
 			}
 			flops := 2 * float64(ge.mr*ge.nr*k) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+			if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 				b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 			}
 		})
@@ -67,11 +69,11 @@ func BenchmarkBlocking(b *testing.B) {
 				b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/%dx%dx%d", cfg[0], cfg[1], cfg[2], s[0], s[1], s[2]), func(b *testing.B) {
 					kc, mc, nc = cfg[0], cfg[1], cfg[2]
 					g.run(1)
-					cpu0 := cpuTime()
+					cpu0 := cputime.Process()
 					for b.Loop() {
 						g.run(1)
 					}
-					if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+					if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 						b.ReportMetric(2*float64(s[0]*s[1]*s[2])*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 					}
 				})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/golora/golora/internal/cputime"
 )
 
 // BenchmarkSgemm times Sgemm at Threads() on transformer shapes (GPT-2
@@ -42,13 +44,13 @@ func BenchmarkSgemm(b *testing.B) {
 				defer selectImpl("")
 				g := newGemm(rng, s.transA, s.transB, s.M, s.N, s.K, 1, 0, 0)
 				Sgemm(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				for b.Loop() {
 					Sgemm(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
 				}
 				flops := 2 * float64(s.M*s.N*s.K) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+				if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 					b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 				}
 			})

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/golora/golora/generate"
+	"github.com/golora/golora/internal/cputime"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
@@ -192,10 +193,10 @@ func runBenchServe(cmd *cobra.Command, o benchServeOpts) error {
 		got, gotCPU := map[string]float64{}, map[string]float64{}
 		for k := range cs {
 			c := cs[(k+r)%len(cs)] // rotate the order each round
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			res := c.load.Run(context.Background())
 			var perCPU float64 // 0: CPU time not measured here
-			if d := cpuTime() - cpu0; d > 0 {
+			if d := cputime.Process() - cpu0; d > 0 {
 				perCPU = float64(res.Tokens) / d.Seconds()
 			}
 			if res.Errors > 0 {
