@@ -17,9 +17,10 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// TestBaseDTypeCommands runs --base-dtype through every command that loads
-// a model, on the embedded model saved as a BF16 checkpoint.
-func TestBaseDTypeCommands(t *testing.T) {
+// bf16Embedded saves the embedded model as a BF16 checkpoint (with its
+// tokenizer) in a temporary folder and returns the folder.
+func bf16Embedded(t *testing.T) string {
+	t.Helper()
 	m, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +32,13 @@ func TestBaseDTypeCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tok512.bin"), embedded.Tokenizer, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TestBaseDTypeCommands runs --base-dtype through every command that loads
+// a model, on the embedded model saved as a BF16 checkpoint.
+func TestBaseDTypeCommands(t *testing.T) {
+	dir := bf16Embedded(t)
 
 	// eval: the bf16 base's loss is within 1% of the float32 one.
 	var jsonl bytes.Buffer
@@ -67,6 +75,10 @@ func TestBaseDTypeCommands(t *testing.T) {
 	}
 
 	// merge writes the checkpoint's dtype unless --dtype says otherwise.
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	lm := lora.ForModel(m)
 	cfg := lora.DefaultConfig()
 	cfg.TargetModules = lora.List("q_proj", "v_proj")

@@ -15,8 +15,6 @@ import (
 
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
-	"github.com/golora/golora/model/embedded"
-	"github.com/golora/golora/tensor"
 )
 
 // randomAdapter saves a rank-4 LoRA adapter with random A and B for the
@@ -54,17 +52,7 @@ func randomAdapter(t *testing.T) string {
 // in BF16 (--base-dtype bf16, a BF16 checkpoint of the embedded model).
 func TestServeMatchesGenerate(t *testing.T) {
 	dir := randomAdapter(t)
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bf16 := t.TempDir()
-	if err := model.SaveHFDType(m, bf16, tensor.BF16); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bf16, "tok512.bin"), embedded.Tokenizer, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bf16 := bf16Embedded(t)
 	for _, base := range [][]string{nil, {"--model", bf16, "--base-dtype", "bf16"}} {
 		const prompt = "Once upon a time"
 		want := runGolora(t, append([]string{"generate", "--adapter", dir, "--prompt", prompt, "--temperature", "0", "--max-new-tokens", "40"}, base...)...)
