@@ -330,14 +330,17 @@ func (r *run) loop(ctx context.Context) error {
 // interrupted checkpoints a cancelled run (unless that step is saved
 // already) and returns the error Run reports.
 func (r *run) interrupted(ctx context.Context) error {
-	if !r.NoCheckpoints && r.lastSaved != r.st.Step {
-		dir, err := r.save()
-		if err != nil {
+	if r.NoCheckpoints {
+		r.pr.endLine()
+		return &Interrupted{Step: r.st.Step, Err: ctx.Err()}
+	}
+	if r.lastSaved != r.st.Step {
+		if _, err := r.save(); err != nil {
 			return errors.Join(ctx.Err(), err)
 		}
-		r.pr.line("interrupted at step %d; checkpoint %s (continue with --resume)", r.st.Step, dir)
 	}
-	return fmt.Errorf("train: interrupted at step %d: %w", r.st.Step, ctx.Err())
+	r.pr.endLine()
+	return &Interrupted{Step: r.st.Step, Checkpoint: r.lastGood(), Err: ctx.Err()}
 }
 
 // step runs one optimizer step and logs it; it stops the run on a

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -55,10 +56,11 @@ every node sees (docs/SLURM.md).`,
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(out, "%-10s task %-10s base %-8s %s\n", n, s.Task, s.Base, firstLine(s.Description))
+					fmt.Fprintf(out, "%s (task %s, base %s)\n%s", n, s.Task, s.Base, wrapText(s.Description, "    ", listWidth))
 				}
+				fmt.Fprintln(out)
 				for _, t := range experiment.Tasks {
-					fmt.Fprintf(out, "task %-10s %s\n", t.Name, t.About)
+					fmt.Fprintf(out, "task %s\n%s", t.Name, wrapText(t.About, "    ", listWidth))
 				}
 				return nil
 			}
@@ -147,7 +149,34 @@ missing; --resubmit-failed submits those that Slurm is not still running.`,
 	rootCmd.AddCommand(cmd)
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+// listWidth is the width experiment --list wraps to: an 80-column
+// terminal, whole descriptions and no line the terminal has to break.
+const listWidth = 80
+
+// wrapText refills s (its line breaks are a YAML file's, not meant for the
+// terminal) into lines of at most width columns, each starting with indent;
+// a word longer than a line gets a line of its own.
+func wrapText(s, indent string, width int) string {
+	var b strings.Builder
+	n := 0 // columns on the current line
+	for _, w := range strings.Fields(s) {
+		l := utf8.RuneCountInString(w)
+		if n > 0 && n+1+l > width {
+			b.WriteByte('\n')
+			n = 0
+		}
+		if n == 0 {
+			b.WriteString(indent)
+			n = len(indent)
+		} else {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += l
+	}
+	if n > 0 {
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -76,5 +76,5 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	if err != nil {
 		return err
 	}
-	return runTrainer(tr, out)
+	return runTrainer(tr, out, "pretrain")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,7 +72,7 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	if err != nil {
 		return err
 	}
-	return runTrainer(tr, out)
+	return runTrainer(tr, out, "train")
 }
 
 // setupTrainer builds the trainer of train and pretrain (m nil: load
@@ -106,13 +107,35 @@ func setupTrainer(cfg train.Config, m model.Model, tok data.Encoder, out io.Writ
 	return tr, nil
 }
 
-// runTrainer runs tr, logging to out. The first Ctrl-C stops after the
-// current step with a checkpoint; a second one kills the process as usual.
-func runTrainer(tr *train.Trainer, out io.Writer) error {
+// runTrainer runs tr, logging to out. The first Ctrl-C (or SIGTERM) stops
+// after the current step with a checkpoint; a second one kills the process
+// as usual. The interrupted run ends with the status a shell gives a command
+// stopped by that signal (130 for Ctrl-C), so that `golora train && golora
+// merge ...` does not go on with an unfinished run, and says how to resume.
+func runTrainer(tr *train.Trainer, out io.Writer, command string) error {
 	tr.Log = out
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	got := make(chan os.Signal, 1)
+	go func() {
+		if s, ok := <-sigs; ok {
+			signal.Stop(sigs) // the next one kills as usual
+			got <- s
+			cancel()
+		}
+	}()
 	_, err := tr.Run(ctx)
+	signal.Stop(sigs)
+	close(sigs)
+	var in *train.Interrupted
+	if errors.As(err, &in) {
+		code := 130 // 128 + SIGINT
+		if s := <-got; s == syscall.SIGTERM {
+			code = 128 + int(syscall.SIGTERM)
+		}
+		return &exitError{code: code, err: fmt.Errorf("%w; resume with: golora %s --out %s --resume", err, command, tr.Config.Out)}
+	}
 	return err
 }
