@@ -13,9 +13,11 @@ import (
 
 // Load reads a JSONL file (gzip-compressed or not: detected from its first
 // bytes) and tokenizes every record with tok. See the package doc for the
-// record shapes. A malformed line is a *LineError unless opts.SkipBad; I/O
-// errors and configuration errors (a chat record but no template) are
-// returned whatever opts.SkipBad says.
+// record shapes; with a nil tok only {"input_ids"} records can be read (a
+// model without a tokenizer), and any other is an error. A malformed line is
+// a *LineError unless opts.SkipBad; I/O errors and configuration errors (a
+// chat record but no template, a text record but no tokenizer) are returned
+// whatever opts.SkipBad says.
 //
 // Lines are tokenized on opts.Workers goroutines, so tok and opts.Template
 // must be safe for concurrent use (the tokenizer package's are) unless

@@ -82,3 +82,24 @@ func TestParallelPanic(t *testing.T) {
 	load(t, in, panicky{}, Options{Workers: 3})
 	t.Fatal("no panic")
 }
+
+// TestLoadWithoutTokenizer: with no tokenizer, input_ids records load as
+// they are (checked against Options.VocabSize), and a text record is an
+// error naming its line and the fix, even with SkipBad.
+func TestLoadWithoutTokenizer(t *testing.T) {
+	ds, st, err := LoadReader(strings.NewReader(`{"input_ids": [1, 5, 9]}`+"\n"+`{"input_ids": [2, 3], "labels": [-100, 3]}`+"\n"), "ids.jsonl", nil, Options{VocabSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Example{{Tokens: []int{1, 5, 9}, Labels: []int{1, 5, 9}}, {Tokens: []int{2, 3}, Labels: []int{-100, 3}}}
+	if !reflect.DeepEqual(ds.Examples, want) || st.Kinds[KindTokens] != 2 {
+		t.Errorf("examples %v (%v), want %v", ds.Examples, st, want)
+	}
+	if _, _, err := LoadReader(strings.NewReader(`{"input_ids": [1, 10]}`+"\n"), "ids.jsonl", nil, Options{VocabSize: 10}); err == nil || !strings.Contains(err.Error(), "[0, 10)") {
+		t.Errorf("id past VocabSize: %v", err)
+	}
+	_, _, err = LoadReader(strings.NewReader(`{"input_ids": [1, 5]}`+"\n"+`{"text": "hi"}`+"\n"), "mixed.jsonl", nil, Options{SkipBad: true})
+	if err == nil || !strings.Contains(err.Error(), "mixed.jsonl:2") || !strings.Contains(err.Error(), "needs a tokenizer") {
+		t.Errorf("text record without a tokenizer: %v", err)
+	}
+}

@@ -14,12 +14,13 @@ type encoder struct {
 }
 
 func newEncoder(tok Encoder, opts Options) *encoder {
-	e := &encoder{tok: tok, opts: opts, bos: -1, eos: -1, rendered: tok.Encode}
-	if v, ok := tok.(interface{ VocabSize() int }); ok {
-		e.vocab = v.VocabSize()
+	e := &encoder{tok: tok, opts: opts, bos: -1, eos: -1, vocab: opts.VocabSize}
+	if tok == nil { // input_ids records only (record refuses the others)
+		return e
 	}
-	if opts.VocabSize > 0 && (e.vocab == 0 || opts.VocabSize < e.vocab) {
-		e.vocab = opts.VocabSize
+	e.rendered = tok.Encode
+	if v, ok := tok.(interface{ VocabSize() int }); ok && v.VocabSize() > 0 && (e.vocab == 0 || v.VocabSize() < e.vocab) {
+		e.vocab = v.VocabSize()
 	}
 	if s, ok := tok.(interface{ EncodeWithSpecial(string) []int }); ok {
 		e.rendered = s.EncodeWithSpecial
@@ -59,6 +60,9 @@ func (e *encoder) record(line []byte) (r lineResult) {
 	rec, reason := parseRecord(line)
 	if reason != "" {
 		return lineResult{kind: rec.kind, reason: reason}
+	}
+	if e.tok == nil && rec.kind != KindTokens {
+		return lineResult{kind: rec.kind, fatal: fmt.Sprintf(`a %s record needs a tokenizer and there is none: without one only pre-tokenized {"input_ids"} records can be read (give --tokenizer)`, rec.kind)}
 	}
 	var ex Example
 	var straddled bool

@@ -24,10 +24,10 @@ func LoadSplits(trainPath, validPath string, fraction float64, seed uint64, tok 
 	if validPath != "" && fraction != 0 {
 		return nil, errors.New("data: give a validation file or a held-out fraction, not both")
 	}
-	if fi, err := os.Stat(trainPath); err == nil && fi.IsDir() {
+	if IsSplitDir(trainPath) {
 		dir := trainPath
-		trainPath = filepath.Join(dir, "train.jsonl")
-		if v := filepath.Join(dir, "valid.jsonl"); validPath == "" && fraction == 0 {
+		trainPath = SplitFile(dir, "train")
+		if v := SplitFile(dir, "valid"); validPath == "" && fraction == 0 {
 			if _, err := os.Stat(v); err == nil {
 				validPath = v
 			}
@@ -55,3 +55,17 @@ func LoadSplits(trainPath, validPath string, fraction float64, seed uint64, tok 
 	}
 	return &s, nil
 }
+
+// Splits of a data folder in mlx-lm's layout, in the order they are used.
+var SplitNames = []string{"train", "valid", "test"}
+
+// IsSplitDir reports whether path is a folder, to be read in mlx-lm's layout
+// (train.jsonl, valid.jsonl, test.jsonl) rather than as one JSONL file.
+func IsSplitDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// SplitFile is the file of one split ("train", "valid" or "test") in a data
+// folder in mlx-lm's layout.
+func SplitFile(dir, split string) string { return filepath.Join(dir, split+".jsonl") }

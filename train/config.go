@@ -23,6 +23,11 @@ type Config struct {
 	// (model.Options).
 	BaseDType string `yaml:"base-dtype" json:"base-dtype"`
 
+	// Tokenizer is --tokenizer: the tokenizer file or folder to use instead
+	// of the one found beside Model. The engine takes the tokenizer itself
+	// (Setup); this records the choice for --config and --resume.
+	Tokenizer string `yaml:"tokenizer" json:"tokenizer,omitempty"`
+
 	// ValidFraction holds out this share of --data (seeded by Seed) as the
 	// validation set when no --valid file is given.
 	ValidFraction float64 `yaml:"valid-fraction" json:"valid-fraction"`

@@ -345,11 +345,17 @@ func SetupData(cfg Config, m model.Model, d *Data, tok data.Encoder, log func(fo
 		}
 	}
 	mc := m.Config()
+	if err := checkIDs(d, mc.VocabSize); err != nil {
+		return nil, err
+	}
 	seqLen := cfg.SeqLen
 	if mc.MaxPositionEmbeddings > 0 && seqLen > mc.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("train: --seq-len %d exceeds the model's %d positions", seqLen, mc.MaxPositionEmbeddings)
 	}
-	pad := max(tok.EOS(), 0)
+	pad := 0 // any id: padding is masked out of the loss and comes after what it could attend to
+	if tok != nil {
+		pad = max(tok.EOS(), 0)
+	}
 	bo := data.BatchOptions{BatchSize: cfg.Batch, SeqLen: seqLen, Pack: cfg.Pack, PadID: pad, Shuffle: cfg.DataOrder != "file", Seed: uint64(cfg.Seed)}
 	it, err := data.NewIterator(d.Train.Examples, bo)
 	if err != nil {
@@ -445,3 +451,22 @@ func appendSkipped(msgs []string, file string, st data.Stats) []string {
 
 // VocabSize implements VocabSizer, so the divergence guard knows ln(V).
 func (t *ModelTask) VocabSize() int { return t.Model.Config().VocabSize }
+
+// checkIDs refuses token ids the model has no embedding for: without a
+// tokenizer (tok nil) nothing else bounds pre-tokenized input_ids by the
+// vocabulary.
+func checkIDs(d *Data, vocab int) error {
+	for _, ds := range []*data.Dataset{d.Train, d.Valid} {
+		if ds == nil {
+			continue
+		}
+		for i, ex := range ds.Examples {
+			for _, id := range ex.Tokens {
+				if id < 0 || id >= vocab {
+					return fmt.Errorf("train: %s: example %d has token id %d, outside the model's vocabulary [0, %d)", ds.Name, i+1, id, vocab)
+				}
+			}
+		}
+	}
+	return nil
+}

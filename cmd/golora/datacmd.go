@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -26,53 +26,42 @@ func init() {
 	var show int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "data FILE.jsonl",
+		Use:   "data FILE.jsonl|DIR",
 		Short: "Check a JSONL training file: record counts, tokens, masking, truncation, packing",
 		Long: `Load a JSONL file as golora train would and report what it holds: records by
 kind ({"text"}, {"prompt","completion"}, {"messages"}, {"input_ids"}), tokens
 and loss-carrying tokens, malformed lines, truncation, and with --seq-len the
 batch layout (rows, padding, packing). --show N prints the first N examples
-with the tokens that carry loss marked, to check the masking by eye.`,
+with the tokens that carry loss marked, to check the masking by eye. A data
+folder (train.jsonl, valid.jsonl, test.jsonl, as train --data takes it) is
+checked file by file. Without a tokenizer (a model that has none) only
+{"input_ids"} records can be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tok, err := loadTokenizer(modelPath, tokPath)
 			if err != nil {
 				return err
 			}
-			if tok == nil {
-				return errors.New("no tokenizer: give --tokenizer or --model")
+			var enc data.Encoder // none: input_ids records only
+			if tok != nil {
+				enc = tok
 			}
-			ds, st, err := data.Load(args[0], tok, opts)
-			if err != nil {
-				return err
+			files := []string{args[0]}
+			if data.IsSplitDir(args[0]) { // a data folder, as train --data takes it
+				files = nil
+				for _, s := range data.SplitNames {
+					if f := data.SplitFile(args[0], s); fileExists(f) {
+						files = append(files, f)
+					}
+				}
+				if len(files) == 0 {
+					return fmt.Errorf("%s: a data folder needs train.jsonl, valid.jsonl or test.jsonl (mlx-lm's layout)", args[0])
+				}
 			}
-			rep := dataReport{File: args[0], Load: st}
-			if bo.SeqLen > 0 {
-				_, bs, err := data.Batches(ds.Examples, bo)
-				if err != nil {
+			for _, f := range files {
+				if err := reportData(cmd.OutOrStdout(), f, tok, enc, opts, bo, show, asJSON); err != nil {
 					return err
 				}
-				rep.Batches = &bs
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				js, err := json.MarshalIndent(rep, "", "  ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, string(js))
-				return nil
-			}
-			fmt.Fprintf(out, "%s: %v\n", args[0], st)
-			for _, le := range st.SkipErrors {
-				fmt.Fprintf(out, "  skipped %v\n", le)
-			}
-			if b := rep.Batches; b != nil {
-				fmt.Fprintf(out, "batches of %dx%d: %d examples in %d rows, %d batches/epoch, %.1f%% padding, %d truncated (%d tokens dropped), %d without loss\n",
-					bo.BatchSize, bo.SeqLen, b.Examples, b.Rows, b.Batches, 100*b.PadFraction, b.Truncated, b.Dropped, b.NoLoss)
-			}
-			for i := range min(show, ds.Len()) {
-				showExample(out, tok, i, ds.Examples[i])
 			}
 			return nil
 		},
@@ -91,6 +80,47 @@ with the tokens that carry loss marked, to check the masking by eye.`,
 	rootCmd.AddCommand(cmd)
 }
 
+// reportData loads one JSONL file and prints what golora data reports on it.
+func reportData(out io.Writer, file string, tok tokenizer.Full, enc data.Encoder, opts data.Options, bo data.BatchOptions, show int, asJSON bool) error {
+	ds, st, err := data.Load(file, enc, opts)
+	if err != nil {
+		return err
+	}
+	rep := dataReport{File: file, Load: st}
+	if bo.SeqLen > 0 {
+		_, bs, err := data.Batches(ds.Examples, bo)
+		if err != nil {
+			return err
+		}
+		rep.Batches = &bs
+	}
+	if asJSON {
+		js, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, string(js))
+		return nil
+	}
+	fmt.Fprintf(out, "%s: %v\n", file, st)
+	for _, le := range st.SkipErrors {
+		fmt.Fprintf(out, "  skipped %v\n", le)
+	}
+	if b := rep.Batches; b != nil {
+		fmt.Fprintf(out, "batches of %dx%d: %d examples in %d rows, %d batches/epoch, %.1f%% padding, %d truncated (%d tokens dropped), %d without loss\n",
+			bo.BatchSize, bo.SeqLen, b.Examples, b.Rows, b.Batches, 100*b.PadFraction, b.Truncated, b.Dropped, b.NoLoss)
+	}
+	for i := range min(show, ds.Len()) {
+		showExample(out, tok, i, ds.Examples[i])
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // showExample prints an example as alternating runs of text, the runs that
 // carry loss between ⟦ and ⟧.
 func showExample(w io.Writer, tok tokenizer.Tokenizer, i int, ex data.Example) {
@@ -101,7 +131,10 @@ func showExample(w io.Writer, tok tokenizer.Tokenizer, i int, ex data.Example) {
 		for e < len(ex.Tokens) && (ex.Labels[e] != data.IgnoreIndex) == loss {
 			e++
 		}
-		text := tok.Decode(ex.Tokens[s:e])
+		text := fmt.Sprint(ex.Tokens[s:e]) // ids, for a model without a tokenizer
+		if tok != nil {
+			text = tok.Decode(ex.Tokens[s:e])
+		}
 		if loss {
 			fmt.Fprintf(w, "⟦%s⟧", text)
 		} else {

@@ -22,14 +22,19 @@ func init() {
 		Long: `Evaluate mean next-token cross-entropy over every loss-carrying token of a
 JSONL file: {"text": ...}, {"prompt", "completion"}, {"messages": [...]} or
 pre-tokenized {"input_ids": [...]} (optional "labels") records, the same
-formats golora train reads.`,
+formats golora train reads. --data may also be a data folder in mlx-lm's
+layout (train.jsonl, valid.jsonl, test.jsonl): its test.jsonl is evaluated,
+as mlx-lm's --test does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if threads > 0 {
 				kernels.SetThreads(threads)
 			}
 			if dataPath == "" {
-				return errors.New("--data FILE.jsonl is required")
+				return errors.New("--data FILE.jsonl (or a folder holding test.jsonl) is required")
+			}
+			if data.IsSplitDir(dataPath) { // mlx-lm's --test: the folder's test split
+				dataPath = data.SplitFile(dataPath, "test")
 			}
 			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
 			if err != nil {
@@ -46,17 +51,13 @@ formats golora train reads.`,
 			if err != nil {
 				return err
 			}
-			noTok := &idsOnly{}
-			var enc data.Encoder = noTok
+			var enc data.Encoder // none: input_ids records only
 			if tok != nil {
 				enc = tok
 			}
 			ds, _, err := data.Load(dataPath, enc, data.Options{MaxSeqLen: m.Config().MaxPositionEmbeddings, VocabSize: m.Config().VocabSize})
 			if err != nil {
 				return err
-			}
-			if noTok.textSeen {
-				return fmt.Errorf("%s: text records need a tokenizer and this model has none (give --tokenizer)", dataPath)
 			}
 			res := train.Evaluate(m, ds.Examples)
 			if asJSON {
@@ -72,17 +73,9 @@ formats golora train reads.`,
 	fl.StringVar(&modelPath, "model", "", "model folder, .safetensors, llama2.c .bin or Hugging Face hub id in the local cache (default: the adapter's base model, else embedded stories260K)")
 	fl.StringVar(&adapter, "adapter", "", "PEFT adapter folder(s), comma-separated")
 	fl.StringVar(&tokPath, "tokenizer", "", "tokenizer folder/file (default: found beside the model)")
-	fl.StringVar(&dataPath, "data", "", "JSONL file to evaluate on")
+	fl.StringVar(&dataPath, "data", "", "JSONL file to evaluate on, or a data folder (mlx-lm layout: its test.jsonl)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
 	addBaseDTypeFlag(fl, &baseDType)
 	fl.IntVar(&threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
 	rootCmd.AddCommand(cmd)
 }
-
-// idsOnly lets models without a tokenizer evaluate pre-tokenized records;
-// it notes any text it is asked to encode so the command can refuse it.
-type idsOnly struct{ textSeen bool }
-
-func (e *idsOnly) Encode(string) []int { e.textSeen = true; return nil }
-func (*idsOnly) BOS() int              { return -1 }
-func (*idsOnly) EOS() int              { return -1 }

@@ -95,6 +95,30 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	return tok, err
 }
 
+// saveTokenizer writes tok, the tokenizer loadTokenizer found for
+// (modelPath, tokPath), into dir, so that a model saved there works as
+// --model with nothing else (tokenizer.CopyFiles, CopyForModel). A
+// tokenizer read from a GGUF file has no files; that gets a note on w.
+func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writer) error {
+	if tok == nil {
+		return nil // the model has none and none was given
+	}
+	copyFrom, src := tokenizer.CopyFiles, tokPath
+	if tokPath == "" {
+		copyFrom, src = tokenizer.CopyForModel, modelPath
+	}
+	src, err := model.Resolve(src)
+	if err != nil {
+		return err
+	}
+	err = copyFrom(dir, src)
+	if errors.Is(err, tokenizer.ErrNoFiles) {
+		fmt.Fprintf(w, "golora: note: %v; %s has no tokenizer files (use it with --tokenizer)\n", err, dir)
+		return nil
+	}
+	return err
+}
+
 // attachAdapters loads one or more adapter folders saved by golora train or
 // PEFT (comma-separated) onto m and activates them all; it returns nil when
 // dirs is empty.

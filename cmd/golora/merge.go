@@ -3,13 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/internal/outpath"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
@@ -27,10 +24,6 @@ func mergeDType(modelPath, dtype string) (tensor.DType, error) {
 	}
 	return dt, nil
 }
-
-// mergeSideFiles are copied from the base model folder unchanged, so the
-// merged folder is a complete checkpoint for other tools.
-var mergeSideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model"}
 
 func init() {
 	var modelPath, adapter, out, baseDType, dtype string
@@ -68,6 +61,10 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			if err != nil {
 				return err
 			}
+			tok, err := loadTokenizer(modelPath, "")
+			if err != nil {
+				return err
+			}
 			m, err := loadModelDType(modelPath, baseDType)
 			if err != nil {
 				return err
@@ -91,22 +88,10 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			if err := model.SaveHFDType(m, out, saveDT); err != nil {
 				return err
 			}
-			if modelPath == "" {
-				// The embedded model's tokenizer travels with it, so that
-				// generate --model OUT works on the merged folder too.
-				if err := atomicfile.WriteBytes(filepath.Join(out, "tok512.bin"), embedded.Tokenizer); err != nil {
-					return err
-				}
-			} else if st, err := os.Stat(modelPath); err == nil && st.IsDir() {
-				for _, f := range mergeSideFiles {
-					data, err := os.ReadFile(filepath.Join(modelPath, f))
-					if err != nil {
-						continue
-					}
-					if err := atomicfile.WriteBytes(filepath.Join(out, f), data); err != nil {
-						return err
-					}
-				}
+			// The base's tokenizer travels with it, so that generate
+			// --model OUT works on the merged folder as on the base.
+			if err := saveTokenizer(out, modelPath, "", tok, cmd.ErrOrStderr()); err != nil {
+				return err
 			}
 			base := given
 			switch {

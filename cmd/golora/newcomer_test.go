@@ -18,6 +18,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/golora/golora/experiment"
+	"github.com/golora/golora/lora"
+	"github.com/golora/golora/model"
+	"github.com/golora/golora/model/embedded"
 )
 
 // TestMain lets a test run golora as a process of its own (for signals and
@@ -155,8 +158,125 @@ func TestTrainInterrupt(t *testing.T) {
 	if _, err := fmt.Sscanf(filepath.Base(ckpt), "step-%d", &step); err != nil || step < 2 {
 		t.Fatalf("checkpoint %s: step %d (%v), want >= 2", ckpt, step, err)
 	}
-	log := runGolora(t, "train", "--out", out, "--resume", "--steps", strconv.Itoa(step+1))
-	if !strings.Contains(log, "step "+strconv.Itoa(step+1)+"/"+strconv.Itoa(step+1)) {
-		t.Errorf("resumed run did not continue from step %d:\n%s", step, log)
+	log, err := goloraProcess("train", "--out", out, "--resume", "--steps", strconv.Itoa(step+1)).CombinedOutput()
+	if err != nil || !strings.Contains(string(log), "step "+strconv.Itoa(step+1)+"/"+strconv.Itoa(step+1)) {
+		t.Errorf("resumed run did not continue from step %d (%v):\n%s", step, err, log)
+	}
+}
+
+// llama2cDir writes the embedded stories260K as a llama2.c checkpoint
+// (stories260K.bin), with its tok512.bin beside it when withTok.
+func llama2cDir(t *testing.T, withTok bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "stories260K.bin"), embedded.Model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if withTok {
+		if err := os.WriteFile(filepath.Join(dir, "tok512.bin"), embedded.Tokenizer, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestOutputsCarryTokenizer: a merge of a llama2.c checkpoint, a
+// --method full run and a pretrain folder each hold their tokenizer, so
+// `golora generate --model OUT` prints text with nothing else given.
+func TestOutputsCarryTokenizer(t *testing.T) {
+	gen := []string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "20"}
+	src := llama2cDir(t, true)
+	ckpt := filepath.Join(src, "stories260K.bin")
+
+	// merge: the adapted llama2.c model and the merged folder write the same text.
+	m, err := model.Load(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := lora.ForModel(m)
+	lc := lora.DefaultConfig()
+	lc.TargetModules = lora.List("q_proj", "v_proj")
+	if err := lm.Add(lora.DefaultName, lc, "false", 3); err != nil { // non-zero B: the merge changes the text
+		t.Fatal(err)
+	}
+	adapter := t.TempDir()
+	if err := lm.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model", ckpt, "--adapter", adapter, "--out", merged)
+	if _, err := os.Stat(filepath.Join(merged, "tok512.bin")); err != nil {
+		t.Errorf("merged llama2.c model: %v", err)
+	}
+	want := runGolora(t, append(gen, "--model", ckpt, "--adapter", adapter)...)
+	if got := runGolora(t, append(gen, "--model", merged)...); got != want {
+		t.Errorf("generate --model MERGED = %q, want the adapted model's %q", got, want)
+	}
+
+	// train --method full and pretrain write model folders that generate reads as they are.
+	full := filepath.Join(t.TempDir(), "full")
+	runGolora(t, "train", "--method", "full", "--steps", "2", "--seq-len", "16", "--batch", "1", "--eval-every", "0", "--out", full)
+	pre := filepath.Join(t.TempDir(), "pre")
+	runGolora(t, "pretrain", "--layers", "1", "--hidden", "16", "--heads", "2", "--steps", "2", "--seq-len", "16", "--batch", "1", "--eval-every", "0", "--out", pre)
+	for _, dir := range []string{full, pre} {
+		out, stderr, err := runGoloraSplit(t, append(gen, "--model", dir)...)
+		if err != nil || !strings.HasPrefix(out, "Once upon a time") {
+			t.Errorf("generate --model %s: %q, %v\n%s", dir, out, err, stderr)
+		}
+	}
+}
+
+// TestTrainTokenizerFlag: a model without a tokenizer trains on input_ids
+// records with none, refuses text naming --tokenizer, and trains on text
+// with --tokenizer, whose files its --method full output then carries.
+func TestTrainTokenizerFlag(t *testing.T) {
+	ckpt := filepath.Join(llama2cDir(t, false), "stories260K.bin")
+	dir := t.TempDir()
+	ids := filepath.Join(dir, "ids.jsonl")
+	text := filepath.Join(dir, "text.jsonl")
+	os.WriteFile(ids, []byte(`{"input_ids": [1, 403, 407, 261, 378, 432, 383, 286, 300, 12]}`+"\n"), 0o644)
+	os.WriteFile(text, []byte(`{"text": "Once upon a time there was a cat."}`+"\n"), 0o644)
+	args := []string{"train", "--model", ckpt, "--steps", "2", "--seq-len", "16", "--batch", "1", "--eval-every", "0"}
+
+	if out, err := runGoloraErr(append(args, "--data", ids, "--out", filepath.Join(dir, "ids"))...); err != nil {
+		t.Errorf("input_ids data without a tokenizer: %v\n%s", err, out)
+	}
+	_, err := runGoloraErr(append(args, "--data", text, "--out", filepath.Join(dir, "text"))...)
+	if err == nil || !strings.Contains(err.Error(), "text.jsonl:1") || !strings.Contains(err.Error(), "--tokenizer") {
+		t.Errorf("text data without a tokenizer: %v, want an error naming the line and --tokenizer", err)
+	}
+	tok := filepath.Join(llama2cDir(t, true), "tok512.bin")
+	full := filepath.Join(dir, "full")
+	if out, err := runGoloraErr(append(args, "--data", text, "--tokenizer", tok, "--method", "full", "--out", full)...); err != nil {
+		t.Fatalf("--tokenizer: %v\n%s", err, out)
+	}
+	if out := runGolora(t, "generate", "--model", full, "--prompt", "Once", "--max-tokens", "5"); !strings.HasPrefix(out, "Once") {
+		t.Errorf("generate --model FULL = %q", out)
+	}
+}
+
+// TestDataFolder: eval and data take a data folder in mlx-lm's layout as
+// train does: eval its test.jsonl, data every split it holds.
+func TestDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	rows := map[string]string{
+		"train": `{"text": "Once upon a time there was a dog."}`,
+		"valid": `{"text": "Lily saw a big red ball."}`,
+		"test":  `{"input_ids": [1, 403, 407, 261, 378, 432]}`,
+	}
+	for s, r := range rows {
+		os.WriteFile(filepath.Join(dir, s+".jsonl"), []byte(r+"\n"), 0o644)
+	}
+	if a, b := runGolora(t, "eval", "--data", dir), runGolora(t, "eval", "--data", filepath.Join(dir, "test.jsonl")); a != b {
+		t.Errorf("eval --data DIR = %q, want test.jsonl's %q", a, b)
+	}
+	out := runGolora(t, "data", dir)
+	for _, s := range []string{"train", "valid", "test"} {
+		if !strings.Contains(out, filepath.Join(dir, s+".jsonl")+": 1 examples") {
+			t.Errorf("data DIR lacks %s.jsonl:\n%s", s, out)
+		}
+	}
+	if _, err := runGoloraErr("data", t.TempDir()); err == nil || !strings.Contains(err.Error(), "train.jsonl") {
+		t.Errorf("empty folder: %v", err)
 	}
 }

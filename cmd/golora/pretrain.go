@@ -24,7 +24,6 @@ func pretrainDefaults() train.Config {
 
 func init() {
 	cfg := pretrainDefaults()
-	var tokPath string
 	cmd := &cobra.Command{
 		Use:   "pretrain",
 		Short: "Train a model from scratch (random weights of a given shape) on the same engine as train",
@@ -32,21 +31,21 @@ func init() {
 --hidden, --heads, --kv-heads, --intermediate and --vocab (or the same keys in
 --config), the data and every optimisation setting from the train flags. The
 result is a Hugging Face model folder (config.json, model.safetensors) in
---out; use it with --model (and --tokenizer) in generate, eval and train.
+--out, with the tokenizer (--tokenizer, default the embedded 512-token one)
+copied in; use it with --model in generate, eval and train.
 Checkpoints and --resume work as for train.`,
 		Example: `  golora pretrain --layers 4 --hidden 128 --heads 4 --steps 300
   golora pretrain --config pretrain.yaml --data corpus.jsonl --tokenizer models/tok512.bin`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runPretrain(cmd, &cfg, tokPath) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPretrain(cmd, &cfg) },
 	}
 	trainconfig.RegisterFlags(cmd.Flags(), &cfg)
 	trainconfig.RegisterShapeFlags(cmd.Flags(), &cfg.Shape)
-	cmd.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer file or folder (default: the embedded 512-token one)")
 	cmd.Flags().MarkHidden("model")
 	rootCmd.AddCommand(cmd)
 }
 
-func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
+func runPretrain(cmd *cobra.Command, cfg *train.Config) error {
 	fs := cmd.Flags()
 	if err := trainconfig.ResolveResume(cfg, fs, pretrainDefaults()); err != nil {
 		return err
@@ -54,7 +53,7 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	if cfg.Method != "full" {
 		return fmt.Errorf("pretrain: --method %s: training from scratch trains every weight (--method full)", cfg.Method)
 	}
-	tok, err := loadTokenizer("", tokPath)
+	tok, err := loadTokenizer("", cfg.Tokenizer) // "": the embedded one
 	if err != nil {
 		return err
 	}
@@ -76,5 +75,8 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config, tokPath string) error {
 	if err != nil {
 		return err
 	}
-	return runTrainer(tr, out, "pretrain")
+	if err := runTrainer(tr, out, "pretrain"); err != nil {
+		return err
+	}
+	return saveTokenizer(cfg.Out, "", cfg.Tokenizer, tok, cmd.ErrOrStderr()) // so --model OUT needs nothing else
 }

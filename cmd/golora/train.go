@@ -32,8 +32,14 @@ demo set and evaluates on a held-out part of it. Every flag can also be set in
 a YAML file given with --config (keys are the flag names); flags given on the
 command line win over the file, which wins over the defaults.
 
-Ctrl-C stops after the current step and writes a checkpoint; rerun with
---resume (and the same --out) to continue exactly where it stopped.`,
+The tokenizer is the one beside --model (tokenizer.json, or a llama2.c
+tok*.bin), or --tokenizer; pre-tokenized {"input_ids"} data needs none. With
+--method full, --out becomes a model folder with the tokenizer copied in, so
+"golora generate --model OUT" works with nothing else.
+
+Ctrl-C stops after the current step and writes a checkpoint, then exits
+with status 130; rerun with --resume (and the same --out) to continue
+exactly where it stopped.`,
 		Example: `  golora train
   golora train --model models/qwen2-0.5b --data train.jsonl --valid valid.jsonl --targets q,k,v,o --steps 500
   golora train --config run.yaml --lr 2e-4
@@ -60,19 +66,29 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 		}
 		cfg.Model = name
 	}
-	tok, err := loadTokenizer(cfg.Model, "")
+	tok, err := loadTokenizer(cfg.Model, cfg.Tokenizer)
 	if err != nil {
 		return err
 	}
-	if tok == nil {
-		return fmt.Errorf("train: no tokenizer found for --model %s (want tokenizer.json or a tok*.bin beside it)", cfg.Model)
+	var enc data.Encoder // none: the model has no tokenizer, and input_ids data needs none
+	if tok != nil {
+		enc = tok
 	}
 	out := cmd.OutOrStdout()
-	tr, err := setupTrainer(*cfg, nil, tok, out)
+	tr, err := setupTrainer(*cfg, nil, enc, out)
 	if err != nil {
+		if tok == nil {
+			err = fmt.Errorf("%w (no tokenizer was found beside --model %s: want tokenizer.json or a tok*.bin, or give --tokenizer)", err, cfg.Model)
+		}
 		return err
 	}
-	return runTrainer(tr, out, "train")
+	if err := runTrainer(tr, out, "train"); err != nil {
+		return err
+	}
+	if cfg.Method == "full" { // the result is a model folder: usable as --model as it is
+		return saveTokenizer(cfg.Out, cfg.Model, cfg.Tokenizer, tok, cmd.ErrOrStderr())
+	}
+	return nil
 }
 
 // setupTrainer builds the trainer of train and pretrain (m nil: load

@@ -26,6 +26,7 @@ import (
 func RegisterFlags(fs *pflag.FlagSet, c *train.Config) {
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file of settings (keys are flag names; mlx-lm's names work too); flags given on the command line win")
 	fs.StringVar(&c.Model, "model", c.Model, "model directory or file (default: the embedded model)")
+	fs.StringVar(&c.Tokenizer, "tokenizer", c.Tokenizer, "tokenizer file or folder (default: the one beside --model); none is needed for pre-tokenized input_ids data")
 	fs.StringVar(&c.Data, "data", c.Data, "training data, JSONL (default: the embedded demo set)")
 	fs.StringVar(&c.Valid, "valid", c.Valid, "validation data, JSONL (default: the demo's held-out split when --data is not given)")
 	fs.Float64Var(&c.ValidFraction, "valid-fraction", c.ValidFraction, "hold out this share of --data (chosen with --seed) for validation when --valid is not given")
