@@ -226,8 +226,8 @@ func TestOutputsCarryTokenizer(t *testing.T) {
 	}
 }
 
-// TestTrainTokenizerFlag: a model without a tokenizer trains on input_ids
-// records with none, refuses text naming --tokenizer, and trains on text
+// TestTrainTokenizerFlag: a model without a tokenizer trains on (and golora
+// data checks) input_ids records with none, refuses text naming --tokenizer, and trains on text
 // with --tokenizer, whose files its --method full output then carries.
 func TestTrainTokenizerFlag(t *testing.T) {
 	ckpt := filepath.Join(llama2cDir(t, false), "stories260K.bin")
@@ -240,6 +240,9 @@ func TestTrainTokenizerFlag(t *testing.T) {
 
 	if out, err := runGoloraErr(append(args, "--data", ids, "--out", filepath.Join(dir, "ids"))...); err != nil {
 		t.Errorf("input_ids data without a tokenizer: %v\n%s", err, out)
+	}
+	if out := runGolora(t, "data", "--model", ckpt, "--show", "1", ids); !strings.Contains(out, "1 examples") || !strings.Contains(out, "403 407 261") {
+		t.Errorf("golora data on input_ids without a tokenizer:\n%s", out)
 	}
 	_, err := runGoloraErr(append(args, "--data", text, "--out", filepath.Join(dir, "text"))...)
 	if err == nil || !strings.Contains(err.Error(), "text.jsonl:1") || !strings.Contains(err.Error(), "--tokenizer") {
