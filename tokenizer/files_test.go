@@ -16,16 +16,7 @@ import (
 // folder it went to; a GGUF file's tokenizer is ErrNoFiles.
 func TestCopyFiles(t *testing.T) {
 	src := t.TempDir()
-	write := func(rel string, data []byte) string {
-		p := filepath.Join(src, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(rel string, data []byte) string { return writeFile(t, src, rel, data) }
 	write("hf/tokenizer.json", []byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "</s>": 3}, "merges": ["a b"]},
 		"added_tokens": [{"id": 3, "content": "</s>", "special": true}],
 		"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}, "decoder": {"type": "ByteLevel"}}`))
@@ -81,4 +72,17 @@ func TestCopyFiles(t *testing.T) {
 	if err := CopyForModel(t.TempDir(), ggufPath); !errors.Is(err, ErrNoFiles) {
 		t.Errorf("GGUF: %v, want ErrNoFiles", err)
 	}
+}
+
+// writeFile writes data to dir/rel, making rel's folders, and returns the path.
+func writeFile(t *testing.T, dir, rel string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

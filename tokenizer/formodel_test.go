@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,16 +14,7 @@ import (
 // naming the folder when it keeps none.
 func TestForModel(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel string, data []byte) string {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(rel string, data []byte) string { return writeFile(t, dir, rel, data) }
 	// An HF folder: a byte-level BPE tokenizer.json beside the weights.
 	write("hf/tokenizer.json", []byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
 		"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}, "decoder": {"type": "ByteLevel"}}`))

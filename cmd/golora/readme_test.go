@@ -64,7 +64,9 @@ func TestReadmeCommands(t *testing.T) {
 		}
 		line = strings.ReplaceAll(line, `\|`, "|")
 		var args []string
-		for _, f := range shellFields(line)[1:] {
+		// A quoted word is a value (--slurm-opts "--partition=cpu ..."), never a flag.
+		line = regexp.MustCompile(`"[^"]*"|'[^']*'`).ReplaceAllString(line, "VALUE")
+		for _, f := range strings.Fields(line)[1:] {
 			if f = strings.Trim(f, "[]"); f != "" && f != "..." && f != "…" && f != "|" {
 				args = append(args, f)
 			}
@@ -76,7 +78,7 @@ func TestReadmeCommands(t *testing.T) {
 		}
 		for _, a := range args {
 			name, ok := strings.CutPrefix(a, "--")
-			if !ok || strings.Contains(a, " ") { // a quoted value, such as --slurm-opts'
+			if !ok {
 				continue
 			}
 			name, _, _ = strings.Cut(name, "=")
@@ -85,35 +87,4 @@ func TestReadmeCommands(t *testing.T) {
 			}
 		}
 	}
-}
-
-// shellFields splits a command line into words as a shell does for the
-// simple cases documentation shows: a quoted string is one word.
-func shellFields(s string) []string {
-	var words []string
-	var w strings.Builder
-	quote, inWord := rune(0), false
-	for _, r := range s {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote != 0:
-			w.WriteRune(r)
-		case r == '"' || r == '\'':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		default:
-			w.WriteRune(r)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	return words
 }
