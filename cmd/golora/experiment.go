@@ -88,33 +88,35 @@ every node sees (docs/SLURM.md).`,
 			if slurm && runIndex >= 0 {
 				return fmt.Errorf("--run-index runs one run here; it cannot go with --slurm")
 			}
+			if !slurm { // a sweep here: Ctrl-C stops it resumably
+				return withInterrupt("rerun the same command to continue: finished runs are kept, the interrupted one resumes from its checkpoint", func(ctx context.Context) error {
+					if runIndex >= 0 {
+						_, err := experiment.ExecuteRun(ctx, s, opt, runIndex)
+						return err
+					}
+					res, err := experiment.Execute(ctx, s, opt)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "%d runs; results: %s, %s\n", len(res), filepath.Join(opt.Out, "results.csv"), filepath.Join(opt.Out, "results.md"))
+					return nil
+				})
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if slurm {
-				sub, err := experiment.SubmitSlurm(ctx, s, opt, so)
-				if err != nil {
-					return err
-				}
-				script := filepath.Join(opt.Out, "slurm", "sweep.sbatch")
-				switch {
-				case so.DryRun:
-					fmt.Fprintf(out, "wrote %s and collect.sbatch next to it (not submitted)\n", script)
-				case len(sub.Indices) == 0:
-					fmt.Fprintf(out, "every run is done; nothing submitted (golora experiment collect %s writes the report)\n", opt.Out)
-				default:
-					fmt.Fprintf(out, "Submitted batch job %s (%s: %d runs)\ncollect: job %s, after %s ends\n", sub.ArrayJob, script, len(sub.Indices), sub.CollectJob, sub.ArrayJob)
-				}
-				return nil
-			}
-			if runIndex >= 0 {
-				_, err := experiment.ExecuteRun(ctx, s, opt, runIndex)
-				return err
-			}
-			res, err := experiment.Execute(ctx, s, opt)
+			sub, err := experiment.SubmitSlurm(ctx, s, opt, so)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%d runs; results: %s, %s\n", len(res), filepath.Join(opt.Out, "results.csv"), filepath.Join(opt.Out, "results.md"))
+			script := filepath.Join(opt.Out, "slurm", "sweep.sbatch")
+			switch {
+			case so.DryRun:
+				fmt.Fprintf(out, "wrote %s and collect.sbatch next to it (not submitted)\n", script)
+			case len(sub.Indices) == 0:
+				fmt.Fprintf(out, "every run is done; nothing submitted (golora experiment collect %s writes the report)\n", opt.Out)
+			default:
+				fmt.Fprintf(out, "Submitted batch job %s (%s: %d runs)\ncollect: job %s, after %s ends\n", sub.ArrayJob, script, len(sub.Indices), sub.CollectJob, sub.ArrayJob)
+			}
 			return nil
 		},
 	}

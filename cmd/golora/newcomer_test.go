@@ -283,3 +283,42 @@ func TestDataFolder(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// TestExperimentInterrupt: Ctrl-C during a local sweep exits 130 and says
+// that the same command continues it, not "context canceled".
+func TestExperimentInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	sweep := filepath.Join(dir, "long.yaml")
+	os.WriteFile(sweep, []byte("name: long\ntask: kjv-nt\nbase: embedded\nseeds: 1\ntrain:\n  r: 4\n  batch: 1\n  seq-len: 16\n  steps: 100000\n  eval-every: 0\naxes:\n  - key: lr\n    values: [1.0e-3]\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	c := goloraProcess("experiment", sweep, "--out", out)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if logs, _ := filepath.Glob(filepath.Join(out, "runs", "*", "metrics.jsonl")); len(logs) > 0 {
+			break // training has started
+		}
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		c.Process.Kill()
+		t.Fatal("experiment did not stop within a minute of SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted experiment: %v, want exit status 130; stderr:\n%s", err, stderr.String())
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "rerun the same command to continue") || strings.Contains(msg, "context canceled") {
+		t.Errorf("stderr:\n%s", msg)
+	}
+}

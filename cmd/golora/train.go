@@ -123,13 +123,22 @@ func setupTrainer(cfg train.Config, m model.Model, tok data.Encoder, out io.Writ
 	return tr, nil
 }
 
-// runTrainer runs tr, logging to out. The first Ctrl-C (or SIGTERM) stops
-// after the current step with a checkpoint; a second one kills the process
-// as usual. The interrupted run ends with the status a shell gives a command
-// stopped by that signal (130 for Ctrl-C), so that `golora train && golora
-// merge ...` does not go on with an unfinished run, and says how to resume.
+// runTrainer runs tr, logging to out, stopped by Ctrl-C as withInterrupt
+// says; command names the subcommand in the resume hint.
 func runTrainer(tr *train.Trainer, out io.Writer, command string) error {
 	tr.Log = out
+	return withInterrupt(fmt.Sprintf("resume with: golora %s --out %s --resume", command, tr.Config.Out), func(ctx context.Context) error {
+		_, err := tr.Run(ctx)
+		return err
+	})
+}
+
+// withInterrupt runs f with a context that the first Ctrl-C (or SIGTERM)
+// cancels; a second one kills the process as usual. f stopped that way ends
+// with the status a shell gives a command stopped by the signal (130 for
+// Ctrl-C, 143 for SIGTERM), so that `golora train && golora merge ...` does
+// not go on with an unfinished run, and with hint, how to continue.
+func withInterrupt(hint string, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
@@ -142,16 +151,24 @@ func runTrainer(tr *train.Trainer, out io.Writer, command string) error {
 			cancel()
 		}
 	}()
-	_, err := tr.Run(ctx)
+	err := f(ctx)
 	signal.Stop(sigs)
 	close(sigs)
-	var in *train.Interrupted
-	if errors.As(err, &in) {
+	if !errors.Is(err, context.Canceled) {
+		return err
+	}
+	select {
+	case s := <-got:
 		code := 130 // 128 + SIGINT
-		if s := <-got; s == syscall.SIGTERM {
+		if s == syscall.SIGTERM {
 			code = 128 + int(syscall.SIGTERM)
 		}
-		return &exitError{code: code, err: fmt.Errorf("%w; resume with: golora %s --out %s --resume", err, command, tr.Config.Out)}
+		msg := "interrupted" // not Go's "context canceled"
+		if in := (*train.Interrupted)(nil); errors.As(err, &in) {
+			msg = err.Error()
+		}
+		return &exitError{code: code, err: fmt.Errorf("%s; %s", msg, hint)}
+	default:
+		return err
 	}
-	return err
 }
