@@ -34,7 +34,10 @@ as mlx-lm's --test does.`,
 				return errors.New("--data FILE.jsonl (or a folder holding test.jsonl) is required")
 			}
 			if data.IsSplitDir(dataPath) { // mlx-lm's --test: the folder's test split
-				dataPath = data.SplitFile(dataPath, "test")
+				dir := dataPath
+				if dataPath = data.SplitFile(dir, "test"); !fileExists(dataPath) {
+					return fmt.Errorf("--data %s: a data folder needs test.jsonl for eval (mlx-lm's layout); give --data %s for the validation split", dir, data.SplitFile(dir, "valid"))
+				}
 			}
 			modelPath, _, err := resolveModel(modelPath, adapter, cmd.ErrOrStderr())
 			if err != nil {

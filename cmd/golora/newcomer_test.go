@@ -279,8 +279,12 @@ func TestDataFolder(t *testing.T) {
 			t.Errorf("data DIR lacks %s.jsonl:\n%s", s, out)
 		}
 	}
-	if _, err := runGoloraErr("data", t.TempDir()); err == nil || !strings.Contains(err.Error(), "train.jsonl") {
-		t.Errorf("empty folder: %v", err)
+	empty := t.TempDir()
+	if _, err := runGoloraErr("data", empty); err == nil || !strings.Contains(err.Error(), "train.jsonl") {
+		t.Errorf("data on an empty folder: %v", err)
+	}
+	if _, err := runGoloraErr("eval", "--data", empty); err == nil || !strings.Contains(err.Error(), "test.jsonl") {
+		t.Errorf("eval on a folder without test.jsonl: %v", err)
 	}
 }
 
