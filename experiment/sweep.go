@@ -375,7 +375,7 @@ func applyKeys(c train.Config, keys map[string]any) (train.Config, error) {
 	if len(keys) == 0 {
 		return c, nil
 	}
-	for _, k := range []string{"out", "resume", "seed"} {
+	for _, k := range []string{"out", "resume", "seed", "tokenizer"} { // the tokenizer is the base's
 		if _, ok := keys[k]; ok {
 			return c, fmt.Errorf("%s is set by the experiment runner", k)
 		}
