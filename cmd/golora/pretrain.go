@@ -42,6 +42,7 @@ Checkpoints and --resume work as for train.`,
 	trainconfig.RegisterFlags(cmd.Flags(), &cfg)
 	trainconfig.RegisterShapeFlags(cmd.Flags(), &cfg.Shape)
 	cmd.Flags().MarkHidden("model")
+	cmd.Flags().Lookup("tokenizer").Usage = "tokenizer file or folder (default: the embedded 512-token one); copied into --out"
 	rootCmd.AddCommand(cmd)
 }
 
