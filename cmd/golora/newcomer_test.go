@@ -40,6 +40,29 @@ func goloraProcess(args ...string) *exec.Cmd {
 	return c
 }
 
+// interrupt sends SIGINT to the started c, runs drain (reading what c still
+// writes to a pipe) and checks that c exits with status 130 within a minute.
+func interrupt(t *testing.T, c *exec.Cmd, stderr *bytes.Buffer, drain func()) {
+	t.Helper()
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		c.Process.Kill()
+		t.Fatalf("golora %s did not stop within a minute of SIGINT", c.Args[1])
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted golora %s: %v, want exit status 130; stderr:\n%s", c.Args[1], err, stderr.String())
+	}
+}
+
 // TestVersion: --version and the version command print the module version
 // and Go version from the binary's build information (and the VCS revision
 // when the build has one).
@@ -123,23 +146,10 @@ func TestTrainInterrupt(t *testing.T) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "step 2/") {
 	}
-	if err := c.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() {
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(time.Minute):
-		c.Process.Kill()
-		t.Fatal("train did not stop within a minute of SIGINT")
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted train: %v, want exit status 130; stderr:\n%s", err, stderr.String())
-	}
+	interrupt(t, c, &stderr, func() {
+		for sc.Scan() { // the rest of the log, so that Wait can return
+		}
+	})
 	latest, err := os.ReadFile(filepath.Join(out, "checkpoints", "latest"))
 	if err != nil {
 		t.Fatal(err)
@@ -306,22 +316,7 @@ func TestExperimentInterrupt(t *testing.T) {
 			break // training has started
 		}
 	}
-	if err := c.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(time.Minute):
-		c.Process.Kill()
-		t.Fatal("experiment did not stop within a minute of SIGINT")
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted experiment: %v, want exit status 130; stderr:\n%s", err, stderr.String())
-	}
+	interrupt(t, c, &stderr, func() {})
 	if msg := stderr.String(); !strings.Contains(msg, "rerun the same command to continue") || strings.Contains(msg, "context canceled") {
 		t.Errorf("stderr:\n%s", msg)
 	}
