@@ -254,6 +254,11 @@ func TestTrainTokenizerFlag(t *testing.T) {
 	if out := runGolora(t, "data", "--model", ckpt, "--show", "1", ids); !strings.Contains(out, "1 examples") || !strings.Contains(out, "403 407 261") {
 		t.Errorf("golora data on input_ids without a tokenizer:\n%s", out)
 	}
+	past := filepath.Join(dir, "past.jsonl")
+	os.WriteFile(past, []byte(`{"input_ids": [1, 403, 600]}`+"\n"), 0o644)
+	if _, err := runGoloraErr(append(args, "--data", past, "--out", filepath.Join(dir, "past"))...); err == nil || !strings.Contains(err.Error(), "600") {
+		t.Errorf("an id past the vocabulary without a tokenizer: %v", err)
+	}
 	_, err := runGoloraErr(append(args, "--data", text, "--out", filepath.Join(dir, "text"))...)
 	if err == nil || !strings.Contains(err.Error(), "text.jsonl:1") || !strings.Contains(err.Error(), "--tokenizer") {
 		t.Errorf("text data without a tokenizer: %v, want an error naming the line and --tokenizer", err)
