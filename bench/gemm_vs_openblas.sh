@@ -4,16 +4,21 @@
 # OpenBLAS is reached through Debian's python3-numpy (numpy -> libblas.so.3
 # -> OpenBLAS 0.3.21, pthread build), as in ../shared/bench/sgemm_bench.py. For each shape the two
 # run alternately, ROUNDS times each, so load from other processes hits both
-# alike; each run reports the median of repeated timed calls after warm-up,
-# and the table shows the median over rounds and golora/OpenBLAS.
+# alike (which goes first alternates too); each run reports the median of
+# repeated timed calls after warm-up, and the table shows the median over
+# rounds and the min / median / max of the per-round golora/OpenBLAS ratio.
+# numpy runs unhandicapped: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset
+# for its command alone, and each line records the OpenBLAS kernel
+# (openblas_get_corename), numpy's version and the load average
+# (bench/blasinfo.py).
 #
-# Usage: bench/gemm_vs_openblas.sh            (THREADS=2 ROUNDS=3 by default)
+# Usage: bench/gemm_vs_openblas.sh            (THREADS=2 ROUNDS=5 by default)
 #        GOLORA_BIN=/path/to/golora bench/gemm_vs_openblas.sh
 #        THREADS=1 ROUNDS=5 bench/gemm_vs_openblas.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 OUT=bench/out
 mkdir -p "$OUT"
 
@@ -34,8 +39,10 @@ GOLORA=${GOLORA_BIN:-$OUT/golora}
 cat >"$OUT/numpy_gemm.py" <<'PY'
 # Times numpy's matmul (OpenBLAS sgemm) on one shape; prints a JSON line
 # shaped like `golora bench gemm`.
-import json, statistics, sys, time
+import json, os, statistics, sys, time
 import numpy as np
+sys.path.insert(0, os.environ["REF_BENCH"])
+import blasinfo
 M, N, K = map(int, sys.argv[1:4])
 ta, tb = sys.argv[4] == "1", sys.argv[5] == "1"
 rng = np.random.default_rng(0)
@@ -57,7 +64,7 @@ med = statistics.median(ts)
 fl = 2.0 * M * N * K
 print(json.dumps({"m": M, "n": N, "k": K, "transa": ta, "transb": tb, "repeat": reps,
                   "gflops": fl / med / 1e9, "median_ms": med * 1e3,
-                  "gflops_cpu": fl * reps / cpu / 1e9 if cpu > 0 else 0}))
+                  "gflops_cpu": fl * reps / cpu / 1e9 if cpu > 0 else 0, **blasinfo.info()}))
 PY
 
 # M N K transA transB  (label)
@@ -71,6 +78,10 @@ SHAPES=(
 	"2304 768 1024 1 0 bwd-dW=dyᵀ·x"
 )
 
+openblas() {
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE REF_BENCH="$PWD/bench" OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" \
+		/usr/bin/python3 "$OUT/numpy_gemm.py" "$M" "$N" "$K" "$TA" "$TB"
+}
 RES="$OUT/gemm_vs_openblas.jsonl"
 : >"$RES"
 for s in "${SHAPES[@]}"; do
@@ -79,9 +90,9 @@ for s in "${SHAPES[@]}"; do
 	[ "$TA" = 1 ] && flags+=(--transa)
 	[ "$TB" = 1 ] && flags+=(--transb)
 	for r in $(seq "$ROUNDS"); do
+		((r % 2 == 0)) || o=$(openblas)
 		g=$("$GOLORA" bench gemm "$M" "$N" "$K" --threads "$THREADS" "${flags[@]}")
-		o=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" \
-			/usr/bin/python3 "$OUT/numpy_gemm.py" "$M" "$N" "$K" "$TA" "$TB")
+		((r % 2 == 1)) || o=$(openblas)
 		echo "{\"label\":\"$LABEL\",\"round\":$r,\"golora\":$g,\"openblas\":$o}" | tee -a "$RES" >&2
 	done
 done
@@ -92,7 +103,9 @@ rows = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     rows.setdefault(r["label"], []).append(r)
-print(f"threads={sys.argv[2]}; GFLOP/s: median over rounds of each run's median call;")
+o0 = next(iter(rows.values()))[0]["openblas"]
+print(f"threads={sys.argv[2]}; numpy {o0['numpy']} on {o0['blas']} kernel {o0['blas_core']}; load average {' '.join(o0['load'])} (first run)")
+print(f"GFLOP/s: median over rounds of each run's median call; ratio: min / median / max over {len(next(iter(rows.values())))} alternating rounds;")
 print("GFLOP/cpu-s: work per CPU-second of the process (all threads) over the timed calls\n")
 print("| shape (M×N×K) | op | golora GFLOP/s | OpenBLAS GFLOP/s | ratio | golora GFLOP/cpu-s | OpenBLAS GFLOP/cpu-s | cpu ratio |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -104,5 +117,7 @@ for label, rs in rows.items():
     gc = statistics.median(r["golora"].get("gflops_cpu", 0) for r in rs)
     oc = statistics.median(r["openblas"].get("gflops_cpu", 0) for r in rs)
     cr = f"{gc / oc:.2f}x" if gc and oc else "n/a"
-    print(f"| {g0['m']}×{g0['n']}×{g0['k']} ({label}) | {op} | {g:.1f} | {o:.1f} | {g / o:.2f}x | {gc:.1f} | {oc:.1f} | {cr} |")
+    q = sorted(r["golora"]["gflops"] / r["openblas"]["gflops"] for r in rs)
+    ratio = f"{q[0]:.2f} / {statistics.median(q):.2f} / {q[-1]:.2f}"
+    print(f"| {g0['m']}×{g0['n']}×{g0['k']} ({label}) | {op} | {g:.1f} | {o:.1f} | {ratio} | {gc:.1f} | {oc:.1f} | {cr} |")
 PY

@@ -5,11 +5,18 @@
 # and a Llama shape of the same width (12 layers, 768 wide, 12 heads, 4 KV
 # heads, SwiGLU 2048, vocab 32000, untied head), random weights. Prefill is a
 # 256-token prompt; decode is 128 greedy tokens after it through the KV
-# cache. PyTorch runs ../shared/bench/torch_lora_bench.py for GPT-2 and the
+# cache. PyTorch runs bench/torch_lora_bench.py for GPT-2 and the
 # Llama twin this script writes to bench/out/torch_llama_bench.py (built from
 # the same LoRALinear / timing helpers). The two alternate, ROUNDS times per
-# shape, THREADS threads each, so load from other processes hits both alike;
-# the table shows medians over rounds and golora/PyTorch.
+# shape (which goes first alternates too), THREADS threads each, so load from
+# other processes hits both alike; the table shows medians over rounds and the
+# min / median / max of the per-round golora/PyTorch ratio.
+#
+# The baseline is PyTorch unhandicapped: OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE are unset for its command alone, Debian's OpenBLAS must be
+# what libblas.so.3 resolves to (not the reference BLAS), and every JSON line
+# records the OpenBLAS kernel (openblas_get_corename), the PyTorch version and
+# the load average (bench/blasinfo.py).
 #
 # Two machine-independent figures go with the ratios: prefill model FLOP/s as
 # a share of the FMA peak (`golora bench peak` in the same run: the widest FMA
@@ -17,22 +24,42 @@
 # bytes/s as a share of the read bandwidth `golora bench membw` measures in
 # the same run.
 #
-# Usage: bench/generate_vs_pytorch.sh          (THREADS=2 ROUNDS=3)
+# Usage: bench/generate_vs_pytorch.sh          (THREADS=2 ROUNDS=5)
 #        WEIGHTS=f16 bench/generate_vs_pytorch.sh   (golora decodes from F16 weights)
 #        GOLORA_BIN=/path/to/golora ROUNDS=1 bench/generate_vs_pytorch.sh
 set -euo pipefail
 
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PEAK_GFLOPS=${PEAK_GFLOPS:-}
 OUT=bench/out
-SHARED_BENCH=../shared/bench
+REF_BENCH=bench
 
-# need_torch installs Debian's python3-torch when /usr/bin/python3 lacks it.
+# need_torch installs Debian's python3-torch when /usr/bin/python3 lacks it,
+# and OpenBLAS when libblas.so.3 is still the reference BLAS (about 1.5
+# GFLOP/s: a baseline that slow is no baseline).
 need_torch() {
 	if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 		apt-get update && apt-get install -y python3-torch python3-numpy
 	fi
+	if [ "$(ref_core)" = None ]; then
+		apt-get update && apt-get install -y libopenblas0-pthread
+		[ "$(ref_core)" != None ] || { echo "torch does not load OpenBLAS" >&2; exit 1; }
+	fi
+	echo "baseline: $(ref /usr/bin/python3 -c 'import json, torch, blasinfo; print(json.dumps(blasinfo.info()))')" >&2
+}
+
+# ref_core prints the OpenBLAS kernel torch runs on, or None.
+ref_core() {
+	ref /usr/bin/python3 -c 'import torch, blasinfo; print(blasinfo.info()["blas_core"])'
+}
+
+# ref runs a baseline command unhandicapped: OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE (set on some machines for other comparisons) are unset for
+# it alone, OpenMP waits passively (../shared/README.md), THREADS threads.
+ref() {
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH="$PWD/$REF_BENCH" OMP_WAIT_POLICY=PASSIVE \
+		OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" "$@"
 }
 
 # build_golora sets GOLORA to GOLORA_BIN or a fresh build of ./cmd/golora.
@@ -51,11 +78,9 @@ measure_peak() {
 	echo "FMA peak: $PEAK_GFLOPS GFLOP/s" >&2
 }
 
-# torch runs a PyTorch reference with the settings ../shared/README.md asks
-# for: Debian's python, passive OpenMP waiting, THREADS threads.
+# torch runs a PyTorch reference with Debian's python under ref.
 torch() {
-	OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
-		/usr/bin/python3 "$@"
+	ref /usr/bin/python3 "$@"
 }
 
 # write_torch_llama writes the PyTorch Llama reference: the same model as
@@ -67,7 +92,6 @@ write_torch_llama() {
 	cat >"$OUT/torch_llama_bench.py" <<'PY'
 import argparse, math, os, statistics, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
-sys.path.insert(0, os.environ["SHARED_BENCH"])
 from torch_lora_bench import LoRALinear, emit, timed
 
 class RMSNorm(nn.Module):
@@ -153,20 +177,23 @@ ap.add_argument("--warmup", type=int, default=3)
 ap.add_argument("--steps", type=int, default=5)
 ap.add_argument("--gen-prompt", type=int, default=32)
 ap.add_argument("--gen-new", type=int, default=128)
+ap.add_argument("--autocast", default="off", choices=["off", "bf16"])
 a = ap.parse_args()
+amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16")
 torch.manual_seed(0)
 torch.set_num_threads(a.threads)
 cfg = dict(n_layer=12, d=768, nh=12, nkv=4, inter=2048, vocab=32000)
 m = Llama(**cfg)
-common = dict(torch=torch.__version__, cfg="llama", threads=torch.get_num_threads(),
+common = dict(torch=torch.__version__, cfg="llama", threads=torch.get_num_threads(), autocast=a.autocast,
               params=sum(p.numel() for p in m.parameters()),
               lora_params=sum(p.numel() for p in m.parameters() if p.requires_grad))
 if a.mode == "train":
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
     x = torch.randint(0, cfg["vocab"], (a.batch, a.ctx + 1))
     def step():
-        logits = m(x[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        with amp():
+            logits = m(x[:, :-1])
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -176,7 +203,7 @@ if a.mode == "train":
          tok_per_s_mean=round(tok * len(ts) / sum(ts), 1), tok_per_s_median=round(tok / statistics.median(ts), 1))
 else:
     m.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), amp():
         prompt = torch.randint(0, cfg["vocab"], (1, a.ctx))
         ts = timed(lambda: m(prompt), 2, a.steps)
         emit(**common, mode="prefill", ctx=a.ctx, fwd_s=[round(t, 4) for t in ts],
@@ -212,7 +239,7 @@ torch_tagged() {
 # torch_script prints the PyTorch reference for a shape (gpt2 or llama).
 torch_script() {
 	if [ "$1" = gpt2 ]; then
-		echo "$SHARED_BENCH/torch_lora_bench.py --cfg gpt2"
+		echo "$REF_BENCH/torch_lora_bench.py --cfg gpt2"
 	else
 		echo "$OUT/torch_llama_bench.py"
 	fi
@@ -220,7 +247,6 @@ torch_script() {
 
 main() {
 	cd "$(dirname "$0")/.."
-	export SHARED_BENCH=$PWD/$SHARED_BENCH
 	need_torch
 	build_golora
 	write_torch_llama
@@ -233,6 +259,9 @@ main() {
 	[ -n "${WEIGHTS:-}" ] && wflag=(--weights "$WEIGHTS")
 	for shape in gpt2 llama; do
 		for r in $(seq "$ROUNDS"); do
+			# Odd rounds run PyTorch first, even rounds golora first.
+			((r % 2 == 0)) || torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
+				--gen-prompt 256 --gen-new 128
 			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 128 --threads "$THREADS" "${wflag[@]}")
 			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora\":$g}" | tee -a "$res" >&2
 			# PyTorch's prefill computes the logits of all 256 positions; golora's
@@ -240,7 +269,7 @@ main() {
 			# time that work too for a like-for-like row.
 			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 0 --all-logits --threads "$THREADS")
 			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora_all\":$g}" | tee -a "$res" >&2
-			torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
+			((r % 2 == 1)) || torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
 				--gen-prompt 256 --gen-new 128
 		done
 	done
@@ -254,27 +283,35 @@ for line in open(res):
     if r.get("bench") == "membw":
         bw = r["read_gb_per_s"]
     elif "golora" in r:
-        g.setdefault(r["shape"], []).append(r["golora"])
+        g.setdefault(r["shape"], {})[r["round"]] = r["golora"]
     elif "golora_all" in r:
-        ga.setdefault(r["shape"], []).append(r["golora_all"])
+        ga.setdefault(r["shape"], {})[r["round"]] = r["golora_all"]
     else:
-        t.setdefault((r["shape"], r["torch"]["mode"]), []).append(r["torch"])
+        t.setdefault((r["shape"], r["torch"]["mode"]), {})[r["round"]] = r["torch"]
 med = statistics.median
-print(f"threads={threads}; tokens/s medians over rounds; memory read bandwidth {bw:.1f} GB/s (golora bench membw); FMA peak {peak:.0f} GFLOP/s\n")
-print("| shape | phase (golora prefill: last token's logits only unless 'all logits') | golora tok/s | PyTorch tok/s | golora/PyTorch | share of peak | golora peak RSS MiB | PyTorch peak RSS MiB |")
+def spread(a, ka, b, kb):
+    rs = sorted(a[i][ka] / b[i][kb] for i in a if i in b)
+    return f"{rs[0]:.2f} / {med(rs):.2f} / {rs[-1]:.2f}"
+t0 = next(iter(t.values()))[1]
+print(f"threads={threads}; {len(next(iter(g.values())))} alternating rounds; tokens/s medians over rounds; ratio: min / median / max over rounds")
+print(f"PyTorch {t0['torch']} on {t0['blas']} kernel {t0['blas_core']}; load average {' '.join(t0['load'])} (first PyTorch run)")
+print(f"memory read bandwidth {bw:.1f} GB/s (golora bench membw); FMA peak {peak:.0f} GFLOP/s\n")
+print("| shape | phase (golora prefill: last token's logits only unless 'all logits') | golora tok/s | PyTorch tok/s | golora/PyTorch min / med / max | share of peak | golora peak RSS MiB | PyTorch peak RSS MiB |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for shape, runs in g.items():
-    pre, dec = med(x["prefill_tokens_per_s"] for x in runs), med(x["decode_tokens_per_s"] for x in runs)
-    rss = med(x["peak_rss_mib"] for x in runs)
-    tp = med(x["tok_per_s_median"] for x in t[(shape, "prefill")])
-    td = med(x["tok_per_s_median"] for x in t[(shape, "decode_kvcache")])
-    trss = med(x["peak_rss_mib"] for x in t[(shape, "decode_kvcache")])
-    fl, wb = runs[0]["prefill_flops_per_token"], runs[0]["decode_weight_bytes_per_token"]
-    print(f"| {shape} | prefill 256 | {pre:.0f} | {tp:.0f} | {pre/tp:.2f}x | {pre*fl/1e9/peak:.0%} of FMA peak | {rss:.0f} | {trss:.0f} |")
-    pa = med(x["prefill_tokens_per_s"] for x in ga[shape])
-    fa = ga[shape][0]["prefill_flops_per_token"]
-    print(f"| {shape} | prefill 256, all logits | {pa:.0f} | {tp:.0f} | {pa/tp:.2f}x | {pa*fa/1e9/peak:.0%} of FMA peak | | |")
-    print(f"| {shape} | decode 128 ({runs[0]['weights']}) | {dec:.1f} | {td:.1f} | {dec/td:.2f}x | {dec*wb/1e9/bw:.0%} of read bandwidth | | |")
+    tp, td = t[(shape, "prefill")], t[(shape, "decode_kvcache")]
+    pre, dec = med(x["prefill_tokens_per_s"] for x in runs.values()), med(x["decode_tokens_per_s"] for x in runs.values())
+    rss = med(x["peak_rss_mib"] for x in runs.values())
+    tpm = med(x["tok_per_s_median"] for x in tp.values())
+    tdm = med(x["tok_per_s_median"] for x in td.values())
+    trss = med(x["peak_rss_mib"] for x in td.values())
+    r0 = next(iter(runs.values()))
+    fl, wb = r0["prefill_flops_per_token"], r0["decode_weight_bytes_per_token"]
+    print(f"| {shape} | prefill 256 | {pre:.0f} | {tpm:.0f} | {spread(runs, 'prefill_tokens_per_s', tp, 'tok_per_s_median')} | {pre*fl/1e9/peak:.0%} of FMA peak | {rss:.0f} | {trss:.0f} |")
+    pa = med(x["prefill_tokens_per_s"] for x in ga[shape].values())
+    fa = next(iter(ga[shape].values()))["prefill_flops_per_token"]
+    print(f"| {shape} | prefill 256, all logits | {pa:.0f} | {tpm:.0f} | {spread(ga[shape], 'prefill_tokens_per_s', tp, 'tok_per_s_median')} | {pa*fa/1e9/peak:.0%} of FMA peak | | |")
+    print(f"| {shape} | decode 128 ({r0['weights']}) | {dec:.1f} | {tdm:.1f} | {spread(runs, 'decode_tokens_per_s', td, 'tok_per_s_median')} | {dec*wb/1e9/bw:.0%} of read bandwidth | | |")
 PY
 }
 

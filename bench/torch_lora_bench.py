@@ -14,16 +14,20 @@ Usage: OMP_WAIT_POLICY=PASSIVE python3 torch_lora_bench.py --cfg gpt2|small --mo
        (--autocast bf16: run forward passes under torch.autocast("cpu", dtype=torch.bfloat16),
         PyTorch's CPU mixed precision: matmuls in bf16 from bf16-rounded inputs, weights kept f32;
         the counterpart of golora --base-dtype bf16)
-Copied from ../shared/bench/torch_lora_bench.py; --autocast added for docs/BENCHMARKS.md.
+Copied from ../shared/bench/torch_lora_bench.py; --autocast added for docs/BENCHMARKS.md,
+and each line records the BLAS kernel, versions and load average (blasinfo.py).
 Note: without OMP_WAIT_POLICY=PASSIVE, Debian torch 1.13's spinning libgomp threads fight
 the OpenBLAS pthreads on 2 cores (prefill/decode ~2x slower, very noisy).
 Prints one JSON line per measurement.
 """
-import argparse, json, math, resource, statistics, sys, time
+import argparse, json, math, os, resource, statistics, sys, time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blasinfo  # noqa: E402
 
 CFGS = {
     # GPT-2 small: 12 layers, d=768, 12 heads, vocab 50257, 1024 learned positions
@@ -112,6 +116,7 @@ def rss_peak_mib():
 
 def emit(**kw):
     kw["peak_rss_mib"] = round(rss_peak_mib(), 1)
+    kw.update(blasinfo.info())  # the baseline's BLAS kernel, versions, load
     print(json.dumps(kw), flush=True)
 
 

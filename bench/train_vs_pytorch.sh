@@ -2,21 +2,30 @@
 # LoRA training tokens/s and peak RSS, golora against PyTorch, in one run.
 #
 # LoRA r=8, alpha 16 on q and v, batch 4 x 256 tokens, random weights and
-# tokens, AdamW: `golora bench train` against ../shared/bench/torch_lora_bench.py
+# tokens, AdamW: `golora bench train` against bench/torch_lora_bench.py
 # (GPT-2 124M shape) and the Llama twin that generate_vs_pytorch.sh writes
 # (12 layers, 768 wide, 12 heads, 4 KV heads, SwiGLU 2048, vocab 32000). Each
 # process runs one configuration, so its peak RSS is that configuration's.
-# The two alternate, ROUNDS times per shape, THREADS threads each (STEPS timed
-# steps after one warm-up step); the table shows medians over rounds.
+# The two alternate, ROUNDS times per shape (which goes first alternates
+# too), THREADS threads each (STEPS timed steps after one warm-up step); the
+# table shows medians over rounds and the min / median / max of the per-round
+# ratios. PyTorch runs unhandicapped (see ref in generate_vs_pytorch.sh: no
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, OpenBLAS checked and its kernel,
+# version and load average recorded).
 #
-# Usage: bench/train_vs_pytorch.sh           (THREADS=2 ROUNDS=3)
+# Usage: bench/train_vs_pytorch.sh           (THREADS=2 ROUNDS=5)
+#        AUTOCAST=bf16 bench/train_vs_pytorch.sh  (golora --base-dtype bf16
+#                      against PyTorch under torch.autocast bf16)
 #        GOLORA_BIN=/path/to/golora ROUNDS=1 bench/train_vs_pytorch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=generate_vs_pytorch.sh
 source bench/generate_vs_pytorch.sh
-export SHARED_BENCH=$PWD/$SHARED_BENCH
 STEPS=${STEPS:-5}
+AUTOCAST=${AUTOCAST:-off}
+SHAPES=${SHAPES:-gpt2 llama}
+gflags=()
+[ "$AUTOCAST" = bf16 ] && gflags=(--base-dtype bf16)
 need_torch
 build_golora
 write_torch_llama
@@ -24,30 +33,44 @@ res=$OUT/train_vs_pytorch.jsonl
 : >"$res"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 measure_peak
-for shape in gpt2 llama; do
+torch_train() {
+	torch_tagged "$1" "$2" --mode train --threads "$THREADS" --batch 4 --ctx 256 \
+		--warmup 1 --steps "$STEPS" --autocast "$AUTOCAST"
+}
+for shape in $SHAPES; do
 	for r in $(seq "$ROUNDS"); do
+		((r % 2 == 0)) || torch_train "$shape" "$r"
 		g=$("$GOLORA" bench train --arch "$shape" --batch 4 --seq-len 256 --method lora --r 8 --alpha 16 \
-			--targets q,v --steps "$STEPS" --warmup-steps 1 --threads "$THREADS")
+			--targets q,v --steps "$STEPS" --warmup-steps 1 --threads "$THREADS" "${gflags[@]}")
 		echo "{\"shape\":\"$shape\",\"round\":$r,\"golora\":$g}" | tee -a "$res" >&2
-		torch_tagged "$shape" "$r" --mode train --threads "$THREADS" --batch 4 --ctx 256 \
-			--warmup 1 --steps "$STEPS"
+		((r % 2 == 1)) || torch_train "$shape" "$r"
 	done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-/usr/bin/python3 - "$res" "$THREADS" "$PEAK_GFLOPS" <<'PY'
+/usr/bin/python3 - "$res" "$THREADS" "$PEAK_GFLOPS" "$AUTOCAST" <<'PY'
 import json, statistics, sys
-res, threads, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
+res, threads, peak, ac = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 g, t = {}, {}
 for line in open(res):
     r = json.loads(line)
-    (g if "golora" in r else t).setdefault(r["shape"], []).append(r.get("golora") or r["torch"])
+    if "golora" in r:
+        g.setdefault(r["shape"], {})[r["round"]] = r["golora"]
+    else:
+        t.setdefault(r["shape"], {})[r["round"]] = r["torch"]
 med = statistics.median
-print(f"threads={threads}; LoRA r=8 alpha 16 on q,v; batch 4x256; medians over rounds; FMA peak {peak:.0f} GFLOP/s\n")
+def spread(a, ka, b, kb):
+    rs = sorted(a[i][ka] / b[i][kb] for i in a if i in b)
+    return f"{rs[0]:.2f} / {med(rs):.2f} / {rs[-1]:.2f}"
+t0 = next(iter(t.values()))[1]
+print(f"threads={threads}; LoRA r=8 alpha 16 on q,v; batch 4x256; autocast {ac}; {len(next(iter(g.values())))} alternating rounds;")
+print(f"PyTorch {t0['torch']} on {t0['blas']} kernel {t0['blas_core']}; load average {' '.join(t0['load'])} (first PyTorch run); FMA peak {peak:.0f} GFLOP/s")
+print("tok/s and RSS: medians over rounds; ratios: min / median / max of the per-round ratio\n")
 print("| shape | golora tok/s | PyTorch tok/s | tok/s ratio | golora GFLOP/s (share of peak) | golora peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for shape, runs in g.items():
-    gt, tt = med(x["tokens_per_s"] for x in runs), med(x["tok_per_s_median"] for x in t[shape])
-    gr, tr = med(x["peak_rss_mib"] for x in runs), med(x["peak_rss_mib"] for x in t[shape])
-    gf = med(x["gflops"] for x in runs)
-    print(f"| {shape} | {gt:.0f} | {tt:.0f} | {gt/tt:.2f}x | {gf:.0f} ({gf/peak:.0%}) | {gr:.0f} | {tr:.0f} | {gr/tr:.2f}x |")
+    tr = t[shape]
+    gt, tt = med(x["tokens_per_s"] for x in runs.values()), med(x["tok_per_s_median"] for x in tr.values())
+    gr, trs = med(x["peak_rss_mib"] for x in runs.values()), med(x["peak_rss_mib"] for x in tr.values())
+    gf = med(x["gflops"] for x in runs.values())
+    print(f"| {shape} | {gt:.0f} | {tt:.0f} | {spread(runs, 'tokens_per_s', tr, 'tok_per_s_median')} | {gf:.0f} ({gf/peak:.0%}) | {gr:.0f} | {trs:.0f} | {spread(runs, 'peak_rss_mib', tr, 'peak_rss_mib')} |")
 PY

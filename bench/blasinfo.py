@@ -1,0 +1,41 @@
+"""What a PyTorch or numpy baseline ran on, for its JSON line.
+
+info() names the BLAS library the process loaded, the OpenBLAS kernel it
+picked (openblas_get_corename: a forced OPENBLAS_CORETYPE or a missing
+libopenblas, i.e. Debian's reference BLAS, shows here), the torch and numpy
+versions and the load average, so a ratio is never quoted without the
+baseline it was measured against. Import it after torch or numpy.
+"""
+import ctypes, os, sys
+
+
+def _blas_libs():
+    with open("/proc/self/maps") as f:
+        paths = {l.split()[-1] for l in f if "/" in l and "blas" in l.lower()}
+    return sorted(paths)
+
+
+def info():
+    out = {"blas": None, "blas_core": None,
+           "load": open("/proc/loadavg").read().split()[:3],
+           "env_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+    for name in ("torch", "numpy"):
+        if name in sys.modules:
+            out[name] = sys.modules[name].__version__
+    for p in _blas_libs():
+        name = "/".join(p.split("/")[-2:])  # openblas-pthread/libblas.so.3
+        out["blas"] = name
+        try:
+            f = ctypes.CDLL(p).openblas_get_corename
+        except (OSError, AttributeError):
+            continue  # liblapack, or a BLAS that is not OpenBLAS
+        f.restype = ctypes.c_char_p
+        out["blas_core"] = f().decode()
+        break
+    return out
+
+
+if __name__ == "__main__":
+    import json
+    import numpy  # noqa: F401  (loads libblas.so.3 as the baselines do)
+    print(json.dumps(info()))
