@@ -25,7 +25,7 @@ mkdir -p "$OUT"
 # python3-numpy alone links numpy to Debian's reference BLAS (libblas3,
 # about 1.5 GFLOP/s); libopenblas0-pthread switches libblas.so.3 to OpenBLAS.
 uses_openblas() {
-	/usr/bin/python3 -c 'import numpy as np; a = np.ones((64, 64), np.float32); a @ a
+	LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 -c 'import numpy as np; a = np.ones((64, 64), np.float32); a @ a
 import sys; sys.exit(0 if "openblas" in open("/proc/self/maps").read() else 1)' 2>/dev/null
 }
 if ! uses_openblas; then
@@ -80,6 +80,7 @@ SHAPES=(
 
 openblas() {
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE REF_BENCH="$PWD/bench" OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" \
+		LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
 		/usr/bin/python3 "$OUT/numpy_gemm.py" "$M" "$N" "$K" "$TA" "$TB"
 }
 RES="$OUT/gemm_vs_openblas.jsonl"

@@ -56,9 +56,13 @@ ref_core() {
 
 # ref runs a baseline command unhandicapped: OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE (set on some machines for other comparisons) are unset for
-# it alone, OpenMP waits passively (../shared/README.md), THREADS threads.
+# it alone, libblas.so.3 is Debian's OpenBLAS even where the system default is
+# the reference BLAS (train/torchref_test.go's fixtures need that one), OpenMP
+# waits passively (../shared/README.md), THREADS threads.
+OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-pthread
 ref() {
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH="$PWD/$REF_BENCH" OMP_WAIT_POLICY=PASSIVE \
+		LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 		OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" "$@"
 }
 

@@ -49,7 +49,7 @@ speed)
 		for ac in off bf16; do
 			# Debian's OpenBLAS settings from the environment are for golora's
 			# comparisons; torch runs with its defaults.
-			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
+			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
 				/usr/bin/python3 bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
 				--batch "$BATCH" --ctx "$SEQ" --warmup 1 --steps 1 --autocast $ac | tail -1)
 			echo "{\"part\":\"torch\",\"shape\":\"gpt2\",\"dtype\":\"$ac\",\"round\":$r,\"load\":\"$(load)\",\"torch\":$j}" | tee -a "$res" >&2
