@@ -451,7 +451,11 @@ func (c *Config) Matches(module string, isOutputHead bool) bool {
 	t := c.TargetModules
 	switch {
 	case t.IsRegex && t.Regex == "all-linear":
-		return !isOutputHead
+		if isOutputHead {
+			return false
+		}
+		// PEFT expands all-linear into module-name suffixes, so
+		// layers_to_transform applies as it does to a list.
 	case t.IsRegex:
 		return fullMatch(t.Regex, module)
 	case slicesContains(t.Names, module):

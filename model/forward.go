@@ -506,7 +506,11 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 	clear(s.dres)
 	m.normBackward(&m.NormF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
 	att := m.trainAttend(s)
-	for l := L - 1; l >= 0; l-- {
+	// Below the lowest block with something to train (LoRA on the last
+	// blocks only, mlx-lm's --num-layers) no gradient is needed: stop there
+	// instead of paying a full backward through frozen blocks.
+	stop := m.lowestTrainable()
+	for l := L - 1; l >= stop; l-- {
 		var a *layerActs
 		if m.Checkpointing {
 			a = &s.blocks[0]
@@ -515,6 +519,9 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 			a = &s.blocks[l]
 		}
 		m.blockBackward(l, a, s.resid[l], s)
+	}
+	if stop > 0 {
+		return
 	}
 	C := m.cfg.HiddenSize
 	if m.arch.EmbedScale != 0 {
@@ -535,6 +542,40 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 			axpy(1, s.dres[n*C:(n+1)*C], m.DWpe.Data[p*C:(p+1)*C])
 		}
 	}
+}
+
+// lowestTrainable is the index of the lowest block whose backward has
+// something to accumulate: 0 when the embeddings train, len(m.Layers) when
+// nothing below the final norm does.
+func (m *Transformer) lowestTrainable() int {
+	if m.FullBackward || m.EmbedDelta != nil || m.DWte != nil || m.DWpe != nil {
+		return 0
+	}
+	for l := range m.Layers {
+		if m.Layers[l].trainable() {
+			return l
+		}
+	}
+	return len(m.Layers)
+}
+
+// trainable reports whether the block has a weight gradient, a delta or a
+// hook to train.
+func (ly *Layer) trainable() bool {
+	if ly.AttnHook != nil || ly.MLPHook != nil {
+		return true
+	}
+	for _, n := range []*Norm{&ly.Norm1, &ly.Norm2, &ly.PostAttn, &ly.PostMLP, &ly.QNorm, &ly.KNorm} {
+		if n.DW != nil || n.DB != nil {
+			return true
+		}
+	}
+	for _, l := range []*nn.Linear{ly.QKV, ly.Q, ly.K, ly.V, ly.O, ly.Fc, ly.Proj, ly.Gate, ly.Up, ly.Down, ly.GateUp} {
+		if l != nil && (l.DW != nil || l.DB != nil || l.Delta != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // blockBackward turns s.dres from the gradient of the block's output into

@@ -140,6 +140,11 @@ type Transformer struct {
 	// recomputes the block in Backward: activation memory O(L·N·C) instead
 	// of O(L·N·(C+I+NH·T)), for one extra forward.
 	Checkpointing bool
+	// FullBackward runs backward through every block down to the
+	// embeddings even where nothing below trains (the frozen-base baseline
+	// of golora bench train --method none); otherwise it stops below the
+	// lowest trainable block.
+	FullBackward bool
 
 	slots   []slot
 	embName string // PEFT module name of the token embedding
@@ -383,3 +388,6 @@ func (m *Transformer) checkIDs(ids []int) {
 
 // SetCheckpointing sets Checkpointing.
 func (m *Transformer) SetCheckpointing(on bool) { m.Checkpointing = on }
+
+// SetFullBackward sets FullBackward.
+func (m *Transformer) SetFullBackward(on bool) { m.FullBackward = on }

@@ -52,6 +52,13 @@ type Config struct {
 	// TrainableTokens are token ids whose embedding rows (and tied head
 	// rows) are trained in full (PEFT's trainable_token_indices).
 	TrainableTokens []int `yaml:"trainable-tokens" json:"trainable-tokens"`
+	// NumLayers puts the adapters on the last NumLayers blocks only (0: all),
+	// as mlx-lm's --num-layers; the adapter records them as PEFT's
+	// layers_to_transform, and backward stops below the lowest one.
+	NumLayers int `yaml:"num-layers" json:"num-layers"`
+	// Checkpointing keeps only each block's input in forward and recomputes
+	// the block in backward: less memory for about a third more compute.
+	Checkpointing bool `yaml:"checkpointing" json:"checkpointing"`
 
 	LR            float64 `yaml:"lr" json:"lr"`
 	LoRAPlusRatio float64 `yaml:"loraplus-ratio" json:"loraplus-ratio"`
@@ -180,6 +187,11 @@ func (c *Config) Validate() error {
 	if c.Method != "full" && c.Method != "adapter" && c.R < 1 {
 		bad("--r %d: the LoRA rank must be at least 1", c.R)
 	}
+	if c.NumLayers < 0 {
+		bad("--num-layers %d: must be >= 0 (0 = every layer)", c.NumLayers)
+	} else if c.NumLayers > 0 && (c.Method == "full" || c.InitAdapter != "") {
+		bad("--num-layers %d: applies to a new adapter, not to --method full or --init-adapter (whose layers_to_transform decides)", c.NumLayers)
+	}
 	if c.Dropout < 0 || c.Dropout >= 1 {
 		bad("--dropout %g: want 0 <= p < 1", c.Dropout)
 	}
@@ -252,7 +264,7 @@ func contains(list []string, s string) bool {
 // resumeFields are the settings a resumed run must share with its
 // checkpoint: changing them would make the saved weights, optimizer moments
 // or data position mean something else.
-var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "LoraBias", "TrainableTokens", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
+var resumeFields = []string{"Model", "Data", "ValidFraction", "TrainOnAll", "Pack", "SkipBad", "Method", "R", "Alpha", "Targets", "SaveModules", "LoraBias", "TrainableTokens", "NumLayers", "Init", "RSLoRA", "InitAdapter", "Dropout", "Batch", "SeqLen", "GradAccum", "DataOrder", "Seed", "Shape"}
 
 // incompatible lists the resume-critical settings that differ between a and b.
 func incompatible(a, b Config) []string {

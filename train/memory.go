@@ -50,6 +50,7 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	}
 	est.Weights = 4 * base
 	lc := &lora.Config{TargetModules: targetModules(m, cfg.Targets)}
+	lc.LayersToTransform, _ = lastLayers(m, cfg.NumLayers) // Validate rejects a bad count
 	for _, l := range m.Linears() {
 		if lc.Matches(l.Name, l.Head) {
 			lin += f(l.Linear.In() + l.Linear.Out())
@@ -79,7 +80,11 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	// products; backward needs about as much again for the gradients
 	// flowing through. Logits are (tokens, V) and become their own
 	// gradient; attention recomputes (heads, T, T) per sequence.
-	perToken := L*(4*C+2*QD+2*KVD+3*I)*2 + V
+	keep, inputs := L, 0.0 // blocks whose activations forward keeps; kept block inputs
+	if cfg.Checkpointing {
+		keep, inputs = 1, L*C
+	}
+	perToken := keep*(4*C+2*QD+2*KVD+3*I)*2 + inputs + V
 	est.Activations = 4 * (tokens*perToken + f(mc.NumAttentionHeads)*f(cfg.SeqLen)*f(cfg.SeqLen)*f(max(cfg.Threads, 1)))
 	return est
 }

@@ -32,6 +32,14 @@ type ModelTask struct {
 func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 	t := &ModelTask{Model: m, Method: cfg.Method}
 	m.SetTrainable(nil)
+	m.SetCheckpointing(cfg.Checkpointing)
+	// The frozen-base baseline backpropagates through every block, as a
+	// LoRA step on the first layer must; other methods stop below their
+	// lowest trainable block.
+	if fb, ok := m.(interface{ SetFullBackward(bool) }); ok {
+		fb.SetFullBackward(cfg.Method == MethodNone)
+	}
+	var err error
 	if cfg.Method == MethodNone {
 		return t, nil
 	}
@@ -62,6 +70,9 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 			lc.TrainableTokens = lora.TokenIndices{{IDs: cfg.TrainableTokens}}
 		}
 		lc.TargetModules = targetModules(m, cfg.Targets)
+		if lc.LayersToTransform, err = lastLayers(m, cfg.NumLayers); err != nil {
+			return nil, err
+		}
 		if len(cfg.SaveModules) > 0 {
 			lc.ModulesToSave = targetModules(m, cfg.SaveModules).Names
 		}
@@ -80,6 +91,9 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		bc := lora.DefaultBottleneckConfig()
 		bc.Size = cfg.R
 		bc.BaseModelNameOrPath = cfg.Model
+		if bc.LayersToTransform, err = lastLayers(m, cfg.NumLayers); err != nil {
+			return nil, err
+		}
 		if err := t.LoRA.AddBottleneckToModel("adapter", bc, m, seed+1); err != nil {
 			return nil, fmt.Errorf("train: --method %s: %w", cfg.Method, err)
 		}
@@ -99,6 +113,23 @@ func NewModelTask(m model.Model, cfg Config) (*ModelTask, error) {
 		t.params = append(t.params, Param{Name: p.Name, W: p.W, G: p.G, Group: group, NoDecay: oneD})
 	}
 	return t, nil
+}
+
+// lastLayers is --num-layers as PEFT's layers_to_transform: the indices of
+// m's last n blocks, nil for n == 0 (every block).
+func lastLayers(m model.Model, n int) ([]int, error) {
+	L := m.Config().NumHiddenLayers
+	if n == 0 {
+		return nil, nil
+	}
+	if n > L {
+		return nil, fmt.Errorf("train: --num-layers %d: the model has %d layers", n, L)
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = L - n + i
+	}
+	return out, nil
 }
 
 // targetModules turns --targets into PEFT target_modules: "all" is PEFT's

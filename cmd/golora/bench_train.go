@@ -24,6 +24,7 @@ type benchTrainFlags struct {
 	warmup, threads         int
 	alpha                   float64
 	checkpointing, vsNone   bool
+	numLayers               int
 	cpuProfile              string
 	baseDType               string
 }
@@ -64,6 +65,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default GOLORA_THREADS or all cores)")
 	fl.BoolVar(&f.vsNone, "vs-none", false, "also alternate --steps steps with the adapters on and off (the frozen base) in this process and report their median ratio (vs_none)")
 	fl.BoolVar(&f.checkpointing, "checkpointing", false, "recompute block activations in backward (less memory)")
+	fl.IntVar(&f.numLayers, "num-layers", 0, "adapt the last N blocks only (0 = all), as golora train --num-layers")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	addBaseDTypeFlag(fl, &f.baseDType)
 	benchCmd.AddCommand(cmd)
@@ -161,8 +163,8 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	if err != nil {
 		return err
 	}
-	m.SetCheckpointing(f.checkpointing)
 	cfg := train.DefaultConfig()
+	cfg.Checkpointing, cfg.NumLayers = f.checkpointing, f.numLayers
 	cfg.Method, cfg.R, cfg.Alpha = f.method, f.r, f.alpha
 	cfg.Targets = strings.Split(f.targets, ",")
 	cfg.Batch, cfg.SeqLen, cfg.Steps = f.batch, f.seqLen, f.steps

@@ -15,12 +15,12 @@ import (
 func TestTrainCommand(t *testing.T) {
 	out := t.TempDir()
 	yml := filepath.Join(out, "run.yaml")
-	if err := os.WriteFile(yml, []byte("steps: 50\nr: 4\nseq-len: 64\nbatch: 2\n"), 0o644); err != nil {
+	if err := os.WriteFile(yml, []byte("steps: 50\nr: 4\nseq-len: 64\nbatch: 2\ncheckpointing: true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	rootCmd.SetOut(&buf)
-	rootCmd.SetArgs([]string{"train", "--config", yml, "--steps", "6", "--eval-every", "3", "--out", out})
+	rootCmd.SetArgs([]string{"train", "--config", yml, "--steps", "6", "--eval-every", "3", "--num-layers", "2", "--out", out})
 	if err := rootCmd.Execute(); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
@@ -36,11 +36,16 @@ func TestTrainCommand(t *testing.T) {
 		}
 	}
 	var ac struct {
-		R int `json:"r"`
+		R      int   `json:"r"`
+		Layers []int `json:"layers_to_transform"`
 	}
 	b, _ := os.ReadFile(filepath.Join(out, "adapter_config.json"))
 	if err := json.Unmarshal(b, &ac); err != nil || ac.R != 4 {
 		t.Errorf("adapter_config.json r = %d (%v), want 4 from the YAML file", ac.R, err)
+	}
+	// --num-layers 2 of the embedded model's 5 blocks
+	if len(ac.Layers) != 2 || ac.Layers[0] != 3 || ac.Layers[1] != 4 {
+		t.Errorf("adapter_config.json layers_to_transform %v, want [3 4] from --num-layers 2", ac.Layers)
 	}
 	lines := strings.Split(strings.TrimSpace(trainTestRead(t, filepath.Join(out, "metrics.jsonl"))), "\n")
 	if len(lines) != 6+3 { // 6 steps, evals at 0, 3, 6

@@ -42,6 +42,8 @@ func RegisterFlags(fs *pflag.FlagSet, c *train.Config) {
 	fs.Var((*csvValue)(&c.SaveModules), "save-modules", "layers to train in full and save with the adapter (PEFT's modules_to_save), comma separated: lm_head, embed_tokens")
 	fs.Var((*intsValue)(&c.TrainableTokens), "trainable-tokens", "token ids whose embedding rows are trained in full, e.g. new special tokens (PEFT's trainable_token_indices)")
 	fs.BoolVar(&c.LoraBias, "lora-bias", c.LoraBias, "train a bias on lora_B (PEFT's lora_bias; merging needs a base bias)")
+	fs.IntVar(&c.NumLayers, "num-layers", c.NumLayers, "adapt the last N transformer blocks only (0 = all), as mlx-lm; saved as PEFT's layers_to_transform")
+	fs.BoolVar(&c.Checkpointing, "checkpointing", c.Checkpointing, "gradient checkpointing: keep only block inputs and recompute each block in backward (less memory, ~1/3 more compute)")
 	fs.Var((*csvValue)(&c.Targets), "targets", "modules to adapt, comma separated (e.g. q,v or q,k,v,o,gate,up,down or all)")
 	fs.StringVar(&c.Init, "init", c.Init, "LoRA initialisation: default (PEFT's kaiming-uniform A, zero B), gaussian, pissa, olora, init_b")
 	fs.BoolVar(&c.RSLoRA, "rslora", c.RSLoRA, "rank-stabilised scaling alpha/sqrt(r)")
