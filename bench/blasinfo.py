@@ -11,7 +11,7 @@ import ctypes, os, sys
 
 def _blas_libs():
     with open("/proc/self/maps") as f:
-        paths = {l.split()[-1] for l in f if "/" in l and "blas" in l.lower()}
+        paths = {l.split()[-1] for l in f if "/" in l and ("blas" in l.lower() or "mkl" in l.lower())}
     return sorted(paths)
 
 
@@ -28,7 +28,7 @@ def info():
         try:
             f = ctypes.CDLL(p).openblas_get_corename
         except (OSError, AttributeError):
-            continue  # liblapack, or a BLAS that is not OpenBLAS
+            continue  # liblapack, MKL, or a BLAS that is not OpenBLAS
         f.restype = ctypes.c_char_p
         out["blas_core"] = f().decode()
         break
