@@ -70,7 +70,7 @@ func grow(b *[]float32, n int) []float32 {
 func (m *Transformer) sizeActs(B, T int) *acts {
 	a := &m.acts
 	c := m.cfg
-	N, C, I, V, L := B*T, c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumHiddenLayers
+	N, C, I, L := B*T, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	a.B, a.T, a.N = B, T, N
 	if len(a.resid) != L+1 {
@@ -96,7 +96,6 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	grow(&a.lnf, N*C)
 	grow(&a.meanf, N)
 	grow(&a.rstdf, N)
-	grow(&a.logits, N*V)
 	if m.arch.FusedQKV {
 		grow(&a.qkv, N*(QD+2*KVD))
 	}
@@ -403,6 +402,19 @@ func (m *Transformer) setSeqs(s *acts, a *layerActs) {
 // attention and returns the logits (B*T, V), a buffer reused by the next
 // call. Activations are kept for Backward. ids outside the vocabulary panic.
 func (m *Transformer) Forward(ids []int, B, T int) []float32 {
+	s := m.forwardBody(ids, B, T)
+	grow(&s.logits, s.N*m.cfg.VocabSize)
+	m.Head.Forward(s.lnf, s.logits, s.N)
+	m.finishLogits(s.logits)
+	if m.arch.LogitSoftCap != 0 {
+		copy(grow(&s.capped, len(s.logits)), s.logits)
+	}
+	return s.logits
+}
+
+// forwardBody is Forward up to the final norm, whose output it leaves in
+// s.lnf.
+func (m *Transformer) forwardBody(ids []int, B, T int) *acts {
 	if len(ids) != B*T {
 		panic(fmt.Sprintf("model: Forward got %d ids for B=%d T=%d", len(ids), B, T))
 	}
@@ -422,12 +434,66 @@ func (m *Transformer) Forward(ids []int, B, T int) []float32 {
 	}
 	L := len(m.Layers)
 	m.normForward(&m.NormF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
-	m.Head.Forward(s.lnf, s.logits, N)
-	m.finishLogits(s.logits)
-	if m.arch.LogitSoftCap != 0 {
-		copy(grow(&s.capped, len(s.logits)), s.logits)
+	return s
+}
+
+// HeadChunk bounds the logits LossChunked holds at once, in floats (64 MiB):
+// a few hundred rows of a 50k vocabulary, large enough that the head's
+// products stay efficient and its weight is streamed only a few times.
+var HeadChunk = 1 << 24
+
+// LossChunked is Loss without the (B*T, V) logits: it runs the forward to
+// the final norm, then the head and the cross-entropy a chunk of rows at a
+// time, and returns the mean loss over the counted targets and their count.
+// With backward it also backpropagates weight × that mean through each
+// chunk's head at once and then through the whole model, as Loss followed
+// by Backward would (a training step without the largest buffer of the
+// step: 200 MB for GPT-2 at 4×256 tokens).
+func (m *Transformer) LossChunked(ids, targets []int, B, T int, weight float32, backward bool) (float64, int) {
+	m.checkTargets(targets, B, T)
+	s := m.forwardBody(ids, B, T)
+	N, V, C := s.N, m.cfg.VocabSize, m.cfg.HiddenSize
+	count := 0
+	for _, t := range targets {
+		if t != IgnoreIndex {
+			count++
+		}
 	}
-	return s.logits
+	if count == 0 {
+		return 0, 0
+	}
+	if backward {
+		m.sizeGrads(s)
+		clear(s.dln)
+	}
+	rows := min(N, max(1, HeadChunk/V))
+	var sum float64
+	for r0 := 0; r0 < N; r0 += rows {
+		n := min(rows, N-r0)
+		x, z := s.lnf[r0*C:(r0+n)*C], grow(&s.logits, rows*V)[:n*V]
+		m.Head.Forward(x, z, n)
+		m.finishLogits(z)
+		if !backward {
+			l, c := nn.CrossEntropy(nil, z, targets[r0:r0+n], n, V, IgnoreIndex)
+			sum += l * float64(c)
+			continue
+		}
+		if m.arch.LogitSoftCap != 0 {
+			copy(grow(&s.capped, len(z)), z)
+		}
+		l, c := nn.CrossEntropy(z, z, targets[r0:r0+n], n, V, IgnoreIndex)
+		if c == 0 {
+			continue // no gradient from these rows
+		}
+		sum += l * float64(c)
+		// the chunk's gradient is of its own mean; make it weight × the batch's
+		scaleVec(weight*float32(c)/float32(count), z)
+		m.Head.Backward(x, m.unfinishLogits(z), s.dln[r0*C:(r0+n)*C], n)
+	}
+	if backward {
+		m.backwardBody(s)
+	}
+	return sum / float64(count), count
 }
 
 // finishLogits applies the head's scale and soft-cap (Granite, Gemma 2).
@@ -471,6 +537,16 @@ const IgnoreIndex = nn.IgnoreIndex
 // It leaves dloss/dlogits in place of the logits for Backward.
 func (m *Transformer) Loss(ids, targets []int, B, T int) float64 {
 	m.Forward(ids, B, T)
+	m.checkTargets(targets, B, T)
+	s := &m.acts
+	loss, _ := nn.CrossEntropy(s.logits, s.logits, targets, s.N, m.cfg.VocabSize, IgnoreIndex)
+	s.hasGrad = true
+	return loss
+}
+
+// checkTargets panics on targets that are not B*T vocabulary ids or
+// IgnoreIndex.
+func (m *Transformer) checkTargets(targets []int, B, T int) {
 	if len(targets) != B*T {
 		panic(fmt.Sprintf("model: Loss got %d targets for B=%d T=%d", len(targets), B, T))
 	}
@@ -479,10 +555,6 @@ func (m *Transformer) Loss(ids, targets []int, B, T int) float64 {
 			panic(fmt.Sprintf("model: target %d at index %d outside vocabulary [0, %d)", t, i, m.cfg.VocabSize))
 		}
 	}
-	s := &m.acts
-	loss, _ := nn.CrossEntropy(s.logits, s.logits, targets, s.N, m.cfg.VocabSize, IgnoreIndex)
-	s.hasGrad = true
-	return loss
 }
 
 // Backward accumulates the gradient of the last Loss into every trainable
@@ -500,9 +572,15 @@ func (m *Transformer) Backward() {
 func (m *Transformer) BackwardLogits(dlogits []float32) {
 	s := &m.acts
 	m.sizeGrads(s)
-	N, L := s.N, len(m.Layers)
 	clear(s.dln)
-	m.Head.Backward(s.lnf, m.unfinishLogits(dlogits), s.dln, N)
+	m.Head.Backward(s.lnf, m.unfinishLogits(dlogits), s.dln, s.N)
+	m.backwardBody(s)
+}
+
+// backwardBody backpropagates s.dln, the gradient of the final norm's
+// output, through the norm, the blocks and the embeddings.
+func (m *Transformer) backwardBody(s *acts) {
+	N, L := s.N, len(m.Layers)
 	clear(s.dres)
 	m.normBackward(&m.NormF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
 	att := m.trainAttend(s)

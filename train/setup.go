@@ -173,11 +173,22 @@ func (t *ModelTask) ZeroGrad() {
 	t.Model.ZeroGrad()
 }
 
+// chunkedLoss is a model that computes the head and the cross-entropy a
+// chunk of rows at a time (core.Transformer.LossChunked), so a step never
+// holds the (B*T, V) logits.
+type chunkedLoss interface {
+	LossChunked(ids, targets []int, B, T int, weight float32, backward bool) (float64, int)
+}
+
 // Step implements Task: the logits buffer becomes its own gradient (mean
-// cross-entropy, scaled by weight) and is backpropagated.
+// cross-entropy, scaled by weight) and is backpropagated; models with
+// LossChunked do the same a chunk of rows at a time.
 func (t *ModelTask) Step(ids, targets []int, B, T int, weight float32) (float64, int) {
 	if t.LoRA != nil {
 		t.LoRA.SetTrain(true)
+	}
+	if c, ok := t.Model.(chunkedLoss); ok {
+		return c.LossChunked(ids, targets, B, T, weight, true)
 	}
 	logits := t.Model.Forward(ids, B, T)
 	V := t.Model.Config().VocabSize
@@ -197,6 +208,10 @@ func (t *ModelTask) Step(ids, targets []int, B, T int, weight float32) (float64,
 func (t *ModelTask) Eval(ids, targets []int, B, T int) (float64, int) {
 	if t.LoRA != nil {
 		t.LoRA.SetTrain(false)
+	}
+	if c, ok := t.Model.(chunkedLoss); ok {
+		loss, n := c.LossChunked(ids, targets, B, T, 1, false)
+		return loss * float64(n), n
 	}
 	logits := t.Model.Forward(ids, B, T)
 	loss, n := nn.CrossEntropy(nil, logits, targets, B*T, t.Model.Config().VocabSize, nn.IgnoreIndex)
