@@ -33,7 +33,7 @@ type acts struct {
 	ids     []int
 	pos     []int       // (N) absolute position of each row
 	resid   [][]float32 // L+1 × (N, C): block inputs, then the last block's output
-	blocks  []layerActs // L, or 1 when checkpointing
+	blocks  []layerActs // per block, or shared (see block)
 	ln      []float32   // (N, C) shared ln1/ln2 of every block
 	lnf     []float32   // (N, C)
 	meanf   []float32
@@ -57,6 +57,21 @@ type acts struct {
 	spans         []span    // B rows of T positions from 0
 	att           []float32 // (NH, T, T) probabilities recomputed in backward
 	checkpointed  bool
+	frozen        int // blocks below this keep no activations and get no backward
+}
+
+// block is where block l's activations live: its own slot, or the one
+// shared slot when checkpointing (backward recomputes them) or when l is
+// below the lowest block with anything to train (backward never reaches
+// it).
+func (s *acts) block(l int) *layerActs {
+	switch {
+	case s.checkpointed || l < s.frozen:
+		return &s.blocks[0]
+	case s.frozen > 0:
+		return &s.blocks[l-s.frozen+1]
+	}
+	return &s.blocks[l]
 }
 
 func grow(b *[]float32, n int) []float32 {
@@ -79,14 +94,20 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	for i := range a.resid {
 		grow(&a.resid[i], N*C)
 	}
+	// Below the lowest block with something to train (LoRA on the last
+	// blocks only, mlx-lm's --num-layers) no gradient is needed: those
+	// blocks share one activation slot, and backward stops above them.
+	a.checkpointed, a.frozen = m.Checkpointing, m.lowestTrainable()
 	nb := L
-	if m.Checkpointing {
+	switch {
+	case a.checkpointed:
 		nb = 1
+	case a.frozen > 0:
+		nb = L - a.frozen + 1
 	}
 	if len(a.blocks) != nb {
 		a.blocks = make([]layerActs, nb)
 	}
-	a.checkpointed = m.Checkpointing
 	ln := grow(&a.ln, N*C)
 	for i := range a.blocks {
 		b := &a.blocks[i]
@@ -174,7 +195,7 @@ func (m *Transformer) sizeGrads(a *acts) {
 	if !m.arch.GELU {
 		grow(&a.du, N*I)
 	}
-	if m.Checkpointing {
+	if a.checkpointed {
 		grow(&a.recompute, N*C)
 	}
 	if m.arch.PostNorm {
@@ -426,11 +447,7 @@ func (m *Transformer) forwardBody(ids []int, B, T int) *acts {
 	m.embed(s.resid[0], ids, s.pos)
 	att := m.trainAttend(s)
 	for l := range m.Layers {
-		a := &s.blocks[0]
-		if !m.Checkpointing {
-			a = &s.blocks[l]
-		}
-		m.blockForward(l, a, s.resid[l], s.resid[l+1], N, T, s.spans, s, att)
+		m.blockForward(l, s.block(l), s.resid[l], s.resid[l+1], N, T, s.spans, s, att)
 	}
 	L := len(m.Layers)
 	m.normForward(&m.NormF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
@@ -584,17 +601,11 @@ func (m *Transformer) backwardBody(s *acts) {
 	clear(s.dres)
 	m.normBackward(&m.NormF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
 	att := m.trainAttend(s)
-	// Below the lowest block with something to train (LoRA on the last
-	// blocks only, mlx-lm's --num-layers) no gradient is needed: stop there
-	// instead of paying a full backward through frozen blocks.
-	stop := m.lowestTrainable()
+	stop := s.frozen // as Forward decided: the blocks below kept nothing
 	for l := L - 1; l >= stop; l-- {
-		var a *layerActs
-		if m.Checkpointing {
-			a = &s.blocks[0]
+		a := s.block(l)
+		if s.checkpointed {
 			m.blockForward(l, a, s.resid[l], s.recompute, N, s.T, s.spans, s, att)
-		} else {
-			a = &s.blocks[l]
 		}
 		m.blockBackward(l, a, s.resid[l], s)
 	}

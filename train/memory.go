@@ -78,14 +78,21 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	// Per layer and token forward keeps the block input, q, k, v, the
 	// attention output, the mid-residual, the MLP input and its gate/up
 	// products; backward needs about as much again for the gradients
-	// flowing through. Logits are (tokens, V) and become their own
-	// gradient; attention recomputes (heads, T, T) per sequence.
-	keep, inputs := L, 0.0 // blocks whose activations forward keeps; kept block inputs
+	// flowing through. Attention recomputes (heads, T, T) per sequence.
+	// keep blocks' activations are kept (the frozen blocks below
+	// --num-layers share one slot; checkpointing keeps one block and every
+	// block's input); the logits are at most the model's chunk of
+	// LossChunked (HeadChunk, 2^24 floats).
+	keep, inputs := L, 0.0
+	if cfg.NumLayers > 0 && cfg.Method != "full" {
+		keep = min(L, f(cfg.NumLayers)+1)
+	}
 	if cfg.Checkpointing {
 		keep, inputs = 1, L*C
 	}
-	perToken := keep*(4*C+2*QD+2*KVD+3*I)*2 + inputs + V
-	est.Activations = 4 * (tokens*perToken + f(mc.NumAttentionHeads)*f(cfg.SeqLen)*f(cfg.SeqLen)*f(max(cfg.Threads, 1)))
+	perToken := keep*(4*C+2*QD+2*KVD+3*I)*2 + inputs
+	logits := min(tokens*V, 1<<24)
+	est.Activations = 4 * (tokens*perToken + logits + f(mc.NumAttentionHeads)*f(cfg.SeqLen)*f(cfg.SeqLen)*f(max(cfg.Threads, 1)))
 	return est
 }
 
