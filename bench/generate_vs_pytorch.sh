@@ -26,6 +26,7 @@
 #
 # Usage: bench/generate_vs_pytorch.sh          (THREADS=2 ROUNDS=5)
 #        WEIGHTS=f16 bench/generate_vs_pytorch.sh   (golora decodes from F16 weights)
+#        SHAPES=gpt2 bench/generate_vs_pytorch.sh   (one shape)
 #        GOLORA_BIN=/path/to/golora ROUNDS=1 bench/generate_vs_pytorch.sh
 set -euo pipefail
 
@@ -261,7 +262,7 @@ main() {
 	"$GOLORA" bench membw --threads "$THREADS" | tee -a "$res" >&2
 	local wflag=()
 	[ -n "${WEIGHTS:-}" ] && wflag=(--weights "$WEIGHTS")
-	for shape in gpt2 llama; do
+	for shape in ${SHAPES:-gpt2 llama}; do
 		for r in $(seq "$ROUNDS"); do
 			# Odd rounds run PyTorch first, even rounds golora first.
 			((r % 2 == 0)) || torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
