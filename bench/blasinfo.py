@@ -6,7 +6,7 @@ libopenblas, i.e. Debian's reference BLAS, shows here), the torch and numpy
 versions and the load average, so a ratio is never quoted without the
 baseline it was measured against. Import it after torch or numpy.
 """
-import ctypes, os, sys
+import ctypes, os, statistics, sys
 
 
 def _blas_libs():
@@ -33,6 +33,18 @@ def info():
         out["blas_core"] = f().decode()
         break
     return out
+
+
+def spread(ratios):
+    """min / median / max of per-round ratios, as the bench tables print them."""
+    rs = sorted(ratios)
+    return f"{rs[0]:.2f} / {statistics.median(rs):.2f} / {rs[-1]:.2f}"
+
+
+def describe(run):
+    """One line naming the baseline of a JSON line that info() went into."""
+    lib = "numpy " + run["numpy"] if "torch" not in run else "PyTorch " + run["torch"]
+    return f"{lib} on {run['blas']} kernel {run['blas_core']}; load average {' '.join(run['load'])}"
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - start)) s" >&2
 "$PYTHON" - "$res" "$BATCH" "$SEQ" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, "bench")
+from blasinfo import spread
 g, t = {}, {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -89,7 +91,6 @@ print("| phase | threads | golora tok/s | PyTorch tok/s | ratio min / med / max 
 print("| --- | ---: | ---: | ---: | ---: |")
 for key in sorted(g, key=lambda k: (["train", "prefill", "decode"].index(k[0]), k[1])):
     a, b = g[key], t.get(key, {})
-    rs = sorted(a[i] / b[i] for i in a if i in b)
-    if rs:
-        print(f"| {key[0]} | {key[1]} | {med(a.values()):.1f} | {med(b.values()):.1f} | {rs[0]:.2f} / {med(rs):.2f} / {rs[-1]:.2f} |")
+    if any(i in b for i in a):
+        print(f"| {key[0]} | {key[1]} | {med(a.values()):.1f} | {med(b.values()):.1f} | {spread(a[i] / b[i] for i in a if i in b)} |")
 PY

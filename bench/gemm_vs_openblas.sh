@@ -100,12 +100,13 @@ done
 
 /usr/bin/python3 - "$RES" "$THREADS" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, "bench")
+from blasinfo import describe, spread
 rows = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     rows.setdefault(r["label"], []).append(r)
-o0 = next(iter(rows.values()))[0]["openblas"]
-print(f"threads={sys.argv[2]}; numpy {o0['numpy']} on {o0['blas']} kernel {o0['blas_core']}; load average {' '.join(o0['load'])} (first run)")
+print(f"threads={sys.argv[2]};", describe(next(iter(rows.values()))[0]["openblas"]), "(first run)")
 print(f"GFLOP/s: median over rounds of each run's median call; ratio: min / median / max over {len(next(iter(rows.values())))} alternating rounds;")
 print("GFLOP/cpu-s: work per CPU-second of the process (all threads) over the timed calls\n")
 print("| shape (M×N×K) | op | golora GFLOP/s | OpenBLAS GFLOP/s | ratio | golora GFLOP/cpu-s | OpenBLAS GFLOP/cpu-s | cpu ratio |")
@@ -118,7 +119,6 @@ for label, rs in rows.items():
     gc = statistics.median(r["golora"].get("gflops_cpu", 0) for r in rs)
     oc = statistics.median(r["openblas"].get("gflops_cpu", 0) for r in rs)
     cr = f"{gc / oc:.2f}x" if gc and oc else "n/a"
-    q = sorted(r["golora"]["gflops"] / r["openblas"]["gflops"] for r in rs)
-    ratio = f"{q[0]:.2f} / {statistics.median(q):.2f} / {q[-1]:.2f}"
+    ratio = spread(r["golora"]["gflops"] / r["openblas"]["gflops"] for r in rs)
     print(f"| {g0['m']}×{g0['n']}×{g0['k']} ({label}) | {op} | {g:.1f} | {o:.1f} | {ratio} | {gc:.1f} | {oc:.1f} | {cr} |")
 PY

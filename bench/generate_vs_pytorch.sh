@@ -281,6 +281,8 @@ main() {
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	/usr/bin/python3 - "$res" "$THREADS" "$PEAK_GFLOPS" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, "bench")
+from blasinfo import describe, spread as spread_of
 res, threads, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
 bw, g, ga, t = None, {}, {}, {}
 for line in open(res):
@@ -295,11 +297,9 @@ for line in open(res):
         t.setdefault((r["shape"], r["torch"]["mode"]), {})[r["round"]] = r["torch"]
 med = statistics.median
 def spread(a, ka, b, kb):
-    rs = sorted(a[i][ka] / b[i][kb] for i in a if i in b)
-    return f"{rs[0]:.2f} / {med(rs):.2f} / {rs[-1]:.2f}"
-t0 = next(iter(t.values()))[1]
+    return spread_of(a[i][ka] / b[i][kb] for i in a if i in b)
 print(f"threads={threads}; {len(next(iter(g.values())))} alternating rounds; tokens/s medians over rounds; ratio: min / median / max over rounds")
-print(f"PyTorch {t0['torch']} on {t0['blas']} kernel {t0['blas_core']}; load average {' '.join(t0['load'])} (first PyTorch run)")
+print(describe(next(iter(t.values()))[1]), "(first PyTorch run)")
 print(f"memory read bandwidth {bw:.1f} GB/s (golora bench membw); FMA peak {peak:.0f} GFLOP/s\n")
 print("| shape | phase (golora prefill: last token's logits only unless 'all logits') | golora tok/s | PyTorch tok/s | golora/PyTorch min / med / max | share of peak | golora peak RSS MiB | PyTorch peak RSS MiB |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
