@@ -454,10 +454,10 @@ func (m *Transformer) forwardBody(ids []int, B, T int) *acts {
 	return s
 }
 
-// HeadChunk bounds the logits LossChunked holds at once, in floats (64 MiB):
+// headChunk bounds the logits LossChunked holds at once, in floats (64 MiB):
 // a few hundred rows of a 50k vocabulary, large enough that the head's
 // products stay efficient and its weight is streamed only a few times.
-var HeadChunk = 1 << 24
+var headChunk = 1 << 24
 
 // LossChunked is Loss without the (B*T, V) logits: it runs the forward to
 // the final norm, then the head and the cross-entropy a chunk of rows at a
@@ -483,7 +483,7 @@ func (m *Transformer) LossChunked(ids, targets []int, B, T int, weight float32, 
 		m.sizeGrads(s)
 		clear(s.dln)
 	}
-	rows := min(N, max(1, HeadChunk/V))
+	rows := min(N, max(1, headChunk/V))
 	var sum float64
 	for r0 := 0; r0 < N; r0 += rows {
 		n := min(rows, N-r0)

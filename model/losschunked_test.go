@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/golora/golora/model/internal/core"
 	"github.com/golora/golora/nn"
 )
 
@@ -15,7 +14,7 @@ import (
 // and scaled logits, tied heads), with chunks of 5 rows, one chunk wholly
 // ignored, and a loss weight.
 func TestLossChunked(t *testing.T) {
-	defer func(c int) { core.HeadChunk = c }(core.HeadChunk)
+	defer func(c int) { headChunk = c }(headChunk)
 	const B, T, weight = 2, 8, 0.75
 	for name, cfg := range tinyConfigs() {
 		t.Run(name, func(t *testing.T) {
@@ -44,7 +43,7 @@ func TestLossChunked(t *testing.T) {
 			m.BackwardLogits(logits)
 			ref := grads(m)
 
-			core.HeadChunk = 5 * V
+			headChunk = 5 * V
 			lc := m.(interface {
 				LossChunked(ids, targets []int, B, T int, weight float32, backward bool) (float64, int)
 			})

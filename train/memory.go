@@ -82,7 +82,7 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	// keep blocks' activations are kept (the frozen blocks below
 	// --num-layers share one slot; checkpointing keeps one block and every
 	// block's input); the logits are at most the model's chunk of
-	// LossChunked (HeadChunk, 2^24 floats).
+	// LossChunked (2^24 floats).
 	keep, inputs := L, 0.0
 	if cfg.NumLayers > 0 && cfg.Method != "full" {
 		keep = min(L, f(cfg.NumLayers)+1)
