@@ -49,6 +49,8 @@ done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 /usr/bin/python3 - "$res" "$THREADS" "$PEAK_GFLOPS" "$AUTOCAST" <<'PY'
 import json, statistics, sys
+sys.path.insert(0, "bench")
+from blasinfo import describe, spread as spread_of
 res, threads, peak, ac = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 g, t = {}, {}
 for line in open(res):
@@ -59,11 +61,9 @@ for line in open(res):
         t.setdefault(r["shape"], {})[r["round"]] = r["torch"]
 med = statistics.median
 def spread(a, ka, b, kb):
-    rs = sorted(a[i][ka] / b[i][kb] for i in a if i in b)
-    return f"{rs[0]:.2f} / {med(rs):.2f} / {rs[-1]:.2f}"
-t0 = next(iter(t.values()))[1]
+    return spread_of(a[i][ka] / b[i][kb] for i in a if i in b)
 print(f"threads={threads}; LoRA r=8 alpha 16 on q,v; batch 4x256; autocast {ac}; {len(next(iter(g.values())))} alternating rounds;")
-print(f"PyTorch {t0['torch']} on {t0['blas']} kernel {t0['blas_core']}; load average {' '.join(t0['load'])} (first PyTorch run); FMA peak {peak:.0f} GFLOP/s")
+print(describe(next(iter(t.values()))[1]), f"(first PyTorch run); FMA peak {peak:.0f} GFLOP/s")
 print("tok/s and RSS: medians over rounds; ratios: min / median / max of the per-round ratio\n")
 print("| shape | golora tok/s | PyTorch tok/s | tok/s ratio | golora GFLOP/s (share of peak) | golora peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
