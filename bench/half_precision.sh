@@ -7,6 +7,7 @@
 # $OUT/half_*.jsonl and a min/median/max summary.
 #
 # Usage: bench/half_precision.sh rss|speed     (THREADS=2 ROUNDS=5)
+#        GOLORA_BIN=./golora PYTHON=python3 bench/half_precision.sh speed
 #        SHAPES=gpt2 bench/half_precision.sh speed  (one shape)
 # Sizes are small (SEQ, BATCH, PROMPT, NEW) so a loaded machine finishes.
 set -euo pipefail
@@ -14,8 +15,18 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-5} OUT=${OUT:-/tmp/golora-bench}
 SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-16}
 mkdir -p "$OUT"
-GOLORA=$OUT/golora
-go build -o "$GOLORA" ./cmd/golora
+# GOLORA_BIN: a prebuilt binary (a machine without Go); PYTHON: the
+# interpreter that has torch (Debian's by default).
+GOLORA=${GOLORA_BIN:-}
+if [ -z "$GOLORA" ]; then
+	GOLORA=$OUT/golora
+	go build -o "$GOLORA" ./cmd/golora
+fi
+PYTHON=${PYTHON:-/usr/bin/python3}
+# Debian's OpenBLAS for torch 1.13 when it is installed (else torch keeps
+# whatever BLAS it was built with, e.g. MKL in a pip wheel).
+blaspath=/usr/lib/x86_64-linux-gnu/openblas-pthread
+[ -d "$blaspath" ] || blaspath=${LD_LIBRARY_PATH:-}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 case ${1:-speed} in
@@ -49,14 +60,14 @@ speed)
 		for ac in off bf16; do
 			# Debian's OpenBLAS settings from the environment are for golora's
 			# comparisons; torch runs with its defaults.
-			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
-				/usr/bin/python3 bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
+			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH="$blaspath" OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
+				"$PYTHON" bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
 				--batch "$BATCH" --ctx "$SEQ" --warmup 1 --steps 1 --autocast $ac | tail -1)
 			echo "{\"part\":\"torch\",\"shape\":\"gpt2\",\"dtype\":\"$ac\",\"round\":$r,\"load\":\"$(load)\",\"torch\":$j}" | tee -a "$res" >&2
 		done
 	done
 	echo "load after: $(load)" >&2
-	/usr/bin/python3 - "$res" <<'PY'
+	"$PYTHON" - "$res" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def get(part, shape, dt, key):
