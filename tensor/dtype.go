@@ -2,16 +2,19 @@ package tensor
 
 import "fmt"
 
-// DType is how a tensor's values are stored: float32 in Data, or 16-bit
-// bit patterns in Half (bfloat16 or IEEE binary16). Half storage is for
-// frozen weights only (a base model kept in its checkpoint's dtype):
-// everything that is computed or trained stays float32.
+// DType is how a tensor's values are stored: float32 in Data, 16-bit
+// bit patterns in Half (bfloat16 or IEEE binary16), or GGUF blocks in Quant
+// (Q8_0, Q4_K: see quant.go). Half and quantized storage is for frozen
+// weights only (a base model kept in its checkpoint's dtype or quantized on
+// load): everything that is computed or trained stays float32.
 type DType uint8
 
 const (
 	F32 DType = iota
 	BF16
 	F16
+	Q8_0
+	Q4_K
 )
 
 // String is the lower-case name used by flags and JSON ("f32", "bf16", "f16").
@@ -23,6 +26,10 @@ func (d DType) String() string {
 		return "bf16"
 	case F16:
 		return "f16"
+	case Q8_0:
+		return "q8_0"
+	case Q4_K:
+		return "q4_k"
 	}
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
@@ -48,8 +55,12 @@ func ParseDType(s string) (DType, error) {
 		return BF16, nil
 	case "f16", "F16", "float16", "fp16":
 		return F16, nil
+	case "q8_0", "Q8_0":
+		return Q8_0, nil
+	case "q4_k", "Q4_K":
+		return Q4_K, nil
 	}
-	return F32, fmt.Errorf("unknown dtype %q (expected f32, bf16 or f16)", s)
+	return F32, fmt.Errorf("unknown dtype %q (expected f32, bf16, f16, q8_0 or q4_k)", s)
 }
 
 // Widen returns the value of the 16-bit pattern h of dtype d.
@@ -68,7 +79,9 @@ func (d DType) Narrow(f float32) uint16 {
 	return F32ToBF16(f)
 }
 
-// IsHalf reports whether the tensor holds its values in Half.
+// IsHalf reports whether the tensor holds its values other than in Data:
+// in Half (BF16, F16) or in Quant (IsQuant). Either way it is a frozen
+// weight that cannot be trained or changed in place.
 func (t *Tensor) IsHalf() bool { return t.DType != F32 }
 
 // NewHalf wraps 16-bit values h (not copied) of dtype d with a shape; Data
@@ -89,6 +102,11 @@ func (t *Tensor) Float32() []float32 {
 	if !t.IsHalf() {
 		return t.Data
 	}
+	if t.IsQuant() {
+		out := make([]float32, Numel(t.Shape))
+		dequantizer(t.DType)(out, t.Quant)
+		return out
+	}
 	out := make([]float32, len(t.Half))
 	for i, h := range t.Half {
 		out[i] = t.DType.Widen(h)
@@ -102,6 +120,11 @@ func (t *Tensor) CopyRow(dst []float32, i int) {
 	C := len(dst)
 	if !t.IsHalf() {
 		copy(dst, t.Data[i*C:(i+1)*C])
+		return
+	}
+	if t.IsQuant() {
+		rb := t.DType.RowBytes(C)
+		dequantizer(t.DType)(dst, t.Quant[i*rb:(i+1)*rb])
 		return
 	}
 	for j, h := range t.Half[i*C : (i+1)*C] {

@@ -19,6 +19,10 @@ type Tensor struct {
 	// dtype.go). Only nn.Linear, the embedding lookup and the savers read it.
 	Half  []uint16
 	DType DType
+
+	// Quant holds the values instead of Data when DType is Q8_0 or Q4_K:
+	// a frozen base weight in GGUF blocks along its rows (see quant.go).
+	Quant []byte
 }
 
 // New allocates a zeroed tensor of the given shape.
