@@ -13,6 +13,10 @@ import (
 // mulWT writes y [n, out] = x [n, in]·Wᵀ.
 func (l *Linear) mulWT(x, y []float32, n int) {
 	in, out := l.In(), l.Out()
+	if l.W.IsQuant() {
+		l.quantMulWT(x, y, n)
+		return
+	}
 	if l.W.IsHalf() {
 		kernels.GemmHalf(l.W.DType, true, n, out, in, x, in, l.W.Half, in, 0, y, out)
 		return
@@ -24,6 +28,10 @@ func (l *Linear) mulWT(x, y []float32, n int) {
 // the frozen product, for deltas that need it too.
 func (l *Linear) AddMulW(dy, dx []float32, n int) {
 	in, out := l.In(), l.Out()
+	if l.W.IsQuant() {
+		l.quantAddMulW(dy, dx, n)
+		return
+	}
 	if l.W.IsHalf() {
 		kernels.GemmHalf(l.W.DType, false, n, in, out, dy, out, l.W.Half, in, 1, dx, in)
 		return

@@ -8,64 +8,91 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// QuantWeight is a frozen [out, in] weight kept in a GGUF block type (Q8_0,
-// Q4_K, or any type gguf.Dequantize reads) instead of float32: 8.5 or 4.5
-// bits per weight. Its two products are the ones a frozen base needs, named
-// after nn.Linear's half-precision seam (mulWT, AddMulW) so a Linear can
-// dispatch to them: y = x·Wᵀ for forward, decode and prefill, and
-// dx += dy·W for the gradient that LoRA training sends through the base
-// (QLoRA). Both decode a panel of rows to float32 and run kernels.Sgemm on
-// it, so memory holds the quantized bytes plus one panel; this is the
-// portable path (no int8 dot-product kernels yet).
-type QuantWeight struct {
-	Type    gguf.Type
-	Out, In int
-	Data    []byte // Out rows of Type.RowBytes(In) bytes
-}
+// A frozen base weight may be kept quantized (W.DType Q8_0 or Q4_K, W.Quant
+// holding GGUF blocks along each row; QLoRA-style): 8.5 or 4.5 bits per
+// weight. Linear's two products then decode a panel of rows to float32 and
+// run kernels.Sgemm on it, so memory holds the quantized bytes plus one
+// panel per thread and the products are those of the dequantized weights
+// in float32, exactly as far as the gradient is concerned (LoRA training's
+// x·W0ᵀ and dy·W0). Generation steps use ForwardQuantActs instead: int8
+// activations and integer dot products (kernels.GemmQuant), llama.cpp's
+// route, which reads each weight byte once and is several times faster for
+// a few rows.
 
 // quantPanel is the number of weight rows decoded at a time: large enough
 // for Sgemm to run near its speed, small enough to stay in cache.
 const quantPanel = 64
 
-// QuantizeWeight encodes w [out, in] as typ; in must be a multiple of the
-// type's block.
-func QuantizeWeight(w *tensor.Tensor, typ gguf.Type) (*QuantWeight, error) {
-	if len(w.Shape) != 2 {
-		return nil, fmt.Errorf("nn: quantize: weight of shape %v is not 2-D", w.Shape)
+// QuantizeWeight returns w [out, in] (float32 or 16-bit) encoded as dt
+// (tensor.Q8_0 or Q4_K); in must be a multiple of dt's block.
+func QuantizeWeight(w *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
+	gt, ok := gguf.TypeOf(dt)
+	if !ok || len(w.Shape) != 2 {
+		return nil, fmt.Errorf("nn: cannot quantize a weight of shape %v to %v", w.Shape, dt)
 	}
-	b, err := gguf.Quantize(w.Data, typ)
-	if err != nil {
-		return nil, fmt.Errorf("nn: quantize [%d, %d] as %s: %w", w.Shape[0], w.Shape[1], typ, err)
+	out, in := w.Shape[0], w.Shape[1]
+	if in%dt.BlockSize() != 0 {
+		return nil, fmt.Errorf("nn: quantize [%d, %d] as %v: rows of %d are not a multiple of its block of %d", out, in, dt, in, dt.BlockSize())
 	}
-	return &QuantWeight{Type: typ, Out: w.Shape[0], In: w.Shape[1], Data: b}, nil
-}
-
-// panels calls f for each panel of rows [o0, o0+len) decoded into buf.
-func (q *QuantWeight) panels(f func(o0, rows int, buf []float32)) {
-	rb := q.Type.RowBytes(q.In)
-	buf := make([]float32, quantPanel*q.In)
-	for o0 := 0; o0 < q.Out; o0 += quantPanel {
-		rows := min(quantPanel, q.Out-o0)
-		if err := gguf.Dequantize(buf[:rows*q.In], q.Data[o0*rb:(o0+rows)*rb], q.Type); err != nil {
-			panic(err) // sizes are fixed at construction
+	rb := dt.RowBytes(in)
+	q := make([]byte, out*rb)
+	var err error
+	kernels.For(out, max(1, 1<<16/in), func(lo, hi int) {
+		row := make([]float32, in)
+		for o := lo; o < hi; o++ {
+			w.CopyRow(row, o)
+			b, e := gguf.Quantize(row, gt)
+			if e != nil {
+				err = e // the same for every row: any one will do
+				return
+			}
+			copy(q[o*rb:], b)
 		}
-		f(o0, rows, buf[:rows*q.In])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nn: quantize [%d, %d] as %v: %w", out, in, dt, err)
+	}
+	return tensor.NewQuant(dt, q, out, in), nil
+}
+
+// quantPanels calls f for each panel of rows [o0, o0+rows) of the
+// quantized w decoded into float32 (the rows decoded in parallel; f's Sgemm
+// uses the threads itself, and the dy·W panels all add into one dx).
+func quantPanels(w *tensor.Tensor, f func(o0, rows int, buf []float32)) {
+	out, in := w.Shape[0], w.Shape[1]
+	buf := make([]float32, min(quantPanel, out)*in)
+	for o0 := 0; o0 < out; o0 += quantPanel {
+		rows := min(quantPanel, out-o0)
+		kernels.For(rows, max(1, 1<<14/in), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				w.CopyRow(buf[r*in:(r+1)*in], o0+r)
+			}
+		})
+		f(o0, rows, buf[:rows*in])
 	}
 }
 
-// MulWT writes y [n, out] = x [n, in]·Wᵀ.
-func (q *QuantWeight) MulWT(x, y []float32, n int) {
-	q.panels(func(o0, rows int, w []float32) {
-		kernels.Sgemm(false, true, n, rows, q.In, 1, x, q.In, w, q.In, 0, y[o0:], q.Out)
+// quantMulWT writes y [n, out] = x [n, in]·Wᵀ for a quantized W.
+func (l *Linear) quantMulWT(x, y []float32, n int) {
+	in, out := l.In(), l.Out()
+	quantPanels(l.W, func(o0, rows int, w []float32) {
+		kernels.Sgemm(false, true, n, rows, in, 1, x, in, w, in, 0, y[o0:], out)
 	})
 }
 
-// AddMulW accumulates dx [n, in] += dy [n, out]·W.
-func (q *QuantWeight) AddMulW(dy, dx []float32, n int) {
-	q.panels(func(o0, rows int, w []float32) {
-		kernels.Sgemm(false, false, n, q.In, rows, 1, dy[o0:], q.Out, w, q.In, 1, dx, q.In)
+// quantAddMulW accumulates dx [n, in] += dy [n, out]·W for a quantized W.
+func (l *Linear) quantAddMulW(dy, dx []float32, n int) {
+	in, out := l.In(), l.Out()
+	quantPanels(l.W, func(o0, rows int, w []float32) {
+		kernels.Sgemm(false, false, n, in, rows, 1, dy[o0:], out, w, in, 1, dx, in)
 	})
 }
 
-// Bytes is the size of the quantized data.
-func (q *QuantWeight) Bytes() int { return len(q.Data) }
+// ForwardQuantActs is Forward for a quantized W computed from int8
+// activations (kernels.GemmQuant): the generation path. a is scratch the
+// caller keeps between calls.
+func (l *Linear) ForwardQuantActs(a *kernels.QActs, x, y []float32, n int) {
+	a.QuantizeActs(l.W.DType, x, n, l.In())
+	kernels.GemmQuant(a, l.W.Quant, l.Out(), y, l.Out())
+	l.AddDeltaBias(x, y, n)
+}
