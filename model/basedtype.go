@@ -25,20 +25,24 @@ type Options struct {
 }
 
 // BaseDTypeValues lists the values of --base-dtype.
-const BaseDTypeValues = "auto|f32|bf16|f16"
+const BaseDTypeValues = "auto|f32|bf16|f16|q8_0|q4_k"
 
 // BaseDTypeUsage is the help text of every command's --base-dtype flag
 // (default "f32").
-const BaseDTypeUsage = "dtype the base model's matrices are kept in and computed from: " + BaseDTypeValues + " (auto: the checkpoint's; bf16/f16 halve the memory, norms, adapters, gradients, optimizer state and activations stay f32; bf16 rounds activations as PyTorch CPU autocast)"
+const BaseDTypeUsage = "dtype the base model's matrices are kept in and computed from: " + BaseDTypeValues + " (auto: the checkpoint's; bf16/f16 halve the memory, q8_0/q4_k keep GGUF blocks of 8.5/4.5 bits per weight (QLoRA-style), norms, adapters, gradients, optimizer state and activations stay f32; bf16 rounds activations as PyTorch CPU autocast)"
 
 // IsHalfDType reports whether a --base-dtype value asks for 16-bit weights
 // whatever the checkpoint ("auto" depends on it).
 func IsHalfDType(s string) bool { return s == "bf16" || s == "f16" }
 
+// IsQuantDType reports whether a --base-dtype value asks for a quantized
+// base (q8_0, q4_k).
+func IsQuantDType(s string) bool { return s == "q8_0" || s == "q4_k" }
+
 // ParseBaseDType checks a --base-dtype value.
 func ParseBaseDType(s string) error {
 	switch s {
-	case "", "auto", "f32", "bf16", "f16":
+	case "", "auto", "f32", "bf16", "f16", "q8_0", "q4_k":
 		return nil
 	}
 	return fmt.Errorf("--base-dtype %q: expected one of %s", s, strings.ReplaceAll(BaseDTypeValues, "|", ", "))

@@ -282,7 +282,11 @@ func LoadGGUF(path string) (Model, error) {
 	return m, nil
 }
 
-func loadGGUF(path string) (*Transformer, error) {
+func loadGGUF(path string) (*Transformer, error) { return loadGGUFDType(path, tensor.F32) }
+
+// loadGGUFDType loads a GGUF model keeping its matrices in dt: F32
+// (everything dequantized) or a quantized dtype (see gguf_quant.go).
+func loadGGUFDType(path string, dt tensor.DType) (*Transformer, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -313,6 +317,9 @@ func loadGGUF(path string) (*Transformer, error) {
 		if _, ok := f.Info(g); ok {
 			src.names[hf] = g
 		}
+	}
+	if dt.BlockSize() > 1 {
+		return loadModel(cfg, ggufQuantSource{src, dt}, path)
 	}
 	return loadModel(cfg, src, path)
 }

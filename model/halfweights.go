@@ -67,7 +67,8 @@ func (s *slot) loadHalf(src HalfSource, fn string) error {
 func (m *Transformer) BaseDType() tensor.DType { return m.Wte.DType }
 
 // SetBaseDType converts every 2-D weight to dt (rounding to nearest even,
-// or widening back to float32). Trainable weights cannot be made half.
+// widening back to float32, quantizing (quant.go) or dequantizing).
+// Trainable weights cannot be made half or quantized.
 func (m *Transformer) SetBaseDType(dt tensor.DType) error {
 	for _, s := range m.slots {
 		if !m.halfable(s) || s.w.DType == dt {
@@ -78,6 +79,16 @@ func (m *Transformer) SetBaseDType(dt tensor.DType) error {
 		}
 		w := s.w
 		switch {
+		case dt.BlockSize() > 1:
+			if err := s.quantize(dt); err != nil {
+				return err
+			}
+		case w.IsQuant():
+			f := w.Float32()
+			w.Data, w.Quant, w.DType = f, nil, tensor.F32
+			if dt != tensor.F32 {
+				return m.SetBaseDType(dt)
+			}
 		case dt == tensor.F32:
 			w.Data, w.Half, w.DType = w.Float32(), nil, tensor.F32
 		case w.DType == tensor.F32:

@@ -65,6 +65,12 @@ func (m *Transformer) loadWeights(src Source, what string, fileName func(string)
 			missing = append(missing, fn)
 			continue
 		}
+		if qs, ok := src.(QuantSource); ok && m.halfable(s) {
+			if err := m.loadQuant(qs, s, fn); err != nil {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
 		if hs, ok := src.(HalfSource); ok && hs.BaseDType() != tensor.F32 && m.halfable(s) {
 			if err := s.loadHalf(hs, fn); err != nil {
 				problems = append(problems, err.Error())
@@ -132,7 +138,7 @@ func (m *Transformer) StateDict(fileName func(string) string) map[string]*tensor
 			fn = fileName(s.name)
 		}
 		w := s.w
-		if s.conv1d && w.IsHalf() { // transposed back through float32 (exact)
+		if w.IsQuant() || s.conv1d && w.IsHalf() { // through float32 (exact; savers write float dtypes)
 			w = tensor.From(w.Float32(), w.Shape...)
 		}
 		if s.conv1d {

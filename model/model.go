@@ -88,7 +88,8 @@ var _ Model = (*Transformer)(nil)
 //   - a .safetensors or index .json file inside such a folder;
 //   - a llama2.c .bin checkpoint;
 //   - a .gguf file (llama, qwen2, gpt2; see gguf.go), dequantized to F32
-//     before the base dtype applies;
+//     before the base dtype applies (q8_0/q4_k keep its Q8_0/Q4_K tensors
+//     as stored, see gguf_quant.go);
 //   - a Hugging Face hub id ("Qwen/Qwen3-0.6B") found in the local cache
 //     (see Resolve; nothing is downloaded).
 func Load(path string) (Model, error) { return LoadWith(path, Options{}) }
@@ -116,6 +117,8 @@ func LoadWith(path string, o Options) (Model, error) {
 	}
 	if !st.IsDir() {
 		switch {
+		case strings.HasSuffix(path, ".gguf") && dt.BlockSize() > 1:
+			return loadGGUFQuant(path, dt)
 		case strings.HasSuffix(path, ".gguf"):
 			return inMemoryDType(loadGGUF(path))(dt)
 		case strings.HasSuffix(path, ".safetensors"), strings.HasSuffix(path, ".json"):
@@ -155,6 +158,10 @@ func LoadWith(path string, o Options) (Model, error) {
 	if dt == tensor.F32 {
 		defer src.Close()
 		return loadModel(cfg, src, weights)
+	}
+	if dt.BlockSize() > 1 {
+		defer src.Close()
+		return loadModel(cfg, quantSource{src, dt}, weights)
 	}
 	return loadHalf(cfg, src, weights, dt)
 }

@@ -52,7 +52,15 @@ func Numel(shape []int) int {
 }
 
 // Len is the number of elements.
-func (t *Tensor) Len() int { return len(t.Data) }
+func (t *Tensor) Len() int {
+	if t.IsHalf() { // 16-bit or quantized: Data is nil
+		return Numel(t.Shape)
+	}
+	return len(t.Data)
+}
+
+// Bytes is the memory the values take in their dtype.
+func (t *Tensor) Bytes() int { return t.DType.RowBytes(t.Len()) }
 
 // Dim returns dimension i; negative i counts from the end.
 func (t *Tensor) Dim(i int) int {

@@ -181,7 +181,7 @@ func (c *Config) Validate() error {
 	}
 	if err := model.ParseBaseDType(c.BaseDType); err != nil {
 		bad("%v", err)
-	} else if c.Method == "full" && model.IsHalfDType(c.BaseDType) {
+	} else if c.Method == "full" && (model.IsHalfDType(c.BaseDType) || model.IsQuantDType(c.BaseDType)) {
 		bad("--method full --base-dtype %s: full fine-tuning updates the base weights and needs float32 masters; use --base-dtype f32 (or a LoRA method with a %s base)", c.BaseDType, c.BaseDType)
 	}
 	if c.Method != "full" && c.Method != "adapter" && c.R < 1 {

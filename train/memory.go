@@ -14,7 +14,7 @@ import (
 // the model's shape and the settings before anything of that size is
 // allocated.
 type Memory struct {
-	Weights     float64 // the base model's float32 weights
+	Weights     float64 // the base model's weights, in their dtype
 	Trainable   float64 // trainable weights, gradients and AdamW moments (16 bytes each)
 	Activations float64 // what forward keeps for backward, logits and attention scratch
 }
@@ -46,9 +46,9 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	var est Memory
 	var base, lin float64 // all weights; sum of in+out over adapted linears
 	for _, p := range m.Params() {
-		base += f(p.W.Len())
+		base += f(p.W.Bytes()) // 16-bit and quantized bases take less
 	}
-	est.Weights = 4 * base
+	est.Weights = base
 	lc := &lora.Config{TargetModules: targetModules(m, cfg.Targets)}
 	lc.LayersToTransform, _ = lastLayers(m, cfg.NumLayers) // Validate rejects a bad count
 	for _, l := range m.Linears() {
@@ -65,7 +65,7 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	var trainable float64
 	switch cfg.Method {
 	case "full":
-		trainable = base
+		trainable = base / 4 // values: full fine-tuning has a float32 base
 	case "adapter":
 		trainable = L * 2 * (2*C*f(cfg.R) + f(cfg.R) + C)
 	case "lora+adapter":

@@ -37,3 +37,24 @@ func init() {
 		})
 	}
 }
+
+// FirstNonFiniteScale is the index of the first block of data (type t)
+// whose fp16 scale (Q8_0's d, Q4_K's d or dmin) is NaN or Inf, or -1.
+func FirstNonFiniteScale(data []byte, t Type) int {
+	bb := t.BlockBytes()
+	if t != Q8_0 && t != Q4_K || bb == 0 {
+		return -1
+	}
+	offs := []int{0}
+	if t == Q4_K {
+		offs = []int{0, 2}
+	}
+	for b := 0; (b+1)*bb <= len(data); b++ {
+		for _, off := range offs {
+			if data[b*bb+off+1]&0x7c == 0x7c { // fp16 exponent all ones
+				return b
+			}
+		}
+	}
+	return -1
+}

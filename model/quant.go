@@ -1,0 +1,107 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// A base may keep its matrices quantized (--base-dtype q8_0|q4_k, QLoRA
+// style): every 2-D weight whose rows fit the dtype's block — the linears,
+// the token embedding (looked up a row at a time) and the head — holds GGUF
+// blocks (tensor.Quant). A Q4_K row must be a multiple of 256 values; a row
+// that is not but is a multiple of 32 becomes Q8_0 (as llama.cpp falls back
+// for such tensors), and one that is neither stays float32. Norms, biases,
+// GPT-2's position table, LoRA parameters, gradients, optimiser state,
+// activations and the KV cache stay float32; quantized weights are frozen
+// like 16-bit ones (tensor.IsHalf is true for them).
+
+// QuantSource is a Source for a base quantized on load: LoadWeights
+// quantizes every quantizable weight to QuantDType, keeping those the file
+// already stores quantized (a GGUF file's Q8_0 and Q4_K tensors) as they
+// are.
+type QuantSource interface {
+	Source
+	QuantDType() tensor.DType
+	// Quantized returns the named weight as stored, in the model's [out,
+	// in] layout, when the file holds it as Q8_0 or Q4_K; nil otherwise.
+	Quantized(name string) (*tensor.Tensor, error)
+}
+
+// quantDTypeFor is the dtype a [.., in] weight is quantized to when dt is
+// asked for (see the fallbacks above); F32 when none fits.
+func quantDTypeFor(dt tensor.DType, in int) tensor.DType {
+	switch {
+	case in%dt.BlockSize() == 0:
+		return dt
+	case in%tensor.Q8_0.BlockSize() == 0:
+		return tensor.Q8_0
+	}
+	return tensor.F32
+}
+
+// setQuant makes s hold q (quantized, or float32 when no dtype fits).
+func (s *slot) setQuant(q *tensor.Tensor) {
+	s.w.Data, s.w.Half, s.w.Quant, s.w.DType = q.Data, nil, q.Quant, q.DType
+}
+
+// quantize converts s's weight to dt (or its fallback) in place.
+func (s *slot) quantize(dt tensor.DType) error {
+	qt := quantDTypeFor(dt, s.w.Shape[1])
+	if qt == s.w.DType {
+		return nil
+	}
+	if qt == tensor.F32 {
+		s.setQuant(tensor.From(s.w.Float32(), s.w.Shape...))
+		return nil
+	}
+	q, err := nn.QuantizeWeight(s.w, qt)
+	if err != nil {
+		return fmt.Errorf("model: %s: %w", s.name, err)
+	}
+	s.setQuant(q)
+	return nil
+}
+
+// loadQuant fills slot s from src: as stored when the file holds it
+// quantized, otherwise read as float32 (checked and transposed as
+// LoadWeights does) and quantized. One weight at a time is float32.
+func (m *Transformer) loadQuant(src QuantSource, s slot, fn string) error {
+	q, err := src.Quantized(fn)
+	if err != nil {
+		return err
+	}
+	if q != nil {
+		if !tensor.SameShape(q.Shape, s.w.Shape) {
+			return fmt.Errorf("tensor %s has shape %v, expected %v", fn, q.Shape, s.w.Shape)
+		}
+		s.setQuant(q)
+		return nil
+	}
+	t, err := src.Tensor(fn)
+	if err != nil {
+		return err
+	}
+	want := s.w.Shape
+	if s.conv1d {
+		want = []int{want[1], want[0]}
+	}
+	if !tensor.SameShape(t.Shape, want) {
+		return fmt.Errorf("tensor %s has shape %v, expected %v", fn, t.Shape, want)
+	}
+	if i := firstNonFinite(t.Data); i >= 0 {
+		return fmt.Errorf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, t.Data[i], i)
+	}
+	w := t
+	if s.conv1d {
+		w = tensor.New(s.w.Shape...)
+		transpose(w.Data, t.Data, want[0], want[1])
+	}
+	tmp := slot{name: fn, w: w}
+	if err := tmp.quantize(src.QuantDType()); err != nil {
+		return err
+	}
+	s.setQuant(w)
+	return nil
+}
