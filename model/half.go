@@ -49,6 +49,10 @@ func (m *Transformer) DecodeF16() bool { return m.half != nil }
 // linear is l.Forward, from the F16 copy of W when there is one and the
 // step is small; AddDeltaBias finishes it as nn.Linear.Forward does.
 func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
+	if m.stepping && l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on) { // see quant.go
+		l.ForwardQuantActs(&m.qacts, x, y, n)
+		return
+	}
 	if m.dec.exact.on && m.stepping {
 		m.linearRows(l, x, y, n)
 		return

@@ -113,7 +113,9 @@ func (m *Transformer) SetBaseDType(dt tensor.DType) error {
 // init writes it: a large model is never held in float32.
 func (m *Transformer) newHalfSlots(dt tensor.DType) {
 	for _, s := range m.slots {
-		if m.halfable(s) {
+		if m.halfable(s) && dt.BlockSize() > 1 {
+			s.w.Data, s.w.DType = nil, dt // filled by initQuant
+		} else if m.halfable(s) {
 			s.w.Data, s.w.Half, s.w.DType = nil, make([]uint16, tensor.Numel(s.w.Shape)), dt
 		}
 	}

@@ -159,6 +159,8 @@ func (m *Transformer) InitRandom(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for _, s := range m.slots {
 		switch {
+		case s.w.IsQuant():
+			s.initQuant(rng)
 		case s.w.IsHalf():
 			initHalf(s.w, rng)
 		case len(s.w.Shape) == 2:

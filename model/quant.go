@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
@@ -16,6 +17,21 @@ import (
 // GPT-2's position table, LoRA parameters, gradients, optimiser state,
 // activations and the KV cache stay float32; quantized weights are frozen
 // like 16-bit ones (tensor.IsHalf is true for them).
+
+// Decode steps (Step with up to quantActRows rows) multiply quantized
+// weights by int8 activations (nn.Linear.ForwardQuantActs), reading each
+// weight byte once; larger steps (prefill) and Forward (training,
+// evaluation) multiply by dequantized panels through the float32 GEMM,
+// faster once the decoding is shared by enough rows, so the loss and its
+// gradient are those of the dequantized weights in float32. Under
+// SetRowExact (serving) every step takes the int8 route: each output is
+// then one row's dot product with one weight row, whatever else the step
+// holds, so a quantized base is row-exact as it is.
+
+// quantActRows is the most rows a step may have to use the int8 kernels
+// outside row-exact serving (measured on GPT-2 and Llama shapes: above
+// it the dequantized panels and the GEMM are faster).
+const quantActRows = 8
 
 // QuantSource is a Source for a base quantized on load: LoadWeights
 // quantizes every quantizable weight to QuantDType, keeping those the file
@@ -104,4 +120,20 @@ func (m *Transformer) loadQuant(src QuantSource, s slot, fn string) error {
 	}
 	s.setQuant(w)
 	return nil
+}
+
+// initQuant fills a quantized weight as InitRandom does a float32 one,
+// one float32 matrix at a time (a large benchmark model never exists in
+// float32).
+func (s *slot) initQuant(rng *rand.Rand) {
+	dt := s.w.DType
+	w := tensor.New(s.w.Shape...)
+	for i := range w.Data {
+		w.Data[i] = float32(rng.NormFloat64() * 0.02)
+	}
+	tmp := slot{name: s.name, w: w}
+	if err := tmp.quantize(dt); err != nil {
+		panic(err) // quantDTypeFor chose a dtype that fits
+	}
+	s.setQuant(w)
 }

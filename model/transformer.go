@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -153,6 +154,7 @@ type Transformer struct {
 	dims    []attnDims   // per layer: head sizes, scale, window, soft-cap
 
 	half     map[*nn.Linear][]uint16 // F16 weight copies for decode, see SetDecodeF16
+	qacts    kernels.QActs           // int8 activations of quantized steps, see quant.go
 	stepping bool                    // inside Step: the only path that may use half
 	fileName func(string) string
 	acts     acts

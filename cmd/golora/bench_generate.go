@@ -220,9 +220,10 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 // decode step reads (every linear once, at the decode weights' width).
 func generateWork(m model.Model, T int, allLogits bool, weights string) (flops, bytes float64) {
 	c := m.Config()
-	var blocks, head float64
+	var blocks, head, quantBytes float64
 	for _, l := range m.Linears() {
 		n := float64(l.Linear.Out()) * float64(l.Linear.In())
+		quantBytes += float64(l.Linear.W.Bytes())
 		if l.Head {
 			head += n
 		} else {
@@ -239,6 +240,9 @@ func generateWork(m model.Model, T int, allLogits bool, weights string) (flops, 
 	}
 	flops = 2*blocks + 2*head*headRows + 2*float64(c.NumHiddenLayers)*float64(T)*float64(c.NumAttentionHeads*d)
 	width := 4.0
+	if model.BaseDTypeOf(m).BlockSize() > 1 {
+		return flops, quantBytes // as stored (q8_0, q4_k; rows that fit neither stay f32)
+	}
 	if weights == "f16" || model.BaseDTypeOf(m) != tensor.F32 {
 		width = 2
 	}
