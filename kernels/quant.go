@@ -27,7 +27,7 @@ type QActs struct {
 	n, in  int
 	Q      []int8    // n×in values
 	D      []float32 // one scale per block (32 for Q8_0, 256 for Q4_K)
-	Sums   []int32   // Q4_K: Σ Q per 32 values (the mins' term)
+	Sums   []int32   // Q4_K only: Σ Q per 32 values (the mins' term)
 	blocks int       // scale blocks per row
 }
 
@@ -41,7 +41,6 @@ func (a *QActs) QuantizeActs(dt tensor.DType, x []float32, n, in int) {
 	a.dt, a.n, a.in, a.blocks = dt, n, in, in/bs
 	a.Q = grow(a.Q, n*in)
 	a.D = grow(a.D, n*a.blocks)
-	a.Sums = a.Sums[:0]
 	if dt == tensor.Q4_K {
 		a.Sums = grow(a.Sums, n*in/32)
 	}
@@ -61,7 +60,7 @@ func (a *QActs) QuantizeActs(dt tensor.DType, x []float32, n, in int) {
 			for i, v := range xs {
 				q[i] = int8(math.Round(float64(v * inv)))
 			}
-			if a.Sums != nil {
+			if dt == tensor.Q4_K {
 				for s := 0; s < bs/32; s++ {
 					var t int32
 					for _, v := range q[32*s : 32*s+32] {
@@ -92,7 +91,7 @@ func GemmQuant(a *QActs, w []byte, out int, y []float32, ldy int) {
 			wr := w[o*rb : (o+1)*rb]
 			for i := 0; i < a.n; i++ {
 				var sums []int32
-				if a.Sums != nil {
+				if a.dt == tensor.Q4_K {
 					sums = a.Sums[i*a.in/32 : (i+1)*a.in/32]
 				}
 				y[i*ldy+o] = dot(wr, a.Q[i*a.in:(i+1)*a.in], a.D[i*a.blocks:(i+1)*a.blocks], sums)

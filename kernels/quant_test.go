@@ -17,10 +17,11 @@ import (
 func TestGemmQuant(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
+		var a QActs // reused across dtypes, as a model with both does
 		for _, c := range []struct {
 			dt         tensor.DType
 			n, out, in int
-		}{{tensor.Q8_0, 1, 7, 96}, {tensor.Q8_0, 5, 33, 32}, {tensor.Q8_0, 3, 65, 800}, {tensor.Q4_K, 1, 5, 256}, {tensor.Q4_K, 4, 19, 768}, {tensor.Q4_K, 7, 3, 512}} {
+		}{{tensor.Q8_0, 1, 7, 96}, {tensor.Q8_0, 5, 33, 32}, {tensor.Q8_0, 3, 65, 800}, {tensor.Q4_K, 1, 5, 256}, {tensor.Q4_K, 4, 19, 768}, {tensor.Q4_K, 7, 3, 512}, {tensor.Q8_0, 2, 9, 64}} {
 			gt := map[tensor.DType]gguf.Type{tensor.Q8_0: gguf.Q8_0, tensor.Q4_K: gguf.Q4_K}[c.dt]
 			wf := make([]float32, c.out*c.in)
 			for i := range wf {
@@ -42,7 +43,6 @@ func TestGemmQuant(t *testing.T) {
 			for i := range c.in {
 				x[(c.n-1)*c.in+i] = 0
 			}
-			var a QActs
 			a.QuantizeActs(c.dt, x, c.n, c.in)
 			ldy := c.out + 2
 			y := make([]float32, c.n*ldy)
