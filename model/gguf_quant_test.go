@@ -1,0 +1,136 @@
+package model
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/golora/golora/format/gguf"
+	"github.com/golora/golora/internal/testutil"
+	"github.com/golora/golora/tensor"
+)
+
+// TestGGUFQuantBase loads GGUF files written as Q8_0 and Q4_K with a
+// quantized base: every matrix stays in the file's type (a Q8_0 file asked
+// for q4_k stays Q8_0: nothing is requantized), its values are exactly
+// those of the file dequantized (so llama's q/k rows moved as whole quantized
+// rows, GPT-2's [out, in] kept), Forward equals the dequantized float32
+// model's, and the int8 decode steps are within their error of Forward.
+func TestGGUFQuantBase(t *testing.T) {
+	for name, cfg := range map[string]*Config{
+		"llama": {ModelType: "llama", VocabSize: 61, HiddenSize: 256, IntermediateSize: 288, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5},
+		"gpt2": {ModelType: "gpt2", VocabSize: 61, NEmbd: 256, NLayer: 2, NHead: 4, NPositions: 64},
+	} {
+		for _, c := range []struct {
+			file   gguf.Type
+			asked  string
+			stored tensor.DType
+		}{{gguf.Q4_K, "q4_k", tensor.Q4_K}, {gguf.Q8_0, "q4_k", tensor.Q8_0}, {gguf.Q4_K, "q8_0", tensor.Q4_K}} {
+			t.Run(name+"/"+c.file.String()+"-as-"+c.asked, func(t *testing.T) {
+				m, err := NewRandom(cfg, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(t.TempDir(), "m.gguf")
+				if err := SaveGGUF(m, path, "test", c.file, nil); err != nil {
+					t.Fatal(err)
+				}
+				mf, err := LoadWith(path, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mq, err := LoadWith(path, Options{BaseDType: c.asked})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pf := mf.Params()
+				for i, p := range mq.Params() {
+					if len(p.W.Shape) != 2 || p.Name == "transformer.wpe.weight" {
+						if p.W.IsHalf() {
+							t.Errorf("%s kept in %v", p.Name, p.W.DType)
+						}
+						continue
+					}
+					want := c.stored
+					if p.W.Shape[1]%c.stored.BlockSize() != 0 {
+						want = tensor.Q8_0 // the 288-wide rows
+					}
+					if p.W.DType != want {
+						t.Errorf("%s: %v, want %v", p.Name, p.W.DType, want)
+						continue
+					}
+					if d := testutil.Compare(p.W.Float32(), testutil.To64(pf[i].W.Data), 0, 0); d.Bad > 0 {
+						t.Errorf("%s: %v", p.Name, d)
+					}
+				}
+				B, T := 2, 9
+				r := testutil.NewRand(4)
+				ids := make([]int, B*T)
+				for i := range ids {
+					ids[i] = r.IntN(cfg.VocabSize)
+				}
+				want := append([]float32(nil), mf.Forward(ids, B, T)...)
+				got := mq.Forward(ids, B, T)
+				testutil.AllClose(t, "logits", got, testutil.To64(want), 1e-4, 1e-4)
+
+				// Decode the last token of row 0 after its prefix: int8
+				// activations, within 2% of the logits' range.
+				c := mq.NewCache(1, T)
+				if _, err := mq.Step(c, [][]int{ids[:T-1]}); err != nil {
+					t.Fatal(err)
+				}
+				step, err := mq.Step(c, [][]int{ids[T-1 : T]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := want[(T-1)*cfg.VocabSize : T*cfg.VocabSize]
+				scale := testutil.MaxAbs(last)
+				for v := range last {
+					if math.Abs(float64(step[v]-last[v])) > 0.02*float64(scale) {
+						t.Fatalf("decode logit %d: %g, Forward %g (max |logit| %g)", v, step[v], last[v], scale)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestGGUFQuantNaNScale: a Q8_0 block whose scale is NaN is refused by
+// name when the base keeps the file's blocks.
+func TestGGUFQuantNaNScale(t *testing.T) {
+	cfg := &Config{ModelType: "llama", VocabSize: 61, HiddenSize: 64, IntermediateSize: 96, NumHiddenLayers: 1,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5}
+	m, err := NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := SaveGGUF(m, path, "test", gguf.Q8_0, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := f.Raw("blk.0.ffn_up.weight")
+	block := append([]byte(nil), raw[34*5:34*6]...)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	at := bytes.Index(data, block)
+	if at < 0 || bytes.Count(data, block) != 1 {
+		t.Fatal("block not found once in the file")
+	}
+	data[at], data[at+1] = 0x00, 0x7e // fp16 NaN
+	os.WriteFile(path, data, 0o644)
+	_, err = LoadWith(path, Options{BaseDType: "q8_0"})
+	if err == nil || !strings.Contains(err.Error(), "blk.0.ffn_up.weight") || !strings.Contains(err.Error(), "block 5") {
+		t.Errorf("NaN scale: %v", err)
+	}
+}
