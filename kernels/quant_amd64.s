@@ -4,310 +4,214 @@
 #include "simd_amd64.h"
 
 // Integer dot products of GGUF-quantized weight rows with int8 activations
-// (see quant.go for the formulas and quant_amd64.go for the selection).
+// (see quant.go for the formulas and quant_amd64.go for the selection). The
+// AVX2 and VNNI variants of each differ only in how int8 (Q8_0) or int16
+// (Q4_K) products are summed into int32 lanes; the rest is shared macros.
+
+// Q8_0: SI weight blocks, DI activations, DX activation scales, CX blocks;
+// Y0 accumulates, Y7 holds int16 ones.
+#define Q8_START \
+	MOVQ w+0(FP), SI \
+	MOVQ x+8(FP), DI \
+	MOVQ dx+16(FP), DX \
+	MOVQ nb+24(FP), CX \
+	VXORPS   Y0, Y0, Y0 \
+	VPCMPEQW Y7, Y7, Y7 \
+	VPSRLW   $15, Y7, Y7
+
+// Q8_LOAD: Y1 = |w| as unsigned bytes, Y2 = x with w's sign.
+#define Q8_LOAD \
+	VMOVDQU 2(SI), Y1 \
+	VMOVDQU (DI), Y2  \
+	VPSIGNB Y1, Y2, Y2 \
+	VPABSB  Y1, Y1
+
+// Q8_NEXT scales the block's int32 lanes Y3 by dw·dx into Y0 and advances.
+#define Q8_NEXT \
+	VCVTDQ2PS    Y3, Y3 \
+	VPBROADCASTW (SI), X4 \
+	VCVTPH2PS    X4, Y4 \
+	VBROADCASTSS (DX), Y5 \
+	VMULPS       Y5, Y4, Y4 \
+	VFMADD231PS  Y4, Y3, Y0 \
+	ADDQ         $34, SI \
+	ADDQ         $32, DI \
+	ADDQ         $4, DX \
+	DECQ         CX
+
+#define Q8_END \
+	HSUM \
+	VZEROUPPER
+
+// Q4_K: SI super-blocks, DI activations, DX one activation scale per
+// super-block, R8 activation sums per 32, CX super-blocks. Y0 accumulates
+// d·Σ sc·Σq·x, Y1 dmin·Σ m·Σx, Y6 the int32 lanes of a super-block; the
+// eight int16 scales go to the frame for VPBROADCASTW.
+#define Q4_START \
+	MOVQ w+0(FP), SI \
+	MOVQ x+8(FP), DI \
+	MOVQ dx+16(FP), DX \
+	MOVQ sums+24(FP), R8 \
+	MOVQ nb+32(FP), CX \
+	VXORPS       Y0, Y0, Y0 \
+	VXORPS       Y1, Y1, Y1 \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, X15 \
+	VPBROADCASTD X15, Y15
+
+// Q4_SCALES unpacks the 8 scales (get_scale_min_k4, on 32-bit words) to
+// the frame and adds the mins' term dmin·dx·Σ_j m_j·sums_j to Y1.
+#define Q4_SCALES \
+	MOVL  4(SI), AX \
+	MOVL  8(SI), BX \
+	MOVL  12(SI), R9 \
+	MOVL  AX, R10 \
+	ANDL  $0x3f3f3f3f, R10 \
+	MOVL  R9, R11 \
+	ANDL  $0x0f0f0f0f, R11 \
+	MOVL  AX, R12 \
+	SHRL  $6, R12 \
+	ANDL  $0x03030303, R12 \
+	SHLL  $4, R12 \
+	ORL   R12, R11 \
+	MOVL  BX, R13 \
+	ANDL  $0x3f3f3f3f, R13 \
+	MOVL  R9, AX \
+	SHRL  $4, AX \
+	ANDL  $0x0f0f0f0f, AX \
+	MOVL  BX, R12 \
+	SHRL  $6, R12 \
+	ANDL  $0x03030303, R12 \
+	SHLL  $4, R12 \
+	ORL   R12, AX \
+	SHLQ  $32, R11 \
+	ORQ   R11, R10 \
+	SHLQ  $32, AX \
+	ORQ   AX, R13 \
+	VMOVQ R10, X2 \
+	VPMOVZXBW X2, X2 \
+	VMOVDQU   X2, sc-16(SP) \
+	VMOVQ        R13, X3 \
+	VPMOVZXBD    X3, Y3 \
+	VPMULLD      (R8), Y3, Y3 \
+	VCVTDQ2PS    Y3, Y3 \
+	VPBROADCASTW 2(SI), X4 \
+	VCVTPH2PS    X4, Y4 \
+	VBROADCASTSS (DX), Y5 \
+	VMULPS       Y5, Y4, Y4 \
+	VFMADD231PS  Y4, Y3, Y1 \
+	VPXOR        Y6, Y6, Y6
+
+// Q4_PAIR: 32 bytes of nibbles (two sub-blocks) times their activations,
+// as int16 pair sums: Y8 low nibbles, Y7 high; Y9, Y10 their scales.
+#define Q4_PAIR(q, x, s0, s1) \
+	VMOVDQU      q(SI), Y7 \
+	VPAND        Y15, Y7, Y8 \
+	VPSRLW       $4, Y7, Y7 \
+	VPAND        Y15, Y7, Y7 \
+	VPMADDUBSW   x(DI), Y8, Y8 \
+	VPMADDUBSW   x+32(DI), Y7, Y7 \
+	VPBROADCASTW s0(SP), Y9 \
+	VPBROADCASTW s1(SP), Y10
+
+// Q4_NEXT scales Y6 by d·dx into Y0 and advances.
+#define Q4_NEXT \
+	VCVTDQ2PS    Y6, Y6 \
+	VPBROADCASTW (SI), X4 \
+	VCVTPH2PS    X4, Y4 \
+	VMULPS       Y5, Y4, Y4 \
+	VFMADD231PS  Y4, Y6, Y0 \
+	ADDQ         $144, SI \
+	ADDQ         $256, DI \
+	ADDQ         $4, DX \
+	ADDQ         $32, R8 \
+	DECQ         CX
+
+#define Q4_END \
+	VSUBPS Y1, Y0, Y0 \
+	HSUM \
+	VZEROUPPER
 
 // func dotQ8_0AVX2(w *byte, x *int8, dx *float32, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), SI
-	MOVQ x+8(FP), DI
-	MOVQ dx+16(FP), DX
-	MOVQ nb+24(FP), CX
-	VXORPS   Y0, Y0, Y0
-	VPCMPEQW Y7, Y7, Y7
-	VPSRLW   $15, Y7, Y7 // int16 ones for VPMADDWD
+	Q8_START
 
 loop:
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y2, Y2 // x with w's sign
-	VPABSB  Y1, Y1     // |w| as unsigned bytes
+	Q8_LOAD
 	VPMADDUBSW Y2, Y1, Y3
 	VPMADDWD   Y7, Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (SI), X4
-	VCVTPH2PS    X4, Y4
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y3, Y0
-	ADDQ         $34, SI
-	ADDQ         $32, DI
-	ADDQ         $4, DX
-	DECQ         CX
-	JNZ          loop
-	HSUM
-	VZEROUPPER
+	Q8_NEXT
+	JNZ loop
+	Q8_END
 	MOVSS X0, ret+32(FP)
 	RET
 
 // func dotQ8_0VNNI(w *byte, x *int8, dx *float32, nb int) float32
 TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), SI
-	MOVQ x+8(FP), DI
-	MOVQ dx+16(FP), DX
-	MOVQ nb+24(FP), CX
-	VXORPS   Y0, Y0, Y0
-	VPCMPEQW Y7, Y7, Y7
-	VPSRLW   $15, Y7, Y7 // int16 ones for VPMADDWD
+	Q8_START
 
 loop:
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y2, Y2 // x with w's sign
-	VPABSB  Y1, Y1     // |w| as unsigned bytes
+	Q8_LOAD
 	VPXOR    Y3, Y3, Y3
 	VPDPBUSD Y2, Y1, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (SI), X4
-	VCVTPH2PS    X4, Y4
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y3, Y0
-	ADDQ         $34, SI
-	ADDQ         $32, DI
-	ADDQ         $4, DX
-	DECQ         CX
-	JNZ          loop
-	HSUM
-	VZEROUPPER
+	Q8_NEXT
+	JNZ loop
+	Q8_END
 	MOVSS X0, ret+32(FP)
 	RET
 
 // func dotQ4_KAVX2(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $16-44
-	MOVQ w+0(FP), SI
-	MOVQ x+8(FP), DI
-	MOVQ dx+16(FP), DX
-	MOVQ sums+24(FP), R8
-	MOVQ nb+32(FP), CX
-	VXORPS       Y0, Y0, Y0 // d·sc·Σq·x terms
-	VXORPS       Y1, Y1, Y1 // dmin·m·Σx terms
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	Q4_START
 
 block:
-	// the 8 scales (R10) and mins (R13) of get_scale_min_k4
-	MOVL  4(SI), AX
-	MOVL  8(SI), BX
-	MOVL  12(SI), R9
-	MOVL  AX, R10
-	ANDL  $0x3f3f3f3f, R10
-	MOVL  R9, R11
-	ANDL  $0x0f0f0f0f, R11
-	MOVL  AX, R12
-	SHRL  $6, R12
-	ANDL  $0x03030303, R12
-	SHLL  $4, R12
-	ORL   R12, R11
-	MOVL  BX, R13
-	ANDL  $0x3f3f3f3f, R13
-	MOVL  R9, AX
-	SHRL  $4, AX
-	ANDL  $0x0f0f0f0f, AX
-	MOVL  BX, R12
-	SHRL  $6, R12
-	ANDL  $0x03030303, R12
-	SHLL  $4, R12
-	ORL   R12, AX
-	SHLQ  $32, R11
-	ORQ   R11, R10
-	SHLQ  $32, AX
-	ORQ   AX, R13
-	VMOVQ R10, X2
-	VPMOVZXBW X2, X2
-	VMOVDQU   X2, sc-16(SP) // 8 int16 scales, broadcast one at a time below
-
-	// mins: dmin·dx·Σ_j m_j·sums_j
-	VMOVQ        R13, X3
-	VPMOVZXBD    X3, Y3
-	VPMULLD      (R8), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 2(SI), X4
-	VCVTPH2PS    X4, Y4
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y3, Y1
-
-	// Σ_j sc_j·Σ q·x, 64 values (two sub-blocks) per 32 bytes of nibbles
-	VPXOR Y6, Y6, Y6
-	VMOVDQU      16(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   0(DI), Y8, Y8
-	VPMADDUBSW   32(DI), Y7, Y7
-	VPBROADCASTW sc-16(SP), Y9
-	VPBROADCASTW sc-14(SP), Y10
+	Q4_SCALES
+	Q4_PAIR(16, 0, sc-16, sc-14)
 	VPMADDWD Y9, Y8, Y8
 	VPADDD   Y8, Y6, Y6
 	VPMADDWD Y10, Y7, Y7
 	VPADDD   Y7, Y6, Y6
-	VMOVDQU      48(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   64(DI), Y8, Y8
-	VPMADDUBSW   96(DI), Y7, Y7
-	VPBROADCASTW sc-12(SP), Y9
-	VPBROADCASTW sc-10(SP), Y10
+	Q4_PAIR(48, 64, sc-12, sc-10)
 	VPMADDWD Y9, Y8, Y8
 	VPADDD   Y8, Y6, Y6
 	VPMADDWD Y10, Y7, Y7
 	VPADDD   Y7, Y6, Y6
-	VMOVDQU      80(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   128(DI), Y8, Y8
-	VPMADDUBSW   160(DI), Y7, Y7
-	VPBROADCASTW sc-8(SP), Y9
-	VPBROADCASTW sc-6(SP), Y10
+	Q4_PAIR(80, 128, sc-8, sc-6)
 	VPMADDWD Y9, Y8, Y8
 	VPADDD   Y8, Y6, Y6
 	VPMADDWD Y10, Y7, Y7
 	VPADDD   Y7, Y6, Y6
-	VMOVDQU      112(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   192(DI), Y8, Y8
-	VPMADDUBSW   224(DI), Y7, Y7
-	VPBROADCASTW sc-4(SP), Y9
-	VPBROADCASTW sc-2(SP), Y10
+	Q4_PAIR(112, 192, sc-4, sc-2)
 	VPMADDWD Y9, Y8, Y8
 	VPADDD   Y8, Y6, Y6
 	VPMADDWD Y10, Y7, Y7
 	VPADDD   Y7, Y6, Y6
-
-	VCVTDQ2PS    Y6, Y6
-	VPBROADCASTW (SI), X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y6, Y0
-	ADDQ         $144, SI
-	ADDQ         $256, DI
-	ADDQ         $4, DX
-	ADDQ         $32, R8
-	DECQ         CX
-	JNZ          block
-	VSUBPS Y1, Y0, Y0
-	HSUM
-	VZEROUPPER
+	Q4_NEXT
+	JNZ block
+	Q4_END
 	MOVSS X0, ret+40(FP)
 	RET
 
 // func dotQ4_KVNNI(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 TEXT ·dotQ4_KVNNI(SB), NOSPLIT, $16-44
-	MOVQ w+0(FP), SI
-	MOVQ x+8(FP), DI
-	MOVQ dx+16(FP), DX
-	MOVQ sums+24(FP), R8
-	MOVQ nb+32(FP), CX
-	VXORPS       Y0, Y0, Y0 // d·sc·Σq·x terms
-	VXORPS       Y1, Y1, Y1 // dmin·m·Σx terms
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	Q4_START
 
 block:
-	// the 8 scales (R10) and mins (R13) of get_scale_min_k4
-	MOVL  4(SI), AX
-	MOVL  8(SI), BX
-	MOVL  12(SI), R9
-	MOVL  AX, R10
-	ANDL  $0x3f3f3f3f, R10
-	MOVL  R9, R11
-	ANDL  $0x0f0f0f0f, R11
-	MOVL  AX, R12
-	SHRL  $6, R12
-	ANDL  $0x03030303, R12
-	SHLL  $4, R12
-	ORL   R12, R11
-	MOVL  BX, R13
-	ANDL  $0x3f3f3f3f, R13
-	MOVL  R9, AX
-	SHRL  $4, AX
-	ANDL  $0x0f0f0f0f, AX
-	MOVL  BX, R12
-	SHRL  $6, R12
-	ANDL  $0x03030303, R12
-	SHLL  $4, R12
-	ORL   R12, AX
-	SHLQ  $32, R11
-	ORQ   R11, R10
-	SHLQ  $32, AX
-	ORQ   AX, R13
-	VMOVQ R10, X2
-	VPMOVZXBW X2, X2
-	VMOVDQU   X2, sc-16(SP) // 8 int16 scales, broadcast one at a time below
-
-	// mins: dmin·dx·Σ_j m_j·sums_j
-	VMOVQ        R13, X3
-	VPMOVZXBD    X3, Y3
-	VPMULLD      (R8), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 2(SI), X4
-	VCVTPH2PS    X4, Y4
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y3, Y1
-
-	// Σ_j sc_j·Σ q·x, 64 values (two sub-blocks) per 32 bytes of nibbles
-	VPXOR Y6, Y6, Y6
-	VMOVDQU      16(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   0(DI), Y8, Y8
-	VPMADDUBSW   32(DI), Y7, Y7
-	VPBROADCASTW sc-16(SP), Y9
-	VPBROADCASTW sc-14(SP), Y10
+	Q4_SCALES
+	Q4_PAIR(16, 0, sc-16, sc-14)
 	VPDPWSSD Y9, Y8, Y6
 	VPDPWSSD Y10, Y7, Y6
-	VMOVDQU      48(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   64(DI), Y8, Y8
-	VPMADDUBSW   96(DI), Y7, Y7
-	VPBROADCASTW sc-12(SP), Y9
-	VPBROADCASTW sc-10(SP), Y10
+	Q4_PAIR(48, 64, sc-12, sc-10)
 	VPDPWSSD Y9, Y8, Y6
 	VPDPWSSD Y10, Y7, Y6
-	VMOVDQU      80(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   128(DI), Y8, Y8
-	VPMADDUBSW   160(DI), Y7, Y7
-	VPBROADCASTW sc-8(SP), Y9
-	VPBROADCASTW sc-6(SP), Y10
+	Q4_PAIR(80, 128, sc-8, sc-6)
 	VPDPWSSD Y9, Y8, Y6
 	VPDPWSSD Y10, Y7, Y6
-	VMOVDQU      112(SI), Y7
-	VPAND        Y15, Y7, Y8
-	VPSRLW       $4, Y7, Y7
-	VPAND        Y15, Y7, Y7
-	VPMADDUBSW   192(DI), Y8, Y8
-	VPMADDUBSW   224(DI), Y7, Y7
-	VPBROADCASTW sc-4(SP), Y9
-	VPBROADCASTW sc-2(SP), Y10
+	Q4_PAIR(112, 192, sc-4, sc-2)
 	VPDPWSSD Y9, Y8, Y6
 	VPDPWSSD Y10, Y7, Y6
-
-	VCVTDQ2PS    Y6, Y6
-	VPBROADCASTW (SI), X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y4, Y6, Y0
-	ADDQ         $144, SI
-	ADDQ         $256, DI
-	ADDQ         $4, DX
-	ADDQ         $32, R8
-	DECQ         CX
-	JNZ          block
-	VSUBPS Y1, Y0, Y0
-	HSUM
-	VZEROUPPER
+	Q4_NEXT
+	JNZ block
+	Q4_END
 	MOVSS X0, ret+40(FP)
 	RET
