@@ -16,10 +16,11 @@
 #             files: bench/make_gguf.py writes the bench shapes as F16 GGUF,
 #             llama.cpp's own llama-quantize makes Q8_0 and Q4_K from it;
 #             golora (bench generate --model FILE --base-dtype q8_0|q4_k,
-#             which keeps the file's blocks) and llama-bench (-p 0 -n NEW -d
-#             PROMPT: NEW tokens decoded after PROMPT) alternate ROUNDS times.
-#             LLAMACPP_SRC: a llama.cpp tree built with llama-bench and
-#             llama-quantize (see bench/generate_vs_llamacpp.sh).
+#             which keeps the file's blocks) and llama-completion (NEW tokens
+#             decoded after a PROMPT-word prompt, --no-repack) alternate
+#             ROUNDS times. LLAMACPP_SRC: a llama.cpp tree built with
+#             llama-completion and llama-quantize (see
+#             bench/gguf_vs_llamacpp.sh).
 #
 # Usage: bench/quant_base.sh speed|rss|llamacpp   (THREADS=2 ROUNDS=5)
 set -euo pipefail
@@ -121,8 +122,13 @@ llamacpp)
 				dt=$(echo $q | tr A-Z a-z)
 				j=$("$GOLORA" bench generate --model "$m" --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
 				echo "{\"part\":\"decode\",\"shape\":\"$shape\",\"dtype\":\"golora-$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-				j=$("$BIN/llama-bench" -m "$m" -t "$THREADS" -r 1 -p 0 -n "$NEW" -d "$PROMPT" -o json 2>/dev/null |
-					/usr/bin/python3 -c 'import json,sys; x=json.load(sys.stdin)[0]; x["decode_tokens_per_s"]=x["avg_ts"]; print(json.dumps(x))')
+				# llama-completion, not llama-bench: this build's repacked Q8_0
+				# kernels crash (see the GGUF interoperability notes) and only
+				# llama-completion has --no-repack. Its "eval time" line is
+				# the decode of NEW tokens after the prompt.
+				j=$("$BIN/llama-completion" -m "$m" -p "$(printf 'word %.0s' $(seq "$PROMPT"))" -n "$NEW" --temp 0 -no-cnv --no-warmup \
+					-t "$THREADS" --simple-io --no-repack --ignore-eos </dev/null 2>&1 >/dev/null |
+					/usr/bin/python3 -c 'import re,sys,json; m=[re.search(r"([0-9.]+) tokens per second", l) for l in sys.stdin if " eval time" in l and "prompt" not in l]; print(json.dumps({"decode_tokens_per_s": float(m[-1].group(1))}))')
 				echo "{\"part\":\"decode\",\"shape\":\"$shape\",\"dtype\":\"llamacpp-$dt\",\"round\":$r,\"load\":\"$(load)\",\"llamacpp\":$j}" | tee -a "$res" >&2
 			done
 		done

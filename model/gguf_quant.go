@@ -9,14 +9,28 @@ import (
 )
 
 // quantSource quantizes a safetensors checkpoint's weights on load
-// (core.QuantSource): nothing in it is stored quantized.
+// (core.QuantSource).
 type quantSource struct {
 	safetensors.Source
 	dt tensor.DType
 }
 
-func (s quantSource) QuantDType() tensor.DType                 { return s.dt }
-func (s quantSource) Quantized(string) (*tensor.Tensor, error) { return nil, nil }
+func (s quantSource) QuantDType() tensor.DType { return s.dt }
+
+// Quantized hands out a BF16 or F16 matrix as a 16-bit view of the file
+// (memory-mapped where it can), to be quantized row by row.
+func (s quantSource) Quantized(name string) (*tensor.Tensor, error) {
+	in, ok := s.Info(name)
+	if !ok || len(in.Shape) != 2 || (in.DType != "BF16" && in.DType != "F16") {
+		return nil, nil
+	}
+	dt, _ := tensor.ParseDType(in.DType)
+	h, shape, err := (&halfSource{Source: s.Source, dt: dt}).Half(name)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.NewHalf(dt, h, shape...), nil
+}
 
 // ggufQuantSource hands out a GGUF file's Q8_0 and Q4_K weights as stored
 // (copied out of the mapping, which is closed after loading: memory holds

@@ -40,8 +40,10 @@ const quantActRows = 8
 type QuantSource interface {
 	Source
 	QuantDType() tensor.DType
-	// Quantized returns the named weight as stored, in the model's [out,
-	// in] layout, when the file holds it as Q8_0 or Q4_K; nil otherwise.
+	// Quantized returns the named weight as stored when the file holds it
+	// as Q8_0 or Q4_K (in the model's [out, in] layout), or as a 16-bit
+	// view of the file's bytes when it holds BF16 or F16 (in the file's
+	// layout), so no float32 copy of a large matrix is made; nil otherwise.
 	Quantized(name string) (*tensor.Tensor, error)
 }
 
@@ -88,9 +90,18 @@ func (m *Transformer) loadQuant(src QuantSource, s slot, fn string) error {
 	if err != nil {
 		return err
 	}
-	if q != nil {
+	if q != nil && (q.IsQuant() || !s.conv1d) { // a transposed 16-bit view goes through float32
 		if !tensor.SameShape(q.Shape, s.w.Shape) {
 			return fmt.Errorf("tensor %s has shape %v, expected %v", fn, q.Shape, s.w.Shape)
+		}
+		if !q.IsQuant() {
+			if i := firstNonFiniteHalf(q.Half, q.DType); i >= 0 {
+				return fmt.Errorf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, q.DType.Widen(q.Half[i]), i)
+			}
+			tmp := slot{name: fn, w: q}
+			if err := tmp.quantize(src.QuantDType()); err != nil {
+				return err
+			}
 		}
 		s.setQuant(q)
 		return nil
