@@ -41,12 +41,10 @@ func QuantizeWeight(w *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 		row := make([]float32, in)
 		for o := lo; o < hi; o++ {
 			w.CopyRow(row, o)
-			b, e := gguf.Quantize(row, gt)
-			if e != nil {
+			if e := gguf.QuantizeInto(q[o*rb:(o+1)*rb], row, gt); e != nil {
 				err = e // the same for every row: any one will do
 				return
 			}
-			copy(q[o*rb:], b)
 		}
 	})
 	if err != nil {

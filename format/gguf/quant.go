@@ -143,8 +143,22 @@ func Quantize(src []float32, t Type) ([]byte, error) {
 	if len(src)%tr.block != 0 {
 		return nil, fmt.Errorf("%w: %d elements are not a multiple of %s's block of %d", ErrFormat, len(src), t, tr.block)
 	}
+	out := make([]byte, len(src)/tr.block*tr.size)
+	return out, QuantizeInto(out, src, t)
+}
+
+// QuantizeInto is Quantize writing into dst, which must be exactly
+// t.RowBytes(len(src)) long (a loader quantizing row by row makes no
+// garbage).
+func QuantizeInto(out []byte, src []float32, t Type) error {
+	if !Quantizable(t) {
+		return fmt.Errorf("%w: cannot write %s", ErrType, t)
+	}
+	tr := typeTraits[t]
 	nb := len(src) / tr.block
-	out := make([]byte, nb*tr.size)
+	if len(src)%tr.block != 0 || len(out) != nb*tr.size {
+		return fmt.Errorf("%w: %d elements of %s need %d bytes, have %d", ErrFormat, len(src), t, nb*tr.size, len(out))
+	}
 	for i := 0; i < nb; i++ {
 		x := src[i*tr.block : (i+1)*tr.block]
 		b := out[i*tr.size : (i+1)*tr.size]
@@ -191,7 +205,7 @@ func Quantize(src []float32, t Type) ([]byte, error) {
 			quantizeQ4K(b, x)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // fitScaleMin finds scale s and offset m (m ≤ 0) with x ≈ s·q + m, q in
