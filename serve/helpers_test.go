@@ -21,7 +21,7 @@ import (
 
 // A base for tests: the embedded stories260K, or a small random model of
 // GPT-2's or Llama's shape over the embedded tokenizer's 512 ids (Llama's
-// also with a BF16 base).
+// also with a BF16 and a Q8_0 base).
 type base struct {
 	name  string
 	build func() (model.Model, error)
@@ -40,6 +40,11 @@ var bases = []base{
 	{"rand-llama-bf16", func() (model.Model, error) {
 		return model.NewRandomDType(&model.Config{ModelType: "llama", VocabSize: 512, HiddenSize: 64, IntermediateSize: 172, NumHiddenLayers: 2,
 			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 256, RMSNormEps: 1e-5}, 12, tensor.BF16)
+	}},
+	// serve --base-dtype q8_0: int8 steps, row-exact by construction.
+	{"rand-llama-q8_0", func() (model.Model, error) {
+		return model.NewRandomDType(&model.Config{ModelType: "llama", VocabSize: 512, HiddenSize: 64, IntermediateSize: 172, NumHiddenLayers: 2,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 256, RMSNormEps: 1e-5}, 12, tensor.Q8_0)
 	}},
 }
 

@@ -69,9 +69,6 @@ func TestQuantBaseCommands(t *testing.T) {
 	if _, err := runGoloraErr("train", "--model", kjv, "--method", "full", "--base-dtype", "q8_0", "--steps", "1", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "float32 masters") {
 		t.Errorf("train --method full --base-dtype q8_0: %v", err)
 	}
-	if _, err := runGoloraErr("serve", "--model", kjv, "--base-dtype", "bf16", "--port", "0"); err == nil || !strings.Contains(err.Error(), "cannot be served") {
-		t.Errorf("serve --base-dtype bf16: %v", err)
-	}
 
 	// merge on a quantized base dequantizes it (as PEFT's merge_and_unload
 	// on a 4-bit model does) and writes the checkpoint's dtype.
