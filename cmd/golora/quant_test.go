@@ -54,7 +54,11 @@ func TestQuantBaseCommands(t *testing.T) {
 	}{{kjv, kjvData, "q8_0", 0.005}, {kjv, kjvData, "q4_k", 0.03}, {"", storyData, "q8_0", 0.005}} {
 		f32 := loss("--model", c.model, "--data", c.data, "--base-dtype", "f32")
 		q := loss("--model", c.model, "--data", c.data, "--base-dtype", c.dt)
-		t.Logf("%s %s: loss %.5f, f32 %.5f (%+.3f%%)", filepath.Base(c.model+"embedded"), c.dt, q, f32, 100*(q/f32-1))
+		name := "embedded"
+		if c.model != "" {
+			name = filepath.Base(c.model)
+		}
+		t.Logf("%s %s: loss %.5f, f32 %.5f (%+.3f%%)", name, c.dt, q, f32, 100*(q/f32-1))
 		if math.Abs(q-f32) > c.tol*f32 || q == f32 {
 			t.Errorf("%s --base-dtype %s: loss %v, f32 %v: want within %.1f%% (and computed differently)", c.model, c.dt, q, f32, 100*c.tol)
 		}
