@@ -12,7 +12,9 @@ import ctypes, os, statistics, sys
 def _blas_libs():
     with open("/proc/self/maps") as f:
         paths = {l.split()[-1] for l in f if "/" in l and ("blas" in l.lower() or "mkl" in l.lower())}
-    return sorted(paths)
+    # GPU BLAS libraries (a CUDA build of torch maps libcublasLt) do not
+    # run the CPU products: leave them out.
+    return sorted(p for p in paths if not any(g in p.lower() for g in ("cublas", "hipblas", "rocblas")))
 
 
 def info():
@@ -22,6 +24,9 @@ def info():
     for name in ("torch", "numpy"):
         if name in sys.modules:
             out[name] = sys.modules[name].__version__
+    if "torch" in sys.modules:  # the BLAS torch was built with (mkl, open, ...)
+        cfg = sys.modules["torch"].__config__.show()
+        out["torch_blas"] = next((w.split("=", 1)[1].rstrip(",") for w in cfg.split() if w.startswith("BLAS_INFO=")), None)
     for p in _blas_libs():
         name = "/".join(p.split("/")[-2:])  # openblas-pthread/libblas.so.3
         out["blas"] = name
