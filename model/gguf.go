@@ -19,7 +19,8 @@ import (
 // Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
 //   - llama (Llama, Mistral): q/k rows permuted for adjacent-pair RoPE;
 //     undone on load (llama2c.PermuteToHF), redone on export.
-//   - qwen2: names only (RoPE stays in rotate_half form).
+//   - qwen2, qwen3: names only (RoPE stays in rotate_half form); qwen3's
+//     per-head q/k RMSNorms are attn_q_norm/attn_k_norm.
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
 // ggufTop maps HF top-level module names to GGUF names, per family.
@@ -34,6 +35,7 @@ var ggufLayer = map[string]map[string]string{
 		"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
 		"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
 		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 	},
 	"gpt2": {
 		"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output",
@@ -46,8 +48,8 @@ func ggufArch(modelType string) (arch, table string, ok bool) {
 	switch modelType {
 	case "llama", "mistral":
 		return "llama", "llama", true
-	case "qwen2":
-		return "qwen2", "llama", true
+	case "qwen2", "qwen3":
+		return modelType, "llama", true
 	case "gpt2":
 		return "gpt2", "gpt2", true
 	}
@@ -210,7 +212,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		dst *int
 	}{}
 	switch arch {
-	case "llama", "qwen2":
+	case "llama", "qwen2", "qwen3":
 		c.ModelType = arch
 		fields = append(fields, []struct {
 			key string
@@ -229,7 +231,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	case "":
 		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
 	default:
-		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2 or gpt2)", ErrUnsupportedModel, arch)
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3 or gpt2)", ErrUnsupportedModel, arch)
 	}
 	for _, fl := range fields {
 		if *fl.dst, err = geti(fl.key); err != nil {
