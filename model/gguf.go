@@ -21,11 +21,16 @@ import (
 //     undone on load (llama2c.PermuteToHF), redone on export.
 //   - qwen2, qwen3: names only (RoPE stays in rotate_half form); qwen3's
 //     per-head q/k RMSNorms are attn_q_norm/attn_k_norm.
+//   - gemma2, gemma3 (gemma3_text): the sandwich norms are attn_norm,
+//     post_attention_norm, ffn_norm (pre-feed-forward) and post_ffw_norm;
+//     every RMSNorm weight w is stored as 1+w (the converter's norm_shift),
+//     since llama.cpp's graph multiplies by the stored weight.
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
 // ggufTop maps HF top-level module names to GGUF names, per family.
 var ggufTop = map[string]map[string]string{
 	"llama": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
+	"gemma": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"gpt2":  {"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm", "lm_head": "output"},
 }
 
@@ -34,6 +39,13 @@ var ggufLayer = map[string]map[string]string{
 	"llama": {
 		"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
 		"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+	},
+	"gemma": {
+		"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+		"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "post_attention_norm",
+		"pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffw_norm",
 		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
 		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 	},
@@ -50,6 +62,10 @@ func ggufArch(modelType string) (arch, table string, ok bool) {
 		return "llama", "llama", true
 	case "qwen2", "qwen3":
 		return modelType, "llama", true
+	case "gemma2":
+		return "gemma2", "gemma", true
+	case "gemma3_text":
+		return "gemma3", "gemma", true
 	case "gpt2":
 		return "gpt2", "gpt2", true
 	}
@@ -116,6 +132,17 @@ func convertLayout(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tenso
 			for j := 0; j < c; j++ {
 				out.Data[j*r+i] = t.Data[i*c+j]
 			}
+		}
+		return out
+	}
+	if cfg.gemma() && strings.HasSuffix(hf, "norm.weight") {
+		shift := float32(-1)
+		if toGGUF {
+			shift = 1
+		}
+		out := tensor.New(t.Shape...)
+		for i, v := range t.Data {
+			out.Data[i] = v + shift
 		}
 		return out
 	}
@@ -212,8 +239,11 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		dst *int
 	}{}
 	switch arch {
-	case "llama", "qwen2", "qwen3":
+	case "llama", "qwen2", "qwen3", "gemma2", "gemma3":
 		c.ModelType = arch
+		if arch == "gemma3" {
+			c.ModelType = "gemma3_text"
+		}
 		fields = append(fields, []struct {
 			key string
 			dst *int
@@ -231,7 +261,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	case "":
 		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
 	default:
-		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3 or gpt2)", ErrUnsupportedModel, arch)
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3 or gpt2)", ErrUnsupportedModel, arch)
 	}
 	for _, fl := range fields {
 		if *fl.dst, err = geti(fl.key); err != nil {
@@ -257,8 +287,16 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		if th, ok := f.Float(arch + ".rope.freq_base"); ok {
 			c.RopeTheta = th
 		}
-		if s, ok := f.String(arch + ".rope.scaling.type"); ok && s != "none" {
-			return nil, bad("%w: %s.rope.scaling.type %q (only default RoPE is implemented)", ErrUnsupportedModel, arch, s)
+		switch s, _ := f.String(arch + ".rope.scaling.type"); s {
+		case "", "none":
+		case "linear":
+			fac, ok := f.Float(arch + ".rope.scaling.factor")
+			if !ok || !(fac > 0) {
+				return nil, bad("missing or invalid %s.rope.scaling.factor", arch)
+			}
+			c.RopeScaling = []byte(fmt.Sprintf(`{"rope_type": "linear", "factor": %g}`, fac))
+		default:
+			return nil, bad("%w: %s.rope.scaling.type %q (default and linear RoPE are implemented)", ErrUnsupportedModel, arch, s)
 		}
 		if _, ok := f.Info("rope_freqs.weight"); ok {
 			return nil, bad("%w: rope_freqs.weight (Llama 3 RoPE scaling) is not implemented", ErrUnsupportedModel)
@@ -267,11 +305,73 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 			_, c.AttentionBias = f.Info("blk.0.attn_q.bias")
 			_, c.MLPBias = f.Info("blk.0.ffn_up.bias")
 		}
+		if c.gemma() {
+			if err := gemmaFromGGUF(f, &c, bad); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := c.Normalize(); err != nil {
 		return nil, fmt.Errorf("model: %s: %w", f.Path(), err)
 	}
 	return &c, nil
+}
+
+// gemmaFromGGUF sets what llama.cpp's gemma2/gemma3 loaders fix or read
+// (src/llama-model.cpp, load_hparams): the sliding window of every 2nd
+// (gemma2) or of 5 in 6 layers (gemma3), Gemma 3's local RoPE base 10000,
+// the query scale 1/√head_dim (1/√(hidden/heads) for the 27B models,
+// which llama.cpp tells by their layer count) and Gemma 2's soft-caps,
+// 50 and 30 when absent.
+func gemmaFromGGUF(f *gguf.File, c *Config, bad func(string, ...any) error) error {
+	arch, pattern := "gemma2", 2
+	if c.ModelType == "gemma3_text" {
+		arch, pattern = "gemma3", 6
+		c.RopeLocalBaseFreq = 10000
+	}
+	w, ok := f.Int(arch + ".attention.sliding_window")
+	if !ok || w <= 0 {
+		return bad("missing or invalid %s.attention.sliding_window", arch)
+	}
+	c.SlidingWindow = &w
+	c.LayerTypes = gemmaLayerTypes(c.NumHiddenLayers, pattern)
+	hd := c.HeadDim
+	if hd == 0 {
+		hd = c.HiddenSize / c.NumAttentionHeads
+	}
+	c.QueryPreAttnScalar = float64(hd)
+	if gemma27B(c) {
+		c.QueryPreAttnScalar = float64(c.HiddenSize / c.NumAttentionHeads)
+	}
+	if arch == "gemma2" {
+		caps := []float64{50, 30}
+		for i, k := range []string{"attn_logit_softcapping", "final_logit_softcapping"} {
+			if v, ok := f.Float(arch + "." + k); ok {
+				caps[i] = v
+			}
+		}
+		c.AttnLogitSoftcapping, c.FinalLogitSoftcapping = &caps[0], &caps[1]
+	}
+	return nil
+}
+
+// gemmaLayerTypes is llama.cpp's fixed Gemma plan: layer l slides unless
+// l%pattern == pattern-1.
+func gemmaLayerTypes(layers, pattern int) []string {
+	t := make([]string, layers)
+	for l := range t {
+		t[l] = "full_attention"
+		if l%pattern < pattern-1 {
+			t[l] = "sliding_attention"
+		}
+	}
+	return t
+}
+
+// gemma27B reports the layer count by which llama.cpp recognises Gemma 2
+// and 3 27B, whose query scale is 1/√(hidden/heads).
+func gemma27B(c *Config) bool {
+	return c.ModelType == "gemma2" && c.NumHiddenLayers == 46 || c.ModelType == "gemma3_text" && c.NumHiddenLayers == 62
 }
 
 // LoadGGUF opens a GGUF model. Quantized tensors are dequantized to
@@ -348,6 +448,17 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 	if arch == "gpt2" {
 		return append(kv, gguf.KV{Key: "gpt2.attention.layer_norm_epsilon", Value: float32(cfg.LayerNormEpsilon)}), nil
 	}
+	if cfg.Rope.Type == "linear" {
+		kv = append(kv, gguf.KV{Key: arch + ".rope.scaling.type", Value: "linear"},
+			gguf.KV{Key: arch + ".rope.scaling.factor", Value: float32(cfg.Rope.Factor)})
+	}
+	if cfg.gemma() {
+		kv = append(kv, gguf.KV{Key: arch + ".attention.sliding_window", Value: u(*cfg.SlidingWindow)})
+		if cfg.ModelType == "gemma2" {
+			kv = append(kv, gguf.KV{Key: "gemma2.attn_logit_softcapping", Value: float32(*cfg.AttnLogitSoftcapping)},
+				gguf.KV{Key: "gemma2.final_logit_softcapping", Value: float32(*cfg.FinalLogitSoftcapping)})
+		}
+	}
 	return append(kv,
 		gguf.KV{Key: arch + ".attention.head_count_kv", Value: u(cfg.NumKeyValueHeads)},
 		gguf.KV{Key: arch + ".attention.key_length", Value: u(cfg.HeadDim)},
@@ -365,16 +476,70 @@ func ggufRefuse(cfg *Config) error {
 	if cfg.ModelType == "gpt2" {
 		return nil
 	}
-	if t := cfg.Rope.Type; t != "" && t != "default" {
-		return fmt.Errorf("model: %w: GGUF export of rope_type %q is not implemented", ErrUnsupportedModel, t)
+	unsupported := func(format string, a ...any) error {
+		return fmt.Errorf("model: %w: GGUF export of "+format, append([]any{ErrUnsupportedModel}, a...)...)
+	}
+	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" {
+		return unsupported("rope_type %q is not implemented", t)
 	}
 	if f := cfg.PartialRotaryFactor; f != nil && *f != 1 {
-		return fmt.Errorf("model: %w: GGUF export of partial_rotary_factor %g is not implemented", ErrUnsupportedModel, *f)
+		return unsupported("partial_rotary_factor %g is not implemented", *f)
+	}
+	if cfg.gemma() {
+		return gemmaRefuse(cfg, unsupported)
 	}
 	for l := range cfg.NumHiddenLayers {
 		if w := cfg.Window(l); w > 0 {
 			return fmt.Errorf("model: %w: GGUF export of sliding_window %d (layer %d) is not implemented", ErrUnsupportedModel, w, l)
 		}
+	}
+	return nil
+}
+
+// gemmaRefuse checks that llama.cpp's gemma2/gemma3 graph, whose layer
+// plan, local RoPE, query scale and activation are fixed (see
+// gemmaFromGGUF), computes cfg's model.
+func gemmaRefuse(cfg *Config, unsupported func(string, ...any) error) error {
+	pattern, arch := 2, "gemma2"
+	if cfg.ModelType == "gemma3_text" {
+		pattern, arch = 6, "gemma3"
+	}
+	want := gemmaLayerTypes(cfg.NumHiddenLayers, pattern)
+	for l, t := range cfg.LayerTypes {
+		if t != want[l] {
+			return unsupported("layer_types %v: llama.cpp's %s slides on every layer but each %dth, layer %d is %s", cfg.LayerTypes, arch, pattern, l, t)
+		}
+	}
+	if cfg.SlidingWindow == nil || *cfg.SlidingWindow <= 0 {
+		return unsupported("%s without a sliding_window", arch)
+	}
+	if r := cfg.RopeLocal; arch == "gemma2" && r != nil {
+		return unsupported("gemma2 with a sliding-attention RoPE of its own")
+	}
+	if local := cfg.RopeLocal; arch == "gemma3" {
+		if local == nil {
+			local = &cfg.Rope
+		}
+		if local.Type != "default" || local.Theta != 10000 {
+			return unsupported("sliding-attention RoPE %s θ=%g (llama.cpp's gemma3 uses default RoPE with base 10000 there)", local.Type, local.Theta)
+		}
+	}
+	q := float64(cfg.HeadDim)
+	if gemma27B(cfg) {
+		q = float64(cfg.HiddenSize / cfg.NumAttentionHeads)
+	}
+	if cfg.QueryPreAttnScalar != q {
+		return unsupported("query_pre_attn_scalar %g (llama.cpp's %s scales queries by 1/√%g for %d layers)", cfg.QueryPreAttnScalar, arch, q, cfg.NumHiddenLayers)
+	}
+	if cfg.HiddenAct != "gelu_pytorch_tanh" {
+		return unsupported("hidden_activation %q (llama.cpp's %s uses GELU-tanh)", cfg.HiddenAct, arch)
+	}
+	capped := cfg.AttnLogitSoftcapping != nil && cfg.FinalLogitSoftcapping != nil
+	if arch == "gemma2" && !capped {
+		return unsupported("gemma2 without both soft-caps (llama.cpp's gemma2 always applies them)")
+	}
+	if arch == "gemma3" && (cfg.AttnLogitSoftcapping != nil || cfg.FinalLogitSoftcapping != nil) {
+		return unsupported("gemma3 with logit soft-capping (llama.cpp's gemma3 has none)")
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package model
 
 import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -14,7 +18,9 @@ import (
 // keys, per its gguf-py/gguf/constants.py (MODEL_ARCH_NAMES, TENSOR_NAMES,
 // MODEL_TENSORS[arch] and class Keys.LLM/Keys.Attention/Keys.Rope) and the
 // writers in convert_hf_to_gguf.py (Qwen3Model derives from Qwen2Model:
-// no q/k row permutation). "blk." tensors are listed once for layer 0..1.
+// no q/k row permutation; Gemma2Model/Gemma3Model add 1 to every
+// "norm.weight" and write the soft-caps and sliding_window). "blk."
+// tensors are listed once for every layer.
 var ggufFamilyNames = map[string]struct {
 	arch    string
 	tensors []string // without the .weight suffix; blk.* per layer
@@ -26,6 +32,61 @@ var ggufFamilyNames = map[string]struct {
 		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
 			"attention.head_count_kv", "attention.key_length", "attention.value_length", "rope.dimension_count",
 			"rope.freq_base", "attention.layer_norm_rms_epsilon"}},
+	"gemma2": {"gemma2",
+		[]string{"token_embd", "output_norm", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
+			"blk.post_attention_norm", "blk.ffn_norm", "blk.post_ffw_norm", "blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon",
+			"attention.sliding_window", "attn_logit_softcapping", "final_logit_softcapping"}},
+	// The fixture's plan (layer 1 of 2 full) is not llama.cpp's fixed 5:1
+	// one; gemma3 below is the fixture with both layers sliding, as
+	// llama.cpp runs a 2-layer gemma3 (TestGGUFFamilies checks the
+	// fixture itself is refused).
+	"gemma3": {"gemma3",
+		[]string{"token_embd", "output_norm", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
+			"blk.attn_q_norm", "blk.attn_k_norm", "blk.post_attention_norm", "blk.ffn_norm", "blk.post_ffw_norm",
+			"blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon",
+			"attention.sliding_window", "rope.freq_base"}},
+}
+
+// ggufFixture loads a families fixture; gemma3 with llama.cpp's layer plan.
+func ggufFixture(t *testing.T, name string) Model {
+	dir := filepath.Join("testdata", "families", name)
+	if name == "gemma3" {
+		m, err := Load(dir)
+		if err == nil {
+			err = SaveGGUF(m, filepath.Join(t.TempDir(), "x.gguf"), name, gguf.F32, nil)
+		}
+		if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), "layer_types") {
+			t.Fatalf("gemma3 fixture (layer 1 of 2 full): %v, want refused naming layer_types", err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg["layer_types"] = []string{"sliding_attention", "sliding_attention"}
+		tmp := t.TempDir()
+		b, _ = json.Marshal(cfg)
+		w, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if os.WriteFile(filepath.Join(tmp, "config.json"), b, 0o644) != nil || os.WriteFile(filepath.Join(tmp, "model.safetensors"), w, 0o644) != nil {
+			t.Fatal("writing the gemma3 variant")
+		}
+		dir = tmp
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestGGUFFamilies exports each mapped family fixture (testdata/families,
@@ -36,10 +97,7 @@ func TestGGUFFamilies(t *testing.T) {
 	dir := t.TempDir()
 	for fixture, want := range ggufFamilyNames {
 		t.Run(fixture, func(t *testing.T) {
-			m, err := Load(filepath.Join("testdata", "families", fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := ggufFixture(t, fixture)
 			p := filepath.Join(dir, fixture+".gguf")
 			if err := SaveGGUF(m, p, fixture, gguf.F32, nil); err != nil {
 				t.Fatal(err)
@@ -74,15 +132,45 @@ func TestGGUFFamilies(t *testing.T) {
 					t.Errorf("no %s.%s", want.arch, k)
 				}
 			}
+			if m.Config().ModelType != "qwen3" { // Gemma: stored 1+w
+				w, _ := f.Float32("blk.0.attn_norm.weight")
+				hf := m.(*Transformer).StateDict(nil)["model.layers.0.input_layernorm.weight"]
+				if w == nil || hf == nil || w.Data[0] != hf.Data[0]+1 {
+					t.Errorf("blk.0.attn_norm.weight is not input_layernorm.weight + 1")
+				}
+			}
 			f.Close()
 			m2, err := Load(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids := []int{1, 5, 9, 3, 7, 2, 8, 4, 6, 0, 11, 12, 100, 127}
-			a, b := m.Forward(ids, 2, 7), m2.Forward(ids, 2, 7)
+			// The config llama.cpp would run: windows, soft-caps, query scale.
+			c1, c2 := m.Config(), m2.Config()
+			for l := range c1.NumHiddenLayers {
+				if c1.Window(l) != c2.Window(l) {
+					t.Errorf("layer %d: window %d, from GGUF %d", l, c1.Window(l), c2.Window(l))
+				}
+			}
+			f64 := func(p *float64) float64 {
+				if p == nil {
+					return 0
+				}
+				return *p
+			}
+			if f64(c1.AttnLogitSoftcapping) != f64(c2.AttnLogitSoftcapping) || f64(c1.FinalLogitSoftcapping) != f64(c2.FinalLogitSoftcapping) ||
+				c1.QueryPreAttnScalar != c2.QueryPreAttnScalar || c1.RopeTheta != c2.RopeTheta {
+				t.Errorf("config differs after the round trip:\n%+v\n%+v", c1, c2)
+			}
+			// 12 tokens a row: past the fixtures' window of 8.
+			ids := []int{1, 5, 9, 3, 7, 2, 8, 4, 6, 0, 11, 12, 100, 127, 64, 33, 2, 9, 17, 4, 88, 1, 3, 120}
+			a, b := m.Forward(ids, 2, 12), m2.Forward(ids, 2, 12)
+			// Bit for bit, except Gemma's norms: (1+w)-1 rounds in float32.
+			tol := 0.0
+			if m.Config().ModelType != "qwen3" {
+				tol = 1e-5
+			}
 			for i := range a {
-				if a[i] != b[i] {
+				if math.Abs(float64(a[i]-b[i])) > tol*(1+math.Abs(float64(a[i]))) {
 					t.Fatalf("logit %d: %g from safetensors, %g from GGUF", i, a[i], b[i])
 				}
 			}
