@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -25,12 +26,16 @@ import (
 //     post_attention_norm, ffn_norm (pre-feed-forward) and post_ffw_norm;
 //     every RMSNorm weight w is stored as 1+w (the converter's norm_shift),
 //     since llama.cpp's graph multiplies by the stored weight.
+//   - phi3: the fused projections keep their layout (attn_qkv is q, k, v
+//     rows; ffn_up is gate then up rows, split by llama.cpp's SwiGLU);
+//     LongRoPE's factors are the tensors rope_factors_long/_short.
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
 // ggufTop maps HF top-level module names to GGUF names, per family.
 var ggufTop = map[string]map[string]string{
 	"llama": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"gemma": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
+	"phi3":  {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"gpt2":  {"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm", "lm_head": "output"},
 }
 
@@ -49,6 +54,10 @@ var ggufLayer = map[string]map[string]string{
 		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
 		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 	},
+	"phi3": {
+		"input_layernorm": "attn_norm", "self_attn.qkv_proj": "attn_qkv", "self_attn.o_proj": "attn_output",
+		"post_attention_layernorm": "ffn_norm", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+	},
 	"gpt2": {
 		"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output",
 		"ln_2": "ffn_norm", "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
@@ -62,6 +71,8 @@ func ggufArch(modelType string) (arch, table string, ok bool) {
 		return "llama", "llama", true
 	case "qwen2", "qwen3":
 		return modelType, "llama", true
+	case "phi3":
+		return "phi3", "phi3", true
 	case "gemma2":
 		return "gemma2", "gemma", true
 	case "gemma3_text":
@@ -239,7 +250,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		dst *int
 	}{}
 	switch arch {
-	case "llama", "qwen2", "qwen3", "gemma2", "gemma3":
+	case "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3":
 		c.ModelType = arch
 		if arch == "gemma3" {
 			c.ModelType = "gemma3_text"
@@ -261,7 +272,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	case "":
 		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
 	default:
-		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3 or gpt2)", ErrUnsupportedModel, arch)
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3, phi3 or gpt2)", ErrUnsupportedModel, arch)
 	}
 	for _, fl := range fields {
 		if *fl.dst, err = geti(fl.key); err != nil {
@@ -310,6 +321,11 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 				return nil, err
 			}
 		}
+		if arch == "phi3" {
+			if err := phi3FromGGUF(f, &c, bad); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := c.Normalize(); err != nil {
 		return nil, fmt.Errorf("model: %s: %w", f.Path(), err)
@@ -352,6 +368,47 @@ func gemmaFromGGUF(f *gguf.File, c *Config, bad func(string, ...any) error) erro
 		}
 		c.AttnLogitSoftcapping, c.FinalLogitSoftcapping = &caps[0], &caps[1]
 	}
+	return nil
+}
+
+// phi3FromGGUF reads what llama.cpp's converter writes for Phi-3 beyond
+// the common keys: the pre-training context, the rotary dimensions
+// (Phi-4-mini rotates 3/4 of each head), the window and LongRoPE (its
+// factors as tensors, its attention factor as a key).
+func phi3FromGGUF(f *gguf.File, c *Config, bad func(string, ...any) error) error {
+	c.OriginalMaxPositionEmbeddings, _ = f.Int("phi3.rope.scaling.original_context_length")
+	hd := c.HeadDim
+	if hd == 0 {
+		hd = c.HiddenSize / c.NumAttentionHeads
+	}
+	if rd, ok := f.Int("phi3.rope.dimension_count"); ok && rd != hd {
+		if rd <= 0 || rd > hd || rd%2 != 0 {
+			return bad("phi3.rope.dimension_count %d for heads of %d", rd, hd)
+		}
+		p := float64(rd) / float64(hd)
+		c.PartialRotaryFactor = &p
+	}
+	if w, ok := f.Int("phi3.attention.sliding_window"); ok && w > 0 {
+		c.SlidingWindow = &w
+	}
+	_, long := f.Info("rope_factors_long.weight")
+	_, short := f.Info("rope_factors_short.weight")
+	if !long && !short {
+		return nil
+	}
+	var fs [2][]float32
+	for i, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
+		t, err := f.Float32(n)
+		if err != nil {
+			return bad("LongRoPE: %v", err)
+		}
+		fs[i] = t.Data
+	}
+	rs := map[string]any{"rope_type": "longrope", "long_factor": fs[0], "short_factor": fs[1]}
+	if a, ok := f.Float("phi3.rope.scaling.attn_factor"); ok {
+		rs["attention_factor"] = a
+	}
+	c.RopeScaling, _ = json.Marshal(rs)
 	return nil
 }
 
@@ -448,6 +505,16 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 	if arch == "gpt2" {
 		return append(kv, gguf.KV{Key: "gpt2.attention.layer_norm_epsilon", Value: float32(cfg.LayerNormEpsilon)}), nil
 	}
+	if arch == "phi3" {
+		kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.original_context_length", Value: u(cfg.Rope.origMax(cfg))})
+		if w := cfg.Window(0); w > 0 {
+			kv = append(kv, gguf.KV{Key: "phi3.attention.sliding_window", Value: u(w)})
+		}
+		if cfg.Rope.Type == "longrope" {
+			_, att := cfg.Rope.InvFreq(cfg, cfg.Rope.RotaryDim(cfg.HeadDim), 1)
+			kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.attn_factor", Value: float32(att)})
+		}
+	}
 	if cfg.Rope.Type == "linear" {
 		kv = append(kv, gguf.KV{Key: arch + ".rope.scaling.type", Value: "linear"},
 			gguf.KV{Key: arch + ".rope.scaling.factor", Value: float32(cfg.Rope.Factor)})
@@ -463,7 +530,7 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 		gguf.KV{Key: arch + ".attention.head_count_kv", Value: u(cfg.NumKeyValueHeads)},
 		gguf.KV{Key: arch + ".attention.key_length", Value: u(cfg.HeadDim)},
 		gguf.KV{Key: arch + ".attention.value_length", Value: u(cfg.HeadDim)},
-		gguf.KV{Key: arch + ".rope.dimension_count", Value: u(cfg.HeadDim)},
+		gguf.KV{Key: arch + ".rope.dimension_count", Value: u(cfg.Rope.RotaryDim(cfg.HeadDim))},
 		gguf.KV{Key: arch + ".rope.freq_base", Value: float32(cfg.RopeTheta)},
 		gguf.KV{Key: arch + ".attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
 	), nil
@@ -479,14 +546,23 @@ func ggufRefuse(cfg *Config) error {
 	unsupported := func(format string, a ...any) error {
 		return fmt.Errorf("model: %w: GGUF export of "+format, append([]any{ErrUnsupportedModel}, a...)...)
 	}
-	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" {
+	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" && !(t == "longrope" && cfg.ModelType == "phi3") {
 		return unsupported("rope_type %q is not implemented", t)
 	}
-	if f := cfg.PartialRotaryFactor; f != nil && *f != 1 {
-		return unsupported("partial_rotary_factor %g is not implemented", *f)
+	if rd := cfg.Rope.RotaryDim(cfg.HeadDim); rd != cfg.HeadDim && cfg.ModelType != "phi3" {
+		return unsupported("partial rotary embeddings (%d of %d dimensions) for %s is not implemented", rd, cfg.HeadDim, cfg.ModelType)
 	}
 	if cfg.gemma() {
 		return gemmaRefuse(cfg, unsupported)
+	}
+	if cfg.ModelType == "phi3" {
+		// One window for every layer: phi3.attention.sliding_window.
+		for l := range cfg.NumHiddenLayers {
+			if cfg.Window(l) != cfg.Window(0) {
+				return unsupported("layer_types %v (phi3 has one window for all layers)", cfg.LayerTypes)
+			}
+		}
+		return nil
 	}
 	for l := range cfg.NumHiddenLayers {
 		if w := cfg.Window(l); w > 0 {
@@ -572,6 +648,18 @@ func SaveGGUF(m Model, path, name string, typ gguf.Type, extra []gguf.KV) error 
 	kv = append(kv, extra...)
 	sd := tr.StateDict(nil)
 	var ts []gguf.WriteTensor
+	if r := cfg.Rope; r.Type == "longrope" {
+		for _, f := range []struct {
+			name string
+			v    []float64
+		}{{"rope_factors_long.weight", r.LongFactor}, {"rope_factors_short.weight", r.ShortFactor}} {
+			v := make([]float32, len(f.v))
+			for i, x := range f.v {
+				v[i] = float32(x)
+			}
+			ts = append(ts, gguf.WriteTensor{Name: f.name, Type: gguf.F32, Shape: []int{len(v)}, Data: func() ([]byte, error) { return gguf.Quantize(v, gguf.F32) }})
+		}
+	}
 	// Tensor order: the model's own parameter order.
 	for _, p := range m.Params() {
 		hf := p.Name

@@ -49,19 +49,40 @@ var ggufFamilyNames = map[string]struct {
 		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
 			"attention.head_count_kv", "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon",
 			"attention.sliding_window", "rope.freq_base"}},
+	"phi3": {"phi3",
+		[]string{"token_embd", "output_norm", "output", "blk.attn_norm", "blk.attn_qkv", "blk.attn_output",
+			"blk.ffn_norm", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base",
+			"rope.scaling.original_context_length"}},
+	// Phi3MiniModel.generate_extra_tensors: ROPE_FACTORS_LONG/SHORT and
+	// add_rope_scaling_attn_factors; add_sliding_window.
+	"phi3-longrope": {"phi3",
+		[]string{"token_embd", "output_norm", "output", "rope_factors_long", "rope_factors_short", "blk.attn_norm", "blk.attn_qkv",
+			"blk.attn_output", "blk.ffn_norm", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base",
+			"rope.scaling.original_context_length", "rope.scaling.attn_factor", "attention.sliding_window"}},
 }
 
-// ggufFixture loads a families fixture; gemma3 with llama.cpp's layer plan.
+// ggufVariants change a fixture's config (weights unchanged): gemma3 to
+// llama.cpp's layer plan, phi3 to LongRoPE with a trained length of 8 so
+// the 12-token rows take the long factors.
+var ggufVariants = map[string]struct {
+	dir   string
+	patch map[string]any
+}{
+	"gemma3": {"gemma3", map[string]any{"layer_types": []string{"sliding_attention", "sliding_attention"}}},
+	"phi3-longrope": {"phi3", map[string]any{"original_max_position_embeddings": 8, "sliding_window": 10, "rope_parameters": map[string]any{
+		"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
+		"short_factor": []float64{1, 1.1, 1.3, 1.6, 2, 2.5, 3.1, 4}, "long_factor": []float64{1, 1.5, 2.2, 3.3, 5, 7.5, 11, 16}}}},
+}
+
+// ggufFixture loads a families fixture or a variant of one.
 func ggufFixture(t *testing.T, name string) Model {
 	dir := filepath.Join("testdata", "families", name)
-	if name == "gemma3" {
-		m, err := Load(dir)
-		if err == nil {
-			err = SaveGGUF(m, filepath.Join(t.TempDir(), "x.gguf"), name, gguf.F32, nil)
-		}
-		if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), "layer_types") {
-			t.Fatalf("gemma3 fixture (layer 1 of 2 full): %v, want refused naming layer_types", err)
-		}
+	if v, ok := ggufVariants[name]; ok {
+		dir = filepath.Join("testdata", "families", v.dir)
 		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +91,9 @@ func ggufFixture(t *testing.T, name string) Model {
 		if err := json.Unmarshal(b, &cfg); err != nil {
 			t.Fatal(err)
 		}
-		cfg["layer_types"] = []string{"sliding_attention", "sliding_attention"}
+		for k, x := range v.patch {
+			cfg[k] = x
+		}
 		tmp := t.TempDir()
 		b, _ = json.Marshal(cfg)
 		w, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
@@ -78,7 +101,7 @@ func ggufFixture(t *testing.T, name string) Model {
 			t.Fatal(err)
 		}
 		if os.WriteFile(filepath.Join(tmp, "config.json"), b, 0o644) != nil || os.WriteFile(filepath.Join(tmp, "model.safetensors"), w, 0o644) != nil {
-			t.Fatal("writing the gemma3 variant")
+			t.Fatal("writing the variant")
 		}
 		dir = tmp
 	}
@@ -87,6 +110,19 @@ func ggufFixture(t *testing.T, name string) Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestGGUFGemma3Plan: the gemma3 fixture itself (layer 1 of 2 full) has a
+// layer plan llama.cpp's fixed 5:1 one cannot express; export refuses it.
+func TestGGUFGemma3Plan(t *testing.T) {
+	m, err := Load(filepath.Join("testdata", "families", "gemma3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = SaveGGUF(m, filepath.Join(t.TempDir(), "x.gguf"), "gemma3", gguf.F32, nil)
+	if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), "layer_types") {
+		t.Fatalf("%v, want refused naming layer_types", err)
+	}
 }
 
 // TestGGUFFamilies exports each mapped family fixture (testdata/families,
@@ -132,7 +168,7 @@ func TestGGUFFamilies(t *testing.T) {
 					t.Errorf("no %s.%s", want.arch, k)
 				}
 			}
-			if m.Config().ModelType != "qwen3" { // Gemma: stored 1+w
+			if m.Config().gemma() { // stored 1+w
 				w, _ := f.Float32("blk.0.attn_norm.weight")
 				hf := m.(*Transformer).StateDict(nil)["model.layers.0.input_layernorm.weight"]
 				if w == nil || hf == nil || w.Data[0] != hf.Data[0]+1 {
@@ -164,9 +200,10 @@ func TestGGUFFamilies(t *testing.T) {
 			// 12 tokens a row: past the fixtures' window of 8.
 			ids := []int{1, 5, 9, 3, 7, 2, 8, 4, 6, 0, 11, 12, 100, 127, 64, 33, 2, 9, 17, 4, 88, 1, 3, 120}
 			a, b := m.Forward(ids, 2, 12), m2.Forward(ids, 2, 12)
-			// Bit for bit, except Gemma's norms: (1+w)-1 rounds in float32.
+			// Bit for bit, except Gemma's norms ((1+w)-1 rounds in float32)
+			// and LongRoPE's factors (F32 tensors).
 			tol := 0.0
-			if m.Config().ModelType != "qwen3" {
+			if m.Config().gemma() || fixture == "phi3-longrope" {
 				tol = 1e-5
 			}
 			for i := range a {

@@ -94,7 +94,7 @@ func TestGGUFRoundTrip(t *testing.T) {
 				refused := map[string]string{"mistral-window": `sliding_window 3`, "qwen3-window-yarn": `rope_type "yarn"`,
 					"gemma2-softcap": "query_pre_attn_scalar 12", "gemma3-local-global": "layer_types"}
 				if errors.Is(err, ErrUnsupportedModel) && (strings.Contains(err.Error(), refused[name]) && refused[name] != "" || !ggufMapped(m.Config().ModelType)) {
-					t.Logf("%s: not mapped to GGUF yet: %v", name, err)
+					t.Logf("%s: refused: %v", name, err)
 					break
 				}
 				t.Fatalf("%s: %v", name, err)
@@ -109,7 +109,11 @@ func TestGGUFRoundTrip(t *testing.T) {
 				worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
 				scale = math.Max(scale, math.Abs(float64(want[i])))
 			}
-			if worst > c.tol*scale {
+			tol := c.tol
+			if name == "phi3-fused-longrope" && tol == 0 {
+				tol = 1e-6 // LongRoPE factors are F32 tensors in GGUF: 1.3 comes back as float32(1.3)
+			}
+			if worst > tol*scale {
 				t.Errorf("%s %s: max |Δlogit| %g (max |logit| %g)", name, c.typ, worst, scale)
 			}
 		}
