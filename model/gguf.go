@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // converter loads as its Hugging Face original would.
 //
 // Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
-//   - llama (Llama, Mistral): q/k rows permuted for adjacent-pair RoPE;
+//   - llama (Llama, Mistral), granite: q/k rows permuted for adjacent-pair RoPE;
 //     undone on load (llama2c.PermuteToHF), redone on export.
 //   - qwen2, qwen3: names only (RoPE stays in rotate_half form); qwen3's
 //     per-head q/k RMSNorms are attn_q_norm/attn_k_norm.
@@ -29,12 +30,15 @@ import (
 //   - phi3: the fused projections keep their layout (attn_qkv is q, k, v
 //     rows; ffn_up is gate then up rows, split by llama.cpp's SwiGLU);
 //     LongRoPE's factors are the tensors rope_factors_long/_short.
+//   - olmo2: no pre-norms; post_attention_norm and post_ffw_norm after the
+//     sublayers, attn_q_norm/attn_k_norm over whole projections.
 //   - gpt2: Conv1D weights ([in, out] in HF files) are stored [out, in].
 
 // ggufTop maps HF top-level module names to GGUF names, per family.
 var ggufTop = map[string]map[string]string{
 	"llama": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"gemma": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
+	"olmo2": {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"phi3":  {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"},
 	"gpt2":  {"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm", "lm_head": "output"},
 }
@@ -54,6 +58,11 @@ var ggufLayer = map[string]map[string]string{
 		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
 		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 	},
+	"olmo2": {
+		"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "post_attention_norm",
+		"post_feedforward_layernorm": "post_ffw_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+	},
 	"phi3": {
 		"input_layernorm": "attn_norm", "self_attn.qkv_proj": "attn_qkv", "self_attn.o_proj": "attn_output",
 		"post_attention_layernorm": "ffn_norm", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
@@ -71,8 +80,10 @@ func ggufArch(modelType string) (arch, table string, ok bool) {
 		return "llama", "llama", true
 	case "qwen2", "qwen3":
 		return modelType, "llama", true
-	case "phi3":
-		return "phi3", "phi3", true
+	case "granite":
+		return "granite", "llama", true
+	case "olmo2", "phi3":
+		return modelType, modelType, true
 	case "gemma2":
 		return "gemma2", "gemma", true
 	case "gemma3_text":
@@ -165,7 +176,7 @@ func convertLayout(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tenso
 // LoRA B): HF's rotate_half order to adjacent pairs when toGGUF, back
 // otherwise. Other tensors and families are returned as they are.
 func GGUFPermuteRows(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tensor.Tensor {
-	if cfg.ModelType != "llama" && cfg.ModelType != "mistral" {
+	if cfg.ModelType != "llama" && cfg.ModelType != "mistral" && cfg.ModelType != "granite" {
 		return t
 	}
 	heads := 0
@@ -250,7 +261,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		dst *int
 	}{}
 	switch arch {
-	case "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3":
+	case "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2", "granite":
 		c.ModelType = arch
 		if arch == "gemma3" {
 			c.ModelType = "gemma3_text"
@@ -272,7 +283,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	case "":
 		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
 	default:
-		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3, phi3 or gpt2)", ErrUnsupportedModel, arch)
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3, phi3, olmo2, granite or gpt2)", ErrUnsupportedModel, arch)
 	}
 	for _, fl := range fields {
 		if *fl.dst, err = geti(fl.key); err != nil {
@@ -324,6 +335,20 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		if arch == "phi3" {
 			if err := phi3FromGGUF(f, &c, bad); err != nil {
 				return nil, err
+			}
+		}
+		if arch == "granite" {
+			// Absent keys: llama.cpp's defaults (no scaling; 1/√head_dim).
+			for _, k := range []struct {
+				key string
+				dst *float64
+				def float64
+			}{{"embedding_scale", &c.EmbeddingMultiplier, 1}, {"residual_scale", &c.ResidualMultiplier, 1},
+				{"logit_scale", &c.LogitsScaling, 1}, {"attention.scale", &c.AttentionMultiplier, 1 / math.Sqrt(float64(c.HiddenSize/c.NumAttentionHeads))}} {
+				*k.dst = k.def
+				if v, ok := f.Float("granite." + k.key); ok && v != 0 {
+					*k.dst = v
+				}
 			}
 		}
 	}
@@ -515,6 +540,12 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 			kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.attn_factor", Value: float32(att)})
 		}
 	}
+	if arch == "granite" {
+		kv = append(kv, gguf.KV{Key: "granite.embedding_scale", Value: float32(cfg.EmbeddingMultiplier)},
+			gguf.KV{Key: "granite.residual_scale", Value: float32(cfg.ResidualMultiplier)},
+			gguf.KV{Key: "granite.logit_scale", Value: float32(cfg.LogitsScaling)},
+			gguf.KV{Key: "granite.attention.scale", Value: float32(cfg.AttentionMultiplier)})
+	}
 	if cfg.Rope.Type == "linear" {
 		kv = append(kv, gguf.KV{Key: arch + ".rope.scaling.type", Value: "linear"},
 			gguf.KV{Key: arch + ".rope.scaling.factor", Value: float32(cfg.Rope.Factor)})
@@ -554,6 +585,10 @@ func ggufRefuse(cfg *Config) error {
 	}
 	if cfg.gemma() {
 		return gemmaRefuse(cfg, unsupported)
+	}
+	if cfg.ModelType == "granite" && cfg.HeadDim*cfg.NumAttentionHeads != cfg.HiddenSize {
+		// llama.cpp's converter drops Granite's head_dim.
+		return unsupported("granite head_dim %d ≠ hidden_size/num_attention_heads", cfg.HeadDim)
 	}
 	if cfg.ModelType == "phi3" {
 		// One window for every layer: phi3.attention.sliding_window.

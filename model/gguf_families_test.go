@@ -55,6 +55,21 @@ var ggufFamilyNames = map[string]struct {
 		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
 			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base",
 			"rope.scaling.original_context_length"}},
+	// Olmo2Model: no attn_norm/ffn_norm, norms after the sublayers.
+	"olmo2": {"olmo2",
+		[]string{"token_embd", "output_norm", "output", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
+			"blk.attn_q_norm", "blk.attn_k_norm", "blk.post_attention_norm", "blk.post_ffw_norm", "blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.freq_base"}},
+	// GraniteModel(LlamaModel): llama's tensors (q/k permuted), the
+	// multipliers as Keys.LLM.EMBEDDING_SCALE, RESIDUAL_SCALE, LOGIT_SCALE
+	// and Keys.Attention.SCALE.
+	"granite": {"granite",
+		[]string{"token_embd", "output_norm", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
+			"blk.ffn_norm", "blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.freq_base",
+			"embedding_scale", "residual_scale", "logit_scale", "attention.scale"}},
 	// Phi3MiniModel.generate_extra_tensors: ROPE_FACTORS_LONG/SHORT and
 	// add_rope_scaling_attn_factors; add_sliding_window.
 	"phi3-longrope": {"phi3",
