@@ -143,7 +143,8 @@ func TestGGUFGemma3Plan(t *testing.T) {
 // TestGGUFFamilies exports each mapped family fixture (testdata/families,
 // HF checkpoints with transformers' float64 reference logits) to GGUF,
 // checks the file's tensor names and keys against llama.cpp's, and loads it
-// back: F32 logits equal the safetensors model's bit for bit.
+// back: F32 logits equal the safetensors model's bit for bit (to 1e-5 where
+// a float32 conversion intervenes), Q8_0 ones within 5%.
 func TestGGUFFamilies(t *testing.T) {
 	dir := t.TempDir()
 	for fixture, want := range ggufFamilyNames {
@@ -225,6 +226,27 @@ func TestGGUFFamilies(t *testing.T) {
 				if math.Abs(float64(a[i]-b[i])) > tol*(1+math.Abs(float64(a[i]))) {
 					t.Fatalf("logit %d: %g from safetensors, %g from GGUF", i, a[i], b[i])
 				}
+			}
+			// Q8_0: the same mapping with quantized matrices (norms and
+			// LongRoPE factors stay F32), close to the F32 logits.
+			pq := filepath.Join(dir, fixture+"-q8_0.gguf")
+			if err := SaveGGUF(m, pq, fixture, gguf.Q8_0, nil); err != nil {
+				t.Fatal(err)
+			}
+			mq, err := Load(pq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worst, scale float64
+			for i, v := range mq.Forward(ids, 2, 12) {
+				worst = math.Max(worst, math.Abs(float64(v-a[i])))
+				scale = math.Max(scale, math.Abs(float64(a[i])))
+			}
+			// 5%: these random 2-layer models measure 0.3-3.4% (gemma3's
+			// and olmo2's q/k norms amplify the rounding of small q/k);
+			// a wrong mapping is off by far more.
+			if worst > 0.05*scale {
+				t.Errorf("Q8_0: max |Δlogit| %g (max |logit| %g)", worst, scale)
 			}
 		})
 	}
