@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -321,7 +322,24 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 			return nil, bad("%w: %s.rope.scaling.type %q (default and linear RoPE are implemented)", ErrUnsupportedModel, arch, s)
 		}
 		if _, ok := f.Info("rope_freqs.weight"); ok {
-			return nil, bad("%w: rope_freqs.weight (Llama 3 RoPE scaling) is not implemented", ErrUnsupportedModel)
+			// Llama 3's RoPE as llama.cpp stores it: each pair's angle divided
+			// by a factor. That is LongRoPE with one set of factors for all
+			// lengths and no attention factor, which transformers computes too.
+			t, err := f.Float32("rope_freqs.weight")
+			if err != nil {
+				return nil, bad("%v", err)
+			}
+			rd := c.HeadDim
+			if rd == 0 {
+				rd = c.HiddenSize / c.NumAttentionHeads
+			}
+			if v, ok := f.Int(arch + ".rope.dimension_count"); ok {
+				rd = v
+			}
+			if len(t.Data) != rd/2 || len(c.RopeScaling) > 0 {
+				return nil, bad("rope_freqs.weight: %d factors for %d rotary dimensions (want %d), or with %s.rope.scaling.type set", len(t.Data), rd, rd/2, arch)
+			}
+			c.RopeScaling, _ = json.Marshal(map[string]any{"rope_type": "longrope", "short_factor": t.Data, "long_factor": t.Data, "attention_factor": 1.0})
 		}
 		if arch == "llama" {
 			_, c.AttentionBias = f.Info("blk.0.attn_q.bias")
@@ -577,7 +595,7 @@ func ggufRefuse(cfg *Config) error {
 	unsupported := func(format string, a ...any) error {
 		return fmt.Errorf("model: %w: GGUF export of "+format, append([]any{ErrUnsupportedModel}, a...)...)
 	}
-	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" && !(t == "longrope" && cfg.ModelType == "phi3") {
+	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" && !(t == "longrope" && cfg.ModelType == "phi3") && ropeFreqs(cfg) == nil {
 		return unsupported("rope_type %q is not implemented", t)
 	}
 	if rd := cfg.Rope.RotaryDim(cfg.HeadDim); rd != cfg.HeadDim && cfg.ModelType != "phi3" {
@@ -605,6 +623,30 @@ func ggufRefuse(cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+// ropeFreqs is llama.cpp's rope_freqs tensor for a llama-architecture
+// model whose RoPE divides each pair's frequency by a fixed factor: Llama
+// 3's scaling, or what loading such a file gives (LongRoPE with equal
+// short and long factors and attention factor 1); nil otherwise.
+func ropeFreqs(cfg *Config) []float32 {
+	if arch, _, _ := ggufArch(cfg.ModelType); arch != "llama" {
+		return nil
+	}
+	r := cfg.Rope
+	switch {
+	case r.Type == "llama3":
+	case r.Type == "longrope" && slices.Equal(r.ShortFactor, r.LongFactor) && r.AttentionFactor != nil && *r.AttentionFactor == 1:
+	default:
+		return nil
+	}
+	rd := r.RotaryDim(cfg.HeadDim)
+	inv, _ := r.InvFreq(cfg, rd, 1)
+	f := make([]float32, len(inv))
+	for j := range f {
+		f[j] = float32(math.Pow(r.Theta, -2*float64(j)/float64(rd)) / inv[j])
+	}
+	return f
 }
 
 // gemmaRefuse checks that llama.cpp's gemma2/gemma3 graph, whose layer
@@ -683,7 +725,10 @@ func SaveGGUF(m Model, path, name string, typ gguf.Type, extra []gguf.KV) error 
 	kv = append(kv, extra...)
 	sd := tr.StateDict(nil)
 	var ts []gguf.WriteTensor
-	if r := cfg.Rope; r.Type == "longrope" {
+	if f := ropeFreqs(cfg); f != nil {
+		ts = append(ts, gguf.WriteTensor{Name: "rope_freqs.weight", Type: gguf.F32, Shape: []int{len(f)}, Data: func() ([]byte, error) { return gguf.Quantize(f, gguf.F32) }})
+	}
+	if r := cfg.Rope; r.Type == "longrope" && cfg.ModelType == "phi3" {
 		for _, f := range []struct {
 			name string
 			v    []float64

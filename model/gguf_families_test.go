@@ -55,6 +55,12 @@ var ggufFamilyNames = map[string]struct {
 		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
 			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base",
 			"rope.scaling.original_context_length"}},
+	// LlamaModel.generate_extra_tensors: Llama 3 RoPE as ROPE_FREQS.
+	"llama3": {"llama",
+		[]string{"token_embd", "output_norm", "rope_freqs", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v",
+			"blk.attn_output", "blk.ffn_norm", "blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base"}},
 	// Olmo2Model: no attn_norm/ffn_norm, norms after the sublayers.
 	"olmo2": {"olmo2",
 		[]string{"token_embd", "output_norm", "output", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
@@ -217,15 +223,20 @@ func TestGGUFFamilies(t *testing.T) {
 			ids := []int{1, 5, 9, 3, 7, 2, 8, 4, 6, 0, 11, 12, 100, 127, 64, 33, 2, 9, 17, 4, 88, 1, 3, 120}
 			a, b := m.Forward(ids, 2, 12), m2.Forward(ids, 2, 12)
 			// Bit for bit, except Gemma's norms ((1+w)-1 rounds in float32)
-			// and LongRoPE's factors (F32 tensors).
+			// and RoPE factors (F32 tensors).
 			tol := 0.0
-			if m.Config().gemma() || fixture == "phi3-longrope" {
+			if m.Config().gemma() || fixture == "phi3-longrope" || fixture == "llama3" {
 				tol = 1e-5
 			}
 			for i := range a {
 				if math.Abs(float64(a[i]-b[i])) > tol*(1+math.Abs(float64(a[i]))) {
 					t.Fatalf("logit %d: %g from safetensors, %g from GGUF", i, a[i], b[i])
 				}
+			}
+			// What was loaded exports again (Llama 3's RoPE comes back as
+			// per-pair factors).
+			if err := SaveGGUF(m2, filepath.Join(dir, fixture+"-again.gguf"), fixture, gguf.F32, nil); err != nil {
+				t.Errorf("exporting the loaded model again: %v", err)
 			}
 			// Q8_0: the same mapping with quantized matrices (norms and
 			// LongRoPE factors stay F32), close to the F32 logits.
