@@ -20,7 +20,7 @@ import (
 // converter loads as its Hugging Face original would.
 //
 // Per architecture, as llama.cpp's convert_hf_to_gguf.py converts:
-//   - llama (Llama, Mistral), granite: q/k rows permuted for adjacent-pair RoPE;
+//   - llama (Llama, Mistral), granite, smollm3: q/k rows permuted for adjacent-pair RoPE;
 //     undone on load (llama2c.PermuteToHF), redone on export.
 //   - qwen2, qwen3: names only (RoPE stays in rotate_half form); qwen3's
 //     per-head q/k RMSNorms are attn_q_norm/attn_k_norm.
@@ -81,8 +81,8 @@ func ggufArch(modelType string) (arch, table string, ok bool) {
 		return "llama", "llama", true
 	case "qwen2", "qwen3":
 		return modelType, "llama", true
-	case "granite":
-		return "granite", "llama", true
+	case "granite", "smollm3":
+		return modelType, "llama", true
 	case "olmo2", "phi3":
 		return modelType, modelType, true
 	case "gemma2":
@@ -177,7 +177,9 @@ func convertLayout(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tenso
 // LoRA B): HF's rotate_half order to adjacent pairs when toGGUF, back
 // otherwise. Other tensors and families are returned as they are.
 func GGUFPermuteRows(cfg *Config, hf string, t *tensor.Tensor, toGGUF bool) *tensor.Tensor {
-	if cfg.ModelType != "llama" && cfg.ModelType != "mistral" && cfg.ModelType != "granite" {
+	switch cfg.ModelType {
+	case "llama", "mistral", "granite", "smollm3":
+	default:
 		return t
 	}
 	heads := 0
@@ -262,7 +264,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		dst *int
 	}{}
 	switch arch {
-	case "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2", "granite":
+	case "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2", "granite", "smollm3":
 		c.ModelType = arch
 		if arch == "gemma3" {
 			c.ModelType = "gemma3_text"
@@ -284,7 +286,7 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	case "":
 		return nil, bad("%w: no general.architecture", ErrUnsupportedModel)
 	default:
-		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3, phi3, olmo2, granite or gpt2)", ErrUnsupportedModel, arch)
+		return nil, bad("%w: GGUF architecture %q (expected llama, qwen2, qwen3, gemma2, gemma3, phi3, olmo2, granite, smollm3 or gpt2)", ErrUnsupportedModel, arch)
 	}
 	for _, fl := range fields {
 		if *fl.dst, err = geti(fl.key); err != nil {
@@ -607,6 +609,15 @@ func ggufRefuse(cfg *Config) error {
 	if cfg.ModelType == "granite" && cfg.HeadDim*cfg.NumAttentionHeads != cfg.HiddenSize {
 		// llama.cpp's converter drops Granite's head_dim.
 		return unsupported("granite head_dim %d ≠ hidden_size/num_attention_heads", cfg.HeadDim)
+	}
+	if cfg.ModelType == "smollm3" {
+		// llama.cpp's smollm3 skips RoPE on every 4th layer, a constant
+		// (n_no_rope_layer_step) no key can change.
+		for l, v := range cfg.NoRopeLayers {
+			if want := (l+1)%4 != 0; (v == 1) != want {
+				return unsupported("no_rope_layers %v: llama.cpp's smollm3 skips RoPE on every 4th layer only", cfg.NoRopeLayers)
+			}
+		}
 	}
 	if cfg.ModelType == "phi3" {
 		// One window for every layer: phi3.attention.sliding_window.

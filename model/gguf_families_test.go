@@ -40,8 +40,8 @@ var ggufFamilyNames = map[string]struct {
 			"attention.sliding_window", "attn_logit_softcapping", "final_logit_softcapping"}},
 	// The fixture's plan (layer 1 of 2 full) is not llama.cpp's fixed 5:1
 	// one; gemma3 below is the fixture with both layers sliding, as
-	// llama.cpp runs a 2-layer gemma3 (TestGGUFFamilies checks the
-	// fixture itself is refused).
+	// llama.cpp runs a 2-layer gemma3 (TestGGUFRefusals: the fixture itself
+	// is refused).
 	"gemma3": {"gemma3",
 		[]string{"token_embd", "output_norm", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
 			"blk.attn_q_norm", "blk.attn_k_norm", "blk.post_attention_norm", "blk.ffn_norm", "blk.post_ffw_norm",
@@ -76,6 +76,14 @@ var ggufFamilyNames = map[string]struct {
 		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
 			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.freq_base",
 			"embedding_scale", "residual_scale", "logit_scale", "attention.scale"}},
+	// SmolLM3Model(LlamaModel): llama's tensors, q/k permuted; the RoPE-less
+	// layers are fixed in llama.cpp (every 4th), so smollm3 is the fixture
+	// with that plan (TestGGUFRefusals: the fixture's own is refused).
+	"smollm3": {"smollm3",
+		[]string{"token_embd", "output_norm", "blk.attn_norm", "blk.attn_q", "blk.attn_k", "blk.attn_v", "blk.attn_output",
+			"blk.ffn_norm", "blk.ffn_gate", "blk.ffn_up", "blk.ffn_down"},
+		[]string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+			"attention.head_count_kv", "attention.layer_norm_rms_epsilon", "rope.freq_base"}},
 	// Phi3MiniModel.generate_extra_tensors: ROPE_FACTORS_LONG/SHORT and
 	// add_rope_scaling_attn_factors; add_sliding_window.
 	"phi3-longrope": {"phi3",
@@ -93,7 +101,8 @@ var ggufVariants = map[string]struct {
 	dir   string
 	patch map[string]any
 }{
-	"gemma3": {"gemma3", map[string]any{"layer_types": []string{"sliding_attention", "sliding_attention"}}},
+	"gemma3":  {"gemma3", map[string]any{"layer_types": []string{"sliding_attention", "sliding_attention"}}},
+	"smollm3": {"smollm3", map[string]any{"no_rope_layers": []int{1, 1}}},
 	"phi3-longrope": {"phi3", map[string]any{"original_max_position_embeddings": 8, "sliding_window": 10, "rope_parameters": map[string]any{
 		"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
 		"short_factor": []float64{1, 1.1, 1.3, 1.6, 2, 2.5, 3.1, 4}, "long_factor": []float64{1, 1.5, 2.2, 3.3, 5, 7.5, 11, 16}}}},
@@ -133,16 +142,19 @@ func ggufFixture(t *testing.T, name string) Model {
 	return m
 }
 
-// TestGGUFGemma3Plan: the gemma3 fixture itself (layer 1 of 2 full) has a
-// layer plan llama.cpp's fixed 5:1 one cannot express; export refuses it.
-func TestGGUFGemma3Plan(t *testing.T) {
-	m, err := Load(filepath.Join("testdata", "families", "gemma3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = SaveGGUF(m, filepath.Join(t.TempDir(), "x.gguf"), "gemma3", gguf.F32, nil)
-	if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), "layer_types") {
-		t.Fatalf("%v, want refused naming layer_types", err)
+// TestGGUFRefusals: fixtures whose plan llama.cpp's fixed one cannot
+// express (gemma3: layer 1 of 2 full, not 5 of 6 sliding; smollm3: RoPE
+// off on layer 1, not every 4th) are refused by name.
+func TestGGUFRefusals(t *testing.T) {
+	for name, want := range map[string]string{"gemma3": "layer_types", "smollm3": "no_rope_layers"} {
+		m, err := Load(filepath.Join("testdata", "families", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = SaveGGUF(m, filepath.Join(t.TempDir(), "x.gguf"), name, gguf.F32, nil)
+		if !errors.Is(err, ErrUnsupportedModel) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want refused naming %s", name, err, want)
+		}
 	}
 }
 

@@ -92,7 +92,7 @@ func TestGGUFRoundTrip(t *testing.T) {
 				// without its keys), must be refused by name, never
 				// written wrong.
 				refused := map[string]string{"mistral-window": `sliding_window 3`, "qwen3-window-yarn": `rope_type "yarn"`,
-					"gemma2-softcap": "query_pre_attn_scalar 12", "gemma3-local-global": "layer_types", "olmo2-llama3": `rope_type "llama3"`}
+					"gemma2-softcap": "query_pre_attn_scalar 12", "gemma3-local-global": "layer_types", "olmo2-llama3": `rope_type "llama3"`, "smollm3-norope": "no_rope_layers"}
 				if errors.Is(err, ErrUnsupportedModel) && (strings.Contains(err.Error(), refused[name]) && refused[name] != "" || !ggufMapped(m.Config().ModelType)) {
 					t.Logf("%s: refused: %v", name, err)
 					break

@@ -87,7 +87,8 @@ var _ Model = (*Transformer)(nil)
 //     F32, F16 and BF16;
 //   - a .safetensors or index .json file inside such a folder;
 //   - a llama2.c .bin checkpoint;
-//   - a .gguf file (llama, qwen2/3, gemma2/3, phi3, olmo2, granite, gpt2; see gguf.go), dequantized to F32
+//   - a .gguf file (llama, qwen2/3, gemma2/3, phi3, olmo2, granite, smollm3, gpt2;
+//     see gguf.go), dequantized to F32
 //     before the base dtype applies (q8_0/q4_k keep its Q8_0/Q4_K tensors
 //     as stored, see gguf_quant.go);
 //   - a Hugging Face hub id ("Qwen/Qwen3-0.6B") found in the local cache
