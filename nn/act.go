@@ -131,15 +131,7 @@ func SwiGLUForward(out, gate, up []float32) {
 // SwiGLUBackward accumulates dgate and dup (nil: skip) for SwiGLUForward.
 func SwiGLUBackward(dgate, dup, gate, up, dout []float32) {
 	n := len(gate)
-	checkLen("SwiGLUBackward: up", up, n)
-	checkLen("SwiGLUBackward: dout", dout, n)
-	if dgate != nil {
-		checkLen("SwiGLUBackward: dgate", dgate, n)
-	}
-	if dup != nil {
-		checkLen("SwiGLUBackward: dup", dup, n)
-	}
-	if dgate == nil && dup == nil {
+	if !checkGLUBackward("SwiGLUBackward", dgate, dup, up, dout, n) {
 		return
 	}
 	kernels.For(n, actGrain, func(lo, hi int) {
@@ -164,6 +156,20 @@ func SwiGLUBackward(dgate, dup, gate, up, dout []float32) {
 			}
 		}
 	})
+}
+
+// checkGLUBackward checks a gated MLP backward's slices against n and
+// reports whether there is a gradient to accumulate.
+func checkGLUBackward(name string, dgate, dup, up, dout []float32, n int) bool {
+	checkLen(name+": up", up, n)
+	checkLen(name+": dout", dout, n)
+	if dgate != nil {
+		checkLen(name+": dgate", dgate, n)
+	}
+	if dup != nil {
+		checkLen(name+": dup", dup, n)
+	}
+	return dgate != nil || dup != nil
 }
 
 // GeGLUForward computes Gemma's MLP gate, out = gelu_tanh(gate) * up,
@@ -193,15 +199,7 @@ func GeGLUForward(out, gate, up []float32) {
 // GeGLUBackward accumulates dgate and dup (nil: skip) for GeGLUForward.
 func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
 	n := len(gate)
-	checkLen("GeGLUBackward: up", up, n)
-	checkLen("GeGLUBackward: dout", dout, n)
-	if dgate != nil {
-		checkLen("GeGLUBackward: dgate", dgate, n)
-	}
-	if dup != nil {
-		checkLen("GeGLUBackward: dup", dup, n)
-	}
-	if dgate == nil && dup == nil {
+	if !checkGLUBackward("GeGLUBackward", dgate, dup, up, dout, n) {
 		return
 	}
 	kernels.For(n, actGrain, func(lo, hi int) {
