@@ -112,13 +112,20 @@ func TestSlurmCluster(t *testing.T) {
 	if !strings.Contains(string(b), "2 of 4 runs finished") || !strings.Contains(string(b), cancelled+": CANCELLED") {
 		t.Errorf("collect job log does not report run 0 cancelled:\n%s", b)
 	}
-	// Without an accounting database nothing remembers a task cancelled
-	// while pending; it is still listed, with why its state is unknown.
+	// Without an accounting database, whether slurmctld still remembers a
+	// task cancelled while pending depends on the race between its
+	// scheduler and the sbatch of the collect job: if tasks 0 and 1 were
+	// split off the array record before task 2 was held, the record that
+	// is left is task 3's, and scontrol reports it CANCELLED (seen in CI);
+	// otherwise nothing lists it and collect says why its state is
+	// unknown. Either way run 3 is listed, as not finished.
 	out, err = runGolora(bin, "experiment", "collect", dir)
-	if err == nil || !strings.Contains(out, "run 0 "+cancelled+": CANCELLED (job "+job+"_0)") ||
-		!strings.Contains(out, "run 3 "+runs[3].ID+": state unknown (sacct: Slurm accounting storage is disabled;") {
+	run3 := regexp.MustCompile(`run 3 ` + regexp.QuoteMeta(runs[3].ID) +
+		`: (CANCELLED \(job ` + job + `_3\)|state unknown \(sacct: Slurm accounting storage is disabled;)`)
+	if err == nil || !strings.Contains(out, "run 0 "+cancelled+": CANCELLED (job "+job+"_0)") || !run3.MatchString(out) {
 		t.Fatalf("collect with cancelled tasks: error %v, output:\n%s", err, out)
 	}
+	t.Logf("collect lists run 3 as %q", run3.FindString(out))
 
 	t.Logf("%.1fs: array and collect job done", time.Since(start).Seconds())
 	out, err = runGolora(bin, "experiment", "collect", dir, "--resubmit-failed")
