@@ -28,6 +28,16 @@ func Sgemm(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int
 	g.run(Threads())
 }
 
+// SgemmSerial is Sgemm on the calling goroutine alone, for callers that
+// already split their work over the threads (attention, one head per
+// goroutine): a threaded Sgemm inside kernels.For finds the pool busy and
+// starts goroutines of its own, oversubscribing the cores.
+func SgemmSerial(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
+	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
+	g := gemm{transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc}
+	g.run(1)
+}
+
 // gemm carries one call's arguments through the blocked driver.
 type gemm struct {
 	transA, transB bool

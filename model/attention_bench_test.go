@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkAttention times forward+backward of one GPT-2-small layer's
-// attention (12 heads of 64), including backward's recomputed forward.
+// attention (12 heads of 64).
 func BenchmarkAttention(b *testing.B) {
 	for _, T := range []int{128, 512} {
 		NH, NKV, D := 12, 12, 64
@@ -25,12 +25,11 @@ func BenchmarkAttention(b *testing.B) {
 		out := make([]float32, len(q))
 		d := attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.125}}
 		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
-			s := []seqAttn{{q: q, k: k, v: v, out: out, T: T, Tk: T,
+			s := []seqAttn{{q: q, k: k, v: v, out: out, lse: make([]float32, NH*T), T: T, Tk: T,
 				dq: make([]float32, len(q)), dk: make([]float32, len(k)), dv: make([]float32, len(v)), dout: out}}
-			var att []float32
 			for i := 0; i < b.N; i++ {
 				attentionForward(s, d)
-				attentionBackward(s, d, &att)
+				attentionBackward(s, d)
 			}
 		})
 	}

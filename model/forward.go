@@ -15,6 +15,7 @@ type layerActs struct {
 	q                 []float32 // (N, QD) after RoPE
 	k, v              []float32 // (N, KVD) after RoPE
 	ao                []float32 // (N, QD) attention output before O
+	lse               []float32 // (B, NH, T) attention log-sum-exps, for its backward
 	xm                []float32 // (N, C) residual after attention
 	ln2, mean2, rstd2 []float32 // (N, C), (N), (N)
 	f, u              []float32 // (N, I) GELU input or gate; gated MLP's up
@@ -54,8 +55,7 @@ type acts struct {
 	dlog          []float32 // (N, V) scaled dlogits
 	dkn           []float32 // (N, KVD) gradient through the k norm
 	seqs          []seqAttn
-	spans         []span    // B rows of T positions from 0
-	att           []float32 // (NH, T, T) probabilities recomputed in backward
+	spans         []span // B rows of T positions from 0
 	checkpointed  bool
 	frozen        int // blocks below this keep no activations and get no backward
 }
@@ -150,7 +150,7 @@ func (m *Transformer) sizeLayer(b *layerActs, N int) {
 		p *[]float32
 		n int
 	}{{&b.mean1, N}, {&b.rstd1, N}, {&b.q, N * QD}, {&b.k, N * KVD}, {&b.v, N * KVD}, {&b.ao, N * QD},
-		{&b.xm, N * C}, {&b.mean2, N}, {&b.rstd2, N}, {&b.f, N * I}} {
+		{&b.lse, N * NH}, {&b.xm, N * C}, {&b.mean2, N}, {&b.rstd2, N}, {&b.f, N * I}} {
 		grow(buf.p, buf.n)
 	}
 	if !m.arch.GELU {
@@ -409,12 +409,12 @@ func (m *Transformer) trainAttend(s *acts) func(l int, a *layerActs) {
 
 func (m *Transformer) setSeqs(s *acts, a *layerActs) {
 	c := m.cfg
-	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	NH, QD, KVD := c.NumAttentionHeads, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	T := s.T
 	for b := range s.seqs {
 		s.seqs[b] = seqAttn{
 			q: a.q[b*T*QD : (b+1)*T*QD], k: a.k[b*T*KVD : (b+1)*T*KVD], v: a.v[b*T*KVD : (b+1)*T*KVD],
-			out: a.ao[b*T*QD : (b+1)*T*QD], T: T, Tk: T,
+			out: a.ao[b*T*QD : (b+1)*T*QD], lse: a.lse[b*T*NH : (b+1)*T*NH], T: T, Tk: T,
 		}
 	}
 }
@@ -756,7 +756,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		sq.dq, sq.dk, sq.dv = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
 		sq.dout = s.dao[b*T*QD : (b+1)*T*QD]
 	}
-	attentionBackward(s.seqs, m.dims[l], &s.att)
+	attentionBackward(s.seqs, m.dims[l])
 	if a.rope != nil {
 		ropeSpans(a.rope, s.dq, s.dk, c.NumAttentionHeads, c.NumKeyValueHeads, s.spans, true)
 	}

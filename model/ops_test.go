@@ -171,10 +171,10 @@ func attentionCase(r *rand.Rand, T, Tk int) opCase {
 		},
 		bwd: func(in [][]float32, dout []float32) [][]float32 {
 			out := make([]float32, T*NH*D)
-			s := []seqAttn{{q: in[0], k: in[1], v: in[2], out: out, T: T, Tk: Tk}}
+			s := []seqAttn{{q: in[0], k: in[1], v: in[2], out: out, lse: make([]float32, NH*T), T: T, Tk: Tk}}
 			attentionForward(s, dims)
 			s[0].dq, s[0].dk, s[0].dv, s[0].dout = make([]float32, len(in[0])), make([]float32, len(in[1])), make([]float32, len(in[2])), dout
-			attentionBackward(s, dims, new([]float32))
+			attentionBackward(s, dims)
 			return [][]float32{s[0].dq, s[0].dk, s[0].dv}
 		},
 	}

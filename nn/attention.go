@@ -7,27 +7,37 @@ import (
 	"github.com/golora/golora/kernels"
 )
 
-// Causal grouped-query attention for one sequence.
+// Causal grouped-query attention for one sequence, flash-attention style:
+// no [T, Tk] matrix of probabilities exists at any time. The forward keeps
+// the log-sum-exp of each query row's scores; the backward recomputes the
+// probabilities tile by tile from it.
 //
 // Layouts (no transposes, so projections feed straight in):
 //
 //	q, out, dq, dout  [T, NH, D]    queries at positions Tk-T .. Tk-1
 //	k, v, dk, dv      [Tk, NKV, D]  keys/values at positions 0 .. Tk-1
-//	att               [NH, T, Tk]   softmax probabilities, 0 above the diagonal
+//	lse               [NH, T]       log Σ_j exp(score_ij) over visible keys
 //
 // Query head h reads key/value head h / (NH/NKV) (HF repeat_kv). A KV cache
 // that stores each layer as [capacity, NKV, D] and appends positions passes
 // its first Tk rows, cache[:Tk*NKV*D], as k and v: a prefix of that layout
 // is exactly [Tk, NKV, D], so decode needs neither copies nor strides.
 //
-// Two implementations compute the same thing: per-head GEMMs (kernels.Sgemm
-// addressing a head inside [T, NH, D] through the row stride NH*D) in blocks
-// of query rows so the causal upper triangle is mostly skipped, and a fused
-// dot/axpy loop that wins when there are few query rows (decode).
+// Two forward implementations compute the same thing: tiles of attnBlock
+// query rows × attnKeyTile keys through per-head GEMMs (kernels.SgemmSerial
+// addressing a head inside [T, NH, D] through the row stride NH*D) with an
+// online softmax across key tiles, skipping the tiles above the causal
+// diagonal; and a fused dot/axpy loop that wins when there are few query
+// rows (decode). The backward always tiles.
 
-// attnBlock is the query-row block of the GEMM path: the columns computed
-// above the diagonal per block are at most attnBlock-1 per row.
+// attnBlock is the number of query rows of a tile: the columns computed
+// above the diagonal per tile are at most attnBlock-1 per row.
 const attnBlock = 64
+
+// attnKeyTile is the number of keys of a tile, so a goroutine's scratch is
+// a few attnBlock×attnKeyTile tiles (64 KiB each, L2) whatever Tk is. A
+// variable so that tests reach several key tiles on small shapes.
+var attnKeyTile = 256
 
 // attnFusedMaxT is the largest T handled by the fused loop; larger T use the
 // GEMMs (see BenchmarkAttention).
@@ -63,120 +73,162 @@ func (o *AttnOptions) visible(i, T, Tk int) (lo, n int) {
 	return lo, n
 }
 
+// visibleIn returns the keys query row i sees within the tile [j0, j1),
+// relative to j0; lo >= n when it sees none there.
+func (o *AttnOptions) visibleIn(i, T, Tk, j0, j1 int) (lo, n int) {
+	lo, n = o.visible(i, T, Tk)
+	return max(lo, j0) - j0, min(n, j1) - j0
+}
+
+// capScores applies the soft-cap to the scores s in place and, when th is
+// not nil, stores the derivative of cap·tanh(x/cap), 1 - tanh², in th.
+func capScores(s, th []float32, softCap float32) {
+	for j, x := range s {
+		t := float32(math.Tanh(float64(x / softCap)))
+		s[j] = softCap * t
+		if th != nil {
+			th[j] = 1 - t*t
+		}
+	}
+}
+
 // AttentionForward computes out = softmax(scale·q·kᵀ + causal mask)·v for
-// each query head and stores the probabilities in att, which the backward
-// needs. Inference may pass att == nil: the probabilities then live in a
-// small per-goroutine scratch (64 rows of Tk) instead of NH·T·Tk floats.
-func AttentionForward(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
-	AttentionForwardOpt(out, att, q, k, v, T, Tk, NH, NKV, D, AttnOptions{Scale: scale})
+// each query head. lse, when not nil, receives each query row's
+// log-sum-exp for AttentionBackward; inference passes nil.
+func AttentionForward(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
+	AttentionForwardOpt(out, lse, q, k, v, T, Tk, NH, NKV, D, AttnOptions{Scale: scale})
 }
 
 // AttentionForwardOpt is AttentionForward with a sliding window and score
 // soft-capping; masked keys get probability 0.
-func AttentionForwardOpt(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
+func AttentionForwardOpt(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
 	checkAttention("AttentionForward", T, Tk, NH, NKV, D)
 	checkLen("AttentionForward: q", q, T*NH*D)
 	checkLen("AttentionForward: out", out, T*NH*D)
 	checkLen("AttentionForward: k", k, Tk*NKV*D)
 	checkLen("AttentionForward: v", v, Tk*NKV*D)
-	if att != nil {
-		checkLen("AttentionForward: att", att, NH*T*Tk)
+	if lse != nil {
+		checkLen("AttentionForward: lse", lse, NH*T)
 	}
 	if T <= attnFusedMaxT {
-		attentionForwardFused(out, att, q, k, v, T, Tk, NH, NKV, D, &o)
+		attentionForwardFused(out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
 	} else {
-		attentionForwardGemm(out, att, q, k, v, T, Tk, NH, NKV, D, &o)
+		attentionForwardTiled(out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
 	}
 }
 
-// softmaxCausalRow turns the scores row[lo:n] into probabilities (capped
-// first when softCap > 0) and zeroes the masked row[:lo] and row[n:].
-func softmaxCausalRow(row []float32, lo, n int, softCap float32) {
-	p := row[lo:n]
-	if softCap > 0 {
-		for j, s := range p {
-			p[j] = softCap * float32(math.Tanh(float64(s/softCap)))
-		}
-	}
-	s := kernels.ExpSub(p, p, kernels.Max(p))
-	kernels.Scale(1/s, p)
-	clear(row[:lo])
-	clear(row[n:])
-}
-
-func attentionForwardFused(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+func attentionForwardFused(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
 	group := NH / NKV
 	kernels.For(NH, 1, func(h0, h1 int) {
-		var scratch []float32
-		if att == nil {
-			scratch = make([]float32, Tk)
-		}
+		row := make([]float32, Tk)
 		for h := h0; h < h1; h++ {
 			g := h / group
 			for i := 0; i < T; i++ {
 				lo, n := o.visible(i, T, Tk)
 				qi := q[(i*NH+h)*D : (i*NH+h+1)*D]
-				row := scratch
-				if att != nil {
-					row = att[(h*T+i)*Tk : (h*T+i+1)*Tk]
+				p := row[lo:n]
+				kernels.DotRows(p, o.Scale, qi, k[(lo*NKV+g)*D:], NKV*D)
+				if o.SoftCap > 0 {
+					capScores(p, nil, o.SoftCap)
 				}
-				kernels.DotRows(row[lo:n], o.Scale, qi, k[(lo*NKV+g)*D:], NKV*D)
-				softmaxCausalRow(row, lo, n, o.SoftCap)
+				m := kernels.Max(p)
+				s := kernels.ExpSub(p, p, m)
+				kernels.Scale(1/s, p)
+				if lse != nil {
+					lse[h*T+i] = m + float32(math.Log(float64(s)))
+				}
 				oi := out[(i*NH+h)*D : (i*NH+h+1)*D]
 				clear(oi)
-				kernels.AxpyRows(oi, row[lo:n], v[(lo*NKV+g)*D:], NKV*D)
+				kernels.AxpyRows(oi, p, v[(lo*NKV+g)*D:], NKV*D)
 			}
 		}
 	})
 }
 
-func attentionForwardGemm(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+// attentionForwardTiled runs, per head and block of query rows, over the
+// key tiles up to the block's diagonal: S = scale·q·kᵀ, then an online
+// softmax (a running max m and sum l per row; out is rescaled by
+// exp(m_old - m_new) when the max grows), out += exp(S - m)·v, and finally
+// out /= l.
+func attentionForwardTiled(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
 	group := NH / NKV
 	ldq, ldk := NH*D, NKV*D
+	bk := min(attnKeyTile, Tk)
 	kernels.For(NH, 1, func(h0, h1 int) {
-		var scratch []float32
-		if att == nil {
-			scratch = make([]float32, min(attnBlock, T)*Tk)
-		}
+		s := make([]float32, min(attnBlock, T)*bk)
+		m := make([]float32, attnBlock)
+		l := make([]float32, attnBlock)
 		for h := h0; h < h1; h++ {
 			g := h / group
 			for i0 := 0; i0 < T; i0 += attnBlock {
 				i1 := min(i0+attnBlock, T)
-				c0, _ := o.visible(i0, T, Tk) // first column any row of the block sees
-				c := Tk - T + i1              // columns up to the last row's diagonal
-				a := scratch                  // rows i0..i1-1 of this head's probabilities
-				if att != nil {
-					a = att[(h*T+i0)*Tk : (h*T+i1)*Tk]
-				}
-				// scores[i0:i1, c0:c] = scale · q_h[i0:i1] · k_g[c0:c]ᵀ
-				kernels.Sgemm(false, true, i1-i0, c-c0, D, o.Scale,
-					q[i0*ldq+h*D:], ldq, k[c0*ldk+g*D:], ldk, 0, a[c0:], Tk)
+				c0, _ := o.visible(i0, T, Tk) // first key any row of the block sees
+				c1 := Tk - T + i1             // keys up to the last row's diagonal
 				for i := i0; i < i1; i++ {
-					lo, n := o.visible(i, T, Tk)
-					softmaxCausalRow(a[(i-i0)*Tk:(i-i0+1)*Tk], lo, n, o.SoftCap)
+					m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
+					clear(out[i*ldq+h*D : i*ldq+h*D+D])
 				}
-				// out_h[i0:i1] = P[i0:i1, c0:c] · v_g[c0:c]
-				kernels.Sgemm(false, false, i1-i0, D, c-c0, 1,
-					a[c0:], Tk, v[c0*ldk+g*D:], ldk, 0, out[i0*ldq+h*D:], ldq)
+				for j0 := c0; j0 < c1; j0 += bk {
+					j1 := min(j0+bk, c1)
+					w := j1 - j0
+					kernels.SgemmSerial(false, true, i1-i0, w, D, o.Scale,
+						q[i0*ldq+h*D:], ldq, k[j0*ldk+g*D:], ldk, 0, s, w)
+					for i := i0; i < i1; i++ {
+						row := s[(i-i0)*w : (i-i0+1)*w]
+						lo, n := o.visibleIn(i, T, Tk, j0, j1)
+						if lo >= n {
+							clear(row)
+							continue
+						}
+						p := row[lo:n]
+						if o.SoftCap > 0 {
+							capScores(p, nil, o.SoftCap)
+						}
+						r := i - i0
+						mx := max(m[r], kernels.Max(p))
+						sum := kernels.ExpSub(p, p, mx)
+						if l[r] > 0 && mx > m[r] {
+							f := float32(math.Exp(float64(m[r] - mx)))
+							l[r] *= f
+							kernels.Scale(f, out[i*ldq+h*D:i*ldq+h*D+D])
+						}
+						l[r] += sum
+						m[r] = mx
+						clear(row[:lo])
+						clear(row[n:])
+					}
+					kernels.SgemmSerial(false, false, i1-i0, D, w, 1,
+						s, w, v[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
+				}
+				for i := i0; i < i1; i++ {
+					r := i - i0
+					kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
+					if lse != nil {
+						lse[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
+					}
+				}
 			}
 		}
 	})
 }
 
 // AttentionBackward accumulates dq, dk and dv (any may be nil) from dout,
-// given the probabilities att that AttentionForward stored.
-func AttentionBackward(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
-	AttentionBackwardOpt(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, AttnOptions{Scale: scale})
+// given the forward's out and lse.
+func AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
+	AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, AttnOptions{Scale: scale})
 }
 
 // AttentionBackwardOpt is AttentionBackward for AttentionForwardOpt with
-// the same options. Masked keys have probability 0, so the window needs
-// nothing more than the softmax's own backward; soft-capping multiplies the
-// score gradient by 1 - tanh², recomputing the uncapped scores.
-func AttentionBackwardOpt(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
+// the same options. Each tile recomputes its scores, P = exp(S - lse), and
+// the softmax backward dS = P ⊙ (dout·vᵀ - Δ) with Δ_i = dout_i·out_i
+// (= Σ_j P_ij (dout·vᵀ)_ij, so no second pass over the keys). Masked keys
+// have P = 0, which is all the window needs; soft-capping multiplies dS by
+// 1 - tanh² of the recomputed scores.
+func AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
 	checkAttention("AttentionBackward", T, Tk, NH, NKV, D)
 	checkLen("AttentionBackward: dout", dout, T*NH*D)
-	checkLen("AttentionBackward: att", att, NH*T*Tk)
+	checkLen("AttentionBackward: out", out, T*NH*D)
+	checkLen("AttentionBackward: lse", lse, NH*T)
 	checkLen("AttentionBackward: q", q, T*NH*D)
 	checkLen("AttentionBackward: k", k, Tk*NKV*D)
 	checkLen("AttentionBackward: v", v, Tk*NKV*D)
@@ -192,133 +244,88 @@ func AttentionBackwardOpt(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, N
 	if dq == nil && dk == nil && dv == nil {
 		return
 	}
-	if T <= attnFusedMaxT {
-		attentionBackwardFused(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, &o)
-	} else {
-		attentionBackwardGemm(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, &o)
-	}
+	attentionBackwardTiled(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
 }
 
-// dsoftmaxRow turns dP (row[:n], the gradient of the probabilities p[:n])
-// into the gradient of the scores, in place: p ⊙ (dP - Σ p⊙dP).
-func dsoftmaxRow(ds, p []float32) {
-	s := kernels.Dot(p, ds)
-	for j := range ds {
-		ds[j] = p[j] * (ds[j] - s)
-	}
-}
-
-// dsoftCap multiplies the gradient of the capped scores ds by the
-// derivative of cap·tanh(s/cap), 1 - tanh(s/cap)², at the uncapped scores
-// raw.
-func dsoftCap(ds, raw []float32, softCap float32) {
-	for j, s := range raw {
-		t := float32(math.Tanh(float64(s / softCap)))
-		ds[j] *= 1 - t*t
-	}
-}
-
-// The backward runs one goroutine per key/value head: the query heads of a
-// group all write that head's dk and dv rows, so splitting by group needs
-// no locks.
-
-func attentionBackwardFused(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-	group := NH / NKV
-	scale := o.Scale
-	kernels.For(NKV, 1, func(g0, g1 int) {
-		ds := make([]float32, Tk)
-		var raw []float32
-		if o.SoftCap > 0 {
-			raw = make([]float32, Tk)
-		}
-		for g := g0; g < g1; g++ {
-			for h := g * group; h < (g+1)*group; h++ {
-				for i := 0; i < T; i++ {
-					lo, n := o.visible(i, T, Tk)
-					p := att[(h*T+i)*Tk+lo : (h*T+i)*Tk+n]
-					do := dout[(i*NH+h)*D : (i*NH+h+1)*D]
-					qi := q[(i*NH+h)*D : (i*NH+h+1)*D]
-					d := ds[:n-lo]
-					for j := range d {
-						vj := v[((lo+j)*NKV+g)*D : ((lo+j)*NKV+g+1)*D]
-						d[j] = kernels.Dot(do, vj)
-						if dv != nil {
-							kernels.Axpy(p[j], do, dv[((lo+j)*NKV+g)*D:((lo+j)*NKV+g+1)*D])
-						}
-					}
-					dsoftmaxRow(d, p)
-					if raw != nil {
-						r := raw[:n-lo]
-						kernels.DotRows(r, scale, qi, k[(lo*NKV+g)*D:], NKV*D)
-						dsoftCap(d, r, o.SoftCap)
-					}
-					if dq != nil {
-						dqi := dq[(i*NH+h)*D : (i*NH+h+1)*D]
-						for j, dj := range d {
-							kernels.Axpy(scale*dj, k[((lo+j)*NKV+g)*D:((lo+j)*NKV+g+1)*D], dqi)
-						}
-					}
-					if dk != nil {
-						for j, dj := range d {
-							kernels.Axpy(scale*dj, qi, dk[((lo+j)*NKV+g)*D:((lo+j)*NKV+g+1)*D])
-						}
-					}
-				}
-			}
-		}
-	})
-}
-
-func attentionBackwardGemm(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+// attentionBackwardTiled runs one goroutine per key/value head: the query
+// heads of a group all write that head's dk and dv rows, so splitting by
+// group needs no locks.
+func attentionBackwardTiled(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
 	group := NH / NKV
 	ldq, ldk := NH*D, NKV*D
 	scale := o.Scale
+	bk := min(attnKeyTile, Tk)
 	kernels.For(NKV, 1, func(g0, g1 int) {
-		dS := make([]float32, attnBlock*Tk)
-		var raw []float32
+		tile := min(attnBlock, T) * bk
+		P, dS := make([]float32, tile), make([]float32, tile)
+		var th []float32 // 1 - tanh² of the capped scores
 		if o.SoftCap > 0 {
-			raw = make([]float32, attnBlock*Tk)
+			th = make([]float32, tile)
 		}
+		delta := make([]float32, attnBlock)
 		for g := g0; g < g1; g++ {
 			for h := g * group; h < (g+1)*group; h++ {
-				a := att[h*T*Tk : (h+1)*T*Tk]
 				for i0 := 0; i0 < T; i0 += attnBlock {
 					i1 := min(i0+attnBlock, T)
-					c0, _ := o.visible(i0, T, Tk)
-					m, c := i1-i0, Tk-T+i1
-					w := c - c0 // columns c0..c-1 of the block
-					P := a[i0*Tk+c0:]
-					dO := dout[i0*ldq+h*D:]
-					if dv != nil {
-						// dv_g[c0:c] += P[i0:i1, c0:c]ᵀ · dout_h[i0:i1]
-						kernels.Sgemm(true, false, w, D, m, 1, P, Tk, dO, ldq, 1, dv[c0*ldk+g*D:], ldk)
-					}
-					if dq == nil && dk == nil {
-						continue
-					}
-					// dS = dout_h · v_gᵀ, then through the softmax (and cap)
-					kernels.Sgemm(false, true, m, w, D, 1, dO, ldq, v[c0*ldk+g*D:], ldk, 0, dS, w)
-					if raw != nil {
-						kernels.Sgemm(false, true, m, w, D, scale, q[i0*ldq+h*D:], ldq, k[c0*ldk+g*D:], ldk, 0, raw, w)
-					}
+					m := i1 - i0
 					for i := i0; i < i1; i++ {
-						lo, n := o.visible(i, T, Tk)
-						row := dS[(i-i0)*w : (i-i0+1)*w]
-						pr := P[(i-i0)*Tk:]
-						dsoftmaxRow(row[lo-c0:n-c0], pr[lo-c0:n-c0])
-						if raw != nil {
-							dsoftCap(row[lo-c0:n-c0], raw[(i-i0)*w+lo-c0:(i-i0)*w+n-c0], o.SoftCap)
+						delta[i-i0] = kernels.Dot(dout[i*ldq+h*D:i*ldq+h*D+D], out[i*ldq+h*D:i*ldq+h*D+D])
+					}
+					c0, _ := o.visible(i0, T, Tk)
+					c1 := Tk - T + i1
+					dO := dout[i0*ldq+h*D:]
+					for j0 := c0; j0 < c1; j0 += bk {
+						j1 := min(j0+bk, c1)
+						w := j1 - j0
+						kernels.SgemmSerial(false, true, m, w, D, scale, q[i0*ldq+h*D:], ldq, k[j0*ldk+g*D:], ldk, 0, P, w)
+						for i := i0; i < i1; i++ {
+							row := P[(i-i0)*w : (i-i0+1)*w]
+							lo, n := o.visibleIn(i, T, Tk, j0, j1)
+							if lo >= n {
+								clear(row)
+								continue
+							}
+							if th != nil {
+								capScores(row[lo:n], th[(i-i0)*w+lo:(i-i0)*w+n], o.SoftCap)
+							}
+							kernels.ExpSub(row[lo:n], row[lo:n], lse[h*T+i])
+							clear(row[:lo])
+							clear(row[n:])
 						}
-						clear(row[:lo-c0])
-						clear(row[n-c0:])
-					}
-					if dq != nil {
-						// dq_h[i0:i1] += scale · dS · k_g[c0:c]
-						kernels.Sgemm(false, false, m, D, w, scale, dS, w, k[c0*ldk+g*D:], ldk, 1, dq[i0*ldq+h*D:], ldq)
-					}
-					if dk != nil {
-						// dk_g[c0:c] += scale · dSᵀ · q_h[i0:i1]
-						kernels.Sgemm(true, false, w, D, m, scale, dS, w, q[i0*ldq+h*D:], ldq, 1, dk[c0*ldk+g*D:], ldk)
+						if dv != nil {
+							// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
+							kernels.SgemmSerial(true, false, w, D, m, 1, P, w, dO, ldq, 1, dv[j0*ldk+g*D:], ldk)
+						}
+						if dq == nil && dk == nil {
+							continue
+						}
+						// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²)
+						kernels.SgemmSerial(false, true, m, w, D, 1, dO, ldq, v[j0*ldk+g*D:], ldk, 0, dS, w)
+						for i := i0; i < i1; i++ {
+							r := i - i0
+							lo, n := o.visibleIn(i, T, Tk, j0, j1)
+							d, p := dS[r*w:(r+1)*w], P[r*w:(r+1)*w]
+							if lo >= n {
+								clear(d)
+								continue
+							}
+							for j := lo; j < n; j++ {
+								d[j] = p[j] * (d[j] - delta[r])
+							}
+							if th != nil {
+								kernels.Mul(d[lo:n], d[lo:n], th[r*w+lo:r*w+n])
+							}
+							clear(d[:lo])
+							clear(d[n:])
+						}
+						if dq != nil {
+							// dq_h[i0:i1] += scale · dS · k_g[j0:j1]
+							kernels.SgemmSerial(false, false, m, D, w, scale, dS, w, k[j0*ldk+g*D:], ldk, 1, dq[i0*ldq+h*D:], ldq)
+						}
+						if dk != nil {
+							// dk_g[j0:j1] += scale · dSᵀ · q_h[i0:i1]
+							kernels.SgemmSerial(true, false, w, D, m, scale, dS, w, q[i0*ldq+h*D:], ldq, 1, dk[j0*ldk+g*D:], ldk)
+						}
 					}
 				}
 			}

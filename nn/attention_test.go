@@ -2,29 +2,27 @@ package nn
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	tu "github.com/golora/golora/internal/testutil"
 )
 
-type attnImpl struct {
-	name string
-	fwd  func(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
-	bwd  func(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
-}
+type attnFwd func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
 
-var attnImpls = []attnImpl{
-	{"dispatch", func(out, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-		AttentionForwardOpt(out, att, q, k, v, T, Tk, NH, NKV, D, *o)
-	}, func(dq, dk, dv, dout, att, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-		AttentionBackwardOpt(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, *o)
+var attnFwdImpls = []struct {
+	name string
+	fwd  attnFwd
+}{
+	{"dispatch", func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+		AttentionForwardOpt(out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 	}},
-	{"fused", attentionForwardFused, attentionBackwardFused},
-	{"gemm", attentionForwardGemm, attentionBackwardGemm},
+	{"fused", attentionForwardFused},
+	{"tiled", attentionForwardTiled},
 }
 
 // attnVariants: plain causal, a sliding window shorter than most shapes'
-// Tk (and than a GEMM row block), and soft-capping with a window.
+// Tk (and than a query block), and soft-capping with a window.
 var attnVariants = []struct {
 	name    string
 	window  int
@@ -38,38 +36,44 @@ var attnShapes = []struct{ T, Tk, NH, NKV, D int }{
 	{5, 12, 6, 2, 8},   // chunk of new tokens after a cached prefix, group 3
 	{17, 17, 4, 1, 16}, // MQA
 	{63, 63, 2, 1, 3},  // odd head size
-	{70, 100, 2, 1, 8}, // more than one row block, past prefix
+	{70, 100, 2, 1, 8}, // more than one query block, past prefix
 }
 
+// attnKeyTiles: the default, and 7 keys, so that the small shapes cross
+// several key tiles (the online softmax's rescaling, rows that see nothing
+// of a tile, tiles ending mid-row).
+var attnKeyTiles = []int{256, 7}
+
 func TestAttention(t *testing.T) {
+	defer func(kt int) { attnKeyTile = kt }(attnKeyTile)
 	for _, sh := range attnShapes {
 		T, Tk, NH, NKV, D := sh.T, sh.Tk, sh.NH, sh.NKV, sh.D
-		for _, impl := range attnImpls {
+		for _, kt := range attnKeyTiles {
 			for _, vr := range attnVariants {
-				t.Run(fmt.Sprintf("T%dTk%dNH%dNKV%dD%d/%s/%s", T, Tk, NH, NKV, D, impl.name, vr.name), func(t *testing.T) {
+				t.Run(fmt.Sprintf("T%dTk%dNH%dNKV%dD%d/tile%d/%s", T, Tk, NH, NKV, D, kt, vr.name), func(t *testing.T) {
+					attnKeyTile = kt
 					r := tu.NewRand(uint64(T*1000 + Tk*10 + D))
 					q, k, v := tu.RandN(r, T*NH*D, 1), tu.RandN(r, Tk*NKV*D, 1), tu.RandN(r, Tk*NKV*D, 1)
 					scale := float32(0.7)
 					o := &AttnOptions{Scale: scale, Window: vr.window, SoftCap: vr.softCap}
-					out := make([]float32, T*NH*D)
-					att := tu.RandN(r, NH*T*Tk, 1) // garbage the forward must overwrite
-					impl.fwd(out, att, q, k, v, T, Tk, NH, NKV, D, o)
 					q64, k64, v64 := tu.To64(q), tu.To64(k), tu.To64(v)
 					ref := func(q, k, v []float64) []float64 {
-						return attentionOpt64(q, k, v, T, Tk, NH, NKV, D, float64(scale), vr.window, float64(vr.softCap))
+						out, _ := attentionOpt64(q, k, v, T, Tk, NH, NKV, D, float64(scale), vr.window, float64(vr.softCap))
+						return out
 					}
-					fwdClose(t, "out", out, ref(q64, k64, v64))
-					noAtt := make([]float32, len(out))
-					impl.fwd(noAtt, nil, q, k, v, T, Tk, NH, NKV, D, o)
-					tu.AllClose(t, "out with att nil", noAtt, tu.To64(out), 0, 0)
-					for h := 0; h < NH; h++ {
-						for i := 0; i < T; i++ {
-							lo, n := o.visible(i, T, Tk)
-							for j := 0; j < Tk; j++ {
-								if a := att[(h*T+i)*Tk+j]; a != 0 && (j < lo || j >= n) {
-									t.Fatalf("att[%d,%d,%d] = %g outside the visible keys [%d, %d)", h, i, j, a, lo, n)
-								}
-							}
+					out64, lse64 := attentionOpt64(q64, k64, v64, T, Tk, NH, NKV, D, float64(scale), vr.window, float64(vr.softCap))
+					var out, lse []float32
+					for _, impl := range attnFwdImpls {
+						o1 := tu.RandN(r, T*NH*D, 1) // garbage the forward must overwrite
+						l1 := tu.RandN(r, NH*T, 1)
+						impl.fwd(o1, l1, q, k, v, T, Tk, NH, NKV, D, o)
+						fwdClose(t, impl.name+" out", o1, out64)
+						fwdClose(t, impl.name+" lse", l1, lse64)
+						noLse := make([]float32, len(o1))
+						impl.fwd(noLse, nil, q, k, v, T, Tk, NH, NKV, D, o)
+						tu.AllClose(t, impl.name+" out with lse nil", noLse, tu.To64(o1), 0, 0)
+						if impl.name == "dispatch" {
+							out, lse = o1, l1
 						}
 					}
 
@@ -77,7 +81,7 @@ func TestAttention(t *testing.T) {
 					d64 := tu.To64(dout)
 					g0q, g0k, g0v := tu.RandN(r, len(q), 1), tu.RandN(r, len(k), 1), tu.RandN(r, len(v), 1)
 					dq, dk, dv := clone(g0q), clone(g0k), clone(g0v)
-					impl.bwd(dq, dk, dv, dout, att, q, k, v, T, Tk, NH, NKV, D, o)
+					AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 					// Difference at most 48 elements of each input: the float64
 					// reference costs O(T·Tk·NH·D) per evaluation.
 					checkFD := func(name string, got []float32, g0 []float32, f func([]float64) float64, x []float64) {
@@ -106,7 +110,7 @@ func TestAttention(t *testing.T) {
 						case "dv":
 							v1, want, g0 = clone(g0v), dv, g0v
 						}
-						impl.bwd(q1, k1, v1, dout, att, q, k, v, T, Tk, NH, NKV, D, o)
+						AttentionBackwardOpt(q1, k1, v1, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 						got := q1
 						if k1 != nil {
 							got = k1
@@ -121,6 +125,29 @@ func TestAttention(t *testing.T) {
 	}
 }
 
+// The point of the tiling: neither direction holds a [T, Tk] matrix of
+// scores or probabilities, so a long sequence's attention allocates a few
+// tiles per goroutine, not NH·T·Tk floats (16 MiB here).
+func TestAttentionMemory(t *testing.T) {
+	const T, NH, D = 1024, 4, 16
+	r := tu.NewRand(3)
+	q, k, v := tu.RandN(r, T*NH*D, 1), tu.RandN(r, T*NH*D, 1), tu.RandN(r, T*NH*D, 1)
+	out, lse, dout := make([]float32, len(q)), make([]float32, NH*T), tu.RandN(r, len(q), 1)
+	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+	step := func() {
+		AttentionForward(out, lse, q, k, v, T, T, NH, NH, D, 0.25)
+		AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, T, T, NH, NH, D, 0.25)
+	}
+	step() // the GEMM packing buffers are recycled after the first call
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	step()
+	runtime.ReadMemStats(&m1)
+	if got, full := m1.TotalAlloc-m0.TotalAlloc, uint64(4*NH*T*T); got > full/8 {
+		t.Errorf("forward+backward at T=%d allocated %d bytes, want well under the %d of the probabilities", T, got, full)
+	}
+}
+
 // Decode through a KV cache of capacity > Tk, one token at a time, must
 // reproduce a full causal prefill.
 func TestAttentionKVCacheDecode(t *testing.T) {
@@ -128,19 +155,19 @@ func TestAttentionKVCacheDecode(t *testing.T) {
 	r := tu.NewRand(5)
 	q, k, v := tu.RandN(r, T*NH*D, 1), tu.RandN(r, T*NKV*D, 1), tu.RandN(r, T*NKV*D, 1)
 	full := make([]float32, T*NH*D)
-	AttentionForward(full, make([]float32, NH*T*T), q, k, v, T, T, NH, NKV, D, 0.3)
+	AttentionForward(full, nil, q, k, v, T, T, NH, NKV, D, 0.3)
 
 	kc, vc := make([]float32, capacity*NKV*D), make([]float32, capacity*NKV*D)
 	got := make([]float32, T*NH*D)
 	// prefill 5, then decode one by one
 	copy(kc, k[:5*NKV*D])
 	copy(vc, v[:5*NKV*D])
-	AttentionForward(got, make([]float32, NH*5*5), q[:5*NH*D], kc[:5*NKV*D], vc[:5*NKV*D], 5, 5, NH, NKV, D, 0.3)
+	AttentionForward(got, nil, q[:5*NH*D], kc[:5*NKV*D], vc[:5*NKV*D], 5, 5, NH, NKV, D, 0.3)
 	for p := 5; p < T; p++ {
 		copy(kc[p*NKV*D:], k[p*NKV*D:(p+1)*NKV*D])
 		copy(vc[p*NKV*D:], v[p*NKV*D:(p+1)*NKV*D])
 		Tk := p + 1
-		AttentionForward(got[p*NH*D:], make([]float32, NH*Tk), q[p*NH*D:(p+1)*NH*D], kc[:Tk*NKV*D], vc[:Tk*NKV*D], 1, Tk, NH, NKV, D, 0.3)
+		AttentionForward(got[p*NH*D:], nil, q[p*NH*D:(p+1)*NH*D], kc[:Tk*NKV*D], vc[:Tk*NKV*D], 1, Tk, NH, NKV, D, 0.3)
 	}
 	// Outputs are O(1) averages of N(0,1) values; decode and prefill sum in
 	// different orders, so a cancelling element can differ by a few ulps
@@ -154,5 +181,5 @@ func TestAttentionBadShape(t *testing.T) {
 			t.Error("NH not a multiple of NKV did not panic")
 		}
 	}()
-	AttentionForward(make([]float32, 48), make([]float32, 9), make([]float32, 48), make([]float32, 24), make([]float32, 24), 3, 3, 3, 2, 4, 1)
+	AttentionForward(make([]float32, 48), nil, make([]float32, 48), make([]float32, 24), make([]float32, 24), 3, 3, 3, 2, 4, 1)
 }

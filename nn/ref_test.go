@@ -116,9 +116,10 @@ func rope64(x []float64, T, H, D, pos0 int, theta float64, interleaved bool) []f
 
 // attentionOpt64 adds a sliding window (keys j with i-window < j <= i,
 // window 0: all) and score soft-capping (softCap 0: none), written from
-// their definitions: masked keys are skipped.
-func attentionOpt64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64, window int, softCap float64) []float64 {
-	out := make([]float64, T*NH*D)
+// their definitions: masked keys are skipped. lse [NH, T] is each query
+// row's log-sum-exp of its scores.
+func attentionOpt64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64, window int, softCap float64) (out, lse []float64) {
+	out, lse = make([]float64, T*NH*D), make([]float64, NH*T)
 	for h := 0; h < NH; h++ {
 		g := h / (NH / NKV)
 		for i := 0; i < T; i++ {
@@ -144,6 +145,7 @@ func attentionOpt64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64, win
 				s[j] = math.Exp(s[j] - m)
 				z += s[j]
 			}
+			lse[h*T+i] = m + math.Log(z)
 			for j := range s {
 				for d := 0; d < D; d++ {
 					out[(i*NH+h)*D+d] += s[j] / z * v[(j*NKV+g)*D+d]
@@ -151,7 +153,7 @@ func attentionOpt64(q, k, v []float64, T, Tk, NH, NKV, D int, scale float64, win
 			}
 		}
 	}
-	return out
+	return out, lse
 }
 
 // crossEntropy64 is the mean loss over rows whose target != ignore.
