@@ -92,6 +92,35 @@ func capScores(s, th []float32, softCap float32) {
 	}
 }
 
+// scoreTile writes the tile s (i1-i0 rows of w = j1-j0) of head h's
+// scores against key/value head g, scale·q[i0:i1]·k[j0:j1]ᵀ, soft-capped
+// (th, when not nil, gets 1 - tanh²), calls visit(r, p) with the visible
+// scores p of each row i0+r that sees a key of the tile, and zeroes the
+// rest of s.
+func scoreTile(s, th, q, k []float32, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D int, o *AttnOptions, visit func(r int, p []float32)) {
+	w := j1 - j0
+	kernels.SgemmSerial(false, true, i1-i0, w, D, o.Scale, q[(i0*NH+h)*D:], NH*D, k[(j0*NKV+g)*D:], NKV*D, 0, s, w)
+	for i := i0; i < i1; i++ {
+		r := i - i0
+		row := s[r*w : (r+1)*w]
+		lo, n := o.visibleIn(i, T, Tk, j0, j1)
+		if lo >= n {
+			clear(row)
+			continue
+		}
+		if o.SoftCap > 0 {
+			var t []float32
+			if th != nil {
+				t = th[r*w+lo : r*w+n]
+			}
+			capScores(row[lo:n], t, o.SoftCap)
+		}
+		visit(r, row[lo:n])
+		clear(row[:lo])
+		clear(row[n:])
+	}
+}
+
 // AttentionForward computes out = softmax(scale·q·kᵀ + causal mask)·v for
 // each query head. lse, when not nil, receives each query row's
 // log-sum-exp for AttentionBackward; inference passes nil.
@@ -170,35 +199,19 @@ func attentionForwardTiled(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o
 				}
 				for j0 := c0; j0 < c1; j0 += bk {
 					j1 := min(j0+bk, c1)
-					w := j1 - j0
-					kernels.SgemmSerial(false, true, i1-i0, w, D, o.Scale,
-						q[i0*ldq+h*D:], ldq, k[j0*ldk+g*D:], ldk, 0, s, w)
-					for i := i0; i < i1; i++ {
-						row := s[(i-i0)*w : (i-i0+1)*w]
-						lo, n := o.visibleIn(i, T, Tk, j0, j1)
-						if lo >= n {
-							clear(row)
-							continue
-						}
-						p := row[lo:n]
-						if o.SoftCap > 0 {
-							capScores(p, nil, o.SoftCap)
-						}
-						r := i - i0
+					scoreTile(s, nil, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
 						mx := max(m[r], kernels.Max(p))
 						sum := kernels.ExpSub(p, p, mx)
 						if l[r] > 0 && mx > m[r] {
 							f := float32(math.Exp(float64(m[r] - mx)))
 							l[r] *= f
-							kernels.Scale(f, out[i*ldq+h*D:i*ldq+h*D+D])
+							kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
 						}
 						l[r] += sum
 						m[r] = mx
-						clear(row[:lo])
-						clear(row[n:])
-					}
-					kernels.SgemmSerial(false, false, i1-i0, D, w, 1,
-						s, w, v[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
+					})
+					kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
+						s, j1-j0, v[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
 				}
 				for i := i0; i < i1; i++ {
 					r := i - i0
@@ -277,21 +290,9 @@ func attentionBackwardTiled(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk
 					for j0 := c0; j0 < c1; j0 += bk {
 						j1 := min(j0+bk, c1)
 						w := j1 - j0
-						kernels.SgemmSerial(false, true, m, w, D, scale, q[i0*ldq+h*D:], ldq, k[j0*ldk+g*D:], ldk, 0, P, w)
-						for i := i0; i < i1; i++ {
-							row := P[(i-i0)*w : (i-i0+1)*w]
-							lo, n := o.visibleIn(i, T, Tk, j0, j1)
-							if lo >= n {
-								clear(row)
-								continue
-							}
-							if th != nil {
-								capScores(row[lo:n], th[(i-i0)*w+lo:(i-i0)*w+n], o.SoftCap)
-							}
-							kernels.ExpSub(row[lo:n], row[lo:n], lse[h*T+i])
-							clear(row[:lo])
-							clear(row[n:])
-						}
+						scoreTile(P, th, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+							kernels.ExpSub(p, p, lse[h*T+i0+r])
+						})
 						if dv != nil {
 							// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
 							kernels.SgemmSerial(true, false, w, D, m, 1, P, w, dO, ldq, 1, dv[j0*ldk+g*D:], ldk)
