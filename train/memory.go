@@ -78,7 +78,8 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	// Per layer and token forward keeps the block input, q, k, v, the
 	// attention output, the mid-residual, the MLP input and its gate/up
 	// products; backward needs about as much again for the gradients
-	// flowing through. Attention recomputes (heads, T, T) per sequence.
+	// flowing through. Attention keeps a log-sum-exp per head and token
+	// and works in tiles of 64×256 scores (three per thread in backward).
 	// keep blocks' activations are kept (the frozen blocks below
 	// --num-layers share one slot; checkpointing keeps one block and every
 	// block's input); the logits are at most the model's chunk of
@@ -90,9 +91,9 @@ func EstimateMemory(m model.Model, cfg Config) Memory {
 	if cfg.Checkpointing {
 		keep, inputs = 1, L*C
 	}
-	perToken := keep*(4*C+2*QD+2*KVD+3*I)*2 + inputs
+	perToken := keep*((4*C+2*QD+2*KVD+3*I)*2+f(mc.NumAttentionHeads)) + inputs
 	logits := min(tokens*V, 1<<24)
-	est.Activations = 4 * (tokens*perToken + logits + f(mc.NumAttentionHeads)*f(cfg.SeqLen)*f(cfg.SeqLen)*f(max(cfg.Threads, 1)))
+	est.Activations = 4 * (tokens*perToken + logits + 3*64*256*f(max(cfg.Threads, 1)))
 	return est
 }
 
