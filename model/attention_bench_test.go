@@ -25,8 +25,8 @@ func BenchmarkAttention(b *testing.B) {
 		out := make([]float32, len(q))
 		d := attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.125}}
 		b.Run(fmt.Sprintf("T%d", T), func(b *testing.B) {
-			s := []seqAttn{{q: q, k: k, v: v, out: out, lse: make([]float32, NH*T), T: T, Tk: T,
-				dq: make([]float32, len(q)), dk: make([]float32, len(k)), dv: make([]float32, len(v)), dout: out}}
+			s := []nn.AttnSeq{{Q: q, K: k, V: v, Out: out, LSE: make([]float32, NH*T), T: T, Tk: T,
+				DQ: make([]float32, len(q)), DK: make([]float32, len(k)), DV: make([]float32, len(v)), DOut: out}}
 			for i := 0; i < b.N; i++ {
 				attentionForward(s, d)
 				attentionBackward(s, d)

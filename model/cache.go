@@ -3,6 +3,8 @@ package model
 import (
 	"errors"
 	"fmt"
+
+	"github.com/golora/golora/nn"
 )
 
 // ErrCacheFull is returned by Step when a row would exceed the capacity.
@@ -60,7 +62,7 @@ type stepActs struct {
 	logits    []float32
 	pos, ids  []int
 	rowStart  []int
-	seqs      []seqAttn
+	seqs      []nn.AttnSeq
 	spans     []span
 	scratch   acts
 	meanf     []float32
@@ -148,8 +150,8 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 			kc, vc := c.rowKV(l, b, KVD)
 			copy(kc[L0*KVD:(L0+T)*KVD], a.k[r0*KVD:(r0+T)*KVD])
 			copy(vc[L0*KVD:(L0+T)*KVD], a.v[r0*KVD:(r0+T)*KVD])
-			s.seqs = append(s.seqs, seqAttn{
-				q: a.q[r0*QD : (r0+T)*QD], k: kc, v: vc, out: a.ao[r0*QD : (r0+T)*QD],
+			s.seqs = append(s.seqs, nn.AttnSeq{
+				Q: a.q[r0*QD : (r0+T)*QD], K: kc, V: vc, Out: a.ao[r0*QD : (r0+T)*QD],
 				T: T, Tk: L0 + T,
 			})
 		}

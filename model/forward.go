@@ -54,7 +54,7 @@ type acts struct {
 	capped        []float32 // (N, V) soft-capped logits, for their backward
 	dlog          []float32 // (N, V) scaled dlogits
 	dkn           []float32 // (N, KVD) gradient through the k norm
-	seqs          []seqAttn
+	seqs          []nn.AttnSeq
 	spans         []span // B rows of T positions from 0
 	checkpointed  bool
 	frozen        int // blocks below this keep no activations and get no backward
@@ -129,7 +129,7 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 		a.pos[n] = n % T
 	}
 	if cap(a.seqs) < B {
-		a.seqs = make([]seqAttn, B)
+		a.seqs = make([]nn.AttnSeq, B)
 	}
 	a.seqs = a.seqs[:B]
 	a.spans = a.spans[:0]
@@ -412,9 +412,9 @@ func (m *Transformer) setSeqs(s *acts, a *layerActs) {
 	NH, QD, KVD := c.NumAttentionHeads, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	T := s.T
 	for b := range s.seqs {
-		s.seqs[b] = seqAttn{
-			q: a.q[b*T*QD : (b+1)*T*QD], k: a.k[b*T*KVD : (b+1)*T*KVD], v: a.v[b*T*KVD : (b+1)*T*KVD],
-			out: a.ao[b*T*QD : (b+1)*T*QD], lse: a.lse[b*T*NH : (b+1)*T*NH], T: T, Tk: T,
+		s.seqs[b] = nn.AttnSeq{
+			Q: a.q[b*T*QD : (b+1)*T*QD], K: a.k[b*T*KVD : (b+1)*T*KVD], V: a.v[b*T*KVD : (b+1)*T*KVD],
+			Out: a.ao[b*T*QD : (b+1)*T*QD], LSE: a.lse[b*T*NH : (b+1)*T*NH], T: T, Tk: T,
 		}
 	}
 }
@@ -753,8 +753,8 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	T := s.T
 	for b := range s.seqs {
 		sq := &s.seqs[b]
-		sq.dq, sq.dk, sq.dv = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
-		sq.dout = s.dao[b*T*QD : (b+1)*T*QD]
+		sq.DQ, sq.DK, sq.DV = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
+		sq.DOut = s.dao[b*T*QD : (b+1)*T*QD]
 	}
 	attentionBackward(s.seqs, m.dims[l])
 	if a.rope != nil {

@@ -153,7 +153,7 @@ func TestOpsFixture(t *testing.T) {
 	k, NKV, _, _ := toRows("attention.k")
 	v, _, _, _ := toRows("attention.v")
 	ao := make([]float32, len(q))
-	attentionForward([]seqAttn{{q: q, k: k, v: v, out: ao, T: T, Tk: T}}, attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.25}})
+	attentionForward([]nn.AttnSeq{{Q: q, K: k, V: v, Out: ao, T: T, Tk: T}}, attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: 0.25}})
 	want, _, _, _ := toRows("attention.out")
 	testutil.AllClose(t, "attention", ao, testutil.To64(want), 1e-5, 1e-5)
 
@@ -166,16 +166,16 @@ func attentionCase(r *rand.Rand, T, Tk int) opCase {
 		name: fmt.Sprintf("attention-gqa-T%d-Tk%d", T, Tk), inputs: [][]float32{testutil.RandN(r, T*NH*D, 1), testutil.RandN(r, Tk*NKV*D, 1), testutil.RandN(r, Tk*NKV*D, 1)},
 		fwd: func(in [][]float32) []float32 {
 			out := make([]float32, T*NH*D)
-			attentionForward([]seqAttn{{q: in[0], k: in[1], v: in[2], out: out, T: T, Tk: Tk}}, dims)
+			attentionForward([]nn.AttnSeq{{Q: in[0], K: in[1], V: in[2], Out: out, T: T, Tk: Tk}}, dims)
 			return out
 		},
 		bwd: func(in [][]float32, dout []float32) [][]float32 {
 			out := make([]float32, T*NH*D)
-			s := []seqAttn{{q: in[0], k: in[1], v: in[2], out: out, lse: make([]float32, NH*T), T: T, Tk: Tk}}
+			s := []nn.AttnSeq{{Q: in[0], K: in[1], V: in[2], Out: out, LSE: make([]float32, NH*T), T: T, Tk: Tk}}
 			attentionForward(s, dims)
-			s[0].dq, s[0].dk, s[0].dv, s[0].dout = make([]float32, len(in[0])), make([]float32, len(in[1])), make([]float32, len(in[2])), dout
+			s[0].DQ, s[0].DK, s[0].DV, s[0].DOut = make([]float32, len(in[0])), make([]float32, len(in[1])), make([]float32, len(in[2])), dout
 			attentionBackward(s, dims)
-			return [][]float32{s[0].dq, s[0].dk, s[0].dv}
+			return [][]float32{s[0].DQ, s[0].DK, s[0].DV}
 		},
 	}
 }

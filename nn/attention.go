@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/golora/golora/kernels"
 )
@@ -121,6 +122,18 @@ func scoreTile(s, th, q, k []float32, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D in
 	}
 }
 
+// AttnSeq is one sequence of a batched attention call, in the layouts
+// above: T queries at positions Tk-T..Tk-1 over Tk keys. LSE ([NH, T]) may
+// be nil in a forward (inference); a backward reads Out and LSE as the
+// forward left them and accumulates into those of DQ, DK, DV not nil.
+type AttnSeq struct {
+	Q, K, V, Out []float32
+	LSE          []float32
+	DQ, DK, DV   []float32
+	DOut         []float32
+	T, Tk        int
+}
+
 // AttentionForward computes out = softmax(scale·q·kᵀ + causal mask)·v for
 // each query head. lse, when not nil, receives each query row's
 // log-sum-exp for AttentionBackward; inference passes nil.
@@ -131,98 +144,125 @@ func AttentionForward(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, scale 
 // AttentionForwardOpt is AttentionForward with a sliding window and score
 // soft-capping; masked keys get probability 0.
 func AttentionForwardOpt(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
-	checkAttention("AttentionForward", T, Tk, NH, NKV, D)
-	checkLen("AttentionForward: q", q, T*NH*D)
-	checkLen("AttentionForward: out", out, T*NH*D)
-	checkLen("AttentionForward: k", k, Tk*NKV*D)
-	checkLen("AttentionForward: v", v, Tk*NKV*D)
-	if lse != nil {
-		checkLen("AttentionForward: lse", lse, NH*T)
-	}
-	if T <= attnFusedMaxT {
-		attentionForwardFused(out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
-	} else {
-		attentionForwardTiled(out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
-	}
+	AttentionForwardBatch([]AttnSeq{{Q: q, K: k, V: v, Out: out, LSE: lse, T: T, Tk: Tk}}, NH, NKV, D, o)
 }
 
-func attentionForwardFused(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-	group := NH / NKV
-	kernels.For(NH, 1, func(h0, h1 int) {
-		row := make([]float32, Tk)
-		for h := h0; h < h1; h++ {
-			g := h / group
-			for i := 0; i < T; i++ {
-				lo, n := o.visible(i, T, Tk)
-				qi := q[(i*NH+h)*D : (i*NH+h+1)*D]
-				p := row[lo:n]
-				kernels.DotRows(p, o.Scale, qi, k[(lo*NKV+g)*D:], NKV*D)
-				if o.SoftCap > 0 {
-					capScores(p, nil, o.SoftCap)
-				}
-				m := kernels.Max(p)
-				s := kernels.ExpSub(p, p, m)
-				kernels.Scale(1/s, p)
-				if lse != nil {
-					lse[h*T+i] = m + float32(math.Log(float64(s)))
-				}
-				oi := out[(i*NH+h)*D : (i*NH+h+1)*D]
-				clear(oi)
-				kernels.AxpyRows(oi, p, v[(lo*NKV+g)*D:], NKV*D)
-			}
+// AttentionForwardBatch runs the forward of every sequence of a batch (a
+// training batch, or the rows of a KV cache step), one parallel region for
+// all of their heads.
+func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
+	for i := range seqs {
+		s := &seqs[i]
+		checkAttention("AttentionForward", s.T, s.Tk, NH, NKV, D)
+		checkLen("AttentionForward: q", s.Q, s.T*NH*D)
+		checkLen("AttentionForward: out", s.Out, s.T*NH*D)
+		checkLen("AttentionForward: k", s.K, s.Tk*NKV*D)
+		checkLen("AttentionForward: v", s.V, s.Tk*NKV*D)
+		if s.LSE != nil {
+			checkLen("AttentionForward: lse", s.LSE, NH*s.T)
+		}
+	}
+	attnJobs(len(seqs)*NH, func(ws *attnWork, j int) {
+		s, h := &seqs[j/NH], j%NH
+		if s.T <= attnFusedMaxT {
+			forwardFused(ws, s, h, NH, NKV, D, &o)
+		} else {
+			forwardTiled(ws, s, h, NH, NKV, D, &o)
 		}
 	})
 }
 
-// attentionForwardTiled runs, per head and block of query rows, over the
-// key tiles up to the block's diagonal: S = scale·q·kᵀ, then an online
-// softmax (a running max m and sum l per row; out is rescaled by
-// exp(m_old - m_new) when the max grows), out += exp(S - m)·v, and finally
-// out /= l.
-func attentionForwardTiled(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-	group := NH / NKV
+// attnWork is one goroutine's scratch, reused across its jobs.
+type attnWork struct{ a, b, c, m, l []float32 }
+
+func scratch(p *[]float32, n int) []float32 {
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	return (*p)[:n]
+}
+
+// attnJobs runs fn(ws, j) for every j in [0, n) on up to Threads()
+// goroutines, each taking the next job when it finishes one (the sequences
+// of a batch may differ in length), each with scratch ws of its own.
+func attnJobs(n int, fn func(ws *attnWork, j int)) {
+	var next atomic.Int64
+	kernels.Run(min(kernels.Threads(), n), func(int) {
+		var ws attnWork
+		for j := int(next.Add(1) - 1); j < n; j = int(next.Add(1) - 1) {
+			fn(&ws, j)
+		}
+	})
+}
+
+// forwardFused is head h of s, one query row at a time: the scores by
+// dot products, the output by axpys. Few rows (decode) need no GEMM.
+func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
+	T, Tk, g := s.T, s.Tk, h/(NH/NKV)
+	row := scratch(&ws.a, Tk)
+	for i := 0; i < T; i++ {
+		lo, n := o.visible(i, T, Tk)
+		qi := s.Q[(i*NH+h)*D : (i*NH+h+1)*D]
+		p := row[lo:n]
+		kernels.DotRows(p, o.Scale, qi, s.K[(lo*NKV+g)*D:], NKV*D)
+		if o.SoftCap > 0 {
+			capScores(p, nil, o.SoftCap)
+		}
+		m := kernels.Max(p)
+		sum := kernels.ExpSub(p, p, m)
+		kernels.Scale(1/sum, p)
+		if s.LSE != nil {
+			s.LSE[h*T+i] = m + float32(math.Log(float64(sum)))
+		}
+		oi := s.Out[(i*NH+h)*D : (i*NH+h+1)*D]
+		clear(oi)
+		kernels.AxpyRows(oi, p, s.V[(lo*NKV+g)*D:], NKV*D)
+	}
+}
+
+// forwardTiled is head h of s in blocks of query rows, over the key tiles
+// up to each block's diagonal: S = scale·q·kᵀ, then an online softmax (a
+// running max m and sum l per row; out is rescaled by exp(m_old - m_new)
+// when the max grows), out += exp(S - m)·v, and finally out /= l.
+func forwardTiled(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
+	T, Tk, g := s.T, s.Tk, h/(NH/NKV)
 	ldq, ldk := NH*D, NKV*D
 	bk := min(attnKeyTile, Tk)
-	kernels.For(NH, 1, func(h0, h1 int) {
-		s := make([]float32, min(attnBlock, T)*bk)
-		m := make([]float32, attnBlock)
-		l := make([]float32, attnBlock)
-		for h := h0; h < h1; h++ {
-			g := h / group
-			for i0 := 0; i0 < T; i0 += attnBlock {
-				i1 := min(i0+attnBlock, T)
-				c0, _ := o.visible(i0, T, Tk) // first key any row of the block sees
-				c1 := Tk - T + i1             // keys up to the last row's diagonal
-				for i := i0; i < i1; i++ {
-					m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
-					clear(out[i*ldq+h*D : i*ldq+h*D+D])
+	S := scratch(&ws.a, min(attnBlock, T)*bk)
+	m, l := scratch(&ws.m, attnBlock), scratch(&ws.l, attnBlock)
+	out := s.Out
+	for i0 := 0; i0 < T; i0 += attnBlock {
+		i1 := min(i0+attnBlock, T)
+		c0, _ := o.visible(i0, T, Tk) // first key any row of the block sees
+		c1 := Tk - T + i1             // keys up to the last row's diagonal
+		for i := i0; i < i1; i++ {
+			m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
+			clear(out[i*ldq+h*D : i*ldq+h*D+D])
+		}
+		for j0 := c0; j0 < c1; j0 += bk {
+			j1 := min(j0+bk, c1)
+			scoreTile(S, nil, s.Q, s.K, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+				mx := max(m[r], kernels.Max(p))
+				sum := kernels.ExpSub(p, p, mx)
+				if l[r] > 0 && mx > m[r] {
+					f := float32(math.Exp(float64(m[r] - mx)))
+					l[r] *= f
+					kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
 				}
-				for j0 := c0; j0 < c1; j0 += bk {
-					j1 := min(j0+bk, c1)
-					scoreTile(s, nil, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
-						mx := max(m[r], kernels.Max(p))
-						sum := kernels.ExpSub(p, p, mx)
-						if l[r] > 0 && mx > m[r] {
-							f := float32(math.Exp(float64(m[r] - mx)))
-							l[r] *= f
-							kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
-						}
-						l[r] += sum
-						m[r] = mx
-					})
-					kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
-						s, j1-j0, v[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
-				}
-				for i := i0; i < i1; i++ {
-					r := i - i0
-					kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
-					if lse != nil {
-						lse[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
-					}
-				}
+				l[r] += sum
+				m[r] = mx
+			})
+			kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
+				S, j1-j0, s.V[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
+		}
+		for i := i0; i < i1; i++ {
+			r := i - i0
+			kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
+			if s.LSE != nil {
+				s.LSE[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
 			}
 		}
-	})
+	}
 }
 
 // AttentionBackward accumulates dq, dk and dv (any may be nil) from dout,
@@ -232,104 +272,112 @@ func AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH,
 }
 
 // AttentionBackwardOpt is AttentionBackward for AttentionForwardOpt with
-// the same options. Each tile recomputes its scores, P = exp(S - lse), and
-// the softmax backward dS = P ⊙ (dout·vᵀ - Δ) with Δ_i = dout_i·out_i
-// (= Σ_j P_ij (dout·vᵀ)_ij, so no second pass over the keys). Masked keys
-// have P = 0, which is all the window needs; soft-capping multiplies dS by
-// 1 - tanh² of the recomputed scores.
+// the same options.
 func AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o AttnOptions) {
-	checkAttention("AttentionBackward", T, Tk, NH, NKV, D)
-	checkLen("AttentionBackward: dout", dout, T*NH*D)
-	checkLen("AttentionBackward: out", out, T*NH*D)
-	checkLen("AttentionBackward: lse", lse, NH*T)
-	checkLen("AttentionBackward: q", q, T*NH*D)
-	checkLen("AttentionBackward: k", k, Tk*NKV*D)
-	checkLen("AttentionBackward: v", v, Tk*NKV*D)
-	if dq != nil {
-		checkLen("AttentionBackward: dq", dq, T*NH*D)
-	}
-	if dk != nil {
-		checkLen("AttentionBackward: dk", dk, Tk*NKV*D)
-	}
-	if dv != nil {
-		checkLen("AttentionBackward: dv", dv, Tk*NKV*D)
-	}
-	if dq == nil && dk == nil && dv == nil {
-		return
-	}
-	attentionBackwardTiled(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, &o)
+	AttentionBackwardBatch([]AttnSeq{{Q: q, K: k, V: v, Out: out, LSE: lse, DQ: dq, DK: dk, DV: dv, DOut: dout, T: T, Tk: Tk}}, NH, NKV, D, o)
 }
 
-// attentionBackwardTiled runs one goroutine per key/value head: the query
-// heads of a group all write that head's dk and dv rows, so splitting by
-// group needs no locks.
-func attentionBackwardTiled(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
-	group := NH / NKV
+// AttentionBackwardBatch is the backward of AttentionForwardBatch. Each
+// tile recomputes its scores, P = exp(S - lse), and the softmax backward
+// dS = P ⊙ (dout·vᵀ - Δ) with Δ_i = dout_i·out_i (= Σ_j P_ij (dout·vᵀ)_ij,
+// so no second pass over the keys). Masked keys have P = 0, which is all
+// the window needs; soft-capping multiplies dS by 1 - tanh² of the
+// recomputed scores. A job is one key/value head of one sequence: the
+// query heads of a group all write that head's dk and dv rows, so
+// splitting by group needs no locks.
+func AttentionBackwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
+	for i := range seqs {
+		s := &seqs[i]
+		T, Tk := s.T, s.Tk
+		checkAttention("AttentionBackward", T, Tk, NH, NKV, D)
+		checkLen("AttentionBackward: dout", s.DOut, T*NH*D)
+		checkLen("AttentionBackward: out", s.Out, T*NH*D)
+		checkLen("AttentionBackward: lse", s.LSE, NH*T)
+		checkLen("AttentionBackward: q", s.Q, T*NH*D)
+		checkLen("AttentionBackward: k", s.K, Tk*NKV*D)
+		checkLen("AttentionBackward: v", s.V, Tk*NKV*D)
+		if s.DQ != nil {
+			checkLen("AttentionBackward: dq", s.DQ, T*NH*D)
+		}
+		if s.DK != nil {
+			checkLen("AttentionBackward: dk", s.DK, Tk*NKV*D)
+		}
+		if s.DV != nil {
+			checkLen("AttentionBackward: dv", s.DV, Tk*NKV*D)
+		}
+	}
+	attnJobs(len(seqs)*NKV, func(ws *attnWork, j int) {
+		if s := &seqs[j/NKV]; s.DQ != nil || s.DK != nil || s.DV != nil {
+			backwardGroup(ws, s, j%NKV, NH, NKV, D, &o)
+		}
+	})
+}
+
+func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) {
+	T, Tk := s.T, s.Tk
 	ldq, ldk := NH*D, NKV*D
 	scale := o.Scale
 	bk := min(attnKeyTile, Tk)
-	kernels.For(NKV, 1, func(g0, g1 int) {
-		tile := min(attnBlock, T) * bk
-		P, dS := make([]float32, tile), make([]float32, tile)
-		var th []float32 // 1 - tanh² of the capped scores
-		if o.SoftCap > 0 {
-			th = make([]float32, tile)
-		}
-		delta := make([]float32, attnBlock)
-		for g := g0; g < g1; g++ {
-			for h := g * group; h < (g+1)*group; h++ {
-				for i0 := 0; i0 < T; i0 += attnBlock {
-					i1 := min(i0+attnBlock, T)
-					m := i1 - i0
-					for i := i0; i < i1; i++ {
-						delta[i-i0] = kernels.Dot(dout[i*ldq+h*D:i*ldq+h*D+D], out[i*ldq+h*D:i*ldq+h*D+D])
+	tile := min(attnBlock, T) * bk
+	P, dS := scratch(&ws.a, tile), scratch(&ws.b, tile)
+	var th []float32 // 1 - tanh² of the capped scores
+	if o.SoftCap > 0 {
+		th = scratch(&ws.c, tile)
+	}
+	delta := scratch(&ws.m, attnBlock)
+	q, k, v, dq, dk, dv := s.Q, s.K, s.V, s.DQ, s.DK, s.DV
+	group := NH / NKV
+	for h := g * group; h < (g+1)*group; h++ {
+		for i0 := 0; i0 < T; i0 += attnBlock {
+			i1 := min(i0+attnBlock, T)
+			m := i1 - i0
+			for i := i0; i < i1; i++ {
+				delta[i-i0] = kernels.Dot(s.DOut[i*ldq+h*D:i*ldq+h*D+D], s.Out[i*ldq+h*D:i*ldq+h*D+D])
+			}
+			c0, _ := o.visible(i0, T, Tk)
+			c1 := Tk - T + i1
+			dO := s.DOut[i0*ldq+h*D:]
+			for j0 := c0; j0 < c1; j0 += bk {
+				j1 := min(j0+bk, c1)
+				w := j1 - j0
+				scoreTile(P, th, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+					kernels.ExpSub(p, p, s.LSE[h*T+i0+r])
+				})
+				if dv != nil {
+					// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
+					kernels.SgemmSerial(true, false, w, D, m, 1, P, w, dO, ldq, 1, dv[j0*ldk+g*D:], ldk)
+				}
+				if dq == nil && dk == nil {
+					continue
+				}
+				// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²)
+				kernels.SgemmSerial(false, true, m, w, D, 1, dO, ldq, v[j0*ldk+g*D:], ldk, 0, dS, w)
+				for i := i0; i < i1; i++ {
+					r := i - i0
+					lo, n := o.visibleIn(i, T, Tk, j0, j1)
+					d, p := dS[r*w:(r+1)*w], P[r*w:(r+1)*w]
+					if lo >= n {
+						clear(d)
+						continue
 					}
-					c0, _ := o.visible(i0, T, Tk)
-					c1 := Tk - T + i1
-					dO := dout[i0*ldq+h*D:]
-					for j0 := c0; j0 < c1; j0 += bk {
-						j1 := min(j0+bk, c1)
-						w := j1 - j0
-						scoreTile(P, th, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
-							kernels.ExpSub(p, p, lse[h*T+i0+r])
-						})
-						if dv != nil {
-							// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
-							kernels.SgemmSerial(true, false, w, D, m, 1, P, w, dO, ldq, 1, dv[j0*ldk+g*D:], ldk)
-						}
-						if dq == nil && dk == nil {
-							continue
-						}
-						// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²)
-						kernels.SgemmSerial(false, true, m, w, D, 1, dO, ldq, v[j0*ldk+g*D:], ldk, 0, dS, w)
-						for i := i0; i < i1; i++ {
-							r := i - i0
-							lo, n := o.visibleIn(i, T, Tk, j0, j1)
-							d, p := dS[r*w:(r+1)*w], P[r*w:(r+1)*w]
-							if lo >= n {
-								clear(d)
-								continue
-							}
-							for j := lo; j < n; j++ {
-								d[j] = p[j] * (d[j] - delta[r])
-							}
-							if th != nil {
-								kernels.Mul(d[lo:n], d[lo:n], th[r*w+lo:r*w+n])
-							}
-							clear(d[:lo])
-							clear(d[n:])
-						}
-						if dq != nil {
-							// dq_h[i0:i1] += scale · dS · k_g[j0:j1]
-							kernels.SgemmSerial(false, false, m, D, w, scale, dS, w, k[j0*ldk+g*D:], ldk, 1, dq[i0*ldq+h*D:], ldq)
-						}
-						if dk != nil {
-							// dk_g[j0:j1] += scale · dSᵀ · q_h[i0:i1]
-							kernels.SgemmSerial(true, false, w, D, m, scale, dS, w, q[i0*ldq+h*D:], ldq, 1, dk[j0*ldk+g*D:], ldk)
-						}
+					for j := lo; j < n; j++ {
+						d[j] = p[j] * (d[j] - delta[r])
 					}
+					if th != nil {
+						kernels.Mul(d[lo:n], d[lo:n], th[r*w+lo:r*w+n])
+					}
+					clear(d[:lo])
+					clear(d[n:])
+				}
+				if dq != nil {
+					// dq_h[i0:i1] += scale · dS · k_g[j0:j1]
+					kernels.SgemmSerial(false, false, m, D, w, scale, dS, w, k[j0*ldk+g*D:], ldk, 1, dq[i0*ldq+h*D:], ldq)
+				}
+				if dk != nil {
+					// dk_g[j0:j1] += scale · dSᵀ · q_h[i0:i1]
+					kernels.SgemmSerial(true, false, w, D, m, scale, dS, w, q[i0*ldq+h*D:], ldq, 1, dk[j0*ldk+g*D:], ldk)
 				}
 			}
 		}
-	})
+	}
 }

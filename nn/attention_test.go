@@ -10,6 +10,16 @@ import (
 
 type attnFwd func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions)
 
+// withFusedMaxT runs the forward with attnFusedMaxT set to max: every T
+// fused (a huge max) or every T tiled (-1).
+func withFusedMaxT(max int) attnFwd {
+	return func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+		defer func(m int) { attnFusedMaxT = m }(attnFusedMaxT)
+		attnFusedMaxT = max
+		AttentionForwardOpt(out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
+	}
+}
+
 var attnFwdImpls = []struct {
 	name string
 	fwd  attnFwd
@@ -17,8 +27,8 @@ var attnFwdImpls = []struct {
 	{"dispatch", func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
 		AttentionForwardOpt(out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 	}},
-	{"fused", attentionForwardFused},
-	{"tiled", attentionForwardTiled},
+	{"fused", withFusedMaxT(1 << 30)},
+	{"tiled", withFusedMaxT(-1)},
 }
 
 // attnVariants: plain causal, a sliding window shorter than most shapes'
@@ -121,6 +131,39 @@ func TestAttention(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// A batch (a decode row, a chunk after a cached prefix and a prefill, so
+// fused and tiled jobs mix, in one parallel region) gives exactly what each
+// sequence gives alone.
+func TestAttentionBatch(t *testing.T) {
+	const NH, NKV, D = 6, 2, 8
+	r := tu.NewRand(9)
+	o := AttnOptions{Scale: 0.4, Window: 40}
+	var seqs, alone []AttnSeq
+	for _, sh := range [][2]int{{1, 30}, {9, 20}, {70, 70}} {
+		T, Tk := sh[0], sh[1]
+		s := AttnSeq{Q: tu.RandN(r, T*NH*D, 1), K: tu.RandN(r, Tk*NKV*D, 1), V: tu.RandN(r, Tk*NKV*D, 1),
+			Out: make([]float32, T*NH*D), LSE: make([]float32, NH*T), DOut: tu.RandN(r, T*NH*D, 1),
+			DQ: make([]float32, T*NH*D), DK: make([]float32, Tk*NKV*D), DV: make([]float32, Tk*NKV*D), T: T, Tk: Tk}
+		seqs = append(seqs, s)
+		a := s
+		a.Out, a.LSE = make([]float32, len(s.Out)), make([]float32, len(s.LSE))
+		a.DQ, a.DK, a.DV = make([]float32, len(s.DQ)), make([]float32, len(s.DK)), make([]float32, len(s.DV))
+		alone = append(alone, a)
+	}
+	AttentionForwardBatch(seqs, NH, NKV, D, o)
+	AttentionBackwardBatch(seqs, NH, NKV, D, o)
+	for i, a := range alone {
+		AttentionForwardOpt(a.Out, a.LSE, a.Q, a.K, a.V, a.T, a.Tk, NH, NKV, D, o)
+		AttentionBackwardOpt(a.DQ, a.DK, a.DV, a.DOut, a.Out, a.LSE, a.Q, a.K, a.V, a.T, a.Tk, NH, NKV, D, o)
+		for _, c := range []struct {
+			name      string
+			got, want []float32
+		}{{"out", seqs[i].Out, a.Out}, {"lse", seqs[i].LSE, a.LSE}, {"dq", seqs[i].DQ, a.DQ}, {"dk", seqs[i].DK, a.DK}, {"dv", seqs[i].DV, a.DV}} {
+			tu.AllClose(t, fmt.Sprintf("seq %d %s", i, c.name), c.got, tu.To64(c.want), 0, 0)
 		}
 	}
 }
