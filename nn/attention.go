@@ -162,12 +162,31 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 			checkLen("AttentionForward: lse", s.LSE, NH*s.T)
 		}
 	}
-	attnJobs(len(seqs)*NH, func(ws *attnWork, j int) {
-		s, h := &seqs[j/NH], j%NH
+	// A job is one head of one sequence when fused, else one block of
+	// query rows of one head: more jobs than threads even for a single
+	// prompt. A sequence's last (causally largest) blocks come first, so
+	// the dynamic split ends on small jobs.
+	blocks := func(s *AttnSeq) int {
+		if s.T <= attnFusedMaxT {
+			return 1
+		}
+		return (s.T + attnBlock - 1) / attnBlock
+	}
+	jobs := 0
+	for i := range seqs {
+		jobs += NH * blocks(&seqs[i])
+	}
+	attnJobs(jobs, func(ws *attnWork, j int) {
+		k := 0
+		for ; j >= NH*blocks(&seqs[k]); k++ {
+			j -= NH * blocks(&seqs[k])
+		}
+		s := &seqs[k]
+		h, b := j%NH, blocks(s)-1-j/NH
 		if s.T <= attnFusedMaxT {
 			forwardFused(ws, s, h, NH, NKV, D, &o)
 		} else {
-			forwardTiled(ws, s, h, NH, NKV, D, &o)
+			forwardTiled(ws, s, h, b*attnBlock, NH, NKV, D, &o)
 		}
 	})
 }
@@ -220,47 +239,46 @@ func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
 	}
 }
 
-// forwardTiled is head h of s in blocks of query rows, over the key tiles
-// up to each block's diagonal: S = scale·q·kᵀ, then an online softmax (a
-// running max m and sum l per row; out is rescaled by exp(m_old - m_new)
-// when the max grows), out += exp(S - m)·v, and finally out /= l.
-func forwardTiled(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
+// forwardTiled is the block of query rows [i0, i0+attnBlock) of head h of
+// s, over the key tiles up to the block's diagonal: S = scale·q·kᵀ, then an
+// online softmax (a running max m and sum l per row; out is rescaled by
+// exp(m_old - m_new) when the max grows), out += exp(S - m)·v, and finally
+// out /= l.
+func forwardTiled(ws *attnWork, s *AttnSeq, h, i0, NH, NKV, D int, o *AttnOptions) {
 	T, Tk, g := s.T, s.Tk, h/(NH/NKV)
 	ldq, ldk := NH*D, NKV*D
 	bk := min(attnKeyTile, Tk)
 	S := scratch(&ws.a, min(attnBlock, T)*bk)
 	m, l := scratch(&ws.m, attnBlock), scratch(&ws.l, attnBlock)
 	out := s.Out
-	for i0 := 0; i0 < T; i0 += attnBlock {
-		i1 := min(i0+attnBlock, T)
-		c0, _ := o.visible(i0, T, Tk) // first key any row of the block sees
-		c1 := Tk - T + i1             // keys up to the last row's diagonal
-		for i := i0; i < i1; i++ {
-			m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
-			clear(out[i*ldq+h*D : i*ldq+h*D+D])
-		}
-		for j0 := c0; j0 < c1; j0 += bk {
-			j1 := min(j0+bk, c1)
-			scoreTile(S, nil, s.Q, s.K, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
-				mx := max(m[r], kernels.Max(p))
-				sum := kernels.ExpSub(p, p, mx)
-				if l[r] > 0 && mx > m[r] {
-					f := float32(math.Exp(float64(m[r] - mx)))
-					l[r] *= f
-					kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
-				}
-				l[r] += sum
-				m[r] = mx
-			})
-			kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
-				S, j1-j0, s.V[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
-		}
-		for i := i0; i < i1; i++ {
-			r := i - i0
-			kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
-			if s.LSE != nil {
-				s.LSE[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
+	i1 := min(i0+attnBlock, T)
+	c0, _ := o.visible(i0, T, Tk) // first key any row of the block sees
+	c1 := Tk - T + i1             // keys up to the last row's diagonal
+	for i := i0; i < i1; i++ {
+		m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
+		clear(out[i*ldq+h*D : i*ldq+h*D+D])
+	}
+	for j0 := c0; j0 < c1; j0 += bk {
+		j1 := min(j0+bk, c1)
+		scoreTile(S, nil, s.Q, s.K, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+			mx := max(m[r], kernels.Max(p))
+			sum := kernels.ExpSub(p, p, mx)
+			if l[r] > 0 && mx > m[r] {
+				f := float32(math.Exp(float64(m[r] - mx)))
+				l[r] *= f
+				kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
 			}
+			l[r] += sum
+			m[r] = mx
+		})
+		kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
+			S, j1-j0, s.V[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
+	}
+	for i := i0; i < i1; i++ {
+		r := i - i0
+		kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
+		if s.LSE != nil {
+			s.LSE[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
 		}
 	}
 }
