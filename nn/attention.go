@@ -162,32 +162,46 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 			checkLen("AttentionForward: lse", s.LSE, NH*s.T)
 		}
 	}
-	// A job is one head of one sequence when fused, else one block of
-	// query rows of one head: more jobs than threads even for a single
-	// prompt. A sequence's last (causally largest) blocks come first, so
-	// the dynamic split ends on small jobs.
-	blocks := func(s *AttnSeq) int {
-		if s.T <= attnFusedMaxT {
-			return 1
+	// A fused job is one key/value head's group of query heads, which
+	// then read the group's keys and values from L2 after the first, when
+	// that leaves a job per thread (else one query head). A tiled job is
+	// one block of query rows of one head: more jobs than threads even for
+	// a single prompt; a sequence's last (causally largest) blocks come
+	// first, so the dynamic split ends on small jobs.
+	fused := 0
+	for i := range seqs {
+		if seqs[i].T <= attnFusedMaxT {
+			fused++
 		}
-		return (s.T + attnBlock - 1) / attnBlock
+	}
+	perJob := 1 // query heads of a fused job
+	if fused*NKV >= kernels.Threads() {
+		perJob = NH / NKV
+	}
+	count := func(s *AttnSeq) int {
+		if s.T <= attnFusedMaxT {
+			return NH / perJob
+		}
+		return NH * ((s.T + attnBlock - 1) / attnBlock)
 	}
 	jobs := 0
 	for i := range seqs {
-		jobs += NH * blocks(&seqs[i])
+		jobs += count(&seqs[i])
 	}
 	attnJobs(jobs, func(ws *attnWork, j int) {
 		k := 0
-		for ; j >= NH*blocks(&seqs[k]); k++ {
-			j -= NH * blocks(&seqs[k])
+		for ; j >= count(&seqs[k]); k++ {
+			j -= count(&seqs[k])
 		}
 		s := &seqs[k]
-		h, b := j%NH, blocks(s)-1-j/NH
 		if s.T <= attnFusedMaxT {
-			forwardFused(ws, s, h, NH, NKV, D, &o)
-		} else {
-			forwardTiled(ws, s, h, b*attnBlock, NH, NKV, D, &o)
+			for h := j * perJob; h < (j+1)*perJob; h++ {
+				forwardFused(ws, s, h, NH, NKV, D, &o)
+			}
+			return
 		}
+		h, b := j%NH, count(s)/NH-1-j/NH
+		forwardTiled(ws, s, h, b*attnBlock, NH, NKV, D, &o)
 	})
 }
 
