@@ -8,8 +8,9 @@ import (
 	"github.com/golora/golora/kernels"
 )
 
-// Causal grouped-query attention for one sequence, flash-attention style:
-// no [T, Tk] matrix of probabilities exists at any time. The forward keeps
+// Causal grouped-query attention, flash-attention style, for one sequence
+// or a batch (AttnSeq): no [T, Tk] matrix of probabilities exists at any
+// time. The forward keeps
 // the log-sum-exp of each query row's scores; the backward recomputes the
 // probabilities tile by tile from it.
 //
