@@ -11,10 +11,17 @@ import (
 )
 
 //go:noescape
-func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, n int, ainc int, binc int, cinc int)
+func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
 
 //go:noescape
-func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int, n int, ainc int, binc int, cinc int)
+func pairRowsBF16(dst *uint16, hstride int, bstride int, r0 *uint16, r1 *uint16, n int)
+
+//go:noescape
+func narrowBF16AVX512(dst *uint16, src *float32, n int)
+
+// hasAVX512BW: VPERMI2W (pairRowsBF16) is AVX-512BW; every CPU with AMX has
+// it.
+var hasAVX512BW = cpu.X86.HasAVX512BW
 
 // amxCfg is the tile configuration every AMX call loads: palette 1, tiles
 // 0-7 all 16 rows of 64 bytes (16 float32 accumulators, or 32 bf16 = 16
@@ -36,7 +43,7 @@ var amxCfg = func() (c [64]byte) {
 // a sigaltstack too small for the larger signal frame) leaves the AVX
 // paths.
 var amxAvailable = func() bool {
-	if !cpu.X86.HasAMXBF16 || !cpu.X86.HasAMXTile || !useAVX512 {
+	if !cpu.X86.HasAMXBF16 || !cpu.X86.HasAMXTile || !useAVX512 || !hasAVX512BW {
 		return false
 	}
 	const archReqXcompPerm, xfeatureXtiledata = 0x1023, 18
@@ -50,20 +57,11 @@ var useAMX = amxAvailable && os.Getenv("GOLORA_NOAMX") != "1"
 
 // amxTile is amxBF16Tile with its bounds checked; strides and steps count
 // elements.
-func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, r amxBlocks) {
+func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, kb int, load bool, r amxBlocks) {
 	if kb < 1 || !r.fits(len(a), 31*lda+32*kb, r.ainc) || !r.fits(len(b), bhalf+512*kb, r.binc) || !r.fits(len(c), 31*ldc+32, r.cinc) {
 		panic("kernels: amxTile operands out of range")
 	}
-	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
-}
-
-// amxSplitTile is amxBF16SplitTile with its bounds checked; strides and
-// steps count elements.
-func amxSplitTile(a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, steps int, load bool, r amxBlocks) {
-	if steps < 1 || !r.fits(len(a), 15*lda+64*steps, r.ainc) || !r.fits(len(b), (16*steps-1)*ldb+64, r.binc) || !r.fits(len(c), 15*ldc+64, r.cinc) {
-		panic("kernels: amxSplitTile operands out of range")
-	}
-	amxBF16SplitTile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*ldb, &c[0], 4*ldc, steps, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
+	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
 }
 
 func b2i(b bool) int {
@@ -71,4 +69,29 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// narrowBF16 writes tensor.F32ToBF16(src[i]) to dst[i] for i < len(src).
+func narrowBF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	n := len(src) &^ 15
+	if n > 0 && useAVX512 && hasAVX512BW {
+		narrowBF16AVX512(&dst[0], &src[0], n)
+	} else {
+		n = 0
+	}
+	narrowBF16Generic(dst[n:], src[n:])
+}
+
+// pairRows is pairRowsBF16 over the leading n full 32-column blocks of r0
+// and r1 where the CPU has it; it returns how many blocks it did.
+func pairRows(d []uint16, half, block int, r0, r1 []uint16, n int) int {
+	if n == 0 || !useAVX512 || !hasAVX512BW {
+		return 0
+	}
+	if len(r0) < 32*n || len(r1) < 32*n || len(d) < (n-1)*block+half+32 {
+		panic("kernels: pairRows operands out of range")
+	}
+	pairRowsBF16(&d[0], 2*half, 2*block, &r0[0], &r1[0], n)
+	return n
 }

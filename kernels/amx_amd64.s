@@ -27,23 +27,38 @@
 // about as much as 8 TDPBF16PS, so one call covers a whole row or column
 // of blocks.
 
-// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, n int, ainc int, binc int, cinc int)
+// func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
 //
-// Per block, C (32x32 float32, row stride ldc bytes) = A·B, where A is 32
+// Per block, C (32x32 float32, row stride ldc bytes) = A·B (+ C when load
+// != 0), where A is 32
 // rows of kb*32 bf16 (row stride lda bytes) and B is two 16-column halves
 // bhalf bytes apart, each kb 1 KiB tiles of 16 rows of 16 bf16 pairs (row
 // q, column j: B(2q, j), B(2q+1, j)). kb, n >= 1. The tile configuration
 // is loaded and released here, so no tile state outlives the call.
-TEXT ·amxBF16Tile(SB), NOSPLIT, $0-96
+TEXT ·amxBF16Tile(SB), NOSPLIT, $0-104
 	MOVQ cfg+0(FP), AX
 	LDTILECFG_AX
 	MOVQ a+8(FP), R10
 	MOVQ b+24(FP), R11
 	MOVQ c+40(FP), R12
-	MOVQ n+64(FP), R13
+	MOVQ n+72(FP), R13
 
 block:
+	MOVQ load+64(FP), R8
+	TESTQ R8, R8
+	JZ   zero
+	MOVQ R12, SI
+	MOVQ ldc+48(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	C_TILES(TILELOADD)
+	JMP  compute
+
+zero:
 	ZERO_C
+
+compute:
 	MOVQ R10, SI
 	MOVQ lda+16(FP), CX
 	MOVQ CX, DI
@@ -77,80 +92,106 @@ loop:
 	SHLQ $4, DI
 	ADDQ SI, DI
 	C_TILES(TILESTORED)
-	ADDQ ainc+72(FP), R10
-	ADDQ binc+80(FP), R11
-	ADDQ cinc+88(FP), R12
+	ADDQ ainc+80(FP), R10
+	ADDQ binc+88(FP), R11
+	ADDQ cinc+96(FP), R12
 	DECQ R13
 	JNZ  block
 	TILERELEASE
 	RET
 
-// func amxBF16SplitTile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c *float32, ldc int, steps int, load int, n int, ainc int, binc int, cinc int)
+// Word indices for VPERMI2W interleaving two 32-word rows r0 (indices
+// 0-31) and r1 (32-63): the first 64 bytes give (r0[j], r1[j]) for j < 16,
+// the next for 16 <= j < 32.
+DATA pairIdx<>+0(SB)/8, $0x0021000100200000
+DATA pairIdx<>+8(SB)/8, $0x0023000300220002
+DATA pairIdx<>+16(SB)/8, $0x0025000500240004
+DATA pairIdx<>+24(SB)/8, $0x0027000700260006
+DATA pairIdx<>+32(SB)/8, $0x0029000900280008
+DATA pairIdx<>+40(SB)/8, $0x002b000b002a000a
+DATA pairIdx<>+48(SB)/8, $0x002d000d002c000c
+DATA pairIdx<>+56(SB)/8, $0x002f000f002e000e
+DATA pairIdx<>+64(SB)/8, $0x0031001100300010
+DATA pairIdx<>+72(SB)/8, $0x0033001300320012
+DATA pairIdx<>+80(SB)/8, $0x0035001500340014
+DATA pairIdx<>+88(SB)/8, $0x0037001700360016
+DATA pairIdx<>+96(SB)/8, $0x0039001900380018
+DATA pairIdx<>+104(SB)/8, $0x003b001b003a001a
+DATA pairIdx<>+112(SB)/8, $0x003d001d003c001c
+DATA pairIdx<>+120(SB)/8, $0x003f001f003e001e
+GLOBL pairIdx<>(SB), RODATA|NOPTR, $128
+
+// func pairRowsBF16(dst *uint16, hstride int, bstride int, r0 *uint16, r1 *uint16, n int)
 //
-// The backward tile, with B read in place from a row-major weight. Per
-// block, C (16 rows of 64 float32, row stride ldc bytes, as four 16-column
-// tiles) = A·B (+ C when load != 0) over steps depth steps of 16. Per step,
-// B is 16 rows of 64 bf16 (row stride ldb bytes, then the next step 16
-// rows on) taken as two tiles of 16 pairs, and A is 16 rows (stride lda
-// bytes) of two 16-word tiles, the step's 16 values of the row as (x, 0)
-// pairs then as (0, x) pairs (the next step 128 bytes on), so that
+// Interleaves two rows of a bf16 matrix into the pairs of B tiles: for each
+// of n 32-column blocks b, the 16 words (r0[32b+j], r1[32b+j]) for j < 16
+// go to dst + b*bstride and those for 16 <= j < 32 to dst + b*bstride +
+// hstride (byte offsets). n >= 1.
+TEXT ·pairRowsBF16(SB), NOSPLIT, $0-48
+	MOVQ      dst+0(FP), DI
+	MOVQ      hstride+8(FP), DX
+	MOVQ      bstride+16(FP), R8
+	MOVQ      r0+24(FP), SI
+	MOVQ      r1+32(FP), BX
+	MOVQ      n+40(FP), CX
+	VMOVDQU64 pairIdx<>+0(SB), Z30
+	VMOVDQU64 pairIdx<>+64(SB), Z31
+
+ploop:
+	VMOVDQU64 (SI), Z0
+	VMOVDQU64 (BX), Z1
+	VMOVDQA64 Z30, Z2
+	VMOVDQA64 Z31, Z3
+	VPERMI2W  Z1, Z0, Z2
+	VPERMI2W  Z1, Z0, Z3
+	VMOVDQU64 Z2, (DI)
+	VMOVDQU64 Z3, (DI)(DX*1)
+	ADDQ      $64, SI
+	ADDQ      $64, BX
+	ADDQ      R8, DI
+	DECQ      CX
+	JNZ       ploop
+	VZEROUPPER
+	RET
+
+// func narrowBF16AVX512(dst *uint16, src *float32, n int)
 //
-//	tmm0 += A(x,0)·B[:, 0:32]   even columns 0-31    tmm1 += A(0,x)·B[:, 0:32]   odd columns
-//	tmm2 += A(x,0)·B[:, 32:64]  even columns 32-63   tmm3 += A(0,x)·B[:, 32:64]  odd columns
-//
-// C's tiles are tmm0-3 left to right; the caller interleaves them.
-TEXT ·amxBF16SplitTile(SB), NOSPLIT, $0-104
-	MOVQ cfg+0(FP), AX
-	LDTILECFG_AX
-	MOVQ a+8(FP), R10
-	MOVQ b+24(FP), R11
-	MOVQ c+40(FP), R12
-	MOVQ n+72(FP), R13
+// dst[i] = tensor.F32ToBF16(src[i]) for i < n, n a multiple of 16: round
+// to nearest even on the bits (exact for subnormals, unlike VCVTNEPS2BF16,
+// which flushes them), a NaN kept NaN and quieted.
+TEXT ·narrowBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHRQ         $4, CX
+	JZ           ndone
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z26
+	MOVL         $0x7fff, AX
+	VPBROADCASTD AX, Z27
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z28
+	MOVL         $0x7f800000, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x40, AX
+	VPBROADCASTD AX, Z30
 
-sblock:
-	MOVQ R12, SI
-	MOVQ ldc+48(FP), CX
-	LEAQ 128(SI), DI
-	MOVQ load+64(FP), R8
-	TESTQ R8, R8
-	JZ   szero
-	C_TILES(TILELOADD)
-	JMP  scompute
+nloop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD    $16, Z0, Z1
+	VPANDD    Z26, Z1, Z2
+	VPADDD    Z27, Z2, Z2
+	VPADDD    Z0, Z2, Z2
+	VPSRLD    $16, Z2, Z2
+	VPANDD    Z28, Z0, Z3
+	VPCMPUD   $6, Z29, Z3, K1 // |x| > Inf: NaN
+	VPORD     Z30, Z1, K1, Z2
+	VPMOVDW   Z2, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       nloop
 
-szero:
-	ZERO_C
-
-scompute:
-	MOVQ R10, SI
-	MOVQ lda+16(FP), CX
-	MOVQ R11, AX
-	MOVQ ldb+32(FP), DX
-	MOVQ DX, BX
-	SHLQ $4, BX
-	MOVQ steps+56(FP), R9
-
-sloop:
-	TILELOADD; BYTE $0x24; BYTE $0x0E             // tmm4 = A (x, 0)  (SI+CX)
-	TILELOADD; BYTE $0x6C; BYTE $0x0E; BYTE $0x40 // tmm5 = A (0, x)  (SI+CX+64)
-	TILELOADD; BYTE $0x34; BYTE $0x10             // tmm6 = B columns 0-31  (AX+DX)
-	TILELOADD; BYTE $0x7C; BYTE $0x10; BYTE $0x40 // tmm7 = B columns 32-63 (AX+DX+64)
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4 // TDPBF16PS tmm0, tmm4, tmm6
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xCD // TDPBF16PS tmm1, tmm5, tmm6
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xD4 // TDPBF16PS tmm2, tmm4, tmm7
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD // TDPBF16PS tmm3, tmm5, tmm7
-	ADDQ $128, SI
-	ADDQ BX, AX
-	DECQ R9
-	JNZ  sloop
-
-	MOVQ R12, SI
-	MOVQ ldc+48(FP), CX
-	LEAQ 128(SI), DI
-	C_TILES(TILESTORED)
-	ADDQ ainc+80(FP), R10
-	ADDQ binc+88(FP), R11
-	ADDQ cinc+96(FP), R12
-	DECQ R13
-	JNZ  sblock
-	TILERELEASE
+ndone:
+	VZEROUPPER
 	RET

@@ -88,7 +88,7 @@ func (g *gemm) amxForward(threads int) {
 				}
 				a, lda = wpad, kp
 			}
-			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
+			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, false, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
 			// Block p of scratch is C's rows 32p.. and columns j0.., transposed.
 			for m := 0; m < M; m++ {
 				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+rows]
@@ -107,97 +107,135 @@ func (g *gemm) amxForward(threads int) {
 	Run(threads, work)
 }
 
-// amxBackward works on chunks of at most amxChunk rows of B and blocks of
-// amxRows rows of A: a 64-column strip of B's chunk (32 KiB) stays in L1
-// while the row blocks of A's block use it, and A's block (512 KiB: A
-// enters as pairs with zeros, 8 bytes a value) in L2 while every strip
-// does.
+// amxBackward works on chunks of at most amxChunk rows of B (depths) and
+// blocks of amxRows rows of A: a chunk's B tiles (amxChunk·N bf16: 384 KiB
+// for N = 768) and A's block (128 KiB) stay in L2 while every 32-column
+// block of B meets every 32-row block of A.
 const amxChunk, amxRows = 256, 256
 
-// amxBackward computes C = A·B + beta*C with B (K×N) read in place as B
-// tiles of 16 rows by 32 columns. Their pairs are two columns of one row
-// of B, not the two rows of one column that TDPBF16PS pairs, so A enters
-// twice: as (a, 0) pairs, which give the even columns, and as (0, a)
-// pairs for the odd ones. That halves the tiles' useful work, still 4x the
-// float32 kernel's multiply-adds per cycle, and saves interleaving B's
-// rows on every call, which took half of a training step (the lm head's
-// dx reads a 50257-row weight). A B value that is infinite or NaN spreads
-// NaN to its even neighbour (0·Inf); weights are finite.
+// amxBackward computes C = A·B + beta*C with B (K×N, row-major: a frozen
+// weight's rows are depths here) on the 32x32 pair kernel. TDPBF16PS pairs
+// two depths of one column of B, so each chunk of B's rows is interleaved
+// in pairs (pairRowsBF16, two rows at a time, read sequentially) into a
+// buffer, and A's rows are only rounded to bf16. (An earlier kernel read B
+// in place and paired A's values with zeros instead: half of every
+// TDPBF16PS was wasted, and a 64-row dx ran at half the forward's speed.)
 //
-// Goroutines split the depth K into chunks: each packs A's columns for its
-// chunks and sums their products into an accumulator of its own (tiles of
-// even and odd columns), and the accumulators are added into C at the
-// end. So the extra memory is M·(N + 256) floats per goroutine whatever K
-// is (the lm head's dx has K = 50257), not A's whole pair form.
+// Goroutines split the depth K into chunks: each packs its chunks and sums
+// their products into an accumulator of its own, and the accumulators are
+// added into C at the end. So the extra memory is M·N + 256·(M + N) floats
+// per goroutine (about) whatever K is (the lm head's dx has K = 50257), not A's
+// whole bf16 form.
 func (g *gemm) amxBackward(threads int) {
 	M, N, K := g.M, g.N, g.K
-	mp, np := roundUp(M, 16), roundUp(N, 64)
+	mp, np := roundUp(M, 32), roundUp(N, 32)
 	// Chunks small enough for every goroutine to get two, at least 64 deep.
-	chunk := min(amxChunk, max(64, roundUp((K+2*threads-1)/(2*threads), 16)))
+	chunk := min(amxChunk, max(64, roundUp((K+2*threads-1)/(2*threads), amxDepth)))
 	chunks := (K + chunk - 1) / chunk
 	threads = max(1, min(threads, chunks))
-	lda := chunk * 4 // a row of A's pairs for one chunk
+	// A block's halves (chunk/2 rows of 16 pairs), 64 bytes apart more
+	// than their size (packPairBlocks).
+	half := chunk*16 + 32
 	accs := make([]*[]float32, threads)
 	work := func(t int) {
-		bp := getBuf(mp*np + mp*lda/2 + chunk*32)
+		bp := getBuf(mp*np + mp*chunk/2 + np/32*half)
 		accs[t] = bp
-		acc, as, pad := (*bp)[:mp*np], u16((*bp)[mp*np:mp*np+mp*lda/2]), u16((*bp)[mp*np+mp*lda/2:])
+		acc := (*bp)[:mp*np]
+		as, bs := u16((*bp)[mp*np:mp*np+mp*chunk/2]), u16((*bp)[mp*np+mp*chunk/2:])
 		for c := t * chunks / threads; c < (t+1)*chunks/threads; c++ {
 			k0 := c * chunk
 			rows := min(chunk, K-k0)
-			st := (rows + 15) / 16
+			kd := roundUp(rows, amxDepth)
 			for m := 0; m < mp; m++ {
-				row := as[m*lda : (m+1)*lda]
-				clear(row)
+				row := as[m*chunk : m*chunk+kd]
 				if m >= M {
+					clear(row)
 					continue
 				}
-				for k, v := range g.A[m*g.lda+k0 : m*g.lda+k0+rows] {
-					h, d := tensor.F32ToBF16(v), k/16*64+2*(k%16)
-					row[d] = h    // (a, 0)
-					row[d+33] = h // (0, a)
-				}
+				narrowBF16(row, g.A[m*g.lda+k0:m*g.lda+k0+rows])
+				clear(row[rows:])
 			}
-			first := c == t*chunks/threads
+			packPairBlocks(bs, g.bh[k0*g.ldb:], g.ldb, rows, N, half)
+			load := c != t*chunks/threads
 			for i0 := 0; i0 < mp; i0 += amxRows {
-				blocks := min(amxRows, mp-i0) / 16
-				for j0 := 0; j0 < N; j0 += 64 {
-					cols := min(64, N-j0)
-					b, ldb := g.bh[k0*g.ldb+j0:], g.ldb
-					if cols < 64 || rows%16 != 0 {
-						// Columns past N or rows past K would read outside B.
-						clear(pad)
-						for k := 0; k < rows; k++ {
-							copy(pad[k*64:k*64+cols], g.bh[(k0+k)*g.ldb+j0:])
-						}
-						b, ldb = pad, 64
-					}
-					amxSplitTile(as[i0*lda:], lda, b, ldb, acc[j0*mp+i0*64:], 64, st, !first, amxBlocks{blocks, 16 * lda, 0, 16 * 64})
+				blocks := min(amxRows, mp-i0) / 32
+				for jb := 0; jb < np/32; jb++ {
+					amxTile(as[i0*chunk:], chunk, bs[2*jb*half:], half, acc[i0*np+jb*32:], np, kd/amxDepth, load, amxBlocks{blocks, 32 * chunk, 0, 32 * np})
 				}
 			}
 		}
 	}
 	Run(threads, work)
-	// Row m of a panel's accumulator holds tiles of the even and odd
-	// columns of [0,32), then of [32,64).
 	For(M, 16, func(lo, hi int) {
 		for m := lo; m < hi; m++ {
-			for j0 := 0; j0 < N; j0 += 64 {
-				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+min(64, N-j0)]
-				if g.beta == 0 {
-					clear(c)
-				}
-				for _, p := range accs {
-					a := (*p)[j0*mp+m*64 : j0*mp+m*64+64]
-					for j := range c {
-						c[j] += a[(j/32*2+j&1)*16+j%32/2]
-					}
+			c := g.C[m*g.ldc : m*g.ldc+N]
+			for i, p := range accs {
+				a := (*p)[m*np : m*np+N]
+				if i == 0 && g.beta == 0 {
+					copy(c, a)
+				} else {
+					axpy(1, a, c)
 				}
 			}
 		}
 	})
 	for _, p := range accs {
 		putBuf(p)
+	}
+}
+
+// packPairBlocks writes the first rows rows of src (N bf16 values each,
+// stride ld) as B tiles of amxTile, a block of 32 columns at a time: block
+// jb at dst[2*jb*half:] holds two 16-column halves half apart, each
+// roundUp(rows, 32)/2 rows of 16 pairs (row q, column j: src[2q][j],
+// src[2q+1][j]). Rows past rows and columns past N are zero. It writes a
+// row of every half per pair of src's rows, so src is read sequentially;
+// half should not be a multiple of 2 KiB, or all those rows would land in
+// one set of the L1 cache (a stride of 8 KiB ran 8x slower).
+func packPairBlocks(dst, src []uint16, ld, rows, N, half int) {
+	full, blocks := N/32, (N+31)/32
+	for q := 0; q < roundUp(rows, amxDepth)/2; q++ {
+		var r0, r1 []uint16
+		if 2*q < rows {
+			r0 = src[2*q*ld : 2*q*ld+N]
+		}
+		if 2*q+1 < rows {
+			r1 = src[(2*q+1)*ld : (2*q+1)*ld+N]
+		}
+		d := dst[q*32:]
+		jb := 0
+		if r1 != nil {
+			jb = pairRows(d, half, 2*half, r0, r1, full)
+		}
+		for ; jb < blocks; jb++ {
+			pairWords(d[2*jb*half:], d[(2*jb+1)*half:], r0, r1, jb*32, min(32, N-jb*32))
+		}
+	}
+}
+
+// pairWords writes one row of the two halves of a block: lo[2j], lo[2j+1]
+// = r0[j0+j], r1[j0+j] for j < 16 and hi likewise for 16 <= j < 32, zero
+// for j >= cols and for a nil row.
+func pairWords(lo, hi, r0, r1 []uint16, j0, cols int) {
+	for j := range 32 {
+		d := lo[2*j:]
+		if j >= 16 {
+			d = hi[2*(j-16):]
+		}
+		d[0], d[1] = 0, 0
+		if j < cols && r0 != nil {
+			d[0] = r0[j0+j]
+		}
+		if j < cols && r1 != nil {
+			d[1] = r1[j0+j]
+		}
+	}
+}
+
+// narrowBF16Generic is the portable narrowBF16.
+func narrowBF16Generic(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = tensor.F32ToBF16(v)
 	}
 }
 

@@ -30,27 +30,29 @@ func BenchmarkMicroKernels(b *testing.B) {
 	})
 }
 
-// BenchmarkAMXTiles measures the AMX tile kernels with their operands in
-// L1: the 32x32 pair-layout one and the backward one, whose (a,0)/(0,a)
-// halves leave half of each TDPBF16PS unused (counted as useful FLOPs).
+// BenchmarkAMXTiles measures the AMX pair kernel with its operands in L1,
+// and the backward's interleaving of B's rows into pairs per bf16 value.
 func BenchmarkAMXTiles(b *testing.B) {
 	if !amxAvailable {
 		b.Skip("no AMX")
 	}
-	const steps = 16 // depth 512 (pair kernel), 256 (split kernel)
+	const steps = 16 // depth 512
 	a := make([]uint16, 32*steps*64)
 	bb := make([]uint16, 32*steps*64)
 	c := make([]float32, 32*64)
 	b.Run("pair32x32", func(b *testing.B) {
 		for range b.N {
-			amxTile(a, steps*32, bb, steps*512, c, 32, steps, amxBlocks{1, 0, 0, 0})
+			amxTile(a, steps*32, bb, steps*512, c, 32, steps, false, amxBlocks{1, 0, 0, 0})
 		}
 		b.ReportMetric(float64(2*32*32*32*steps)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
-	b.Run("split16x64", func(b *testing.B) {
+	const rows, n = 256, 768
+	w := make([]uint16, rows*n)
+	dst := make([]uint16, (rows*16+32)*2*n/32)
+	b.Run("pack256x768", func(b *testing.B) {
 		for range b.N {
-			amxSplitTile(a, steps*64, bb, 64, c, 64, steps, false, amxBlocks{1, 0, 0, 0})
+			packPairBlocks(dst, w, n, rows, n, rows*16+32)
 		}
-		b.ReportMetric(float64(2*16*64*16*steps)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows*n), "ns/value")
 	})
 }
