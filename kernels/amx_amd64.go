@@ -19,6 +19,9 @@ func pairRowsBF16(dst *uint16, hstride int, bstride int, r0 *uint16, r1 *uint16,
 //go:noescape
 func narrowBF16AVX512(dst *uint16, src *float32, n int)
 
+//go:noescape
+func transposeBlockAVX512(c *float32, ldc int, t *float32, m int, load int)
+
 // hasAVX512BW: VPERMI2W (pairRowsBF16) is AVX-512BW; every CPU with AMX has
 // it.
 var hasAVX512BW = cpu.X86.HasAVX512BW
@@ -94,4 +97,17 @@ func pairRows(d []uint16, half, block int, r0, r1 []uint16, n int) int {
 	}
 	pairRowsBF16(&d[0], 2*half, 2*block, &r0[0], &r1[0], n)
 	return n
+}
+
+// transposeBlock writes C[i][j] = t[j*32+i] (+ C[i][j] when add) for i < m
+// and j < cols: a 32x32 tile block stored transposed.
+func transposeBlock(c []float32, ldc int, t []float32, m, cols int, add bool) {
+	if cols < 32 || m < 1 || !useAVX512 {
+		transposeBlockGeneric(c, ldc, t, m, cols, add)
+		return
+	}
+	if len(t) < 31*32+m || len(c) < (m-1)*ldc+32 {
+		panic("kernels: transposeBlock operands out of range")
+	}
+	transposeBlockAVX512(&c[0], 4*ldc, &t[0], m, b2i(add))
 }

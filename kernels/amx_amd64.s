@@ -195,3 +195,48 @@ nloop:
 ndone:
 	VZEROUPPER
 	RET
+
+// Dword indices of a column of a 32x32 float32 block: 32j for j < 16.
+DATA colIdx<>+0(SB)/8, $0x0000002000000000
+DATA colIdx<>+8(SB)/8, $0x0000006000000040
+DATA colIdx<>+16(SB)/8, $0x000000a000000080
+DATA colIdx<>+24(SB)/8, $0x000000e0000000c0
+DATA colIdx<>+32(SB)/8, $0x0000012000000100
+DATA colIdx<>+40(SB)/8, $0x0000016000000140
+DATA colIdx<>+48(SB)/8, $0x000001a000000180
+DATA colIdx<>+56(SB)/8, $0x000001e0000001c0
+GLOBL colIdx<>(SB), RODATA|NOPTR, $64
+
+// func transposeBlockAVX512(c *float32, ldc int, t *float32, m int, load int)
+//
+// Writes the transpose of rows of a 32x32 float32 block t (row stride 32)
+// to m rows of 32 values of C (row stride ldc bytes): C[i][j] = t[j][i]
+// (+ C[i][j] when load != 0) for i < m. Each row of C is two gathers of a
+// column of t. m >= 1.
+TEXT ·transposeBlockAVX512(SB), NOSPLIT, $0-40
+	MOVQ      c+0(FP), DI
+	MOVQ      ldc+8(FP), DX
+	MOVQ      t+16(FP), SI
+	MOVQ      m+24(FP), CX
+	MOVQ      load+32(FP), R8
+	VMOVDQU32 colIdx<>(SB), Z31
+
+tloop:
+	KXNORW     K1, K1, K1
+	KXNORW     K2, K2, K2
+	VGATHERDPS (SI)(Z31*4), K1, Z0
+	VGATHERDPS 2048(SI)(Z31*4), K2, Z1
+	TESTQ      R8, R8
+	JZ         tstore
+	VADDPS     (DI), Z0, Z0
+	VADDPS     64(DI), Z1, Z1
+
+tstore:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ    $4, SI
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     tloop
+	VZEROUPPER
+	RET

@@ -90,16 +90,8 @@ func (g *gemm) amxForward(threads int) {
 			}
 			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, false, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
 			// Block p of scratch is C's rows 32p.. and columns j0.., transposed.
-			for m := 0; m < M; m++ {
-				c := g.C[m*g.ldc+j0 : m*g.ldc+j0+rows]
-				t := scratch[m/32*32*32+m%32:]
-				for j := range c {
-					if g.beta == 0 {
-						c[j] = t[j*32]
-					} else {
-						c[j] += t[j*32]
-					}
-				}
+			for p := 0; p < mPanels; p++ {
+				transposeBlock(g.C[32*p*g.ldc+j0:], g.ldc, scratch[p*32*32:], min(32, M-32*p), rows, g.beta != 0)
 			}
 		}
 	}
@@ -228,6 +220,20 @@ func pairWords(lo, hi, r0, r1 []uint16, j0, cols int) {
 		}
 		if j < cols && r1 != nil {
 			d[1] = r1[j0+j]
+		}
+	}
+}
+
+// transposeBlockGeneric is the portable transposeBlock.
+func transposeBlockGeneric(c []float32, ldc int, t []float32, m, cols int, add bool) {
+	for i := range m {
+		row := c[i*ldc : i*ldc+cols]
+		for j := range row {
+			if add {
+				row[j] += t[j*32+i]
+			} else {
+				row[j] = t[j*32+i]
+			}
 		}
 	}
 }

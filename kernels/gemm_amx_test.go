@@ -77,3 +77,42 @@ func testPackPairBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeBlock checks the forward's transposed store (gathers where
+// the CPU has AVX-512) against its definition, storing and adding, with
+// partial rows and columns.
+func TestTransposeBlock(t *testing.T) { forEachImpl(t, testTransposeBlock) }
+
+func testTransposeBlock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	src := make([]float32, 32*32)
+	for i := range src {
+		src[i] = rng.Float32()
+	}
+	for _, s := range [][2]int{{32, 32}, {1, 32}, {17, 32}, {32, 5}, {3, 31}} {
+		m, cols := s[0], s[1]
+		for _, add := range []bool{false, true} {
+			const ldc = 37
+			c := make([]float32, 32*ldc)
+			for i := range c {
+				c[i] = float32(i)
+			}
+			transposeBlock(c, ldc, src, m, cols, add)
+			for i := range 32 {
+				for j := range ldc {
+					want := float32(i*ldc + j)
+					if i < m && j < cols {
+						if add {
+							want += src[j*32+i]
+						} else {
+							want = src[j*32+i]
+						}
+					}
+					if c[i*ldc+j] != want {
+						t.Fatalf("m=%d cols=%d add=%v: C[%d][%d] = %v, want %v", m, cols, add, i, j, c[i*ldc+j], want)
+					}
+				}
+			}
+		}
+	}
+}
