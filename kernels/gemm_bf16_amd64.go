@@ -28,7 +28,7 @@ func widenF16AVX(dst *float32, src *uint16, n int)
 func dotBF16AVX(w *uint16, x *float32, n int) float32
 
 //go:noescape
-func dotBF16PairsAVX512(w *uint16, x *uint16, n int) float32
+func dotBF16Pairs4AVX512(p *[4]*uint16, x *uint16, n int, out *[4]float32)
 
 // useAVX512BF16 selects the VDPBF16PS kernel (Zen 4/5, Cooper Lake,
 // Sapphire Rapids and later).
@@ -97,20 +97,21 @@ func dotBF16(w []uint16, x []float32) float32 {
 	return s
 }
 
-// dotBF16Pairs returns Σ w[i]·x[i] over len(x), both bf16: VDPBF16PS
-// products are exact and their sums float32 as in the other BF16 paths
-// (it treats denormal inputs as zero, far below the rounding of the sums).
-func dotBF16Pairs(w, x []uint16) float32 {
+// dotBF16Pairs4 sets out[r] = Σ w[r][i]·x[i] over len(x), all bf16:
+// VDPBF16PS products are exact and their sums float32 as in the other BF16
+// paths (it treats denormal inputs as zero, far below the rounding of the
+// sums). Each row's sum is the same whatever the other rows are.
+func dotBF16Pairs4(w *[4][]uint16, x []uint16, out *[4]float32) {
 	n := len(x)
 	m := n &^ 31
-	var s float32
 	if m > 0 && useAVX512 && useAVX512BF16 {
-		s = dotBF16PairsAVX512(&w[0], &x[0], m)
+		var p [4]*uint16
+		for r := range p {
+			p[r] = &w[r][:n][0]
+		}
+		dotBF16Pairs4AVX512(&p, &x[0], m, out)
 	} else {
-		m = 0
+		m, *out = 0, [4]float32{}
 	}
-	for i := m; i < n; i++ {
-		s += tensor.BF16ToF32(w[i]) * tensor.BF16ToF32(x[i])
-	}
-	return s
+	dotBF16PairsTail(w, x, m, out)
 }

@@ -190,65 +190,96 @@ dbdone:
 	MOVSS X0, ret+24(FP)
 	RET
 
-// func dotBF16PairsAVX512(w *uint16, x *uint16, n int) float32
-// Σ w[i]·x[i] over bf16 w and x, n a multiple of 32: one VDPBF16PS per 32
-// values, so a decode's weight row costs one load and one instruction per
-// cache line, no widening (shifts, shuffles) at all.
-TEXT ·dotBF16PairsAVX512(SB), NOSPLIT, $0-28
-	MOVQ   w+0(FP), SI
-	MOVQ   x+8(FP), DI
-	MOVQ   n+16(FP), CX
-	ZERO4(Z0, Z1, Z2, Z3)
-	MOVQ   CX, DX
-	SHRQ   $7, DX
-	JZ     dptail
+// func dotBF16Pairs4AVX512(p *[4]*uint16, x *uint16, n int, out *[4]float32)
+//
+// out[r] = Σ p[r][i]·x[i] over bf16 rows and x, n a multiple of 32: four
+// weight rows against one activation row, so each load of x feeds four
+// VDPBF16PS and a decode's weight row costs one load and one instruction
+// per cache line, no widening at all. Row r accumulates in Z(r) (even
+// 32-value chunks) and Z(r+4) (odd ones), whatever the other rows are, so
+// its sum does not depend on the rows it shares the call with.
+TEXT ·dotBF16Pairs4AVX512(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	XORQ SI, SI
+	MOVQ CX, DX
+	SHRQ $6, DX
+	JZ   d4tail
 
-dploop:
-	// A decode streams the weight from memory: ask for the lines 1 KiB
-	// ahead (4 per iteration) so more misses are in flight than the
-	// hardware prefetcher alone keeps.
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
-	PREFETCHT0 1152(SI)
-	PREFETCHT0 1216(SI)
-	VMOVDQU32 (SI), Z4
-	VMOVDQU32 64(SI), Z5
-	VMOVDQU32 128(SI), Z6
-	VMOVDQU32 192(SI), Z7
-	VMOVDQU32 (DI), Z8
-	VMOVDQU32 64(DI), Z9
-	VMOVDQU32 128(DI), Z10
-	VMOVDQU32 192(DI), Z11
-	DPBF16(0, 4, 8)
-	DPBF16(1, 5, 9)
-	DPBF16(2, 6, 10)
-	DPBF16(3, 7, 11)
-	ADDQ      $256, SI
-	ADDQ      $256, DI
-	DECQ      DX
-	JNZ       dploop
+d4loop:
+	// A decode streams the weights from memory: ask for the lines 1 KiB
+	// ahead so more misses are in flight than the hardware prefetcher
+	// alone keeps.
+	PREFETCHT0 1024(R8)(SI*1)
+	PREFETCHT0 1088(R8)(SI*1)
+	PREFETCHT0 1024(R9)(SI*1)
+	PREFETCHT0 1088(R9)(SI*1)
+	PREFETCHT0 1024(R10)(SI*1)
+	PREFETCHT0 1088(R10)(SI*1)
+	PREFETCHT0 1024(R11)(SI*1)
+	PREFETCHT0 1088(R11)(SI*1)
+	VMOVDQU32  (DI)(SI*1), Z8
+	VMOVDQU32  64(DI)(SI*1), Z9
+	VMOVDQU32  (R8)(SI*1), Z10
+	VMOVDQU32  64(R8)(SI*1), Z11
+	VMOVDQU32  (R9)(SI*1), Z12
+	VMOVDQU32  64(R9)(SI*1), Z13
+	VMOVDQU32  (R10)(SI*1), Z14
+	VMOVDQU32  64(R10)(SI*1), Z15
+	VMOVDQU32  (R11)(SI*1), Z16
+	VMOVDQU32  64(R11)(SI*1), Z17
+	DPBF16(0, 10, 8)
+	DPBF16(4, 11, 9)
+	DPBF16(1, 12, 8)
+	DPBF16(5, 13, 9)
+	DPBF16(2, 14, 8)
+	DPBF16(6, 15, 9)
+	DPBF16(3, 16, 8)
+	DPBF16(7, 17, 9)
+	ADDQ       $128, SI
+	DECQ       DX
+	JNZ        d4loop
 
-dptail:
-	ANDQ $127, CX
-	SHRQ $5, CX
-	JZ   dpdone
+d4tail:
+	TESTQ     $32, CX
+	JZ        d4sum
+	VMOVDQU32 (DI)(SI*1), Z8
+	VMOVDQU32 (R8)(SI*1), Z10
+	VMOVDQU32 (R9)(SI*1), Z12
+	VMOVDQU32 (R10)(SI*1), Z14
+	VMOVDQU32 (R11)(SI*1), Z16
+	DPBF16(0, 10, 8)
+	DPBF16(1, 12, 8)
+	DPBF16(2, 14, 8)
+	DPBF16(3, 16, 8)
 
-dptloop:
-	VMOVDQU32 (SI), Z4
-	VMOVDQU32 (DI), Z8
-	DPBF16(0, 4, 8)
-	ADDQ      $64, SI
-	ADDQ      $64, DI
-	DECQ      CX
-	JNZ       dptloop
-
-dpdone:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	HSUM
+d4sum:
+	VADDPS        Z4, Z0, Z0
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z6, Z2, Z2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $1, Z0, Y8
+	VADDPS        Y8, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y8
+	VADDPS        Y8, Y1, Y1
+	VEXTRACTF64X4 $1, Z2, Y8
+	VADDPS        Y8, Y2, Y2
+	VEXTRACTF64X4 $1, Z3, Y8
+	VADDPS        Y8, Y3, Y3
+	// Pairwise sums of the four rows' 8 lanes, then their halves: out[r]
+	// in lane r.
+	VHADDPS       Y1, Y0, Y0
+	VHADDPS       Y3, Y2, Y2
+	VHADDPS       Y2, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	MOVQ          out+24(FP), AX
+	VMOVUPS       X0, (AX)
 	VZEROUPPER
-	MOVSS         X0, ret+24(FP)
 	RET

@@ -16,10 +16,7 @@ func widenAsm(dt tensor.DType, dst []float32, src []uint16) int { return 0 }
 
 func dotBF16(w []uint16, x []float32) float32 { return dotBF16Generic(w, x) }
 
-func dotBF16Pairs(w, x []uint16) float32 {
-	var s float32
-	for i, h := range x {
-		s += tensor.BF16ToF32(w[i]) * tensor.BF16ToF32(h)
-	}
-	return s
+func dotBF16Pairs4(w *[4][]uint16, x []uint16, out *[4]float32) {
+	*out = [4]float32{}
+	dotBF16PairsTail(w, x, 0, out)
 }

@@ -354,22 +354,39 @@ func (g *gemm) gemvHalf(threads int) {
 // float32) or ab (bf16, transposed BF16 B only).
 func (g *gemm) gemvHalfRange(a []float32, ab []uint16, lo, hi int) {
 	M, K := g.M, g.K
-	if g.transB {
+	set := func(i, j int, s float32) {
+		c := &g.C[i*g.ldc+j]
+		if g.beta == 0 {
+			*c = s
+		} else {
+			*c = s + g.beta**c
+		}
+	}
+	switch {
+	case ab != nil:
+		// Four weight rows per pass (a short group repeats its last row,
+		// so every column's sum is computed alike).
+		var w [4][]uint16
+		var out [4]float32
+		for j := lo; j < hi; j += 4 {
+			nc := min(4, hi-j)
+			for c := range w {
+				r := j + min(c, nc-1)
+				w[c] = g.bh[r*g.ldb : r*g.ldb+K]
+			}
+			for i := 0; i < M; i++ {
+				dotBF16Pairs4(&w, ab[i*K:i*K+K], &out)
+				for c := range nc {
+					set(i, j+c, out[c])
+				}
+			}
+		}
+		return
+	case g.transB:
 		for j := lo; j < hi; j++ {
 			b := g.bh[j*g.ldb : j*g.ldb+K]
 			for i := 0; i < M; i++ {
-				var s float32
-				if ab != nil {
-					s = dotBF16Pairs(b, ab[i*K:i*K+K])
-				} else {
-					s = dotHalf(g.bdt, b, a[i*K:i*K+K])
-				}
-				c := &g.C[i*g.ldc+j]
-				if g.beta == 0 {
-					*c = s
-				} else {
-					*c = s + g.beta**c
-				}
+				set(i, j, dotHalf(g.bdt, b, a[i*K:i*K+K]))
 			}
 		}
 		return
@@ -398,6 +415,17 @@ func dotHalf(dt tensor.DType, w []uint16, x []float32) float32 {
 		return dotF16(w[:len(x)], x)
 	}
 	return dotBF16(w[:len(x)], x)
+}
+
+// dotBF16PairsTail adds Σ w[r][i]·x[i] over i in [m, len(x)) to out[r].
+func dotBF16PairsTail(w *[4][]uint16, x []uint16, m int, out *[4]float32) {
+	for r := range out {
+		s := out[r]
+		for i := m; i < len(x); i++ {
+			s += tensor.BF16ToF32(w[r][i]) * tensor.BF16ToF32(x[i])
+		}
+		out[r] = s
+	}
 }
 
 // dotBF16Generic is the portable dotBF16.

@@ -172,20 +172,36 @@ func TestGemmHalfMatchesSgemm(t *testing.T) {
 	})
 }
 
-// TestDotBF16Pairs checks the decode dot product (VDPBF16PS where the CPU
-// has it) against float64 on lengths around its 32- and 128-value steps.
-func TestDotBF16Pairs(t *testing.T) {
+// TestDotBF16Pairs checks the decode dot product of four weight rows
+// (VDPBF16PS where the CPU has it) against float64 on lengths around its
+// 32- and 64-value steps, and that a row's sum has the same bits whatever
+// rows share the call.
+func TestDotBF16Pairs(t *testing.T) { forEachImpl(t, testDotBF16Pairs) }
+
+func testDotBF16Pairs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, 31, 32, 33, 127, 128, 129, 160, 300, 1024} {
-		w := randHalf(rng, tensor.BF16, n)
-		x := randHalf(rng, tensor.BF16, n)
-		want := 0.0
-		for i := range x {
-			want += float64(tensor.BF16ToF32(w[i])) * float64(tensor.BF16ToF32(x[i]))
+	for _, n := range []int{0, 1, 31, 32, 33, 63, 64, 65, 96, 127, 128, 129, 160, 300, 1024} {
+		var w [4][]uint16
+		for r := range w {
+			w[r] = randHalf(rng, tensor.BF16, n)
 		}
-		got := dotBF16Pairs(w, x)
-		if e := relErr(float64(got), want, math.Sqrt(float64(n))+1); e > 2e-6 {
-			t.Fatalf("n=%d: %v, want %v", n, got, want)
+		x := randHalf(rng, tensor.BF16, n)
+		var got [4]float32
+		dotBF16Pairs4(&w, x, &got)
+		for r := range w {
+			want := 0.0
+			for i := range x {
+				want += float64(tensor.BF16ToF32(w[r][i])) * float64(tensor.BF16ToF32(x[i]))
+			}
+			if e := relErr(float64(got[r]), want, math.Sqrt(float64(n))+1); e > 2e-6 {
+				t.Fatalf("n=%d row %d: %v, want %v", n, r, got[r], want)
+			}
+			alone := [4][]uint16{w[r], w[r], w[r], w[r]}
+			var one [4]float32
+			dotBF16Pairs4(&alone, x, &one)
+			if math.Float32bits(one[r]) != math.Float32bits(got[r]) {
+				t.Fatalf("n=%d row %d: %v alone, %v with other rows", n, r, one[r], got[r])
+			}
 		}
 	}
 }
