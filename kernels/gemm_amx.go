@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/golora/golora/tensor"
@@ -247,12 +248,23 @@ func narrowBF16Generic(dst []uint16, src []float32) {
 
 // packPairRows writes n rows of src (stride ld, k values each, rounded to
 // bf16) as the 16 columns of a B operand: dst[q*32+2i+e] = src[i][2q+e].
-// Columns n..15 and depths past k are zero; len(dst)/32 pairs deep.
+// Columns n..15 and depths past k are zero; len(dst)/32 pairs deep. A row
+// is rounded into a buffer at once (narrowBF16) and its pairs then moved
+// as 32-bit words.
 func packPairRows(dst []uint16, src []float32, ld, n, k int) {
 	clear(dst)
+	kw := (k + 1) / 2
+	tp := getBuf(kw)
+	defer putBuf(tp)
+	tmp := *tp
+	t16, d32 := u16(tmp), unsafe.Slice((*uint32)(unsafe.Pointer(&dst[0])), len(dst)/2)
 	for i := 0; i < n; i++ {
-		for p, v := range src[i*ld : i*ld+k] {
-			dst[p/2*32+2*i+p&1] = tensor.F32ToBF16(v)
+		if k%2 == 1 {
+			t16[k] = 0 // an odd depth's last pair ends in zero
+		}
+		narrowBF16(t16, src[i*ld:i*ld+k])
+		for q, w := range tmp {
+			d32[q*16+i] = math.Float32bits(w)
 		}
 	}
 }
