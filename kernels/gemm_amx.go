@@ -114,18 +114,17 @@ const amxChunk, amxRows = 256, 256
 // in place and paired A's values with zeros instead: half of every
 // TDPBF16PS was wasted, and a 64-row dx ran at half the forward's speed.)
 //
-// Goroutines split the depth K into chunks: each packs its chunks and sums
-// their products into an accumulator of its own, and the accumulators are
-// added into C at the end. So the extra memory is M·N + 256·(M + N) floats
-// per goroutine (about) whatever K is (the lm head's dx has K = 50257), not A's
-// whole bf16 form.
+// Goroutines split the depth K into equal shares, in chunks: each packs its
+// chunks and sums their products into an accumulator of its own, and the
+// accumulators are added into C at the end. So the extra memory is about
+// M·N + 128·(M + N) floats per goroutine whatever K is (the lm head's dx
+// has K = 50257), not A's whole bf16 form.
 func (g *gemm) amxBackward(threads int) {
 	M, N, K := g.M, g.N, g.K
 	mp, np := roundUp(M, 32), roundUp(N, 32)
-	// Chunks small enough for every goroutine to get two, at least 64 deep.
-	chunk := min(amxChunk, max(64, roundUp((K+2*threads-1)/(2*threads), amxDepth)))
-	chunks := (K + chunk - 1) / chunk
-	threads = max(1, min(threads, chunks))
+	// An equal share of the depth per goroutine (at least 64), in chunks.
+	threads = max(1, min(threads, K/64))
+	const chunk = amxChunk
 	// A block's halves (chunk/2 rows of 16 pairs), 64 bytes apart more
 	// than their size (packPairBlocks).
 	half := chunk*16 + 32
@@ -135,9 +134,9 @@ func (g *gemm) amxBackward(threads int) {
 		accs[t] = bp
 		acc := (*bp)[:mp*np]
 		as, bs := u16((*bp)[mp*np:mp*np+mp*chunk/2]), u16((*bp)[mp*np+mp*chunk/2:])
-		for c := t * chunks / threads; c < (t+1)*chunks/threads; c++ {
-			k0 := c * chunk
-			rows := min(chunk, K-k0)
+		lo, hi := t*K/threads, (t+1)*K/threads
+		for k0 := lo; k0 < hi; k0 += chunk {
+			rows := min(chunk, hi-k0)
 			kd := roundUp(rows, amxDepth)
 			for m := 0; m < mp; m++ {
 				row := as[m*chunk : m*chunk+kd]
@@ -149,7 +148,7 @@ func (g *gemm) amxBackward(threads int) {
 				clear(row[rows:])
 			}
 			packPairBlocks(bs, g.bh[k0*g.ldb:], g.ldb, rows, N, half)
-			load := c != t*chunks/threads
+			load := k0 != lo
 			for i0 := 0; i0 < mp; i0 += amxRows {
 				blocks := min(amxRows, mp-i0) / 32
 				for jb := 0; jb < np/32; jb++ {
