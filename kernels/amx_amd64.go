@@ -14,6 +14,9 @@ import (
 func amxBF16Tile(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, bhalf int, c *float32, ldc int, kb int, load int, n int, ainc int, binc int, cinc int)
 
 //go:noescape
+func amxBF16Tile16(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, c *float32, ldc int, kb int, n int, ainc int, cinc int)
+
+//go:noescape
 func pairRowsBF16(dst *uint16, hstride int, bstride int, r0 *uint16, r1 *uint16, n int)
 
 //go:noescape
@@ -65,6 +68,15 @@ func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, k
 		panic("kernels: amxTile operands out of range")
 	}
 	amxBF16Tile(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), 2*bhalf, &c[0], 4*ldc, kb, b2i(load), r.n, 2*r.ainc, 2*r.binc, 4*r.cinc)
+}
+
+// amxTile16 is amxBF16Tile16 with its bounds checked; strides and steps
+// count elements.
+func amxTile16(a []uint16, lda int, b []uint16, c []float32, ldc int, kb int, r amxBlocks) {
+	if kb < 1 || !r.fits(len(a), 31*lda+32*kb, r.ainc) || len(b) < 512*kb || !r.fits(len(c), 31*ldc+16, r.cinc) {
+		panic("kernels: amxTile16 operands out of range")
+	}
+	amxBF16Tile16(&amxCfg, unsafe.Pointer(&a[0]), 2*lda, unsafe.Pointer(&b[0]), &c[0], 4*ldc, kb, r.n, 2*r.ainc, 4*r.cinc)
 }
 
 func b2i(b bool) int {

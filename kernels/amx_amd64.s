@@ -100,6 +100,57 @@ loop:
 	TILERELEASE
 	RET
 
+// func amxBF16Tile16(cfg *[64]byte, a unsafe.Pointer, lda int, b unsafe.Pointer, c *float32, ldc int, kb int, n int, ainc int, cinc int)
+//
+// amxBF16Tile for one 16-column B operand (at most 16 rows of the
+// activations: decode): per block, C (32 rows of 16 float32, row stride
+// ldc bytes: tmm0 rows 0-15, tmm2 rows 16-31) = A·B, two TDPBF16PS per
+// step instead of four. B is the same for every block (kb 1 KiB tiles).
+TEXT ·amxBF16Tile16(SB), NOSPLIT, $0-80
+	MOVQ cfg+0(FP), AX
+	LDTILECFG_AX
+	MOVQ a+8(FP), R10
+	MOVQ c+32(FP), R12
+	MOVQ n+56(FP), R13
+
+block16:
+	TILEZERO(0xC0)
+	TILEZERO(0xD0)
+	MOVQ R10, SI
+	MOVQ lda+16(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	MOVQ b+24(FP), AX
+	MOVQ $64, DX
+	MOVQ kb+48(FP), R9
+
+loop16:
+	TILELOADD; BYTE $0x24; BYTE $0x0E // tmm4 = A rows 0-15  (SI+CX)
+	TILELOADD; BYTE $0x2C; BYTE $0x0F // tmm5 = A rows 16-31 (DI+CX)
+	TILELOADD; BYTE $0x34; BYTE $0x10 // tmm6 = B (AX+DX)
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4 // TDPBF16PS tmm0, tmm4, tmm6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD5 // TDPBF16PS tmm2, tmm5, tmm6
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $1024, AX
+	DECQ R9
+	JNZ  loop16
+
+	MOVQ R12, SI
+	MOVQ ldc+40(FP), CX
+	MOVQ CX, DI
+	SHLQ $4, DI
+	ADDQ SI, DI
+	TILESTORED; BYTE $0x04; BYTE $0x0E // tmm0 (SI+CX)
+	TILESTORED; BYTE $0x14; BYTE $0x0F // tmm2 (DI+CX)
+	ADDQ ainc+64(FP), R10
+	ADDQ cinc+72(FP), R12
+	DECQ R13
+	JNZ  block16
+	TILERELEASE
+	RET
+
 // Word indices for VPERMI2W interleaving two 32-word rows r0 (indices
 // 0-31) and r1 (32-63): the first 64 bytes give (r0[j], r1[j]) for j < 16,
 // the next for 16 <= j < 32.

@@ -9,6 +9,10 @@ func amxTile(a []uint16, lda int, b []uint16, bhalf int, c []float32, ldc int, k
 	panic("kernels: AMX is not available")
 }
 
+func amxTile16(a []uint16, lda int, b []uint16, c []float32, ldc int, kb int, r amxBlocks) {
+	panic("kernels: AMX is not available")
+}
+
 func narrowBF16(dst []uint16, src []float32) { narrowBF16Generic(dst[:len(src)], src) }
 
 func pairRows(d []uint16, half, block int, r0, r1 []uint16, n int) int { return 0 }

@@ -53,7 +53,9 @@ func (g *gemm) amx(threads int) {
 }
 
 // amxForward computes C = A·Bᵀ + beta*C with B (N×K) read in place as the A
-// operand of the tiles, 32 rows of B against 32 rows of A per block.
+// operand of the tiles, 32 rows of B against 32 rows of A per block, or,
+// for at most 16 rows of A (decode), against one 16-column operand, 8 blocks
+// of B's rows per kernel call (amxGroup).
 func (g *gemm) amxForward(threads int) {
 	M, N, K := g.M, g.N, g.K
 	kp := roundUp(K, amxDepth)
@@ -72,33 +74,50 @@ func (g *gemm) amxForward(threads int) {
 	})
 	jBlocks := (N + 31) / 32
 	direct := K%amxDepth == 0
+	narrow := M <= 16
 	work := func(t int) {
-		bp := getBuf(mPanels*32*32 + 16*kp)
+		bp := getBuf(max(mPanels, amxGroup)*32*32 + 16*kp)
 		defer putBuf(bp)
-		scratch, wpad := (*bp)[:mPanels*32*32], u16((*bp)[mPanels*32*32:])
-		for jb := t * jBlocks / threads; jb < (t+1)*jBlocks/threads; jb++ {
+		scratch, wpad := (*bp)[:max(mPanels, amxGroup)*32*32], u16((*bp)[max(mPanels, amxGroup)*32*32:])
+		for jb, hi := t*jBlocks/threads, (t+1)*jBlocks/threads; jb < hi; {
 			j0 := 32 * jb
-			rows := min(32, N-j0)
 			a, lda := g.bh[j0*g.ldb:], g.ldb
-			if rows < 32 || !direct {
+			n := 1 // blocks of B's rows in this call
+			if full := (N - j0) / 32; direct && full > 0 {
+				n = min(hi-jb, full, amxGroup)
+			} else {
 				// Rows past N or a depth past K would read outside B (or
 				// other values, possibly not finite): copy, zero-padded.
 				clear(wpad)
-				for j := 0; j < rows; j++ {
+				for j := 0; j < min(32, N-j0); j++ {
 					copy(wpad[j*kp:j*kp+K], g.bh[(j0+j)*g.ldb:])
 				}
 				a, lda = wpad, kp
 			}
+			if narrow {
+				amxTile16(a, lda, xs, scratch, 32, kp/amxDepth, amxBlocks{n, 32 * lda, 0, 32 * 32})
+				for b := range n {
+					transposeBlock(g.C[j0+32*b:], g.ldc, scratch[b*32*32:], M, min(32, N-j0-32*b), g.beta != 0)
+				}
+				jb += n
+				continue
+			}
 			amxTile(a, lda, xs, 16*kp, scratch, 32, kp/amxDepth, false, amxBlocks{mPanels, 0, 32 * kp, 32 * 32})
 			// Block p of scratch is C's rows 32p.. and columns j0.., transposed.
 			for p := 0; p < mPanels; p++ {
-				transposeBlock(g.C[32*p*g.ldc+j0:], g.ldc, scratch[p*32*32:], min(32, M-32*p), rows, g.beta != 0)
+				transposeBlock(g.C[32*p*g.ldc+j0:], g.ldc, scratch[p*32*32:], min(32, M-32*p), min(32, N-j0), g.beta != 0)
 			}
+			jb++
 		}
 	}
 	threads = max(1, min(threads, jBlocks))
 	Run(threads, work)
 }
+
+// amxGroup is the number of 32-row blocks of B one narrow forward kernel
+// call covers: loading the tile configuration costs about as much as 8
+// TDPBF16PS, and a decode does only 2 per 32-deep step of a block.
+const amxGroup = 8
 
 // amxBackward works on chunks of at most amxChunk rows of B (depths) and
 // blocks of amxRows rows of A: a chunk's B tiles (amxChunk·N bf16: 384 KiB

@@ -46,6 +46,8 @@ func (g *gemm) runRows() {
 	switch {
 	case g.bh != nil && small:
 		g.halfGeneric()
+	case g.bh != nil && g.bdt == tensor.BF16 && useAMX:
+		g.amx(threads) // as run: a row's tile sums do not depend on the others
 	case g.bh != nil:
 		g.gemvHalf(threads)
 	case small:

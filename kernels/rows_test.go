@@ -236,7 +236,8 @@ func TestRowsIndependentOfM(t *testing.T) {
 // bit, for both dtypes on every path, and the float64 product of the
 // rounded operands within rounding.
 func TestGemmHalfRowsMatchesSingleRow(t *testing.T) {
-	shapes := [][3]int{{1, 7, 5}, {3, 40, 50}, {6, 97, 33}, {9, 173, 67}, {8, 130, 768}}
+	// The last two have more rows than one AMX operand (16) and block (32).
+	shapes := [][3]int{{1, 7, 5}, {3, 40, 50}, {6, 97, 33}, {9, 173, 67}, {8, 130, 768}, {17, 64, 96}, {37, 70, 64}}
 	defer SetThreads(Threads())
 	rng := rand.New(rand.NewPCG(9, 10))
 	halfPaths(t, func(t *testing.T) {

@@ -82,10 +82,10 @@ func (g *gemm) run(threads int) {
 	switch {
 	case g.bh != nil && work < smallWork:
 		g.halfGeneric()
+	case g.bh != nil && g.bdt == tensor.BF16 && useAMX && (g.transB || g.M > gemvRows):
+		g.amx(threads) // decode rows too: see amxForward
 	case g.bh != nil && g.M <= gemvRows:
 		g.gemvHalf(threads)
-	case g.bh != nil && g.bdt == tensor.BF16 && useAMX:
-		g.amx(threads)
 	case work < smallWork:
 		sgemmGeneric(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc)
 	case g.M <= gemvRows:
