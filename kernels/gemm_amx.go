@@ -63,10 +63,16 @@ func (g *gemm) amxForward(threads int) {
 	xp := getBuf(mPanels * 16 * kp)
 	defer putBuf(xp)
 	xs := u16(*xp)
-	// Each 32-row panel of A as two 16-column B operands (pairs of depths).
+	// Each 32-row panel of A as two 16-column B operands (pairs of depths),
+	// one when there are at most 16 rows (narrow).
+	narrow := M <= 16
+	halves := 2
+	if narrow {
+		halves = 1
+	}
 	For(mPanels, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
-			for h := 0; h < 2; h++ {
+			for h := 0; h < halves; h++ {
 				m0 := 32*p + 16*h
 				packPairRows(xs[(2*p+h)*16*kp:(2*p+h+1)*16*kp], g.A[min(m0, M-1)*g.lda:], g.lda, max(0, min(16, M-m0)), K)
 			}
@@ -74,7 +80,6 @@ func (g *gemm) amxForward(threads int) {
 	})
 	jBlocks := (N + 31) / 32
 	direct := K%amxDepth == 0
-	narrow := M <= 16
 	work := func(t int) {
 		bp := getBuf(max(mPanels, amxGroup)*32*32 + 16*kp)
 		defer putBuf(bp)
