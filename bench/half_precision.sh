@@ -9,11 +9,15 @@
 # Usage: bench/half_precision.sh rss|speed     (THREADS=2 ROUNDS=5)
 #        GOLORA_BIN=./golora PYTHON=python3 bench/half_precision.sh speed
 #        SHAPES=gpt2 bench/half_precision.sh speed  (one shape)
-# Sizes are small (SEQ, BATCH, PROMPT, NEW) so a loaded machine finishes.
+#        STEPS=3 bench/half_precision.sh speed  (timed training steps per run)
+# Sizes are small (SEQ, BATCH, PROMPT, NEW, STEPS) so a loaded machine
+# finishes. Run it alone: other work on the machine, even on other cores,
+# shares its memory bandwidth and L3, which the bf16 runs (less arithmetic
+# per byte read) feel more than the f32 ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-5} OUT=${OUT:-/tmp/golora-bench}
-SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-16}
+SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-16} STEPS=${STEPS:-1}
 mkdir -p "$OUT"
 # GOLORA_BIN: a prebuilt binary (a machine without Go); PYTHON: the
 # interpreter that has torch (Debian's by default).
@@ -51,7 +55,7 @@ speed)
 	for r in $(seq "$ROUNDS"); do
 		for shape in ${SHAPES:-gpt2 llama}; do
 			for dt in f32 bf16; do
-				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps 1 --warmup-steps 1 --targets q,v --threads "$THREADS")
+				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps "$STEPS" --warmup-steps 1 --targets q,v --threads "$THREADS")
 				echo "{\"part\":\"train\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
 				j=$("$GOLORA" bench generate --arch $shape --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
 				echo "{\"part\":\"generate\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
