@@ -6,7 +6,12 @@
 # autocast bf16 ROUNDS times (part speed). Prints JSON lines to
 # $OUT/half_*.jsonl and a min/median/max summary.
 #
-# Usage: bench/half_precision.sh rss|speed     (THREADS=2 ROUNDS=5)
+# Part cpu: CPU seconds per training step and per decoded token on one
+# thread (the total of the timed phase's CPU profile, which needs `go tool
+# pprof`), f32/bf16 alternating: on a shared machine steadier than
+# tokens/s, which other processes' share of the cores decides.
+#
+# Usage: bench/half_precision.sh rss|speed|cpu     (THREADS=2 ROUNDS=5)
 #        GOLORA_BIN=./golora PYTHON=python3 bench/half_precision.sh speed
 #        SHAPES=gpt2 bench/half_precision.sh speed  (one shape)
 #        STEPS=3 bench/half_precision.sh speed  (timed training steps per run)
@@ -92,6 +97,40 @@ print(f"| torch gpt2 autocast bf16 / off train tok/s | {ratio('torch', 'gpt2', '
 g = get("train", "gpt2", "bf16", "tokens_per_s"); t = get("torch", "gpt2", "bf16", "tok_per_s_median")
 rs = sorted(g[k] / t[k] for k in g if k in t)
 print(f"| golora bf16 / torch autocast bf16, gpt2 train tok/s | {min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f} |")
+PY
+	;;
+cpu)
+	res=$OUT/half_cpu.jsonl
+	: >"$res"
+	# Seconds of samples in a CPU profile.
+	total() { go tool pprof -top "$GOLORA" "$1" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)\(m*s\).*/\1 \2/p' | awk '{print ($2 == "ms") ? $1 / 1000 : $1}'; }
+	echo "load before: $(load)" >&2
+	for r in $(seq "$ROUNDS"); do
+		for shape in ${SHAPES:-gpt2 llama}; do
+			for dt in f32 bf16; do
+				"$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps "$STEPS" --warmup-steps 1 --targets q,v --threads 1 --cpuprofile "$OUT/cpu.prof" >/dev/null
+				t=$(total "$OUT/cpu.prof")
+				"$GOLORA" bench generate --arch $shape --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads 1 --cpuprofile "$OUT/cpu.prof" >/dev/null
+				d=$(total "$OUT/cpu.prof")
+				echo "{\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"train_cpu_s_per_step\":$(awk -v t="$t" -v n="$STEPS" 'BEGIN{print t / n}'),\"decode_cpu_ms_per_token\":$(awk -v d="$d" -v n="$NEW" 'BEGIN{print 1000 * d / n}')}" | tee -a "$res" >&2
+			done
+		done
+	done
+	echo "load after: $(load)" >&2
+	"$PYTHON" - "$res" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def ratio(shape, key):
+    by = {}
+    for r in rows:
+        if r["shape"] == shape:
+            by.setdefault(r["round"], {})[r["dtype"]] = r[key]
+    rs = sorted(v["f32"] / v["bf16"] for v in by.values() if "f32" in v and "bf16" in v and v["bf16"] > 0)
+    return f"{min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f}"
+print("| shape | f32/bf16 train CPU s per step | f32/bf16 decode CPU ms per token |")
+print("| --- | --- | --- |")
+for s in sorted({r["shape"] for r in rows}):
+    print(f"| {s} | {ratio(s, 'train_cpu_s_per_step')} | {ratio(s, 'decode_cpu_ms_per_token')} |")
 PY
 	;;
 esac
