@@ -11,7 +11,6 @@ import (
 
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
-	"github.com/golora/golora/model/embedded"
 	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/tokenizer"
 )
@@ -119,46 +118,22 @@ func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writ
 	return err
 }
 
-// attachAdapters loads one or more adapter folders saved by golora train or
-// PEFT (comma-separated) onto m and activates them all; it returns nil when
-// dirs is empty.
+// attachAdapters attaches the comma-separated adapter folders dirs to m
+// (lora.Attach, checking the base each records against where m was loaded
+// from) and prints the warnings; it returns nil when dirs is empty.
 func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 	if dirs == "" {
 		return nil, nil
 	}
-	m.SetTrainable(nil)
-	lm := lora.ForModel(m)
-	var active []string
-	for i, dir := range strings.Split(dirs, ",") {
-		name := lora.DefaultName
-		if i > 0 {
-			name = fmt.Sprintf("adapter%d", i)
-		}
-		names, err := lm.LoadDir(dir, name, m)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if c := lm.Config(n); c != nil {
-				for _, w := range c.Warnings {
-					fmt.Fprintf(os.Stderr, "golora: adapter %s: %s\n", dir, w)
-				}
-				if path, ok := loadedFrom[m]; ok {
-					if w := lora.BaseMismatch(c.BaseModelNameOrPath, dir, path, embedded.Name); w != "" {
-						fmt.Fprintf(os.Stderr, "golora: warning: adapter %s: %s\n", dir, w)
-					}
-				}
-			}
-		}
-		active = append(active, names...)
+	var base *string
+	if path, ok := loadedFrom[m]; ok {
+		base = &path
 	}
-	if len(active) > 0 {
-		if err := lm.SetActive(active...); err != nil {
-			return nil, err
-		}
+	lm, warnings, err := lora.Attach(m, strings.Split(dirs, ","), base)
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "golora: warning: %s\n", w)
 	}
-	lm.SetTrain(false)
-	return lm, nil
+	return lm, err
 }
 
 // benchDType is --base-dtype for a random benchmark model: the dtype its
