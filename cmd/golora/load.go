@@ -96,9 +96,9 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 
 // saveTokenizer writes tok, the tokenizer loadTokenizer found for
 // (modelPath, tokPath), into dir, so that a model saved there works as
-// --model with nothing else (tokenizer.CopyFiles, CopyForModel). A
-// tokenizer read from a GGUF file has no files; that gets a note on w.
-func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writer) error {
+// --model with nothing else (tokenizer.CopyFiles, CopyForModel; a GGUF
+// file's tokenizer is written as tokenizer.json).
+func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full) error {
 	if tok == nil {
 		return nil // the model has none and none was given
 	}
@@ -110,12 +110,7 @@ func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writ
 	if err != nil {
 		return err
 	}
-	err = copyFrom(dir, src)
-	if errors.Is(err, tokenizer.ErrNoFiles) {
-		fmt.Fprintf(w, "golora: note: %v; %s has no tokenizer files (use it with --tokenizer)\n", err, dir)
-		return nil
-	}
-	return err
+	return copyFrom(dir, src)
 }
 
 // attachAdapters attaches the comma-separated adapter folders dirs to m

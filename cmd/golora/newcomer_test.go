@@ -236,6 +236,40 @@ func TestOutputsCarryTokenizer(t *testing.T) {
 	}
 }
 
+// TestGGUFMergeCarriesTokenizer: merging an adapter into a .gguf base writes
+// the GGUF's embedded tokenizer as tokenizer.json and tokenizer_config.json,
+// so `golora generate --model OUT` prints what the adapted GGUF model does.
+func TestGGUFMergeCarriesTokenizer(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "base.gguf")
+	runGolora(t, "export", "gguf", "--model=", "--out", base)
+	m, err := model.Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := lora.ForModel(m)
+	lc := lora.DefaultConfig()
+	lc.TargetModules = lora.List("q_proj", "v_proj")
+	if err := lm.Add(lora.DefaultName, lc, "false", 3); err != nil { // non-zero B: the merge changes the text
+		t.Fatal(err)
+	}
+	adapter := t.TempDir()
+	if err := lm.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model", base, "--adapter", adapter, "--out", merged)
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(merged, f)); err != nil {
+			t.Errorf("merged GGUF model: %v", err)
+		}
+	}
+	gen := []string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "20"}
+	want := runGolora(t, append(gen, "--model", base, "--adapter", adapter)...)
+	if got := runGolora(t, append(gen, "--model", merged)...); got != want || !strings.HasPrefix(got, "Once upon a time") {
+		t.Errorf("generate --model MERGED = %q, want the adapted GGUF model's %q", got, want)
+	}
+}
+
 // TestTrainTokenizerFlag: a model without a tokenizer trains on (and golora
 // data checks) input_ids records with none, refuses text naming --tokenizer, and trains on text
 // with --tokenizer, whose files its --method full output then carries.

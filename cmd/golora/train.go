@@ -86,7 +86,7 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 		return err
 	}
 	if cfg.Method == "full" { // the result is a model folder: usable as --model as it is
-		return saveTokenizer(cfg.Out, cfg.Model, cfg.Tokenizer, tok, cmd.ErrOrStderr())
+		return saveTokenizer(cfg.Out, cfg.Model, cfg.Tokenizer, tok)
 	}
 	return nil
 }
