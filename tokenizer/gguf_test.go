@@ -1,9 +1,13 @@
 package tokenizer
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,10 +34,10 @@ func ggufRoundTrip(t *testing.T, tok Full) Full {
 	return back
 }
 
-// ggufFilesRoundTrip writes t's GGUF tokenizer keys to a file, copies its
+// ggufFolder writes t's GGUF tokenizer keys to a file and copies its
 // tokenizer into a folder (CopyFiles: tokenizer.json and
-// tokenizer_config.json) and loads it from there.
-func ggufFilesRoundTrip(t *testing.T, tok Full) Full {
+// tokenizer_config.json), which it returns.
+func ggufFolder(t *testing.T, tok Full) string {
 	t.Helper()
 	kv, err := GGUFMetadata(tok)
 	if err != nil {
@@ -47,7 +51,13 @@ func ggufFilesRoundTrip(t *testing.T, tok Full) Full {
 	if err := CopyFiles(dir, p); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadFull(dir)
+	return dir
+}
+
+// ggufFilesRoundTrip loads t back from the folder ggufFolder writes.
+func ggufFilesRoundTrip(t *testing.T, tok Full) Full {
+	t.Helper()
+	back, err := LoadFull(ggufFolder(t, tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,5 +147,67 @@ func TestGGUFTokenizerErrors(t *testing.T) {
 		if _, err := LoadFull(p); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "t.gguf") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestGGUFFilesTransformersJS: the tokenizer.json and tokenizer_config.json
+// written from a GGUF file load in transformers.js (@lenml/tokenizers, the
+// JavaScript port of transformers' tokenizers; tools/tokref/encode.mjs) and
+// encode as the GGUF's tokenizer does: the embedded SentencePiece vocabulary
+// converted to BPE, and GPT-2's byte-level BPE.
+func TestGGUFFilesTransformersJS(t *testing.T) {
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "tools", "tokref", "node_modules", "@lenml", "tokenizers", "package.json")); err != nil {
+		skipOrFail(t, "@lenml/tokenizers absent: run tools/tokref/setup.sh (needs node and npm)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "node is not installed")
+	}
+	alice, err := os.ReadFile(filepath.Join("testdata", "alice.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := append([]string{"Once upon a time"}, strings.SplitAfter(string(alice[:6000]), "\n")...)
+	texts = append(texts, " ", "  leading spaces", "emoji 🦙 and ünïcode, tabs\tand\r\nCRLF", "12345 numbers 3.14")
+	in, err := json.Marshal(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spm, err := ParseLlama2C(embedded.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, orig := range map[string]func() Full{"embedded": func() Full { return spm }, "gpt2": func() Full { return npmTokenizer(t, "gpt2") }} {
+		t.Run(name, func(t *testing.T) {
+			tok := orig()
+			cmd := exec.Command(node, filepath.Join(root, "tools", "tokref", "encode.mjs"), ggufFolder(t, tok))
+			cmd.Stdin = bytes.NewReader(in)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("encode.mjs: %v\n%s", err, stderr.String())
+			}
+			var got struct {
+				IDs         [][]int `json:"ids"`
+				WithSpecial []int   `json:"with_special"`
+			}
+			if err := json.Unmarshal(out, &got); err != nil || len(got.IDs) != len(texts) {
+				t.Fatalf("encode.mjs output %.200s: %v", out, err)
+			}
+			for i, s := range texts {
+				if want := tok.Encode(s); !slices.Equal(got.IDs[i], want) && !(len(want) == 0 && len(got.IDs[i]) == 0) {
+					t.Fatalf("transformers.js encodes %q as %v, golora as %v", s, got.IDs[i], want)
+				}
+			}
+			want := tok.Encode(texts[0])
+			if tok.AddBOS() {
+				want = append([]int{tok.BOS()}, want...)
+			}
+			if !slices.Equal(got.WithSpecial, want) {
+				t.Errorf("with special tokens transformers.js gives %v, golora %v", got.WithSpecial, want)
+			}
+		})
 	}
 }
