@@ -15,9 +15,8 @@ import (
 	"github.com/golora/golora/model/embedded"
 )
 
-// ggufRoundTrip writes t's GGUF tokenizer keys to a file and reads the
-// tokenizer back from it.
-func ggufRoundTrip(t *testing.T, tok Full) Full {
+// ggufFile writes tok's GGUF tokenizer keys to a file and returns its path.
+func ggufFile(t *testing.T, tok Full) string {
 	t.Helper()
 	kv, err := GGUFMetadata(tok)
 	if err != nil {
@@ -27,28 +26,26 @@ func ggufRoundTrip(t *testing.T, tok Full) Full {
 	if err := gguf.Write(p, kv, nil); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadFull(p)
+	return p
+}
+
+// ggufRoundTrip reads tok back from the GGUF file ggufFile writes.
+func ggufRoundTrip(t *testing.T, tok Full) Full {
+	t.Helper()
+	back, err := LoadFull(ggufFile(t, tok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return back
 }
 
-// ggufFolder writes t's GGUF tokenizer keys to a file and copies its
-// tokenizer into a folder (CopyFiles: tokenizer.json and
-// tokenizer_config.json), which it returns.
+// ggufFolder copies the tokenizer of the GGUF file ggufFile writes into a
+// folder (CopyFiles: tokenizer.json and tokenizer_config.json), which it
+// returns.
 func ggufFolder(t *testing.T, tok Full) string {
 	t.Helper()
-	kv, err := GGUFMetadata(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "tok.gguf")
-	if err := gguf.Write(p, kv, nil); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := CopyFiles(dir, p); err != nil {
+	if err := CopyFiles(dir, ggufFile(t, tok)); err != nil {
 		t.Fatal(err)
 	}
 	return dir
