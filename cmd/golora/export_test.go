@@ -39,13 +39,8 @@ func TestExportGGUF(t *testing.T) {
 	runGolora(t, "export", "gguf", "--model=", "--adapter", adapter, "--out", merged)
 	runGolora(t, "export", "gguf", "--model=", "--adapter", adapter, "--lora-only", "--out", only)
 
-	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "32"}
-	if a, b := runGolora(t, append([]string{"generate", "--model="}, args...)...), runGolora(t, append([]string{"generate", "--model", base}, args...)...); a != b {
-		t.Errorf("generate on the exported GGUF:\n%q\nembedded:\n%q", b, a)
-	}
-	if a, b := runGolora(t, append([]string{"generate", "--model=", "--adapter", adapter}, args...)...), runGolora(t, append([]string{"generate", "--model", merged}, args...)...); a != b {
-		t.Errorf("generate on the merged GGUF:\n%q\nwith the adapter:\n%q", b, a)
-	}
+	sameGenerate(t, 32, []string{"--model="}, []string{"--model", base})
+	sameGenerate(t, 32, []string{"--model=", "--adapter", adapter}, []string{"--model", merged})
 	if out := runGolora(t, "inspect", merged); !strings.Contains(out, "gguf") || !strings.Contains(out, "blk.0.attn_q.weight") {
 		t.Errorf("inspect output:\n%s", out)
 	}

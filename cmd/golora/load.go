@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/tensor"
@@ -92,6 +93,15 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 		return nil, nil
 	}
 	return tok, err
+}
+
+// dataEncoder is tok for data.Load: nil when the model has no tokenizer
+// (input_ids records only), not a nil tokenizer inside the interface.
+func dataEncoder(tok tokenizer.Full) data.Encoder {
+	if tok == nil {
+		return nil
+	}
+	return tok
 }
 
 // saveTokenizer writes tok, the tokenizer loadTokenizer found for

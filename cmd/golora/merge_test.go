@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +44,20 @@ func resetFlags() {
 		}
 	}
 	walk(rootCmd)
+}
+
+// sameGenerate checks that golora generate writes the same greedy text (from
+// "Once upon a time", at most maxTokens tokens) with the model arguments got
+// as with want, e.g. a merged folder and its base with the adapter, and
+// returns that text.
+func sameGenerate(t *testing.T, maxTokens int, want, got []string) string {
+	t.Helper()
+	gen := []string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", strconv.Itoa(maxTokens)}
+	a := runGolora(t, append(slices.Clone(gen), want...)...)
+	if b := runGolora(t, append(slices.Clone(gen), got...)...); b != a {
+		t.Errorf("generate %s:\n%q\nwant the text of generate %s:\n%q", strings.Join(got, " "), b, strings.Join(want, " "), a)
+	}
+	return a
 }
 
 // runGolora executes one command line on rootCmd, from default flags, and
@@ -173,12 +189,7 @@ func TestMergeEmbedded(t *testing.T) {
 	if maxDiff > 1e-5*maxAbs {
 		t.Errorf("merged logits differ from adapted ones by %g (max |logit| %g)", maxDiff, maxAbs)
 	}
-	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "24"}
-	a := runGolora(t, append([]string{"generate", "--model=", "--adapter", adapter}, args...)...)
-	b := runGolora(t, append([]string{"generate", "--model", out, "--adapter="}, args...)...)
-	if a != b {
-		t.Errorf("generate on the merged folder:\n%q\nwith the adapter:\n%q", b, a)
-	}
+	sameGenerate(t, 24, []string{"--model=", "--adapter", adapter}, []string{"--model", out, "--adapter="})
 }
 
 // TestEvalTextRecords: a {"text"} record is scored as BOS + text + EOS,

@@ -166,17 +166,11 @@ func MaxAbs[F float32 | float64](x []F) float64 {
 // step h (1e-6 suits O(1) inputs in float64). x is perturbed in place and
 // restored.
 func NumGrad(f func(x []float64) float64, x []float64, h float64) []float64 {
-	g := make([]float64, len(x))
-	for i := range x {
-		x0 := x[i]
-		x[i] = x0 + h
-		fp := f(x)
-		x[i] = x0 - h
-		fm := f(x)
-		x[i] = x0
-		g[i] = (fp - fm) / (2 * h)
+	idx := make([]int, len(x))
+	for i := range idx {
+		idx[i] = i
 	}
-	return g
+	return NumGradAt(f, x, h, idx)
 }
 
 // NewRand returns a deterministic generator for test data.
