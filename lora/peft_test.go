@@ -139,14 +139,7 @@ func TestPEFTFeatureFixtures(t *testing.T) {
 				t.Errorf("merged model tied %v, reference %v", m.Config().Tied(), ref.MergedTied)
 			}
 			checkMerged(t, m, name, ref)
-			out := t.TempDir()
-			if err := m.SaveHF(out); err != nil {
-				t.Fatal(err)
-			}
-			mm, err := model.Load(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mm := savedAndLoaded(t, m)
 			if l := mm.Loss(ids, targets, B, T); math.Abs(l-ref.MergedLoss) > 1e-6 {
 				t.Errorf("reloaded merged loss %.9f, reference %.9f", l, ref.MergedLoss)
 			}
@@ -325,14 +318,7 @@ func TestPEFTFeatureRoundTrip(t *testing.T) {
 			if err := lm2.MergeAndUnload(true); err != nil {
 				t.Fatal(err)
 			}
-			out := t.TempDir()
-			if err := m2.SaveHF(out); err != nil {
-				t.Fatal(err)
-			}
-			mm, err := model.Load(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mm := savedAndLoaded(t, m2)
 			if l := mm.Loss(ids, targets, B, T); math.Abs(l-loss) > 1e-5 {
 				t.Errorf("merged checkpoint loss %.9f, adapter %.9f", l, loss)
 			}
@@ -422,6 +408,19 @@ func TestGPT2EmbeddingAndHead(t *testing.T) {
 	if err := lm.MergeAndUnload(true); err != nil {
 		t.Fatal(err)
 	}
+	mm := savedAndLoaded(t, m)
+	if mm.Config().Tied() {
+		t.Error("merged GPT-2 is still tied")
+	}
+	if got := mm.Loss(ids, targets, 1, len(ids)); math.Abs(got-want) > 1e-5 {
+		t.Errorf("merged GPT-2 loss %.7f, adapted %.7f", got, want)
+	}
+}
+
+// savedAndLoaded writes m as a Hugging Face folder (SaveHF) and loads it
+// back.
+func savedAndLoaded(t *testing.T, m model.Model) model.Model {
+	t.Helper()
 	out := t.TempDir()
 	if err := m.SaveHF(out); err != nil {
 		t.Fatal(err)
@@ -430,10 +429,5 @@ func TestGPT2EmbeddingAndHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mm.Config().Tied() {
-		t.Error("merged GPT-2 is still tied")
-	}
-	if got := mm.Loss(ids, targets, 1, len(ids)); math.Abs(got-want) > 1e-5 {
-		t.Errorf("merged GPT-2 loss %.7f, adapted %.7f", got, want)
-	}
+	return mm
 }

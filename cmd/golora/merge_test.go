@@ -46,6 +46,27 @@ func resetFlags() {
 	walk(rootCmd)
 }
 
+// savedLoRA adds an adapter of cfg with random A and B (init "false", so a
+// merge has something to show) to the embedded model and saves it; it
+// returns the adapted model and the adapter folder.
+func savedLoRA(t *testing.T, cfg *lora.Config) (model.Model, string) {
+	t.Helper()
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := lora.ForModel(m)
+	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
+		t.Fatal(err)
+	}
+	lm.SetTrain(false)
+	adapter := t.TempDir()
+	if err := lm.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	return m, adapter
+}
+
 // sameGenerate checks that golora generate writes the same greedy text (from
 // "Once upon a time", at most maxTokens tokens) with the model arguments got
 // as with want, e.g. a merged folder and its base with the adapter, and
@@ -150,22 +171,9 @@ func TestEvalAdapterLoss(t *testing.T) {
 // merged folder must carry a tokenizer and give the adapted model's logits
 // and greedy text.
 func TestMergeEmbedded(t *testing.T) {
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm := lora.ForModel(m)
 	cfg := lora.DefaultConfig()
 	cfg.TargetModules = lora.List("q_proj", "v_proj", "down_proj")
-	// init false makes B non-zero, so the merge has something to show.
-	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
-		t.Fatal(err)
-	}
-	lm.SetTrain(false)
-	adapter := t.TempDir()
-	if err := lm.Save(adapter); err != nil {
-		t.Fatal(err)
-	}
+	m, adapter := savedLoRA(t, cfg)
 	ids := []int{1, 403, 407, 261, 378, 432, 383, 286}
 	want := append([]float32(nil), m.Forward(ids, 1, len(ids))...)
 
