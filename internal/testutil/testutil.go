@@ -203,6 +203,18 @@ func To32(x []float64) []float32 {
 	return y
 }
 
+// ArgmaxAbs is the index of the largest |x[i]| (the first on ties): the
+// gradient element a finite-difference check should not miss.
+func ArgmaxAbs(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if math.Abs(float64(v)) > math.Abs(float64(x[best])) {
+			best = i
+		}
+	}
+	return best
+}
+
 // NumGradAt is NumGrad restricted to the elements idx (in that order): for
 // inputs too large to difference in full, tests check a random sample.
 func NumGradAt(f func(x []float64) float64, x []float64, h float64, idx []int) []float64 {
