@@ -45,7 +45,7 @@ func (g *ggufVocab) hfFiles() (tokenizerJSON, configJSON []byte, err error) {
 		AddedTokens   []addedToken    `json:"added_tokens"`
 		Normalizer    json.RawMessage `json:"normalizer"`
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
-		PostProcessor json.RawMessage `json:"post_processor"`
+		PostProcessor any             `json:"post_processor"`
 		Decoder       json.RawMessage `json:"decoder"`
 		Model         ggufBPEModel    `json:"model"`
 	}
@@ -58,8 +58,14 @@ func (g *ggufVocab) hfFiles() (tokenizerJSON, configJSON []byte, err error) {
 			return nil, nil, fmt.Errorf("token %d %q appears twice", i, s)
 		}
 		m.Vocab[s] = i
-		if g.types != nil && (g.types[i] == ggufControl || g.types[i] == ggufUserDefined) {
-			file.AddedTokens = append(file.AddedTokens, addedToken{ID: i, Content: s, Special: g.types[i] == ggufControl})
+		if g.types == nil {
+			continue
+		}
+		// Control tokens (and SentencePiece's <unk>, as LlamaConverter
+		// lists it) are special added tokens, user-defined ones plain.
+		special := g.types[i] == ggufControl || g.kind == "llama" && g.types[i] == ggufUnknown
+		if special || g.types[i] == ggufUserDefined {
+			file.AddedTokens = append(file.AddedTokens, addedToken{ID: i, Content: s, Special: special})
 		}
 	}
 	cfg := map[string]any{"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": g.addBOS,
@@ -100,12 +106,15 @@ func (g *ggufVocab) hfFiles() (tokenizerJSON, configJSON []byte, err error) {
 		file.PreTokenizer = json.RawMessage(ggufPreSplit[g.pre])
 		file.Decoder = json.RawMessage(`{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true}`)
 	}
-	if g.addBOS && g.bos >= 0 {
-		b, _ := json.Marshal(g.tokens[g.bos])
-		file.PostProcessor = json.RawMessage(fmt.Sprintf(`{"type":"TemplateProcessing",`+
-			`"single":[{"SpecialToken":{"id":%[1]s,"type_id":0}},{"Sequence":{"id":"A","type_id":0}}],`+
-			`"pair":[{"SpecialToken":{"id":%[1]s,"type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":%[1]s,"type_id":1}},{"Sequence":{"id":"B","type_id":1}}],`+
-			`"special_tokens":{%[1]s:{"id":%[1]s,"ids":[%[2]d],"tokens":[%[1]s]}}}`, b, g.bos))
+	if g.addBOS && g.bos >= 0 { // BOS before each sequence, as Llama's files say
+		bos := g.tokens[g.bos]
+		type piece = map[string]map[string]any
+		special := func(typeID int) piece { return piece{"SpecialToken": {"id": bos, "type_id": typeID}} }
+		seq := func(id string, typeID int) piece { return piece{"Sequence": {"id": id, "type_id": typeID}} }
+		file.PostProcessor = map[string]any{"type": "TemplateProcessing",
+			"single":         []piece{special(0), seq("A", 0)},
+			"pair":           []piece{special(0), seq("A", 0), special(1), seq("B", 1)},
+			"special_tokens": map[string]any{bos: map[string]any{"id": bos, "ids": []int{g.bos}, "tokens": []string{bos}}}}
 	}
 	if tokenizerJSON, err = marshalJSON(file); err != nil {
 		return nil, nil, err
