@@ -52,11 +52,11 @@ func peftBatch(t *testing.T, base string) (ids, targets []int, B, T int) {
 	return ids, targets, B, T
 }
 
-// loadPEFTFixture loads a fixture adapter onto its base.
-func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, peftRef) {
+// loadFixtureBase loads the base model a fixture adapter records, frozen,
+// and returns it with its folder.
+func loadFixtureBase(t *testing.T, adapter string) (model.Model, string) {
 	t.Helper()
-	dir := peftDir(name)
-	cfg, err := ReadConfig(dir)
+	cfg, err := ReadConfig(peftDir(adapter))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +66,14 @@ func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, pe
 		t.Fatal(err)
 	}
 	m.SetTrainable(nil)
+	return m, base
+}
+
+// loadPEFTFixture loads a fixture adapter onto its base.
+func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, peftRef) {
+	t.Helper()
+	dir := peftDir(name)
+	m, base := loadFixtureBase(t, name)
 	lm := ForModel(m)
 	names, err := lm.LoadDir(dir, DefaultName, m)
 	if err != nil {
@@ -330,13 +338,7 @@ func TestPEFTFeatureRoundTrip(t *testing.T) {
 // adapter's embedding LoRA or trained token rows, as if it ran alone.
 func TestEmbeddingRowRouting(t *testing.T) {
 	for _, pair := range [][2]string{{"emb-llama", "tokens-llama"}, {"emb-qwen2", "tokens-qwen2"}} {
-		cfg, _ := ReadConfig(peftDir(pair[0]))
-		base := peftDir(cfg.BaseModelNameOrPath)
-		m, err := model.Load(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.SetTrainable(nil)
+		m, base := loadFixtureBase(t, pair[0])
 		lm := ForModel(m)
 		for _, n := range pair {
 			if err := lm.Load(peftDir(n), n); err != nil {
