@@ -55,6 +55,9 @@ func (g *ggufVocab) hfFiles() (tokenizerJSON, configJSON []byte, err error) {
 	m.Vocab = make(map[string]int, len(g.tokens))
 	for i, s := range g.tokens {
 		if _, dup := m.Vocab[s]; dup {
+			if g.kind == "llama" {
+				continue // a repeated piece encodes as its first id, as in FromGGUF's tokenizer
+			}
 			return nil, nil, fmt.Errorf("token %d %q appears twice", i, s)
 		}
 		m.Vocab[s] = i
