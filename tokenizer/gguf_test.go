@@ -208,3 +208,48 @@ func TestGGUFFilesTransformersJS(t *testing.T) {
 		})
 	}
 }
+
+// TestGGUFFilesRepeatedPiece: a SentencePiece GGUF vocabulary with a
+// repeated piece still writes its files, which encode as the GGUF's
+// tokenizer does (the first id of the piece).
+func TestGGUFFilesRepeatedPiece(t *testing.T) {
+	spm, err := ParseLlama2C(embedded.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := GGUFMetadata(spm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range kv {
+		if kv[i].Key == "tokenizer.ggml.tokens" {
+			tokens := kv[i].Value.([]string)
+			tokens[400] = tokens[300]
+		}
+	}
+	p := filepath.Join(t.TempDir(), "dup.gguf")
+	if err := gguf.Write(p, kv, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := CopyFiles(dir, p); err != nil {
+		t.Fatal(err)
+	}
+	a, err := LoadFull(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadFull(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := os.ReadFile(filepath.Join("testdata", "alice.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range strings.SplitAfter(string(alice[:4000]), "\n") {
+		if x, y := a.Encode(s), b.Encode(s); !slices.Equal(x, y) {
+			t.Fatalf("Encode(%q): GGUF %v, files %v", s, x, y)
+		}
+	}
+}
