@@ -5,9 +5,8 @@
 # and a Llama shape of the same width (12 layers, 768 wide, 12 heads, 4 KV
 # heads, SwiGLU 2048, vocab 32000, untied head), random weights. Prefill is a
 # 256-token prompt; decode is 128 greedy tokens after it through the KV
-# cache. PyTorch runs bench/torch_lora_bench.py for GPT-2 and the
-# Llama twin this script writes to bench/out/torch_llama_bench.py (built from
-# the same LoRALinear / timing helpers). The two alternate, ROUNDS times per
+# cache. PyTorch runs bench/torch_lora_bench.py (--cfg gpt2, and --cfg
+# llama: the same model as golora's llama shape). The two alternate, ROUNDS times per
 # shape (which goes first alternates too), THREADS threads each, so load from
 # other processes hits both alike; the table shows medians over rounds and the
 # min / median / max of the per-round golora/PyTorch ratio.
@@ -88,148 +87,6 @@ torch() {
 	ref /usr/bin/python3 "$@"
 }
 
-# write_torch_llama writes the PyTorch Llama reference: the same model as
-# golora's llama shape (RMSNorm, rotate_half RoPE, grouped-query attention,
-# SwiGLU, untied head), LoRA on q and v, and the JSON lines of
-# torch_lora_bench.py, whose LoRALinear, timing and output helpers it imports.
-write_torch_llama() {
-	mkdir -p "$OUT"
-	cat >"$OUT/torch_llama_bench.py" <<'PY'
-import argparse, math, os, statistics, sys, time
-import torch, torch.nn as nn, torch.nn.functional as F
-from torch_lora_bench import LoRALinear, emit, timed
-
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-6):
-        super().__init__()
-        self.w, self.eps = nn.Parameter(torch.ones(d)), eps
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
-
-def rope(x, cos, sin):  # x (B, H, T, D), HF rotate_half
-    h = x.shape[-1] // 2
-    return x * cos + torch.cat([-x[..., h:], x[..., :h]], -1) * sin
-
-class Attn(nn.Module):
-    def __init__(s, d, nh, nkv, r, alpha):
-        super().__init__()
-        s.nh, s.nkv, s.hd = nh, nkv, d // nh
-        s.q = LoRALinear(nn.Linear(d, d, bias=False), r, alpha)
-        s.k = nn.Linear(d, nkv * s.hd, bias=False)
-        s.v = LoRALinear(nn.Linear(d, nkv * s.hd, bias=False), r, alpha)
-        s.o = nn.Linear(d, d, bias=False)
-    def forward(s, x, cos, sin, cache=None):
-        B, T, C = x.shape
-        q = s.q(x).view(B, T, s.nh, s.hd).transpose(1, 2)
-        k = s.k(x).view(B, T, s.nkv, s.hd).transpose(1, 2)
-        v = s.v(x).view(B, T, s.nkv, s.hd).transpose(1, 2)
-        q, k = rope(q, cos, sin), rope(k, cos, sin)
-        if cache is not None:
-            if "k" in cache:
-                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
-            cache["k"], cache["v"] = k, v
-        rep = s.nh // s.nkv
-        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-        S = k.shape[2]
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(s.hd)
-        if T > 1:
-            mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
-            att = att.masked_fill(~mask, float("-inf"))
-        y = (F.softmax(att, -1) @ v).transpose(1, 2).reshape(B, T, C)
-        return s.o(y)
-
-class Block(nn.Module):
-    def __init__(s, d, nh, nkv, inter, r, alpha):
-        super().__init__()
-        s.n1, s.n2 = RMSNorm(d), RMSNorm(d)
-        s.attn = Attn(d, nh, nkv, r, alpha)
-        s.gate = nn.Linear(d, inter, bias=False)
-        s.up = nn.Linear(d, inter, bias=False)
-        s.down = nn.Linear(inter, d, bias=False)
-    def forward(s, x, cos, sin, cache=None):
-        x = x + s.attn(s.n1(x), cos, sin, cache)
-        h = s.n2(x)
-        return x + s.down(F.silu(s.gate(h)) * s.up(h))
-
-class Llama(nn.Module):
-    def __init__(s, n_layer, d, nh, nkv, inter, vocab, n_pos=2048, r=8, alpha=16):
-        super().__init__()
-        s.emb = nn.Embedding(vocab, d)
-        s.blocks = nn.ModuleList([Block(d, nh, nkv, inter, r, alpha) for _ in range(n_layer)])
-        s.norm = RMSNorm(d)
-        s.head = nn.Linear(d, vocab, bias=False)
-        hd = d // nh
-        inv = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-        ang = torch.arange(n_pos, dtype=torch.float64)[:, None] * inv[None]
-        ang = torch.cat([ang, ang], -1)
-        s.cos, s.sin = ang.cos().float(), ang.sin().float()
-        for n, p in s.named_parameters():
-            p.requires_grad_(n.endswith(".A") or n.endswith(".B"))
-    def forward(s, idx, caches=None, pos0=0):
-        T = idx.shape[1]
-        cos, sin = s.cos[pos0:pos0 + T], s.sin[pos0:pos0 + T]
-        x = s.emb(idx)
-        for i, b in enumerate(s.blocks):
-            x = b(x, cos, sin, None if caches is None else caches[i])
-        return s.head(s.norm(x))
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--mode", default="train", choices=["train", "infer"])
-ap.add_argument("--threads", type=int, default=2)
-ap.add_argument("--batch", type=int, default=4)
-ap.add_argument("--ctx", type=int, default=256)
-ap.add_argument("--warmup", type=int, default=3)
-ap.add_argument("--steps", type=int, default=5)
-ap.add_argument("--gen-prompt", type=int, default=32)
-ap.add_argument("--gen-new", type=int, default=128)
-ap.add_argument("--autocast", default="off", choices=["off", "bf16"])
-a = ap.parse_args()
-amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16")
-torch.manual_seed(0)
-torch.set_num_threads(a.threads)
-cfg = dict(n_layer=12, d=768, nh=12, nkv=4, inter=2048, vocab=32000)
-m = Llama(**cfg)
-common = dict(torch=torch.__version__, cfg="llama", threads=torch.get_num_threads(), autocast=a.autocast,
-              params=sum(p.numel() for p in m.parameters()),
-              lora_params=sum(p.numel() for p in m.parameters() if p.requires_grad))
-if a.mode == "train":
-    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
-    x = torch.randint(0, cfg["vocab"], (a.batch, a.ctx + 1))
-    def step():
-        with amp():
-            logits = m(x[:, :-1])
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    ts = timed(step, a.warmup, a.steps)
-    tok = a.batch * a.ctx
-    emit(**common, mode="train", batch=a.batch, ctx=a.ctx, step_s=[round(t, 4) for t in ts],
-         tok_per_s_mean=round(tok * len(ts) / sum(ts), 1), tok_per_s_median=round(tok / statistics.median(ts), 1))
-else:
-    m.eval()
-    with torch.inference_mode(), amp():
-        prompt = torch.randint(0, cfg["vocab"], (1, a.ctx))
-        ts = timed(lambda: m(prompt), 2, a.steps)
-        emit(**common, mode="prefill", ctx=a.ctx, fwd_s=[round(t, 4) for t in ts],
-             tok_per_s_median=round(a.ctx / statistics.median(ts), 1))
-        def generate():
-            caches = [dict() for _ in m.blocks]
-            ids = torch.randint(0, cfg["vocab"], (1, a.gen_prompt))
-            logits = m(ids, caches, 0)
-            nxt = logits[:, -1].argmax(-1, keepdim=True)
-            t0 = time.perf_counter()
-            for i in range(a.gen_new):
-                logits = m(nxt, caches, a.gen_prompt + i)
-                nxt = logits[:, -1].argmax(-1, keepdim=True)
-            return time.perf_counter() - t0
-        generate()
-        dec = [generate() for _ in range(3)]
-        emit(**common, mode="decode_kvcache", prompt=a.gen_prompt, new=a.gen_new,
-             decode_s=[round(t, 4) for t in dec], tok_per_s_median=round(a.gen_new / statistics.median(dec), 1))
-PY
-}
-
 # torch_tagged SHAPE ROUND ARGS... runs the PyTorch reference for SHAPE with
 # ARGS and appends its JSON lines, tagged with shape and round, to $res (and
 # stderr).
@@ -243,18 +100,13 @@ torch_tagged() {
 
 # torch_script prints the PyTorch reference for a shape (gpt2 or llama).
 torch_script() {
-	if [ "$1" = gpt2 ]; then
-		echo "$REF_BENCH/torch_lora_bench.py --cfg gpt2"
-	else
-		echo "$OUT/torch_llama_bench.py"
-	fi
+	echo "$REF_BENCH/torch_lora_bench.py --cfg $1"
 }
 
 main() {
 	cd "$(dirname "$0")/.."
 	need_torch
 	build_golora
-	write_torch_llama
 	local res=$OUT/generate_vs_pytorch.jsonl
 	: >"$res"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

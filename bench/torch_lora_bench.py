@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Self-contained CPU reference benchmark: GPT-2-shaped decoder + hand-written LoRA.
+"""Self-contained CPU reference benchmark: GPT-2- or Llama-shaped decoder + hand-written LoRA.
 
 LoRA r=8, alpha=16 on attention q and v projections (frozen W0, A kaiming-uniform,
 B zeros, scaling alpha/r, dropout 0). AdamW on LoRA params only.
@@ -9,13 +9,15 @@ Random init; random token data. Measures:
   decode  : greedy generation tokens/s with a KV cache (after a short prompt)
   peak RSS of the process (run one config per process for a clean figure).
 
-Usage: OMP_WAIT_POLICY=PASSIVE python3 torch_lora_bench.py --cfg gpt2|small --mode train|infer [--threads 2]
+Usage: OMP_WAIT_POLICY=PASSIVE python3 torch_lora_bench.py --cfg gpt2|small|llama --mode train|infer [--threads 2]
        (--full: train all parameters instead of LoRA only, for comparison with llama-finetune)
        (--autocast bf16: run forward passes under torch.autocast("cpu", dtype=torch.bfloat16),
         PyTorch's CPU mixed precision: matmuls in bf16 from bf16-rounded inputs, weights kept f32;
         the counterpart of golora --base-dtype bf16)
 Copied from ../shared/bench/torch_lora_bench.py; --autocast added for docs/BENCHMARKS.md,
-and each line records the BLAS kernel, versions and load average (blasinfo.py).
+each line records the BLAS kernel, versions and load average (blasinfo.py), and --cfg llama
+is the twin of golora's llama bench shape (RMSNorm, rotate_half RoPE, grouped-query
+attention, SwiGLU, untied head) that bench/generate_vs_pytorch.sh and train_vs_pytorch.sh run.
 Note: without OMP_WAIT_POLICY=PASSIVE, Debian torch 1.13's spinning libgomp threads fight
 the OpenBLAS pthreads on 2 cores (prefill/decode ~2x slower, very noisy).
 Prints one JSON line per measurement.
@@ -34,6 +36,8 @@ CFGS = {
     "gpt2": dict(n_layer=12, d=768, n_head=12, vocab=50257, n_pos=1024),
     # quick-comparison config
     "small": dict(n_layer=6, d=384, n_head=6, vocab=50257, n_pos=1024),
+    # golora bench's llama shape: GPT-2's width, 4 KV heads, SwiGLU 2048, vocab 32000
+    "llama": dict(n_layer=12, d=768, nh=12, nkv=4, inter=2048, vocab=32000),
 }
 
 
@@ -110,6 +114,89 @@ class GPT(nn.Module):
         return F.linear(self.ln_f(x), self.wte.weight)  # tied lm head
 
 
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.w, self.eps = nn.Parameter(torch.ones(d)), eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
+
+
+def rope(x, cos, sin):  # x (B, H, T, D), HF rotate_half
+    h = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., h:], x[..., :h]], -1) * sin
+
+
+class LlamaAttn(nn.Module):
+    def __init__(s, d, nh, nkv, r, alpha):
+        super().__init__()
+        s.nh, s.nkv, s.hd = nh, nkv, d // nh
+        s.q = LoRALinear(nn.Linear(d, d, bias=False), r, alpha)
+        s.k = nn.Linear(d, nkv * s.hd, bias=False)
+        s.v = LoRALinear(nn.Linear(d, nkv * s.hd, bias=False), r, alpha)
+        s.o = nn.Linear(d, d, bias=False)
+
+    def forward(s, x, cos, sin, cache=None):
+        B, T, C = x.shape
+        q = s.q(x).view(B, T, s.nh, s.hd).transpose(1, 2)
+        k = s.k(x).view(B, T, s.nkv, s.hd).transpose(1, 2)
+        v = s.v(x).view(B, T, s.nkv, s.hd).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        rep = s.nh // s.nkv
+        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+        S = k.shape[2]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(s.hd)
+        if T > 1:
+            mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+            att = att.masked_fill(~mask, float("-inf"))
+        y = (F.softmax(att, -1) @ v).transpose(1, 2).reshape(B, T, C)
+        return s.o(y)
+
+
+class LlamaBlock(nn.Module):
+    def __init__(s, d, nh, nkv, inter, r, alpha):
+        super().__init__()
+        s.n1, s.n2 = RMSNorm(d), RMSNorm(d)
+        s.attn = LlamaAttn(d, nh, nkv, r, alpha)
+        s.gate = nn.Linear(d, inter, bias=False)
+        s.up = nn.Linear(d, inter, bias=False)
+        s.down = nn.Linear(inter, d, bias=False)
+
+    def forward(s, x, cos, sin, cache=None):
+        x = x + s.attn(s.n1(x), cos, sin, cache)
+        h = s.n2(x)
+        return x + s.down(F.silu(s.gate(h)) * s.up(h))
+
+
+class Llama(nn.Module):
+    def __init__(s, n_layer, d, nh, nkv, inter, vocab, n_pos=2048, r=8, alpha=16):
+        super().__init__()
+        s.emb = nn.Embedding(vocab, d)
+        s.blocks = nn.ModuleList([LlamaBlock(d, nh, nkv, inter, r, alpha) for _ in range(n_layer)])
+        s.norm = RMSNorm(d)
+        s.head = nn.Linear(d, vocab, bias=False)
+        hd = d // nh
+        inv = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+        ang = torch.arange(n_pos, dtype=torch.float64)[:, None] * inv[None]
+        ang = torch.cat([ang, ang], -1)
+        s.cos, s.sin = ang.cos().float(), ang.sin().float()
+        for n, p in s.named_parameters():
+            p.requires_grad_(n.endswith(".A") or n.endswith(".B"))
+
+    def forward(s, idx, caches=None, pos0=0):
+        T = idx.shape[1]
+        cos, sin = s.cos[pos0:pos0 + T], s.sin[pos0:pos0 + T]
+        x = s.emb(idx)
+        for i, b in enumerate(s.blocks):
+            x = b(x, cos, sin, None if caches is None else caches[i])
+        return s.head(s.norm(x))
+
+
 def rss_peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -153,7 +240,7 @@ def main():
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     cfg = CFGS[a.cfg]
-    m = GPT(**cfg)
+    m = Llama(**cfg) if a.cfg == "llama" else GPT(**cfg)
     if a.full:
         for p in m.parameters():
             p.requires_grad_(True)

@@ -3,8 +3,8 @@
 #
 # LoRA r=8, alpha 16 on q and v, batch 4 x 256 tokens, random weights and
 # tokens, AdamW: `golora bench train` against bench/torch_lora_bench.py
-# (GPT-2 124M shape) and the Llama twin that generate_vs_pytorch.sh writes
-# (12 layers, 768 wide, 12 heads, 4 KV heads, SwiGLU 2048, vocab 32000). Each
+# (--cfg gpt2: the GPT-2 124M shape; --cfg llama: the Llama twin,
+# 12 layers, 768 wide, 12 heads, 4 KV heads, SwiGLU 2048, vocab 32000). Each
 # process runs one configuration, so its peak RSS is that configuration's.
 # The two alternate, ROUNDS times per shape (which goes first alternates
 # too), THREADS threads each (STEPS timed steps after one warm-up step); the
@@ -28,7 +28,6 @@ gflags=()
 [ "$AUTOCAST" = bf16 ] && gflags=(--base-dtype bf16)
 need_torch
 build_golora
-write_torch_llama
 res=$OUT/train_vs_pytorch.jsonl
 : >"$res"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

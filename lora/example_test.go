@@ -50,3 +50,43 @@ func ExampleModel_Add() {
 	// adapter_config.json
 	// adapter_model.safetensors
 }
+
+// Attaching saved adapters for inference, as golora generate --adapter A,B
+// does: the base is frozen, every adapter is active, and an adapter trained
+// on another base than the one loaded gets a warning to show the user.
+func ExampleAttach() {
+	dir, err := os.MkdirTemp("", "adapter")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	trained, err := model.Load("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := lora.DefaultConfig()
+	cfg.TargetModules = lora.List("q_proj", "v_proj")
+	cfg.BaseModelNameOrPath = "Qwen/Qwen3-0.6B" // not the model loaded below
+	lm := lora.ForModel(trained)
+	if err := lm.Add(lora.DefaultName, cfg, "", 1); err != nil {
+		log.Fatal(err)
+	}
+	if err := lm.Save(dir); err != nil {
+		log.Fatal(err)
+	}
+
+	m, err := model.Load("") // the embedded stories260K
+	if err != nil {
+		log.Fatal(err)
+	}
+	embedded := ""
+	adapters, warnings, err := lora.Attach(m, []string{dir}, &embedded)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("active:", adapters.ActiveNames())
+	fmt.Println("warnings:", len(warnings))
+	// Output:
+	// active: [default]
+	// warnings: 1
+}

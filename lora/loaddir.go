@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/golora/golora/model"
+	"github.com/golora/golora/model/embedded"
 )
 
 // LoadDir loads what Save wrote into dir onto mdl, the way PEFT's
@@ -110,4 +111,55 @@ func BaseModel(dirs []string) (string, error) {
 		}
 	}
 	return base, nil
+}
+
+// Attach loads the adapter folders dirs (saved by golora train or PEFT) onto
+// m for inference, as golora generate, chat, eval, merge and export do with
+// --adapter A,B: m is frozen, the first folder's adapters are named as
+// LoadDir names DefaultName's, the next ones "adapter1", "adapter2", ...,
+// all of them are active, and training mode (dropout) is off. base, when
+// not nil, is where m was loaded from (a path, a hub id for a cached model,
+// "" for the embedded one), compared with each adapter's
+// base_model_name_or_path (BaseMismatch); a model built in memory passes
+// nil. The warnings (each adapter's Config.Warnings and a base mismatch)
+// name their folder, for the caller to show. No folders: nil, nil, nil.
+func Attach(m model.Model, dirs []string, base *string) (*Model, []string, error) {
+	if len(dirs) == 0 {
+		return nil, nil, nil
+	}
+	m.SetTrainable(nil)
+	lm := ForModel(m)
+	var active, warnings []string
+	for i, dir := range dirs {
+		name := DefaultName
+		if i > 0 {
+			name = fmt.Sprintf("adapter%d", i)
+		}
+		names, err := lm.LoadDir(dir, name, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, n := range names {
+			c := lm.Config(n)
+			if c == nil {
+				continue // a bottleneck adapter: no LoRA config
+			}
+			for _, w := range c.Warnings {
+				warnings = append(warnings, fmt.Sprintf("adapter %s: %s", dir, w))
+			}
+			if base != nil {
+				if w := BaseMismatch(c.BaseModelNameOrPath, dir, *base, embedded.Name); w != "" {
+					warnings = append(warnings, fmt.Sprintf("adapter %s: %s", dir, w))
+				}
+			}
+		}
+		active = append(active, names...)
+	}
+	if len(active) > 0 {
+		if err := lm.SetActive(active...); err != nil {
+			return nil, nil, err
+		}
+	}
+	lm.SetTrain(false)
+	return lm, warnings, nil
 }

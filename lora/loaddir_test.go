@@ -3,6 +3,7 @@ package lora
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,5 +128,96 @@ func TestBaseModel(t *testing.T) {
 		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("BaseModel(%v) = %q, %v; want %q, %q", tc.dirs, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestAttach: two folders attach as DefaultName and adapter1, both active,
+// onto a frozen base in inference mode, and change the logits; a folder
+// recording another base gets a warning naming the folder and both models
+// (none when the base is not known), and an unknown adapter_config.json key
+// its config warning.
+func TestAttach(t *testing.T) {
+	save := func(base string, seed uint64, extra string) string {
+		m := mustLoad(t)
+		m.SetTrainable(nil)
+		lm := ForModel(m)
+		cfg := DefaultConfig()
+		cfg.TargetModules = List("q_proj", "v_proj")
+		cfg.BaseModelNameOrPath = base
+		if err := lm.Add(DefaultName, cfg, "false", seed); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := lm.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		if extra != "" {
+			p := filepath.Join(dir, ConfigFile)
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = []byte(strings.Replace(string(raw), "{", "{"+extra+",", 1))
+			if err := os.WriteFile(p, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	same := save("", 3, "")
+	other := save("other-org/other-model", 5, `"golora_test_key": 1`)
+	ids := []int{1, 403, 407, 261}
+	baseLogits := append([]float32(nil), mustLoad(t).Forward(ids, 1, len(ids))...)
+
+	if lm, w, err := Attach(mustLoad(t), nil, nil); lm != nil || w != nil || err != nil {
+		t.Fatalf("no folders: %v, %v, %v; want nil, nil, nil", lm, w, err)
+	}
+	for _, tc := range []struct {
+		name string
+		base *string
+		want []string // substrings, one warning each
+	}{
+		{"base unknown", nil, []string{"adapter " + other + `: unknown key "golora_test_key"`}},
+		{"embedded base", new(string), []string{"adapter " + other + `: unknown key "golora_test_key"`,
+			"adapter " + other + `: the adapter was trained on "other-org/other-model"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustLoad(t)
+			m.SetTrainable(func(string) bool { return true })
+			lm, warnings, err := Attach(m, []string{same, other}, tc.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lm.ActiveNames(); !slices.Equal(got, []string{DefaultName, "adapter1"}) {
+				t.Errorf("active %v, want [%s adapter1]", got, DefaultName)
+			}
+			for _, p := range m.Params() {
+				if p.Trainable {
+					t.Errorf("%s is trainable after Attach", p.Name)
+				}
+			}
+			for _, s := range lm.sets {
+				for n, a := range s.adapters {
+					if a.Train {
+						t.Errorf("%s %s left in training mode", s.Module, n)
+					}
+				}
+			}
+			if len(warnings) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d", warnings, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("warning %d %q, want it to contain %q", i, warnings[i], w)
+				}
+			}
+			got := m.Forward(ids, 1, len(ids))
+			if slices.Equal(got, baseLogits) {
+				t.Error("the attached adapters do not change the logits")
+			}
+		})
+	}
+	if _, _, err := Attach(mustLoad(t), []string{same, t.TempDir()}, nil); err == nil {
+		t.Error("a folder with no adapter: no error")
 	}
 }

@@ -52,11 +52,11 @@ func peftBatch(t *testing.T, base string) (ids, targets []int, B, T int) {
 	return ids, targets, B, T
 }
 
-// loadPEFTFixture loads a fixture adapter onto its base.
-func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, peftRef) {
+// loadFixtureBase loads the base model a fixture adapter records, frozen,
+// and returns it with its folder.
+func loadFixtureBase(t *testing.T, adapter string) (model.Model, string) {
 	t.Helper()
-	dir := peftDir(name)
-	cfg, err := ReadConfig(dir)
+	cfg, err := ReadConfig(peftDir(adapter))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +66,14 @@ func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, pe
 		t.Fatal(err)
 	}
 	m.SetTrainable(nil)
+	return m, base
+}
+
+// loadPEFTFixture loads a fixture adapter onto its base.
+func loadPEFTFixture(t *testing.T, name string) (model.Model, *Model, string, peftRef) {
+	t.Helper()
+	dir := peftDir(name)
+	m, base := loadFixtureBase(t, name)
 	lm := ForModel(m)
 	names, err := lm.LoadDir(dir, DefaultName, m)
 	if err != nil {
@@ -139,14 +147,7 @@ func TestPEFTFeatureFixtures(t *testing.T) {
 				t.Errorf("merged model tied %v, reference %v", m.Config().Tied(), ref.MergedTied)
 			}
 			checkMerged(t, m, name, ref)
-			out := t.TempDir()
-			if err := m.SaveHF(out); err != nil {
-				t.Fatal(err)
-			}
-			mm, err := model.Load(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mm := savedAndLoaded(t, m)
 			if l := mm.Loss(ids, targets, B, T); math.Abs(l-ref.MergedLoss) > 1e-6 {
 				t.Errorf("reloaded merged loss %.9f, reference %.9f", l, ref.MergedLoss)
 			}
@@ -325,14 +326,7 @@ func TestPEFTFeatureRoundTrip(t *testing.T) {
 			if err := lm2.MergeAndUnload(true); err != nil {
 				t.Fatal(err)
 			}
-			out := t.TempDir()
-			if err := m2.SaveHF(out); err != nil {
-				t.Fatal(err)
-			}
-			mm, err := model.Load(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mm := savedAndLoaded(t, m2)
 			if l := mm.Loss(ids, targets, B, T); math.Abs(l-loss) > 1e-5 {
 				t.Errorf("merged checkpoint loss %.9f, adapter %.9f", l, loss)
 			}
@@ -344,13 +338,7 @@ func TestPEFTFeatureRoundTrip(t *testing.T) {
 // adapter's embedding LoRA or trained token rows, as if it ran alone.
 func TestEmbeddingRowRouting(t *testing.T) {
 	for _, pair := range [][2]string{{"emb-llama", "tokens-llama"}, {"emb-qwen2", "tokens-qwen2"}} {
-		cfg, _ := ReadConfig(peftDir(pair[0]))
-		base := peftDir(cfg.BaseModelNameOrPath)
-		m, err := model.Load(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.SetTrainable(nil)
+		m, base := loadFixtureBase(t, pair[0])
 		lm := ForModel(m)
 		for _, n := range pair {
 			if err := lm.Load(peftDir(n), n); err != nil {
@@ -422,6 +410,19 @@ func TestGPT2EmbeddingAndHead(t *testing.T) {
 	if err := lm.MergeAndUnload(true); err != nil {
 		t.Fatal(err)
 	}
+	mm := savedAndLoaded(t, m)
+	if mm.Config().Tied() {
+		t.Error("merged GPT-2 is still tied")
+	}
+	if got := mm.Loss(ids, targets, 1, len(ids)); math.Abs(got-want) > 1e-5 {
+		t.Errorf("merged GPT-2 loss %.7f, adapted %.7f", got, want)
+	}
+}
+
+// savedAndLoaded writes m as a Hugging Face folder (SaveHF) and loads it
+// back.
+func savedAndLoaded(t *testing.T, m model.Model) model.Model {
+	t.Helper()
 	out := t.TempDir()
 	if err := m.SaveHF(out); err != nil {
 		t.Fatal(err)
@@ -430,10 +431,5 @@ func TestGPT2EmbeddingAndHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mm.Config().Tied() {
-		t.Error("merged GPT-2 is still tied")
-	}
-	if got := mm.Loss(ids, targets, 1, len(ids)); math.Abs(got-want) > 1e-5 {
-		t.Errorf("merged GPT-2 loss %.7f, adapted %.7f", got, want)
-	}
+	return mm
 }

@@ -82,7 +82,7 @@ func TestQLoRAGradient(t *testing.T) {
 			loss := func() float64 { return q.Loss(ids, targets, B, T) }
 			for _, p := range pq {
 				g, gmax := p.G.Data, testutil.MaxAbs(p.G.Data)
-				for _, i := range []int{argmaxAbs(g), r.IntN(len(g))} {
+				for _, i := range []int{testutil.ArgmaxAbs(g), r.IntN(len(g))} {
 					w0 := p.W.Data[i]
 					h := float32(1e-2 * math.Max(1, math.Abs(float64(w0))))
 					p.W.Data[i] = w0 + h
@@ -97,14 +97,4 @@ func TestQLoRAGradient(t *testing.T) {
 			}
 		})
 	}
-}
-
-func argmaxAbs(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if math.Abs(float64(v)) > math.Abs(float64(x[best])) {
-			best = i
-		}
-	}
-	return best
 }

@@ -131,7 +131,7 @@ func loadHalf(cfg *Config, src safetensors.Source, what string, dt tensor.DType)
 }
 
 // halfSource is a safetensors source handing out 16-bit weights
-// (HalfSource).
+// (halfWeightSource).
 type halfSource struct {
 	safetensors.Source
 	dt      tensor.DType
@@ -198,7 +198,7 @@ func NewRandomDType(cfg *Config, seed uint64, dt tensor.DType) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.InitRandomDType(seed, dt)
+	m.initRandomDType(seed, dt)
 	return m, nil
 }
 

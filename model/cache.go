@@ -101,8 +101,8 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 		if rc := c.rowCap(b); c.lens[b]+len(r) > rc {
 			return nil, fmt.Errorf("%w: row %d has %d tokens, adding %d exceeds capacity %d", ErrCacheFull, b, c.lens[b], len(r), rc)
 		}
-		if m.Wpe != nil && c.lens[b]+len(r) > m.Wpe.Shape[0] {
-			return nil, fmt.Errorf("model: row %d would reach position %d beyond n_positions %d", b, c.lens[b]+len(r), m.Wpe.Shape[0])
+		if m.wpe != nil && c.lens[b]+len(r) > m.wpe.Shape[0] {
+			return nil, fmt.Errorf("model: row %d would reach position %d beyond n_positions %d", b, c.lens[b]+len(r), m.wpe.Shape[0])
 		}
 		for _, id := range r {
 			if id < 0 || id >= V {
@@ -157,7 +157,7 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 		}
 		attentionForward(s.seqs, m.dims[l])
 	}
-	for l := range m.Layers {
+	for l := range m.layers {
 		m.blockForward(l, la, x, out, N, seqLen, s.spans, &s.scratch, attend)
 		x, out = out, x
 	}
@@ -174,9 +174,9 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 		x = last
 	}
 	lnf := grow(&s.lnf, rowsOut*C)
-	m.normForward(&m.NormF, lnf, grow(&s.meanf, rowsOut), grow(&s.rstdf, rowsOut), x, rowsOut)
+	m.normForward(&m.normF, lnf, grow(&s.meanf, rowsOut), grow(&s.rstdf, rowsOut), x, rowsOut)
 	logits := grow(&s.logits, rowsOut*V)
-	m.linear(m.Head, lnf, logits, rowsOut)
+	m.linear(m.head, lnf, logits, rowsOut)
 	m.finishLogits(logits)
 	return logits, nil
 }

@@ -61,11 +61,11 @@ type Config struct {
 	AttentionMultiplier           float64  `json:"attention_multiplier,omitempty"`
 	LogitsScaling                 float64  `json:"logits_scaling,omitempty"`
 
-	// Rope is the rotary embedding after Normalize (of the full-attention
+	// rope is the rotary embedding after Normalize (of the full-attention
 	// layers); RopeLocal, when set, that of the sliding-window layers
 	// (Gemma 3's local base).
-	Rope      RopeSpec  `json:"-"`
-	RopeLocal *RopeSpec `json:"-"`
+	rope      ropeSpec  `json:"-"`
+	ropeLocal *ropeSpec `json:"-"`
 
 	// GPT-2 keys.
 	NEmbd              int     `json:"n_embd,omitempty"`

@@ -65,10 +65,10 @@ func TestParseConfig(t *testing.T) {
 			json: `{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":96,"num_hidden_layers":6,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":16,"vocab_size":10,
 				"rope_theta":1000000.0,"rope_local_base_freq":10000.0,"rope_scaling":{"rope_type":"linear","factor":8.0},"sliding_window":512,"sliding_window_pattern":6,"torch_dtype":"bfloat16"}`,
 			check: func(c *Config) string {
-				if c.Rope.Type != "linear" || c.Rope.Factor != 8 || c.Rope.Theta != 1e6 || c.RopeLocal == nil || c.RopeLocal.Type != "default" || c.RopeLocal.Theta != 1e4 {
+				if c.rope.Type != "linear" || c.rope.Factor != 8 || c.rope.Theta != 1e6 || c.ropeLocal == nil || c.ropeLocal.Type != "default" || c.ropeLocal.Theta != 1e4 {
 					return "bad ropes"
 				}
-				if c.Window(0) != 512 || c.Window(4) != 512 || c.Window(5) != 0 || c.LayerRope(0) != c.RopeLocal || c.LayerRope(5) != &c.Rope {
+				if c.Window(0) != 512 || c.Window(4) != 512 || c.Window(5) != 0 || c.layerRope(0) != c.ropeLocal || c.layerRope(5) != &c.rope {
 					return "bad layer plan"
 				}
 				if c.HiddenAct != "gelu_pytorch_tanh" || !c.Tied() || c.QueryPreAttnScalar != 256 || c.FinalLogitSoftcapping != nil {
@@ -117,7 +117,7 @@ func TestParseConfig(t *testing.T) {
 			json: `{"model_type":"phi3","hidden_size":32,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":4,"vocab_size":10,"max_position_embeddings":1024,
 				"original_max_position_embeddings":256,"sliding_window":64,"rope_scaling":{"type":"su","short_factor":[1,1,1,1],"long_factor":[2,2,2,2]}}`,
 			check: func(c *Config) string {
-				if c.Rope.Type != "longrope" || c.Rope.origMax(c) != 256 || c.Window(0) != 64 {
+				if c.rope.Type != "longrope" || c.rope.origMax(c) != 256 || c.Window(0) != 64 {
 					return "bad phi3"
 				}
 				return ""
@@ -127,7 +127,7 @@ func TestParseConfig(t *testing.T) {
 			name: "smollm3 no_rope_layers from the interval",
 			json: `{"model_type":"smollm3","hidden_size":32,"intermediate_size":96,"num_hidden_layers":4,"num_attention_heads":4,"vocab_size":10,"no_rope_layer_interval":2}`,
 			check: func(c *Config) string {
-				if c.LayerRope(0) == nil || c.LayerRope(1) != nil || c.LayerRope(2) == nil || c.LayerRope(3) != nil {
+				if c.layerRope(0) == nil || c.layerRope(1) != nil || c.layerRope(2) == nil || c.layerRope(3) != nil {
 					return "bad no-rope layers"
 				}
 				return ""

@@ -5,9 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/generate"
 	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
@@ -95,11 +97,11 @@ func TestFamilies(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				next := argmax(l)
+				next := generate.Argmax(l)
 				got = append(got, next)
 				row = []int{next}
 			}
-			if !equalInts(got, ref.GreedyIDs) {
+			if !slices.Equal(got, ref.GreedyIDs) {
 				t.Errorf("greedy ids\n got %v\nwant %v", got, ref.GreedyIDs)
 			}
 
@@ -127,28 +129,6 @@ func TestFamilies(t *testing.T) {
 			}
 		})
 	}
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTargetAliases: every short target name of every family names real

@@ -17,13 +17,13 @@ type family struct {
 	// class values for keys a config.json may omit) and validates them.
 	normalize func(c *Config) error
 	// arch is the block variant cfg implies.
-	arch func(cfg *Config) (Arch, error)
+	arch func(cfg *Config) (arch, error)
 	// names are the checkpoint's state-dict names of variant a.
-	names func(a Arch) Names
+	names func(a arch) weightNames
 	// fileNames, when set, maps canonical names to those of src.
-	fileNames func(src Source) func(string) string
+	fileNames func(src weightSource) func(string) string
 	// targets maps golora's short --targets names to module names.
-	targets func(a Arch) map[string]string
+	targets func(a arch) map[string]string
 }
 
 // families maps HF model_type to its family; register fills it.
@@ -48,10 +48,10 @@ func familyOf(cfg *Config) (family, error) {
 }
 
 // archOf returns cfg's family and the block variant cfg implies.
-func archOf(cfg *Config) (family, Arch, error) {
+func archOf(cfg *Config) (family, arch, error) {
 	f, err := familyOf(cfg)
 	if err != nil {
-		return f, Arch{}, err
+		return f, arch{}, err
 	}
 	a, err := f.arch(cfg)
 	return f, a, err
@@ -69,7 +69,7 @@ func newModel(cfg *Config) (*Transformer, error) {
 
 // loadModel builds cfg's model and reads its weights from src; what names
 // the checkpoint in errors.
-func loadModel(cfg *Config, src Source, what string) (*Transformer, error) {
+func loadModel(cfg *Config, src weightSource, what string) (*Transformer, error) {
 	m, err := newModel(cfg)
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func (c *Config) normalizeDecoder() error {
 // attention type) or rope_theta + rope_scaling (transformers 4; Gemma 3's
 // local layers use rope_local_base_freq unscaled).
 func (c *Config) parseRopes() error {
-	c.RopeLocal = nil
+	c.ropeLocal = nil
 	if !isNull(c.RopeParameters) {
 		var nested map[string]json.RawMessage
 		if err := json.Unmarshal(c.RopeParameters, &nested); err != nil {
@@ -204,49 +204,49 @@ func (c *Config) parseRopes() error {
 			if err != nil {
 				return err
 			}
-			c.Rope = r
+			c.rope = r
 			if local {
 				l, err := parseRope(nested["sliding_attention"], "rope_parameters.sliding_attention")
 				if err != nil {
 					return err
 				}
-				c.RopeLocal = &l
+				c.ropeLocal = &l
 			}
 		} else {
 			r, err := parseRope(c.RopeParameters, "rope_parameters")
 			if err != nil {
 				return err
 			}
-			c.Rope = r
+			c.rope = r
 		}
 	} else {
-		c.Rope = RopeSpec{Type: "default"}
+		c.rope = ropeSpec{Type: "default"}
 		if !isNull(c.RopeScaling) {
 			r, err := parseRope(c.RopeScaling, "rope_scaling")
 			if err != nil {
 				return err
 			}
-			c.Rope = r
+			c.rope = r
 		}
-		c.Rope.Theta = c.RopeTheta
+		c.rope.Theta = c.RopeTheta
 		if c.ModelType == "gemma3_text" {
-			c.RopeLocal = &RopeSpec{Type: "default", Theta: c.RopeLocalBaseFreq}
+			c.ropeLocal = &ropeSpec{Type: "default", Theta: c.RopeLocalBaseFreq}
 		}
 	}
-	if c.Rope.Theta == 0 {
-		c.Rope.Theta = c.RopeTheta
+	if c.rope.Theta == 0 {
+		c.rope.Theta = c.RopeTheta
 	}
-	if c.Rope.Theta == 0 {
-		c.Rope.Theta = 10000
+	if c.rope.Theta == 0 {
+		c.rope.Theta = 10000
 	}
-	c.RopeTheta = c.Rope.Theta
-	if c.Rope.PartialRotary == nil {
-		c.Rope.PartialRotary = c.PartialRotaryFactor // Phi-3 keeps it at the top level in transformers 4
+	c.RopeTheta = c.rope.Theta
+	if c.rope.PartialRotary == nil {
+		c.rope.PartialRotary = c.PartialRotaryFactor // Phi-3 keeps it at the top level in transformers 4
 	}
 	for _, r := range []struct {
-		spec *RopeSpec
+		spec *ropeSpec
 		key  string
-	}{{&c.Rope, "rope_parameters"}, {c.RopeLocal, "rope_parameters.sliding_attention"}} {
+	}{{&c.rope, "rope_parameters"}, {c.ropeLocal, "rope_parameters.sliding_attention"}} {
 		if r.spec == nil {
 			continue
 		}
@@ -360,23 +360,23 @@ func (c *Config) Window(l int) int {
 	return 0
 }
 
-// LayerRope is layer l's rotary embedding; nil for SmolLM3's layers
+// layerRope is layer l's rotary embedding; nil for SmolLM3's layers
 // without one (no_rope_layers[l] == 0) and for GPT-2.
-func (c *Config) LayerRope(l int) *RopeSpec {
+func (c *Config) layerRope(l int) *ropeSpec {
 	if c.ModelType == "gpt2" {
 		return nil
 	}
 	if l < len(c.NoRopeLayers) && c.NoRopeLayers[l] == 0 {
 		return nil
 	}
-	if c.RopeLocal != nil && l < len(c.LayerTypes) && c.LayerTypes[l] == "sliding_attention" {
-		return c.RopeLocal
+	if c.ropeLocal != nil && l < len(c.LayerTypes) && c.LayerTypes[l] == "sliding_attention" {
+		return c.ropeLocal
 	}
-	if c.Rope.Type == "" { // a config built in code, not normalised
-		c.Rope = RopeSpec{Type: "default", Theta: c.RopeTheta}
-		if c.Rope.Theta == 0 {
-			c.Rope.Theta = 10000
+	if c.rope.Type == "" { // a config built in code, not normalised
+		c.rope = ropeSpec{Type: "default", Theta: c.RopeTheta}
+		if c.rope.Theta == 0 {
+			c.rope.Theta = 10000
 		}
 	}
-	return &c.Rope
+	return &c.rope
 }

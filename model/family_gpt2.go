@@ -18,13 +18,13 @@ import (
 
 func init() {
 	register("gpt2", family{normalize: normalizeGPT2, arch: gpt2Arch,
-		names: func(Arch) Names { return gpt2Names() }, fileNames: gpt2FileNames,
-		targets: func(Arch) map[string]string { return gpt2TargetAliases() }})
+		names: func(arch) weightNames { return gpt2Names() }, fileNames: gpt2FileNames,
+		targets: func(arch) map[string]string { return gpt2TargetAliases() }})
 }
 
 // gpt2Arch is the block variant for cfg.
-func gpt2Arch(cfg *Config) (Arch, error) {
-	a := Arch{LayerNorm: true, GELU: true, LearnedPos: true, FusedQKV: true,
+func gpt2Arch(cfg *Config) (arch, error) {
+	a := arch{LayerNorm: true, GELU: true, LearnedPos: true, FusedQKV: true,
 		QKVBias: true, OBias: true, MLPBias: true, Conv1D: true}
 	switch cfg.ActivationFunction {
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "":
@@ -44,12 +44,12 @@ func gpt2TargetAliases() map[string]string {
 }
 
 // gpt2Names are HF's GPT2LMHeadModel module names (with "transformer.").
-func gpt2Names() Names {
-	return Names{
+func gpt2Names() weightNames {
+	return weightNames{
 		Embed: "transformer.wte", Pos: "transformer.wpe", FinalNorm: "transformer.ln_f", Head: "lm_head",
-		Layer: func(l int) LayerNames {
+		Layer: func(l int) layerNames {
 			p := fmt.Sprintf("transformer.h.%d.", l)
-			return LayerNames{
+			return layerNames{
 				Norm1: p + "ln_1", Norm2: p + "ln_2",
 				QKV: p + "attn.c_attn", O: p + "attn.c_proj",
 				Fc: p + "mlp.c_fc", Proj: p + "mlp.c_proj",
@@ -61,7 +61,7 @@ func gpt2Names() Names {
 // gpt2FileNames maps canonical names to a checkpoint's: hub files such as
 // "gpt2" omit the "transformer." prefix, fixtures and newer saves keep it.
 // The head (lm_head) keeps its name either way.
-func gpt2FileNames(src Source) func(string) string {
+func gpt2FileNames(src weightSource) func(string) string {
 	prefixed := false
 	for _, n := range src.Names() {
 		if strings.HasPrefix(n, "transformer.") {

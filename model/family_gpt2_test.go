@@ -18,7 +18,7 @@ func TestGPT2FileNames(t *testing.T) {
 		{"hub file", []string{"wte.weight", "h.0.attn.bias"}, "transformer.h.0.attn.c_attn.weight", "h.0.attn.c_attn.weight"},
 		{"hub file head", []string{"wte.weight"}, "lm_head.weight", "lm_head.weight"},
 	} {
-		src := MapSource{}
+		src := mapSource{}
 		for _, n := range tc.names {
 			src[n] = tensor.New(1)
 		}

@@ -1,7 +1,7 @@
 // The RoPE decoder families: llama, mistral, qwen2, qwen3, gemma2,
 // gemma3_text, phi3, olmo2, smollm3 and granite (and llama2.c .bin files,
 // llama2c.go). Each is one row of ropeVariants below: the block variant
-// (Arch) its transformers modeling file implies, with its checkpoint names
+// (arch) its transformers modeling file implies, with its checkpoint names
 // derived from that variant, and one row of decoderDefaults when its
 // config class has defaults of its own. The per-layer plan (sliding
 // windows, RoPE types and bases, layers without RoPE) is read from the
@@ -30,29 +30,29 @@ func init() {
 
 // ropeVariants maps model_type to its block variant. Biases follow the
 // config's attention_bias / mlp_bias unless the family fixes them.
-var ropeVariants = map[string]func(cfg *Config, a *Arch){
+var ropeVariants = map[string]func(cfg *Config, a *arch){
 	"llama":   nil,
 	"mistral": nil,
-	"qwen2": func(cfg *Config, a *Arch) {
+	"qwen2": func(cfg *Config, a *arch) {
 		// Qwen2 always has q/k/v biases and never an o_proj bias; its config
 		// has no attention_bias key.
 		a.QKVBias, a.OBias = true, false
 	},
-	"qwen3":   func(cfg *Config, a *Arch) { a.QKNorm = QKNormHead },
+	"qwen3":   func(cfg *Config, a *arch) { a.QKNorm = qkNormHead },
 	"smollm3": nil, // no_rope_layers: normalizeDecoder's layer plan
-	"phi3": func(cfg *Config, a *Arch) {
+	"phi3": func(cfg *Config, a *arch) {
 		a.FusedQKV, a.FusedGateUp = true, true
 		a.QKVBias, a.OBias, a.MLPBias = false, false, false
 	},
-	"olmo2": func(cfg *Config, a *Arch) {
-		a.NoPreNorm, a.PostNorm, a.QKNorm = true, true, QKNormAll
+	"olmo2": func(cfg *Config, a *arch) {
+		a.NoPreNorm, a.PostNorm, a.QKNorm = true, true, qkNormAll
 	},
 	"gemma2": gemma,
-	"gemma3_text": func(cfg *Config, a *Arch) {
+	"gemma3_text": func(cfg *Config, a *arch) {
 		gemma(cfg, a)
-		a.QKNorm = QKNormHead
+		a.QKNorm = qkNormHead
 	},
-	"granite": func(cfg *Config, a *Arch) {
+	"granite": func(cfg *Config, a *arch) {
 		a.EmbedScale = float32(cfg.EmbeddingMultiplier)
 		a.ResidScale = float32(cfg.ResidualMultiplier)
 		a.AttnScale = float32(cfg.AttentionMultiplier)
@@ -63,7 +63,7 @@ var ropeVariants = map[string]func(cfg *Config, a *Arch){
 // gemma is Gemma 2 and 3's block: (1+w) RMSNorms before and after both
 // sublayers, embeddings scaled by √hidden, scores scaled by
 // query_pre_attn_scalar^-½, optional soft-caps.
-func gemma(cfg *Config, a *Arch) {
+func gemma(cfg *Config, a *arch) {
 	a.NormPlusOne, a.PostNorm = true, true
 	a.EmbedScale = float32(math.Sqrt(float64(cfg.HiddenSize)))
 	if cfg.QueryPreAttnScalar > 0 {
@@ -78,8 +78,8 @@ func gemma(cfg *Config, a *Arch) {
 }
 
 // llamaArch is the block variant for cfg.
-func llamaArch(cfg *Config) (Arch, error) {
-	a := Arch{QKVBias: cfg.AttentionBias, OBias: cfg.AttentionBias, MLPBias: cfg.MLPBias}
+func llamaArch(cfg *Config) (arch, error) {
+	a := arch{QKVBias: cfg.AttentionBias, OBias: cfg.AttentionBias, MLPBias: cfg.MLPBias}
 	if f := ropeVariants[cfg.ModelType]; f != nil {
 		f(cfg, &a)
 	}
@@ -93,7 +93,7 @@ func llamaArch(cfg *Config) (Arch, error) {
 // llamaTargetAliases maps golora's short --targets names to the module names of
 // the variant a: Phi-3's fused projections answer to several (PEFT has no
 // finer grain: a LoRA on qkv_proj adapts q, k and v together).
-func llamaTargetAliases(a Arch) map[string]string {
+func llamaTargetAliases(a arch) map[string]string {
 	t := map[string]string{"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
 		"gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
 	if a.FusedQKV {
@@ -109,12 +109,12 @@ func llamaTargetAliases(a Arch) map[string]string {
 // when a is plain): the fused Phi-3 projections, the q/k norms, and the
 // norm names of the pre-norm (Llama), sandwich (Gemma) and post-norm
 // (OLMo 2) blocks.
-func llamaNames(a Arch) Names {
-	return Names{
+func llamaNames(a arch) weightNames {
+	return weightNames{
 		Embed: "model.embed_tokens", FinalNorm: "model.norm", Head: "lm_head",
-		Layer: func(l int) LayerNames {
+		Layer: func(l int) layerNames {
 			p := fmt.Sprintf("model.layers.%d.", l)
-			n := LayerNames{
+			n := layerNames{
 				Q: p + "self_attn.q_proj", K: p + "self_attn.k_proj", V: p + "self_attn.v_proj", O: p + "self_attn.o_proj",
 				QKV: p + "self_attn.qkv_proj", QNorm: p + "self_attn.q_norm", KNorm: p + "self_attn.k_norm",
 				Gate: p + "mlp.gate_proj", Up: p + "mlp.up_proj", GateUp: p + "mlp.gate_up_proj", Down: p + "mlp.down_proj",

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestFamilyRegistry(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ParseConfig([]byte(`{"model_type": "bert"}`), "config.json"); !IsUnsupported(err) {
+	if _, err := ParseConfig([]byte(`{"model_type": "bert"}`), "config.json"); !errors.Is(err, ErrUnsupportedModel) {
 		t.Errorf("unregistered model_type: %v", err)
 	}
 }

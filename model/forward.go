@@ -97,7 +97,7 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	// Below the lowest block with something to train (LoRA on the last
 	// blocks only, mlx-lm's --num-layers) no gradient is needed: those
 	// blocks share one activation slot, and backward stops above them.
-	a.checkpointed, a.frozen = m.Checkpointing, m.lowestTrainable()
+	a.checkpointed, a.frozen = m.checkpointing, m.lowestTrainable()
 	nb := L
 	switch {
 	case a.checkpointed:
@@ -157,14 +157,14 @@ func (m *Transformer) sizeLayer(b *layerActs, N int) {
 		grow(&b.u, N*I)
 	}
 	switch m.arch.QKNorm {
-	case QKNormHead:
+	case qkNormHead:
 		grow(&b.rstdq, N*NH)
 		grow(&b.rstdk, N*NKV)
-	case QKNormAll:
+	case qkNormAll:
 		grow(&b.rstdq, N)
 		grow(&b.rstdk, N)
 	}
-	if m.arch.QKNorm != QKNormNone {
+	if m.arch.QKNorm != qkNormNone {
 		grow(&b.qn, N*QD)
 		grow(&b.kn, N*KVD)
 	}
@@ -204,7 +204,7 @@ func (m *Transformer) sizeGrads(a *acts) {
 }
 
 // gateUpLen is the size of the fused gate|up output for N rows (0 unless
-// Arch.FusedGateUp); it shares the MLP hidden buffers.
+// arch.FusedGateUp); it shares the MLP hidden buffers.
 func (m *Transformer) gateUpLen(N int) int {
 	if !m.arch.FusedGateUp {
 		return 0
@@ -212,24 +212,24 @@ func (m *Transformer) gateUpLen(N int) int {
 	return 2 * N * m.cfg.IntermediateSize
 }
 
-// embed writes x[n] = (wte[ids[n]] (+ wpe[pos[n]]))·EmbedScale, with EmbedDelta
+// embed writes x[n] = (wte[ids[n]] (+ wpe[pos[n]]))·EmbedScale, with embedDelta
 // applied to the token rows.
 func (m *Transformer) embed(x []float32, ids, pos []int) {
 	C := m.cfg.HiddenSize
 	for n, id := range ids {
-		m.Wte.CopyRow(x[n*C:(n+1)*C], id)
+		m.wte.CopyRow(x[n*C:(n+1)*C], id)
 	}
-	if m.EmbedDelta != nil {
-		m.EmbedDelta.Forward(ids, x[:len(ids)*C])
+	if m.embedDelta != nil {
+		m.embedDelta.Forward(ids, x[:len(ids)*C])
 	}
 	for n := range ids {
 		row := x[n*C : (n+1)*C]
-		if m.Wpe != nil {
+		if m.wpe != nil {
 			p := pos[n]
-			if p >= m.Wpe.Shape[0] {
-				panic(fmt.Sprintf("model: position %d beyond n_positions %d", p, m.Wpe.Shape[0]))
+			if p >= m.wpe.Shape[0] {
+				panic(fmt.Sprintf("model: position %d beyond n_positions %d", p, m.wpe.Shape[0]))
 			}
-			axpy(1, m.Wpe.Data[p*C:(p+1)*C], row)
+			axpy(1, m.wpe.Data[p*C:(p+1)*C], row)
 		}
 		if m.arch.EmbedScale != 0 {
 			scaleVec(m.arch.EmbedScale, row)
@@ -238,7 +238,7 @@ func (m *Transformer) embed(x []float32, ids, pos []int) {
 }
 
 // normWeight is the weight a norm multiplies by: W, or 1+W (NormPlusOne).
-func (m *Transformer) normWeight(nm *Norm) []float32 {
+func (m *Transformer) normWeight(nm *norm) []float32 {
 	if !m.arch.NormPlusOne {
 		return nm.W.Data
 	}
@@ -251,7 +251,7 @@ func (m *Transformer) normWeight(nm *Norm) []float32 {
 
 // normForward normalises rows of x as wide as the norm's weight (the
 // hidden size, or a head for per-head q/k norms) into out.
-func (m *Transformer) normForward(nm *Norm, out, mean, rstd, x []float32, rows int) {
+func (m *Transformer) normForward(nm *norm, out, mean, rstd, x []float32, rows int) {
 	C := nm.W.Shape[0]
 	if m.arch.LayerNorm {
 		nn.LayerNormForward(out, mean, rstd, x, nm.W.Data, nm.B.Data, rows, C, m.cfg.NormEps())
@@ -261,7 +261,7 @@ func (m *Transformer) normForward(nm *Norm, out, mean, rstd, x []float32, rows i
 }
 
 // normBackward accumulates dx (nil: skip) and the norm's weight gradients.
-func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, rows int) {
+func (m *Transformer) normBackward(nm *norm, dx, dout, x, mean, rstd []float32, rows int) {
 	C := nm.W.Shape[0]
 	var dw, db []float32
 	if nm.DW != nil {
@@ -279,7 +279,7 @@ func (m *Transformer) normBackward(nm *Norm, dx, dout, x, mean, rstd []float32, 
 
 // qkRows is the number of rows the q and k norms see for N tokens.
 func (m *Transformer) qkRows(N int) (int, int) {
-	if m.arch.QKNorm == QKNormHead {
+	if m.arch.QKNorm == qkNormHead {
 		return N * m.cfg.NumAttentionHeads, N * m.cfg.NumKeyValueHeads
 	}
 	return N, N
@@ -291,7 +291,7 @@ func (m *Transformer) qkRows(N int) (int, int) {
 // seqLen is the call's longest sequence (position-dependent RoPE types).
 func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seqLen int, spans []span, scratch *acts, attend func(l int, a *layerActs)) {
 	c := m.cfg
-	ly := &m.Layers[l]
+	ly := &m.layers[l]
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	in := x
 	if !m.arch.NoPreNorm {
@@ -299,7 +299,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 		in = a.ln1
 	}
 	q, k := a.q, a.k
-	if m.arch.QKNorm != QKNormNone {
+	if m.arch.QKNorm != qkNormNone {
 		q, k = a.qn, a.kn
 	}
 	if ly.QKV != nil {
@@ -317,7 +317,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 		m.linear(ly.K, in, k, N)
 		m.linear(ly.V, in, a.v, N)
 	}
-	if m.arch.QKNorm != QKNormNone {
+	if m.arch.QKNorm != qkNormNone {
 		rq, rk := m.qkRows(N)
 		m.normForward(&ly.QNorm, a.q, nil, a.rstdq, a.qn, rq)
 		m.normForward(&ly.KNorm, a.k, nil, a.rstdk, a.kn, rk)
@@ -375,7 +375,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 
 // gateUpForward computes the gated MLP's gate a.f and up a.u, from one
 // fused projection (split in halves, gate first) or two.
-func (m *Transformer) gateUpForward(ly *Layer, in []float32, a *layerActs, buf []float32, N int) {
+func (m *Transformer) gateUpForward(ly *layer, in []float32, a *layerActs, buf []float32, N int) {
 	if ly.GateUp == nil {
 		m.linear(ly.Gate, in, a.f, N)
 		m.linear(ly.Up, in, a.u, N)
@@ -425,7 +425,7 @@ func (m *Transformer) setSeqs(s *acts, a *layerActs) {
 func (m *Transformer) Forward(ids []int, B, T int) []float32 {
 	s := m.forwardBody(ids, B, T)
 	grow(&s.logits, s.N*m.cfg.VocabSize)
-	m.Head.Forward(s.lnf, s.logits, s.N)
+	m.head.Forward(s.lnf, s.logits, s.N)
 	m.finishLogits(s.logits)
 	if m.arch.LogitSoftCap != 0 {
 		copy(grow(&s.capped, len(s.logits)), s.logits)
@@ -446,11 +446,11 @@ func (m *Transformer) forwardBody(ids []int, B, T int) *acts {
 	N := s.N
 	m.embed(s.resid[0], ids, s.pos)
 	att := m.trainAttend(s)
-	for l := range m.Layers {
+	for l := range m.layers {
 		m.blockForward(l, s.block(l), s.resid[l], s.resid[l+1], N, T, s.spans, s, att)
 	}
-	L := len(m.Layers)
-	m.normForward(&m.NormF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
+	L := len(m.layers)
+	m.normForward(&m.normF, s.lnf, s.meanf, s.rstdf, s.resid[L], N)
 	return s
 }
 
@@ -488,7 +488,7 @@ func (m *Transformer) LossChunked(ids, targets []int, B, T int, weight float32, 
 	for r0 := 0; r0 < N; r0 += rows {
 		n := min(rows, N-r0)
 		x, z := s.lnf[r0*C:(r0+n)*C], grow(&s.logits, rows*V)[:n*V]
-		m.Head.Forward(x, z, n)
+		m.head.Forward(x, z, n)
 		m.finishLogits(z)
 		if !backward {
 			l, c := nn.CrossEntropy(nil, z, targets[r0:r0+n], n, V, IgnoreIndex)
@@ -505,7 +505,7 @@ func (m *Transformer) LossChunked(ids, targets []int, B, T int, weight float32, 
 		sum += l * float64(c)
 		// the chunk's gradient is of its own mean; make it weight × the batch's
 		scaleVec(weight*float32(c)/float32(count), z)
-		m.Head.Backward(x, m.unfinishLogits(z), s.dln[r0*C:(r0+n)*C], n)
+		m.head.Backward(x, m.unfinishLogits(z), s.dln[r0*C:(r0+n)*C], n)
 	}
 	if backward {
 		m.backwardBody(s)
@@ -590,16 +590,16 @@ func (m *Transformer) BackwardLogits(dlogits []float32) {
 	s := &m.acts
 	m.sizeGrads(s)
 	clear(s.dln)
-	m.Head.Backward(s.lnf, m.unfinishLogits(dlogits), s.dln, s.N)
+	m.head.Backward(s.lnf, m.unfinishLogits(dlogits), s.dln, s.N)
 	m.backwardBody(s)
 }
 
 // backwardBody backpropagates s.dln, the gradient of the final norm's
 // output, through the norm, the blocks and the embeddings.
 func (m *Transformer) backwardBody(s *acts) {
-	N, L := s.N, len(m.Layers)
+	N, L := s.N, len(m.layers)
 	clear(s.dres)
-	m.normBackward(&m.NormF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
+	m.normBackward(&m.normF, s.dres, s.dln, s.resid[L], s.meanf, s.rstdf, N)
 	att := m.trainAttend(s)
 	stop := s.frozen // as Forward decided: the blocks below kept nothing
 	for l := L - 1; l >= stop; l-- {
@@ -618,43 +618,43 @@ func (m *Transformer) backwardBody(s *acts) {
 		// the scaled one
 		scaleVec(m.arch.EmbedScale, s.dres[:N*C])
 	}
-	if m.EmbedDelta != nil {
-		m.EmbedDelta.Backward(s.ids, s.dres[:N*C])
+	if m.embedDelta != nil {
+		m.embedDelta.Backward(s.ids, s.dres[:N*C])
 	}
-	if m.DWte != nil {
+	if m.dwte != nil {
 		for n, id := range s.ids {
-			axpy(1, s.dres[n*C:(n+1)*C], m.DWte.Data[id*C:(id+1)*C])
+			axpy(1, s.dres[n*C:(n+1)*C], m.dwte.Data[id*C:(id+1)*C])
 		}
 	}
-	if m.DWpe != nil {
+	if m.dwpe != nil {
 		for n, p := range s.pos {
-			axpy(1, s.dres[n*C:(n+1)*C], m.DWpe.Data[p*C:(p+1)*C])
+			axpy(1, s.dres[n*C:(n+1)*C], m.dwpe.Data[p*C:(p+1)*C])
 		}
 	}
 }
 
 // lowestTrainable is the index of the lowest block whose backward has
-// something to accumulate: 0 when the embeddings train, len(m.Layers) when
+// something to accumulate: 0 when the embeddings train, len(m.layers) when
 // nothing below the final norm does.
 func (m *Transformer) lowestTrainable() int {
-	if m.FullBackward || m.EmbedDelta != nil || m.DWte != nil || m.DWpe != nil {
+	if m.fullBackward || m.embedDelta != nil || m.dwte != nil || m.dwpe != nil {
 		return 0
 	}
-	for l := range m.Layers {
-		if m.Layers[l].trainable() {
+	for l := range m.layers {
+		if m.layers[l].trainable() {
 			return l
 		}
 	}
-	return len(m.Layers)
+	return len(m.layers)
 }
 
 // trainable reports whether the block has a weight gradient, a delta or a
 // hook to train.
-func (ly *Layer) trainable() bool {
+func (ly *layer) trainable() bool {
 	if ly.AttnHook != nil || ly.MLPHook != nil {
 		return true
 	}
-	for _, n := range []*Norm{&ly.Norm1, &ly.Norm2, &ly.PostAttn, &ly.PostMLP, &ly.QNorm, &ly.KNorm} {
+	for _, n := range []*norm{&ly.Norm1, &ly.Norm2, &ly.PostAttn, &ly.PostMLP, &ly.QNorm, &ly.KNorm} {
 		if n.DW != nil || n.DB != nil {
 			return true
 		}
@@ -671,7 +671,7 @@ func (ly *Layer) trainable() bool {
 // that of its input x, accumulating weight gradients on the way.
 func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	c := m.cfg
-	ly := &m.Layers[l]
+	ly := &m.layers[l]
 	N := s.N
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	dz := s.dy
@@ -761,7 +761,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		ropeSpans(a.rope, s.dq, s.dk, c.NumAttentionHeads, c.NumKeyValueHeads, s.spans, true)
 	}
 	dq, dk := s.dq, s.dk
-	if m.arch.QKNorm != QKNormNone {
+	if m.arch.QKNorm != qkNormNone {
 		// through the q/k norms, into the spare dqkv-sized scratch
 		rq, rk := m.qkRows(N)
 		dqn, dkn := s.dao, grow(&s.dkn, N*KVD) // dao is spent
@@ -803,7 +803,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 // (entry L) the final norm's output; each (B*T, C). Views, not copies.
 func (m *Transformer) HiddenStates() [][]float32 {
 	s := &m.acts
-	L := len(m.Layers)
+	L := len(m.layers)
 	hs := make([][]float32, L+1)
 	copy(hs, s.resid[:L])
 	hs[L] = s.lnf

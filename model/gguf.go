@@ -476,16 +476,8 @@ func gemma27B(c *Config) bool {
 	return c.ModelType == "gemma2" && c.NumHiddenLayers == 46 || c.ModelType == "gemma3_text" && c.NumHiddenLayers == 62
 }
 
-// LoadGGUF opens a GGUF model. Quantized tensors are dequantized to
+// loadGGUF opens a GGUF model. Quantized tensors are dequantized to
 // float32 as they are read.
-func LoadGGUF(path string) (Model, error) {
-	m, err := loadGGUF(path)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
 func loadGGUF(path string) (*Transformer, error) { return loadGGUFDType(path, tensor.F32) }
 
 // loadGGUFDType loads a GGUF model keeping its matrices in dt: F32
@@ -551,12 +543,12 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 		return append(kv, gguf.KV{Key: "gpt2.attention.layer_norm_epsilon", Value: float32(cfg.LayerNormEpsilon)}), nil
 	}
 	if arch == "phi3" {
-		kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.original_context_length", Value: u(cfg.Rope.origMax(cfg))})
+		kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.original_context_length", Value: u(cfg.rope.origMax(cfg))})
 		if w := cfg.Window(0); w > 0 {
 			kv = append(kv, gguf.KV{Key: "phi3.attention.sliding_window", Value: u(w)})
 		}
-		if cfg.Rope.Type == "longrope" {
-			_, att := cfg.Rope.InvFreq(cfg, cfg.Rope.RotaryDim(cfg.HeadDim), 1)
+		if cfg.rope.Type == "longrope" {
+			_, att := cfg.rope.InvFreq(cfg, cfg.rope.RotaryDim(cfg.HeadDim), 1)
 			kv = append(kv, gguf.KV{Key: "phi3.rope.scaling.attn_factor", Value: float32(att)})
 		}
 	}
@@ -566,9 +558,9 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 			gguf.KV{Key: "granite.logit_scale", Value: float32(cfg.LogitsScaling)},
 			gguf.KV{Key: "granite.attention.scale", Value: float32(cfg.AttentionMultiplier)})
 	}
-	if cfg.Rope.Type == "linear" {
+	if cfg.rope.Type == "linear" {
 		kv = append(kv, gguf.KV{Key: arch + ".rope.scaling.type", Value: "linear"},
-			gguf.KV{Key: arch + ".rope.scaling.factor", Value: float32(cfg.Rope.Factor)})
+			gguf.KV{Key: arch + ".rope.scaling.factor", Value: float32(cfg.rope.Factor)})
 	}
 	if cfg.gemma() {
 		kv = append(kv, gguf.KV{Key: arch + ".attention.sliding_window", Value: u(*cfg.SlidingWindow)})
@@ -581,7 +573,7 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 		gguf.KV{Key: arch + ".attention.head_count_kv", Value: u(cfg.NumKeyValueHeads)},
 		gguf.KV{Key: arch + ".attention.key_length", Value: u(cfg.HeadDim)},
 		gguf.KV{Key: arch + ".attention.value_length", Value: u(cfg.HeadDim)},
-		gguf.KV{Key: arch + ".rope.dimension_count", Value: u(cfg.Rope.RotaryDim(cfg.HeadDim))},
+		gguf.KV{Key: arch + ".rope.dimension_count", Value: u(cfg.rope.RotaryDim(cfg.HeadDim))},
 		gguf.KV{Key: arch + ".rope.freq_base", Value: float32(cfg.RopeTheta)},
 		gguf.KV{Key: arch + ".attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
 	), nil
@@ -597,10 +589,10 @@ func ggufRefuse(cfg *Config) error {
 	unsupported := func(format string, a ...any) error {
 		return fmt.Errorf("model: %w: GGUF export of "+format, append([]any{ErrUnsupportedModel}, a...)...)
 	}
-	if t := cfg.Rope.Type; t != "" && t != "default" && t != "linear" && !(t == "longrope" && cfg.ModelType == "phi3") && ropeFreqs(cfg) == nil {
+	if t := cfg.rope.Type; t != "" && t != "default" && t != "linear" && !(t == "longrope" && cfg.ModelType == "phi3") && ropeFreqs(cfg) == nil {
 		return unsupported("rope_type %q is not implemented", t)
 	}
-	if rd := cfg.Rope.RotaryDim(cfg.HeadDim); rd != cfg.HeadDim && cfg.ModelType != "phi3" {
+	if rd := cfg.rope.RotaryDim(cfg.HeadDim); rd != cfg.HeadDim && cfg.ModelType != "phi3" {
 		return unsupported("partial rotary embeddings (%d of %d dimensions) for %s is not implemented", rd, cfg.HeadDim, cfg.ModelType)
 	}
 	if cfg.gemma() {
@@ -644,7 +636,7 @@ func ropeFreqs(cfg *Config) []float32 {
 	if arch, _, _ := ggufArch(cfg.ModelType); arch != "llama" {
 		return nil
 	}
-	r := cfg.Rope
+	r := cfg.rope
 	switch {
 	case r.Type == "llama3":
 	case r.Type == "longrope" && slices.Equal(r.ShortFactor, r.LongFactor) && r.AttentionFactor != nil && *r.AttentionFactor == 1:
@@ -677,12 +669,12 @@ func gemmaRefuse(cfg *Config, unsupported func(string, ...any) error) error {
 	if cfg.SlidingWindow == nil || *cfg.SlidingWindow <= 0 {
 		return unsupported("%s without a sliding_window", arch)
 	}
-	if r := cfg.RopeLocal; arch == "gemma2" && r != nil {
+	if r := cfg.ropeLocal; arch == "gemma2" && r != nil {
 		return unsupported("gemma2 with a sliding-attention RoPE of its own")
 	}
-	if local := cfg.RopeLocal; arch == "gemma3" {
+	if local := cfg.ropeLocal; arch == "gemma3" {
 		if local == nil {
-			local = &cfg.Rope
+			local = &cfg.rope
 		}
 		if local.Type != "default" || local.Theta != 10000 {
 			return unsupported("sliding-attention RoPE %s θ=%g (llama.cpp's gemma3 uses default RoPE with base 10000 there)", local.Type, local.Theta)
@@ -739,7 +731,7 @@ func SaveGGUF(m Model, path, name string, typ gguf.Type, extra []gguf.KV) error 
 	if f := ropeFreqs(cfg); f != nil {
 		ts = append(ts, gguf.WriteTensor{Name: "rope_freqs.weight", Type: gguf.F32, Shape: []int{len(f)}, Data: func() ([]byte, error) { return gguf.Quantize(f, gguf.F32) }})
 	}
-	if r := cfg.Rope; r.Type == "longrope" && cfg.ModelType == "phi3" {
+	if r := cfg.rope; r.Type == "longrope" && cfg.ModelType == "phi3" {
 		for _, f := range []struct {
 			name string
 			v    []float64

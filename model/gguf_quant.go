@@ -9,7 +9,7 @@ import (
 )
 
 // quantSource quantizes a safetensors checkpoint's weights on load
-// (QuantSource).
+// (quantWeightSource).
 type quantSource struct {
 	safetensors.Source
 	dt tensor.DType

@@ -88,7 +88,7 @@ func TestFiniteDifferences(t *testing.T) {
 				for _, p := range m.Params() {
 					g := p.G.Data
 					gmax := testutil.MaxAbs(g)
-					check := []int{argmaxAbs(g), r.IntN(len(g))}
+					check := []int{testutil.ArgmaxAbs(g), r.IntN(len(g))}
 					for _, i := range check {
 						w0 := p.W.Data[i]
 						h := float32(1e-2 * math.Max(1, math.Abs(float64(w0))))
@@ -120,16 +120,6 @@ func TestFiniteDifferences(t *testing.T) {
 			})
 		}
 	}
-}
-
-func argmaxAbs(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if math.Abs(float64(v)) > math.Abs(float64(x[best])) {
-			best = i
-		}
-	}
-	return best
 }
 
 // TestTrainableSubset: frozen weights get no gradient buffer, trainable ones

@@ -13,13 +13,13 @@ import (
 func tinyLlama(bias bool) *Transformer {
 	cfg := &Config{ModelType: "llama", VocabSize: 67, HiddenSize: 64, IntermediateSize: 96, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 16, MaxPositionEmbeddings: 64, RopeTheta: 10000, RMSNormEps: 1e-5}
-	names := Names{Embed: "emb", FinalNorm: "norm", Head: "head", Layer: func(l int) LayerNames {
+	names := weightNames{Embed: "emb", FinalNorm: "norm", Head: "head", Layer: func(l int) layerNames {
 		p := fmt.Sprintf("l%d.", l)
-		return LayerNames{Norm1: p + "n1", Norm2: p + "n2", Q: p + "q", K: p + "k", V: p + "v", O: p + "o",
+		return layerNames{Norm1: p + "n1", Norm2: p + "n2", Q: p + "q", K: p + "k", V: p + "v", O: p + "o",
 			Gate: p + "gate", Up: p + "up", Down: p + "down"}
 	}}
-	m := newTransformer(cfg, Arch{QKVBias: bias, MLPBias: bias}, names)
-	m.InitRandom(3)
+	m := newTransformer(cfg, arch{QKVBias: bias, MLPBias: bias}, names)
+	m.initRandom(3)
 	for _, p := range m.Params() {
 		if len(p.W.Shape) == 1 && bias { // non-zero biases, so their path is checked
 			for i := range p.W.Data {

@@ -16,10 +16,10 @@ import (
 // state, activations and the KV cache stay float32. Half weights are
 // frozen: SetTrainable refuses them.
 
-// HalfSource is a Source that can hand out 16-bit weights: loadWeights
+// halfWeightSource is a weightSource that can hand out 16-bit weights: loadWeights
 // keeps every 2-D weight in BaseDType when the source offers it.
-type HalfSource interface {
-	Source
+type halfWeightSource interface {
+	weightSource
 	// BaseDType is the dtype the 2-D weights are to be kept in (F32: none).
 	BaseDType() tensor.DType
 	// Half returns the named tensor as BaseDType bit patterns and its shape;
@@ -30,11 +30,11 @@ type HalfSource interface {
 // halfable reports whether slot s may be kept in 16 bits: the linear
 // weights and the token embedding (GPT-2's small position table stays
 // float32).
-func (m *Transformer) halfable(s slot) bool { return len(s.w.Shape) == 2 && s.w != m.Wpe }
+func (m *Transformer) halfable(s slot) bool { return len(s.w.Shape) == 2 && s.w != m.wpe }
 
 // loadHalf fills slot s from src's 16-bit values, transposing GPT-2's
 // Conv1D layout into a fresh slice.
-func (s *slot) loadHalf(src HalfSource, fn string) error {
+func (s *slot) loadHalf(src halfWeightSource, fn string) error {
 	h, shape, err := src.Half(fn)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (s *slot) loadHalf(src HalfSource, fn string) error {
 }
 
 // BaseDType is the dtype the model's matrices are kept in.
-func (m *Transformer) BaseDType() tensor.DType { return m.Wte.DType }
+func (m *Transformer) BaseDType() tensor.DType { return m.wte.DType }
 
 // SetBaseDType converts every 2-D weight to dt (rounding to nearest even,
 // widening back to float32, quantizing (quant.go) or dequantizing).
@@ -121,16 +121,16 @@ func (m *Transformer) newHalfSlots(dt tensor.DType) {
 	}
 }
 
-// InitRandomDType is InitRandom with the matrices made directly in dt
-// (their values are InitRandom's rounded to dt).
-func (m *Transformer) InitRandomDType(seed uint64, dt tensor.DType) {
+// initRandomDType is initRandom with the matrices made directly in dt
+// (their values are initRandom's rounded to dt).
+func (m *Transformer) initRandomDType(seed uint64, dt tensor.DType) {
 	if dt != tensor.F32 {
 		m.newHalfSlots(dt)
 	}
-	m.InitRandom(seed)
+	m.initRandom(seed)
 }
 
-// initHalf fills a half weight as InitRandom does a float32 one.
+// initHalf fills a half weight as initRandom does a float32 one.
 func initHalf(w *tensor.Tensor, rng *rand.Rand) {
 	for i := range w.Half {
 		w.Half[i] = w.DType.Narrow(float32(rng.NormFloat64() * 0.02))
@@ -150,7 +150,7 @@ func checkHalfTrainable(s slot) {
 // temporary per tensor (a BF16 file loaded as float32) left garbage that
 // the GC let grow the heap to twice the model (9.9 GB peak RSS for a
 // 1.2B-parameter base instead of 5). ok is false when it did not apply.
-func readDirect(src Source, s slot, fn string) (ok bool, err error) {
+func readDirect(src weightSource, s slot, fn string) (ok bool, err error) {
 	rs, can := src.(interface {
 		Info(string) (safetensors.Info, bool)
 		ReadInto(string, []float32) error

@@ -133,10 +133,10 @@ func snapshotDir(hub, id string) (string, error) {
 	return dir, nil
 }
 
-// IsEmbeddedBase reports whether an adapter's base_model_name_or_path
+// isEmbeddedBase reports whether an adapter's base_model_name_or_path
 // names golora's embedded model: empty (none recorded, what golora train
 // writes for it), its name, or a path ending in it (stories260K.bin).
-func IsEmbeddedBase(base string) bool {
+func isEmbeddedBase(base string) bool {
 	if base == "" {
 		return true
 	}
@@ -156,7 +156,7 @@ func exists(p string) bool {
 // path nor in the cache is an error, not a silent fall-back to the embedded
 // model.
 func ResolveBase(base string) (path, note string, err error) {
-	if IsEmbeddedBase(base) {
+	if isEmbeddedBase(base) {
 		if base == "" {
 			return "", "the adapter records no base model (base_model_name_or_path); using the embedded " + embedded.Name, nil
 		}

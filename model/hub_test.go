@@ -36,24 +36,20 @@ func TestHubCacheDir(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	t.Setenv("HOME", "/home/u")
-	if got := HubCacheDir(); got != "/home/u/.cache/huggingface/hub" {
-		t.Errorf("default: %s", got)
-	}
-	t.Setenv("XDG_CACHE_HOME", "/xdg")
-	if got := HubCacheDir(); got != "/xdg/huggingface/hub" {
-		t.Errorf("XDG_CACHE_HOME: %s", got)
-	}
-	t.Setenv("HF_HOME", "~/hf")
-	if got := HubCacheDir(); got != "/home/u/hf/hub" {
-		t.Errorf("HF_HOME with ~: %s", got)
-	}
-	t.Setenv("HF_HOME", "/hf")
-	if got := HubCacheDir(); got != "/hf/hub" {
-		t.Errorf("HF_HOME: %s", got)
-	}
-	t.Setenv("HF_HUB_CACHE", "/cache")
-	if got := HubCacheDir(); got != "/cache" {
-		t.Errorf("HF_HUB_CACHE wins: %s", got)
+	// Each step sets one more variable; the later ones win.
+	for _, s := range []struct{ key, val, want string }{
+		{"", "", "/home/u/.cache/huggingface/hub"},
+		{"XDG_CACHE_HOME", "/xdg", "/xdg/huggingface/hub"},
+		{"HF_HOME", "~/hf", "/home/u/hf/hub"},
+		{"HF_HOME", "/hf", "/hf/hub"},
+		{"HF_HUB_CACHE", "/cache", "/cache"},
+	} {
+		if s.key != "" {
+			t.Setenv(s.key, s.val)
+		}
+		if got := HubCacheDir(); got != s.want {
+			t.Errorf("%s=%s: %s, want %s", s.key, s.val, got, s.want)
+		}
 	}
 }
 

@@ -2,11 +2,11 @@ package model
 
 import "github.com/golora/golora/format/llama2c"
 
-// FromLlama2C loads a llama2.c checkpoint (run.c's version 0, or export
+// fromLlama2C loads a llama2.c checkpoint (run.c's version 0, or export
 // version 1) read by format/llama2c, whose Hugging Face view (rotate_half
 // RoPE rows, HF names) is what the llama family runs. name is used in
 // errors.
-func FromLlama2C(data []byte, name string) (*Transformer, error) {
+func fromLlama2C(data []byte, name string) (*Transformer, error) {
 	ck, err := llama2c.Parse(name, data)
 	if err != nil {
 		return nil, err
@@ -22,5 +22,5 @@ func FromLlama2C(data []byte, name string) (*Transformer, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	return loadModel(cfg, MapSource(ck.HFTensors()), name)
+	return loadModel(cfg, mapSource(ck.HFTensors()), name)
 }

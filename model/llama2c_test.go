@@ -94,7 +94,7 @@ func TestLlama2C(t *testing.T) {
 	ids := fixtureIDs(t, dir)
 	for _, version := range []int{0, 1} {
 		data := toLlama2C(t, w, version)
-		m, err := FromLlama2C(data, "tiny-llama.bin")
+		m, err := fromLlama2C(data, "tiny-llama.bin")
 		if err != nil {
 			t.Fatalf("version %d: %v", version, err)
 		}
@@ -103,10 +103,10 @@ func TestLlama2C(t *testing.T) {
 		}
 		logits := m.Forward(ids, 2, 16)
 		testutil.AllClose(t, "logits", logits, in.F, 0, 2e-6)
-		if _, err := FromLlama2C(data[:len(data)-4], "short.bin"); err == nil {
+		if _, err := fromLlama2C(data[:len(data)-4], "short.bin"); err == nil {
 			t.Errorf("version %d: truncated file loaded", version)
 		}
-		if _, err := FromLlama2C(append(data, 0, 0, 0, 0), "long.bin"); err == nil {
+		if _, err := fromLlama2C(append(data, 0, 0, 0, 0), "long.bin"); err == nil {
 			t.Errorf("version %d: file with trailing data loaded", version)
 		}
 	}

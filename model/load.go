@@ -18,18 +18,18 @@ import (
 // ErrMissingTensor is wrapped by the error listing absent checkpoint tensors.
 var ErrMissingTensor = errors.New("missing tensors")
 
-// Source is where weights come from: a safetensors file or shard set, or an
+// weightSource is where weights come from: a safetensors file or shard set, or an
 // in-memory map (llama2.c checkpoints, tests).
-type Source interface {
+type weightSource interface {
 	Names() []string
 	Tensor(name string) (*tensor.Tensor, error)
 }
 
-// MapSource is an in-memory Source.
-type MapSource map[string]*tensor.Tensor
+// mapSource is an in-memory weightSource.
+type mapSource map[string]*tensor.Tensor
 
 // Names lists the tensor names, sorted.
-func (m MapSource) Names() []string {
+func (m mapSource) Names() []string {
 	ns := make([]string, 0, len(m))
 	for k := range m {
 		ns = append(ns, k)
@@ -39,7 +39,7 @@ func (m MapSource) Names() []string {
 }
 
 // Tensor returns the named tensor.
-func (m MapSource) Tensor(name string) (*tensor.Tensor, error) {
+func (m mapSource) Tensor(name string) (*tensor.Tensor, error) {
 	t, ok := m[name]
 	if !ok {
 		return nil, fmt.Errorf("tensor %q not found", name)
@@ -50,7 +50,7 @@ func (m MapSource) Tensor(name string) (*tensor.Tensor, error) {
 // loadWeights copies every weight of m from src. fileName maps a canonical
 // name to the name in src (nil: identity). All missing tensors and shape
 // mismatches are reported together; what names the checkpoint in errors.
-func (m *Transformer) loadWeights(src Source, what string, fileName func(string) string) error {
+func (m *Transformer) loadWeights(src weightSource, what string, fileName func(string) string) error {
 	have := map[string]bool{}
 	for _, n := range src.Names() {
 		have[n] = true
@@ -65,13 +65,13 @@ func (m *Transformer) loadWeights(src Source, what string, fileName func(string)
 			missing = append(missing, fn)
 			continue
 		}
-		if qs, ok := src.(QuantSource); ok && m.halfable(s) {
+		if qs, ok := src.(quantWeightSource); ok && m.halfable(s) {
 			if err := m.loadQuant(qs, s, fn); err != nil {
 				problems = append(problems, err.Error())
 			}
 			continue
 		}
-		if hs, ok := src.(HalfSource); ok && hs.BaseDType() != tensor.F32 && m.halfable(s) {
+		if hs, ok := src.(halfWeightSource); ok && hs.BaseDType() != tensor.F32 && m.halfable(s) {
 			if err := s.loadHalf(hs, fn); err != nil {
 				problems = append(problems, err.Error())
 			}
@@ -153,9 +153,9 @@ func (m *Transformer) StateDict(fileName func(string) string) map[string]*tensor
 	return out
 }
 
-// InitRandom fills the weights as HF's _init_weights does (normal(0, 0.02)
+// initRandom fills the weights as HF's _init_weights does (normal(0, 0.02)
 // matrices and embeddings, unit norms, zero biases), deterministically.
-func (m *Transformer) InitRandom(seed uint64) {
+func (m *Transformer) initRandom(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for _, s := range m.slots {
 		switch {

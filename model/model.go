@@ -14,7 +14,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,7 +105,7 @@ func LoadWith(path string, o Options) (Model, error) {
 		return nil, err
 	}
 	if path == "" {
-		return inMemoryDType(FromLlama2C(embedded.Model, "embedded "+embedded.Name))(dt)
+		return inMemoryDType(fromLlama2C(embedded.Model, "embedded "+embedded.Name))(dt)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -131,7 +130,7 @@ func LoadWith(path string, o Options) (Model, error) {
 			if err != nil {
 				return nil, fmt.Errorf("model: %w", err)
 			}
-			return inMemoryDType(FromLlama2C(data, path))(dt)
+			return inMemoryDType(fromLlama2C(data, path))(dt)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.json")
@@ -184,6 +183,3 @@ func TargetAliases(cfg *Config) map[string]string {
 func NewRandom(cfg *Config, seed uint64) (Model, error) {
 	return NewRandomDType(cfg, seed, tensor.F32)
 }
-
-// IsUnsupported reports whether err is about an unsupported architecture.
-func IsUnsupported(err error) bool { return errors.Is(err, ErrUnsupportedModel) }

@@ -33,12 +33,12 @@ import (
 // it the dequantized panels and the GEMM are faster).
 const quantActRows = 8
 
-// QuantSource is a Source for a base quantized on load: LoadWeights
+// quantWeightSource is a weightSource for a base quantized on load: LoadWeights
 // quantizes every quantizable weight to QuantDType, keeping those the file
 // already stores quantized (a GGUF file's Q8_0 and Q4_K tensors) as they
 // are.
-type QuantSource interface {
-	Source
+type quantWeightSource interface {
+	weightSource
 	QuantDType() tensor.DType
 	// Quantized returns the named weight as stored when the file holds it
 	// as Q8_0 or Q4_K (in the model's [out, in] layout), or as a 16-bit
@@ -85,7 +85,7 @@ func (s *slot) quantize(dt tensor.DType) error {
 // loadQuant fills slot s from src: as stored when the file holds it
 // quantized, otherwise read as float32 (checked and transposed as
 // LoadWeights does) and quantized. One weight at a time is float32.
-func (m *Transformer) loadQuant(src QuantSource, s slot, fn string) error {
+func (m *Transformer) loadQuant(src quantWeightSource, s slot, fn string) error {
 	q, err := src.Quantized(fn)
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func (m *Transformer) loadQuant(src QuantSource, s slot, fn string) error {
 	return nil
 }
 
-// initQuant fills a quantized weight as InitRandom does a float32 one,
+// initQuant fills a quantized weight as initRandom does a float32 one,
 // one float32 matrix at a time (a large benchmark model never exists in
 // float32).
 func (s *slot) initQuant(rng *rand.Rand) {

@@ -10,13 +10,13 @@ import (
 	"github.com/golora/golora/nn"
 )
 
-// RopeSpec is one rotary embedding of a config: transformers 5's
+// ropeSpec is one rotary embedding of a config: transformers 5's
 // rope_parameters (or one entry of it per attention type, Gemma 3), or
 // transformers 4's rope_theta with rope_scaling. The inverse frequencies of
 // every type reduce to nn.NewRoPEFreqs (a frequency per dimension pair and a
 // factor on cos and sin); InvFreq computes them as
 // transformers' modeling_rope_utils does.
-type RopeSpec struct {
+type ropeSpec struct {
 	Type  string  `json:"rope_type,omitempty"` // default, linear, dynamic, yarn, llama3, longrope
 	Theta float64 `json:"rope_theta,omitempty"`
 
@@ -35,7 +35,7 @@ type RopeSpec struct {
 	PartialRotary   *float64  `json:"partial_rotary_factor,omitempty"`
 }
 
-// ropeKeys are the rope_parameters / rope_scaling keys RopeSpec reads;
+// ropeKeys are the rope_parameters / rope_scaling keys ropeSpec reads;
 // any other key is refused rather than ignored ("type" is transformers
 // 4's name of rope_type).
 var ropeKeys = map[string]bool{"rope_type": true, "type": true, "rope_theta": true, "factor": true,
@@ -45,8 +45,8 @@ var ropeKeys = map[string]bool{"rope_type": true, "type": true, "rope_theta": tr
 
 // parseRope decodes one rope_parameters / rope_scaling object; key names
 // it in errors.
-func parseRope(b json.RawMessage, key string) (RopeSpec, error) {
-	var r RopeSpec
+func parseRope(b json.RawMessage, key string) (ropeSpec, error) {
+	var r ropeSpec
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return r, fmt.Errorf("%s: %w", key, err)
@@ -86,7 +86,7 @@ func isNull(b json.RawMessage) bool {
 }
 
 // check validates the fields the type needs; key names it in errors.
-func (r *RopeSpec) check(key string) error {
+func (r *ropeSpec) check(key string) error {
 	need := func(name string, v float64) error {
 		if !(v > 0) || math.IsInf(v, 0) {
 			return fmt.Errorf("config: %s.%s must be a positive number for rope_type %q, got %v", key, name, r.Type, v)
@@ -132,7 +132,7 @@ func (r *RopeSpec) check(key string) error {
 
 // RotaryDim is the number of dimensions of a head of size headDim that
 // rotate (partial_rotary_factor, Phi-4-mini's 0.75); the rest pass through.
-func (r *RopeSpec) RotaryDim(headDim int) int {
+func (r *ropeSpec) RotaryDim(headDim int) int {
 	if r.PartialRotary == nil {
 		return headDim
 	}
@@ -140,7 +140,7 @@ func (r *RopeSpec) RotaryDim(headDim int) int {
 }
 
 // origMax is the pre-training context length the scaled types refer to.
-func (r *RopeSpec) origMax(c *Config) int {
+func (r *ropeSpec) origMax(c *Config) int {
 	if r.OriginalMaxPos > 0 {
 		return r.OriginalMaxPos
 	}
@@ -153,7 +153,7 @@ func (r *RopeSpec) origMax(c *Config) int {
 // InvFreq returns the angle per position of each of the dim/2 pairs and the
 // factor on cos and sin, for a call whose largest position is seqLen-1
 // (only dynamic and longrope depend on it).
-func (r *RopeSpec) InvFreq(c *Config, dim, seqLen int) ([]float64, float64) {
+func (r *ropeSpec) InvFreq(c *Config, dim, seqLen int) ([]float64, float64) {
 	half := dim / 2
 	base := r.Theta
 	pow := func(b float64) []float64 {
@@ -222,7 +222,7 @@ func (r *RopeSpec) InvFreq(c *Config, dim, seqLen int) ([]float64, float64) {
 	return pow(base), 1
 }
 
-func (r *RopeSpec) yarn(c *Config, dim int) ([]float64, float64) {
+func (r *ropeSpec) yarn(c *Config, dim int) ([]float64, float64) {
 	base, factor := r.Theta, r.Factor
 	orig := r.origMax(c)
 	if factor == 0 {
@@ -273,7 +273,7 @@ func (r *RopeSpec) yarn(c *Config, dim int) ([]float64, float64) {
 	return inv, att
 }
 
-// ropeState is the rotary embedding of the layers sharing one RopeSpec.
+// ropeState is the rotary embedding of the layers sharing one ropeSpec.
 // Dynamic NTK and LongRoPE change with the call's length the way
 // transformers' dynamic_rope_update does: dynamic grows its base when a
 // call reaches past the longest length seen and returns to the original
@@ -281,7 +281,7 @@ func (r *RopeSpec) yarn(c *Config, dim int) ([]float64, float64) {
 // factors for calls past original_max_position_embeddings. Keys already in
 // a KV cache keep the rotation they were cached with, as in transformers.
 type ropeState struct {
-	spec   *RopeSpec
+	spec   *ropeSpec
 	cfg    *Config
 	dim    int // rotated dimensions per head
 	head   int // head size
@@ -290,7 +290,7 @@ type ropeState struct {
 	long   bool
 }
 
-func newRopeState(spec *RopeSpec, cfg *Config, headDim int) *ropeState {
+func newRopeState(spec *ropeSpec, cfg *Config, headDim int) *ropeState {
 	s := &ropeState{spec: spec, cfg: cfg, dim: spec.RotaryDim(headDim), head: headDim}
 	s.cached = cfg.MaxPositionEmbeddings
 	if spec.Type == "longrope" {

@@ -70,7 +70,7 @@ func TestPartialRotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := newTransformer(c, Arch{FusedQKV: true, FusedGateUp: true}, Names{Layer: func(int) LayerNames { return LayerNames{} }})
+		m := newTransformer(c, arch{FusedQKV: true, FusedGateUp: true}, weightNames{Layer: func(int) layerNames { return layerNames{} }})
 		if rp := m.ropes[0].at(1); rp.D != 12 || rp.HeadSize != 16 {
 			t.Errorf("rotary D %d, head stride %d; want 12 of 16", rp.D, rp.HeadSize)
 		}

@@ -2,9 +2,9 @@
 // (norm, attention, residual, norm, MLP, residual) whose variants (RMSNorm
 // or LayerNorm, RoPE or learned positions, SwiGLU, GeGLU or GELU MLP, fused
 // or separate projections, biases, q/k norms, norms after the sublayers,
-// scales and soft-caps) are chosen by Arch, and whose per-layer sliding
+// scales and soft-caps) are chosen by arch, and whose per-layer sliding
 // windows and RoPE come from the Config. The family files
-// (family_llama.go, family_gpt2.go) only name the weights and set the Arch.
+// (family_llama.go, family_gpt2.go) only name the weights and set the arch.
 //
 // Shapes use llm.c's letters: B batch rows, T tokens per row, N = B*T rows of
 // activations (row n = b*T + t), C hidden size, NH query heads, NKV key/value
@@ -21,8 +21,8 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// Arch selects the block variant.
-type Arch struct {
+// arch selects the block variant.
+type arch struct {
 	LayerNorm  bool // LayerNorm with bias (GPT-2); otherwise RMSNorm
 	GELU       bool // GELU MLP fc→gelu→proj (GPT-2); otherwise SwiGLU gate/up/down
 	GELUErf    bool // exact erf GELU instead of the tanh approximation
@@ -38,7 +38,7 @@ type Arch struct {
 	NormPlusOne bool   // RMSNorms scale by 1+w (Gemma stores w-1)
 	NoPreNorm   bool   // no norm before attention and MLP (OLMo 2)
 	PostNorm    bool   // a norm on the attention and MLP outputs before each residual add (Gemma, OLMo 2)
-	QKNorm      QKNorm // RMSNorm on queries and keys before RoPE
+	QKNorm      qkNorm // RMSNorm on queries and keys before RoPE
 
 	// Scalars; 0 means the plain transformer's value.
 	EmbedScale   float32 // embeddings ×; 0: 1 (Gemma √C, Granite embedding_multiplier)
@@ -49,42 +49,42 @@ type Arch struct {
 	LogitSoftCap float32 // logits capped to cap·tanh(z/cap); 0: none (Gemma 2)
 }
 
-// QKNorm is where Arch puts RMSNorms on the queries and keys.
-type QKNorm int
+// qkNorm is where arch puts RMSNorms on the queries and keys.
+type qkNorm int
 
-// The QKNorm variants.
+// The qkNorm variants.
 const (
-	QKNormNone QKNorm = iota
-	QKNormHead        // per head over D, weights (D) (Qwen3, Gemma 3)
-	QKNormAll         // over the whole projection, weights (NH·D) and (NKV·D) (OLMo 2)
+	qkNormNone qkNorm = iota
+	qkNormHead        // per head over D, weights (D) (Qwen3, Gemma 3)
+	qkNormAll         // over the whole projection, weights (NH·D) and (NKV·D) (OLMo 2)
 )
 
-// Names are the checkpoint names of the weights; linear entries are module
+// weightNames are the checkpoint names of the weights; linear entries are module
 // names (".weight" / ".bias" are appended), norm entries are prefixes too.
-type Names struct {
+type weightNames struct {
 	Embed, Pos, FinalNorm, Head string
-	Layer                       func(l int) LayerNames
+	Layer                       func(l int) layerNames
 }
 
-// LayerNames are one block's module names; empty entries are unused.
-type LayerNames struct {
+// layerNames are one block's module names; empty entries are unused.
+type layerNames struct {
 	Norm1, Norm2, PostAttn, PostMLP, QNorm, KNorm     string
 	QKV, Q, K, V, O, Fc, Proj, Gate, Up, GateUp, Down string
 }
 
-// Norm is an RMSNorm (B nil) or LayerNorm weight with gradients.
-type Norm struct {
+// norm is an RMSNorm (B nil) or LayerNorm weight with gradients.
+type norm struct {
 	W, B   *tensor.Tensor // (C)
 	DW, DB *tensor.Tensor // nil when frozen
-	plus   []float32      // 1+W when Arch.NormPlusOne
+	plus   []float32      // 1+W when arch.NormPlusOne
 }
 
-// Layer is one transformer block. Hooks are applied to the attention and
+// layer is one transformer block. Hooks are applied to the attention and
 // MLP outputs before the residual add.
-type Layer struct {
-	Norm1, Norm2      Norm       // pre-attention and pre-MLP (absent with NoPreNorm)
-	PostAttn, PostMLP Norm       // on the sublayer outputs (PostNorm only)
-	QNorm, KNorm      Norm       // (D) or (QD), (KVD) (QKNorm only)
+type layer struct {
+	Norm1, Norm2      norm       // pre-attention and pre-MLP (absent with NoPreNorm)
+	PostAttn, PostMLP norm       // on the sublayer outputs (PostNorm only)
+	QNorm, KNorm      norm       // (D) or (QD), (KVD) (QKNorm only)
 	QKV               *nn.Linear // (QD+2KVD, C), fused GPT-2 c_attn / Phi-3 qkv_proj; nil otherwise
 	Q, K, V           *nn.Linear // (QD, C), (KVD, C), (KVD, C); nil when fused
 	O                 *nn.Linear // (C, QD)
@@ -125,27 +125,27 @@ type slot struct {
 // use: activations and scratch buffers live in it and are reused per call.
 type Transformer struct {
 	cfg  *Config
-	arch Arch
+	arch arch
 
-	Wte, Wpe   *tensor.Tensor // (V, C), (maxPos, C) or nil
-	DWte, DWpe *tensor.Tensor
-	Layers     []Layer
-	NormF      Norm
-	Head       *nn.Linear // (V, C); W is Wte when tied
+	wte, wpe   *tensor.Tensor // (V, C), (maxPos, C) or nil
+	dwte, dwpe *tensor.Tensor
+	layers     []layer
+	normF      norm
+	head       *nn.Linear // (V, C); W is wte when tied
 
-	// EmbedDelta, when set, changes the token lookup (LoRA on the
+	// embedDelta, when set, changes the token lookup (LoRA on the
 	// embedding, modules_to_save, trainable tokens); see Embedding.
-	EmbedDelta nn.EmbeddingDelta
+	embedDelta nn.EmbeddingDelta
 
-	// Checkpointing keeps only each block's input during Forward and
+	// checkpointing keeps only each block's input during Forward and
 	// recomputes the block in Backward: activation memory O(L·N·C) instead
 	// of O(L·N·(C+I+NH·T)), for one extra forward.
-	Checkpointing bool
-	// FullBackward runs backward through every block down to the
+	checkpointing bool
+	// fullBackward runs backward through every block down to the
 	// embeddings even where nothing below trains (the frozen-base baseline
 	// of golora bench train --method none); otherwise it stops below the
 	// lowest trainable block.
-	FullBackward bool
+	fullBackward bool
 
 	slots   []slot
 	embName string // PEFT module name of the token embedding
@@ -166,7 +166,7 @@ type Transformer struct {
 const ropeInitialPositions = 2048
 
 // New allocates a zero model of cfg's sizes with arch's variant and names.
-func newTransformer(cfg *Config, arch Arch, names Names) *Transformer {
+func newTransformer(cfg *Config, arch arch, names weightNames) *Transformer {
 	C, L, V := cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
 	NH, NKV, D, I := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
 	QD, KVD := NH*D, NKV*D
@@ -175,26 +175,26 @@ func newTransformer(cfg *Config, arch Arch, names Names) *Transformer {
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(D)))
 	}
-	m.Wte = tensor.New(V, C)
+	m.wte = tensor.New(V, C)
 	m.embName = names.Embed
-	m.addSlot(names.Embed+".weight", m.Wte, &m.DWte, false)
+	m.addSlot(names.Embed+".weight", m.wte, &m.dwte, false)
 	if arch.LearnedPos {
-		m.Wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
-		m.addSlot(names.Pos+".weight", m.Wpe, &m.DWpe, false)
+		m.wpe = tensor.New(cfg.MaxPositionEmbeddings, C)
+		m.addSlot(names.Pos+".weight", m.wpe, &m.dwpe, false)
 	}
-	m.Layers = make([]Layer, L)
+	m.layers = make([]layer, L)
 	m.ropes = make([]*ropeState, L)
 	m.dims = make([]attnDims, L)
-	states := map[*RopeSpec]*ropeState{} // layers sharing a spec share its tables
-	for l := range m.Layers {
+	states := map[*ropeSpec]*ropeState{} // layers sharing a spec share its tables
+	for l := range m.layers {
 		m.dims[l] = attnDims{NH: NH, NKV: NKV, D: D, opt: nn.AttnOptions{Scale: scale, Window: cfg.Window(l), SoftCap: arch.AttnSoftCap}}
-		if spec := cfg.LayerRope(l); spec != nil && !arch.LearnedPos {
+		if spec := cfg.layerRope(l); spec != nil && !arch.LearnedPos {
 			if states[spec] == nil {
 				states[spec] = newRopeState(spec, cfg, D)
 			}
 			m.ropes[l] = states[spec]
 		}
-		ly := &m.Layers[l]
+		ly := &m.layers[l]
 		n := names.Layer(l)
 		if !arch.NoPreNorm {
 			m.addNorm(n.Norm1, &ly.Norm1, C)
@@ -207,10 +207,10 @@ func newTransformer(cfg *Config, arch Arch, names Names) *Transformer {
 			ly.V = m.addLinear(n.V, KVD, C, arch.QKVBias, false)
 		}
 		switch arch.QKNorm {
-		case QKNormHead:
+		case qkNormHead:
 			m.addNorm(n.QNorm, &ly.QNorm, D)
 			m.addNorm(n.KNorm, &ly.KNorm, D)
-		case QKNormAll:
+		case qkNormAll:
 			m.addNorm(n.QNorm, &ly.QNorm, QD)
 			m.addNorm(n.KNorm, &ly.KNorm, KVD)
 		}
@@ -237,12 +237,12 @@ func newTransformer(cfg *Config, arch Arch, names Names) *Transformer {
 			m.addNorm(n.PostMLP, &ly.PostMLP, C)
 		}
 	}
-	m.addNorm(names.FinalNorm, &m.NormF, C)
+	m.addNorm(names.FinalNorm, &m.normF, C)
 	if cfg.Tied() {
-		m.Head = &nn.Linear{W: m.Wte}
-		m.linears = append(m.linears, NamedLinear{Name: names.Head, Linear: m.Head, Head: true})
+		m.head = &nn.Linear{W: m.wte}
+		m.linears = append(m.linears, NamedLinear{Name: names.Head, Linear: m.head, Head: true})
 	} else {
-		m.Head = m.addLinear(names.Head, V, C, false, true)
+		m.head = m.addLinear(names.Head, V, C, false, true)
 	}
 	return m
 }
@@ -251,7 +251,7 @@ func (m *Transformer) addSlot(name string, w *tensor.Tensor, g **tensor.Tensor, 
 	m.slots = append(m.slots, slot{name: name, w: w, g: g, conv1d: conv})
 }
 
-func (m *Transformer) addNorm(name string, n *Norm, C int) {
+func (m *Transformer) addNorm(name string, n *norm, C int) {
 	n.W = tensor.New(C)
 	one := float32(1)
 	if m.arch.NormPlusOne {
@@ -282,9 +282,6 @@ func (m *Transformer) addLinear(name string, out, in int, bias, head bool) *nn.L
 // Config is the model's configuration (do not modify).
 func (m *Transformer) Config() *Config { return m.cfg }
 
-// Arch is the block variant.
-func (m *Transformer) Arch() Arch { return m.arch }
-
 // Params lists every weight once, in checkpoint order (a tied head is not
 // listed separately: its gradient accumulates into the embedding's).
 func (m *Transformer) Params() []Param {
@@ -311,7 +308,7 @@ func (m *Transformer) SetTrainable(match func(name string) bool) {
 		}
 	}
 	if m.cfg.Tied() {
-		m.Head.DW = m.DWte
+		m.head.DW = m.dwte
 	}
 }
 
@@ -329,7 +326,7 @@ func (m *Transformer) ZeroGrad() {
 func (m *Transformer) Linears() []NamedLinear { return append([]NamedLinear(nil), m.linears...) }
 
 // NamedEmbedding is the token embedding with its PEFT module name, for
-// adapters on it: Delta points at the model's EmbedDelta hook, Tied says the
+// adapters on it: Delta points at the model's embedDelta hook, Tied says the
 // output head reads the same table.
 type NamedEmbedding struct {
 	Name  string
@@ -340,7 +337,7 @@ type NamedEmbedding struct {
 
 // Embedding returns the token embedding and its hook.
 func (m *Transformer) Embedding() NamedEmbedding {
-	return NamedEmbedding{Name: m.embName, W: m.Wte, Tied: m.cfg.Tied(), Delta: &m.EmbedDelta}
+	return NamedEmbedding{Name: m.embName, W: m.wte, Tied: m.cfg.Tied(), Delta: &m.embedDelta}
 }
 
 // Untie gives a tied model's head its own copy of the embedding table, so
@@ -353,8 +350,8 @@ func (m *Transformer) Untie() {
 	}
 	f := false
 	m.cfg.TieWordEmbeddings = &f
-	m.Head.W, m.Head.DW = m.Wte.Clone(), nil
-	m.addSlot(m.linears[len(m.linears)-1].Name+".weight", m.Head.W, &m.Head.DW, false)
+	m.head.W, m.head.DW = m.wte.Clone(), nil
+	m.addSlot(m.linears[len(m.linears)-1].Name+".weight", m.head.W, &m.head.DW, false)
 	if m.half != nil {
 		m.SetDecodeF16(true)
 	}
@@ -363,14 +360,14 @@ func (m *Transformer) Untie() {
 // SetSublayerHook installs (nil removes) a hook on layer l's "attn" or "mlp"
 // output, applied before the residual add (bottleneck adapters).
 func (m *Transformer) SetSublayerHook(l int, which string, h nn.SublayerHook) error {
-	if l < 0 || l >= len(m.Layers) {
-		return fmt.Errorf("model: layer %d out of range [0, %d)", l, len(m.Layers))
+	if l < 0 || l >= len(m.layers) {
+		return fmt.Errorf("model: layer %d out of range [0, %d)", l, len(m.layers))
 	}
 	switch which {
 	case "attn":
-		m.Layers[l].AttnHook = h
+		m.layers[l].AttnHook = h
 	case "mlp":
-		m.Layers[l].MLPHook = h
+		m.layers[l].MLPHook = h
 	default:
 		return fmt.Errorf("model: sublayer %q (expected \"attn\" or \"mlp\")", which)
 	}
@@ -388,8 +385,13 @@ func (m *Transformer) checkIDs(ids []int) {
 	}
 }
 
-// SetCheckpointing sets Checkpointing.
-func (m *Transformer) SetCheckpointing(on bool) { m.Checkpointing = on }
+// SetCheckpointing makes Forward keep only each block's input and Backward
+// recompute the block: activation memory O(L·N·C) instead of
+// O(L·N·(C+I+NH·T)), for one extra forward.
+func (m *Transformer) SetCheckpointing(on bool) { m.checkpointing = on }
 
-// SetFullBackward sets FullBackward.
-func (m *Transformer) SetFullBackward(on bool) { m.FullBackward = on }
+// SetFullBackward makes Backward run through every block down to the
+// embeddings even where nothing below trains (the frozen-base baseline of
+// golora bench train --method none); otherwise it stops below the lowest
+// trainable block.
+func (m *Transformer) SetFullBackward(on bool) { m.fullBackward = on }

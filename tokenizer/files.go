@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,13 +15,11 @@ import (
 var hfFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
 	"chat_template.jinja", "vocab.json", "merges.txt", "tokenizer.model", "generation_config.json"}
 
-// ErrNoFiles is CopyFiles' error for a tokenizer that has no files of its
-// own to copy (one read from a GGUF file).
-var ErrNoFiles = errors.New("the tokenizer is inside a GGUF file and has no files of its own")
-
-// CopyFiles copies the tokenizer at src (a folder, a tokenizer.json or a
-// llama2.c tok*.bin: what LoadFull takes) into the folder dst, so that
-// LoadFull(dst) loads the same tokenizer. A model saved in dst then works
+// CopyFiles copies the tokenizer at src (a folder, a tokenizer.json, a
+// llama2.c tok*.bin or a .gguf file: what LoadFull takes) into the folder
+// dst, so that LoadFull(dst) loads the same tokenizer; a GGUF file's
+// embedded tokenizer is written as tokenizer.json and tokenizer_config.json
+// (writeGGUFFiles), which transformers reads too. A model saved in dst then works
 // with nothing beside it, as Hugging Face's save_pretrained leaves it.
 func CopyFiles(dst, src string) error {
 	st, err := os.Stat(src)
@@ -41,7 +38,7 @@ func CopyFiles(dst, src string) error {
 	}
 	switch filepath.Ext(src) {
 	case ".gguf":
-		return fmt.Errorf("tokenizer: %s: %w", src, ErrNoFiles)
+		return writeGGUFFiles(dst, src)
 	case ".json":
 		return copyHF(dst, filepath.Dir(src), src)
 	}
@@ -54,7 +51,8 @@ func CopyFiles(dst, src string) error {
 
 // CopyForModel copies the tokenizer of the model at path, the one ForModel
 // finds, into the folder dst: the embedded tok512.bin for "", the files
-// beside a checkpoint (a llama2.c .bin's tok*.bin) or in a model folder.
+// beside a checkpoint (a llama2.c .bin's tok*.bin) or in a model folder,
+// or the one inside a .gguf file.
 func CopyForModel(dst, path string) error {
 	if path == "" {
 		return atomicfile.WriteBytes(filepath.Join(dst, "tok512.bin"), embedded.Tokenizer)

@@ -10,10 +10,8 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// fullByteGPT2 is shared/models/tiny-random-gpt2's tokenizer with the byte
-// symbols its 1000-token vocabulary lacks appended, so that every byte string
-// encodes. It needs no npm package, so the fuzz targets always run.
-func fullByteGPT2(t testing.TB) *HF {
+// tinyGPT2JSON is the shared tiny-random-gpt2 tokenizer.json, decoded.
+func tinyGPT2JSON(t testing.TB) map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(testutil.Shared(t, "models", "tiny-random-gpt2", "tokenizer.json"))
 	if err != nil {
@@ -23,6 +21,15 @@ func fullByteGPT2(t testing.TB) *HF {
 	if err := json.Unmarshal(data, &f); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// fullByteGPT2 is shared/models/tiny-random-gpt2's tokenizer with the byte
+// symbols its 1000-token vocabulary lacks appended, so that every byte string
+// encodes. It needs no npm package, so the fuzz targets always run.
+func fullByteGPT2(t testing.TB) *HF {
+	t.Helper()
+	f := tinyGPT2JSON(t)
 	vocab := f["model"].(map[string]any)["vocab"].(map[string]any)
 	next := 0
 	for _, id := range vocab {
@@ -35,7 +42,7 @@ func fullByteGPT2(t testing.TB) *HF {
 		}
 	}
 	f["added_tokens"] = []any{map[string]any{"id": next, "content": "<|endoftext|>", "special": true}}
-	data, _ = json.Marshal(f)
+	data, _ := json.Marshal(f)
 	tok, err := ParseHF(data, nil)
 	if err != nil {
 		t.Fatal(err)

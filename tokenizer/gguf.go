@@ -55,28 +55,38 @@ func LoadGGUF(path string) (Full, error) {
 	return FromGGUF(f)
 }
 
-// FromGGUF builds the tokenizer embedded in a GGUF file.
-func FromGGUF(f *gguf.File) (Full, error) {
+// ggufVocab is the tokenizer.ggml.* content of a GGUF file, checked.
+type ggufVocab struct {
+	kind, pre, chat string
+	tokens          []string
+	types           []int32   // nil when the file has none
+	scores          []float32 // llama kind only
+	merges          []string  // gpt2 kind only
+	bos, eos        int       // -1: none
+	addBOS          bool
+}
+
+// readGGUFVocab reads and checks the tokenizer keys of f.
+func readGGUFVocab(f *gguf.File) (*ggufVocab, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("tokenizer: %s: "+format, append([]any{f.Path()}, a...)...)
 	}
-	kind, ok := f.String("tokenizer.ggml.model")
-	if !ok {
+	g := &ggufVocab{}
+	var ok bool
+	if g.kind, ok = f.String("tokenizer.ggml.model"); !ok {
 		return nil, bad("no tokenizer.ggml.model")
 	}
 	v, _ := f.Get("tokenizer.ggml.tokens")
-	tokens, ok := v.([]string)
-	if !ok || len(tokens) == 0 {
+	if g.tokens, ok = v.([]string); !ok || len(g.tokens) == 0 {
 		return nil, bad("tokenizer.ggml.tokens is missing or not a string array")
 	}
-	var types []int32
 	if v, ok := f.Get("tokenizer.ggml.token_type"); ok {
-		if types, ok = v.([]int32); !ok || len(types) != len(tokens) {
-			return nil, bad("tokenizer.ggml.token_type is not an i32 array of %d entries", len(tokens))
+		if g.types, ok = v.([]int32); !ok || len(g.types) != len(g.tokens) {
+			return nil, bad("tokenizer.ggml.token_type is not an i32 array of %d entries", len(g.tokens))
 		}
 	}
 	id := func(key string, def int) int {
-		if n, ok := f.Int("tokenizer.ggml." + key); ok && n >= 0 && n < len(tokens) {
+		if n, ok := f.Int("tokenizer.ggml." + key); ok && n >= 0 && n < len(g.tokens) {
 			return n
 		}
 		return def
@@ -87,106 +97,62 @@ func FromGGUF(f *gguf.File) (Full, error) {
 		}
 		return def
 	}
-	chat, _ := f.String("tokenizer.chat_template")
-	switch kind {
+	g.chat, _ = f.String("tokenizer.chat_template")
+	switch g.kind {
 	case "llama":
-		var scores []float32
-		if v, ok := f.Get("tokenizer.ggml.scores"); ok {
-			if scores, ok = v.([]float32); !ok || len(scores) != len(tokens) {
-				return nil, bad("tokenizer.ggml.scores is not an f32 array of %d entries", len(tokens))
-			}
-		} else {
+		v, ok := f.Get("tokenizer.ggml.scores")
+		if !ok {
 			return nil, bad("SentencePiece (llama) vocabulary without tokenizer.ggml.scores")
+		}
+		if g.scores, ok = v.([]float32); !ok || len(g.scores) != len(g.tokens) {
+			return nil, bad("tokenizer.ggml.scores is not an f32 array of %d entries", len(g.tokens))
 		}
 		if !flag("add_space_prefix", true) {
 			return nil, bad("tokenizer.ggml.add_space_prefix = false is not implemented")
 		}
-		vocab := make([]string, len(tokens))
-		for i, s := range tokens {
-			vocab[i] = strings.ReplaceAll(s, "▁", " ")
-		}
-		bos, eos := id("bos_token_id", 1), id("eos_token_id", 2)
-		t := newSPM(vocab, scores, bos, eos, flag("add_bos_token", true), chat)
-		t.bosTok, t.eosTok = tokens[bos], tokens[eos]
-		return t, nil
+		g.bos, g.eos, g.addBOS = id("bos_token_id", 1), id("eos_token_id", 2), flag("add_bos_token", true)
 	case "gpt2":
-		pre, _ := f.String("tokenizer.ggml.pre")
-		if pre == "" {
-			pre = "default"
+		if g.pre, _ = f.String("tokenizer.ggml.pre"); g.pre == "" {
+			g.pre = "default"
 		}
-		preJSON, ok := ggufPreSplit[pre]
-		if !ok {
-			return nil, bad("tokenizer.ggml.pre %q is not implemented (expected one of gpt-2, default, llama-bpe, qwen2)", pre)
+		if _, ok := ggufPreSplit[g.pre]; !ok {
+			return nil, bad("tokenizer.ggml.pre %q is not implemented (expected one of gpt-2, default, llama-bpe, qwen2)", g.pre)
 		}
 		v, _ := f.Get("tokenizer.ggml.merges")
-		merges, ok := v.([]string)
-		if !ok {
+		if g.merges, ok = v.([]string); !ok {
 			return nil, bad("byte-level BPE (gpt2) vocabulary without tokenizer.ggml.merges")
 		}
-		type added struct {
-			ID      int    `json:"id"`
-			Content string `json:"content"`
-			Special bool   `json:"special"`
+		g.bos, g.eos, g.addBOS = id("bos_token_id", -1), id("eos_token_id", -1), flag("add_bos_token", false)
+	default:
+		return nil, bad("tokenizer.ggml.model %q is not implemented (expected llama or gpt2)", g.kind)
+	}
+	return g, nil
+}
+
+// FromGGUF builds the tokenizer embedded in a GGUF file.
+func FromGGUF(f *gguf.File) (Full, error) {
+	g, err := readGGUFVocab(f)
+	if err != nil {
+		return nil, err
+	}
+	if g.kind == "llama" {
+		vocab := make([]string, len(g.tokens))
+		for i, s := range g.tokens {
+			vocab[i] = strings.ReplaceAll(s, "▁", " ")
 		}
-		var file struct {
-			AddedTokens  []added         `json:"added_tokens"`
-			PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-			Decoder      json.RawMessage `json:"decoder"`
-			Model        struct {
-				Type         string         `json:"type"`
-				Vocab        map[string]int `json:"vocab"`
-				Merges       [][2]string    `json:"merges"`
-				IgnoreMerges bool           `json:"ignore_merges"`
-			} `json:"model"`
-		}
-		file.PreTokenizer = json.RawMessage(preJSON)
-		file.Decoder = json.RawMessage(`{"type":"ByteLevel"}`)
-		file.Model.Type = "BPE"
-		file.Model.IgnoreMerges = pre == "llama-bpe" || pre == "llama3"
-		file.Model.Vocab = make(map[string]int, len(tokens))
-		for i, s := range tokens {
-			if _, dup := file.Model.Vocab[s]; dup {
-				return nil, bad("token %d %q appears twice", i, s)
-			}
-			file.Model.Vocab[s] = i
-			if types != nil && (types[i] == ggufControl || types[i] == ggufUserDefined) {
-				file.AddedTokens = append(file.AddedTokens, added{i, s, types[i] == ggufControl})
-			}
-		}
-		for i, m := range merges {
-			// llama.cpp splits at the first space after the first byte.
-			k := strings.Index(m[min(1, len(m)):], " ")
-			if k < 0 {
-				return nil, bad("tokenizer.ggml.merges[%d] %q has no space", i, m)
-			}
-			k += min(1, len(m))
-			file.Model.Merges = append(file.Model.Merges, [2]string{m[:k], m[k+1:]})
-		}
-		cfg := map[string]any{"add_bos_token": flag("add_bos_token", false)}
-		if n := id("bos_token_id", -1); n >= 0 {
-			cfg["bos_token"] = tokens[n]
-		}
-		if n := id("eos_token_id", -1); n >= 0 {
-			cfg["eos_token"] = tokens[n]
-		}
-		if chat != "" {
-			cfg["chat_template"] = chat
-		}
-		tj, err := json.Marshal(file)
-		if err != nil {
-			return nil, err
-		}
-		cj, err := json.Marshal(cfg)
-		if err != nil {
-			return nil, err
-		}
-		t, err := ParseHF(tj, cj)
-		if err != nil {
-			return nil, bad("%w", err)
-		}
+		t := newSPM(vocab, g.scores, g.bos, g.eos, g.addBOS, g.chat)
+		t.bosTok, t.eosTok = g.tokens[g.bos], g.tokens[g.eos]
 		return t, nil
 	}
-	return nil, bad("tokenizer.ggml.model %q is not implemented (expected llama or gpt2)", kind)
+	tj, cj, err := g.hfFiles()
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", f.Path(), err)
+	}
+	t, err := ParseHF(tj, cj)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", f.Path(), err)
+	}
+	return t, nil
 }
 
 // GGUFMetadata is t as tokenizer.ggml.* keys (and tokenizer.chat_template)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,10 +404,10 @@ func (t *HF) parseConfig(data []byte) error {
 // tests set it to check the hand-written matchers against it.
 var forceRegexFallback = false
 
-// normalizer rewrites text before splitting.
-type normalizer func(string) string
-
-func (t *HF) parseNormalizer(raw json.RawMessage) error {
+// eachComponent decodes a normalizer, pre-tokenizer or decoder (absent or
+// null: none) and calls f with it, or with each member of a Sequence in
+// order.
+func eachComponent(raw json.RawMessage, f func(c *component) error) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -414,41 +415,52 @@ func (t *HF) parseNormalizer(raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return err
 	}
-	switch c.Type {
-	case "Sequence":
-		for _, r := range c.Normalizers {
-			if err := t.parseNormalizer(r); err != nil {
-				return err
-			}
+	if c.Type != "Sequence" {
+		return f(&c)
+	}
+	for _, r := range slices.Concat(c.Normalizers, c.PreTokenizers, c.Decoders) {
+		if err := eachComponent(r, f); err != nil {
+			return err
 		}
-	case "NFC":
-		t.normalizers = append(t.normalizers, norm.NFC.String)
-	case "NFKC":
-		t.normalizers = append(t.normalizers, norm.NFKC.String)
-	case "NFD":
-		t.normalizers = append(t.normalizers, norm.NFD.String)
-	case "NFKD":
-		t.normalizers = append(t.normalizers, norm.NFKD.String)
-	case "Lowercase":
-		t.normalizers = append(t.normalizers, strings.ToLower)
-	case "Prepend":
-		p := c.Prepend
-		t.normalizers = append(t.normalizers, func(s string) string {
-			if s == "" {
-				return s
-			}
-			return p + s
-		})
-	case "Replace":
-		if c.Pattern.String == nil {
-			return fmt.Errorf("normalizer Replace with a regex pattern is not supported")
-		}
-		from, to := *c.Pattern.String, c.Content
-		t.normalizers = append(t.normalizers, func(s string) string { return strings.ReplaceAll(s, from, to) })
-	default:
-		return fmt.Errorf("%q is not supported", c.Type)
 	}
 	return nil
+}
+
+// normalizer rewrites text before splitting.
+type normalizer func(string) string
+
+func (t *HF) parseNormalizer(raw json.RawMessage) error {
+	return eachComponent(raw, func(c *component) error {
+		switch c.Type {
+		case "NFC":
+			t.normalizers = append(t.normalizers, norm.NFC.String)
+		case "NFKC":
+			t.normalizers = append(t.normalizers, norm.NFKC.String)
+		case "NFD":
+			t.normalizers = append(t.normalizers, norm.NFD.String)
+		case "NFKD":
+			t.normalizers = append(t.normalizers, norm.NFKD.String)
+		case "Lowercase":
+			t.normalizers = append(t.normalizers, strings.ToLower)
+		case "Prepend":
+			p := c.Prepend
+			t.normalizers = append(t.normalizers, func(s string) string {
+				if s == "" {
+					return s
+				}
+				return p + s
+			})
+		case "Replace":
+			if c.Pattern.String == nil {
+				return fmt.Errorf("normalizer Replace with a regex pattern is not supported")
+			}
+			from, to := *c.Pattern.String, c.Content
+			t.normalizers = append(t.normalizers, func(s string) string { return strings.ReplaceAll(s, from, to) })
+		default:
+			return fmt.Errorf("%q is not supported", c.Type)
+		}
+		return nil
+	})
 }
 
 // preTokenizer splits (and may rewrite) text into words; it calls emit with
@@ -456,185 +468,163 @@ func (t *HF) parseNormalizer(raw json.RawMessage) error {
 type preTokenizer func(s string, first bool, emit func(string))
 
 func (t *HF) parsePreTokenizer(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return err
-	}
-	switch c.Type {
-	case "Sequence":
-		for _, r := range c.PreTokenizers {
-			if err := t.parsePreTokenizer(r); err != nil {
-				return err
-			}
-		}
-	case "ByteLevel":
-		t.byteLevel = true
-		if c.AddPrefixSpace != nil && *c.AddPrefixSpace {
-			t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
-				if first && s != "" && s[0] != ' ' {
-					s = " " + s
-				}
-				emit(s)
-			})
-		}
-		if c.UseRegex == nil || *c.UseRegex {
-			t.ggufPre = "gpt-2"
-			sp, _ := splitterFor(patGPT2)
-			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
-		}
-	case "Split":
-		if c.Invert {
-			return fmt.Errorf("pre-tokenizer Split with invert is not supported")
-		}
-		var b splitBehavior
-		switch c.Behavior {
-		case "Isolated":
-			b = isolated
-		case "Removed":
-			b = removed
-		case "MergedWithPrevious":
-			b = mergedWithPrevious
-		case "MergedWithNext":
-			b = mergedWithNext
-		default:
-			return fmt.Errorf("pre-tokenizer Split behavior %q is not supported", c.Behavior)
-		}
-		var find func(s string, match func(a, b int))
-		switch {
-		case c.Pattern.String != nil:
-			lit := *c.Pattern.String
-			if lit == "" {
-				return fmt.Errorf("pre-tokenizer Split with an empty string pattern")
-			}
-			find = func(s string, match func(a, b int)) {
-				for i := 0; ; {
-					j := strings.Index(s[i:], lit)
-					if j < 0 {
-						return
+	return eachComponent(raw, func(c *component) error {
+		switch c.Type {
+		case "ByteLevel":
+			t.byteLevel = true
+			if c.AddPrefixSpace != nil && *c.AddPrefixSpace {
+				t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
+					if first && s != "" && s[0] != ' ' {
+						s = " " + s
 					}
-					match(i+j, i+j+len(lit))
-					i += j + len(lit)
-				}
+					emit(s)
+				})
 			}
-		case c.Pattern.Regex != nil:
-			if b == isolated {
-				t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
-			}
-			if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback && b == isolated {
+			if c.UseRegex == nil || *c.UseRegex {
+				t.ggufPre = "gpt-2"
+				sp, _ := splitterFor(patGPT2)
 				t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
-				return nil
 			}
-			rs, err := newRegexSplitter(*c.Pattern.Regex)
-			if err != nil {
-				return err
+		case "Split":
+			if c.Invert {
+				return fmt.Errorf("pre-tokenizer Split with invert is not supported")
 			}
-			find = rs.matches
-		default:
-			return fmt.Errorf("pre-tokenizer Split without a pattern")
-		}
-		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { b.split(s, find, emit) })
-	case "Digits":
-		// Granite / StarCoder: digits are words of their own (one per digit
-		// with individual_digits), as HF's Digits pre-tokenizer, whose
-		// "digit" is Rust's char::is_numeric (Unicode N, as unicode.IsNumber).
-		each := c.IndividualDigits
-		t.pre = append(t.pre, func(s string, _ bool, emit func(string)) {
-			start, inDigits := 0, false
-			for i, r := range s {
-				d := unicode.IsNumber(r)
-				if i > start && (d != inDigits || d && each) {
-					emit(s[start:i])
-					start = i
+			var b splitBehavior
+			switch c.Behavior {
+			case "Isolated":
+				b = isolated
+			case "Removed":
+				b = removed
+			case "MergedWithPrevious":
+				b = mergedWithPrevious
+			case "MergedWithNext":
+				b = mergedWithNext
+			default:
+				return fmt.Errorf("pre-tokenizer Split behavior %q is not supported", c.Behavior)
+			}
+			var find func(s string, match func(a, b int))
+			switch {
+			case c.Pattern.String != nil:
+				lit := *c.Pattern.String
+				if lit == "" {
+					return fmt.Errorf("pre-tokenizer Split with an empty string pattern")
 				}
-				inDigits = d
-			}
-			if start < len(s) {
-				emit(s[start:])
-			}
-		})
-	case "Metaspace":
-		rep := c.Replacement
-		if rep == "" {
-			rep = "▁"
-		}
-		scheme := c.PrependScheme
-		if scheme == "" {
-			scheme = "always"
-			if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
-				scheme = "never"
-			}
-		}
-		split := c.Split == nil || *c.Split
-		t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
-			s = strings.ReplaceAll(s, " ", rep)
-			if s != "" && (scheme == "always" || (scheme == "first" && first)) && !strings.HasPrefix(s, rep) {
-				s = rep + s
-			}
-			if !split {
-				emit(s)
-				return
-			}
-			// MergedWithNext: each piece starts at a ▁.
-			start := 0
-			for i := len(rep); i <= len(s)-len(rep); {
-				if strings.HasPrefix(s[i:], rep) {
-					if i > start {
-						emit(s[start:i])
+				find = func(s string, match func(a, b int)) {
+					for i := 0; ; {
+						j := strings.Index(s[i:], lit)
+						if j < 0 {
+							return
+						}
+						match(i+j, i+j+len(lit))
+						i += j + len(lit)
 					}
-					start = i
-					i += len(rep)
-					continue
 				}
-				_, w := utf8.DecodeRuneInString(s[i:])
-				i += w
+			case c.Pattern.Regex != nil:
+				if b == isolated {
+					t.ggufPre = map[string]string{patGPT2: "gpt-2", patLlama3: "llama-bpe", patQwen2: "qwen2"}[*c.Pattern.Regex]
+				}
+				if sp, ok := splitterFor(*c.Pattern.Regex); ok && !forceRegexFallback && b == isolated {
+					t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { sp.split(s, emit) })
+					return nil
+				}
+				rs, err := newRegexSplitter(*c.Pattern.Regex)
+				if err != nil {
+					return err
+				}
+				find = rs.matches
+			default:
+				return fmt.Errorf("pre-tokenizer Split without a pattern")
 			}
-			if start < len(s) {
-				emit(s[start:])
+			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) { b.split(s, find, emit) })
+		case "Digits":
+			// Granite / StarCoder: digits are words of their own (one per digit
+			// with individual_digits), as HF's Digits pre-tokenizer, whose
+			// "digit" is Rust's char::is_numeric (Unicode N, as unicode.IsNumber).
+			each := c.IndividualDigits
+			t.pre = append(t.pre, func(s string, _ bool, emit func(string)) {
+				start, inDigits := 0, false
+				for i, r := range s {
+					d := unicode.IsNumber(r)
+					if i > start && (d != inDigits || d && each) {
+						emit(s[start:i])
+						start = i
+					}
+					inDigits = d
+				}
+				if start < len(s) {
+					emit(s[start:])
+				}
+			})
+		case "Metaspace":
+			rep := c.Replacement
+			if rep == "" {
+				rep = "▁"
 			}
-		})
-	default:
-		return fmt.Errorf("%q is not supported", c.Type)
-	}
-	return nil
+			scheme := c.PrependScheme
+			if scheme == "" {
+				scheme = "always"
+				if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
+					scheme = "never"
+				}
+			}
+			split := c.Split == nil || *c.Split
+			t.pre = append(t.pre, func(s string, first bool, emit func(string)) {
+				s = strings.ReplaceAll(s, " ", rep)
+				if s != "" && (scheme == "always" || (scheme == "first" && first)) && !strings.HasPrefix(s, rep) {
+					s = rep + s
+				}
+				if !split {
+					emit(s)
+					return
+				}
+				// MergedWithNext: each piece starts at a ▁.
+				start := 0
+				for i := len(rep); i <= len(s)-len(rep); {
+					if strings.HasPrefix(s[i:], rep) {
+						if i > start {
+							emit(s[start:i])
+						}
+						start = i
+						i += len(rep)
+						continue
+					}
+					_, w := utf8.DecodeRuneInString(s[i:])
+					i += w
+				}
+				if start < len(s) {
+					emit(s[start:])
+				}
+			})
+		default:
+			return fmt.Errorf("%q is not supported", c.Type)
+		}
+		return nil
+	})
 }
 
 func (t *HF) parseDecoder(raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return err
-	}
-	switch c.Type {
-	case "Sequence":
-		for _, r := range c.Decoders {
-			if err := t.parseDecoder(r); err != nil {
-				return err
+	return eachComponent(raw, func(c *component) error {
+		switch c.Type {
+		case "ByteLevel":
+			if !t.byteLevel {
+				return fmt.Errorf("a ByteLevel decoder needs a ByteLevel pre-tokenizer")
 			}
+		case "Replace", "ByteFallback", "Fuse":
+			// SentencePiece pieces: ▁ -> space and <0xNN> -> byte, see decodePiece.
+		case "Strip":
+			if c.Start > 1 || c.Stop > 0 || c.Content != " " {
+				return fmt.Errorf("decoder Strip %q start %d stop %d is not supported", c.Content, c.Start, c.Stop)
+			}
+			t.stripLead = c.Start == 1
+		case "Metaspace":
+			if c.PrependScheme != "never" && (c.AddPrefixSpace == nil || *c.AddPrefixSpace) {
+				t.stripLead = true
+			}
+		default:
+			return fmt.Errorf("%q is not supported", c.Type)
 		}
-	case "ByteLevel":
-		if !t.byteLevel {
-			return fmt.Errorf("a ByteLevel decoder needs a ByteLevel pre-tokenizer")
-		}
-	case "Replace", "ByteFallback", "Fuse":
-		// SentencePiece pieces: ▁ -> space and <0xNN> -> byte, see decodePiece.
-	case "Strip":
-		if c.Start > 1 || c.Stop > 0 || c.Content != " " {
-			return fmt.Errorf("decoder Strip %q start %d stop %d is not supported", c.Content, c.Start, c.Stop)
-		}
-		t.stripLead = c.Start == 1
-	case "Metaspace":
-		if c.PrependScheme != "never" && (c.AddPrefixSpace == nil || *c.AddPrefixSpace) {
-			t.stripLead = true
-		}
-	default:
-		return fmt.Errorf("%q is not supported", c.Type)
-	}
-	return nil
+		return nil
+	})
 }
 
 // decodePiece returns the bytes of a vocabulary string.

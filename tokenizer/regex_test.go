@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/golora/golora/internal/testutil"
 )
 
 // corpusTexts returns the reference corpus when setup.sh has written it,
@@ -148,20 +146,13 @@ func FuzzSplitters(f *testing.F) {
 // runs through the regex engine.
 func TestLoadOtherSplitRegex(t *testing.T) {
 	base := fullByteGPT2(t)
-	data, err := os.ReadFile(testutil.Shared(t, "models", "tiny-random-gpt2", "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f map[string]any
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
+	f := tinyGPT2JSON(t)
 	f["model"].(map[string]any)["vocab"] = vocabOf(base)
 	f["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
 		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\p{L}+|\p{N}+|\s+|[^\p{L}\p{N}\s]+`}, "behavior": "Isolated"},
 		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
 	}}
-	data, _ = json.Marshal(f)
+	data, _ := json.Marshal(f)
 	tok, err := ParseHF(data, nil)
 	if err != nil {
 		t.Fatal(err)

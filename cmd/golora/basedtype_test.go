@@ -75,20 +75,9 @@ func TestBaseDTypeCommands(t *testing.T) {
 	}
 
 	// merge writes the checkpoint's dtype unless --dtype says otherwise.
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm := lora.ForModel(m)
 	cfg := lora.DefaultConfig()
 	cfg.TargetModules = lora.List("q_proj", "v_proj")
-	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
-		t.Fatal(err)
-	}
-	adapter := t.TempDir()
-	if err := lm.Save(adapter); err != nil {
-		t.Fatal(err)
-	}
+	_, adapter := savedLoRA(t, cfg)
 	for _, c := range []struct{ flag, want string }{{"", "BF16"}, {"--dtype=f32", "F32"}, {"--dtype=f16", "F16"}} {
 		out := t.TempDir()
 		args := []string{"merge", "--model", dir, "--adapter", adapter, "--out", out, "--base-dtype", "bf16"}

@@ -42,10 +42,7 @@ checked file by file. Without a tokenizer (a model that has none) only
 			if err != nil {
 				return err
 			}
-			var enc data.Encoder // none: input_ids records only
-			if tok != nil {
-				enc = tok
-			}
+			enc := dataEncoder(tok)
 			files := []string{args[0]}
 			if data.IsSplitDir(args[0]) { // a data folder, as train --data takes it
 				files = nil

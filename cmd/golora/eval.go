@@ -54,11 +54,7 @@ as mlx-lm's --test does.`,
 			if err != nil {
 				return err
 			}
-			var enc data.Encoder // none: input_ids records only
-			if tok != nil {
-				enc = tok
-			}
-			ds, _, err := data.Load(dataPath, enc, data.Options{MaxSeqLen: m.Config().MaxPositionEmbeddings, VocabSize: m.Config().VocabSize})
+			ds, _, err := data.Load(dataPath, dataEncoder(tok), data.Options{MaxSeqLen: m.Config().MaxPositionEmbeddings, VocabSize: m.Config().VocabSize})
 			if err != nil {
 				return err
 			}

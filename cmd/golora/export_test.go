@@ -8,7 +8,6 @@ import (
 
 	"github.com/golora/golora/format/gguf"
 	"github.com/golora/golora/lora"
-	"github.com/golora/golora/model"
 )
 
 // TestExportGGUF: the embedded model exported as GGUF generates the same
@@ -17,35 +16,18 @@ import (
 // the way llama.cpp applies it (W + alpha/r·B·A on the GGUF base tensors,
 // with r read from lora_a) reproduces the merged file's tensors.
 func TestExportGGUF(t *testing.T) {
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm := lora.ForModel(m)
 	cfg := lora.DefaultConfig()
 	cfg.TargetModules = lora.List("q_proj", "k_proj", "v_proj", "down_proj")
 	cfg.RankPattern = lora.Pattern{{Key: "down_proj", Value: 4}} // a per-module scale llama.cpp cannot express directly
-	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
-		t.Fatal(err)
-	}
-	lm.SetTrain(false)
-	adapter := t.TempDir()
-	if err := lm.Save(adapter); err != nil {
-		t.Fatal(err)
-	}
+	_, adapter := savedLoRA(t, cfg)
 	dir := t.TempDir()
 	base, merged, only := filepath.Join(dir, "base.gguf"), filepath.Join(dir, "merged.gguf"), filepath.Join(dir, "lora.gguf")
 	runGolora(t, "export", "gguf", "--model=", "--out", base)
 	runGolora(t, "export", "gguf", "--model=", "--adapter", adapter, "--out", merged)
 	runGolora(t, "export", "gguf", "--model=", "--adapter", adapter, "--lora-only", "--out", only)
 
-	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "32"}
-	if a, b := runGolora(t, append([]string{"generate", "--model="}, args...)...), runGolora(t, append([]string{"generate", "--model", base}, args...)...); a != b {
-		t.Errorf("generate on the exported GGUF:\n%q\nembedded:\n%q", b, a)
-	}
-	if a, b := runGolora(t, append([]string{"generate", "--model=", "--adapter", adapter}, args...)...), runGolora(t, append([]string{"generate", "--model", merged}, args...)...); a != b {
-		t.Errorf("generate on the merged GGUF:\n%q\nwith the adapter:\n%q", b, a)
-	}
+	sameGenerate(t, 32, []string{"--model="}, []string{"--model", base})
+	sameGenerate(t, 32, []string{"--model=", "--adapter", adapter}, []string{"--model", merged})
 	if out := runGolora(t, "inspect", merged); !strings.Contains(out, "gguf") || !strings.Contains(out, "blk.0.attn_q.weight") {
 		t.Errorf("inspect output:\n%s", out)
 	}

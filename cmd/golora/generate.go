@@ -195,7 +195,13 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 // be part of a stop string).
 func streamText(m model.Model, tok tokenizer.Full, prompt []int, opt generate.Options, stops []string, echo bool, out *bufio.Writer) ([]int, error) {
 	if echo {
-		out.WriteString(tok.Decode(prompt))
+		// The BOS is not the user's text: llama.cpp and llama2.c print the
+		// prompt without it (a tokenizer.json decodes it as "<s>").
+		p := prompt
+		if len(p) > 0 && p[0] == tok.BOS() {
+			p = p[1:]
+		}
+		out.WriteString(tok.Decode(p))
 		out.Flush()
 	}
 	eos := opt.EOS

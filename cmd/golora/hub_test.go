@@ -75,21 +75,10 @@ func TestModelFromHubCache(t *testing.T) {
 
 	// Adapters recording the cached base, no base, and a base that is nowhere.
 	adapter := func(base string) string {
-		m, err := model.Load("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lm := lora.ForModel(m)
 		cfg := lora.DefaultConfig()
 		cfg.TargetModules = lora.List("q_proj", "v_proj")
 		cfg.BaseModelNameOrPath = base
-		if err := lm.Add(lora.DefaultName, cfg, "false", 3); err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		if err := lm.Save(dir); err != nil {
-			t.Fatal(err)
-		}
+		_, dir := savedLoRA(t, cfg)
 		return dir
 	}
 	cached, none, missing := adapter("golora-test/stories-x"), adapter(""), adapter("golora-test/not-downloaded")

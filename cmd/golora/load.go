@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/lora"
 	"github.com/golora/golora/model"
-	"github.com/golora/golora/model/embedded"
 	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/tokenizer"
 )
@@ -95,11 +95,20 @@ func loadTokenizer(modelPath, tokPath string) (tokenizer.Full, error) {
 	return tok, err
 }
 
+// dataEncoder is tok for data.Load: nil when the model has no tokenizer
+// (input_ids records only), not a nil tokenizer inside the interface.
+func dataEncoder(tok tokenizer.Full) data.Encoder {
+	if tok == nil {
+		return nil
+	}
+	return tok
+}
+
 // saveTokenizer writes tok, the tokenizer loadTokenizer found for
 // (modelPath, tokPath), into dir, so that a model saved there works as
-// --model with nothing else (tokenizer.CopyFiles, CopyForModel). A
-// tokenizer read from a GGUF file has no files; that gets a note on w.
-func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writer) error {
+// --model with nothing else (tokenizer.CopyFiles, CopyForModel; a GGUF
+// file's tokenizer is written as tokenizer.json).
+func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full) error {
 	if tok == nil {
 		return nil // the model has none and none was given
 	}
@@ -111,54 +120,25 @@ func saveTokenizer(dir, modelPath, tokPath string, tok tokenizer.Full, w io.Writ
 	if err != nil {
 		return err
 	}
-	err = copyFrom(dir, src)
-	if errors.Is(err, tokenizer.ErrNoFiles) {
-		fmt.Fprintf(w, "golora: note: %v; %s has no tokenizer files (use it with --tokenizer)\n", err, dir)
-		return nil
-	}
-	return err
+	return copyFrom(dir, src)
 }
 
-// attachAdapters loads one or more adapter folders saved by golora train or
-// PEFT (comma-separated) onto m and activates them all; it returns nil when
-// dirs is empty.
+// attachAdapters attaches the comma-separated adapter folders dirs to m
+// (lora.Attach, checking the base each records against where m was loaded
+// from) and prints the warnings; it returns nil when dirs is empty.
 func attachAdapters(m model.Model, dirs string) (*lora.Model, error) {
 	if dirs == "" {
 		return nil, nil
 	}
-	m.SetTrainable(nil)
-	lm := lora.ForModel(m)
-	var active []string
-	for i, dir := range strings.Split(dirs, ",") {
-		name := lora.DefaultName
-		if i > 0 {
-			name = fmt.Sprintf("adapter%d", i)
-		}
-		names, err := lm.LoadDir(dir, name, m)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if c := lm.Config(n); c != nil {
-				for _, w := range c.Warnings {
-					fmt.Fprintf(os.Stderr, "golora: adapter %s: %s\n", dir, w)
-				}
-				if path, ok := loadedFrom[m]; ok {
-					if w := lora.BaseMismatch(c.BaseModelNameOrPath, dir, path, embedded.Name); w != "" {
-						fmt.Fprintf(os.Stderr, "golora: warning: adapter %s: %s\n", dir, w)
-					}
-				}
-			}
-		}
-		active = append(active, names...)
+	var base *string
+	if path, ok := loadedFrom[m]; ok {
+		base = &path
 	}
-	if len(active) > 0 {
-		if err := lm.SetActive(active...); err != nil {
-			return nil, err
-		}
+	lm, warnings, err := lora.Attach(m, strings.Split(dirs, ","), base)
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "golora: warning: %s\n", w)
 	}
-	lm.SetTrain(false)
-	return lm, nil
+	return lm, err
 }
 
 // benchDType is --base-dtype for a random benchmark model: the dtype its

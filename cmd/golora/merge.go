@@ -90,7 +90,7 @@ lora+adapter run) unless --lora-only drops them, naming them.`,
 			}
 			// The base's tokenizer travels with it, so that generate
 			// --model OUT works on the merged folder as on the base.
-			if err := saveTokenizer(out, modelPath, "", tok, cmd.ErrOrStderr()); err != nil {
+			if err := saveTokenizer(out, modelPath, "", tok); err != nil {
 				return err
 			}
 			base := given

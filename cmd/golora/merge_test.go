@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +44,41 @@ func resetFlags() {
 		}
 	}
 	walk(rootCmd)
+}
+
+// savedLoRA adds an adapter of cfg with random A and B (init "false", so a
+// merge has something to show) to the embedded model and saves it; it
+// returns the adapted model and the adapter folder.
+func savedLoRA(t *testing.T, cfg *lora.Config) (model.Model, string) {
+	t.Helper()
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := lora.ForModel(m)
+	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
+		t.Fatal(err)
+	}
+	lm.SetTrain(false)
+	adapter := t.TempDir()
+	if err := lm.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	return m, adapter
+}
+
+// sameGenerate checks that golora generate writes the same greedy text (from
+// "Once upon a time", at most maxTokens tokens) with the model arguments got
+// as with want, e.g. a merged folder and its base with the adapter, and
+// returns that text.
+func sameGenerate(t *testing.T, maxTokens int, want, got []string) string {
+	t.Helper()
+	gen := []string{"generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", strconv.Itoa(maxTokens)}
+	a := runGolora(t, append(slices.Clone(gen), want...)...)
+	if b := runGolora(t, append(slices.Clone(gen), got...)...); b != a {
+		t.Errorf("generate %s:\n%q\nwant the text of generate %s:\n%q", strings.Join(got, " "), b, strings.Join(want, " "), a)
+	}
+	return a
 }
 
 // runGolora executes one command line on rootCmd, from default flags, and
@@ -134,22 +171,9 @@ func TestEvalAdapterLoss(t *testing.T) {
 // merged folder must carry a tokenizer and give the adapted model's logits
 // and greedy text.
 func TestMergeEmbedded(t *testing.T) {
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm := lora.ForModel(m)
 	cfg := lora.DefaultConfig()
 	cfg.TargetModules = lora.List("q_proj", "v_proj", "down_proj")
-	// init false makes B non-zero, so the merge has something to show.
-	if err := lm.Add(lora.DefaultName, cfg, "false", 7); err != nil {
-		t.Fatal(err)
-	}
-	lm.SetTrain(false)
-	adapter := t.TempDir()
-	if err := lm.Save(adapter); err != nil {
-		t.Fatal(err)
-	}
+	m, adapter := savedLoRA(t, cfg)
 	ids := []int{1, 403, 407, 261, 378, 432, 383, 286}
 	want := append([]float32(nil), m.Forward(ids, 1, len(ids))...)
 
@@ -173,12 +197,7 @@ func TestMergeEmbedded(t *testing.T) {
 	if maxDiff > 1e-5*maxAbs {
 		t.Errorf("merged logits differ from adapted ones by %g (max |logit| %g)", maxDiff, maxAbs)
 	}
-	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "24"}
-	a := runGolora(t, append([]string{"generate", "--model=", "--adapter", adapter}, args...)...)
-	b := runGolora(t, append([]string{"generate", "--model", out, "--adapter="}, args...)...)
-	if a != b {
-		t.Errorf("generate on the merged folder:\n%q\nwith the adapter:\n%q", b, a)
-	}
+	sameGenerate(t, 24, []string{"--model=", "--adapter", adapter}, []string{"--model", out, "--adapter="})
 }
 
 // TestEvalTextRecords: a {"text"} record is scored as BOS + text + EOS,

@@ -19,7 +19,6 @@ import (
 
 	"github.com/golora/golora/experiment"
 	"github.com/golora/golora/lora"
-	"github.com/golora/golora/model"
 	"github.com/golora/golora/model/embedded"
 )
 
@@ -198,30 +197,17 @@ func TestOutputsCarryTokenizer(t *testing.T) {
 	src := llama2cDir(t, true)
 	ckpt := filepath.Join(src, "stories260K.bin")
 
-	// merge: the adapted llama2.c model and the merged folder write the same text.
-	m, err := model.Load(ckpt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm := lora.ForModel(m)
+	// merge: the adapted llama2.c model and the merged folder write the same
+	// text (the checkpoint is the embedded model).
 	lc := lora.DefaultConfig()
 	lc.TargetModules = lora.List("q_proj", "v_proj")
-	if err := lm.Add(lora.DefaultName, lc, "false", 3); err != nil { // non-zero B: the merge changes the text
-		t.Fatal(err)
-	}
-	adapter := t.TempDir()
-	if err := lm.Save(adapter); err != nil {
-		t.Fatal(err)
-	}
+	_, adapter := savedLoRA(t, lc)
 	merged := filepath.Join(t.TempDir(), "merged")
 	runGolora(t, "merge", "--model", ckpt, "--adapter", adapter, "--out", merged)
 	if _, err := os.Stat(filepath.Join(merged, "tok512.bin")); err != nil {
 		t.Errorf("merged llama2.c model: %v", err)
 	}
-	want := runGolora(t, append(gen, "--model", ckpt, "--adapter", adapter)...)
-	if got := runGolora(t, append(gen, "--model", merged)...); got != want {
-		t.Errorf("generate --model MERGED = %q, want the adapted model's %q", got, want)
-	}
+	sameGenerate(t, 20, []string{"--model", ckpt, "--adapter", adapter}, []string{"--model", merged})
 
 	// train --method full and pretrain write model folders that generate reads as they are.
 	full := filepath.Join(t.TempDir(), "full")
@@ -233,6 +219,25 @@ func TestOutputsCarryTokenizer(t *testing.T) {
 		if err != nil || !strings.HasPrefix(out, "Once upon a time") {
 			t.Errorf("generate --model %s: %q, %v\n%s", dir, out, err, stderr)
 		}
+	}
+}
+
+// TestGGUFMergeCarriesTokenizer: merging an adapter into a .gguf base writes
+// the GGUF's embedded tokenizer as tokenizer.json and tokenizer_config.json,
+// so `golora generate --model OUT` prints what the adapted GGUF model does.
+func TestGGUFMergeCarriesTokenizer(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "base.gguf")
+	runGolora(t, "export", "gguf", "--model=", "--out", base)
+	adapter := randomAdapter(t) // the embedded model's names and shapes are the GGUF's
+	merged := filepath.Join(t.TempDir(), "merged")
+	runGolora(t, "merge", "--model", base, "--adapter", adapter, "--out", merged)
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(merged, f)); err != nil {
+			t.Errorf("merged GGUF model: %v", err)
+		}
+	}
+	if text := sameGenerate(t, 20, []string{"--model", base, "--adapter", adapter}, []string{"--model", merged}); !strings.HasPrefix(text, "Once upon a time") {
+		t.Errorf("generate --model MERGED printed %q", text)
 	}
 }
 

@@ -79,12 +79,7 @@ func TestTrainSaveModules(t *testing.T) {
 	if got := evalLoss(t, "--model", merged); math.Abs(got-adapted) > 1e-5 {
 		t.Errorf("merged loss %.7f, adapted %.7f (base %.7f)", got, adapted, base)
 	}
-	args := []string{"--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "16"}
-	a := runGolora(t, append([]string{"generate", "--model=", "--adapter", out}, args...)...)
-	b := runGolora(t, append([]string{"generate", "--model", merged, "--adapter="}, args...)...)
-	if a != b {
-		t.Errorf("generate on the merged folder:\n%q\nwith the adapter:\n%q", b, a)
-	}
+	sameGenerate(t, 16, []string{"--model=", "--adapter", out}, []string{"--model", merged, "--adapter="})
 }
 
 // TestMergeRefusesBottleneck: a lora+adapter run cannot be merged whole;

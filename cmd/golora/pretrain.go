@@ -79,5 +79,5 @@ func runPretrain(cmd *cobra.Command, cfg *train.Config) error {
 	if err := runTrainer(tr, out, "pretrain"); err != nil {
 		return err
 	}
-	return saveTokenizer(cfg.Out, "", cfg.Tokenizer, tok, cmd.ErrOrStderr()) // so --model OUT needs nothing else
+	return saveTokenizer(cfg.Out, "", cfg.Tokenizer, tok) // so --model OUT needs nothing else
 }

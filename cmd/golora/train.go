@@ -70,12 +70,8 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 	if err != nil {
 		return err
 	}
-	var enc data.Encoder // none: the model has no tokenizer, and input_ids data needs none
-	if tok != nil {
-		enc = tok
-	}
 	out := cmd.OutOrStdout()
-	tr, err := setupTrainer(*cfg, nil, enc, out)
+	tr, err := setupTrainer(*cfg, nil, dataEncoder(tok), out)
 	if err != nil {
 		if tok == nil {
 			err = fmt.Errorf("%w (no tokenizer was found beside --model %s: want tokenizer.json or a tok*.bin, or give --tokenizer)", err, cfg.Model)
@@ -86,7 +82,7 @@ func runTrain(cmd *cobra.Command, cfg *train.Config) error {
 		return err
 	}
 	if cfg.Method == "full" { // the result is a model folder: usable as --model as it is
-		return saveTokenizer(cfg.Out, cfg.Model, cfg.Tokenizer, tok, cmd.ErrOrStderr())
+		return saveTokenizer(cfg.Out, cfg.Model, cfg.Tokenizer, tok)
 	}
 	return nil
 }

@@ -166,17 +166,11 @@ func MaxAbs[F float32 | float64](x []F) float64 {
 // step h (1e-6 suits O(1) inputs in float64). x is perturbed in place and
 // restored.
 func NumGrad(f func(x []float64) float64, x []float64, h float64) []float64 {
-	g := make([]float64, len(x))
-	for i := range x {
-		x0 := x[i]
-		x[i] = x0 + h
-		fp := f(x)
-		x[i] = x0 - h
-		fm := f(x)
-		x[i] = x0
-		g[i] = (fp - fm) / (2 * h)
+	idx := make([]int, len(x))
+	for i := range idx {
+		idx[i] = i
 	}
-	return g
+	return NumGradAt(f, x, h, idx)
 }
 
 // NewRand returns a deterministic generator for test data.
@@ -207,6 +201,18 @@ func To32(x []float64) []float32 {
 		y[i] = float32(v)
 	}
 	return y
+}
+
+// ArgmaxAbs is the index of the largest |x[i]| (the first on ties): the
+// gradient element a finite-difference check should not miss.
+func ArgmaxAbs(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if math.Abs(float64(v)) > math.Abs(float64(x[best])) {
+			best = i
+		}
+	}
+	return best
 }
 
 // NumGradAt is NumGrad restricted to the elements idx (in that order): for
