@@ -122,6 +122,11 @@ func (p *pool) run(n int, f func(t int)) {
 		p.workers = append(p.workers, w)
 		go p.loop(w, len(p.workers), p.gen)
 	}
+	t0 := statStart()
+	defer since(&stats.regionNs, t0)
+	if !t0.IsZero() {
+		stats.regions.Add(1)
+	}
 	p.gen++
 	j := &job{gen: p.gen, n: n, f: f, done: poolDone}
 	j.pending.Store(int32(n - 1))
@@ -132,6 +137,7 @@ func (p *pool) run(n int, f func(t int)) {
 		}
 	}
 	f(0)
+	defer since(&stats.waitNs, statStart())
 	if spin(func() bool { return j.pending.Load() == 0 }) {
 		return
 	}
@@ -165,7 +171,10 @@ func (p *pool) next(w *worker, seen uint64) *job {
 		return j != nil && j.gen != seen
 	}
 	for {
-		if spin(fresh) {
+		t0 := statStart()
+		ok := spin(fresh)
+		since(&stats.idleSpinNs, t0)
+		if ok {
 			return p.cur.Load()
 		}
 		w.parked.Store(true)

@@ -25,6 +25,10 @@ import "github.com/golora/golora/tensor"
 func Sgemm(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
 	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
 	g := gemm{transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc}
+	if stats.on.Load() {
+		timedGemm(&g, Threads())
+		return
+	}
 	g.run(Threads())
 }
 

@@ -301,6 +301,7 @@ func (b *barrier) wait() {
 	if b == nil || b.n <= 1 {
 		return
 	}
+	defer since(&stats.barrierNs, statStart())
 	gen := b.gen.Load()
 	if b.count.Add(1) == b.n {
 		b.count.Store(0)

@@ -1,7 +1,10 @@
 package train
 
 import (
+	"cmp"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/golora/golora/data"
@@ -112,4 +115,54 @@ func TrainFLOPsMultiplier(method string) float64 {
 		return 3
 	}
 	return 2
+}
+
+// Breakdown is where the timed steps' wall time went, per step, from the
+// kernels' counters (kernels.StartStats): the parallel regions and the
+// serial rest, the waits, and every GEMM shape's share.
+type Breakdown struct {
+	StepMS float64 `json:"step_ms"`
+	// RegionMS is time in parallel regions (GEMMs included); SerialMS the
+	// rest of the step, when the caller ran alone and the workers idled.
+	RegionMS float64 `json:"region_ms"`
+	SerialMS float64 `json:"serial_ms"`
+	Regions  float64 `json:"regions"`
+	// WaitMS: the caller waiting for workers at the end of regions;
+	// BarrierMS: goroutines waiting at the row-split GEMM's barriers
+	// (summed); IdleSpinMS: workers spinning between jobs (summed).
+	WaitMS     float64     `json:"wait_ms"`
+	BarrierMS  float64     `json:"barrier_ms"`
+	IdleSpinMS float64     `json:"idle_spin_ms"`
+	GemmMS     float64     `json:"gemm_ms"`
+	GemmCalls  float64     `json:"gemm_calls"`
+	Gemms      []GemmShare `json:"gemms"`
+}
+
+// GemmShare is one GEMM shape's calls per step.
+type GemmShare struct {
+	Shape  string  `json:"shape"` // M×N×K and op(A), op(B): "1024x2304x768 NT"
+	Calls  float64 `json:"calls"`
+	MS     float64 `json:"ms"`
+	WaitMS float64 `json:"wait_ms"`
+	GFLOPs float64 `json:"gflops"`
+}
+
+// NewBreakdown turns the counters of steps steps that took seconds into
+// per-step figures, the GEMM shapes by time, largest first.
+func NewBreakdown(s kernels.Stats, steps int, seconds float64) Breakdown {
+	per := 1 / float64(max(steps, 1))
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 * per }
+	b := Breakdown{StepMS: 1000 * seconds * per, RegionMS: ms(s.RegionNs), Regions: float64(s.Regions) * per,
+		WaitMS: ms(s.WaitNs), BarrierMS: ms(s.BarrierNs), IdleSpinMS: ms(s.IdleSpinNs)}
+	b.SerialMS = b.StepMS - b.RegionMS
+	op := map[bool]string{false: "N", true: "T"}
+	for _, g := range s.Gemms {
+		b.GemmMS += ms(g.Ns)
+		b.GemmCalls += float64(g.Calls) * per
+		b.Gemms = append(b.Gemms, GemmShare{Shape: fmt.Sprintf("%dx%dx%d %s%s", g.M, g.N, g.K, op[g.TransA], op[g.TransB]),
+			Calls: float64(g.Calls) * per, MS: ms(g.Ns), WaitMS: ms(g.WaitNs),
+			GFLOPs: 2 * float64(g.M) * float64(g.N) * float64(g.K) * float64(g.Calls) / max(float64(g.Ns), 1)})
+	}
+	slices.SortStableFunc(b.Gemms, func(x, y GemmShare) int { return cmp.Compare(y.MS, x.MS) })
+	return b
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"testing"
 
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
 )
 
@@ -63,5 +64,27 @@ func TestBenchMethodNone(t *testing.T) {
 	}
 	if err := cfg.Validate(); err == nil {
 		t.Error("Validate accepted --method none for training")
+	}
+}
+
+// TestNewBreakdown checks the per-step arithmetic: times divided by the
+// steps, the serial rest, GEMM rates, shapes largest first.
+func TestNewBreakdown(t *testing.T) {
+	s := kernels.Stats{Regions: 10, RegionNs: 1.5e9, WaitNs: 2e8, Gemms: []kernels.GemmStat{
+		{M: 4, N: 5, K: 6, TransB: true, Calls: 2, Ns: 2e8},
+		{M: 1000, N: 1000, K: 1000, Calls: 4, Ns: 8e8},
+	}}
+	b := NewBreakdown(s, 2, 2)
+	if b.StepMS != 1000 || b.RegionMS != 750 || b.SerialMS != 250 || b.Regions != 5 || b.WaitMS != 100 {
+		t.Errorf("per step: %+v", b)
+	}
+	if b.GemmMS != 500 || b.GemmCalls != 3 || len(b.Gemms) != 2 {
+		t.Fatalf("GEMMs: %+v", b)
+	}
+	if g := b.Gemms[0]; g.Shape != "1000x1000x1000 NN" || g.Calls != 2 || g.MS != 400 || g.GFLOPs != 10 {
+		t.Errorf("largest shape %+v, want 1000x1000x1000 NN, 2 calls, 400 ms, 10 GFLOP/s", g)
+	}
+	if g := b.Gemms[1]; g.Shape != "4x5x6 NT" {
+		t.Errorf("second shape %q, want 4x5x6 NT", g.Shape)
 	}
 }

@@ -51,9 +51,17 @@ func TestBenchCommands(t *testing.T) {
 		t.Fatalf("bench train --vs-none: no vs_none in %v", tr)
 	}
 	positive(t, vs, "method_step_ms", "none_step_ms", "ratio", "ratio_min", "ratio_max")
-	none := benchJSON(t, append([]string{"train", "--batch", "2", "--seq-len", "16", "--steps", "1", "--method", "none"}, small[:len(small)-2]...)...)
+	none := benchJSON(t, append([]string{"train", "--batch", "2", "--seq-len", "16", "--steps", "1", "--method", "none", "--breakdown"}, small[:len(small)-2]...)...)
 	if none["trainable_params"] != float64(0) || none["method"] != "none" {
 		t.Errorf("bench train --method none: %v", none)
+	}
+	bd, ok := none["breakdown"].(map[string]any)
+	if !ok {
+		t.Fatalf("bench train --breakdown: no breakdown in %v", none)
+	}
+	positive(t, bd, "step_ms", "gemm_ms", "gemm_calls")
+	if gs, _ := bd["gemms"].([]any); len(gs) == 0 {
+		t.Errorf("bench train --breakdown: no GEMM shapes in %v", bd)
 	}
 }
 

@@ -26,6 +26,7 @@ type benchTrainFlags struct {
 	checkpointing, vsNone   bool
 	numLayers               int
 	cpuProfile              string
+	breakdown               bool
 	baseDType               string
 }
 
@@ -67,6 +68,7 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 	fl.BoolVar(&f.checkpointing, "checkpointing", false, "recompute block activations in backward (less memory)")
 	fl.IntVar(&f.numLayers, "num-layers", 0, "adapt the last N blocks only (0 = all), as golora train --num-layers")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
+	fl.BoolVar(&f.breakdown, "breakdown", false, "add where each timed step's wall time went (breakdown: parallel regions, serial rest, waits, each GEMM shape)")
 	addBaseDTypeFlag(fl, &f.baseDType)
 	benchCmd.AddCommand(cmd)
 }
@@ -91,6 +93,8 @@ type benchTrainResult struct {
 	TrainableParams    int     `json:"trainable_params"`
 	// VsNone is --vs-none's paired comparison with the frozen base.
 	VsNone *pairedSteps `json:"vs_none,omitempty"`
+	// Breakdown is --breakdown's per-step account.
+	Breakdown *train.Breakdown `json:"breakdown,omitempty"`
 }
 
 // pairedSteps times steps of a method against steps of the frozen base
@@ -199,12 +203,20 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 			return err
 		}
 	}
+	if f.breakdown {
+		kernels.StartStats()
+	}
 	res, err := train.Bench(cfg, task, batches, 0, f.steps)
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
 		return err
+	}
+	var bd *train.Breakdown
+	if f.breakdown {
+		b := train.NewBreakdown(kernels.StopStats(), res.Steps, res.Seconds)
+		bd = &b
 	}
 	fwd := train.ForwardFLOPsPerToken(m, f.seqLen)
 	trainFLOPs := fwd * train.TrainFLOPsMultiplier(f.method)
@@ -217,7 +229,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		Steps: f.steps, Threads: kernels.Threads(), TokensPerS: res.TokensPerS,
 		StepMS:     1000 * res.Seconds / float64(max(res.Steps, 1)),
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,
-		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable, VsNone: vsNone,
+		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable, VsNone: vsNone, Breakdown: bd,
 	}
 	return printJSONLine(cmd, out)
 }

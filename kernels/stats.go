@@ -1,0 +1,114 @@
+package kernels
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats says where a calling goroutine's time went while StartStats was
+// on: in parallel regions (Run calls that used the worker pool), in GEMMs
+// (by shape), and waiting. A step's wall time minus RegionNs is time the
+// caller ran alone while the workers idled (serial sections). Benchmarks
+// turn it on (golora bench train --breakdown); off, it costs one atomic
+// load per Sgemm and per Run.
+type Stats struct {
+	Regions  int64 // Run calls that used the pool
+	RegionNs int64 // their wall time on the caller
+	// WaitNs is the part of RegionNs the caller spent waiting for the
+	// workers after finishing its own part (load imbalance, late starts).
+	WaitNs int64
+	// BarrierNs is the time goroutines waited at the row-split GEMM's
+	// per-block barriers, summed over goroutines.
+	BarrierNs int64
+	// IdleSpinNs is the time workers spun between jobs (CPU burnt, not
+	// parked), summed over workers.
+	IdleSpinNs int64
+	Gemms      []GemmStat // one per shape, in first-call order
+}
+
+// GemmStat is the Sgemm calls of one shape.
+type GemmStat struct {
+	TransA, TransB bool
+	M, N, K        int
+	Calls          int64
+	Ns             int64 // wall time of the calls
+	WaitNs         int64 // of which the caller waited for its workers
+}
+
+type gemmKey struct {
+	transA, transB bool
+	M, N, K        int
+}
+
+var stats struct {
+	on                                               atomic.Bool
+	regions, regionNs, waitNs, barrierNs, idleSpinNs atomic.Int64
+
+	mu    sync.Mutex
+	order []gemmKey
+	gemms map[gemmKey]*GemmStat
+}
+
+// StartStats clears the counters and starts counting.
+func StartStats() {
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	for _, c := range []*atomic.Int64{&stats.regions, &stats.regionNs, &stats.waitNs, &stats.barrierNs, &stats.idleSpinNs} {
+		c.Store(0)
+	}
+	stats.order, stats.gemms = nil, map[gemmKey]*GemmStat{}
+	stats.on.Store(true)
+}
+
+// StopStats stops counting and returns what was counted since StartStats.
+func StopStats() Stats {
+	stats.on.Store(false)
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	s := Stats{Regions: stats.regions.Load(), RegionNs: stats.regionNs.Load(), WaitNs: stats.waitNs.Load(),
+		BarrierNs: stats.barrierNs.Load(), IdleSpinNs: stats.idleSpinNs.Load()}
+	for _, k := range stats.order {
+		s.Gemms = append(s.Gemms, *stats.gemms[k])
+	}
+	return s
+}
+
+// timedGemm runs g and records its wall time and the caller's wait under
+// its shape.
+func timedGemm(g *gemm, threads int) {
+	t0, w0 := time.Now(), stats.waitNs.Load()
+	g.run(threads)
+	ns, wait := time.Since(t0).Nanoseconds(), stats.waitNs.Load()-w0
+	k := gemmKey{g.transA, g.transB, g.M, g.N, g.K}
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	if stats.gemms == nil {
+		return // StopStats ran meanwhile
+	}
+	s := stats.gemms[k]
+	if s == nil {
+		s = &GemmStat{TransA: g.transA, TransB: g.transB, M: g.M, N: g.N, K: g.K}
+		stats.gemms[k] = s
+		stats.order = append(stats.order, k)
+	}
+	s.Calls++
+	s.Ns += ns
+	s.WaitNs += wait
+}
+
+// since adds the time since t0 to c when stats are on (t0 is zero when
+// they were off at the start).
+func since(c *atomic.Int64, t0 time.Time) {
+	if !t0.IsZero() {
+		c.Add(time.Since(t0).Nanoseconds())
+	}
+}
+
+// statStart is time.Now() when stats are on, else the zero time.
+func statStart() time.Time {
+	if stats.on.Load() {
+		return time.Now()
+	}
+	return time.Time{}
+}
