@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/golora/golora/internal/cputime"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/tensor"
@@ -74,18 +75,21 @@ and the size flags (defaults: the GPT-2 124M shape for gpt2; for llama a
 }
 
 type benchTrainResult struct {
-	Model              string  `json:"model"`
-	BaseDType          string  `json:"base_dtype"`
-	BaseKernel         string  `json:"base_kernel"` // GEMM kernel of a 16-bit base
-	Method             string  `json:"method"`
-	R                  int     `json:"r"`
-	Targets            string  `json:"targets"`
-	Batch              int     `json:"batch"`
-	SeqLen             int     `json:"seq_len"`
-	Steps              int     `json:"steps"`
-	Threads            int     `json:"threads"`
-	TokensPerS         float64 `json:"tokens_per_s"`
-	StepMS             float64 `json:"step_ms"`
+	Model      string  `json:"model"`
+	BaseDType  string  `json:"base_dtype"`
+	BaseKernel string  `json:"base_kernel"` // GEMM kernel of a 16-bit base
+	Method     string  `json:"method"`
+	R          int     `json:"r"`
+	Targets    string  `json:"targets"`
+	Batch      int     `json:"batch"`
+	SeqLen     int     `json:"seq_len"`
+	Steps      int     `json:"steps"`
+	Threads    int     `json:"threads"`
+	TokensPerS float64 `json:"tokens_per_s"`
+	StepMS     float64 `json:"step_ms"`
+	// CPUStepMS is the process's CPU time per timed step (all threads,
+	// spinning included): on a shared machine it moves less than StepMS.
+	CPUStepMS          float64 `json:"cpu_step_ms"`
 	PeakRSSMiB         float64 `json:"peak_rss_mib"`
 	ModelFLOPsPerToken float64 `json:"model_flops_per_token"`
 	TrainFLOPsPerToken float64 `json:"train_flops_per_token"`
@@ -206,7 +210,9 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 	if f.breakdown {
 		kernels.StartStats()
 	}
+	cpu0 := cputime.Process()
 	res, err := train.Bench(cfg, task, batches, 0, f.steps)
+	cpu := cputime.Process() - cpu0
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -228,6 +234,7 @@ func runBenchTrain(cmd *cobra.Command, f *benchTrainFlags) error {
 		Model: name, BaseDType: model.BaseDTypeOf(m).String(), BaseKernel: kernels.HalfKernel(model.BaseDTypeOf(m)), Method: f.method, R: f.r, Targets: f.targets, Batch: f.batch, SeqLen: f.seqLen,
 		Steps: f.steps, Threads: kernels.Threads(), TokensPerS: res.TokensPerS,
 		StepMS:     1000 * res.Seconds / float64(max(res.Steps, 1)),
+		CPUStepMS:  1000 * cpu.Seconds() / float64(max(res.Steps, 1)),
 		PeakRSSMiB: float64(train.PeakRSS()) / (1 << 20), ModelFLOPsPerToken: fwd, TrainFLOPsPerToken: trainFLOPs,
 		GFLOPs: res.TokensPerS * trainFLOPs / 1e9, TrainableParams: trainable, VsNone: vsNone, Breakdown: bd,
 	}
