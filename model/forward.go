@@ -306,12 +306,12 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 		W := QD + 2*KVD
 		qkv := scratch.qkv[:N*W]
 		m.linear(ly.QKV, in, qkv, N)
-		for n := 0; n < N; n++ {
+		forRows(N, W, func(n int) {
 			r := qkv[n*W : (n+1)*W]
 			copy(q[n*QD:(n+1)*QD], r[:QD])
 			copy(k[n*KVD:(n+1)*KVD], r[QD:QD+KVD])
 			copy(a.v[n*KVD:(n+1)*KVD], r[QD+KVD:])
-		}
+		})
 	} else {
 		m.linear(ly.Q, in, q, N)
 		m.linear(ly.K, in, k, N)
@@ -340,7 +340,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, a.xm)
 	}
-	axpy(1, x, a.xm)
+	addVec(a.xm, x)
 	in = a.xm
 	if !m.arch.NoPreNorm {
 		m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N)
@@ -353,8 +353,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	h := scratch.h[:len(a.f)]
 	switch {
 	case m.arch.GELU:
-		m.linear(ly.Fc, in, a.f, N)
-		geluForward(h, a.f, m.arch.GELUErf)
+		m.fcGelu(ly.Fc, in, a.f, h, N)
 		m.linear(ly.Proj, h, mo, N)
 	default:
 		m.gateUpForward(ly, in, a, scratch.h, N)
@@ -370,7 +369,20 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, out)
 	}
-	axpy(1, a.xm, out)
+	addVec(out, a.xm)
+}
+
+// fcGelu computes the MLP's f = x·Wᵀ + b and h = gelu(f). Outside decode
+// (m.linear's special paths) a bias goes into the GELU's pass
+// (nn.BiasGeluForward: the same values, one pass over f fewer).
+func (m *Transformer) fcGelu(fc *nn.Linear, x, f, h []float32, N int) {
+	if m.stepping || fc.B == nil || m.arch.GELUErf {
+		m.linear(fc, x, f, N)
+		geluForward(h, f, m.arch.GELUErf)
+		return
+	}
+	fc.ForwardUnbiased(x, f, N)
+	nn.BiasGeluForward(h, f, fc.B.Data, N)
 }
 
 // gateUpForward computes the gated MLP's gate a.f and up a.u, from one
@@ -483,7 +495,10 @@ func (m *Transformer) LossChunked(ids, targets []int, B, T int, weight float32, 
 		m.sizeGrads(s)
 		clear(s.dln)
 	}
-	rows := min(N, max(1, headChunk/V))
+	// Equal chunks: 1024 GPT-2 rows as 4 × 256, not 3 × 333 and a 25-row
+	// remainder that ran the head's products at a third of the rate.
+	chunks := (N + max(1, headChunk/V) - 1) / max(1, headChunk/V)
+	rows := (N + chunks - 1) / chunks
 	var sum float64
 	for r0 := 0; r0 < N; r0 += rows {
 		n := min(rows, N-r0)
@@ -675,7 +690,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	N := s.N
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	dz := s.dy
-	copy(dz, s.dres)
+	copyVec(dz, s.dres)
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, dz)
 	}
@@ -687,25 +702,34 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		m.normBackward(&ly.PostMLP, s.dpost, dz, a.om, nil, a.rstdM, N)
 		dz = s.dpost
 	}
+	// The inputs of the MLP's linears (ln2, the activation h) are
+	// recomputed only for linears whose backward reads them: with LoRA on
+	// attention only, neither is (a GELU and a norm pass saved per block).
 	in := a.xm
 	if !m.arch.NoPreNorm {
-		m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N) // recompute ln2
+		if needsInput(ly.Fc, ly.Gate, ly.Up, ly.GateUp) {
+			m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N) // recompute ln2
+		}
 		in = a.ln2
 	}
 	h := s.h[:len(a.f)]
 	dh, df := s.dh[:len(a.f)], s.df[:len(a.f)]
-	clear(dh)
-	clear(df)
-	clear(s.dln)
+	clearVec(dh)
+	clearVec(df)
+	clearVec(s.dln)
 	if m.arch.GELU {
-		geluForward(h, a.f, m.arch.GELUErf)
+		if ly.Proj.NeedsInput() {
+			geluForward(h, a.f, m.arch.GELUErf)
+		}
 		ly.Proj.Backward(h, dz, dh, N)
 		geluBackward(df, a.f, dh, m.arch.GELUErf)
 		ly.Fc.Backward(in, df, s.dln, N)
 	} else {
 		du := s.du[:len(a.f)]
-		clear(du)
-		m.glu(h, a.f, a.u)
+		clearVec(du)
+		if ly.Down.NeedsInput() {
+			m.glu(h, a.f, a.u)
+		}
 		ly.Down.Backward(h, dz, dh, N)
 		if m.arch.GeGLU {
 			nn.GeGLUBackward(df, du, a.f, a.u, dh)
@@ -726,29 +750,29 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		}
 	}
 	if m.arch.NoPreNorm {
-		axpy(1, s.dln, s.dres)
+		addVec(s.dres, s.dln)
 	} else {
 		m.normBackward(&ly.Norm2, s.dres, s.dln, a.xm, a.mean2, a.rstd2, N)
 	}
 
 	dy := s.dy
-	copy(dy, s.dres)
+	copyVec(dy, s.dres)
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, dy)
 	}
 	if ly.AttnHook != nil {
 		ly.AttnHook.Backward(dy, N)
 	}
-	clear(s.dao)
+	clearVec(s.dao)
 	if m.arch.PostNorm {
 		clear(s.dpost)
 		m.normBackward(&ly.PostAttn, s.dpost, dy, a.oa, nil, a.rstdA, N)
 		dy = s.dpost
 	}
 	ly.O.Backward(a.ao, dy, s.dao, N)
-	clear(s.dq)
-	clear(s.dk)
-	clear(s.dv)
+	clearVec(s.dq)
+	clearVec(s.dk)
+	clearVec(s.dv)
 	m.setSeqs(s, a)
 	T := s.T
 	for b := range s.seqs {
@@ -771,20 +795,22 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		m.normBackward(&ly.KNorm, dkn, dk, a.kn, nil, a.rstdk, rk)
 		dq, dk = dqn, dkn
 	}
-	clear(s.dln)
+	clearVec(s.dln)
 	in = x
 	if !m.arch.NoPreNorm {
-		m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N) // recompute ln1
+		if needsInput(ly.QKV, ly.Q, ly.K, ly.V) {
+			m.normForward(&ly.Norm1, a.ln1, a.mean1, a.rstd1, x, N) // recompute ln1
+		}
 		in = a.ln1
 	}
 	if ly.QKV != nil {
 		W := QD + 2*KVD
-		for n := 0; n < N; n++ {
+		forRows(N, W, func(n int) {
 			r := s.dqkv[n*W : (n+1)*W]
 			copy(r[:QD], dq[n*QD:(n+1)*QD])
 			copy(r[QD:QD+KVD], dk[n*KVD:(n+1)*KVD])
 			copy(r[QD+KVD:], s.dv[n*KVD:(n+1)*KVD])
-		}
+		})
 		ly.QKV.Backward(in, s.dqkv, s.dln, N)
 	} else {
 		ly.Q.Backward(in, dq, s.dln, N)
@@ -792,10 +818,21 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		ly.V.Backward(in, s.dv, s.dln, N)
 	}
 	if m.arch.NoPreNorm {
-		axpy(1, s.dln, s.dres)
+		addVec(s.dres, s.dln)
 	} else {
 		m.normBackward(&ly.Norm1, s.dres, s.dln, x, a.mean1, a.rstd1, N)
 	}
+}
+
+// needsInput reports whether the backward of any of the linears (nil ones
+// skipped) reads its input.
+func needsInput(ls ...*nn.Linear) bool {
+	for _, l := range ls {
+		if l != nil && l.NeedsInput() {
+			return true
+		}
+	}
+	return false
 }
 
 // HiddenStates returns HF's output_hidden_states of the last Forward: entry

@@ -78,6 +78,41 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 	})
 }
 
+// The passes of a block between its products (residual adds, the copies
+// and clears of gradient buffers, splitting a fused projection) run over
+// the threads: serial, each left the workers idle for a few hundred
+// microseconds a block at training sizes.
+
+// parGrain is the fewest floats worth another thread.
+const parGrain = 1 << 15
+
+// addVec: y += x.
+func addVec(y, x []float32) {
+	y = y[:len(x)]
+	kernels.For(len(x), parGrain, func(lo, hi int) { kernels.Add(y[lo:hi], x[lo:hi]) })
+}
+
+// copyVec: dst = src.
+func copyVec(dst, src []float32) {
+	dst = dst[:len(src)]
+	kernels.For(len(src), parGrain, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
+}
+
+// clearVec: x = 0.
+func clearVec(x []float32) {
+	kernels.For(len(x), parGrain, func(lo, hi int) { clear(x[lo:hi]) })
+}
+
+// forRows calls fn(n) for every row n < N of a (N, width) pass, split over
+// the threads.
+func forRows(N, width int, fn func(n int)) {
+	kernels.For(N, max(1, parGrain/max(width, 1)), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			fn(n)
+		}
+	})
+}
+
 // scaleVec: x *= alpha.
 func scaleVec(alpha float32, x []float32) {
 	if len(x) >= smallVec {

@@ -27,14 +27,39 @@ func GeluForward(out, inp []float32) {
 		var e [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			x := inp[c:min(c+actChunk, hi)]
-			o := out[c : c+len(x)]
-			b := e[:len(x)]
-			for i, v := range x {
-				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
-			}
-			kernels.ExpSub(b, b, 0)
-			for i, v := range x {
-				o[i] = v / (1 + b[i])
+			geluChunk(out[c:c+len(x)], x, &e)
+		}
+	})
+}
+
+// geluChunk sets o = gelu(x) for len(x) <= actChunk elements, with e as
+// scratch.
+func geluChunk(o, x []float32, e *[actChunk]float32) {
+	b, o := e[:len(x)], o[:len(x)]
+	for i, v := range x {
+		b[i] = -2 * geluK * (v + 0.044715*v*v*v)
+	}
+	kernels.ExpSub(b, b, 0)
+	for i, v := range x {
+		o[i] = v / (1 + b[i])
+	}
+}
+
+// BiasGeluForward is AddBias followed by GeluForward in one pass: it adds
+// bias (C) to each of the N rows of f (N, C) in place, the pre-activation
+// GeluBackward needs, and writes gelu(f) to out. GPT-2's MLP reads and
+// writes its widest activation once instead of twice.
+func BiasGeluForward(out, f, bias []float32, N int) {
+	C := len(bias)
+	checkLen("BiasGeluForward: f", f, N*C)
+	checkLen("BiasGeluForward: out", out, N*C)
+	kernels.For(N, max(1, actGrain/max(C, 1)), func(lo, hi int) {
+		var e [actChunk]float32
+		for r := lo; r < hi; r++ {
+			for c := 0; c < C; c += actChunk {
+				x := f[r*C+c : r*C+min(c+actChunk, C)]
+				kernels.Add(x, bias[c:c+len(x)])
+				geluChunk(out[r*C+c:], x, &e)
 			}
 		}
 	})

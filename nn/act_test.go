@@ -150,3 +150,52 @@ func TestSoftmax(t *testing.T) {
 		})
 	}
 }
+
+// biasGelu64 is gelu(f + b) row by row, in float64.
+func biasGelu64(f, b []float64) []float64 {
+	y := make([]float64, len(f))
+	for i, v := range f {
+		y[i] = gelu64(v + b[i%len(b)])
+	}
+	return y
+}
+
+// TestBiasGelu checks the fused bias+GELU against AddBias then GeluForward
+// (bit for bit, odd shapes, rows wider than a chunk), and its backward
+// (GeluBackward on the biased f, the bias gradient summed over rows, as
+// Linear.Backward does) against finite differences of the float64
+// composition.
+func TestBiasGelu(t *testing.T) {
+	for _, sh := range [][2]int{{1, 1}, {3, 17}, {5, 513}, {2, 1100}, {8, 1000}} {
+		N, C := sh[0], sh[1]
+		t.Run(fmt.Sprintf("%dx%d", N, C), func(t *testing.T) {
+			r := tu.NewRand(uint64(N*C) + 7)
+			f, bias := tu.RandN(r, N*C, 2), tu.RandN(r, C, 1)
+			f64, b64 := tu.To64(f), tu.To64(bias)
+
+			want, wantF := make([]float32, N*C), clone(f)
+			AddBias(wantF, bias, N)
+			GeluForward(want, wantF)
+			out, fb := make([]float32, N*C), clone(f)
+			BiasGeluForward(out, fb, bias, N)
+			tu.AllClose(t, "biased f", fb, tu.To64(wantF), 0, 0)
+			tu.AllClose(t, "out", out, tu.To64(want), 0, 0)
+			tu.AllClose(t, "out vs float64", out, biasGelu64(f64, b64), fwdRtol, 1e-7)
+
+			dout := tu.RandN(r, N*C, 1)
+			d64 := tu.To64(dout)
+			df := make([]float32, N*C)
+			GeluBackward(df, fb, dout)
+			db := make([]float64, C)
+			for i, v := range df {
+				db[i%C] += float64(v)
+			}
+			if N*C <= 2000 {
+				ff := tu.NumGrad(func(p []float64) float64 { return dotLoss(biasGelu64(p, b64), d64) }, f64, fdStep)
+				tu.AllClose(t, "df", df, ff, 1e-5, 1e-6)
+			}
+			fbias := tu.NumGrad(func(p []float64) float64 { return dotLoss(biasGelu64(f64, p), d64) }, b64, fdStep)
+			tu.AllClose(t, "dbias", db, fbias, 1e-5, 1e-6*float64(N)) // N rows of float32 error
+		})
+	}
+}

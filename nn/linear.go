@@ -50,6 +50,15 @@ func (l *Linear) Forward(x, y []float32, n int) {
 	l.AddDeltaBias(x, y, n)
 }
 
+// ForwardUnbiased is Forward without the bias, for a caller that adds it
+// in its next elementwise pass (BiasGeluForward).
+func (l *Linear) ForwardUnbiased(x, y []float32, n int) {
+	l.mulWT(x, y, n)
+	if l.Delta != nil {
+		l.Delta.Forward(x, y, n)
+	}
+}
+
 // AddDeltaBias finishes a forward whose y already holds x·W0ᵀ: it applies
 // the Delta, then adds the bias. Callers that compute x·W0ᵀ their own way
 // (row-exact serving, F16 decode copies) use it so the rest stays Forward's.
@@ -58,15 +67,27 @@ func (l *Linear) AddDeltaBias(x, y []float32, n int) {
 		l.Delta.Forward(x, y, n)
 	}
 	if l.B != nil {
-		out, b := l.Out(), l.B.Data
-		for i := 0; i < n; i++ {
-			row := y[i*out : (i+1)*out]
-			for j := range row {
-				row[j] += b[j]
-			}
-		}
+		AddBias(y, l.B.Data, n)
 	}
 }
+
+// AddBias adds b to each of the n rows of y (n, len(b)), in parallel over
+// rows: GPT-2's biases touch every output of every linear, and a serial
+// pass left the other threads idle for ~3 ms a block.
+func AddBias(y, b []float32, n int) {
+	C := len(b)
+	checkLen("AddBias: y", y, n*C)
+	kernels.For(n, max(1, actGrain/max(C, 1)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			kernels.Add(y[i*C:(i+1)*C], b)
+		}
+	})
+}
+
+// NeedsInput reports whether Backward reads x: only W's gradient and the
+// Delta do, so a caller may skip recomputing the input of a frozen linear
+// without a delta (and pass any buffer of the right length).
+func (l *Linear) NeedsInput() bool { return l.DW != nil || l.Delta != nil }
 
 // Backward accumulates dx [n, in] (nil: skip), DW and DB from dy [n, out].
 func (l *Linear) Backward(x, dy, dx []float32, n int) {
