@@ -252,11 +252,17 @@ func (m *Transformer) normWeight(nm *norm) []float32 {
 // normForward normalises rows of x as wide as the norm's weight (the
 // hidden size, or a head for per-head q/k norms) into out.
 func (m *Transformer) normForward(nm *norm, out, mean, rstd, x []float32, rows int) {
+	m.addNormForward(nm, out, mean, rstd, x, nil, rows)
+}
+
+// addNormForward is normForward of res after res += add (add nil: none),
+// in one pass (nn.AddLayerNormForward).
+func (m *Transformer) addNormForward(nm *norm, out, mean, rstd, res, add []float32, rows int) {
 	C := nm.W.Shape[0]
 	if m.arch.LayerNorm {
-		nn.LayerNormForward(out, mean, rstd, x, nm.W.Data, nm.B.Data, rows, C, m.cfg.NormEps())
+		nn.AddLayerNormForward(out, mean, rstd, res, add, nm.W.Data, nm.B.Data, rows, C, m.cfg.NormEps())
 	} else {
-		nn.RMSNormForward(out, rstd, x, m.normWeight(nm), rows, C, m.cfg.NormEps())
+		nn.AddRMSNormForward(out, rstd, res, add, m.normWeight(nm), rows, C, m.cfg.NormEps())
 	}
 }
 
@@ -340,10 +346,11 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, a.xm)
 	}
-	addVec(a.xm, x)
 	in = a.xm
-	if !m.arch.NoPreNorm {
-		m.normForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, N)
+	if m.arch.NoPreNorm {
+		addVec(a.xm, x)
+	} else {
+		m.addNormForward(&ly.Norm2, a.ln2, a.mean2, a.rstd2, a.xm, x, N) // the residual add too
 		in = a.ln2
 	}
 	mo := out

@@ -20,9 +20,15 @@ const normGrain = 1 << 14
 // torch.nn.LayerNorm. mean and rstd (N) are stored for the backward pass
 // when non-nil. out may alias inp.
 func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, eps float32) {
-	checkLen("LayerNormForward: inp", inp, N*C)
-	checkLen("LayerNormForward: out", out, N*C)
-	checkLen("LayerNormForward: weight", weight, C)
+	AddLayerNormForward(out, mean, rstd, inp, nil, weight, bias, N, C, eps)
+}
+
+// AddLayerNormForward is the residual add and the LayerNorm after it in
+// one pass: res += add (unless add is nil), then LayerNormForward of res,
+// a row at a time, so the sum is normalised while its row is in L1.
+// LayerNormBackward on res gives the gradient of both summands.
+func AddLayerNormForward(out, mean, rstd, res, add, weight, bias []float32, N, C int, eps float32) {
+	checkNormArgs("LayerNormForward", out, res, add, weight, N, C)
 	if bias != nil {
 		checkLen("LayerNormForward: bias", bias, C)
 	}
@@ -37,7 +43,10 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 	}
 	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := inp[i*C : (i+1)*C]
+			x := res[i*C : (i+1)*C]
+			if add != nil {
+				kernels.Add(x, add[i*C:(i+1)*C])
+			}
 			o := out[i*C:][:len(x)]
 			w := weight[:len(x)]
 			m := kernels.Sum(x) / float32(C)
@@ -65,6 +74,16 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 			}
 		}
 	})
+}
+
+// checkNormArgs checks the buffers every forward norm has.
+func checkNormArgs(name string, out, res, add, weight []float32, N, C int) {
+	checkLen(name+": inp", res, N*C)
+	checkLen(name+": out", out, N*C)
+	checkLen(name+": weight", weight, C)
+	if add != nil {
+		checkLen(name+": add", add, N*C)
+	}
 }
 
 // LayerNormBackward accumulates the gradients of LayerNormForward: dinp
@@ -136,9 +155,13 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 // of the N rows of inp (N, C), as Llama's RMSNorm. rstd (N) is stored for
 // the backward when non-nil. out may alias inp.
 func RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
-	checkLen("RMSNormForward: inp", inp, N*C)
-	checkLen("RMSNormForward: out", out, N*C)
-	checkLen("RMSNormForward: weight", weight, C)
+	AddRMSNormForward(out, rstd, inp, nil, weight, N, C, eps)
+}
+
+// AddRMSNormForward is AddLayerNormForward for RMSNorm: res += add (unless
+// add is nil), then RMSNormForward of res, a row at a time.
+func AddRMSNormForward(out, rstd, res, add, weight []float32, N, C int, eps float32) {
+	checkNormArgs("RMSNormForward", out, res, add, weight, N, C)
 	if rstd != nil {
 		checkLen("RMSNormForward: rstd", rstd, N)
 	}
@@ -147,7 +170,10 @@ func RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
 	}
 	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := inp[i*C : (i+1)*C]
+			x := res[i*C : (i+1)*C]
+			if add != nil {
+				kernels.Add(x, add[i*C:(i+1)*C])
+			}
 			o := out[i*C:][:len(x)]
 			w := weight[:len(x)]
 			s := float32(1 / math.Sqrt(float64(kernels.SumSq(x)/float32(C)+eps)))

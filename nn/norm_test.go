@@ -109,3 +109,61 @@ func diff(a, b []float32) []float64 {
 	}
 	return d
 }
+
+// TestAddNorm checks the fused residual add + norm against the add followed
+// by the norm (bit for bit) and its backward (the norm's backward on the
+// sum, the gradient of both summands) against finite differences of the
+// float64 composition.
+func TestAddNorm(t *testing.T) {
+	sum64 := func(a, b []float64) []float64 {
+		s := make([]float64, len(a))
+		for i := range a {
+			s[i] = a[i] + b[i]
+		}
+		return s
+	}
+	for _, sh := range rowShapes {
+		N, C := sh.N, sh.C
+		t.Run(fmt.Sprintf("N%dC%d", N, C), func(t *testing.T) {
+			r := tu.NewRand(uint64(N*1000 + C + 11))
+			res, add, w, b := tu.RandN(r, N*C, 2), tu.RandN(r, N*C, 1), tu.RandN(r, C, 1), tu.RandN(r, C, 1)
+			a64, w64, b64 := tu.To64(add), tu.To64(w), tu.To64(b)
+			const eps = 1e-5
+			for _, ln := range []bool{true, false} {
+				wantRes, want := clone(res), make([]float32, N*C)
+				mean, rstd := make([]float32, N), make([]float32, N)
+				for i := range wantRes {
+					wantRes[i] += add[i]
+				}
+				gotRes, got := clone(res), make([]float32, N*C)
+				gmean, grstd := make([]float32, N), make([]float32, N)
+				norm64 := func(x []float64) []float64 { return rmsNorm64(x, w64, N, C, eps) }
+				if ln {
+					LayerNormForward(want, mean, rstd, wantRes, w, b, N, C, eps)
+					AddLayerNormForward(got, gmean, grstd, gotRes, add, w, b, N, C, eps)
+					norm64 = func(x []float64) []float64 { return layerNorm64(x, w64, b64, N, C, eps) }
+				} else {
+					RMSNormForward(want, rstd, wantRes, w, N, C, eps)
+					AddRMSNormForward(got, grstd, gotRes, add, w, N, C, eps)
+				}
+				tu.AllClose(t, "res", gotRes, tu.To64(wantRes), 0, 0)
+				tu.AllClose(t, "out", got, tu.To64(want), 0, 0)
+				tu.AllClose(t, "mean", gmean, tu.To64(mean), 0, 0)
+				tu.AllClose(t, "rstd", grstd, tu.To64(rstd), 0, 0)
+
+				dout := tu.RandN(r, N*C, 1)
+				d64, x64 := tu.To64(dout), tu.To64(res)
+				dx := make([]float32, N*C)
+				if ln {
+					LayerNormBackward(dx, nil, nil, dout, gotRes, w, gmean, grstd, N, C)
+				} else {
+					RMSNormBackward(dx, nil, dout, gotRes, w, grstd, N, C)
+				}
+				fr := tu.NumGrad(func(p []float64) float64 { return dotLoss(norm64(sum64(p, a64)), d64) }, x64, fdStep)
+				fa := tu.NumGrad(func(p []float64) float64 { return dotLoss(norm64(sum64(x64, p)), d64) }, a64, fdStep)
+				tu.GradClose(t, "dres", tu.To64(dx), fr, gradRtol, 1e-6)
+				tu.GradClose(t, "dadd", tu.To64(dx), fa, gradRtol, 1e-6)
+			}
+		})
+	}
+}
