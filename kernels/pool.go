@@ -22,8 +22,25 @@ import (
 // between products and cost a fifth of decode speed.)
 const spinFor = 500 * time.Microsecond
 
-// spin polls done until it reports true or the spin budget runs out.
-func spin(done func() bool) bool {
+// spinShort is an idle worker's budget after a gap between jobs longer
+// than spinFor: the next gap is then likely far too (between training
+// steps or an idle server's requests), so the worker parks almost at once
+// instead of burning a core others could use. A gap shorter than spinFor
+// restores the full budget, so decode's products, microseconds apart, keep
+// finding their workers spinning; a pause costs at most one wake-up.
+const spinShort = 50 * time.Microsecond
+
+// idleBudget is how long a worker spins for the next job after an idle gap
+// of lastGap.
+func idleBudget(lastGap time.Duration) time.Duration {
+	if lastGap > spinFor {
+		return spinShort
+	}
+	return spinFor
+}
+
+// spin polls done until it reports true or budget runs out.
+func spin(done func() bool, budget time.Duration) bool {
 	start := time.Now()
 	for {
 		for range 256 {
@@ -31,7 +48,7 @@ func spin(done func() bool) bool {
 				return true
 			}
 		}
-		if time.Since(start) > spinFor {
+		if time.Since(start) > budget {
 			return false
 		}
 		// Let other goroutines have the P: a spinner otherwise holds it
@@ -110,8 +127,9 @@ type job struct {
 }
 
 type worker struct {
-	parked atomic.Bool
-	wake   chan struct{} // buffered: a wake-up is never lost
+	parked  atomic.Bool
+	wake    chan struct{} // buffered: a wake-up is never lost
+	lastGap atomic.Int64  // ns between its last two jobs (atomic: tests read it)
 }
 
 var poolDone = make(chan struct{}, 1)
@@ -138,7 +156,7 @@ func (p *pool) run(n int, f func(t int)) {
 	}
 	f(0)
 	defer since(&stats.waitNs, statStart())
-	if spin(func() bool { return j.pending.Load() == 0 }) {
+	if spin(func() bool { return j.pending.Load() == 0 }, spinFor) {
 		return
 	}
 	j.parked.Store(true)
@@ -170,9 +188,11 @@ func (p *pool) next(w *worker, seen uint64) *job {
 		j := p.cur.Load()
 		return j != nil && j.gen != seen
 	}
+	start := time.Now()
+	defer func() { w.lastGap.Store(int64(time.Since(start))) }()
 	for {
 		t0 := statStart()
-		ok := spin(fresh)
+		ok := spin(fresh, idleBudget(time.Duration(w.lastGap.Load())))
 		since(&stats.idleSpinNs, t0)
 		if ok {
 			return p.cur.Load()

@@ -92,3 +92,32 @@ func TestFMAPeak(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleBudget checks that a worker whose last idle gap was far (longer
+// than spinFor) spins only briefly before parking, and that a near gap
+// restores the full spin (decode's products come microseconds apart).
+func TestIdleBudget(t *testing.T) {
+	if idleBudget(0) != spinFor || idleBudget(spinFor/2) != spinFor || idleBudget(2*spinFor) != spinShort {
+		t.Fatalf("idleBudget: %v %v %v", idleBudget(0), idleBudget(spinFor/2), idleBudget(2*spinFor))
+	}
+	f := func(int) {}
+	Run(2, f)
+	time.Sleep(4 * spinFor) // far: the worker parks
+	Run(2, f)
+	w := thePool.workers[0]
+	if g := time.Duration(w.lastGap.Load()); g < 4*spinFor {
+		t.Errorf("gap after a %v pause recorded as %v", 4*spinFor, g)
+	}
+	// Back-to-back jobs: the next gap is near and recorded so. Several
+	// tries, for a loaded machine that deschedules the worker.
+	for try := 0; ; try++ {
+		Run(2, f)
+		Run(2, f)
+		if g := time.Duration(w.lastGap.Load()); g < spinFor {
+			break
+		} else if try == 20 {
+			t.Errorf("back-to-back jobs: gap %v, want < %v", g, spinFor)
+			break
+		}
+	}
+}

@@ -311,7 +311,7 @@ func (b *barrier) wait() {
 		b.cond.Broadcast()
 		return
 	}
-	if spin(func() bool { return b.gen.Load() != gen }) {
+	if spin(func() bool { return b.gen.Load() != gen }, spinFor) {
 		return
 	}
 	b.mu.Lock()
