@@ -720,10 +720,11 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		in = a.ln2
 	}
 	h := s.h[:len(a.f)]
-	dh, df := s.dh[:len(a.f)], s.df[:len(a.f)]
-	clearVec(dh)
-	clearVec(df)
-	clearVec(s.dln)
+	dh, df, du := s.dh[:len(a.f)], s.df[:len(a.f)], s.du[:0]
+	if !m.arch.GELU {
+		du = s.du[:len(a.f)]
+	}
+	clearVecs(dh, df, du, s.dln)
 	if m.arch.GELU {
 		if ly.Proj.NeedsInput() {
 			geluForward(h, a.f, m.arch.GELUErf)
@@ -732,8 +733,6 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		geluBackward(df, a.f, dh, m.arch.GELUErf)
 		ly.Fc.Backward(in, df, s.dln, N)
 	} else {
-		du := s.du[:len(a.f)]
-		clearVec(du)
 		if ly.Down.NeedsInput() {
 			m.glu(h, a.f, a.u)
 		}
@@ -770,16 +769,13 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	if ly.AttnHook != nil {
 		ly.AttnHook.Backward(dy, N)
 	}
-	clearVec(s.dao)
+	clearVecs(s.dao, s.dq, s.dk, s.dv)
 	if m.arch.PostNorm {
 		clear(s.dpost)
 		m.normBackward(&ly.PostAttn, s.dpost, dy, a.oa, nil, a.rstdA, N)
 		dy = s.dpost
 	}
 	ly.O.Backward(a.ao, dy, s.dao, N)
-	clearVec(s.dq)
-	clearVec(s.dk)
-	clearVec(s.dv)
 	m.setSeqs(s, a)
 	T := s.T
 	for b := range s.seqs {
@@ -802,7 +798,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		m.normBackward(&ly.KNorm, dkn, dk, a.kn, nil, a.rstdk, rk)
 		dq, dk = dqn, dkn
 	}
-	clearVec(s.dln)
+	clearVecs(s.dln)
 	in = x
 	if !m.arch.NoPreNorm {
 		if needsInput(ly.QKV, ly.Q, ly.K, ly.V) {

@@ -98,9 +98,25 @@ func copyVec(dst, src []float32) {
 	kernels.For(len(src), parGrain, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
 }
 
-// clearVec: x = 0.
-func clearVec(x []float32) {
-	kernels.For(len(x), parGrain, func(lo, hi int) { clear(x[lo:hi]) })
+// clearVecs zeroes the buffers in one parallel region: each thread clears
+// its share of every buffer (fewer regions per block than one per buffer).
+func clearVecs(xs ...[]float32) {
+	total := 0
+	for _, x := range xs {
+		total += len(x)
+	}
+	parts := min(kernels.Threads(), total/parGrain)
+	if parts <= 1 {
+		for _, x := range xs {
+			clear(x)
+		}
+		return
+	}
+	kernels.Run(parts, func(t int) {
+		for _, x := range xs {
+			clear(x[t*len(x)/parts : (t+1)*len(x)/parts])
+		}
+	})
 }
 
 // forRows calls fn(n) for every row n < N of a (N, width) pass, split over
