@@ -140,10 +140,9 @@ func (p *pool) run(n int, f func(t int)) {
 		p.workers = append(p.workers, w)
 		go p.loop(w, len(p.workers), p.gen)
 	}
-	t0 := statStart()
-	defer since(&stats.regionNs, t0)
-	if !t0.IsZero() {
+	if t0 := statStart(); !t0.IsZero() {
 		stats.regions.Add(1)
+		defer regionDone(t0)
 	}
 	p.gen++
 	j := &job{gen: p.gen, n: n, f: f, done: poolDone}

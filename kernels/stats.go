@@ -1,6 +1,10 @@
 package kernels
 
 import (
+	"cmp"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +29,16 @@ type Stats struct {
 	// parked), summed over workers.
 	IdleSpinNs int64
 	Gemms      []GemmStat // one per shape, in first-call order
+	Ops        []OpStat   // parallel regions by the function that started them
+}
+
+// OpStat is the parallel regions one function outside kernels started
+// (through Sgemm, Run or For): nn.(*Linear).mulWT for forward products,
+// nn.GeluBackward, and so on.
+type OpStat struct {
+	Op      string // the function, without the module path
+	Regions int64
+	Ns      int64 // wall time of its regions on the caller
 }
 
 // GemmStat is the Sgemm calls of one shape.
@@ -48,6 +62,7 @@ var stats struct {
 	mu    sync.Mutex
 	order []gemmKey
 	gemms map[gemmKey]*GemmStat
+	ops   map[string]*OpStat
 }
 
 // StartStats clears the counters and starts counting.
@@ -57,7 +72,7 @@ func StartStats() {
 	for _, c := range []*atomic.Int64{&stats.regions, &stats.regionNs, &stats.waitNs, &stats.barrierNs, &stats.idleSpinNs} {
 		c.Store(0)
 	}
-	stats.order, stats.gemms = nil, map[gemmKey]*GemmStat{}
+	stats.order, stats.gemms, stats.ops = nil, map[gemmKey]*GemmStat{}, map[string]*OpStat{}
 	stats.on.Store(true)
 }
 
@@ -71,8 +86,49 @@ func StopStats() Stats {
 	for _, k := range stats.order {
 		s.Gemms = append(s.Gemms, *stats.gemms[k])
 	}
+	for _, o := range stats.ops {
+		s.Ops = append(s.Ops, *o)
+	}
+	slices.SortFunc(s.Ops, func(a, b OpStat) int { return cmp.Compare(b.Ns, a.Ns) })
 	return s
 }
+
+// regionDone records a parallel region that started at t0 under the
+// function outside this package that started it.
+func regionDone(t0 time.Time) {
+	ns := time.Since(t0).Nanoseconds()
+	stats.regionNs.Add(ns)
+	var pcs [16]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	op := "?"
+	for {
+		f, more := frames.Next()
+		if name, ok := strings.CutPrefix(f.Function, modulePath); ok && !strings.HasPrefix(name, "kernels.") {
+			op = name
+			for strings.Contains(op, ".func") { // a closure: name its function
+				op = op[:strings.LastIndex(op, ".func")]
+			}
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	if stats.ops == nil {
+		return // StopStats ran meanwhile
+	}
+	o := stats.ops[op]
+	if o == nil {
+		o = &OpStat{Op: op}
+		stats.ops[op] = o
+	}
+	o.Regions++
+	o.Ns += ns
+}
+
+const modulePath = "github.com/golora/golora/"
 
 // timedGemm runs g and records its wall time and the caller's wait under
 // its shape.

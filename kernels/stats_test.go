@@ -35,6 +35,13 @@ func TestStats(t *testing.T) {
 	if s.Regions != 3 || s.RegionNs < int64(time.Millisecond) || s.RegionNs > wall {
 		t.Errorf("regions %d, %d ns in %d ns: want 3, at least the 1 ms Run", s.Regions, s.RegionNs, wall)
 	}
+	var regions int64
+	for _, o := range s.Ops {
+		regions += o.Regions
+	}
+	if len(s.Ops) == 0 || regions != s.Regions {
+		t.Errorf("ops %+v: %d regions, want %d", s.Ops, regions, s.Regions)
+	}
 	Sgemm(false, true, M, N, K, 1, A, K, B, K, 0, C, N)
 	if s := StopStats(); len(s.Gemms) != 2 || s.Gemms[0].Calls != 2 {
 		t.Errorf("counted after StopStats: %+v", s.Gemms)

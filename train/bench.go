@@ -136,6 +136,16 @@ type Breakdown struct {
 	GemmMS     float64     `json:"gemm_ms"`
 	GemmCalls  float64     `json:"gemm_calls"`
 	Gemms      []GemmShare `json:"gemms"`
+	// Ops: the parallel regions by the function that started them
+	// (nn.(*Linear).mulWT: forward products; AddMulW: backward ones).
+	Ops []OpShare `json:"ops"`
+}
+
+// OpShare is one function's parallel regions per step.
+type OpShare struct {
+	Op      string  `json:"op"`
+	Regions float64 `json:"regions"`
+	MS      float64 `json:"ms"`
 }
 
 // GemmShare is one GEMM shape's calls per step.
@@ -164,5 +174,8 @@ func NewBreakdown(s kernels.Stats, steps int, seconds float64) Breakdown {
 			GFLOPs: 2 * float64(g.M) * float64(g.N) * float64(g.K) * float64(g.Calls) / max(float64(g.Ns), 1)})
 	}
 	slices.SortStableFunc(b.Gemms, func(x, y GemmShare) int { return cmp.Compare(y.MS, x.MS) })
+	for _, o := range s.Ops {
+		b.Ops = append(b.Ops, OpShare{Op: o.Op, Regions: float64(o.Regions) * per, MS: ms(o.Ns)})
+	}
 	return b
 }

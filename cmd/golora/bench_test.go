@@ -63,6 +63,19 @@ func TestBenchCommands(t *testing.T) {
 	if gs, _ := bd["gemms"].([]any); len(gs) == 0 {
 		t.Errorf("bench train --breakdown: no GEMM shapes in %v", bd)
 	}
+	// every parallel region is named by the model or nn function that ran it
+	ops, _ := bd["ops"].([]any)
+	regions := 0.0
+	for _, o := range ops {
+		op := o.(map[string]any)
+		if name, _ := op["op"].(string); !strings.HasPrefix(name, "model.") && !strings.HasPrefix(name, "nn.") && !strings.HasPrefix(name, "lora.") || strings.Contains(name, ".func") {
+			t.Errorf("bench train --breakdown: op %q, want a model, nn or lora function", name)
+		}
+		regions += op["regions"].(float64)
+	}
+	if len(ops) == 0 || regions != bd["regions"] {
+		t.Errorf("bench train --breakdown: %d ops of %v regions, want all %v", len(ops), regions, bd["regions"])
+	}
 }
 
 // TestBenchServe runs bench serve on the embedded model at tiny sizes: a
