@@ -119,16 +119,22 @@ func regionDone(t0 time.Time) {
 	if stats.ops == nil {
 		return // StopStats ran meanwhile
 	}
-	o := stats.ops[op]
-	if o == nil {
-		o = &OpStat{Op: op}
-		stats.ops[op] = o
-	}
+	o := lookup(stats.ops, op, func() *OpStat { return &OpStat{Op: op} })
 	o.Regions++
 	o.Ns += ns
 }
 
 const modulePath = "github.com/golora/golora/"
+
+// lookup returns m[k], first storing mk() there when it is absent.
+func lookup[K comparable, V any](m map[K]*V, k K, mk func() *V) *V {
+	v := m[k]
+	if v == nil {
+		v = mk()
+		m[k] = v
+	}
+	return v
+}
 
 // timedGemm runs g and records its wall time and the caller's wait under
 // its shape.
@@ -142,12 +148,10 @@ func timedGemm(g *gemm, threads int) {
 	if stats.gemms == nil {
 		return // StopStats ran meanwhile
 	}
-	s := stats.gemms[k]
-	if s == nil {
-		s = &GemmStat{TransA: g.transA, TransB: g.transB, M: g.M, N: g.N, K: g.K}
-		stats.gemms[k] = s
+	s := lookup(stats.gemms, k, func() *GemmStat {
 		stats.order = append(stats.order, k)
-	}
+		return &GemmStat{TransA: g.transA, TransB: g.transB, M: g.M, N: g.N, K: g.K}
+	})
 	s.Calls++
 	s.Ns += ns
 	s.WaitNs += wait
