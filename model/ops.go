@@ -83,17 +83,26 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 // the threads: serial, each left the workers idle for a few hundred
 // microseconds a block at training sizes.
 
-// parGrain is the fewest floats worth another thread.
+// parGrain is the fewest floats worth another thread. Below 2·parGrain
+// the passes run inline, without building a closure (decode's rows).
 const parGrain = 1 << 15
 
 // addVec: y += x.
 func addVec(y, x []float32) {
 	y = y[:len(x)]
+	if len(x) < 2*parGrain {
+		kernels.Add(y, x)
+		return
+	}
 	kernels.For(len(x), parGrain, func(lo, hi int) { kernels.Add(y[lo:hi], x[lo:hi]) })
 }
 
 // copyVec: dst = src.
 func copyVec(dst, src []float32) {
+	if len(src) < 2*parGrain {
+		copy(dst, src)
+		return
+	}
 	dst = dst[:len(src)]
 	kernels.For(len(src), parGrain, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
 }
@@ -122,6 +131,12 @@ func clearVecs(xs ...[]float32) {
 // forRows calls fn(n) for every row n < N of a (N, width) pass, split over
 // the threads.
 func forRows(N, width int, fn func(n int)) {
+	if N*width < 2*parGrain {
+		for n := range N {
+			fn(n)
+		}
+		return
+	}
 	kernels.For(N, max(1, parGrain/max(width, 1)), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			fn(n)

@@ -77,6 +77,12 @@ func (l *Linear) AddDeltaBias(x, y []float32, n int) {
 func AddBias(y, b []float32, n int) {
 	C := len(b)
 	checkLen("AddBias: y", y, n*C)
+	if n*C < 2*actGrain { // decode's rows: no closure to build
+		for i := range n {
+			kernels.Add(y[i*C:(i+1)*C], b)
+		}
+		return
+	}
 	kernels.For(n, max(1, actGrain/max(C, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			kernels.Add(y[i*C:(i+1)*C], b)
