@@ -17,8 +17,8 @@ package kernels
 // 8-lane accumulators).
 
 // rowDots computes columns [lo,hi) of C = a·Bᵀ (+ beta·C) for gemv, a
-// holding alpha·op(A) as M contiguous rows of K.
-func (g *gemm) rowDots(a []float32, lo, hi int) {
+// holding alpha·op(A) as M rows of K, lda apart.
+func (g *gemm) rowDots(a []float32, lda, lo, hi int) {
 	M, K := g.M, g.K
 	set := func(i, j int, s float32) {
 		c := &g.C[i*g.ldc+j]
@@ -41,7 +41,7 @@ func (g *gemm) rowDots(a []float32, lo, hi int) {
 			for i := 0; i < M; {
 				nr := rowTileRows(M - i)
 				for r := range 4 {
-					p[r] = &a[(i+min(r, nr-1))*K]
+					p[r] = &a[(i+min(r, nr-1))*lda]
 				}
 				rowTile(&p, K, nr, &out)
 				for r := range nr {
@@ -60,20 +60,20 @@ func (g *gemm) rowDots(a []float32, lo, hi int) {
 			b := g.B[j*g.ldb : j*g.ldb+K]
 			i := 0
 			for ; i+3 <= M; i += 3 {
-				dot3(a[i*K:i*K+K], a[(i+1)*K:(i+1)*K+K], a[(i+2)*K:(i+2)*K+K], b, &s3)
+				dot3(a[i*lda:i*lda+K], a[(i+1)*lda:(i+1)*lda+K], a[(i+2)*lda:(i+2)*lda+K], b, &s3)
 				set(i, j, s3[0])
 				set(i+1, j, s3[1])
 				set(i+2, j, s3[2])
 			}
 			for ; i < M; i++ {
-				set(i, j, dot(a[i*K:i*K+K], b))
+				set(i, j, dot(a[i*lda:i*lda+K], b))
 			}
 		}
 	default:
 		for j := lo; j < hi; j++ {
 			b := g.B[j*g.ldb : j*g.ldb+K]
 			for i := range M {
-				set(i, j, rowDotGeneric(a[i*K:i*K+K], b))
+				set(i, j, rowDotGeneric(a[i*lda:i*lda+K], b))
 			}
 		}
 	}

@@ -46,31 +46,55 @@
 	VFMADD231PS Z6, x, c2 \
 	VFMADD231PS Z7, x, c3
 
-// LOADB loads the next 16 floats of the four B rows into Z4-Z7, the lanes
-// outside mask k zeroed.
-#define LOADB(k) \
-	VMOVUPS.Z (R12)(SI*1), k, Z4 \
-	VMOVUPS.Z (R13)(SI*1), k, Z5 \
-	VMOVUPS.Z (BX)(SI*1), k, Z6  \
-	VMOVUPS.Z (AX)(SI*1), k, Z7
+// LOADB loads the next 16 floats of the four B rows into Z4-Z7.
+#define LOADB \
+	VMOVUPS (R12)(SI*1), Z4 \
+	VMOVUPS (R13)(SI*1), Z5 \
+	VMOVUPS (BX)(SI*1), Z6  \
+	VMOVUPS (AX)(SI*1), Z7
 
-// STEP4 and STEP1 do 16 elements of four rows of A or one (the lanes
-// outside mask k zero-filled: in the tail they add 0·0 to every product,
-// whatever the tile, so no product depends on its neighbours).
-#define STEP4(k) \
-	LOADB(k)                          \
-	VMOVUPS.Z (R8)(SI*1), k, Z0       \
-	VMOVUPS.Z (R9)(SI*1), k, Z1       \
-	VMOVUPS.Z (R10)(SI*1), k, Z2      \
-	VMOVUPS.Z (R11)(SI*1), k, Z3      \
-	FMA4(Z0, Z16, Z20, Z24, Z28)      \
-	FMA4(Z1, Z17, Z21, Z25, Z29)      \
-	FMA4(Z2, Z18, Z22, Z26, Z30)      \
+// LOADBZ is LOADB for the tail: the lanes outside mask K1 zeroed.
+#define LOADBZ \
+	VMOVUPS.Z (R12)(SI*1), K1, Z4 \
+	VMOVUPS.Z (R13)(SI*1), K1, Z5 \
+	VMOVUPS.Z (BX)(SI*1), K1, Z6  \
+	VMOVUPS.Z (AX)(SI*1), K1, Z7
+
+#define FMA16 \
+	FMA4(Z0, Z16, Z20, Z24, Z28) \
+	FMA4(Z1, Z17, Z21, Z25, Z29) \
+	FMA4(Z2, Z18, Z22, Z26, Z30) \
 	FMA4(Z3, Z19, Z23, Z27, Z31)
 
-#define STEP1(k) \
-	LOADB(k)                          \
-	VMOVUPS.Z (R8)(SI*1), k, Z0       \
+// STEP4 and STEP1 do 16 elements of four rows of A or one; the Z forms
+// are the tail, the lanes outside mask K1 zero-filled: they add 0·0 to
+// every product, whatever the tile, so no product depends on its
+// neighbours. The main loop's loads are unmasked: a masked load costs an
+// ALU slot on the ports the FMAs need.
+#define STEP4 \
+	LOADB                        \
+	VMOVUPS (R8)(SI*1), Z0       \
+	VMOVUPS (R9)(SI*1), Z1       \
+	VMOVUPS (R10)(SI*1), Z2      \
+	VMOVUPS (R11)(SI*1), Z3      \
+	FMA16
+
+#define STEP4Z \
+	LOADBZ                             \
+	VMOVUPS.Z (R8)(SI*1), K1, Z0       \
+	VMOVUPS.Z (R9)(SI*1), K1, Z1       \
+	VMOVUPS.Z (R10)(SI*1), K1, Z2      \
+	VMOVUPS.Z (R11)(SI*1), K1, Z3      \
+	FMA16
+
+#define STEP1 \
+	LOADB                        \
+	VMOVUPS (R8)(SI*1), Z0       \
+	FMA4(Z0, Z16, Z20, Z24, Z28)
+
+#define STEP1Z \
+	LOADBZ                             \
+	VMOVUPS.Z (R8)(SI*1), K1, Z0       \
 	FMA4(Z0, Z16, Z20, Z24, Z28)
 
 // func rowTileAVX512(p *[8]*float32, n, rows int, mask uint16, out *[16]float32)
@@ -83,8 +107,6 @@ TEXT ·rowTileAVX512(SB), NOSPLIT, $0-40
 	MOVQ  rows+16(FP), DX
 	MOVWLZX mask+24(FP), DI
 	KMOVW DI, K1
-	MOVL  $0xffff, DI
-	KMOVW DI, K2 // the main loop's mask: every lane
 	MOVQ  0(AX), R8
 	MOVQ  8(AX), R9
 	MOVQ  16(AX), R10
@@ -99,32 +121,36 @@ TEXT ·rowTileAVX512(SB), NOSPLIT, $0-40
 	ZERO8(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
 	ZERO8(Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31)
 	CMPQ  DX, $1
-	JEQ   loop1
+	JEQ   one
+	TESTQ CX, CX
+	JZ    tail4
 
 loop4:
-	CMPQ  SI, CX
-	JGE   tail4
-	STEP4(K2)
+	STEP4
 	ADDQ  $64, SI
-	JMP   loop4
+	CMPQ  SI, CX
+	JLT   loop4
 
 tail4:
 	KORTESTW K1, K1
 	JZ       reduce
-	STEP4(K1)
+	STEP4Z
 	JMP      reduce
 
+one:
+	TESTQ CX, CX
+	JZ    tail1
+
 loop1:
-	CMPQ  SI, CX
-	JGE   tail1
-	STEP1(K2)
+	STEP1
 	ADDQ  $64, SI
-	JMP   loop1
+	CMPQ  SI, CX
+	JLT   loop1
 
 tail1:
 	KORTESTW K1, K1
 	JZ       reduce
-	STEP1(K1)
+	STEP1Z
 
 reduce:
 	HALF8(Z16, Z17)

@@ -522,34 +522,39 @@ func (g *gemm) packB(nr int, dst []float32, pc, kcur, jc, ncur, p0, p1 int) {
 // kernels, split over column ranges of C.
 func (g *gemm) gemv(threads int) {
 	M, N, K := g.M, g.N, g.K
-	ap := getBuf(M * K)
-	defer putBuf(ap)
-	a := *ap
-	// alpha*op(A), one contiguous row per row of C
-	for i := 0; i < M; i++ {
-		row := a[i*K : i*K+K]
-		for p := range row {
-			if g.transA {
-				row[p] = g.alpha * g.A[p*g.lda+i]
-			} else {
-				row[p] = g.alpha * g.A[i*g.lda+p]
+	// a holds alpha*op(A) as M rows lda apart: A itself when that is
+	// already what it holds (a decode step's rows; copying them cost as
+	// much as a small product), else a contiguous copy.
+	a, lda := g.A, g.lda
+	if g.transA || g.alpha != 1 {
+		ap := getBuf(M * K)
+		defer putBuf(ap)
+		a, lda = *ap, K
+		for i := 0; i < M; i++ {
+			row := a[i*K : i*K+K]
+			for p := range row {
+				if g.transA {
+					row[p] = g.alpha * g.A[p*g.lda+i]
+				} else {
+					row[p] = g.alpha * g.A[i*g.lda+p]
+				}
 			}
 		}
 	}
 	if threads == 1 {
-		g.gemvRange(a, 0, N)
+		g.gemvRange(a, lda, 0, N)
 		return
 	}
 	gc := *g // a copy, so that only the threaded call allocates
-	Run(threads, func(t int) { gc.gemvRange(a, t*N/threads, (t+1)*N/threads) })
+	Run(threads, func(t int) { gc.gemvRange(a, lda, t*N/threads, (t+1)*N/threads) })
 }
 
 // gemvRange computes columns [lo,hi) of C for gemv; a holds alpha*op(A)
-// as M contiguous rows of K.
-func (g *gemm) gemvRange(a []float32, lo, hi int) {
+// as M rows of K, lda apart.
+func (g *gemm) gemvRange(a []float32, lda, lo, hi int) {
 	M, K := g.M, g.K
 	if g.transB {
-		g.rowDots(a, lo, hi)
+		g.rowDots(a, lda, lo, hi)
 		return
 	}
 	// Column chunks keep the M rows of C being accumulated in L1.
@@ -560,7 +565,7 @@ func (g *gemm) gemvRange(a []float32, lo, hi int) {
 		for p := 0; p < K; p++ {
 			b := g.B[p*g.ldb+j0 : p*g.ldb+j1]
 			for i := 0; i < M; i++ {
-				if av := a[i*K+p]; av != 0 {
+				if av := a[i*lda+p]; av != 0 {
 					axpy(av, b, g.C[i*g.ldc+j0:i*g.ldc+j1])
 				}
 			}
