@@ -1,8 +1,10 @@
 package lora
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"unsafe"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
@@ -46,6 +48,7 @@ type Adapter struct {
 	dt   []float32 // (n, r)
 	tmp  []float32 // (n, in)
 	bt   []float32 // (r, out) Bᵀ
+	btOf []float32 // (out, r) the B that bt was transposed from
 	dbt  []float32 // (r, out) dBᵀ
 	part partials  // per-worker accumulators
 
@@ -167,16 +170,35 @@ func (a *Adapter) lowRank(xd []float32, n int) {
 	rowsDot(a.t, 1, xd, a.A.Data, n, r, in)
 }
 
-// bT returns Bᵀ (r, out), the layout the row loops stream.
+// bT returns Bᵀ (r, out), the layout the row loops stream. It is kept
+// with a copy of the B it came from and redone only when B has changed (a
+// training step): a frozen adapter applied to a decode row or two per step
+// spent more time transposing B at every forward than multiplying by it,
+// while the comparison runs at memory speed.
 func (a *Adapter) bT() []float32 {
 	r, out := a.R(), a.Out()
+	b := a.B.Data[:r*out]
+	if len(a.btOf) == len(b) && bytes.Equal(floatBytes(a.btOf), floatBytes(b)) {
+		return a.bt
+	}
 	a.bt = grow(a.bt, r*out)
-	for o := 0; o < out; o++ {
-		for k := 0; k < r; k++ {
-			a.bt[k*out+o] = a.B.Data[o*r+k]
+	for k := 0; k < r; k++ {
+		dst, src := a.bt[k*out:(k+1)*out], b[k:]
+		for o := range dst {
+			dst[o] = src[o*r]
 		}
 	}
+	a.btOf = append(a.btOf[:0], b...)
 	return a.bt
+}
+
+// floatBytes views f's memory as bytes (for a fast exact comparison; NaNs
+// compare by their bits).
+func floatBytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
 
 // addUp computes y += s·t·Bᵀ.

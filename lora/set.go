@@ -3,6 +3,7 @@ package lora
 import (
 	"fmt"
 
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
 )
 
@@ -33,6 +34,9 @@ type Set struct {
 
 	gx, gy, gdy, gdx, dyBase []float32 // routing scratch
 	idx                      []int
+	groups                   [][]int     // Forward's rows by adapter
+	busy                     []int       // the adapters with rows
+	gxs, gys                 [][]float32 // Forward's scratch by adapter
 }
 
 func newSet(t Target) *Set {
@@ -83,20 +87,66 @@ func (s *Set) Forward(x, y []float32, n int) {
 	}
 	s.checkRows(n, len(act))
 	in, out := s.Linear.In(), s.Linear.Out()
-	for k, a := range act {
-		m := s.gather(k)
-		if m == 0 {
-			continue
+	s.group(len(act))
+	work := 0
+	s.busy = s.busy[:0]
+	for k, idx := range s.groups[:len(act)] {
+		if len(idx) > 0 {
+			work += len(idx) * (in + out)
+			s.busy = append(s.busy, k)
 		}
-		if m == n {
-			a.Forward(x, y, n)
-			continue
+	}
+	// Each group's rows are its own: groups run side by side when there is
+	// enough of them (a serving step with many adapters), each row with the
+	// bits it gets alone.
+	nw := min(kernels.Threads(), len(s.busy))
+	if work < minGroupParallel {
+		nw = 1
+	}
+	kernels.Run(nw, func(w int) {
+		for j := w; j < len(s.busy); j += nw {
+			k := s.busy[j]
+			s.forwardGroup(act[k], k, x, y, n)
 		}
-		s.gx, s.gy = grow(s.gx, m*in), grow(s.gy, m*out)
-		gatherRows(s.gx, x, s.idx, in)
-		gatherRows(s.gy, y, s.idx, out)
-		a.Forward(s.gx, s.gy, m)
-		scatterRows(y, s.gy, s.idx, out)
+	})
+}
+
+// minGroupParallel is the number of streamed values (rows × (in + out) of
+// every group) from which Forward spreads routed groups over the workers:
+// eight adapters of one decode row each on a 768-wide layer qualify, the
+// tiny models of the tests mostly do not.
+const minGroupParallel = 1 << 13
+
+// forwardGroup applies adapter a (active index k) to the rows routed to it.
+func (s *Set) forwardGroup(a *Adapter, k int, x, y []float32, n int) {
+	idx := s.groups[k]
+	m := len(idx)
+	if m == n {
+		a.Forward(x, y, n)
+		return
+	}
+	in, out := s.Linear.In(), s.Linear.Out()
+	gx, gy := grow(s.gxs[k], m*in), grow(s.gys[k], m*out)
+	s.gxs[k], s.gys[k] = gx, gy
+	gatherRows(gx, x, idx, in)
+	gatherRows(gy, y, idx, out)
+	a.Forward(gx, gy, m)
+	scatterRows(y, gy, idx, out)
+}
+
+// group sorts the rows into s.groups by active adapter index (nact of
+// them), with scratch for each group.
+func (s *Set) group(nact int) {
+	for len(s.groups) < nact {
+		s.groups, s.gxs, s.gys = append(s.groups, nil), append(s.gxs, nil), append(s.gys, nil)
+	}
+	for k := range s.groups {
+		s.groups[k] = s.groups[k][:0]
+	}
+	for i, k := range s.Rows {
+		if k >= 0 {
+			s.groups[k] = append(s.groups[k], i)
+		}
 	}
 }
 
