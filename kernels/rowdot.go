@@ -45,8 +45,13 @@ func (g *gemm) rowDots(a []float32, lda, lo, hi int) {
 				}
 				rowTile(&p, K, nr, &out)
 				for r := range nr {
-					for c := range nc {
-						set(i+r, j+c, out[4*r+c])
+					row, o := g.C[(i+r)*g.ldc+j:][:nc], out[4*r:][:nc]
+					if g.beta == 0 {
+						copy(row, o)
+						continue
+					}
+					for c := range row {
+						row[c] = o[c] + g.beta*row[c]
 					}
 				}
 				i += nr
