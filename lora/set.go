@@ -32,11 +32,11 @@ type Set struct {
 	base  *baseWeights            // the layer's own weights when modules_to_save copies exist
 	saved map[string]*savedModule // modules_to_save copies by adapter
 
-	gx, gy, gdy, gdx, dyBase []float32 // routing scratch
-	idx                      []int
-	groups                   [][]int     // Forward's rows by adapter
-	busy                     []int       // the adapters with rows
-	gxs, gys                 [][]float32 // Forward's scratch by adapter
+	gx, gdy, gdx, dyBase []float32 // routing scratch
+	idx                  []int
+	groups               [][]int     // Forward's rows by adapter
+	busy                 []int       // the adapters with rows
+	gxs, gys             [][]float32 // Forward's scratch by adapter
 }
 
 func newSet(t Target) *Set {
