@@ -40,17 +40,18 @@ type Adapter struct {
 	Dropout float32
 	Train   bool
 
-	base *nn.Linear // the layer the adapter sits on (DoRA reads W0)
-	rng  *rand.Rand
-	mask []float32 // (n, in) keep mask × 1/(1-p) of the last training forward
-	xd   []float32 // (n, in) dropped input
-	t    []float32 // (n, r)
-	dt   []float32 // (n, r)
-	tmp  []float32 // (n, in)
-	bt   []float32 // (r, out) Bᵀ
-	btOf []float32 // (out, r) the B that bt was transposed from
-	dbt  []float32 // (r, out) dBᵀ
-	part partials  // per-worker accumulators
+	base   *nn.Linear // the layer the adapter sits on (DoRA reads W0)
+	rng    *rand.Rand
+	mask   []float32 // (n, in) keep mask × 1/(1-p) of the last training forward
+	xd     []float32 // (n, in) dropped input
+	t      []float32 // (n, r)
+	dt     []float32 // (n, r)
+	tmp    []float32 // (n, in)
+	bt     []float32 // (r, out) Bᵀ
+	btOf   []float32 // (out, r) a copy of the B bt came from (trainable adapters)
+	btFrom *float32  // &B.Data[0] when bt was made
+	dbt    []float32 // (r, out) dBᵀ
+	part   partials  // per-worker accumulators
 
 	// pending marks a forward not yet followed by its backward; lastX and
 	// lastN identify its input, so the backward can reuse t and a
@@ -91,6 +92,14 @@ func (a *Adapter) EnableGrad() {
 		a.Variant.EnableGrad()
 	}
 }
+
+// Freeze drops DA, DB and DBias: the adapter is served, not trained. A
+// frozen adapter's weights are not expected to change in place: its
+// forward keeps Bᵀ from the first call on without comparing B again
+// (replacing the B tensor, or EnableGrad, makes it transpose afresh), so a
+// decode step reads each adapter's factors once, and their gradients no
+// longer take memory.
+func (a *Adapter) Freeze() { a.DA, a.DB, a.DBias = nil, nil, nil }
 
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {
@@ -170,15 +179,19 @@ func (a *Adapter) lowRank(xd []float32, n int) {
 	rowsDot(a.t, 1, xd, a.A.Data, n, r, in)
 }
 
-// bT returns Bᵀ (r, out), the layout the row loops stream. It is kept
-// with a copy of the B it came from and redone only when B has changed (a
-// training step): a frozen adapter applied to a decode row or two per step
-// spent more time transposing B at every forward than multiplying by it,
-// while the comparison runs at memory speed.
+// bT returns Bᵀ (r, out), the layout the row loops stream. It is kept and
+// redone only when B has changed: a frozen adapter applied to a decode row
+// or two per step spent more time transposing B at every forward than
+// multiplying by it. A trainable adapter's B is compared with a copy of the
+// B it came from (at memory speed; a training step changes it); a frozen
+// one's only by identity (see Freeze).
 func (a *Adapter) bT() []float32 {
 	r, out := a.R(), a.Out()
 	b := a.B.Data[:r*out]
-	if len(a.btOf) == len(b) && bytes.Equal(floatBytes(a.btOf), floatBytes(b)) {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(a.bt) == len(b) && a.btFrom == &b[0] && (a.DB == nil || bytes.Equal(floatBytes(a.btOf), floatBytes(b))) {
 		return a.bt
 	}
 	a.bt = grow(a.bt, r*out)
@@ -188,7 +201,10 @@ func (a *Adapter) bT() []float32 {
 			dst[o] = src[o*r]
 		}
 	}
-	a.btOf = append(a.btOf[:0], b...)
+	a.btFrom, a.btOf = &b[0], nil
+	if a.DB != nil {
+		a.btOf = append(a.btOf[:0], b...)
+	}
 	return a.bt
 }
 

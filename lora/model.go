@@ -306,6 +306,16 @@ func (m *Model) setDisabled(off bool) {
 	}
 }
 
+// Freeze drops the gradients of the named adapter on every linear layer
+// (Adapter.Freeze): a server's adapters are never trained.
+func (m *Model) Freeze(name string) {
+	for _, s := range m.sets {
+		if a := s.adapters[name]; a != nil {
+			a.Freeze()
+		}
+	}
+}
+
 // SetTrain switches dropout on (training) or off (evaluation).
 func (m *Model) SetTrain(on bool) {
 	for _, s := range m.sets {

@@ -76,7 +76,8 @@ func TestRoutedGroupsExact(t *testing.T) {
 }
 
 // TestCachedBTransposeFollowsB: Bᵀ is cached between forwards; a B changed
-// in place (an optimizer step) or replaced must not leave it stale.
+// in place (an optimizer step) or replaced must not leave it stale, nor
+// one replaced after Freeze or changed after EnableGrad.
 func TestCachedBTransposeFollowsB(t *testing.T) {
 	rng := testutil.NewRand(4)
 	l := newLinear(rng, 40, 24, false)
@@ -94,6 +95,9 @@ func TestCachedBTransposeFollowsB(t *testing.T) {
 		func() {},
 		func() { a.B.Data[37] += 0.25 }, // in place, one element
 		func() { a.B = a.B.Clone(); a.B.Data[0] = -1 }, // a new tensor
+		a.Freeze, // frozen: B compared by identity only
+		func() { a.B = a.B.Clone(); a.B.Data[1] = 2 },
+		func() { a.EnableGrad(); a.B.Data[5] = 3 }, // trainable again
 	} {
 		change()
 		y := make([]float32, 3*40)

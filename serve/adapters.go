@@ -208,5 +208,6 @@ func loadAdapter(lm *lora.Model, name, dir string) error {
 		lm.Delete(name)
 		return fmt.Errorf("adapter %s: %s", dir, bad)
 	}
+	lm.Freeze(name)
 	return lm.SetActive(append(lm.ActiveNames(), name)...)
 }
