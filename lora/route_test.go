@@ -107,3 +107,37 @@ func TestCachedBTransposeFollowsB(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRoutedForward: one decode row for each of 8 rank-8 adapters on
+// GPT-2's c_fc shape (768 → 3072), the LoRA part of a serving step's layer,
+// with trainable and frozen adapters.
+func BenchmarkRoutedForward(b *testing.B) {
+	for _, frozen := range []bool{false, true} {
+		b.Run(fmt.Sprintf("frozen=%v", frozen), func(b *testing.B) {
+			const in, out, n = 768, 3072, 8
+			ts := []Target{{Name: "mlp.c_fc", L: newLinear(testutil.NewRand(3), out, in, true)}}
+			m := New(ts, 0)
+			var names []string
+			for i := range n {
+				names = append(names, fmt.Sprint("a", i))
+				cfg := allLinear(func(c *Config) { c.R = 8 })
+				if err := m.Add(names[i], cfg, "false", uint64(i+1)); err != nil {
+					b.Fatal(err)
+				}
+				if frozen {
+					m.Freeze(names[i])
+				}
+			}
+			if err := m.SetActive(names...); err != nil {
+				b.Fatal(err)
+			}
+			m.SetRows([]int{0, 1, 2, 3, 4, 5, 6, 7})
+			s := m.Layer("mlp.c_fc")
+			x := testutil.RandN(testutil.NewRand(8), n*in, 1)
+			y := make([]float32, n*out)
+			for b.Loop() {
+				s.Forward(x, y, n)
+			}
+		})
+	}
+}
