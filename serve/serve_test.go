@@ -435,16 +435,6 @@ func TestRuntimeAdapters(t *testing.T) {
 	}
 }
 
-// TestMixedBatchExact: concurrent clients on the base and three adapters,
-// with different prompts and lengths, each get exactly the answer the same
-// request gets alone, on the embedded model and random GPT-2 and Llama
-// shapes.
-func TestMixedBatchExact(t *testing.T) {
-	for _, b := range append(bases[:len(bases):len(bases)], wideBase) {
-		t.Run(b.name, func(t *testing.T) { mixedBatchExact(t, b) })
-	}
-}
-
 // wideBase is wide enough that even a decode step's rows, routed to
 // different adapters, run side by side on the workers (lora's
 // minGroupParallel; on the small bases only prefill steps do).
@@ -452,89 +442,94 @@ var wideBase = base{"rand-gpt2-wide", func() (model.Model, error) {
 	return model.NewRandom(&model.Config{ModelType: "gpt2", VocabSize: 512, NEmbd: 256, NLayer: 1, NHead: 4, NPositions: 256}, 13)
 }}
 
-// mixedBatchExact sends requests over the base and three adapters, first
-// one at a time, then all at once, and checks that every logit and every
-// completion in the batch equals its value alone.
-func mixedBatchExact(t *testing.T, b base) {
-	f := newFixture(t, b, 3, nil)
-	type req struct {
-		model, prompt string
-		chat          bool
-		n             int
-	}
-	var reqs []req
-	for i := range 24 {
-		m := f.models()[i%4]
-		// Prompts are unique, so each keys its own logits below.
-		reqs = append(reqs, req{m, fmt.Sprintf("%s%s %d", prompts[i%len(prompts)], strings.Repeat(" and", i%5), i), i%3 == 0, 8 + i%13})
-	}
-	// Long prompts, prefilled in several chunks next to decoding rows.
-	for i := range 4 {
-		reqs = append(reqs, req{f.models()[i], strings.Repeat("the dog ran and ", 10+5*i), i%2 == 1, 10})
-	}
-	alone := make([]string, len(reqs))
-	for i, r := range reqs {
-		if r.chat {
-			alone[i], _ = chat(t, f, r.model, r.prompt, r.n)
-		} else {
-			alone[i], _ = completion(t, f, r.model, r.prompt, r.n)
-		}
-	}
-	// Every logit of every step, bit for bit, by request.
-	var mu sync.Mutex
-	bits := map[string][]uint64{}
-	record := func(on bool) {
-		f.srv.eng.do(context.Background(), func() {
-			if !on {
-				f.srv.eng.onLogits = nil
-				return
+// TestMixedBatchExact: concurrent clients on the base and three adapters,
+// with different prompts and lengths, each get exactly the answer the same
+// request gets alone, on the embedded model and random GPT-2 and Llama
+// shapes.
+func TestMixedBatchExact(t *testing.T) {
+	for _, b := range append(bases[:len(bases):len(bases)], wideBase) {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b, 3, nil)
+			type req struct {
+				model, prompt string
+				chat          bool
+				n             int
 			}
-			f.srv.eng.onLogits = func(s *seq, lg []float32) {
-				h := fnv.New64a()
-				for _, v := range lg {
-					binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+			var reqs []req
+			for i := range 24 {
+				m := f.models()[i%4]
+				// Prompts are unique, so each keys its own logits below.
+				reqs = append(reqs, req{m, fmt.Sprintf("%s%s %d", prompts[i%len(prompts)], strings.Repeat(" and", i%5), i), i%3 == 0, 8 + i%13})
+			}
+			// Long prompts, prefilled in several chunks next to decoding rows.
+			for i := range 4 {
+				reqs = append(reqs, req{f.models()[i], strings.Repeat("the dog ran and ", 10+5*i), i%2 == 1, 10})
+			}
+			alone := make([]string, len(reqs))
+			for i, r := range reqs {
+				if r.chat {
+					alone[i], _ = chat(t, f, r.model, r.prompt, r.n)
+				} else {
+					alone[i], _ = completion(t, f, r.model, r.prompt, r.n)
 				}
-				k := fmt.Sprint(s.adapter, s.prompt)
-				mu.Lock()
-				bits[k] = append(bits[k], h.Sum64())
-				mu.Unlock()
+			}
+			// Every logit of every step, bit for bit, by request.
+			var mu sync.Mutex
+			bits := map[string][]uint64{}
+			record := func(on bool) {
+				f.srv.eng.do(context.Background(), func() {
+					if !on {
+						f.srv.eng.onLogits = nil
+						return
+					}
+					f.srv.eng.onLogits = func(s *seq, lg []float32) {
+						h := fnv.New64a()
+						for _, v := range lg {
+							binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+						}
+						k := fmt.Sprint(s.adapter, s.prompt)
+						mu.Lock()
+						bits[k] = append(bits[k], h.Sum64())
+						mu.Unlock()
+					}
+				})
+			}
+			record(true)
+			for i, r := range reqs {
+				if !r.chat {
+					completion(t, f, r.model, r.prompt, reqs[i].n)
+				}
+			}
+			aloneBits := bits
+			bits = map[string][]uint64{}
+			got := make([]string, len(reqs))
+			var wg sync.WaitGroup
+			for i, r := range reqs {
+				wg.Go(func() {
+					if r.chat {
+						got[i], _ = chat(t, f, r.model, r.prompt, r.n)
+					} else {
+						got[i], _ = completion(t, f, r.model, r.prompt, r.n)
+					}
+				})
+			}
+			wg.Wait()
+			record(false)
+			for k, want := range aloneBits {
+				// The batch ran chat requests too; compare the completions'.
+				if g := bits[k]; !slices.Equal(g[:min(len(g), len(want))], want) {
+					t.Errorf("%s: logits differ in the batch from alone", k)
+				}
+			}
+			for i := range reqs {
+				if got[i] != alone[i] {
+					t.Errorf("%+v: %q in the batch, %q alone", reqs[i], got[i], alone[i])
+				}
+			}
+			if f.srv.KVReserved() != 0 {
+				t.Errorf("KV memory held after all requests: %d tokens", f.srv.KVReserved())
 			}
 		})
-	}
-	record(true)
-	for i, r := range reqs {
-		if !r.chat {
-			completion(t, f, r.model, r.prompt, reqs[i].n)
-		}
-	}
-	aloneBits := bits
-	bits = map[string][]uint64{}
-	got := make([]string, len(reqs))
-	var wg sync.WaitGroup
-	for i, r := range reqs {
-		wg.Go(func() {
-			if r.chat {
-				got[i], _ = chat(t, f, r.model, r.prompt, r.n)
-			} else {
-				got[i], _ = completion(t, f, r.model, r.prompt, r.n)
-			}
-		})
-	}
-	wg.Wait()
-	record(false)
-	for k, want := range aloneBits {
-		// The batch ran chat requests too; compare the completions'.
-		if g := bits[k]; !slices.Equal(g[:min(len(g), len(want))], want) {
-			t.Errorf("%s: logits differ in the batch from alone", k)
-		}
-	}
-	for i := range reqs {
-		if got[i] != alone[i] {
-			t.Errorf("%+v: %q in the batch, %q alone", reqs[i], got[i], alone[i])
-		}
-	}
-	if f.srv.KVReserved() != 0 {
-		t.Errorf("KV memory held after all requests: %d tokens", f.srv.KVReserved())
 	}
 }
 
