@@ -117,7 +117,7 @@ func BaseModel(dirs []string) (string, error) {
 // m for inference, as golora generate, chat, eval, merge and export do with
 // --adapter A,B: m is frozen, the first folder's adapters are named as
 // LoadDir names DefaultName's, the next ones "adapter1", "adapter2", ...,
-// all of them are active, and training mode (dropout) is off. base, when
+// all of them are active and frozen (Freeze), and training mode (dropout) is off. base, when
 // not nil, is where m was loaded from (a path, a hub id for a cached model,
 // "" for the embedded one), compared with each adapter's
 // base_model_name_or_path (BaseMismatch); a model built in memory passes
@@ -161,5 +161,10 @@ func Attach(m model.Model, dirs []string, base *string) (*Model, []string, error
 		}
 	}
 	lm.SetTrain(false)
+	// Attached adapters are used, not trained: no gradient buffers, and
+	// no per-forward copy of B to watch for a training step.
+	for _, n := range active {
+		lm.Freeze(n)
+	}
 	return lm, warnings, nil
 }
