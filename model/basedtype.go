@@ -15,9 +15,10 @@ import (
 type Options struct {
 	// BaseDType is the dtype the base's matrices (linear weights, token
 	// embedding) are kept in: "" or "f32" (float32, Load's default, as
-	// Hugging Face's from_pretrained), "bf16", "f16", or "auto" (the
-	// checkpoint's dtype: BF16 and F16 files stay 16-bit, memory-mapped
-	// when the file holds that dtype). Norms, biases, adapters, gradients,
+	// Hugging Face's from_pretrained), "bf16", "f16", "q8_0", "q4_k", or
+	// "auto" (the checkpoint's dtype: BF16 and F16 files stay 16-bit,
+	// memory-mapped when the file holds that dtype; a quantized GGUF file
+	// keeps its blocks, ggufAutoDType). Norms, biases, adapters, gradients,
 	// optimiser state, activations and the KV cache are float32 whatever
 	// it says; 16-bit weights cannot be trained (full fine-tuning needs
 	// float32).
@@ -29,7 +30,7 @@ const BaseDTypeValues = "auto|f32|bf16|f16|q8_0|q4_k"
 
 // BaseDTypeUsage is the help text of every command's --base-dtype flag
 // (default "f32").
-const BaseDTypeUsage = "dtype the base model's matrices are kept in and computed from: " + BaseDTypeValues + " (auto: the checkpoint's; bf16/f16 halve the memory, q8_0/q4_k keep GGUF blocks of 8.5/4.5 bits per weight (QLoRA-style), norms, adapters, gradients, optimizer state and activations stay f32; bf16 rounds activations as PyTorch CPU autocast)"
+const BaseDTypeUsage = "dtype the base model's matrices are kept in and computed from: " + BaseDTypeValues + " (auto: the checkpoint's, a Q8_0/Q4_K GGUF's blocks kept; bf16/f16 halve the memory, q8_0/q4_k keep GGUF blocks of 8.5/4.5 bits per weight (QLoRA-style), norms, adapters, gradients, optimizer state and activations stay f32; bf16 rounds activations as PyTorch CPU autocast)"
 
 // IsHalfDType reports whether a --base-dtype value asks for 16-bit weights
 // whatever the checkpoint ("auto" depends on it).
@@ -57,6 +58,9 @@ func (o Options) baseDType(path string) (tensor.DType, error) {
 	case "", "f32":
 		return tensor.F32, nil
 	case "auto":
+		if strings.HasSuffix(path, ".gguf") {
+			return ggufAutoDType(path)
+		}
 		return CheckpointDType(path)
 	}
 	return tensor.ParseDType(o.BaseDType)

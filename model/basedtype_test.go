@@ -221,3 +221,54 @@ func TestNonFiniteHalfBaseRefused(t *testing.T) {
 		}
 	}
 }
+
+// releaseLog records the tensors whose mapped pages a loader released.
+type releaseLog struct {
+	safetensors.Source
+	released map[string]bool
+}
+
+func (r *releaseLog) Release(name string) { r.released[name] = true; r.Source.Release(name) }
+
+// TestLoadReleasesPages: loading float32 or quantized releases each
+// weight's file pages once it is converted (so the peak RSS is the model
+// plus one tensor of the file), and the weights are still right; 16-bit
+// weights, which may be the mapping's own pages, are not released.
+func TestLoadReleasesPages(t *testing.T) {
+	cfg := tinyConfigs()["llama-gqa"]
+	dir := bf16Checkpoint(t, cfg, tensor.BF16)
+	ref, err := LoadWith(dir, Options{BaseDType: "f32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []tensor.DType{tensor.F32, tensor.Q8_0, tensor.BF16} {
+		t.Run(dt.String(), func(t *testing.T) {
+			st, err := safetensors.OpenDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			log := &releaseLog{Source: st, released: map[string]bool{}}
+			var src weightSource = log
+			switch {
+			case dt.BlockSize() > 1:
+				src = quantSource{log, dt}
+			case dt != tensor.F32:
+				src = &halfSource{Source: log, dt: dt}
+			}
+			m, err := loadModel(ref.Config(), src, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr := ref.Params()
+			for i, p := range m.Params() {
+				if dt == tensor.F32 {
+					testutil.AllClose(t, p.Name, p.W.Data, testutil.To64(pr[i].W.Data), 0, 0)
+				}
+				if want := dt != tensor.BF16 || len(p.W.Shape) < 2; log.released[p.Name] != want {
+					t.Errorf("%s (%v): released %v, want %v", p.Name, p.W.DType, log.released[p.Name], want)
+				}
+			}
+		})
+	}
+}

@@ -229,6 +229,13 @@ func (s *ggufSource) Tensor(hf string) (*tensor.Tensor, error) {
 	return convertLayout(s.cfg, hf, t, false), nil
 }
 
+// Release drops the tensor's mapped pages (see loadWeights).
+func (s *ggufSource) Release(hf string) {
+	if g, ok := s.names[hf]; ok {
+		s.f.Release(g)
+	}
+}
+
 // ConfigFromGGUF builds the HF config of a GGUF model from its metadata.
 func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	arch, _ := f.String("general.architecture")
@@ -478,11 +485,12 @@ func gemma27B(c *Config) bool {
 
 // loadGGUF opens a GGUF model. Quantized tensors are dequantized to
 // float32 as they are read.
-func loadGGUF(path string) (*Transformer, error) { return loadGGUFDType(path, tensor.F32) }
+func loadGGUF(path string) (*Transformer, error) { return loadGGUFDType(path, tensor.F32, false) }
 
 // loadGGUFDType loads a GGUF model keeping its matrices in dt: F32
-// (everything dequantized) or a quantized dtype (see gguf_quant.go).
-func loadGGUFDType(path string, dt tensor.DType) (*Transformer, error) {
+// (everything dequantized) or a quantized dtype (see gguf_quant.go; auto:
+// chosen by --base-dtype auto).
+func loadGGUFDType(path string, dt tensor.DType, auto bool) (*Transformer, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -515,7 +523,7 @@ func loadGGUFDType(path string, dt tensor.DType) (*Transformer, error) {
 		}
 	}
 	if dt.BlockSize() > 1 {
-		return loadModel(cfg, ggufQuantSource{src, dt}, path)
+		return loadModel(cfg, ggufQuantSource{src, dt, auto}, path)
 	}
 	return loadModel(cfg, src, path)
 }

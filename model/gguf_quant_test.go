@@ -134,3 +134,127 @@ func TestGGUFQuantNaNScale(t *testing.T) {
 		t.Errorf("NaN scale: %v", err)
 	}
 }
+
+// TestGGUFAutoBaseDType: --base-dtype auto keeps a quantized GGUF file's
+// type instead of widening it (q8_0 and q4_k files, and a Q4_K file with a
+// Q6_K tensor as Q4_K_M files have, which becomes Q8_0, not Q4_K); a 16-bit
+// file stays 16-bit and an F32 one float32.
+func TestGGUFAutoBaseDType(t *testing.T) {
+	cfg := &Config{ModelType: "llama", VocabSize: 61, HiddenSize: 256, IntermediateSize: 288, NumHiddenLayers: 1,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5}
+	m, err := NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const q6 = "model.layers.0.self_attn.v_proj.weight"
+	for _, c := range []struct {
+		file     gguf.Type
+		q6K      bool // blk.0.attn_v stored as Q6_K
+		want     tensor.DType
+		wantQ6   tensor.DType // v_proj's dtype under auto
+		explicit string       // and under this --base-dtype
+		wantExpl tensor.DType
+	}{
+		{gguf.F32, false, tensor.F32, tensor.F32, "", 0},
+		{gguf.F16, false, tensor.F16, tensor.F16, "", 0},
+		{gguf.Q8_0, false, tensor.Q8_0, tensor.Q8_0, "", 0},
+		{gguf.Q4_K, false, tensor.Q4_K, tensor.Q4_K, "", 0},
+		{gguf.Q4_K, true, tensor.Q4_K, tensor.Q8_0, "q4_k", tensor.Q4_K},
+	} {
+		name := c.file.String()
+		if c.q6K {
+			name += "+Q6_K"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name+".gguf")
+			if err := SaveGGUF(m, path, "test", c.file, nil); err != nil {
+				t.Fatal(err)
+			}
+			var q6vals []float32
+			if c.q6K {
+				q6vals = withQ6K(t, path, "blk.0.attn_v.weight")
+			}
+			ma, err := LoadWith(path, Options{BaseDType: "auto"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := BaseDTypeOf(ma); got != c.want {
+				t.Errorf("auto: base dtype %v, want %v", got, c.want)
+			}
+			for _, p := range ma.Params() {
+				want := c.want
+				switch {
+				case len(p.W.Shape) != 2:
+					want = tensor.F32
+				case p.Name == q6:
+					want = c.wantQ6
+				case want.BlockSize() > 1 && p.W.Shape[1]%want.BlockSize() != 0:
+					want = tensor.Q8_0 // the 288-wide rows
+				}
+				if p.W.DType != want {
+					t.Errorf("auto: %s in %v, want %v", p.Name, p.W.DType, want)
+				}
+				if p.Name == q6 && q6vals != nil {
+					// Requantized to Q8_0: within half a step of its blocks.
+					testutil.AllClose(t, q6, p.W.Float32(), testutil.To64(q6vals), 0, float64(testutil.MaxAbs(q6vals))/127)
+				}
+			}
+			if c.explicit != "" {
+				me, err := LoadWith(path, Options{BaseDType: c.explicit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range me.Params() {
+					if p.Name == q6 && p.W.DType != c.wantExpl {
+						t.Errorf("--base-dtype %s: %s in %v, want %v", c.explicit, q6, p.W.DType, c.wantExpl)
+					}
+				}
+			}
+		})
+	}
+}
+
+// withQ6K rewrites the GGUF file at path with tensor name stored as Q6_K
+// (random blocks with finite scales; golora writes no Q6_K) and returns
+// its values.
+func withQ6K(t *testing.T, path, name string) []float32 {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ts []gguf.WriteTensor
+	var vals []float32
+	for _, ti := range f.Tensors {
+		raw, _, err := f.Raw(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt := gguf.WriteTensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape(), Data: func() ([]byte, error) { return raw, nil }}
+		if ti.Name == name {
+			r := testutil.NewRand(7)
+			q := make([]byte, gguf.Q6_K.RowBytes(int(ti.Numel())))
+			for i := range q {
+				q[i] = byte(r.IntN(256))
+			}
+			for b := 210; b <= len(q); b += 210 { // d, the block's fp16 scale, is its last 2 bytes
+				q[b-2], q[b-1] = byte(r.IntN(256)), 0x14 // 2^-6 .. 2^-5
+			}
+			vals = make([]float32, ti.Numel())
+			if err := gguf.Dequantize(vals, q, gguf.Q6_K); err != nil {
+				t.Fatal(err)
+			}
+			wt.Type, wt.Data = gguf.Q6_K, func() ([]byte, error) { return q, nil }
+		}
+		ts = append(ts, wt)
+	}
+	if vals == nil {
+		t.Fatalf("%s: no tensor %s", path, name)
+	}
+	if err := gguf.Write(path, f.KVs, ts); err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}

@@ -69,9 +69,11 @@ func (m *Transformer) loadWeights(src weightSource, what string, fileName func(s
 			if err := m.loadQuant(qs, s, fn); err != nil {
 				problems = append(problems, err.Error())
 			}
+			release(src, fn)
 			continue
 		}
 		if hs, ok := src.(halfWeightSource); ok && hs.BaseDType() != tensor.F32 && m.halfable(s) {
+			// Not released: the weights may be the mapping's own pages.
 			if err := s.loadHalf(hs, fn); err != nil {
 				problems = append(problems, err.Error())
 			}
@@ -81,9 +83,11 @@ func (m *Transformer) loadWeights(src weightSource, what string, fileName func(s
 			if err != nil {
 				problems = append(problems, err.Error())
 			}
+			release(src, fn)
 			continue
 		}
 		t, err := src.Tensor(fn)
+		release(src, fn)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -117,6 +121,16 @@ func (m *Transformer) loadWeights(src weightSource, what string, fileName func(s
 		return fmt.Errorf("model: %s: %s", what, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// release drops the pages of the file tensor fn from the resident set once
+// it has been copied or converted (a memory-mapped checkpoint): the peak RSS
+// of loading then holds the model plus one tensor of the file, not the
+// model plus every page of the file read so far.
+func release(src weightSource, fn string) {
+	if r, ok := src.(interface{ Release(string) }); ok {
+		r.Release(fn)
+	}
 }
 
 // transpose writes src (r, c) into dst as (c, r).

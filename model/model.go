@@ -118,7 +118,7 @@ func LoadWith(path string, o Options) (Model, error) {
 	if !st.IsDir() {
 		switch {
 		case strings.HasSuffix(path, ".gguf") && dt.BlockSize() > 1:
-			return loadGGUFQuant(path, dt)
+			return loadGGUFQuant(path, dt, o.BaseDType == "auto")
 		case strings.HasSuffix(path, ".gguf"):
 			return inMemoryDType(loadGGUF(path))(dt)
 		case strings.HasSuffix(path, ".safetensors"), strings.HasSuffix(path, ".json"):

@@ -33,13 +33,15 @@ import (
 // it the dequantized panels and the GEMM are faster).
 const quantActRows = 8
 
-// quantWeightSource is a weightSource for a base quantized on load: LoadWeights
-// quantizes every quantizable weight to QuantDType, keeping those the file
-// already stores quantized (a GGUF file's Q8_0 and Q4_K tensors) as they
-// are.
+// quantWeightSource is a weightSource for a base quantized on load:
+// LoadWeights quantizes every quantizable weight to its QuantDType, keeping
+// those the file already stores quantized (a GGUF file's Q8_0 and Q4_K
+// tensors) as they are.
 type quantWeightSource interface {
 	weightSource
-	QuantDType() tensor.DType
+	// QuantDType is the dtype the named weight is quantized to (before the
+	// row-length fallbacks of quantDTypeFor).
+	QuantDType(name string) tensor.DType
 	// Quantized returns the named weight as stored when the file holds it
 	// as Q8_0 or Q4_K (in the model's [out, in] layout), or as a 16-bit
 	// view of the file's bytes when it holds BF16 or F16 (in the file's
@@ -99,7 +101,7 @@ func (m *Transformer) loadQuant(src quantWeightSource, s slot, fn string) error 
 				return fmt.Errorf("tensor %s holds %v at index %d (NaN/Inf weights are refused)", fn, q.DType.Widen(q.Half[i]), i)
 			}
 			tmp := slot{name: fn, w: q}
-			if err := tmp.quantize(src.QuantDType()); err != nil {
+			if err := tmp.quantize(src.QuantDType(fn)); err != nil {
 				return err
 			}
 		}
@@ -126,7 +128,7 @@ func (m *Transformer) loadQuant(src quantWeightSource, s slot, fn string) error 
 		transpose(w.Data, t.Data, want[0], want[1])
 	}
 	tmp := slot{name: fn, w: w}
-	if err := tmp.quantize(src.QuantDType()); err != nil {
+	if err := tmp.quantize(src.QuantDType(fn)); err != nil {
 		return err
 	}
 	s.setQuant(w)

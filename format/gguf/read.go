@@ -78,6 +78,11 @@ type File struct {
 
 // Open reads and validates path, mapping it into memory where possible.
 func Open(path string) (*File, error) {
+	// Checked before opening: opening a named pipe blocks until a writer
+	// comes.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, newError(path, "", ErrFormat, "not a regular file (%v)", st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
@@ -223,6 +228,17 @@ func (f *File) Raw(name string) ([]byte, TensorInfo, error) {
 	}
 	lo := f.dataOff + ti.Offset
 	return f.data[lo : lo+ti.Size : lo+ti.Size], ti, nil
+}
+
+// Release drops the tensor's pages from the process's resident set when
+// the file is memory-mapped (mmap.Release): a loader converting or copying
+// tensors one at a time calls it after each, so its peak RSS never holds
+// the whole file. The bytes stay readable.
+func (f *File) Release(name string) {
+	if i, ok := f.tensors[name]; ok && f.unmap != nil && f.data != nil {
+		lo := f.dataOff + f.Tensors[i].Offset
+		mmap.Release(f.data[lo : lo+f.Tensors[i].Size])
+	}
 }
 
 // Float32 dequantizes a tensor into a new row-major float32 tensor.

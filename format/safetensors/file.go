@@ -23,6 +23,9 @@ type Source interface {
 	ReadInto(name string, dst []float32) error
 	// Metadata is the "__metadata__" map (for shards: the index's "metadata").
 	Metadata() map[string]string
+	// Release drops a memory-mapped tensor's pages from the resident set
+	// once the loader has converted it (the bytes stay readable).
+	Release(name string)
 	// Close releases the mapping or file handles.
 	Close() error
 }

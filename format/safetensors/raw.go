@@ -1,5 +1,7 @@
 package safetensors
 
+import "github.com/golora/golora/internal/mmap"
+
 // Mapped reports whether the file's data is memory-mapped (or in memory):
 // then Raw's bytes alias it and stay valid only until Close.
 func (f *File) Mapped() bool { return f.mapped != nil }
@@ -21,4 +23,21 @@ func (s *Sharded) Mapped() bool {
 		}
 	}
 	return true
+}
+
+// Release drops the tensor's pages from the process's resident set when
+// the file is memory-mapped (mmap.Release), so converting a checkpoint
+// tensor by tensor never holds the whole file in RSS; a no-op for files
+// read through the descriptor or from caller's bytes.
+func (f *File) Release(name string) {
+	if in, ok := f.h.infos[name]; ok && f.unmap != nil && f.mapped != nil {
+		mmap.Release(f.mapped[f.dataOff+in.Begin : f.dataOff+in.End])
+	}
+}
+
+// Release drops the tensor's pages in its shard (see File.Release).
+func (s *Sharded) Release(name string) {
+	if f, ok := s.owner[name]; ok {
+		f.Release(name)
+	}
 }
