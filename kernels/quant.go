@@ -156,6 +156,59 @@ func unpackScalesK4(p []byte) (sc, m [8]uint8) {
 	return sc, m
 }
 
+// Dequant decodes len(dst) values of dtype dt (tensor.Q8_0 or Q4_K) from
+// the GGUF blocks in src into float32 (d·q per Q8_0 block; d·sc_j·q −
+// dmin·m_j on Q4_K sub-block j): the panels that prefill and LoRA
+// training's products on a quantized base multiply through the float32
+// GEMM. AVX-512, AVX2 or pure Go, chosen at run time; format/gguf's
+// Dequantize is the reference for every GGUF type.
+func Dequant(dt tensor.DType, dst []float32, src []byte) {
+	bs := dt.BlockSize()
+	if !(dt == tensor.Q8_0 || dt == tensor.Q4_K) || len(dst)%bs != 0 || len(src) != dt.RowBytes(len(dst)) {
+		panic(fmt.Sprintf("kernels: Dequant %v: %d values from %d bytes", dt, len(dst), len(src)))
+	}
+	if len(dst) == 0 {
+		return
+	}
+	if dt == tensor.Q8_0 {
+		dequantQ8_0(dst, src)
+	} else {
+		dequantQ4_K(dst, src)
+	}
+}
+
+// dequantQ8_0Generic decodes Q8_0 blocks: an fp16 scale d, 32 int8 q.
+func dequantQ8_0Generic(dst []float32, src []byte) {
+	for b := range len(dst) / 32 {
+		blk, y := src[34*b:34*b+34], dst[32*b:32*b+32]
+		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
+		for i, q := range blk[2:] {
+			y[i] = d * float32(int8(q))
+		}
+	}
+}
+
+// dequantQ4_KGeneric decodes Q4_K super-blocks (see dotQ4_KGeneric for
+// the layout); each 32 bytes of nibbles hold sub-block 2p in the low
+// nibbles and 2p+1 in the high ones.
+func dequantQ4_KGeneric(dst []float32, src []byte) {
+	for b := range len(dst) / 256 {
+		blk, y := src[144*b:144*b+144], dst[256*b:256*b+256]
+		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
+		dmin := tensor.F16ToF32(binary.LittleEndian.Uint16(blk[2:]))
+		sc, m := unpackScalesK4(blk[4:16])
+		for p := range 4 {
+			lo, hi := y[64*p:64*p+32], y[64*p+32:64*p+64]
+			dl, ml := d*float32(sc[2*p]), dmin*float32(m[2*p])
+			dh, mh := d*float32(sc[2*p+1]), dmin*float32(m[2*p+1])
+			for l, q := range blk[16+32*p : 48+32*p] {
+				lo[l] = dl*float32(q&0xF) - ml
+				hi[l] = dh*float32(q>>4) - mh
+			}
+		}
+	}
+}
+
 // grow returns s resized to n, reallocated when too small.
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {

@@ -25,6 +25,23 @@ func dotQ4_KAVX2(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 //go:noescape
 func dotQ4_KVNNI(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 
+// dequantQ8_0AVX2/AVX512 and dequantQ4_KAVX2/AVX512 are the generic
+// decoders over nb blocks: bytes widened to int32 lanes (VPMOVSXBD, or
+// VPMOVZXBD and a nibble mask), converted, and scaled (Q4_K: one FMA by
+// d·sc_j and −dmin·m_j per sub-block).
+//
+//go:noescape
+func dequantQ8_0AVX2(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ4_KAVX2(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ4_KAVX512(dst *float32, src *byte, nb int)
+
 // hasVNNI: VPDPBUSD/VPDPWSSD on ymm registers need AVX512_VNNI and
 // AVX512VL; they are used when the AVX-512 kernels are (useAVX512).
 var hasVNNI = cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
@@ -57,4 +74,26 @@ func dotQ4_K(w []byte, x []int8, dx []float32, sums []int32) float32 {
 		return dotQ4_KAVX2(&w[0], &x[0], &dx[0], &sums[0], nb)
 	}
 	return dotQ4_KGeneric(w, x, dx, sums)
+}
+
+func dequantQ8_0(dst []float32, src []byte) {
+	switch nb := len(dst) / 32; {
+	case useAVX512 && hasF16C:
+		dequantQ8_0AVX512(&dst[0], &src[0], nb)
+	case useAVX2FMA && hasF16C:
+		dequantQ8_0AVX2(&dst[0], &src[0], nb)
+	default:
+		dequantQ8_0Generic(dst, src)
+	}
+}
+
+func dequantQ4_K(dst []float32, src []byte) {
+	switch nb := len(dst) / 256; {
+	case useAVX512 && hasF16C:
+		dequantQ4_KAVX512(&dst[0], &src[0], nb)
+	case useAVX2FMA && hasF16C:
+		dequantQ4_KAVX2(&dst[0], &src[0], nb)
+	default:
+		dequantQ4_KGeneric(dst, src)
+	}
 }

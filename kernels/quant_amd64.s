@@ -59,9 +59,10 @@
 	VMOVD        AX, X15 \
 	VPBROADCASTD X15, Y15
 
-// Q4_SCALES unpacks the 8 scales (get_scale_min_k4, on 32-bit words) to
-// the frame and adds the mins' term dmin·dx·Σ_j m_j·sums_j to Y1.
-#define Q4_SCALES \
+// K4_UNPACK unpacks the eight 6-bit scales of the Q4_K block at SI to the
+// bytes of R10 and its eight mins to R13 (get_scale_min_k4, on 32-bit
+// words; clobbers AX, BX, R9, R11, R12).
+#define K4_UNPACK \
 	MOVL  4(SI), AX \
 	MOVL  8(SI), BX \
 	MOVL  12(SI), R9 \
@@ -87,7 +88,12 @@
 	SHLQ  $32, R11 \
 	ORQ   R11, R10 \
 	SHLQ  $32, AX \
-	ORQ   AX, R13 \
+	ORQ   AX, R13
+
+// Q4_SCALES puts the 8 scales to the frame and adds the mins' term
+// dmin·dx·Σ_j m_j·sums_j to Y1.
+#define Q4_SCALES \
+	K4_UNPACK \
 	VMOVQ R10, X2 \
 	VPMOVZXBW X2, X2 \
 	VMOVDQU   X2, sc-16(SP) \
@@ -131,6 +137,77 @@
 	VSUBPS Y1, Y0, Y0 \
 	HSUM \
 	VZEROUPPER
+
+
+// Dequantization (dequantQ8_0* and dequantQ4_K* in quant_amd64.go): DI
+// float32 output, SI blocks, CX blocks. The AVX2 and AVX-512 variants share
+// the macros and differ in vector width (ymm: 8 values, zmm: 16).
+#define DEQ_START \
+	MOVQ dst+0(FP), DI \
+	MOVQ src+8(FP), SI \
+	MOVQ nb+16(FP), CX
+
+// Q8D(q, o, R, D): the int8 values at q(SI), times the scale D, to o(DI).
+#define Q8D(q, o, R, D) \
+	VPMOVSXBD q(SI), R \
+	VCVTDQ2PS R, R     \
+	VMULPS    D, R, R  \
+	VMOVUPS   R, o(DI)
+
+// Q4D_SCALES writes d·sc_j (j = 0..7) to the frame's first 32 bytes and
+// −dmin·m_j to the next 32, points R9 at them, R8 at the nibbles and DX
+// counts the four 32-byte groups of nibbles.
+#define Q4D_SCALES \
+	K4_UNPACK \
+	VMOVQ        R10, X2 \
+	VPMOVZXBD    X2, Y2 \
+	VCVTDQ2PS    Y2, Y2 \
+	VPBROADCASTW (SI), X4 \
+	VCVTPH2PS    X4, Y4 \
+	VMULPS       Y4, Y2, Y2 \
+	VMOVUPS      Y2, s-64(SP) \
+	VMOVQ        R13, X3 \
+	VPMOVZXBD    X3, Y3 \
+	VCVTDQ2PS    Y3, Y3 \
+	VPBROADCASTW 2(SI), X4 \
+	VCVTPH2PS    X4, Y4 \
+	VMULPS       Y4, Y3, Y3 \
+	VXORPS       Y5, Y5, Y5 \
+	VSUBPS       Y3, Y5, Y3 \
+	VMOVUPS      Y3, s-32(SP) \
+	LEAQ         s-64(SP), R9 \
+	LEAQ         16(SI), R8 \
+	MOVQ         $4, DX
+
+// Q4D_GROUP broadcasts the scales of the group's two sub-blocks: low
+// nibbles D1·q+M1, high D2·q+M2.
+#define Q4D_GROUP(D1, M1, D2, M2) \
+	VBROADCASTSS (R9), D1   \
+	VBROADCASTSS 32(R9), M1 \
+	VBROADCASTSS 4(R9), D2  \
+	VBROADCASTSS 36(R9), M2
+
+// Q4D(q, o, X, L, H, D1, M1, D2, M2): the nibbles at q(R8), widened to
+// dwords in X, low ones (X − (X>>4)<<4, no mask register needed) scaled
+// to o(DI), high ones to o+128(DI).
+#define Q4D(q, o, X, L, H, D1, M1, D2, M2) \
+	VPMOVZXBD   q(R8), X \
+	VPSRLD      $4, X, H \
+	VPSLLD      $4, H, L \
+	VPSUBD      L, X, L \
+	VCVTDQ2PS   L, L \
+	VCVTDQ2PS   H, H \
+	VFMADD213PS M1, D1, L \
+	VFMADD213PS M2, D2, H \
+	VMOVUPS     L, o(DI) \
+	VMOVUPS     H, o+128(DI)
+
+// Q4D_NEXT: next group of 32 nibbles (64 values); after four, next block.
+#define Q4D_NEXT \
+	ADDQ $8, R9 \
+	ADDQ $32, R8 \
+	ADDQ $256, DI \
+	DECQ DX
 
 // func dotQ8_0AVX2(w *byte, x *int8, dx *float32, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
@@ -214,4 +291,78 @@ block:
 	JNZ block
 	Q4_END
 	MOVSS X0, ret+40(FP)
+	RET
+
+// func dequantQ8_0AVX2(dst *float32, src *byte, nb int)
+TEXT ·dequantQ8_0AVX2(SB), NOSPLIT, $0-24
+	DEQ_START
+
+loop:
+	VPBROADCASTW (SI), X0
+	VCVTPH2PS    X0, Y0
+	Q8D(2, 0, Y1, Y0)
+	Q8D(10, 32, Y2, Y0)
+	Q8D(18, 64, Y3, Y0)
+	Q8D(26, 96, Y4, Y0)
+	ADDQ $34, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  loop
+	VZEROUPPER
+	RET
+
+// func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
+TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
+	DEQ_START
+
+loop:
+	VPBROADCASTW (SI), Y0
+	VCVTPH2PS    Y0, Z0
+	Q8D(2, 0, Z1, Z0)
+	Q8D(18, 64, Z2, Z0)
+	ADDQ $34, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  loop
+	VZEROUPPER
+	RET
+
+// func dequantQ4_KAVX2(dst *float32, src *byte, nb int)
+TEXT ·dequantQ4_KAVX2(SB), NOSPLIT, $64-24
+	DEQ_START
+
+block:
+	Q4D_SCALES
+
+group:
+	Q4D_GROUP(Y6, Y7, Y8, Y9)
+	Q4D(0, 0, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
+	Q4D(8, 32, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
+	Q4D(16, 64, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
+	Q4D(24, 96, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
+	Q4D_NEXT
+	JNZ  group
+	ADDQ $144, SI
+	DECQ CX
+	JNZ  block
+	VZEROUPPER
+	RET
+
+// func dequantQ4_KAVX512(dst *float32, src *byte, nb int)
+TEXT ·dequantQ4_KAVX512(SB), NOSPLIT, $64-24
+	DEQ_START
+
+block:
+	Q4D_SCALES
+
+group:
+	Q4D_GROUP(Z6, Z7, Z8, Z9)
+	Q4D(0, 0, Z10, Z11, Z12, Z6, Z7, Z8, Z9)
+	Q4D(16, 64, Z10, Z11, Z12, Z6, Z7, Z8, Z9)
+	Q4D_NEXT
+	JNZ  group
+	ADDQ $144, SI
+	DECQ CX
+	JNZ  block
+	VZEROUPPER
 	RET

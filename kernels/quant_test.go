@@ -145,3 +145,94 @@ func BenchmarkGemvQuant(b *testing.B) {
 		})
 	}
 }
+
+// TestDequant checks the block decoders, every implementation, against
+// format/gguf's Dequantize on random blocks (any bytes are valid values;
+// scales random finite fp16 of both signs), 1 to 9 blocks from an odd
+// address, with guards after the output.
+func TestDequant(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_K} {
+			gt, _ := gguf.TypeOf(dt)
+			for _, nb := range []int{1, 2, 3, 4, 7, 9} {
+				n, bb := nb*dt.BlockSize(), gt.BlockBytes()
+				buf := make([]byte, nb*bb+1)
+				for i := range buf {
+					buf[i] = byte(r.IntN(256))
+				}
+				src := buf[1:]
+				for b := 0; b < nb; b++ {
+					for f := 0; f < 1+bool2int(dt == tensor.Q4_K); f++ { // d (and dmin)
+						h := uint16(r.IntN(0x3c00)) | uint16(r.IntN(2))<<15 // below 2^(15-15+1): finite
+						src[b*bb+2*f], src[b*bb+2*f+1] = byte(h), byte(h>>8)
+					}
+				}
+				want := make([]float32, n)
+				if err := gguf.Dequantize(want, src, gt); err != nil {
+					t.Fatal(err)
+				}
+				out := make([]float32, n+3)
+				for i := range out {
+					out[i] = guardVal
+				}
+				Dequant(dt, out[:n], src)
+				scale := float64(0)
+				for _, v := range want {
+					scale = max(scale, math.Abs(float64(v)))
+				}
+				for i, v := range want {
+					if math.Abs(float64(out[i]-v)) > 1e-5*scale {
+						t.Fatalf("%v, %d blocks: value %d = %g, want %g", dt, nb, i, out[i], v)
+					}
+				}
+				for i := n; i < len(out); i++ {
+					if out[i] != guardVal {
+						t.Fatalf("%v, %d blocks: wrote past the end (index %d)", dt, nb, i)
+					}
+				}
+			}
+		}
+	})
+}
+
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// BenchmarkDequant decodes a 64-row panel of 2048-wide rows (what a
+// quantized Linear's products decode per Sgemm call) with each
+// implementation and with gguf.Dequantize, the format's reference.
+func BenchmarkDequant(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_K} {
+		gt, _ := gguf.TypeOf(dt)
+		r := rand.New(rand.NewPCG(1, 2))
+		wf := make([]float32, 64*2048)
+		for i := range wf {
+			wf[i] = float32(r.NormFloat64())
+		}
+		w, err := gguf.Quantize(wf, gt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, name := range impls() {
+			b.Run(dt.String()+"/"+name, func(b *testing.B) {
+				selectImpl(name)
+				defer selectImpl("")
+				b.SetBytes(int64(4 * len(wf)))
+				for b.Loop() {
+					Dequant(dt, wf, w)
+				}
+			})
+		}
+		b.Run(dt.String()+"/gguf", func(b *testing.B) {
+			b.SetBytes(int64(4 * len(wf)))
+			for b.Loop() {
+				gguf.Dequantize(wf, w, gt)
+			}
+		})
+	}
+}

@@ -54,17 +54,16 @@ func QuantizeWeight(w *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 }
 
 // quantPanels calls f for each panel of rows [o0, o0+rows) of the
-// quantized w decoded into float32 (the rows decoded in parallel; f's Sgemm
+// quantized w decoded into float32 (kernels.Dequant) (the rows decoded in parallel; f's Sgemm
 // uses the threads itself, and the dy·W panels all add into one dx).
 func quantPanels(w *tensor.Tensor, f func(o0, rows int, buf []float32)) {
 	out, in := w.Shape[0], w.Shape[1]
+	rb := w.DType.RowBytes(in)
 	buf := make([]float32, min(quantPanel, out)*in)
 	for o0 := 0; o0 < out; o0 += quantPanel {
 		rows := min(quantPanel, out-o0)
 		kernels.For(rows, max(1, 1<<14/in), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				w.CopyRow(buf[r*in:(r+1)*in], o0+r)
-			}
+			kernels.Dequant(w.DType, buf[lo*in:hi*in], w.Quant[(o0+lo)*rb:(o0+hi)*rb])
 		})
 		f(o0, rows, buf[:rows*in])
 	}
