@@ -76,24 +76,22 @@ func dotQ4_K(w []byte, x []int8, dx []float32, sums []int32) float32 {
 	return dotQ4_KGeneric(w, x, dx, sums)
 }
 
-func dequantQ8_0(dst []float32, src []byte) {
-	switch nb := len(dst) / 32; {
-	case useAVX512 && hasF16C:
-		dequantQ8_0AVX512(&dst[0], &src[0], nb)
-	case useAVX2FMA && hasF16C:
-		dequantQ8_0AVX2(&dst[0], &src[0], nb)
-	default:
-		dequantQ8_0Generic(dst, src)
-	}
-}
+// dequantQ8_0 and dequantQ4_K run the widest decoder the CPU has (checked
+// at each call: the tests switch implementations).
+var (
+	dequantQ8_0 = dequantWith(dequantQ8_0AVX512, dequantQ8_0AVX2, dequantQ8_0Generic, 32)
+	dequantQ4_K = dequantWith(dequantQ4_KAVX512, dequantQ4_KAVX2, dequantQ4_KGeneric, 256)
+)
 
-func dequantQ4_K(dst []float32, src []byte) {
-	switch nb := len(dst) / 256; {
-	case useAVX512 && hasF16C:
-		dequantQ4_KAVX512(&dst[0], &src[0], nb)
-	case useAVX2FMA && hasF16C:
-		dequantQ4_KAVX2(&dst[0], &src[0], nb)
-	default:
-		dequantQ4_KGeneric(dst, src)
+func dequantWith(avx512, avx2 func(*float32, *byte, int), generic func([]float32, []byte), block int) func([]float32, []byte) {
+	return func(dst []float32, src []byte) {
+		switch {
+		case useAVX512 && hasF16C:
+			avx512(&dst[0], &src[0], len(dst)/block)
+		case useAVX2FMA && hasF16C:
+			avx2(&dst[0], &src[0], len(dst)/block)
+		default:
+			generic(dst, src)
+		}
 	}
 }

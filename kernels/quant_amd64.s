@@ -138,6 +138,33 @@
 	HSUM \
 	VZEROUPPER
 
+// Q4_ACC_AVX2 and Q4_ACC_VNNI add a Q4_PAIR's products times their scales
+// to Y6: VPMADDWD and VPADDD, or VPDPWSSD.
+#define Q4_ACC_AVX2(q, x, s0, s1) \
+	Q4_PAIR(q, x, s0, s1) \
+	VPMADDWD Y9, Y8, Y8 \
+	VPADDD   Y8, Y6, Y6 \
+	VPMADDWD Y10, Y7, Y7 \
+	VPADDD   Y7, Y6, Y6
+
+#define Q4_ACC_VNNI(q, x, s0, s1) \
+	Q4_PAIR(q, x, s0, s1) \
+	VPDPWSSD Y9, Y8, Y6 \
+	VPDPWSSD Y10, Y7, Y6
+
+// Q4_DOT is the whole Q4_K dot product with the accumulation ACC.
+#define Q4_DOT(ACC) \
+	Q4_START \
+block: \
+	Q4_SCALES \
+	ACC(16, 0, sc-16, sc-14) \
+	ACC(48, 64, sc-12, sc-10) \
+	ACC(80, 128, sc-8, sc-6) \
+	ACC(112, 192, sc-4, sc-2) \
+	Q4_NEXT \
+	JNZ block \
+	Q4_END
+
 
 // Dequantization (dequantQ8_0* and dequantQ4_K* in quant_amd64.go): DI
 // float32 output, SI blocks, CX blocks. The AVX2 and AVX-512 variants share
@@ -153,6 +180,32 @@
 	VCVTDQ2PS R, R     \
 	VMULPS    D, R, R  \
 	VMOVUPS   R, o(DI)
+
+// Q8D_AVX2 and Q8D_AVX512 decode the Q8_0 block at SI to DI.
+#define Q8D_AVX2 \
+	VPBROADCASTW (SI), X0 \
+	VCVTPH2PS    X0, Y0   \
+	Q8D(2, 0, Y1, Y0)     \
+	Q8D(10, 32, Y2, Y0)   \
+	Q8D(18, 64, Y3, Y0)   \
+	Q8D(26, 96, Y4, Y0)
+
+#define Q8D_AVX512 \
+	VPBROADCASTW (SI), Y0 \
+	VCVTPH2PS    Y0, Z0   \
+	Q8D(2, 0, Z1, Z0)     \
+	Q8D(18, 64, Z2, Z0)
+
+// DEQ_Q8_0 decodes nb Q8_0 blocks with BLOCK.
+#define DEQ_Q8_0(BLOCK) \
+	DEQ_START \
+loop: \
+	BLOCK \
+	ADDQ $34, SI \
+	ADDQ $128, DI \
+	DECQ CX \
+	JNZ  loop \
+	VZEROUPPER
 
 // Q4D_SCALES writes d·sc_j (j = 0..7) to the frame's first 32 bytes and
 // −dmin·m_j to the next 32, points R9 at them, R8 at the nibbles and DX
@@ -202,12 +255,39 @@
 	VMOVUPS     L, o(DI) \
 	VMOVUPS     H, o+128(DI)
 
+// Q4D_AVX2 and Q4D_AVX512 decode a group of 32 bytes of nibbles.
+#define Q4D_AVX2 \
+	Q4D_GROUP(Y6, Y7, Y8, Y9) \
+	Q4D(0, 0, Y10, Y11, Y12, Y6, Y7, Y8, Y9) \
+	Q4D(8, 32, Y10, Y11, Y12, Y6, Y7, Y8, Y9) \
+	Q4D(16, 64, Y10, Y11, Y12, Y6, Y7, Y8, Y9) \
+	Q4D(24, 96, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
+
+#define Q4D_AVX512 \
+	Q4D_GROUP(Z6, Z7, Z8, Z9) \
+	Q4D(0, 0, Z10, Z11, Z12, Z6, Z7, Z8, Z9) \
+	Q4D(16, 64, Z10, Z11, Z12, Z6, Z7, Z8, Z9)
+
 // Q4D_NEXT: next group of 32 nibbles (64 values); after four, next block.
 #define Q4D_NEXT \
 	ADDQ $8, R9 \
 	ADDQ $32, R8 \
 	ADDQ $256, DI \
 	DECQ DX
+
+// DEQ_Q4_K decodes nb Q4_K blocks, GROUP decoding each group of nibbles.
+#define DEQ_Q4_K(GROUP) \
+	DEQ_START \
+block: \
+	Q4D_SCALES \
+group: \
+	GROUP \
+	Q4D_NEXT \
+	JNZ  group \
+	ADDQ $144, SI \
+	DECQ CX \
+	JNZ  block \
+	VZEROUPPER
 
 // func dotQ8_0AVX2(w *byte, x *int8, dx *float32, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
@@ -239,130 +319,32 @@ loop:
 
 // func dotQ4_KAVX2(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $16-44
-	Q4_START
-
-block:
-	Q4_SCALES
-	Q4_PAIR(16, 0, sc-16, sc-14)
-	VPMADDWD Y9, Y8, Y8
-	VPADDD   Y8, Y6, Y6
-	VPMADDWD Y10, Y7, Y7
-	VPADDD   Y7, Y6, Y6
-	Q4_PAIR(48, 64, sc-12, sc-10)
-	VPMADDWD Y9, Y8, Y8
-	VPADDD   Y8, Y6, Y6
-	VPMADDWD Y10, Y7, Y7
-	VPADDD   Y7, Y6, Y6
-	Q4_PAIR(80, 128, sc-8, sc-6)
-	VPMADDWD Y9, Y8, Y8
-	VPADDD   Y8, Y6, Y6
-	VPMADDWD Y10, Y7, Y7
-	VPADDD   Y7, Y6, Y6
-	Q4_PAIR(112, 192, sc-4, sc-2)
-	VPMADDWD Y9, Y8, Y8
-	VPADDD   Y8, Y6, Y6
-	VPMADDWD Y10, Y7, Y7
-	VPADDD   Y7, Y6, Y6
-	Q4_NEXT
-	JNZ block
-	Q4_END
+	Q4_DOT(Q4_ACC_AVX2)
 	MOVSS X0, ret+40(FP)
 	RET
 
 // func dotQ4_KVNNI(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 TEXT ·dotQ4_KVNNI(SB), NOSPLIT, $16-44
-	Q4_START
-
-block:
-	Q4_SCALES
-	Q4_PAIR(16, 0, sc-16, sc-14)
-	VPDPWSSD Y9, Y8, Y6
-	VPDPWSSD Y10, Y7, Y6
-	Q4_PAIR(48, 64, sc-12, sc-10)
-	VPDPWSSD Y9, Y8, Y6
-	VPDPWSSD Y10, Y7, Y6
-	Q4_PAIR(80, 128, sc-8, sc-6)
-	VPDPWSSD Y9, Y8, Y6
-	VPDPWSSD Y10, Y7, Y6
-	Q4_PAIR(112, 192, sc-4, sc-2)
-	VPDPWSSD Y9, Y8, Y6
-	VPDPWSSD Y10, Y7, Y6
-	Q4_NEXT
-	JNZ block
-	Q4_END
+	Q4_DOT(Q4_ACC_VNNI)
 	MOVSS X0, ret+40(FP)
 	RET
 
 // func dequantQ8_0AVX2(dst *float32, src *byte, nb int)
 TEXT ·dequantQ8_0AVX2(SB), NOSPLIT, $0-24
-	DEQ_START
-
-loop:
-	VPBROADCASTW (SI), X0
-	VCVTPH2PS    X0, Y0
-	Q8D(2, 0, Y1, Y0)
-	Q8D(10, 32, Y2, Y0)
-	Q8D(18, 64, Y3, Y0)
-	Q8D(26, 96, Y4, Y0)
-	ADDQ $34, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  loop
-	VZEROUPPER
+	DEQ_Q8_0(Q8D_AVX2)
 	RET
 
 // func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
 TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
-	DEQ_START
-
-loop:
-	VPBROADCASTW (SI), Y0
-	VCVTPH2PS    Y0, Z0
-	Q8D(2, 0, Z1, Z0)
-	Q8D(18, 64, Z2, Z0)
-	ADDQ $34, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  loop
-	VZEROUPPER
+	DEQ_Q8_0(Q8D_AVX512)
 	RET
 
 // func dequantQ4_KAVX2(dst *float32, src *byte, nb int)
 TEXT ·dequantQ4_KAVX2(SB), NOSPLIT, $64-24
-	DEQ_START
-
-block:
-	Q4D_SCALES
-
-group:
-	Q4D_GROUP(Y6, Y7, Y8, Y9)
-	Q4D(0, 0, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
-	Q4D(8, 32, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
-	Q4D(16, 64, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
-	Q4D(24, 96, Y10, Y11, Y12, Y6, Y7, Y8, Y9)
-	Q4D_NEXT
-	JNZ  group
-	ADDQ $144, SI
-	DECQ CX
-	JNZ  block
-	VZEROUPPER
+	DEQ_Q4_K(Q4D_AVX2)
 	RET
 
 // func dequantQ4_KAVX512(dst *float32, src *byte, nb int)
 TEXT ·dequantQ4_KAVX512(SB), NOSPLIT, $64-24
-	DEQ_START
-
-block:
-	Q4D_SCALES
-
-group:
-	Q4D_GROUP(Z6, Z7, Z8, Z9)
-	Q4D(0, 0, Z10, Z11, Z12, Z6, Z7, Z8, Z9)
-	Q4D(16, 64, Z10, Z11, Z12, Z6, Z7, Z8, Z9)
-	Q4D_NEXT
-	JNZ  group
-	ADDQ $144, SI
-	DECQ CX
-	JNZ  block
-	VZEROUPPER
+	DEQ_Q4_K(Q4D_AVX512)
 	RET
