@@ -78,4 +78,38 @@ if [ -n "${GPT2_MODEL:-}" ]; then
 	same "GPT-2 export: golora on the folder vs llama.cpp on the GGUF" \
 		"$(golora_text --model "$GPT2_MODEL" --ignore-eos)" "$(llama_text "$OUT/gpt2.gguf")"
 fi
+# 5. The newer families: the tiny random HF models of FAMILIES (default
+#    ../shared/fixtures/families; vocab 128, no tokenizer), each given a
+#    128-token llama2.c tok.bin (written below: letters, " x" pieces and
+#    common pairs, so the prompt needs no byte fallback), exported as F32
+#    GGUF: golora on the GGUF must continue as golora on the folder, and
+#    llama.cpp as golora. EOS is ignored on both sides (random models).
+FAMILIES=${FAMILIES:-../shared/fixtures/families}
+if [ -d "$FAMILIES" ]; then
+	/usr/bin/python3 - "$OUT/tok128.bin" <<'PY'
+import string, struct, sys
+pieces = ["<unk>", "\n<s>\n", "\n</s>\n", " "] + list(string.ascii_lowercase) + [" " + c for c in string.ascii_lowercase]
+pieces += list(string.ascii_uppercase) + list(string.digits) + list(".,!?'-:;()")
+pieces += "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha".split()
+assert len(pieces) == 128
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<i", max(len(p.encode()) for p in pieces)))
+    for i, p in enumerate(pieces):
+        b = p.encode()
+        f.write(struct.pack("<fi", -float(i), len(b)) + b)
+PY
+	for d in "$FAMILIES"/*/; do
+		name=$(basename "$d")
+		m=$OUT/families/$name
+		mkdir -p "$m"
+		cp "$d/config.json" "$d/model.safetensors" "$m/"
+		cp "$OUT/tok128.bin" "$m/tok128.bin"
+		if ! "$G" export gguf --model "$m" --out "$m.gguf" >/dev/null 2>"$m.export.err"; then
+			echo "FAILED $name: golora export gguf: $(tail -1 "$m.export.err")"; fail=1; continue
+		fi
+		ref=$(golora_text --model "$m" --ignore-eos)
+		same "$name: golora on the GGUF export vs on the folder" "$ref" "$(golora_text --model "$m.gguf" --ignore-eos)"
+		same "$name: llama.cpp vs golora on the GGUF export" "$ref" "$(llama_text "$m.gguf" --ignore-eos)"
+	done
+fi
 exit $fail

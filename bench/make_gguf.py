@@ -29,6 +29,9 @@ SHAPES = {
     # layers, width, heads, kv heads, MLP width, vocab, positions
     "gpt2": dict(layers=12, width=768, heads=12, kv_heads=12, ff=3072, vocab=50257, ctx=1024),
     "llama": dict(layers=12, width=768, heads=12, kv_heads=4, ff=2048, vocab=32000, ctx=1024),
+    # Llama 3.2 1B's shape (bench/configs/llama-3.2-1b-shape.json): 1.24 B
+    # parameters, head tied to the embedding, rope theta 5e5.
+    "llama-1b": dict(layers=16, width=2048, heads=32, kv_heads=8, ff=8192, vocab=128256, ctx=2048, tied=True, theta=5e5),
 }
 
 
@@ -148,7 +151,7 @@ def main():
         # No output.weight: the head is tied to token_embd, as in GPT-2.
     else:
         w.add_layer_norm_rms_eps(1e-5)
-        w.add_rope_freq_base(10000.0)
+        w.add_rope_freq_base(s.get("theta", 10000.0))
         w.add_rope_dimension_count(hd)
         tokens, types, scores = spm_vocab(V)
         w.add_tokenizer_model("llama")
@@ -172,7 +175,8 @@ def main():
             w.add_tensor(p + "ffn_up.weight", mat(F, C))
             w.add_tensor(p + "ffn_down.weight", mat(C, F))
         w.add_tensor("output_norm.weight", ones(C))
-        w.add_tensor("output.weight", mat(V, C))
+        if not s.get("tied"):
+            w.add_tensor("output.weight", mat(V, C))
 
     w.write_header_to_file()
     w.write_kv_data_to_file()

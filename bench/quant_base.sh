@@ -13,14 +13,22 @@
 #             RSS_F32_GIB (it needs ~7 GiB), so a shared machine is not
 #             pushed into swapping.
 #   llamacpp  decode tokens/s against llama.cpp on the same Q8_0 and Q4_K
-#             files: bench/make_gguf.py writes the bench shapes as F16 GGUF,
-#             llama.cpp's own llama-quantize makes Q8_0 and Q4_K from it;
-#             golora (bench generate --model FILE --base-dtype q8_0|q4_k,
-#             which keeps the file's blocks) and llama-completion (NEW tokens
-#             decoded after a PROMPT-word prompt, --no-repack) alternate
-#             ROUNDS times. LLAMACPP_SRC: a llama.cpp tree built with
-#             llama-completion and llama-quantize (see
-#             bench/gguf_vs_llamacpp.sh).
+#             files, THREADS threads each: bench/make_gguf.py writes the
+#             bench shapes (gpt2, llama: 124M) and Llama 3.2 1B's shape
+#             (llama-1b: 1.24 B, tied head) as F16 GGUF with random weights,
+#             llama.cpp's own llama-quantize --pure makes Q8_0 and Q4_K of
+#             every matrix (a Q4_K_M mix would hand llama.cpp Q6_K tensors
+#             that golora requantizes). golora: bench generate --model FILE
+#             --base-dtype auto (keeps the file's blocks), NEW tokens after a
+#             PROMPT-token prompt. llama.cpp: llama-bench tg NEW at depth
+#             PROMPT (-p 0 -n NEW -d PROMPT, -r 1), the same positions. They
+#             alternate ROUNDS times. LLAMACPP_SRC: a llama.cpp tree (its
+#             gguf-py) built with llama-bench and llama-quantize in
+#             LLAMACPP_BIN (default $LLAMACPP_SRC/build/bin); LLAMACPP_LIB: a
+#             folder searched first for its libggml-cpu.so (to compare CPU
+#             backends built with and without -DGGML_CPU_REPACK). llama-bench
+#             has no --no-repack: a build whose repacked kernels crash needs
+#             -DGGML_CPU_REPACK=OFF (see bench/gguf_vs_llamacpp.sh).
 #
 # Usage: bench/quant_base.sh speed|rss|llamacpp   (THREADS=2 ROUNDS=5)
 set -euo pipefail
@@ -104,31 +112,28 @@ rss)
 llamacpp)
 	SRC=${LLAMACPP_SRC:?set LLAMACPP_SRC to a llama.cpp tree built with llama-bench and llama-quantize}
 	BIN=${LLAMACPP_BIN:-$SRC/build/bin}
-	export LD_LIBRARY_PATH=$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	export LD_LIBRARY_PATH=${LLAMACPP_LIB:+$LLAMACPP_LIB:}$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	SHAPES=${SHAPES:-gpt2 llama llama-1b}
 	res=$OUT/quant_llamacpp.jsonl
 	: >"$res"
-	for shape in ${SHAPES:-gpt2 llama}; do
+	for shape in $SHAPES; do
 		f16=$OUT/llamacpp-$shape-f16.gguf
 		[ -f "$f16" ] || /usr/bin/python3 bench/make_gguf.py --src "$SRC" --shape $shape --weights f16 -o "$f16"
 		for q in Q8_0 Q4_K; do
-			[ -f "$OUT/llamacpp-$shape-$q.gguf" ] || "$BIN/llama-quantize" "$f16" "$OUT/llamacpp-$shape-$q.gguf" $q "$THREADS" >/dev/null 2>&1
+			m=$OUT/llamacpp-$shape-$q-pure.gguf
+			[ -f "$m" ] || "$BIN/llama-quantize" --pure "$f16" "$m" $q "$THREADS" >/dev/null 2>&1
 		done
 	done
 	echo "load before: $(load)" >&2
 	for r in $(seq "$ROUNDS"); do
-		for shape in ${SHAPES:-gpt2 llama}; do
+		for shape in $SHAPES; do
 			for q in Q8_0 Q4_K; do
-				m=$OUT/llamacpp-$shape-$q.gguf
+				m=$OUT/llamacpp-$shape-$q-pure.gguf
 				dt=$(echo $q | tr A-Z a-z)
-				j=$("$GOLORA" bench generate --model "$m" --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
+				j=$("$GOLORA" bench generate --model "$m" --base-dtype auto --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
 				echo "{\"part\":\"decode\",\"shape\":\"$shape\",\"dtype\":\"golora-$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-				# llama-completion, not llama-bench: this build's repacked Q8_0
-				# kernels crash (see the GGUF interoperability notes) and only
-				# llama-completion has --no-repack. Its "eval time" line is
-				# the decode of NEW tokens after the prompt.
-				j=$("$BIN/llama-completion" -m "$m" -p "$(printf 'word %.0s' $(seq "$PROMPT"))" -n "$NEW" --temp 0 -no-cnv --no-warmup \
-					-t "$THREADS" --simple-io --no-repack --ignore-eos </dev/null 2>&1 >/dev/null |
-					/usr/bin/python3 -c 'import re,sys,json; m=[re.search(r"([0-9.]+) tokens per second", l) for l in sys.stdin if " eval time" in l and "prompt" not in l]; print(json.dumps({"decode_tokens_per_s": float(m[-1].group(1))}))')
+				j=$("$BIN/llama-bench" -m "$m" -p 0 -n "$NEW" -d "$PROMPT" -r 1 -t "$THREADS" -o jsonl 2>/dev/null |
+					/usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); print(json.dumps({"decode_tokens_per_s": r["avg_ts"], "build_commit": r["build_commit"], "cpu": r["cpu_info"]}))')
 				echo "{\"part\":\"decode\",\"shape\":\"$shape\",\"dtype\":\"llamacpp-$dt\",\"round\":$r,\"load\":\"$(load)\",\"llamacpp\":$j}" | tee -a "$res" >&2
 			done
 		done
