@@ -74,6 +74,12 @@ func loadModel(cfg *Config, src weightSource, what string) (*Transformer, error)
 	if err != nil {
 		return nil, err
 	}
+	return m.load(src, what)
+}
+
+// load reads m's weights from src (see loadModel).
+func (m *Transformer) load(src weightSource, what string) (*Transformer, error) {
+	cfg := m.cfg
 	var fn func(string) string
 	if f := families[cfg.ModelType]; f.fileNames != nil {
 		fn = f.fileNames(src)
