@@ -65,7 +65,7 @@ for part, key in zip(pairs[::2], pairs[1::2]):
             v = sorted(by[d].values())
             line = f"  {s:6} {d:14} {min(v):10.2f} / {statistics.median(v):10.2f} / {max(v):10.2f}"
             ref = "llamacpp-" + d[7:] if d.startswith("golora-") else base
-            if d != ref and ref in by:
+            if d != ref and ref in by and not d.startswith("llamacpp-"):
                 rs = sorted(by[d][k] / by[ref][k] for k in by[d] if k in by[ref])
                 line += f"   / {ref}: {min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f}"
             print(line)
@@ -121,7 +121,7 @@ llamacpp)
 		[ -f "$f16" ] || /usr/bin/python3 bench/make_gguf.py --src "$SRC" --shape $shape --weights f16 -o "$f16"
 		for q in Q8_0 Q4_K; do
 			m=$OUT/llamacpp-$shape-$q-pure.gguf
-			[ -f "$m" ] || "$BIN/llama-quantize" --pure "$f16" "$m" $q "$THREADS" >/dev/null 2>&1
+			[ -f "$m" ] || { "$BIN/llama-quantize" --pure "$f16" "$m.tmp" $q "$THREADS" >/dev/null 2>&1 && mv "$m.tmp" "$m"; }
 		done
 	done
 	echo "load before: $(load)" >&2
