@@ -103,16 +103,7 @@ func TestGGUFQuantBase(t *testing.T) {
 // TestGGUFQuantNaNScale: a Q8_0 block whose scale is NaN is refused by
 // name when the base keeps the file's blocks.
 func TestGGUFQuantNaNScale(t *testing.T) {
-	cfg := &Config{ModelType: "llama", VocabSize: 61, HiddenSize: 64, IntermediateSize: 96, NumHiddenLayers: 1,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5}
-	m, err := NewRandom(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := SaveGGUF(m, path, "test", gguf.Q8_0, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, path := q8GGUF(t, 61, 64, 96, 1)
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -265,16 +256,7 @@ func withQ6K(t *testing.T, path, name string) []float32 {
 // doubled the peak RSS of a quantized 1.2 B load when the runtime reused
 // and zeroed it).
 func TestGGUFLoadAllocatesOneModel(t *testing.T) {
-	cfg := &Config{ModelType: "llama", VocabSize: 4096, HiddenSize: 256, IntermediateSize: 512, NumHiddenLayers: 2,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5}
-	m, err := NewRandom(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	if err := SaveGGUF(m, path, "test", gguf.Q8_0, nil); err != nil {
-		t.Fatal(err)
-	}
+	m, path := q8GGUF(t, 4096, 256, 512, 2)
 	f32 := uint64(0)
 	for _, p := range m.Params() {
 		f32 += 4 * uint64(len(p.W.Data))
@@ -290,4 +272,21 @@ func TestGGUFLoadAllocatesOneModel(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > f32*8/5 {
 		t.Errorf("loading allocated %d bytes, %.2f float32 models", got, float64(got)/float64(f32))
 	}
+}
+
+// q8GGUF saves a random Llama of the given shape (4 heads, 2 KV heads) as
+// a Q8_0 GGUF file and returns the model and the file.
+func q8GGUF(t *testing.T, vocab, hidden, inter, layers int) (Model, string) {
+	t.Helper()
+	cfg := &Config{ModelType: "llama", VocabSize: vocab, HiddenSize: hidden, IntermediateSize: inter, NumHiddenLayers: layers,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-5}
+	m, err := NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := SaveGGUF(m, path, "test", gguf.Q8_0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return m, path
 }
