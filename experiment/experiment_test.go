@@ -235,6 +235,15 @@ func TestBuiltinSweeps(t *testing.T) {
 			}
 		}
 	}
+	// The width ladder asks for the ratio of two best rates, so its grid
+	// must resolve better than the factor 3 of the other sweeps.
+	w, _ := Load("width")
+	lrs := w.Axes[axisIndex(w, "lr")].Values
+	for i := 1; i < len(lrs); i++ {
+		if r := lrs[i].(float64) / lrs[i-1].(float64); r <= 1 || r > 2 {
+			t.Errorf("width: learning rates %v step by %.2g between %v and %v, want at most 2", lrs, r, lrs[i-1], lrs[i])
+		}
+	}
 }
 
 func TestRunsExpansion(t *testing.T) {
