@@ -331,3 +331,43 @@ func TestTaskSplits(t *testing.T) {
 		}
 	}
 }
+
+// TestInitFullSubsets checks the claim of the two cut-down full init
+// sweeps behind docs/EXPERIMENTS.md: every run is a run of the built-in
+// init sweep at 3 seeds, same id and same settings, so either command
+// reuses (and `golora experiment init --seeds 3` completes) the other's runs.
+func TestInitFullSubsets(t *testing.T) {
+	full, err := Load("init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Seeds = 3
+	runs, err := full.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]string{}
+	for _, r := range runs {
+		byID[r.ID] = settingsKey(r.Config)
+	}
+	for _, f := range []string{"init-full3.yaml", "init-full3-clip.yaml"} {
+		s, err := Load(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := s.Runs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range sub {
+			if key, ok := byID[r.ID]; !ok {
+				t.Errorf("%s: run %s is not a run of the built-in init sweep", f, r.ID)
+			} else if key != settingsKey(r.Config) {
+				t.Errorf("%s: run %s has other settings than the built-in one", f, r.ID)
+			}
+		}
+		if len(sub) == 0 {
+			t.Errorf("%s: no runs", f)
+		}
+	}
+}
