@@ -56,8 +56,12 @@ go test -count=1 -timeout 25m -json ./... | "${TMPDIR:-/tmp}/golora-testsummary"
 go test -count=1 -race -timeout 15m -short ./kernels/... ./nn/... ./lora/... ./serve/...
 # Fuzz the parsers of hostile files for a few seconds each (issue 12):
 # tokenizer.json, adapter_config.json, sweep YAML, checkpoint state.
+# The budgets are execution counts (Nx), not durations: Go 1.26's fuzz
+# coordinator can report a spurious "context deadline exceeded" failure
+# when a duration ends while a worker is mid-call (golang/go#75804, fixed
+# in Go 1.27; seen in this CI on FuzzConfig with no failing input).
 for target in tokenizer:FuzzParseHF lora:FuzzConfig experiment:FuzzParse train:FuzzCheckpointState; do
-  go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime="${FUZZTIME:-3s}" "./${target%%:*}"
+  go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime="${FUZZTIME:-60000x}" "./${target%%:*}"
 done
 # The arm64 NEON GEMM kernel, run under user-mode QEMU (no arm64 machine
 # here): required in CI, run elsewhere when qemu-aarch64-static exists.
@@ -72,4 +76,4 @@ else
 fi
 # GGUF parser fuzzing (format/gguf): a few seconds on every run, so a crash
 # on malformed headers shows up in CI and not only when someone runs -fuzz.
-go test -count=1 -run '^$' -fuzz '^FuzzOpen$' -fuzztime 5s ./format/gguf
+go test -count=1 -run '^$' -fuzz '^FuzzOpen$' -fuzztime "${FUZZTIME:-120000x}" ./format/gguf
