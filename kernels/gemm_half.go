@@ -354,14 +354,6 @@ func (g *gemm) gemvHalf(threads int) {
 // float32) or ab (bf16, transposed BF16 B only).
 func (g *gemm) gemvHalfRange(a []float32, ab []uint16, lo, hi int) {
 	M, K := g.M, g.K
-	set := func(i, j int, s float32) {
-		c := &g.C[i*g.ldc+j]
-		if g.beta == 0 {
-			*c = s
-		} else {
-			*c = s + g.beta**c
-		}
-	}
 	switch {
 	case ab != nil:
 		// Four weight rows per pass (a short group repeats its last row,
@@ -377,7 +369,7 @@ func (g *gemm) gemvHalfRange(a []float32, ab []uint16, lo, hi int) {
 			for i := 0; i < M; i++ {
 				dotBF16Pairs4(&w, ab[i*K:i*K+K], &out)
 				for c := range nc {
-					set(i, j+c, out[c])
+					g.set(i, j+c, out[c])
 				}
 			}
 		}
@@ -386,7 +378,7 @@ func (g *gemm) gemvHalfRange(a []float32, ab []uint16, lo, hi int) {
 		for j := lo; j < hi; j++ {
 			b := g.bh[j*g.ldb : j*g.ldb+K]
 			for i := 0; i < M; i++ {
-				set(i, j, dotHalf(g.bdt, b, a[i*K:i*K+K]))
+				g.set(i, j, dotHalf(g.bdt, b, a[i*K:i*K+K]))
 			}
 		}
 		return

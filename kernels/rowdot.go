@@ -16,18 +16,20 @@ package kernels
 // Go, the fallback without assembly; with AVX2 only, dot and dot3 (four
 // 8-lane accumulators).
 
+// set stores C[i][j] = s (+ beta·C[i][j]), one output of the row-dot paths.
+func (g *gemm) set(i, j int, s float32) {
+	c := &g.C[i*g.ldc+j]
+	if g.beta == 0 {
+		*c = s
+	} else {
+		*c = s + g.beta**c
+	}
+}
+
 // rowDots computes columns [lo,hi) of C = a·Bᵀ (+ beta·C) for gemv, a
 // holding alpha·op(A) as M rows of K, lda apart.
 func (g *gemm) rowDots(a []float32, lda, lo, hi int) {
 	M, K := g.M, g.K
-	set := func(i, j int, s float32) {
-		c := &g.C[i*g.ldc+j]
-		if g.beta == 0 {
-			*c = s
-		} else {
-			*c = s + g.beta**c
-		}
-	}
 	switch {
 	case useAVX512:
 		var p [8]*float32
@@ -66,19 +68,19 @@ func (g *gemm) rowDots(a []float32, lda, lo, hi int) {
 			i := 0
 			for ; i+3 <= M; i += 3 {
 				dot3(a[i*lda:i*lda+K], a[(i+1)*lda:(i+1)*lda+K], a[(i+2)*lda:(i+2)*lda+K], b, &s3)
-				set(i, j, s3[0])
-				set(i+1, j, s3[1])
-				set(i+2, j, s3[2])
+				g.set(i, j, s3[0])
+				g.set(i+1, j, s3[1])
+				g.set(i+2, j, s3[2])
 			}
 			for ; i < M; i++ {
-				set(i, j, dot(a[i*lda:i*lda+K], b))
+				g.set(i, j, dot(a[i*lda:i*lda+K], b))
 			}
 		}
 	default:
 		for j := lo; j < hi; j++ {
 			b := g.B[j*g.ldb : j*g.ldb+K]
 			for i := range M {
-				set(i, j, rowDotGeneric(a[i*lda:i*lda+K], b))
+				g.set(i, j, rowDotGeneric(a[i*lda:i*lda+K], b))
 			}
 		}
 	}
