@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/golora/golora/internal/testutil"
 	"github.com/golora/golora/kernels"
@@ -75,6 +76,94 @@ func TestRoutedGroupsExact(t *testing.T) {
 	}
 }
 
+// TestGatheredRowsExact: frozen plain adapters (rank 8 or 3, one with
+// lora_bias, one with dropout, off outside training) go through the one
+// gathered kernel call, trainable and DoRA ones through their groups, in
+// one routed forward (a frozen one drawing dropout in training too);
+// every row has exactly the bits of its row forwarded alone through its
+// adapter, with one worker or rows split over two, on a layer wide enough
+// for the split and on one whose widths leave tails.
+func TestGatheredRowsExact(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	for _, sh := range [][2]int{{256, 384}, {37, 70}} {
+		in, out := sh[0], sh[1]
+		const n = 16
+		ts := []Target{{Name: "mlp.up_proj", L: newLinear(testutil.NewRand(3), out, in, true)}}
+		m := New(ts, 0)
+		kinds := []struct {
+			name   string
+			cfg    func(*Config)
+			frozen bool
+			want   uint8
+		}{
+			{"plain", func(c *Config) { c.R = 8 }, true, gathered},
+			{"bias", func(c *Config) { c.R, c.LoraBias = 8, true }, true, gathered},
+			{"rank3", func(c *Config) { c.R = 3 }, true, gathered},
+			{"trainable", nil, false, byGroup},
+			{"dora", func(c *Config) { c.UseDoRA = true }, true, byGroup},
+			{"dropout", func(c *Config) { c.LoraDropout = 0.5 }, true, gathered}, // not training
+		}
+		var names []string
+		for i, k := range kinds {
+			if err := m.Add(k.name, allLinear(k.cfg), "false", uint64(10+i)); err != nil {
+				t.Fatal(err)
+			}
+			if k.frozen {
+				m.Freeze(k.name)
+			}
+			names = append(names, k.name)
+		}
+		s := m.Layer("mlp.up_proj")
+		if a := s.Adapter("bias"); a.Bias != nil { // lora_bias starts at zero
+			copy(a.Bias.Data, testutil.RandN(testutil.NewRand(4), out, 1))
+		}
+		route := []int{3, 0, -1, 5, 1, 1, 2, 4, 0, 5, -1, 3, 0, 2, 1, 0}
+		x := testutil.RandN(testutil.NewRand(8), n*in, 1)
+		y0 := testutil.RandN(testutil.NewRand(9), n*out, 1)
+		for _, th := range []int{1, 2} {
+			kernels.SetThreads(th)
+			if err := m.SetActive(names...); err != nil {
+				t.Fatal(err)
+			}
+			m.SetRows(route)
+			y := slices.Clone(y0)
+			s.Forward(x, y, n)
+			for k, kind := range kinds {
+				if s.kind[k] != kind.want {
+					t.Fatalf("%s: applied as %d, want %d", kind.name, s.kind[k], kind.want)
+				}
+			}
+			m.SetRows(nil)
+			one := make([]float32, out)
+			for i, k := range route {
+				active := []string{}
+				if k >= 0 {
+					active = append(active, names[k])
+				}
+				if err := m.SetActive(active...); err != nil {
+					t.Fatal(err)
+				}
+				copy(one, y0[i*out:(i+1)*out])
+				s.Forward(x[i*in:(i+1)*in], one, 1)
+				for o, v := range one {
+					if got := y[i*out+o]; math.Float32bits(got) != math.Float32bits(v) {
+						t.Fatalf("%d→%d, threads %d: row %d (%s) [%d] = %g routed, %g alone", in, out, th, i, names[max(k, 0)], o, got, v)
+					}
+				}
+			}
+		}
+		if err := m.SetActive(names...); err != nil {
+			t.Fatal(err)
+		}
+		m.SetTrain(true)
+		m.SetRows(route)
+		s.Forward(x, slices.Clone(y0), n)
+		if s.kind[0] != gathered || s.kind[5] != byGroup {
+			t.Fatalf("training: plain applied as %d, dropout as %d", s.kind[0], s.kind[5])
+		}
+	}
+}
+
 // TestCachedBTransposeFollowsB: Bᵀ is cached between forwards; a B changed
 // in place (an optimizer step) or replaced must not leave it stale, nor
 // one replaced after Freeze or changed after EnableGrad.
@@ -140,4 +229,68 @@ func BenchmarkRoutedForward(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRoutedStep: the linears of one serving decode step over a
+// stories260K-shaped model (5 layers of q, k, v, o, gate, up, down at
+// width 64, rank 8 on all 35), 8 rows on the base alone or spread over 1,
+// 8 or 64 frozen adapters, with the row-exact base products: the serving
+// bench's adapters group in miniature. The contenders alternate inside
+// each iteration, so load hits them alike; it reports each one's fastest
+// step and the throughput ratios to one adapter (x8, x64), as the serving
+// bench does.
+func BenchmarkRoutedStep(b *testing.B) {
+	const dim, hidden, kv, layers, n = 64, 172, 32, 5, 8
+	shapes := [][2]int{{dim, dim}, {dim, kv}, {dim, kv}, {dim, dim}, {dim, hidden}, {dim, hidden}, {hidden, dim}}
+	rng := testutil.NewRand(3)
+	var ts []Target
+	for l := range layers {
+		for j, s := range shapes {
+			ts = append(ts, Target{Name: fmt.Sprintf("layers.%d.m%d", l, j), L: newLinear(rng, s[1], s[0], false)})
+		}
+	}
+	m := New(ts, 0)
+	var names []string
+	for i := range 64 {
+		names = append(names, fmt.Sprint("a", i))
+		if err := m.Add(names[i], allLinear(func(c *Config) { c.R = 8 }), "false", uint64(i+1)); err != nil {
+			b.Fatal(err)
+		}
+		m.Freeze(names[i])
+	}
+	x := testutil.RandN(rng, n*hidden, 1)
+	y := make([]float32, n*hidden)
+	counts := []int{0, 1, 8, 64}
+	best := make([]time.Duration, len(counts))
+	for i := range best {
+		best[i] = time.Hour
+	}
+	rows := make([]int, n)
+	for b.Loop() {
+		for c, k := range counts {
+			if err := m.SetActive(names[:k]...); err != nil {
+				b.Fatal(err)
+			}
+			for i := range rows {
+				rows[i] = -1
+				if k > 0 {
+					rows[i] = i % k
+				}
+			}
+			m.SetRows(rows)
+			t0 := time.Now()
+			for _, t := range ts {
+				in, out := t.L.In(), t.L.Out()
+				kernels.SgemmRows(n, out, in, x, in, t.L.W.Data, in, y, out)
+				m.Layer(t.Name).Forward(x, y, n)
+			}
+			best[c] = min(best[c], time.Since(t0))
+		}
+	}
+	m.SetRows(nil)
+	for c, k := range counts {
+		b.ReportMetric(float64(best[c].Nanoseconds()), fmt.Sprintf("ns-%d", k))
+	}
+	b.ReportMetric(best[1].Seconds()/best[2].Seconds(), "x8")
+	b.ReportMetric(best[1].Seconds()/best[3].Seconds(), "x64")
 }

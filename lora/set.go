@@ -11,7 +11,8 @@ import (
 // them are active and merged. It is the layer's nn.Delta. Active adapters
 // apply one after the other (PEFT's order), unless Rows routes each row of
 // the batch to one adapter (S-LoRA-style serving of several adapters in one
-// batch).
+// batch): frozen plain adapters then run as one kernels.LoRARows call per
+// layer for all their rows, the others by groups of rows.
 type Set struct {
 	Module string     // PEFT module name
 	Linear *nn.Linear // the frozen layer
@@ -34,9 +35,12 @@ type Set struct {
 
 	gx, gdy, gdx, dyBase []float32 // routing scratch
 	idx                  []int
-	groups               [][]int     // Forward's rows by adapter
-	busy                 []int       // the adapters with rows
-	gxs, gys             [][]float32 // Forward's scratch by adapter
+	groups               [][]int        // Forward's rows by adapter
+	busy                 []int          // the adapters with rows
+	gxs, gys             [][]float32    // Forward's scratch by adapter
+	loras                []kernels.LoRA // the gathered forward's factors by active adapter
+	kind                 []uint8        // how the forward applies each active adapter
+	route                []int          // its rows' adapters when some go by group
 }
 
 func newSet(t Target) *Set {
@@ -86,12 +90,15 @@ func (s *Set) Forward(x, y []float32, n int) {
 		return
 	}
 	s.checkRows(n, len(act))
+	if !s.forwardGathered(act, x, y, n) {
+		return
+	}
 	in, out := s.Linear.In(), s.Linear.Out()
 	s.group(len(act))
 	work := 0
 	s.busy = s.busy[:0]
 	for k, idx := range s.groups[:len(act)] {
-		if len(idx) > 0 {
+		if len(idx) > 0 && s.kind[k] == byGroup {
 			work += len(idx) * (in + out)
 			s.busy = append(s.busy, k)
 		}
@@ -111,8 +118,86 @@ func (s *Set) Forward(x, y []float32, n int) {
 	})
 }
 
+// How a routed forward applies an active adapter (Set.kind).
+const (
+	unused   = iota // no row of this step
+	gathered        // in forwardGathered's kernel call
+	byGroup         // by forwardGroup
+)
+
+// gatherable reports whether a's forward is the plain one kernels.LoRARows
+// computes, with nothing kept for a backward: a frozen LoRA adapter (no
+// variant, no dropout drawn).
+func gatherable(a *Adapter) bool {
+	return a.Variant == nil && a.DA == nil && a.DB == nil && (!a.Train || a.Dropout == 0)
+}
+
+// forwardGathered applies the gatherable adapters to their rows in one
+// kernels.LoRARows call over the whole batch (split by rows over the
+// workers when there is enough work): a serving step's rows of many
+// adapters cost about what they cost on one, instead of a gather, a
+// product and a scatter per adapter. It reports whether rows of other
+// adapters are left for the group path.
+func (s *Set) forwardGathered(act []*Adapter, x, y []float32, n int) (rest bool) {
+	in, out := s.Linear.In(), s.Linear.Out()
+	// Only the adapters some row uses are looked at: a server holds many
+	// more than a step carries.
+	for len(s.loras) < len(act) {
+		s.loras, s.kind = append(s.loras, kernels.LoRA{}), append(s.kind, 0)
+	}
+	s.loras, s.kind = s.loras[:len(act)], s.kind[:len(act)]
+	clear(s.kind)
+	var any, bias bool
+	route := s.Rows[:n]
+	for _, k := range route {
+		if k < 0 || s.kind[k] != 0 {
+			continue
+		}
+		a := act[k]
+		if !gatherable(a) {
+			s.kind[k], rest = byGroup, true
+			continue
+		}
+		// Its forward state is that of a forward without dropout: no
+		// mask for a backward to apply.
+		a.mask, a.pending = a.mask[:0], false
+		s.kind[k], s.loras[k] = gathered, kernels.LoRA{A: a.A.Data, BT: a.bT(), R: a.R(), Scale: a.Scaling}
+		any, bias = true, bias || a.Bias != nil
+	}
+	if !any {
+		return rest
+	}
+	if rest { // the others' rows get nothing here
+		s.route = append(s.route[:0], route...)
+		for i, k := range s.route {
+			if k >= 0 && s.kind[k] == byGroup {
+				s.route[i] = -1
+			}
+		}
+		route = s.route
+	}
+	nw := min(kernels.Threads(), n)
+	if n*(in+out) < minGroupParallel || nw == 1 {
+		kernels.LoRARows(y, x, n, in, out, route, s.loras)
+	} else {
+		kernels.Run(nw, func(w int) {
+			lo, hi := w*n/nw, (w+1)*n/nw
+			kernels.LoRARows(y[lo*out:hi*out], x[lo*in:hi*in], hi-lo, in, out, route[lo:hi], s.loras)
+		})
+	}
+	if bias { // after the product, as Adapter.Forward adds it
+		for i, k := range route {
+			if k >= 0 && act[k].Bias != nil {
+				axpy(y[i*out:(i+1)*out], act[k].Scaling, act[k].Bias.Data)
+			}
+		}
+	}
+	return rest
+}
+
 // minGroupParallel is the number of streamed values (rows × (in + out) of
-// every group) from which Forward spreads routed groups over the workers:
+// every group) from which Forward spreads routed groups, and the gathered
+// call's rows, over the workers:
 // eight adapters of one decode row each on a 768-wide layer qualify, the
 // tiny models of the tests mostly do not.
 const minGroupParallel = 1 << 13
