@@ -85,9 +85,14 @@ func TestRoutedGroupsExact(t *testing.T) {
 // for the split and on one whose widths leave tails.
 func TestGatheredRowsExact(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
-	for _, sh := range [][2]int{{256, 384}, {37, 70}} {
+	route := []int{3, 0, -1, 5, 1, 1, 2, 4, 0, 5, -1, 3, 0, 2, 1, 0}
+	route = append(route, slices.Concat(route[1:], route[:1])...)
+	n := len(route)
+	for i, sh := range [][2]int{{1000, 1100}, {37, 70}} {
 		in, out := sh[0], sh[1]
-		const n = 16
+		if i == 0 && n*(in+out) < minParallel {
+			t.Fatal("the layer is too small to split its rows over the workers")
+		}
 		ts := []Target{{Name: "mlp.up_proj", L: newLinear(testutil.NewRand(3), out, in, true)}}
 		m := New(ts, 0)
 		kinds := []struct {
@@ -117,7 +122,6 @@ func TestGatheredRowsExact(t *testing.T) {
 		if a := s.Adapter("bias"); a.Bias != nil { // lora_bias starts at zero
 			copy(a.Bias.Data, testutil.RandN(testutil.NewRand(4), out, 1))
 		}
-		route := []int{3, 0, -1, 5, 1, 1, 2, 4, 0, 5, -1, 3, 0, 2, 1, 0}
 		x := testutil.RandN(testutil.NewRand(8), n*in, 1)
 		y0 := testutil.RandN(testutil.NewRand(9), n*out, 1)
 		for _, th := range []int{1, 2} {
