@@ -2,4 +2,4 @@
 
 package kernels
 
-func loraRow(y, x []float32, a *LoRA) { loraRowGeneric(y, x, a) }
+func axpySeq(y, p, v []float32, ldv int) { axpySeqGeneric(y, p, v, ldv) }

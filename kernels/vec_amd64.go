@@ -23,7 +23,7 @@ func dotAVX(x, y *float32, n int) float32
 func dotRowsAVX(out *float32, scale float32, q, k *float32, ldk, n, d int)
 
 // axpyRowsAVX computes out[i] += sum_{t<n} p[t]*v[t*ldv+i] for i < d; d
-// is a multiple of 32.
+// is a multiple of 8 (axpyRows passes a multiple of 32, axpySeq of 8).
 //
 //go:noescape
 func axpyRowsAVX(out, p, v *float32, ldv, n, d int)

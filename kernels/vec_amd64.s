@@ -512,23 +512,24 @@ drdone:
 	RET
 
 // func axpyRowsAVX(out, p, v *float32, ldv, n, d int)
-// out[i] += sum_{t<n} p[t]*v[t*ldv+i] for i < d; d a multiple of 32. Each
-// 32-wide slice of out stays in four registers while every row of v
-// streams past it.
+// out[i] += sum_{t<n} p[t]*v[t*ldv+i] for i < d; d a multiple of 8. Each
+// 32-wide slice of out (then each 8-wide one) stays in registers while
+// every row of v streams past it; each element gets its FMAs in t order,
+// as n Axpy calls would give it.
 TEXT ·axpyRowsAVX(SB), NOSPLIT, $0-48
-	MOVQ out+0(FP), DX
-	MOVQ p+8(FP), SI
-	MOVQ v+16(FP), DI
-	MOVQ ldv+24(FP), R8
-	MOVQ n+32(FP), R12
-	MOVQ d+40(FP), R13
-	SHLQ $2, R8
-	SHRQ $5, R13
-	JZ   ardone
+	MOVQ  out+0(FP), DX
+	MOVQ  p+8(FP), SI
+	MOVQ  v+16(FP), DI
+	MOVQ  ldv+24(FP), R8
+	MOVQ  n+32(FP), R12
+	MOVQ  d+40(FP), R13
+	SHLQ  $2, R8
 	TESTQ R12, R12
-	JZ   ardone
+	JZ    ardone
 
 arcols:
+	CMPQ    R13, $32
+	JL      ar8
 	VMOVUPS (DX), Y0
 	VMOVUPS 32(DX), Y1
 	VMOVUPS 64(DX), Y2
@@ -553,8 +554,29 @@ arloop:
 	VMOVUPS Y3, 96(DX)
 	ADDQ    $128, DX
 	ADDQ    $128, DI
-	DECQ    R13
-	JNZ     arcols
+	SUBQ    $32, R13
+	JMP     arcols
+
+ar8:
+	CMPQ    R13, $8
+	JL      ardone
+	VMOVUPS (DX), Y0
+	MOVQ    DI, R9
+	XORQ    AX, AX
+
+ar8loop:
+	VBROADCASTSS (SI)(AX*4), Y8
+	VFMADD231PS  (R9), Y8, Y0
+	ADDQ         R8, R9
+	INCQ         AX
+	CMPQ         AX, R12
+	JL           ar8loop
+
+	VMOVUPS Y0, (DX)
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, R13
+	JMP     ar8
 
 ardone:
 	VZEROUPPER
