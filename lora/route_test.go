@@ -54,24 +54,7 @@ func TestRoutedGroupsExact(t *testing.T) {
 			m.SetRows(route)
 			y := slices.Clone(y0)
 			s.Forward(x, y, n)
-			m.SetRows(nil)
-			one := make([]float32, out)
-			for i, k := range route {
-				active := []string{}
-				if k >= 0 {
-					active = append(active, names[k])
-				}
-				if err := m.SetActive(active...); err != nil {
-					t.Fatal(err)
-				}
-				copy(one, y0[i*out:(i+1)*out])
-				s.Forward(x[i*in:(i+1)*in], one, 1)
-				for o, v := range one {
-					if got := y[i*out+o]; math.Float32bits(got) != math.Float32bits(v) {
-						t.Fatalf("%s: dora %v, threads %d: row %d (adapter %d) [%d] = %g routed, %g alone", fmt.Sprint(names), dora, th, i, k, o, got, v)
-					}
-				}
-			}
+			checkRowsAlone(t, fmt.Sprintf("%v: dora %v, threads %d", names, dora, th), m, s, names, route, x, y0, y)
 		}
 	}
 }
@@ -137,24 +120,7 @@ func TestGatheredRowsExact(t *testing.T) {
 					t.Fatalf("%s: applied as %d, want %d", kind.name, s.kind[k], kind.want)
 				}
 			}
-			m.SetRows(nil)
-			one := make([]float32, out)
-			for i, k := range route {
-				active := []string{}
-				if k >= 0 {
-					active = append(active, names[k])
-				}
-				if err := m.SetActive(active...); err != nil {
-					t.Fatal(err)
-				}
-				copy(one, y0[i*out:(i+1)*out])
-				s.Forward(x[i*in:(i+1)*in], one, 1)
-				for o, v := range one {
-					if got := y[i*out+o]; math.Float32bits(got) != math.Float32bits(v) {
-						t.Fatalf("%d→%d, threads %d: row %d (%s) [%d] = %g routed, %g alone", in, out, th, i, names[max(k, 0)], o, got, v)
-					}
-				}
-			}
+			checkRowsAlone(t, fmt.Sprintf("%d→%d, threads %d", in, out, th), m, s, names, route, x, y0, y)
 		}
 		if err := m.SetActive(names...); err != nil {
 			t.Fatal(err)
@@ -164,6 +130,32 @@ func TestGatheredRowsExact(t *testing.T) {
 		s.Forward(x, slices.Clone(y0), n)
 		if s.kind[0] != gathered || s.kind[5] != byGroup {
 			t.Fatalf("training: plain applied as %d, dropout as %d", s.kind[0], s.kind[5])
+		}
+	}
+}
+
+// checkRowsAlone fails unless every row i of y, a routed forward of x
+// onto y0 through s, has exactly the bits of that row forwarded alone
+// through adapter names[route[i]] (the base alone for -1).
+func checkRowsAlone(t *testing.T, what string, m *Model, s *Set, names []string, route []int, x, y0, y []float32) {
+	t.Helper()
+	in, out := s.Linear.In(), s.Linear.Out()
+	m.SetRows(nil)
+	one := make([]float32, out)
+	for i, k := range route {
+		var active []string
+		if k >= 0 {
+			active = []string{names[k]}
+		}
+		if err := m.SetActive(active...); err != nil {
+			t.Fatal(err)
+		}
+		copy(one, y0[i*out:(i+1)*out])
+		s.Forward(x[i*in:(i+1)*in], one, 1)
+		for o, v := range one {
+			if got := y[i*out+o]; math.Float32bits(got) != math.Float32bits(v) {
+				t.Fatalf("%s: row %d (adapter %d) [%d] = %g routed, %g alone", what, i, k, o, got, v)
+			}
 		}
 	}
 }
