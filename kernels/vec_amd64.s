@@ -517,15 +517,15 @@ drdone:
 // every row of v streams past it; each element gets its FMAs in t order,
 // as n Axpy calls would give it.
 TEXT ·axpyRowsAVX(SB), NOSPLIT, $0-48
-	MOVQ  out+0(FP), DX
-	MOVQ  p+8(FP), SI
-	MOVQ  v+16(FP), DI
-	MOVQ  ldv+24(FP), R8
-	MOVQ  n+32(FP), R12
-	MOVQ  d+40(FP), R13
-	SHLQ  $2, R8
+	MOVQ out+0(FP), DX
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), DI
+	MOVQ ldv+24(FP), R8
+	MOVQ n+32(FP), R12
+	MOVQ d+40(FP), R13
+	SHLQ $2, R8
 	TESTQ R12, R12
-	JZ    ardone
+	JZ   ardone
 
 arcols:
 	CMPQ    R13, $32

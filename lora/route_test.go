@@ -48,12 +48,7 @@ func TestRoutedGroupsExact(t *testing.T) {
 		}
 		for _, th := range []int{1, 2} {
 			kernels.SetThreads(th)
-			if err := m.SetActive(names...); err != nil {
-				t.Fatal(err)
-			}
-			m.SetRows(route)
-			y := slices.Clone(y0)
-			s.Forward(x, y, n)
+			y := routedForward(t, m, s, names, route, x, y0)
 			checkRowsAlone(t, fmt.Sprintf("%v: dora %v, threads %d", names, dora, th), m, s, names, route, x, y0, y)
 		}
 	}
@@ -109,12 +104,7 @@ func TestGatheredRowsExact(t *testing.T) {
 		y0 := testutil.RandN(testutil.NewRand(9), n*out, 1)
 		for _, th := range []int{1, 2} {
 			kernels.SetThreads(th)
-			if err := m.SetActive(names...); err != nil {
-				t.Fatal(err)
-			}
-			m.SetRows(route)
-			y := slices.Clone(y0)
-			s.Forward(x, y, n)
+			y := routedForward(t, m, s, names, route, x, y0)
 			for k, kind := range kinds {
 				if s.kind[k] != kind.want {
 					t.Fatalf("%s: applied as %d, want %d", kind.name, s.kind[k], kind.want)
@@ -122,16 +112,25 @@ func TestGatheredRowsExact(t *testing.T) {
 			}
 			checkRowsAlone(t, fmt.Sprintf("%d→%d, threads %d", in, out, th), m, s, names, route, x, y0, y)
 		}
-		if err := m.SetActive(names...); err != nil {
-			t.Fatal(err)
-		}
 		m.SetTrain(true)
-		m.SetRows(route)
-		s.Forward(x, slices.Clone(y0), n)
+		routedForward(t, m, s, names, route, x, y0)
 		if s.kind[0] != gathered || s.kind[5] != byGroup {
 			t.Fatalf("training: plain applied as %d, dropout as %d", s.kind[0], s.kind[5])
 		}
 	}
+}
+
+// routedForward returns y0 plus s's forward of x with every adapter of
+// names active and row i routed to names[route[i]].
+func routedForward(t *testing.T, m *Model, s *Set, names []string, route []int, x, y0 []float32) []float32 {
+	t.Helper()
+	if err := m.SetActive(names...); err != nil {
+		t.Fatal(err)
+	}
+	m.SetRows(route)
+	y := slices.Clone(y0)
+	s.Forward(x, y, len(route))
+	return y
 }
 
 // checkRowsAlone fails unless every row i of y, a routed forward of x
