@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,8 +48,8 @@ func randomAdapter(t *testing.T) string {
 }
 
 // TestServeMatchesGenerate: golora serve answers a greedy completion for an
-// adapter with exactly the text golora generate --adapter prints, and exits
-// cleanly (nil error, so status 0) on SIGTERM; the same with the base kept
+// adapter with exactly the text golora generate --adapter prints, logs the
+// request's line, and exits cleanly (nil error, so status 0) on SIGTERM; the same with the base kept
 // in BF16 (--base-dtype bf16, a BF16 checkpoint of the embedded model).
 func TestServeMatchesGenerate(t *testing.T) {
 	dir := randomAdapter(t)
@@ -66,7 +67,8 @@ func TestServeMatchesGenerate(t *testing.T) {
 
 // serveCompletion runs golora with args (a serve command on port 0), posts
 // body to its /v1/completions, stops it with SIGTERM and returns the
-// completion's text and the line serve started with.
+// completion's text and the line serve started with; it fails unless the
+// request was logged.
 func serveCompletion(t *testing.T, args []string, body string) (text, started string) {
 	t.Helper()
 	resetFlags()
@@ -81,7 +83,15 @@ func serveCompletion(t *testing.T, args []string, body string) (text, started st
 		t.Fatalf("serve printed nothing: %v", <-done)
 	}
 	first := lines.Text()
-	go io.Copy(io.Discard, pr) // request log lines
+	logged := make(chan string, 1)
+	go func() { // the request log lines
+		var b strings.Builder
+		for lines.Scan() {
+			b.WriteString(lines.Text() + "\n")
+		}
+		io.Copy(io.Discard, pr)
+		logged <- b.String()
+	}()
 	i := strings.Index(first, "http://")
 	if i < 0 {
 		t.Fatalf("no address in %q", first)
@@ -107,6 +117,13 @@ func serveCompletion(t *testing.T, args []string, body string) (text, started st
 	}
 	if len(c.Choices) != 1 {
 		t.Fatalf("serve answered %+v", c.Choices)
+	}
+	// One line per request: id, model, tokens in and out, queue wait, time.
+	var req struct{ Model string }
+	json.Unmarshal([]byte(body), &req)
+	line := regexp.MustCompile(`cmpl-\d+ model=` + regexp.QuoteMeta(req.Model) + ` in=[1-9]\d* out=[1-9]\d* wait=\S+ time=\S+ status=200`)
+	if log := <-logged; !line.MatchString(log) {
+		t.Errorf("no request line %v in the log:\n%s", line, log)
 	}
 	return c.Choices[0].Text, first
 }
