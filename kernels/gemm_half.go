@@ -347,7 +347,7 @@ func (g *gemm) gemvHalf(threads int) {
 		return
 	}
 	gc := *g
-	Run(threads, func(t int) { gc.gemvHalfRange(a, ab, t*g.N/threads, (t+1)*g.N/threads) })
+	splitCols(g.N, threads, splitMinCols(K, 2), func(lo, hi int) { gc.gemvHalfRange(a, ab, lo, hi) })
 }
 
 // gemvHalfRange computes columns [lo,hi) of C from A's rows a (rounded

@@ -58,6 +58,9 @@ type gemm struct {
 	// bh, when set, is B as 16-bit values of dtype bdt (GemmHalf; B nil).
 	bh  []uint16
 	bdt tensor.DType
+
+	// then, when set, is SgemmThen's epilogue over column ranges of C.
+	then func(j0, j1 int)
 }
 
 // Below smallWork multiply-adds the packing and dispatch overheads of the

@@ -542,11 +542,21 @@ func (g *gemm) gemv(threads int) {
 		}
 	}
 	if threads == 1 {
-		g.gemvRange(a, lda, 0, N)
+		g.gemvCols(a, lda, 0, N)
+		g.then = nil // done (SgemmThen)
 		return
 	}
 	gc := *g // a copy, so that only the threaded call allocates
-	Run(threads, func(t int) { gc.gemvRange(a, lda, t*N/threads, (t+1)*N/threads) })
+	g.then = nil
+	splitCols(N, threads, splitMinCols(K, 4), func(lo, hi int) { gc.gemvCols(a, lda, lo, hi) })
+}
+
+// gemvCols is gemvRange followed by the SgemmThen epilogue of the range.
+func (g *gemm) gemvCols(a []float32, lda, lo, hi int) {
+	g.gemvRange(a, lda, lo, hi)
+	if g.then != nil {
+		g.then(lo, hi)
+	}
 }
 
 // gemvRange computes columns [lo,hi) of C for gemv; a holds alpha*op(A)

@@ -363,8 +363,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 		m.fcGelu(ly.Fc, in, a.f, h, N)
 		m.linear(ly.Proj, h, mo, N)
 	default:
-		m.gateUpForward(ly, in, a, scratch.h, N)
-		m.glu(h, a.f, a.u)
+		m.gateUpGLU(ly, in, a, scratch.h, h, N)
 		m.linear(ly.Down, h, mo, N)
 	}
 	if m.arch.PostNorm {
@@ -383,6 +382,15 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 // (m.linear's special paths) a bias goes into the GELU's pass
 // (nn.BiasGeluForward: the same values, one pass over f fewer).
 func (m *Transformer) fcGelu(fc *nn.Linear, x, f, h []float32, N int) {
+	if m.decodeRows(N) { // the GELU inside the product's parallel region
+		I := fc.Out()
+		m.linearThen(fc, x, f, N, func(lo, hi int) {
+			for i := range N {
+				geluForward(h[i*I+lo:i*I+hi], f[i*I+lo:i*I+hi], m.arch.GELUErf)
+			}
+		})
+		return
+	}
 	if m.stepping || fc.B == nil || m.arch.GELUErf {
 		m.linear(fc, x, f, N)
 		geluForward(h, f, m.arch.GELUErf)
@@ -408,6 +416,29 @@ func (m *Transformer) gateUpForward(ly *layer, in []float32, a *layerActs, buf [
 		copy(a.u[n*I:(n+1)*I], gu[(2*n+1)*I:(2*n+2)*I])
 	}
 }
+
+// gateUpGLU is gateUpForward followed by glu into h; in a decode step with
+// separate gate and up projections the activation runs inside the up
+// product's parallel region.
+func (m *Transformer) gateUpGLU(ly *layer, in []float32, a *layerActs, buf, h []float32, N int) {
+	if ly.GateUp != nil || !m.decodeRows(N) {
+		m.gateUpForward(ly, in, a, buf, N)
+		m.glu(h, a.f, a.u)
+		return
+	}
+	I := m.cfg.IntermediateSize
+	m.linear(ly.Gate, in, a.f, N)
+	m.linearThen(ly.Up, in, a.u, N, func(lo, hi int) {
+		for i := range N {
+			r := i*I + lo
+			m.glu(h[r:i*I+hi], a.f[r:i*I+hi], a.u[r:i*I+hi])
+		}
+	})
+}
+
+// decodeRows reports whether a product of N rows is a decode step's
+// matrix-vector one, whose element-wise passes can run in its region.
+func (m *Transformer) decodeRows(N int) bool { return m.stepping && N <= halfMaxRows }
 
 // glu is the gated MLP's activation: silu(gate)·up or gelu_tanh(gate)·up.
 func (m *Transformer) glu(h, f, u []float32) {

@@ -48,21 +48,27 @@ func (m *Transformer) DecodeF16() bool { return m.half != nil }
 
 // linear is l.Forward, from the F16 copy of W when there is one and the
 // step is small; AddDeltaBias finishes it as nn.Linear.Forward does.
-func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) {
-	if m.stepping && l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on) { // see quant.go
+func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) { m.linearThen(l, x, y, n, nil) }
+
+// linearThen is linear followed by then(lo, hi) (nil: nothing) on the
+// output columns [lo, hi) of its n rows (nn.Linear.ForwardThen): in a
+// decode step's float32 products, inside their parallel region.
+func (m *Transformer) linearThen(l *nn.Linear, x, y []float32, n int, then func(lo, hi int)) {
+	switch h := m.half[l]; {
+	case m.stepping && l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on): // see quant.go
 		l.ForwardQuantActs(&m.qacts, x, y, n)
-		return
-	}
-	if m.dec.exact.on && m.stepping {
+	case m.dec.exact.on && m.stepping:
 		m.linearRows(l, x, y, n)
+	case h != nil && n <= halfMaxRows && m.stepping:
+		kernels.GemvF16(y, h, x, n, l.In(), l.Out())
+		l.AddDeltaBias(x, y, n)
+	case m.decodeRows(n):
+		l.ForwardThen(x, y, n, then)
 		return
-	}
-	h := m.half[l]
-	if h == nil || n > halfMaxRows || !m.stepping {
+	default:
 		l.Forward(x, y, n)
-		return
 	}
-	in, out := l.In(), l.Out()
-	kernels.GemvF16(y, h, x, n, in, out)
-	l.AddDeltaBias(x, y, n)
+	if then != nil {
+		then(0, l.Out())
+	}
 }

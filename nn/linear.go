@@ -59,6 +59,34 @@ func (l *Linear) ForwardUnbiased(x, y []float32, n int) {
 	}
 }
 
+// ForwardThen is Forward followed by then(lo, hi) (nil: nothing) on the
+// output columns [lo, hi) of the n rows of y, ranges that cover [0, out)
+// once each. For a float32 W without a Delta the bias and then run inside
+// the product's parallel region, each goroutine on the columns it computed
+// (kernels.SgemmThen): a decode step's bias and activation cost no serial
+// pass while the other threads wait. then must be safe to run concurrently
+// on disjoint ranges.
+func (l *Linear) ForwardThen(x, y []float32, n int, then func(lo, hi int)) {
+	in, out := l.In(), l.Out()
+	if l.Delta != nil || l.W.IsHalf() || l.W.IsQuant() {
+		l.Forward(x, y, n)
+		if then != nil {
+			then(0, out)
+		}
+		return
+	}
+	kernels.SgemmThen(false, true, n, out, in, 1, x, in, l.W.Data, in, 0, y, out, func(lo, hi int) {
+		if l.B != nil {
+			for i := range n {
+				kernels.Add(y[i*out+lo:i*out+hi], l.B.Data[lo:hi])
+			}
+		}
+		if then != nil {
+			then(lo, hi)
+		}
+	})
+}
+
 // AddDeltaBias finishes a forward whose y already holds x·W0ᵀ: it applies
 // the Delta, then adds the bias. Callers that compute x·W0ᵀ their own way
 // (row-exact serving, F16 decode copies) use it so the rest stays Forward's.

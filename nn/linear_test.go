@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+	"math"
+	"sync"
 	"testing"
 
 	tu "github.com/golora/golora/internal/testutil"
@@ -227,4 +229,48 @@ func TestLinearLoRAFixture(t *testing.T) {
 	y := make([]float32, n*out)
 	l.Forward(x.F32(), y, n)
 	tu.AllClose(t, "lora.y", y, tu.Get(t, m, "lora.y").F, 1e-5, 1e-6)
+}
+
+// ForwardThen must give Forward's bits (bias inside the product's region
+// or not, with a Delta or without) and run then on every output column of
+// every row once, after the column is final.
+func TestLinearForwardThen(t *testing.T) {
+	rnd := tu.NewRand(5)
+	for _, n := range []int{1, 3, 4, 7} {
+		for _, kind := range []string{"plain", "bias", "lora"} {
+			in, out := 517, 1030 // above the threaded product's threshold at n = 1
+			l := &Linear{W: tensor.From(tu.RandN(rnd, out*in, 1), out, in)}
+			if kind != "plain" {
+				l.B = tensor.From(tu.RandN(rnd, out, 1), out)
+			}
+			if kind == "lora" {
+				l.Delta = &loraDelta{in: in, out: out, r: 3, s: 0.5, A: tu.RandN(rnd, 3*in, 1), B: tu.RandN(rnd, out*3, 1)}
+			}
+			x := tu.RandN(rnd, n*in, 1)
+			want, y, z := make([]float32, n*out), make([]float32, n*out), make([]float32, n*out)
+			l.Forward(x, want, n)
+			seen := make([]int32, out)
+			var mu sync.Mutex
+			l.ForwardThen(x, y, n, func(lo, hi int) {
+				mu.Lock()
+				defer mu.Unlock()
+				for j := lo; j < hi; j++ {
+					seen[j]++
+					for i := range n {
+						z[i*out+j] = 2 * y[i*out+j]
+					}
+				}
+			})
+			for j, c := range seen {
+				if c != 1 {
+					t.Fatalf("%s n=%d: then ran %d times on column %d", kind, n, c, j)
+				}
+			}
+			for k := range want {
+				if math.Float32bits(y[k]) != math.Float32bits(want[k]) || z[k] != 2*want[k] {
+					t.Fatalf("%s n=%d: y[%d] = %g, then saw %g; Forward %g", kind, n, k, y[k], z[k]/2, want[k])
+				}
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -15,6 +16,7 @@ import (
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/tensor"
+	"github.com/golora/golora/train"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +30,7 @@ type benchGenerateOpts struct {
 	seed                                                uint64
 	cpuProfile, profilePhase                            string
 	weights, baseDType                                  string
-	allLogits                                           bool
+	allLogits, breakdown                                bool
 }
 
 func init() {
@@ -62,6 +64,7 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	addBaseDTypeFlag(f, &o.baseDType)
 	f.IntVar(&o.repeat, "repeat", 3, "timed prefills; prefill_s is their median")
 	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
+	f.BoolVar(&o.breakdown, "breakdown", false, "add where each decode step's wall time went (breakdown per token: parallel regions, serial rest, waits, each GEMM shape)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
 	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
 	benchCmd.AddCommand(cmd)
@@ -177,6 +180,10 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	defer stop()
 	next := make([][]int, o.batch)
+	out := map[string]any{}
+	if o.breakdown {
+		kernels.StartStats()
+	}
 	t1 := time.Now()
 	for i := 0; i < o.newTokens; i++ {
 		for b := range next {
@@ -188,8 +195,11 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	decode := time.Since(t1)
 	stop()
+	if o.breakdown {
+		out["decode_breakdown"] = train.NewBreakdown(kernels.StopStats(), o.newTokens, decode.Seconds())
+	}
 	flops, wbytes := generateWork(m, o.promptLen, o.allLogits, o.weights)
-	out := map[string]any{
+	maps.Copy(out, map[string]any{
 		"base_dtype":                    model.BaseDTypeOf(m).String(),
 		"base_kernel":                   kernels.HalfKernel(model.BaseDTypeOf(m)),
 		"weights":                       o.weights,
@@ -210,7 +220,7 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		"peak_rss_mib":                  peakRSSMiB(),
 		"threads":                       kernels.Threads(),
 		"goarch":                        runtime.GOARCH,
-	}
+	})
 	return printJSONLine(cmd, out)
 }
 
