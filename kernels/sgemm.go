@@ -61,6 +61,8 @@ type gemm struct {
 
 	// then, when set, is SgemmThen's epilogue over column ranges of C.
 	then func(j0, j1 int)
+	// pb, when set, holds op(B) packed (SgemmPackedBT).
+	pb *PackedB
 }
 
 // Below smallWork multiply-adds the packing and dispatch overheads of the

@@ -255,12 +255,17 @@ func (r *columnRun) work(t int) {
 		}
 		for pc := 0; pc < g.K; pc += kc {
 			kcur, beta := g.slice(pc)
-			g.packBFor(ge, bpack, pc, kcur, jc, ncur, fused, nPanels)
+			bp := bpack
+			if g.pb != nil {
+				bp = g.pb.block(pc, jc) // packed once (SgemmPackedBT)
+			} else {
+				g.packBFor(ge, bp, pc, kcur, jc, ncur, fused, nPanels)
+			}
 			apack := apacks[:asize]
 			if keepA {
 				apack = apacks[pc/kc*asize : (pc/kc+1)*asize]
 			}
-			g.macro(ge, apack, tile, bpack, pc, kcur, jc, ncur, 0, g.M, fused, nPanels, !packedA, beta)
+			g.macro(ge, apack, tile, bp, pc, kcur, jc, ncur, 0, g.M, fused, nPanels, !packedA, beta)
 		}
 		packedA = keepA
 	}
@@ -359,7 +364,14 @@ func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic,
 		j0 := jc + jp*nr
 		nrc := min(nr, jc+ncur-j0)
 		bpanel := bpack[jp*bstep(nr) : jp*bstep(nr)+nr*kcur]
+		var next []float32 // prepacked: the next panel, read ahead (readAhead)
+		if g.pb != nil && jp+1 < p1 {
+			next = bpack[(jp+1)*bstep(nr) : (jp+1)*bstep(nr)+nr*kcur]
+		}
 		for ip := 0; ip*mr < mcur; ip++ {
+			if next != nil {
+				readAhead(next, ip, (mcur+mr-1)/mr)
+			}
 			i0 := ic + ip*mr
 			mrc := min(mr, ic+mcur-i0)
 			apanel := apack[ip*astep(mr, kcur) : ip*astep(mr, kcur)+mr*kcur]

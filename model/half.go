@@ -43,6 +43,26 @@ func (m *Transformer) SetDecodeF16(on bool) {
 	}
 }
 
+// SetPrepacked turns on (or off) keeping every frozen float32 linear
+// weight (blocks and head) packed in the GEMM's panel layout, taken now
+// (nn.Linear.Packed, kernels.PackBT): prefill and other products of more
+// than 4 rows then skip transposing each weight on every call (a fifth of
+// a GPT-2 prefill), with the same bits. It costs one more copy of those
+// weights; decoding still reads W. As SetDecodeF16, call it again after
+// changing the weights. It returns the bytes the panels hold.
+func (m *Transformer) SetPrepacked(on bool) int64 {
+	var bytes int64
+	for _, nl := range m.linears {
+		l := nl.Linear
+		l.Packed = nil
+		if on && !l.W.IsHalf() && l.DW == nil {
+			l.Packed = kernels.PackBT(l.Out(), l.In(), l.W.Data, l.In())
+			bytes += 4 * int64(l.Packed.Floats())
+		}
+	}
+	return bytes
+}
+
 // DecodeF16 reports whether SetDecodeF16 is on.
 func (m *Transformer) DecodeF16() bool { return m.half != nil }
 

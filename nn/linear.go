@@ -36,6 +36,12 @@ type Linear struct {
 	DB *tensor.Tensor // gradient of B, nil when frozen or no bias
 
 	Delta Delta // nil: plain linear
+
+	// Packed, when set, is a frozen float32 W packed once for the GEMM
+	// (kernels.PackBT): forward products of many rows read it instead of
+	// transposing W each call. Whoever sets it refreshes or clears it
+	// when W changes.
+	Packed *kernels.PackedB
 }
 
 // In is the input width.

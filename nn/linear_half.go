@@ -21,6 +21,10 @@ func (l *Linear) mulWT(x, y []float32, n int) {
 		kernels.GemmHalf(l.W.DType, true, n, out, in, x, in, l.W.Half, in, 0, y, out)
 		return
 	}
+	if l.Packed != nil && l.DW == nil {
+		kernels.SgemmPackedBT(n, out, in, x, in, l.W.Data, in, l.Packed, y, out)
+		return
+	}
 	kernels.Sgemm(false, true, n, out, in, 1, x, in, l.W.Data, in, 0, y, out)
 }
 

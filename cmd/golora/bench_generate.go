@@ -30,7 +30,7 @@ type benchGenerateOpts struct {
 	seed                                                uint64
 	cpuProfile, profilePhase                            string
 	weights, baseDType                                  string
-	allLogits, breakdown                                bool
+	allLogits, breakdown, prepack                       bool
 }
 
 func init() {
@@ -64,6 +64,7 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	addBaseDTypeFlag(f, &o.baseDType)
 	f.IntVar(&o.repeat, "repeat", 3, "timed prefills; prefill_s is their median")
 	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
+	f.BoolVar(&o.prepack, "prepack", false, "keep the float32 weights also packed in the GEMM's panel layout (prefill skips transposing them each call; one more copy of the weights in memory)")
 	f.BoolVar(&o.breakdown, "breakdown", false, "add where each decode step's wall time went (breakdown per token: parallel regions, serial rest, waits, each GEMM shape)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
 	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
@@ -130,6 +131,14 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	if err := setDecodeWeights(m, o.weights); err != nil {
 		return fmt.Errorf("bench generate: %w", err)
 	}
+	out := map[string]any{"prepack": o.prepack}
+	if o.prepack {
+		t, ok := m.(*model.Transformer)
+		if !ok {
+			return fmt.Errorf("bench generate: --prepack needs a golora transformer, got %T", m)
+		}
+		out["prepacked_mib"] = float64(t.SetPrepacked(true)) / (1 << 20)
+	}
 	V := m.Config().VocabSize
 	rows := make([][]int, o.batch)
 	x := o.seed*6364136223846793005 + 1442695040888963407
@@ -180,7 +189,6 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	defer stop()
 	next := make([][]int, o.batch)
-	out := map[string]any{}
 	if o.breakdown {
 		kernels.StartStats()
 	}

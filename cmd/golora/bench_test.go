@@ -42,7 +42,7 @@ func TestBenchCommands(t *testing.T) {
 	if g["weights"] != "f16" || g["prefill_runs"] != float64(2) {
 		t.Errorf("bench generate: weights %v, prefill_runs %v", g["weights"], g["prefill_runs"])
 	}
-	positive(t, benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "0", "--all-logits"}, small...)...), "prefill_tokens_per_s")
+	positive(t, benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "0", "--all-logits", "--prepack"}, small...)...), "prefill_tokens_per_s", "prepacked_mib")
 	if dbd, ok := benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "3", "--breakdown"}, small...)...)["decode_breakdown"].(map[string]any); ok {
 		positive(t, dbd, "step_ms", "regions", "gemm_calls")
 	} else {
