@@ -126,6 +126,10 @@ main() {
 			# time that work too for a like-for-like row.
 			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 0 --all-logits --threads "$THREADS")
 			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora_all\":$g}" | tee -a "$res" >&2
+			# The same with the weights kept packed in the GEMM's panel layout
+			# (--prepack: no per-prefill transpose, one more copy in memory).
+			g=$("$GOLORA" bench generate --arch "$shape" --prompt-len 256 --new-tokens 0 --all-logits --prepack --threads "$THREADS")
+			echo "{\"shape\":\"$shape\",\"round\":$r,\"golora_prepack\":$g}" | tee -a "$res" >&2
 			((r % 2 == 1)) || torch_tagged "$shape" "$r" --mode infer --threads "$THREADS" --ctx 256 --steps 3 \
 				--gen-prompt 256 --gen-new 128
 		done
@@ -136,7 +140,7 @@ import json, statistics, sys
 sys.path.insert(0, "bench")
 from blasinfo import describe, spread as spread_of
 res, threads, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
-bw, g, ga, t = None, {}, {}, {}
+bw, g, ga, gp, t = None, {}, {}, {}, {}
 for line in open(res):
     r = json.loads(line)
     if r.get("bench") == "membw":
@@ -145,6 +149,8 @@ for line in open(res):
         g.setdefault(r["shape"], {})[r["round"]] = r["golora"]
     elif "golora_all" in r:
         ga.setdefault(r["shape"], {})[r["round"]] = r["golora_all"]
+    elif "golora_prepack" in r:
+        gp.setdefault(r["shape"], {})[r["round"]] = r["golora_prepack"]
     else:
         t.setdefault((r["shape"], r["torch"]["mode"]), {})[r["round"]] = r["torch"]
 med = statistics.median
@@ -168,6 +174,10 @@ for shape, runs in g.items():
     pa = med(x["prefill_tokens_per_s"] for x in ga[shape].values())
     fa = next(iter(ga[shape].values()))["prefill_flops_per_token"]
     print(f"| {shape} | prefill 256, all logits | {pa:.0f} | {tpm:.0f} | {spread(ga[shape], 'prefill_tokens_per_s', tp, 'tok_per_s_median')} | {pa*fa/1e9/peak:.0%} of FMA peak | | |")
+    pp = med(x["prefill_tokens_per_s"] for x in gp[shape].values())
+    ppr = med(x["peak_rss_mib"] for x in gp[shape].values())
+    ppm = next(iter(gp[shape].values()))["prepacked_mib"]
+    print(f"| {shape} | prefill 256, all logits, weights prepacked (+{ppm:.0f} MiB) | {pp:.0f} | {tpm:.0f} | {spread(gp[shape], 'prefill_tokens_per_s', tp, 'tok_per_s_median')} | {pp*fa/1e9/peak:.0%} of FMA peak | {ppr:.0f} | |")
     print(f"| {shape} | decode 128 ({r0['weights']}) | {dec:.1f} | {tdm:.1f} | {spread(runs, 'decode_tokens_per_s', td, 'tok_per_s_median')} | {dec*wb/1e9/bw:.0%} of read bandwidth | | |")
 PY
 }

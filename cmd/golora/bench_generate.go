@@ -133,11 +133,11 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 	}
 	out := map[string]any{"prepack": o.prepack}
 	if o.prepack {
-		t, ok := m.(*model.Transformer)
-		if !ok {
-			return fmt.Errorf("bench generate: --prepack needs a golora transformer, got %T", m)
+		b, err := setPrepacked(m)
+		if err != nil {
+			return fmt.Errorf("bench generate: %w", err)
 		}
-		out["prepacked_mib"] = float64(t.SetPrepacked(true)) / (1 << 20)
+		out["prepacked_mib"] = float64(b) / (1 << 20)
 	}
 	V := m.Config().VocabSize
 	rows := make([][]int, o.batch)
@@ -326,4 +326,15 @@ func setDecodeWeights(m model.Model, weights string) error {
 		return nil
 	}
 	return fmt.Errorf("--weights %q: expected f32 or f16", weights)
+}
+
+// setPrepacked applies --prepack: the frozen float32 weights also kept
+// packed in the GEMM's panel layout (model.Transformer.SetPrepacked); it
+// returns their bytes.
+func setPrepacked(m model.Model) (int64, error) {
+	t, ok := m.(*model.Transformer)
+	if !ok {
+		return 0, fmt.Errorf("--prepack needs a golora transformer, got %T", m)
+	}
+	return t.SetPrepacked(true), nil
 }

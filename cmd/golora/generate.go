@@ -29,7 +29,7 @@ type generateFlags struct {
 	threads                   int
 	weights                   string
 	baseDType                 string
-	verbose                   bool
+	verbose, prepack          bool
 	chat                      bool
 	system                    string
 }
@@ -64,6 +64,7 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 	fl.BoolVar(&f.printIDs, "print-ids", false, "print the generated ids as one JSON array instead of text")
 	fl.BoolVar(&f.ignoreEOS, "ignore-eos", false, "keep generating past EOS")
 	fl.StringArrayVar(&f.stops, "stop", nil, "stop when this string is generated (repeatable)")
+	fl.BoolVar(&f.prepack, "prepack", false, "keep the float32 weights also packed in the GEMM's panel layout: prompt processing skips transposing them (faster long prompts), at one more copy of the weights in memory")
 	fl.StringVar(&f.weights, "weights", "f32", "decode weights: f32, or f16 (decode reads F16 copies of the linear weights: half the bytes per token, about 1.7x the tokens/s, 2 bytes per weight more memory; prompt processing stays f32)")
 	addBaseDTypeFlag(fl, &f.baseDType)
 	fl.IntVar(&f.threads, "threads", 0, "compute threads (default: GOLORA_THREADS or all cores)")
@@ -106,6 +107,11 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	}
 	if err := setDecodeWeights(m, f.weights); err != nil {
 		return err
+	}
+	if f.prepack {
+		if _, err := setPrepacked(m); err != nil {
+			return err
+		}
 	}
 	tok, err := loadTokenizer(modelPath, f.tokenizer)
 	if err != nil {

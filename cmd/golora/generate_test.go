@@ -44,6 +44,10 @@ func TestGenerateMatchesRunC(t *testing.T) {
 			if got := runGolora(t, "generate", "--prompt", c.Prompt, "--temperature", "0", "--max-tokens", "64", "--weights", "f16"); got != c.Stdout {
 				t.Errorf("--weights f16 text differs from run.c:\n got %q\nwant %q", got, c.Stdout)
 			}
+			// Prepacked weights give the prompt's products the same bits.
+			if got := runGolora(t, "generate", "--prompt", c.Prompt, "--temperature", "0", "--max-tokens", "64", "--prepack"); got != c.Stdout {
+				t.Errorf("--prepack text differs from run.c:\n got %q\nwant %q", got, c.Stdout)
+			}
 			ids := runGolora(t, "generate", "--prompt", c.Prompt, "--prompt-ids", "", "--temperature", "0", "--max-tokens", "64", "--max-new-tokens", "0", "--print-ids", "--weights", "f32")
 			var gen []int
 			if err := json.Unmarshal([]byte(ids), &gen); err != nil {
