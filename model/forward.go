@@ -378,8 +378,9 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	addVec(out, a.xm)
 }
 
-// fcGelu computes the MLP's f = x·Wᵀ + b and h = gelu(f). Outside decode
-// (m.linear's special paths) a bias goes into the GELU's pass
+// fcGelu computes the MLP's f = x·Wᵀ + b and h = gelu(f). Outside
+// m.linear's special paths (decode, row-exact, quantized or F16 steps) a
+// bias goes into the GELU's pass
 // (nn.BiasGeluForward: the same values, one pass over f fewer).
 func (m *Transformer) fcGelu(fc *nn.Linear, x, f, h []float32, N int) {
 	if m.decodeRows(N) { // the GELU inside the product's parallel region
@@ -391,7 +392,7 @@ func (m *Transformer) fcGelu(fc *nn.Linear, x, f, h []float32, N int) {
 		})
 		return
 	}
-	if m.stepping || fc.B == nil || m.arch.GELUErf {
+	if m.special(fc, N) || fc.B == nil || m.arch.GELUErf {
 		m.linear(fc, x, f, N)
 		geluForward(h, f, m.arch.GELUErf)
 		return

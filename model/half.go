@@ -70,23 +70,31 @@ func (m *Transformer) DecodeF16() bool { return m.half != nil }
 // step is small; AddDeltaBias finishes it as nn.Linear.Forward does.
 func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) { m.linearThen(l, x, y, n, nil) }
 
+// special reports whether linear(l, ..., n) takes a path of its own (a
+// step's quantized activations, row-exact rows, F16 copies, decode's
+// in-region epilogue) rather than l.Forward.
+func (m *Transformer) special(l *nn.Linear, n int) bool {
+	return m.stepping && (l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on) ||
+		m.dec.exact.on || m.half[l] != nil && n <= halfMaxRows || m.decodeRows(n))
+}
+
 // linearThen is linear followed by then(lo, hi) (nil: nothing) on the
 // output columns [lo, hi) of its n rows (nn.Linear.ForwardThen): in a
 // decode step's float32 products, inside their parallel region.
 func (m *Transformer) linearThen(l *nn.Linear, x, y []float32, n int, then func(lo, hi int)) {
-	switch h := m.half[l]; {
+	switch {
+	case !m.special(l, n):
+		l.Forward(x, y, n)
 	case m.stepping && l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on): // see quant.go
 		l.ForwardQuantActs(&m.qacts, x, y, n)
 	case m.dec.exact.on && m.stepping:
 		m.linearRows(l, x, y, n)
-	case h != nil && n <= halfMaxRows && m.stepping:
-		kernels.GemvF16(y, h, x, n, l.In(), l.Out())
+	case m.half[l] != nil && n <= halfMaxRows && m.stepping:
+		kernels.GemvF16(y, m.half[l], x, n, l.In(), l.Out())
 		l.AddDeltaBias(x, y, n)
-	case m.decodeRows(n):
+	default: // decodeRows
 		l.ForwardThen(x, y, n, then)
 		return
-	default:
-		l.Forward(x, y, n)
 	}
 	if then != nil {
 		then(0, l.Out())

@@ -65,7 +65,7 @@ defaults are GPT-2 124M for gpt2 and a 124M-class GQA Llama for llama).`,
 	f.IntVar(&o.repeat, "repeat", 3, "timed prefills; prefill_s is their median")
 	f.BoolVar(&o.allLogits, "all-logits", false, "prefill computes the logits of every prompt token (as PyTorch's reference does), not only the last")
 	f.BoolVar(&o.prepack, "prepack", false, "keep the float32 weights also packed in the GEMM's panel layout (prefill skips transposing them each call; one more copy of the weights in memory)")
-	f.BoolVar(&o.breakdown, "breakdown", false, "add where each decode step's wall time went (breakdown per token: parallel regions, serial rest, waits, each GEMM shape)")
+	f.BoolVar(&o.breakdown, "breakdown", false, "add where the time went (prefill_breakdown per timed prefill, decode_breakdown per decoded token: parallel regions, serial rest, waits, each GEMM shape and its GFLOP/s)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (go tool pprof)")
 	f.StringVar(&o.profilePhase, "profile-phase", "decode", "phase the CPU profile covers: prefill or decode")
 	benchCmd.AddCommand(cmd)
@@ -166,6 +166,9 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		for b := 0; b < o.batch; b++ {
 			c.Reset(b)
 		}
+		if i == o.warmup && o.breakdown {
+			kernels.StartStats()
+		}
 		t0 := time.Now()
 		if logits, err = step(c, rows); err != nil {
 			return err
@@ -175,6 +178,13 @@ func runBenchGenerate(cmd *cobra.Command, o benchGenerateOpts) error {
 		}
 	}
 	prefill := median(times)
+	if o.breakdown {
+		var total time.Duration
+		for _, d := range times {
+			total += d
+		}
+		out["prefill_breakdown"] = train.NewBreakdown(kernels.StopStats(), len(times), total.Seconds())
+	}
 	if o.allLogits { // decode starts from each row's last prompt token
 		last := make([]float32, 0, o.batch*V)
 		for b := 0; b < o.batch; b++ {

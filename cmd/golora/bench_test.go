@@ -43,10 +43,13 @@ func TestBenchCommands(t *testing.T) {
 		t.Errorf("bench generate: weights %v, prefill_runs %v", g["weights"], g["prefill_runs"])
 	}
 	positive(t, benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "0", "--all-logits", "--prepack"}, small...)...), "prefill_tokens_per_s", "prepacked_mib")
-	if dbd, ok := benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "3", "--breakdown"}, small...)...)["decode_breakdown"].(map[string]any); ok {
-		positive(t, dbd, "step_ms", "regions", "gemm_calls")
-	} else {
-		t.Errorf("bench generate --breakdown: no decode_breakdown")
+	gb := benchJSON(t, append([]string{"generate", "--prompt-len", "9", "--new-tokens", "3", "--breakdown"}, small...)...)
+	for _, k := range []string{"prefill_breakdown", "decode_breakdown"} {
+		if bd, ok := gb[k].(map[string]any); ok {
+			positive(t, bd, "step_ms", "regions", "gemm_calls")
+		} else {
+			t.Errorf("bench generate --breakdown: no %s in %v", k, gb)
+		}
 	}
 
 	tr := benchJSON(t, append([]string{"train", "--batch", "2", "--seq-len", "16", "--steps", "2", "--r", "4", "--vs-none"}, small[:len(small)-2]...)...)
