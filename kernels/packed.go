@@ -11,6 +11,7 @@ package kernels
 // N columns, for the micro-kernel it was packed for.
 type PackedB struct {
 	n, k   int
+	kc     int // the slice depth packed (kc is swept by benchmarks)
 	ge     *geom
 	slices [][]float32 // per kc-deep slice of K: the panels, bstep(nr) apart
 }
@@ -21,7 +22,7 @@ func PackBT(N, K int, B []float32, ldb int) *PackedB {
 	checkGemm(false, true, 0, N, K, nil, max(K, 1), B, ldb, nil, max(N, 1))
 	ge := pickGeom()
 	nPanels := (N + ge.nr - 1) / ge.nr
-	p := &PackedB{n: N, k: K, ge: ge, slices: make([][]float32, (K+kc-1)/kc)}
+	p := &PackedB{n: N, k: K, kc: kc, ge: ge, slices: make([][]float32, (K+kc-1)/kc)}
 	g := gemm{transB: true, N: N, K: K, B: B, ldb: ldb}
 	for s := range p.slices {
 		pc := s * kc
@@ -53,14 +54,14 @@ func (p *PackedB) block(pc, jc int) []float32 {
 // B) instead of packing them: the same bits, without the per-call
 // transpose. Products the blocked kernels do not run (M ≤ 4 rows, tiny
 // ones) read B itself, as does everything when pb was packed for another
-// micro-kernel than the one in use.
+// micro-kernel or slice depth than the ones in use.
 func SgemmPackedBT(M, N, K int, A []float32, lda int, B []float32, ldb int, pb *PackedB, C []float32, ldc int) {
 	checkGemm(false, true, M, N, K, A, lda, B, ldb, C, ldc)
 	if pb.n != N || pb.k != K {
 		panic("kernels: PackedB of another shape")
 	}
 	g := gemm{transB: true, M: M, N: N, K: K, alpha: 1, A: A, lda: lda, B: B, ldb: ldb, C: C, ldc: ldc}
-	if pb.ge == pickGeom() {
+	if pb.ge == pickGeom() && pb.kc == kc {
 		g.pb = pb
 	}
 	if stats.on.Load() {
