@@ -81,20 +81,17 @@ func GemmQuant(a *QActs, w []byte, out int, y []float32, ldy int) {
 	if len(w) < out*rb || (a.n > 0 && len(y) < (a.n-1)*ldy+out) {
 		panic(fmt.Sprintf("kernels: GemmQuant %v [%d, %d]·[%d, %d]ᵀ: %d weight bytes, %d outputs", a.dt, a.n, a.in, out, a.in, len(w), len(y)))
 	}
-	dot := dotQ8_0
-	if a.dt == tensor.Q4_K {
-		dot = dotQ4_K
+	if a.dt == tensor.Q8_0 {
+		gemmQ8_0(a, w, out, y, ldy) // q8_gemv.go
+		return
 	}
 	// chunks of at least ~64K multiply-adds per thread
 	For(out, max(1, 1<<16/max(1, a.n*a.in)), func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			wr := w[o*rb : (o+1)*rb]
 			for i := 0; i < a.n; i++ {
-				var sums []int32
-				if a.dt == tensor.Q4_K {
-					sums = a.Sums[i*a.in/32 : (i+1)*a.in/32]
-				}
-				y[i*ldy+o] = dot(wr, a.Q[i*a.in:(i+1)*a.in], a.D[i*a.blocks:(i+1)*a.blocks], sums)
+				sums := a.Sums[i*a.in/32 : (i+1)*a.in/32]
+				y[i*ldy+o] = dotQ4_K(wr, a.Q[i*a.in:(i+1)*a.in], a.D[i*a.blocks:(i+1)*a.blocks], sums)
 			}
 		}
 	})

@@ -4,17 +4,6 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// dotQ8_0AVX2 and dotQ8_0VNNI are dotQ8_0Generic over nb blocks: |w| times
-// x with w's sign (VPSIGNB) as unsigned×signed bytes, summed by
-// VPMADDUBSW+VPMADDWD (AVX2) or VPDPBUSD (AVX-512 VNNI on ymm registers),
-// then scaled per block in float32.
-//
-//go:noescape
-func dotQ8_0AVX2(w *byte, x *int8, dx *float32, nb int) float32
-
-//go:noescape
-func dotQ8_0VNNI(w *byte, x *int8, dx *float32, nb int) float32
-
 // dotQ4_KAVX2 and dotQ4_KVNNI are dotQ4_KGeneric over nb super-blocks:
 // nibbles times x by VPMADDUBSW, times the sub-block scales by VPMADDWD
 // (AVX2) or VPDPWSSD (VNNI), the mins' term from the activation sums.
@@ -45,21 +34,6 @@ func dequantQ4_KAVX512(dst *float32, src *byte, nb int)
 // hasVNNI: VPDPBUSD/VPDPWSSD on ymm registers need AVX512_VNNI and
 // AVX512VL; they are used when the AVX-512 kernels are (useAVX512).
 var hasVNNI = cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
-
-func dotQ8_0(w []byte, x []int8, dx []float32, _ []int32) float32 {
-	nb := len(dx)
-	switch {
-	case nb == 0:
-		return 0
-	case len(w) < 34*nb || len(x) < 32*nb:
-		panic("kernels: dotQ8_0: short row")
-	case useAVX512 && hasVNNI:
-		return dotQ8_0VNNI(&w[0], &x[0], &dx[0], nb)
-	case useAVX2FMA && hasF16C:
-		return dotQ8_0AVX2(&w[0], &x[0], &dx[0], nb)
-	}
-	return dotQ8_0Generic(w, x, dx, nil)
-}
 
 func dotQ4_K(w []byte, x []int8, dx []float32, sums []int32) float32 {
 	nb := len(dx)

@@ -3,45 +3,11 @@
 #include "textflag.h"
 #include "simd_amd64.h"
 
-// Integer dot products of GGUF-quantized weight rows with int8 activations
-// (see quant.go for the formulas and quant_amd64.go for the selection). The
-// AVX2 and VNNI variants of each differ only in how int8 (Q8_0) or int16
-// (Q4_K) products are summed into int32 lanes; the rest is shared macros.
-
-// Q8_0: SI weight blocks, DI activations, DX activation scales, CX blocks;
-// Y0 accumulates, Y7 holds int16 ones.
-#define Q8_START \
-	MOVQ w+0(FP), SI \
-	MOVQ x+8(FP), DI \
-	MOVQ dx+16(FP), DX \
-	MOVQ nb+24(FP), CX \
-	VXORPS   Y0, Y0, Y0 \
-	VPCMPEQW Y7, Y7, Y7 \
-	VPSRLW   $15, Y7, Y7
-
-// Q8_LOAD: Y1 = |w| as unsigned bytes, Y2 = x with w's sign.
-#define Q8_LOAD \
-	VMOVDQU 2(SI), Y1 \
-	VMOVDQU (DI), Y2  \
-	VPSIGNB Y1, Y2, Y2 \
-	VPABSB  Y1, Y1
-
-// Q8_NEXT scales the block's int32 lanes Y3 by dw·dx into Y0 and advances.
-#define Q8_NEXT \
-	VCVTDQ2PS    Y3, Y3 \
-	VPBROADCASTW (SI), X4 \
-	VCVTPH2PS    X4, Y4 \
-	VBROADCASTSS (DX), Y5 \
-	VMULPS       Y5, Y4, Y4 \
-	VFMADD231PS  Y4, Y3, Y0 \
-	ADDQ         $34, SI \
-	ADDQ         $32, DI \
-	ADDQ         $4, DX \
-	DECQ         CX
-
-#define Q8_END \
-	HSUM \
-	VZEROUPPER
+// Integer dot products of Q4_K weight rows with int8 activations (see
+// quant.go for the formulas and quant_amd64.go for the selection; Q8_0 rows
+// go four at a time, q8_gemv_amd64.s). The AVX2 and VNNI variants differ
+// only in how the int16 products are summed into int32 lanes; the rest is
+// shared macros.
 
 // Q4_K: SI super-blocks, DI activations, DX one activation scale per
 // super-block, R8 activation sums per 32, CX super-blocks. Y0 accumulates
@@ -288,34 +254,6 @@ group: \
 	DECQ CX \
 	JNZ  block \
 	VZEROUPPER
-
-// func dotQ8_0AVX2(w *byte, x *int8, dx *float32, nb int) float32
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
-	Q8_START
-
-loop:
-	Q8_LOAD
-	VPMADDUBSW Y2, Y1, Y3
-	VPMADDWD   Y7, Y3, Y3
-	Q8_NEXT
-	JNZ loop
-	Q8_END
-	MOVSS X0, ret+32(FP)
-	RET
-
-// func dotQ8_0VNNI(w *byte, x *int8, dx *float32, nb int) float32
-TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-36
-	Q8_START
-
-loop:
-	Q8_LOAD
-	VPXOR    Y3, Y3, Y3
-	VPDPBUSD Y2, Y1, Y3
-	Q8_NEXT
-	JNZ loop
-	Q8_END
-	MOVSS X0, ret+32(FP)
-	RET
 
 // func dotQ4_KAVX2(w *byte, x *int8, dx *float32, sums *int32, nb int) float32
 TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $16-44
