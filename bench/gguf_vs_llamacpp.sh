@@ -12,6 +12,8 @@
 #  3. A short golora train run; its adapter exported merged and --lora-only:
 #     llama.cpp on the merged file, and on the base with --lora, must give
 #     golora generate --adapter's continuation.
+#  6. Logits of every prompt position against llama.cpp's, F32, F16, Q8_0
+#     and Q4_K files llama.cpp wrote, within a tolerance per type.
 #
 # llama.cpp is built from the source shipped inside the npm package
 # node-llama-cpp (a git bundle; never commit it):
@@ -19,9 +21,9 @@
 #   git clone package/llama/gitRelease.bundle src && cd src
 #   cmake -B build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
 #     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=ON -DCMAKE_BUILD_TYPE=Release
-#   cmake --build build -j2 --target llama-completion llama-convert-llama2c-to-ggml
+#   cmake --build build -j2 --target llama-completion llama-convert-llama2c-to-ggml llama-quantize
 #
-# Usage: LLAMACPP_BIN=/path/to/src/build/bin bench/gguf_vs_llamacpp.sh
+# Usage: LLAMACPP_BIN=/path/to/src/build/bin [LLAMACPP_SRC=/path/to/src] bench/gguf_vs_llamacpp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LLAMACPP_BIN:?set LLAMACPP_BIN to llama.cpp build/bin}
@@ -127,5 +129,70 @@ PY
 		same "$name: golora on the GGUF export vs on the folder" "$ref" "$(golora_text --model "$m.gguf" --ignore-eos)"
 		same "$name: llama.cpp vs golora on the GGUF export" "$ref" "$(llama_text "$m.gguf" --ignore-eos)"
 	done
+fi
+# 6. Logits, not only greedy ids: every position of a fixed prompt, golora
+#    (generate --logits-out, the prompt prefilled as generate does) against
+#    llama.cpp (bench/llamacpp_logits.c: one llama_decode with logits at
+#    every position, F32 KV cache) on the same files, all written by
+#    llama.cpp: stories260K from its llama2.c converter (part 1: F32) and
+#    llama-quantize's F16 and Q8_0 of it (its 172-wide FFN-down rows stay
+#    F16 in the Q8_0 file; no row of stories260K fits Q4_K's 256-value
+#    block, llama-quantize would write Q5_0), and bench/make_gguf.py's
+#    random llama-small (every row a multiple of 256; F32 and F16 written
+#    with llama.cpp's gguf-py) with llama-quantize --pure Q8_0 and Q4_K of
+#    its F16. (llama.cpp's convert_hf_to_gguf.py needs the transformers
+#    package, which Debian does not ship.) Needs LLAMACPP_SRC (headers,
+#    gguf-py; default two folders above LLAMACPP_BIN), llama-quantize and a C
+#    compiler. err = max over positions of max|golora − llama.cpp| / max
+#    |llama.cpp logit|; it must stay within the type's tolerance (see
+#    docs/BENCHMARKS.md for why each is what it is).
+SRC=${LLAMACPP_SRC:-$BIN/../..}
+if [ -f "$SRC/include/llama.h" ] && [ -x "$BIN/llama-quantize" ]; then
+	L=$OUT/logits
+	mkdir -p "$L"
+	cc -O2 -I"$SRC/include" -I"$SRC/ggml/include" bench/llamacpp_logits.c -L"$BIN" -lllama -o "$L/llamacpp_logits"
+	quantize() { "$BIN/llama-quantize" "${@:4}" "$1" "$2.tmp" "$3" 2 >"$2.log" 2>&1 && mv "$2.tmp" "$2"; }
+	cp "$OUT/llamacpp-stories260K.gguf" "$L/stories-f32.gguf"
+	quantize "$L/stories-f32.gguf" "$L/stories-f16.gguf" F16
+	quantize "$L/stories-f32.gguf" "$L/stories-q8_0.gguf" Q8_0
+	for w in f32 f16; do
+		/usr/bin/python3 bench/make_gguf.py --src "$SRC" --shape llama-small --weights $w -o "$L/small-$w.gguf"
+	done
+	quantize "$L/small-f16.gguf" "$L/small-q8_0.gguf" Q8_0 --pure
+	quantize "$L/small-f16.gguf" "$L/small-q4_k.gguf" Q4_K --pure
+	st_ids=$(echo "Once upon a time, there was a little girl named Lily. She loved to play outside in the park." |
+		"$G" tokenize --tokenizer model/embedded/tok512.bin --add-bos | tr -d '[]')
+	sm_ids=$(/usr/bin/python3 -c "print(','.join(['1'] + [str((i * 7919 + 13) % 2048) for i in range(1, 48)]))")
+	# Tolerances of err per type: F32 only summation order; llama.cpp
+	# rounds the activations to F16 for F16 weights, to int8 per 32 (Q8_0)
+	# or per 256 (Q8_K, for Q4_K) for quantized ones, golora's prefill does not.
+	declare -A tol=([f32]=1e-5 [f16]=3e-3 [q8_0]=0.05 [q4_k]=0.08)
+	for c in stories:f32 stories:f16 stories:q8_0 small:f32 small:f16 small:q8_0 small:q4_k; do
+		name=${c%:*} t=${c#*:} m=$L/${c%:*}-${c#*:}.gguf
+		ids=$st_ids
+		[ $name = small ] && ids=$sm_ids
+		if ! "$G" generate --model "$m" --prompt-ids "$ids" --max-new-tokens 1 --temperature 0 --print-ids --logits-out "$m.golora.f32" >/dev/null ||
+			! "$L/llamacpp_logits" "$m" "$m.llamacpp.f32" 2 ${ids//,/ }; then
+			echo "FAILED logits $name $t: a run failed"; fail=1; continue
+		fi
+		/usr/bin/python3 - "$m.golora.f32" "$m.llamacpp.f32" "$(echo "$ids" | tr ',' '\n' | wc -l)" "${tol[$t]}" "$name $t" <<'PY' || fail=1
+import sys
+import numpy as np
+g, l = (np.fromfile(f, dtype="<f4").astype(np.float64) for f in sys.argv[1:3])
+n, tol, name = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+if g.size != l.size or g.size % n:
+    sys.exit(f"DIFFER logits {name}: {g.size} golora values, {l.size} llama.cpp, {n} positions")
+g, l = g.reshape(n, -1), l.reshape(n, -1)
+d = np.abs(g - l)
+err = (d.max(1) / np.abs(l).max(1)).max()
+rms = np.sqrt((d ** 2).mean() / (l ** 2).mean())
+same = (g.argmax(1) == l.argmax(1)).sum()
+ok = "same  " if err <= tol else "DIFFER"
+print(f"{ok} logits {name:12} {n} positions x {g.shape[1]}: max|d| {d.max():.3g}, err {err:.3g} (tolerance {tol:g}), rms {rms:.3g}, argmax {same}/{n}")
+sys.exit(0 if err <= tol else 1)
+PY
+	done
+else
+	echo "skipped logits: needs LLAMACPP_SRC (with include/llama.h) and llama-quantize in LLAMACPP_BIN"
 fi
 exit $fail

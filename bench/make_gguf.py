@@ -32,6 +32,9 @@ SHAPES = {
     # Llama 3.2 1B's shape (bench/configs/llama-3.2-1b-shape.json): 1.24 B
     # parameters, head tied to the embedding, rope theta 5e5.
     "llama-1b": dict(layers=16, width=2048, heads=32, kv_heads=8, ff=8192, vocab=128256, ctx=2048, tied=True, theta=5e5),
+    # A small Llama whose every row is a multiple of Q4_K's 256-value block,
+    # for bench/gguf_vs_llamacpp.sh's logits check (seconds, not minutes).
+    "llama-small": dict(layers=4, width=512, heads=8, kv_heads=4, ff=1536, vocab=2048, ctx=256),
 }
 
 

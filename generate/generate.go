@@ -1,8 +1,11 @@
 package generate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 
 	"github.com/golora/golora/model"
 )
@@ -15,6 +18,13 @@ type Options struct {
 	EOS       []int
 	IgnoreEOS bool
 	Sampler   *Sampler
+	// Logits, when set, gets the logits of every position fed to the
+	// model, in order (vocabulary-size values each, reused after the
+	// call): each prompt token's (the prompt's chunks then run through
+	// StepAll rather than Step), then each generated token's but the last,
+	// which is never fed. An error stops generation. WriteLogits makes one
+	// that writes them to a file.
+	Logits func(row []float32) error
 }
 
 // ErrContext is wrapped by Run's error when the prompt and the tokens asked
@@ -60,15 +70,19 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 	cache := m.NewCache(1, capacity)
 	history := append(make([]int, 0, capacity), prompt...)
 	var out []int
+	step := m.Step
+	if opt.Logits != nil {
+		step = stepLogits(m, opt.Logits)
+	}
 	for len(prompt) > PrefillChunk {
-		if _, err := m.Step(cache, [][]int{prompt[:PrefillChunk]}); err != nil {
+		if _, err := step(cache, [][]int{prompt[:PrefillChunk]}); err != nil {
 			return nil, err
 		}
 		prompt = prompt[PrefillChunk:]
 	}
 	next := prompt
 	for len(history) < capacity {
-		logits, err := m.Step(cache, [][]int{next})
+		logits, err := step(cache, [][]int{next})
 		if err != nil {
 			return out, err
 		}
@@ -87,6 +101,39 @@ func Run(m model.Model, prompt []int, opt Options, emit func(id int) bool) ([]in
 		next = []int{id}
 	}
 	return out, nil
+}
+
+// stepLogits is m.StepAll handing every new position's logits to f and
+// returning the last one's, as Step does.
+func stepLogits(m model.Model, f func(row []float32) error) func(*model.Cache, [][]int) ([]float32, error) {
+	V := m.Config().VocabSize
+	return func(c *model.Cache, rows [][]int) ([]float32, error) {
+		logits, err := m.StepAll(c, rows)
+		if err != nil {
+			return nil, err
+		}
+		for r := 0; r+V <= len(logits); r += V {
+			if err := f(logits[r : r+V]); err != nil {
+				return nil, err
+			}
+		}
+		return logits[len(logits)-V:], nil
+	}
+}
+
+// WriteLogits returns an Options.Logits that writes each row to w as
+// little-endian float32 (llama.cpp's llama_get_logits_ith layout, one
+// position after another).
+func WriteLogits(w io.Writer) func(row []float32) error {
+	var buf []byte
+	return func(row []float32) error {
+		buf = buf[:0]
+		for _, v := range row {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		_, err := w.Write(buf)
+		return err
+	}
 }
 
 func contains(xs []int, x int) bool {

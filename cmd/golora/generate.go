@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/golora/golora/generate"
+	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/model"
 	"github.com/golora/golora/tokenizer"
@@ -32,6 +34,7 @@ type generateFlags struct {
 	verbose, prepack          bool
 	chat                      bool
 	system                    string
+	logitsOut                 string
 }
 
 func init() {
@@ -71,6 +74,7 @@ continuation is streamed; timing goes to stderr with --verbose.`,
 	fl.BoolVar(&f.verbose, "verbose", false, "print timing to stderr")
 	fl.BoolVar(&f.chat, "chat", false, "render --prompt as one user turn with the model's chat template (and --system); prints only the reply")
 	fl.StringVar(&f.system, "system", "", "system message for --chat")
+	fl.StringVar(&f.logitsOut, "logits-out", "", "write the logits of every position fed to the model (the prompt's, then each generated token's but the last) to this file: little-endian float32, vocabulary-size values per position")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -176,18 +180,29 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	defer out.Flush()
 	start := time.Now()
 	var ids []int
-	if f.printIDs || tok == nil {
-		ids, err = generate.Run(m, prompt, opt, nil)
-		if err != nil {
-			return err
+	run := func() error {
+		if f.printIDs || tok == nil {
+			ids, err = generate.Run(m, prompt, opt, nil)
+			if err != nil {
+				return err
+			}
+			js, _ := json.Marshal(ids)
+			fmt.Fprintln(out, string(js))
+			return nil
 		}
-		js, _ := json.Marshal(ids)
-		fmt.Fprintln(out, string(js))
-	} else {
 		ids, err = streamText(m, tok, prompt, opt, stops, !f.chat, out)
-		if err != nil {
-			return err
-		}
+		return err
+	}
+	if f.logitsOut == "" {
+		err = run()
+	} else {
+		err = atomicfile.WriteFile(f.logitsOut, func(w io.Writer) error {
+			opt.Logits = generate.WriteLogits(w)
+			return run()
+		})
+	}
+	if err != nil {
+		return err
 	}
 	if f.verbose {
 		el := time.Since(start).Seconds()
