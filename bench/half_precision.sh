@@ -23,20 +23,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-5} OUT=${OUT:-/tmp/golora-bench}
 SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-16} STEPS=${STEPS:-1}
+DTYPES="f32 bf16"
 mkdir -p "$OUT"
 # GOLORA_BIN: a prebuilt binary (a machine without Go); PYTHON: the
 # interpreter that has torch (Debian's by default).
-GOLORA=${GOLORA_BIN:-}
-if [ -z "$GOLORA" ]; then
-	GOLORA=$OUT/golora
-	go build -o "$GOLORA" ./cmd/golora
-fi
+. bench/lib.sh
+golora_bin
 PYTHON=${PYTHON:-/usr/bin/python3}
 # Debian's OpenBLAS for torch 1.13 when it is installed (else torch keeps
 # whatever BLAS it was built with, e.g. MKL in a pip wheel).
 blaspath=/usr/lib/x86_64-linux-gnu/openblas-pthread
 [ -d "$blaspath" ] || blaspath=${LD_LIBRARY_PATH:-}
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 case ${1:-speed} in
 rss)
@@ -56,25 +53,20 @@ rss)
 speed)
 	res=$OUT/half_speed.jsonl
 	: >"$res"
-	echo "load before: $(load)" >&2
-	for r in $(seq "$ROUNDS"); do
-		for shape in ${SHAPES:-gpt2 llama}; do
-			for dt in f32 bf16; do
-				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps "$STEPS" --warmup-steps 1 --targets q,v --threads "$THREADS")
-				echo "{\"part\":\"train\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-				j=$("$GOLORA" bench generate --arch $shape --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
-				echo "{\"part\":\"generate\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-			done
-		done
+	# After each round's golora runs, PyTorch without and with autocast.
+	torch_round() {
+		local ac j
 		for ac in off bf16; do
 			# Debian's OpenBLAS settings from the environment are for golora's
 			# comparisons; torch runs with its defaults.
 			j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH="$blaspath" OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
 				"$PYTHON" bench/torch_lora_bench.py --cfg gpt2 --mode train --threads "$THREADS" \
 				--batch "$BATCH" --ctx "$SEQ" --warmup 1 --steps 1 --autocast $ac | tail -1)
-			echo "{\"part\":\"torch\",\"shape\":\"gpt2\",\"dtype\":\"$ac\",\"round\":$r,\"load\":\"$(load)\",\"torch\":$j}" | tee -a "$res" >&2
+			jsonl "$res" torch gpt2 $ac $1 torch "$j"
 		done
-	done
+	}
+	echo "load before: $(load)" >&2
+	speed_rounds "$res" "train generate" torch_round
 	echo "load after: $(load)" >&2
 	"$PYTHON" - "$res" <<'PY'
 import json, statistics, sys

@@ -30,16 +30,16 @@
 #             has no --no-repack: a build whose repacked kernels crash needs
 #             -DGGML_CPU_REPACK=OFF (see bench/gguf_vs_llamacpp.sh).
 #
-# Usage: bench/quant_base.sh speed|rss|llamacpp   (THREADS=2 ROUNDS=5)
+# Usage: bench/quant_base.sh speed|rss|llamacpp   (THREADS=2 ROUNDS=5;
+#        GOLORA_BIN: a prebuilt golora instead of a build of this tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-5} OUT=${OUT:-/tmp/golora-bench}
 SEQ=${SEQ:-64} BATCH=${BATCH:-1} PROMPT=${PROMPT:-64} NEW=${NEW:-32} RSS_F32_GIB=${RSS_F32_GIB:-10}
-DTYPES=${DTYPES:-f32 bf16 q8_0 q4_k}
+DTYPES=${DTYPES:-f32 bf16 q8_0 q4_k} STEPS=1
 mkdir -p "$OUT"
-GOLORA=$OUT/golora
-go build -o "$GOLORA" ./cmd/golora
-load() { cut -d' ' -f1-3 /proc/loadavg; }
+. bench/lib.sh
+golora_bin
 avail_gib() { awk '/MemAvailable/ {print int($2/1048576)}' /proc/meminfo; }
 
 summary() { # file, then "part key" pairs: ratios of each dtype to f32 per round
@@ -77,16 +77,7 @@ speed)
 	res=$OUT/quant_speed.jsonl
 	: >"$res"
 	echo "load before: $(load)" >&2
-	for r in $(seq "$ROUNDS"); do
-		for shape in ${SHAPES:-gpt2 llama}; do
-			for dt in $DTYPES; do
-				j=$("$GOLORA" bench generate --arch $shape --base-dtype $dt --prompt-len "$PROMPT" --new-tokens "$NEW" --repeat 1 --threads "$THREADS")
-				echo "{\"part\":\"generate\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-				j=$("$GOLORA" bench train --arch $shape --base-dtype $dt --batch "$BATCH" --seq-len "$SEQ" --steps 1 --warmup-steps 1 --targets q,v --threads "$THREADS")
-				echo "{\"part\":\"train\",\"shape\":\"$shape\",\"dtype\":\"$dt\",\"round\":$r,\"load\":\"$(load)\",\"golora\":$j}" | tee -a "$res" >&2
-			done
-		done
-	done
+	speed_rounds "$res" "generate train"
 	echo "load after: $(load)" >&2
 	summary "$res" generate decode_tokens_per_s generate prefill_tokens_per_s train tokens_per_s train peak_rss_mib
 	;;
