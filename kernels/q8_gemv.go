@@ -3,9 +3,10 @@ package kernels
 // GemmQuant's Q8_0 products take four weight rows per pass (gemvQ8_0x4):
 // the activation block and its scale are loaded once for the four, their
 // sums are four independent chains of FMAs (one row's chain bounded the
-// one-row loop in cache), and the next four rows are prefetched a group
-// ahead while these are summed (the rows are contiguous, so this streams
-// the matrix in order; decode reads more weights than any cache holds).
+// one-row loop in cache), and the rows that follow are prefetched while
+// these are summed, the next group into L1 and the fourth after it into L2
+// (the rows are contiguous, so this streams the matrix in order; decode
+// reads more weights than any cache holds, and memory is what is left).
 // The layout stays GGUF's, so no second copy is kept. Every row is summed
 // by the same instructions in the same order whether it is one of four or
 // a tail row (run as a group with its last row repeated) and whatever the
