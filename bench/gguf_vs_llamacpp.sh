@@ -101,6 +101,7 @@ fi
 #    GGUF: golora on the GGUF must continue as golora on the folder, and
 #    llama.cpp as golora. EOS is ignored on both sides (random models).
 FAMILIES=${FAMILIES:-../shared/fixtures/families}
+EXPECT_REFUSED=${EXPECT_REFUSED:-gemma3 mistral-sw smollm3}
 if [ -d "$FAMILIES" ]; then
 	/usr/bin/python3 - "$OUT/tok128.bin" <<'PY'
 import string, struct, sys
@@ -123,7 +124,14 @@ PY
 		cp "$d/config.json" "$d/model.safetensors" "$m/"
 		cp "$OUT/tok128.bin" "$m/tok128.bin"
 		if ! "$G" export gguf --model "$m" --out "$m.gguf" >/dev/null 2>"$m.export.err"; then
-			echo "FAILED $name: golora export gguf: $(tail -1 "$m.export.err")"; fail=1; continue
+			# The exporter refuses configs llama.cpp would compute
+			# differently (docs/BENCHMARKS.md, issue 18); those are
+			# expected, any other refusal is a failure.
+			case " $EXPECT_REFUSED " in
+			*" $name "*) echo "refused as expected $name: $(tail -1 "$m.export.err")" ;;
+			*) echo "FAILED $name: golora export gguf: $(tail -1 "$m.export.err")"; fail=1 ;;
+			esac
+			continue
 		fi
 		ref=$(golora_text --model "$m" --ignore-eos)
 		same "$name: golora on the GGUF export vs on the folder" "$ref" "$(golora_text --model "$m.gguf" --ignore-eos)"
