@@ -25,6 +25,10 @@ func BenchmarkSgemm(b *testing.B) {
 		{1024, 768, 3072, false, false}, // dx = dy·W
 		{256, 50257, 768, false, true},  // lm head
 		{256, 50257, 768, false, false}, // lm head, W stored [in,out]
+		{256, 768, 50257, false, false}, // lm head backward, dx = dlogits·W
+		{1024, 768, 2304, false, false}, // qkv backward dx
+		{1024, 3072, 768, false, true},  // mlp up forward
+		{1024, 768, 3072, false, true},  // mlp down forward
 		{1, 2304, 768, false, true},     // decode
 		{64, 64, 64, false, true},       // attention scores, one head
 		{64, 64, 64, false, false},      // attention · V

@@ -124,6 +124,9 @@ func TestSgemm(t *testing.T) {
 		{13, 3112, 20},
 		// ... and with K > kc, A packed once per K slice is kept across them
 		{20, 3150, 300},
+		// two row blocks of A (the second not a whole number of panels),
+		// two column chunks at 2 threads, three K slices
+		{300, 70, 530},
 		{65, 129, 1027}, {130, 3100, 9}, {200, 64, 520},
 	}
 	if testing.Short() {
