@@ -17,7 +17,9 @@
 # GPT-2 qkv product) right after golora's training run, and the table gives
 # training's model-FLOP rate as a share of that GEMM's rate (min / median /
 # max of the per-round ratio): issue 19's "≥ 80% of the GEMM" in the same
-# command. TORCH=0 skips PyTorch and prints only golora's columns.
+# command; the same ratio per CPU-second (both spin while waiting, so on a
+# shared machine it is the steadier one). TORCH=0 skips PyTorch and prints
+# only golora's columns.
 #
 # Usage: bench/train_vs_pytorch.sh           (THREADS=2 ROUNDS=5)
 #        TORCH=0 bench/train_vs_pytorch.sh   (the GEMM share alone)
@@ -74,13 +76,17 @@ for line in open(res):
 med = statistics.median
 def spread(a, ka, b, kb):
     return spread_of(a[i][ka] / b[i][kb] for i in a if i in b)
+def per_cpu_s(x):  # a training run's GFLOP per CPU-second
+    return x["train_flops_per_token"] * x["batch"] * x["seq_len"] / x["cpu_step_ms"] / 1e6
+def cpu_share(runs, gm):
+    return spread_of(per_cpu_s(runs[i]) / gm[i]["gflops_cpu"] for i in runs if i in gm)
 print(f"threads={threads}; LoRA r=8 alpha 16 on q,v; batch 4x256; autocast {ac}; {len(next(iter(g.values())))} alternating rounds;")
 if t:
     print(describe(next(iter(t.values()))[1]), "(first PyTorch run);", end=" ")
 print(f"FMA peak {peak:.0f} GFLOP/s")
 print("tok/s, GFLOP/s and RSS: medians over rounds; ratios: min / median / max of the per-round ratio;")
-print("share of GEMM: training GFLOP/s over `golora bench gemm 1024 2304 768 --transb` GFLOP/s, same round\n")
-cols = ["shape", "golora tok/s", "golora GFLOP/s (share of peak)", "share of GEMM", "golora peak RSS MiB"]
+print("share of GEMM: training GFLOP/s over `golora bench gemm 1024 2304 768 --transb` GFLOP/s, same round (wall; per CPU-s)\n")
+cols = ["shape", "golora tok/s", "golora GFLOP/s (share of peak)", "share of GEMM", "share of GEMM per CPU-s", "golora peak RSS MiB"]
 if t:
     cols[2:2] = ["PyTorch tok/s", "tok/s ratio"]
     cols += ["PyTorch peak RSS MiB", "RSS ratio"]
@@ -89,7 +95,8 @@ print("| --- |" + " ---: |" * (len(cols) - 1))
 for shape, runs in g.items():
     gt, gr = med(x["tokens_per_s"] for x in runs.values()), med(x["peak_rss_mib"] for x in runs.values())
     gf = med(x["gflops"] for x in runs.values())
-    row = [shape, f"{gt:.0f}", f"{gf:.0f} ({gf/peak:.0%})", spread(runs, "gflops", gemm.get(shape, {}), "gflops"), f"{gr:.0f}"]
+    row = [shape, f"{gt:.0f}", f"{gf:.0f} ({gf/peak:.0%})", spread(runs, "gflops", gemm.get(shape, {}), "gflops"),
+           cpu_share(runs, gemm.get(shape, {})), f"{gr:.0f}"]
     if t:
         tr = t[shape]
         tt, trs = med(x["tok_per_s_median"] for x in tr.values()), med(x["peak_rss_mib"] for x in tr.values())
