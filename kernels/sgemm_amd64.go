@@ -57,6 +57,17 @@ func sgemmKernel4x32(k int, a, b, c *float32, ldc int, beta float32, astride int
 //go:noescape
 func packBT8(dst, src *float32, ldb, k, ldd int)
 
+// packBT4 is packBT8 for 4 stored rows:
+//
+//	for j := 0; j < 4; j++ {
+//		for p := 0; p < k; p++ {
+//			dst[p*ldd+j] = src[j*ldb+p]
+//		}
+//	}
+//
+//go:noescape
+func packBT4(dst, src *float32, ldb, k, ldd int)
+
 // checkTile panics unless a, b and c hold a k-deep mr×nr product: the
 // assembly kernels do no bounds checks of their own.
 func checkTile(k, mr, nr int, a, b, c []float32, ldc int) {
@@ -120,9 +131,10 @@ func pickGeom() *geom {
 // packT transposes w >= 8 stored rows of src (row stride ld) into panel
 // rows of width w, as packing needs for a transposed B or an untransposed
 // A: panel[p*w+j] = src[j*ld+p] for j < w and p below the returned depth,
-// a multiple of 8; the caller packs the rest. When w is not a multiple of
-// 8 the last group of 8 rows overlaps the previous one, rewriting equal
-// values.
+// a multiple of 8; the caller packs the rest. Rows go 8 at a time; 4 left
+// over (the 12-row A panels) take the 4-row transpose, any other remainder
+// a last group of 8 that overlaps the previous one, rewriting equal values
+// (for 12 rows that was a third of the shuffles spent twice).
 func packT(panel, src []float32, ld, k, w int) int {
 	k8 := k &^ 7
 	if !useAVX2FMA || k8 == 0 || w < 8 {
@@ -130,13 +142,18 @@ func packT(panel, src []float32, ld, k, w int) int {
 	}
 	_ = src[(w-1)*ld+k8-1]
 	_ = panel[k8*w-1]
-	for j := 0; ; j += 8 {
-		j = min(j, w-8)
+	j := 0
+	for ; j+8 <= w; j += 8 {
 		packBT8(&panel[j], &src[j*ld], ld, k8, w)
-		if j == w-8 {
-			return k8
-		}
 	}
+	switch w - j {
+	case 0:
+	case 4:
+		packBT4(&panel[j], &src[j*ld], ld, k8, w)
+	default:
+		packBT8(&panel[w-8], &src[(w-8)*ld], ld, k8, w)
+	}
+	return k8
 }
 
 // packBRow32 copies n runs of 32 floats from one row of B into consecutive

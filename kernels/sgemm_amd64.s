@@ -243,6 +243,65 @@ pbdone:
 	VZEROUPPER
 	RET
 
+// packBT4 is packBT8 for 4 stored rows: the last rows of a 12-row A
+// panel, which an overlapping 8-row transpose packed twice. A 4x8 register
+// transpose (unpack, shuffle) leaves depth p in the low half of one
+// register and depth p+4 in the high half; 128-bit stores write them.
+
+// func packBT4(dst, src *float32, ldb, k, ldd int)
+TEXT ·packBT4(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), PB_DST
+	MOVQ src+8(FP), PB_SRC
+	MOVQ ldb+16(FP), PB_LDB
+	MOVQ k+24(FP), PB_K
+	MOVQ ldd+32(FP), PB_LDD
+	SHLQ $2, PB_LDB
+	SHLQ $2, PB_LDD
+	LEAQ (PB_LDB)(PB_LDB*2), PB_LDB3
+	LEAQ (PB_LDD)(PB_LDD*2), PB_LDD3
+	LEAQ (PB_SRC)(PB_LDB*4), PB_SRC4
+
+p4loop:
+	CMPQ         PB_K, $8
+	JL           p4done
+	VMOVUPS      (PB_SRC), Y0
+	VMOVUPS      (PB_SRC)(PB_LDB*1), Y1
+	VMOVUPS      (PB_SRC)(PB_LDB*2), Y2
+	VMOVUPS      (PB_SRC)(PB_LDB3*1), Y3
+	// Prefetch 8 rows on at the same depth: the next A panel's rows 4-7,
+	// which its first 8-row transpose reads (its own prefetch covers 8 on).
+	LEAQ         (PB_SRC4)(PB_LDB*4), PB_DST4
+	PREFETCHT0   (PB_DST4)
+	PREFETCHT0   (PB_DST4)(PB_LDB*1)
+	PREFETCHT0   (PB_DST4)(PB_LDB*2)
+	PREFETCHT0   (PB_DST4)(PB_LDB3*1)
+	VUNPCKLPS    Y1, Y0, Y4
+	VUNPCKHPS    Y1, Y0, Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VSHUFPS      $0x44, Y6, Y4, Y0
+	VSHUFPS      $0xEE, Y6, Y4, Y1
+	VSHUFPS      $0x44, Y7, Y5, Y2
+	VSHUFPS      $0xEE, Y7, Y5, Y3
+	LEAQ         (PB_DST)(PB_LDD*4), PB_DST4
+	VMOVUPS      X0, (PB_DST)
+	VMOVUPS      X1, (PB_DST)(PB_LDD*1)
+	VMOVUPS      X2, (PB_DST)(PB_LDD*2)
+	VMOVUPS      X3, (PB_DST)(PB_LDD3*1)
+	VEXTRACTF128 $1, Y0, (PB_DST4)
+	VEXTRACTF128 $1, Y1, (PB_DST4)(PB_LDD*1)
+	VEXTRACTF128 $1, Y2, (PB_DST4)(PB_LDD*2)
+	VEXTRACTF128 $1, Y3, (PB_DST4)(PB_LDD3*1)
+	LEAQ         (PB_DST4)(PB_LDD*4), PB_DST
+	ADDQ         $32, PB_SRC
+	ADDQ         $32, PB_SRC4
+	SUBQ         $8, PB_K
+	JMP          p4loop
+
+p4done:
+	VZEROUPPER
+	RET
+
 // func packBRow32(dst, src *float32, n, step, next int)
 // Copies n runs of 32 floats, src[i*32:] to dst[i*step:], prefetching the
 // same columns next floats ahead (the next row of B): packing a wide B

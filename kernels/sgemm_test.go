@@ -246,3 +246,42 @@ func FuzzSgemm(f *testing.F) {
 		checkGemmResult(t, g, orig, want, scale)
 	})
 }
+
+// TestTransposeInto checks the panel transpose behind A and B packing on
+// every width kind the assembly takes: multiples of 8 (B panels), 8 and 4
+// rows (12-row A panels), an overlapping last group of 8 (13), fewer rows
+// than the panel is wide (zero columns), and depths off a multiple of 8.
+func TestTransposeInto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	forEachImpl(t, func(t *testing.T) {
+		for _, c := range [][3]int{{12, 12, 37}, {12, 12, 8}, {8, 8, 19}, {16, 16, 40}, {32, 32, 33}, {13, 13, 24}, {20, 20, 17}, {9, 12, 30}, {6, 6, 10}} {
+			n, w, k := c[0], c[1], c[2]
+			ld := k + 3
+			src := make([]float32, (n-1)*ld+k)
+			for i := range src {
+				src[i] = rng.Float32()
+			}
+			panel := make([]float32, k*w+5)
+			for i := range panel {
+				panel[i] = guardVal
+			}
+			transposeInto(panel, src, ld, n, k, w)
+			for p := 0; p < k; p++ {
+				for i := 0; i < w; i++ {
+					want := float32(0)
+					if i < n {
+						want = src[i*ld+p]
+					}
+					if got := panel[p*w+i]; got != want {
+						t.Fatalf("%dx%d (w %d): panel[%d*%d+%d] = %v, want %v", n, k, w, p, w, i, got, want)
+					}
+				}
+			}
+			for i := k * w; i < len(panel); i++ {
+				if panel[i] != guardVal {
+					t.Fatalf("%dx%d (w %d): panel[%d] past the end written", n, k, w, i)
+				}
+			}
+		}
+	})
+}
