@@ -128,16 +128,18 @@ func pickGeom() *geom {
 	return &geomGeneric
 }
 
-// packT transposes w >= 8 stored rows of src (row stride ld) into panel
+// packT transposes w >= 4 stored rows of src (row stride ld) into panel
 // rows of width w, as packing needs for a transposed B or an untransposed
 // A: panel[p*w+j] = src[j*ld+p] for j < w and p below the returned depth,
 // a multiple of 8; the caller packs the rest. Rows go 8 at a time; 4 left
 // over (the 12-row A panels) take the 4-row transpose, any other remainder
-// a last group of 8 that overlaps the previous one, rewriting equal values
-// (for 12 rows that was a third of the shuffles spent twice).
+// a last group that overlaps the previous one, rewriting equal values (6
+// rows, the AVX2 kernel's A panels, as rows 0-3 and 2-5). For 12 rows an
+// overlapping 8 spent a third of the shuffles twice; for 6 the scalar
+// loop ran at a fraction of the assembly's rate.
 func packT(panel, src []float32, ld, k, w int) int {
 	k8 := k &^ 7
-	if !useAVX2FMA || k8 == 0 || w < 8 {
+	if !useAVX2FMA || k8 == 0 || w < 4 {
 		return 0
 	}
 	_ = src[(w-1)*ld+k8-1]
@@ -146,12 +148,15 @@ func packT(panel, src []float32, ld, k, w int) int {
 	for ; j+8 <= w; j += 8 {
 		packBT8(&panel[j], &src[j*ld], ld, k8, w)
 	}
-	switch w - j {
-	case 0:
-	case 4:
-		packBT4(&panel[j], &src[j*ld], ld, k8, w)
-	default:
+	switch r := w - j; {
+	case r == 0:
+	case r <= 4 && j > 0, r == 4:
+		packBT4(&panel[w-4], &src[(w-4)*ld], ld, k8, w)
+	case w >= 8:
 		packBT8(&panel[w-8], &src[(w-8)*ld], ld, k8, w)
+	default: // 5-7 rows
+		packBT4(&panel[0], &src[0], ld, k8, w)
+		packBT4(&panel[w-4], &src[(w-4)*ld], ld, k8, w)
 	}
 	return k8
 }

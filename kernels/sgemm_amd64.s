@@ -244,7 +244,8 @@ pbdone:
 	RET
 
 // packBT4 is packBT8 for 4 stored rows: the last rows of a 12-row A
-// panel, which an overlapping 8-row transpose packed twice. A 4x8 register
+// panel, which an overlapping 8-row transpose packed twice, and the two
+// overlapping halves of a 6-row one (AVX2), which had no assembly. A 4x8 register
 // transpose (unpack, shuffle) leaves depth p in the low half of one
 // register and depth p+4 in the high half; 128-bit stores write them.
 

@@ -249,12 +249,15 @@ func FuzzSgemm(f *testing.F) {
 
 // TestTransposeInto checks the panel transpose behind A and B packing on
 // every width kind the assembly takes: multiples of 8 (B panels), 8 and 4
-// rows (12-row A panels), an overlapping last group of 8 (13), fewer rows
-// than the panel is wide (zero columns), and depths off a multiple of 8.
+// rows (12-row A panels), 4 and an overlapping 4 (the AVX2 kernel's 6-row
+// A panels), overlapping last groups (13, 9, 10), fewer rows than the
+// panel is wide (zero columns), too few rows for it (3), and depths off a
+// multiple of 8.
 func TestTransposeInto(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	forEachImpl(t, func(t *testing.T) {
-		for _, c := range [][3]int{{12, 12, 37}, {12, 12, 8}, {8, 8, 19}, {16, 16, 40}, {32, 32, 33}, {13, 13, 24}, {20, 20, 17}, {9, 12, 30}, {6, 6, 10}} {
+		for _, c := range [][3]int{{12, 12, 37}, {12, 12, 8}, {8, 8, 19}, {16, 16, 40}, {32, 32, 33}, {13, 13, 24}, {20, 20, 17}, {9, 12, 30},
+			{6, 6, 10}, {6, 6, 256}, {4, 4, 16}, {5, 5, 9}, {7, 7, 8}, {9, 9, 16}, {10, 10, 24}, {3, 3, 16}} {
 			n, w, k := c[0], c[1], c[2]
 			ld := k + 3
 			src := make([]float32, (n-1)*ld+k)
