@@ -187,6 +187,13 @@ func (r *blockedRun) work(t int) {
 // chunk's B into a buffer of its own. With no barrier the goroutines drift
 // apart, so one packs (bound by reading B from memory) while the other
 // computes, and a goroutine slowed by other load simply takes fewer chunks.
+//
+// Every chunk needs all of op(A). When it fits in aShareFloats the
+// goroutines share one packed copy (shareA): whoever first needs a block
+// packs it for all, and a goroutine that finds a block being packed packs
+// a copy of its own rather than wait, so sharing never adds a wait (a
+// barrier per group of blocks, tried, lost 30% of the training step's
+// speed at load 10 to descheduled partners; see docs/BENCHMARKS.md).
 func (g *gemm) columns(ge *geom, threads int) {
 	nr := ge.nr
 	nPanels := (g.N + nr - 1) / nr
@@ -205,7 +212,37 @@ func (g *gemm) columns(ge *geom, threads int) {
 		return
 	}
 	c := &columnRun{g: *g, ge: ge, width: width, chunks: chunks, bsize: bsize, bpack: *bp}
+	if chunks > 1 {
+		if sp := c.shareA(threads); sp != nil {
+			defer putBuf(sp)
+		}
+	}
 	Run(threads, c.work)
+}
+
+// aShareFloats bounds op(A) packed for sharing (16 MiB): every block
+// product of the transformer shapes fits; the lm head's backward (256 ×
+// 50257 of dlogits) does not and packs per goroutine. A variable so
+// BenchmarkSharedA can turn sharing off.
+var aShareFloats = 1 << 22
+
+// shareA sets r up to share packed op(A) between threads goroutines and
+// returns the buffer, or nil when op(A) is too big. Rows go in units of
+// at most mc, at least threads of them, so the goroutines can start on
+// different units and pack different ones.
+func (r *columnRun) shareA(threads int) *[]float32 {
+	g, mr := &r.g, r.ge.mr
+	mu := min(mc, roundUp((g.M+threads-1)/threads, mr))
+	units := (g.M + mu - 1) / mu
+	ublk := (mu + mr - 1) / mr * astep(mr, kc)
+	slices := (g.K + kc - 1) / kc
+	if slices*units*ublk > aShareFloats {
+		return nil
+	}
+	sp := getBuf(slices * units * ublk)
+	r.threads, r.mu, r.units, r.ublk = threads, mu, units, ublk
+	r.shared, r.ready = *sp, make([]atomic.Int32, slices*units)
+	return sp
 }
 
 // columnRun is the state of one column-split product.
@@ -217,6 +254,14 @@ type columnRun struct {
 	next   atomic.Int32 // the next chunk to take
 	bsize  int          // floats per goroutine's packed B buffer
 	bpack  []float32
+
+	// shared, when set, is op(A) packed once (shareA): unit u (rows
+	// [u*mu, u*mu+mu)) of K slice s at (s*units+u)*ublk, its state in
+	// ready[s*units+u]: 0 not packed, 1 being packed, 2 packed.
+	shared          []float32
+	ready           []atomic.Int32
+	threads         int
+	mu, units, ublk int
 }
 
 func (r *columnRun) work(t int) {
@@ -227,7 +272,7 @@ func (r *columnRun) work(t int) {
 	// chunks (the lm head: 256 rows, 50257 columns), pack A once per K
 	// slice and keep it for every chunk instead of repacking it each time.
 	slices := 1
-	keepA := g.M <= mc && r.chunks > 2
+	keepA := g.M <= mc && r.chunks > 2 && r.shared == nil
 	if keepA {
 		slices = (g.K + kc - 1) / kc
 	}
@@ -261,6 +306,10 @@ func (r *columnRun) work(t int) {
 			} else {
 				g.packBFor(ge, bp, pc, kcur, jc, ncur, fused, nPanels)
 			}
+			if r.shared != nil {
+				r.sharedRows(t, apacks[:asize], tile, bp, pc, kcur, jc, ncur, fused, nPanels, beta)
+				continue
+			}
 			apack := apacks[:asize]
 			if keepA {
 				apack = apacks[pc/kc*asize : (pc/kc+1)*asize]
@@ -268,6 +317,38 @@ func (r *columnRun) work(t int) {
 			g.macro(ge, apack, tile, bp, pc, kcur, jc, ncur, 0, g.M, fused, nPanels, !packedA, beta)
 		}
 		packedA = keepA
+	}
+}
+
+// sharedRows computes all rows of C against the packed B block at K slice
+// pc, unit by unit, goroutine t starting at its own unit: a unit packed
+// already is used as it is, one not packed yet is packed for everyone, and
+// one another goroutine is packing is packed again into apack, this
+// goroutine's own buffer. Every copy holds the same values, so the result
+// does not depend on who packed what.
+func (r *columnRun) sharedRows(t int, apack, tile, bpack []float32, pc, kcur, jc, ncur, fused, nPanels int, beta float32) {
+	g, ge := &r.g, r.ge
+	s, u0 := pc/kc, t*r.units/r.threads
+	if fused > 0 && min(r.mu, g.M-u0*r.mu) < ge.mr {
+		// kernelPack needs a full A panel: pack those B panels here.
+		g.packBFor(ge, bpack, pc, kcur, jc, ncur, 0, fused)
+		fused = 0
+	}
+	for i := range r.units {
+		u := (u0 + i) % r.units
+		ic, ic1 := u*r.mu, min((u+1)*r.mu, g.M)
+		a, st := r.shared[(s*r.units+u)*r.ublk:][:r.ublk], &r.ready[s*r.units+u]
+		own := false
+		if st.Load() != 2 {
+			if st.CompareAndSwap(0, 1) {
+				g.packAFor(ge, a, ic, ic1-ic, pc, kcur)
+				st.Store(2)
+			} else if st.Load() != 2 {
+				a, own = apack, true
+			}
+		}
+		g.macro(ge, a, tile, bpack, pc, kcur, jc, ncur, ic, ic1, fused, nPanels, own, beta)
+		fused = 0
 	}
 }
 

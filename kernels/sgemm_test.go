@@ -288,3 +288,36 @@ func TestTransposeInto(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmSharedA runs column-split products with op(A) shared while
+// every other block stays "being packed" by a goroutine that never
+// finishes, so the goroutines pack some blocks for all and copies of their
+// own of the rest, and checks the result against the float64 reference.
+func TestSgemmSharedA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	forEachImpl(t, func(t *testing.T) {
+		for _, s := range [][3]int{{300, 70, 530}, {13, 100, 20}, {256, 200, 300}, {30, 64, 8}} {
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				for _, stuck := range []int{0, 1, 2} { // none, every other block, all
+					M, N, K := s[0], s[1], s[2]
+					g := newGemm(rng, tr[0], tr[1], M, N, K, 1.5, 0.5, 2)
+					want, scale := naiveGemm(g)
+					orig := append([]float32(nil), g.C...)
+					ge := pickGeom()
+					r := &columnRun{g: *g, ge: ge, width: 2 * ge.nr, chunks: (N + 2*ge.nr - 1) / (2 * ge.nr), bsize: 2 * bstep(ge.nr)}
+					r.bpack = make([]float32, 3*r.bsize)
+					if r.shareA(3) == nil {
+						t.Fatalf("%dx%dx%d: op(A) not shared", M, N, K)
+					}
+					for i := range r.ready {
+						if stuck == 2 || stuck == 1 && i%2 == 0 {
+							r.ready[i].Store(1)
+						}
+					}
+					Run(3, r.work)
+					checkGemmResult(t, g, orig, want, scale)
+				}
+			}
+		}
+	})
+}
