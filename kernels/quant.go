@@ -28,6 +28,7 @@ type QActs struct {
 	Q      []int8    // n×in values
 	D      []float32 // one scale per block (32 for Q8_0, 256 for Q4_K)
 	Sums   []int32   // Q4_K only: Σ Q per 32 values (the mins' term)
+	sums16 []int16   // Sums as int16, for GemmQ4KPacked
 	blocks int       // scale blocks per row
 }
 

@@ -1,0 +1,128 @@
+package kernels
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/golora/golora/format/gguf"
+	"github.com/golora/golora/tensor"
+)
+
+// TestPackQ4KRoundTrip checks that Unpack restores any bytes PackQ4K was
+// given (every 6-bit scale and nibble position), rows not a multiple of
+// the group.
+func TestPackQ4KRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, c := range [][2]int{{1, 256}, {16, 512}, {37, 768}} {
+		w := make([]byte, c[0]*tensor.Q4_K.RowBytes(c[1]))
+		for i := range w {
+			w[i] = byte(r.Uint32())
+		}
+		if got := PackQ4K(w, c[0], c[1]).Unpack(); !bytes.Equal(got, w) {
+			t.Fatalf("[%d, %d]: Unpack(PackQ4K(w)) differs from w", c[0], c[1])
+		}
+	}
+}
+
+// TestGemmQ4KPacked checks the packed products, every implementation, on
+// odd shapes (rows not a multiple of 16) against the float64 product of
+// the dequantized weights with the dequantized int8 activations, and that
+// each row's outputs are bit-identical whether it is multiplied alone or
+// in a batch (row-exact serving relies on it).
+func TestGemmQ4KPacked(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		var a, a1 QActs
+		for _, c := range []struct{ n, out, in int }{{1, 1, 256}, {3, 16, 512}, {5, 37, 768}, {2, 50, 2048}} {
+			wf := make([]float32, c.out*c.in)
+			for i := range wf {
+				wf[i] = float32(r.NormFloat64()*0.05 + 0.01)
+			}
+			w, err := gguf.Quantize(wf, gguf.Q4_K)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deq := make([]float32, len(wf))
+			if err := gguf.Dequantize(deq, w, gguf.Q4_K); err != nil {
+				t.Fatal(err)
+			}
+			x := make([]float32, c.n*c.in)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 3)
+			}
+			p := PackQ4K(w, c.out, c.in)
+			a.QuantizeActs(tensor.Q4_K, x, c.n, c.in)
+			ldy := c.out + 3
+			y := make([]float32, c.n*ldy)
+			for i := range y {
+				y[i] = guardVal
+			}
+			GemmQ4KPacked(&a, p, y, ldy)
+			y1 := make([]float32, c.out)
+			for i := range c.n {
+				for o := range c.out {
+					var viaQ, mag float64
+					for k := range c.in {
+						wx := float64(deq[o*c.in+k]) * float64(a.D[(i*c.in+k)/256]) * float64(a.Q[i*c.in+k])
+						viaQ += wx
+						mag += math.Abs(wx)
+					}
+					if got := float64(y[i*ldy+o]); math.Abs(got-viaQ) > 1e-5*mag+1e-7 {
+						t.Fatalf("%dx%dx%d: y[%d,%d] = %g, int8 reference %g", c.n, c.out, c.in, i, o, got, viaQ)
+					}
+				}
+				for o := c.out; o < ldy; o++ {
+					if y[i*ldy+o] != guardVal {
+						t.Fatalf("%dx%dx%d: y[%d,%d] beyond out written", c.n, c.out, c.in, i, o)
+					}
+				}
+				a1.QuantizeActs(tensor.Q4_K, x[i*c.in:(i+1)*c.in], 1, c.in)
+				GemmQ4KPacked(&a1, p, y1, c.out)
+				for o, v := range y1 {
+					if math.Float32bits(v) != math.Float32bits(y[i*ldy+o]) {
+						t.Fatalf("%dx%dx%d: row %d output %d alone %g, in the batch %g", c.n, c.out, c.in, i, o, v, y[i*ldy+o])
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkGemvQ4K is one decode row's product with a 2048×2048 and an
+// 8192×2048 Q4_K matrix (the 1.2B Llama's attention and MLP shapes): the
+// GGUF rows through GemmQuant against the packed tiles through
+// GemmQ4KPacked, alternating under -count.
+func BenchmarkGemvQ4K(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, out := range []int{2048, 8192} {
+		in := 2048
+		wf := make([]float32, out*in)
+		for i := range wf {
+			wf[i] = float32(r.NormFloat64())
+		}
+		w, err := gguf.Quantize(wf, gguf.Q4_K)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := PackQ4K(w, out, in)
+		x, y := wf[:in], make([]float32, out)
+		var a QActs
+		shape := map[int]string{2048: "2048x2048", 8192: "8192x2048"}[out]
+		b.Run(shape+"/gguf", func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				a.QuantizeActs(tensor.Q4_K, x, 1, in)
+				GemmQuant(&a, w, out, y, out)
+			}
+		})
+		b.Run(shape+"/packed", func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				a.QuantizeActs(tensor.Q4_K, x, 1, in)
+				GemmQ4KPacked(&a, p, y, out)
+			}
+		})
+	}
+}
