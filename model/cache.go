@@ -22,6 +22,7 @@ type Cache struct {
 
 // NewCache allocates a cache of B rows of up to capacity tokens each.
 func (m *Transformer) NewCache(B, capacity int) *Cache {
+	m.packForDecode()
 	c := m.cfg
 	KVD := c.NumKeyValueHeads * c.HeadDim
 	ch := &Cache{B: B, Cap: capacity, lens: make([]int, B)}

@@ -33,6 +33,14 @@ import (
 // it the dequantized panels and the GEMM are faster).
 const quantActRows = 8
 
+// packForDecode packs the Q4_K linears for the int8 decode kernels
+// (nn.Linear.PackForDecode) before the first step that uses them.
+func (m *Transformer) packForDecode() {
+	for _, nl := range m.linears {
+		nl.Linear.PackForDecode()
+	}
+}
+
 // quantWeightSource is a weightSource for a base quantized on load:
 // LoadWeights quantizes every quantizable weight to its QuantDType, keeping
 // those the file already stores quantized (a GGUF file's Q8_0 and Q4_K

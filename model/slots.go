@@ -13,6 +13,7 @@ type slots struct {
 
 // NewSlotCache returns a cache of B rows that hold no memory until Alloc.
 func (m *Transformer) NewSlotCache(B int) *Cache {
+	m.packForDecode()
 	c := m.cfg
 	return &Cache{B: B, lens: make([]int, B), slots: &slots{
 		caps: make([]int, B),

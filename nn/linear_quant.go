@@ -90,6 +90,36 @@ func (l *Linear) quantAddMulW(dy, dx []float32, n int) {
 // caller keeps between calls.
 func (l *Linear) ForwardQuantActs(a *kernels.QActs, x, y []float32, n int) {
 	a.QuantizeActs(l.W.DType, x, n, l.In())
-	kernels.GemmQuant(a, l.W.Quant, l.Out(), y, l.Out())
+	if p := l.PackForDecode(); p != nil {
+		kernels.GemmQ4KPacked(a, p, y, l.Out())
+	} else {
+		kernels.GemmQuant(a, l.W.Quant, l.Out(), y, l.Out())
+	}
 	l.AddDeltaBias(x, y, n)
+}
+
+// q4kPacked is a Q4_K W's rows packed for decode, and which bytes they are.
+type q4kPacked struct {
+	src *byte
+	n   int
+	p   *kernels.Q4KPacked
+}
+
+// PackForDecode returns W packed for ForwardQuantActs when W is Q4_K and
+// the CPU has a kernel for the packed tiles (kernels.PackQ4KPays), nil
+// otherwise. The packing is made on first use and kept (remade when W's
+// bytes are replaced): it is a second copy of the weight (2.8% larger), so
+// only generation pays it, never training; model.NewCache calls this
+// ahead so the first token is not slowed.
+func (l *Linear) PackForDecode() *kernels.Q4KPacked {
+	w := l.W
+	if w.DType != tensor.Q4_K || len(w.Quant) == 0 || !kernels.PackQ4KPays() {
+		return nil
+	}
+	if c := l.packed.Load(); c != nil && c.src == &w.Quant[0] && c.n == len(w.Quant) {
+		return c.p
+	}
+	c := &q4kPacked{src: &w.Quant[0], n: len(w.Quant), p: kernels.PackQ4K(w.Quant, l.Out(), l.In())}
+	l.packed.Store(c)
+	return c.p
 }

@@ -12,7 +12,8 @@ import (
 // TestQuantLinear checks a Linear on a quantized weight against float64
 // products with the dequantized weight, on odd shapes (rows not a multiple
 // of the panel, several n): Forward (x·Wᵀ + b), Backward's dx += dy·W,
-// and the int8 generation path ForwardQuantActs within its stated error.
+// and the int8 generation path ForwardQuantActs within its stated error
+// (and, for Q4_K, packed or not, equal to GemmQuant up to rounding).
 func TestQuantLinear(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, c := range []struct {
@@ -53,6 +54,15 @@ func TestQuantLinear(t *testing.T) {
 			yq := make([]float32, n*c.out)
 			var acts kernels.QActs
 			l.ForwardQuantActs(&acts, x, yq, n)
+			// the Q4_K rows packed for decode give the GGUF rows' products
+			// up to float32 rounding
+			yg := make([]float32, n*c.out)
+			kernels.GemmQuant(&acts, qw.Quant, c.out, yg, c.out)
+			for i, v := range yg {
+				if d := math.Abs(float64(yq[i]-v-b.Data[i%c.out])); d > 1e-5*(1+math.Abs(float64(v))) {
+					t.Fatalf("%v %dx%d n=%d: int8 output %d = %g, GemmQuant on the GGUF rows %g", c.dt, c.out, c.in, n, i, yq[i]-b.Data[i%c.out], v)
+				}
+			}
 			dx := make([]float32, n*c.in)
 			for i := range dx {
 				dx[i] = 1 // accumulated into
