@@ -126,3 +126,56 @@ func BenchmarkGemvQ4K(b *testing.B) {
 		})
 	}
 }
+
+// TestQuantizeActs checks the activation quantizer, every implementation,
+// against float64: scales max|x|/127 per block, values rounded to the
+// nearest (ties to even), Q4_K's sums per 32; an all-zero block gets scale
+// 0 and zeros, and odd block counts from an odd offset.
+func TestQuantizeActs(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		var a QActs
+		for _, c := range []struct {
+			dt    tensor.DType
+			n, in int
+		}{{tensor.Q8_0, 3, 96}, {tensor.Q4_K, 2, 768}, {tensor.Q8_0, 1, 32}, {tensor.Q4_K, 3, 256}} {
+			buf := make([]float32, c.n*c.in+1)
+			x := buf[1:]
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * math.Exp(r.NormFloat64()))
+			}
+			bs := c.dt.BlockSize()
+			clear(x[len(x)-bs:]) // an all-zero block
+			a.QuantizeActs(c.dt, x, c.n, c.in)
+			for b := range c.n * c.in / bs {
+				amax := 0.0
+				for _, v := range x[b*bs : (b+1)*bs] {
+					amax = math.Max(amax, math.Abs(float64(v)))
+				}
+				if d := float64(a.D[b]); math.Abs(d-amax/127) > 1e-6*amax/127 {
+					t.Fatalf("%v [%d, %d]: block %d scale %g, want %g", c.dt, c.n, c.in, b, d, amax/127)
+				}
+				for i := b * bs; i < (b+1)*bs; i++ {
+					want := 0.0
+					if a.D[b] != 0 {
+						want = float64(x[i]) / float64(a.D[b])
+					}
+					if math.Abs(float64(a.Q[i])-want) > 0.5+1e-4 {
+						t.Fatalf("%v [%d, %d]: value %d = %d, want %g", c.dt, c.n, c.in, i, a.Q[i], want)
+					}
+				}
+			}
+			if c.dt == tensor.Q4_K {
+				for s := range c.n * c.in / 32 {
+					var want int32
+					for _, v := range a.Q[32*s : 32*s+32] {
+						want += int32(v)
+					}
+					if a.Sums[s] != want {
+						t.Fatalf("%v [%d, %d]: sum %d = %d, want %d", c.dt, c.n, c.in, s, a.Sums[s], want)
+					}
+				}
+			}
+		}
+	})
+}

@@ -46,35 +46,45 @@ func (a *QActs) QuantizeActs(dt tensor.DType, x []float32, n, in int) {
 		a.Sums = grow(a.Sums, n*in/32)
 	}
 	For(n*a.blocks, 64, func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			xs, q := x[b*bs:(b+1)*bs], a.Q[b*bs:(b+1)*bs]
-			amax := float32(0)
-			for _, v := range xs {
-				amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
-			}
-			d := amax / 127
-			a.D[b] = d
-			inv := float32(0)
-			if d != 0 {
-				inv = 1 / d
-			}
-			for i, v := range xs {
-				// round to nearest even: |v·inv| ≤ 127 lands in the low
-				// mantissa bits of 1.5·2^23 (math.Round is not inlined and
-				// cost 5 ns a value, more than a Q4_K row's dot product)
-				q[i] = int8(int32(math.Float32bits(v*inv+0x1.8p23) - 0x4b400000))
-			}
-			if dt == tensor.Q4_K {
-				for s := 0; s < bs/32; s++ {
-					var t int32
-					for _, v := range q[32*s : 32*s+32] {
-						t += int32(v)
-					}
-					a.Sums[b*bs/32+s] = t
+		var sums []int32
+		if dt == tensor.Q4_K {
+			sums = a.Sums[lo*bs/32 : hi*bs/32]
+		}
+		quantActs(x[lo*bs:hi*bs], a.Q[lo*bs:hi*bs], a.D[lo:hi], sums, bs)
+	})
+}
+
+// quantActsGeneric quantizes the blocks of bs values in x to q with
+// scales d = max|x|/127 (round to nearest even, as VCVTPS2DQ does), and
+// when sums is not nil adds up each 32 q into it.
+func quantActsGeneric(x []float32, q []int8, d []float32, sums []int32, bs int) {
+	for b := range d {
+		xs, q := x[b*bs:(b+1)*bs], q[b*bs:(b+1)*bs]
+		amax := float32(0)
+		for _, v := range xs {
+			amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
+		}
+		d[b] = amax / 127
+		inv := float32(0)
+		if d[b] != 0 {
+			inv = 1 / d[b]
+		}
+		for i, v := range xs {
+			// |v·inv| ≤ 127 lands in the low mantissa bits of 1.5·2^23
+			// (math.Round is not inlined and cost more than a Q4_K
+			// row's dot product)
+			q[i] = int8(int32(math.Float32bits(v*inv+0x1.8p23) - 0x4b400000))
+		}
+		if sums != nil {
+			for s := range bs / 32 {
+				var t int32
+				for _, v := range q[32*s : 32*s+32] {
+					t += int32(v)
 				}
+				sums[b*bs/32+s] = t
 			}
 		}
-	})
+	}
 }
 
 // GemmQuant writes y [n, out] = x·Wᵀ for the activations a (x quantized

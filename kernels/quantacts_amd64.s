@@ -1,0 +1,85 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func quantActsAVX512(x *float32, q *int8, d *float32, sums *int32, nb, chunks int)
+//
+// quantActsGeneric over nb blocks of 32·chunks values: SI x, DI q, DX d,
+// R8 sums (nil: none), CX blocks, BX chunks of 32 per block. Bit-identical
+// to the Go loop (the same divisions; VCVTPS2DQ rounds to nearest even).
+TEXT ·quantActsAVX512(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ sums+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ chunks+40(FP), BX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z15
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X14
+	MOVL $0x3f800000, AX // 1.0
+	VMOVD AX, X13
+
+block:
+	// amax of the block
+	VXORPS Z0, Z0, Z0
+	MOVQ   SI, R9
+	MOVQ   BX, R10
+
+amax:
+	VANDPS (R9), Z15, Z1
+	VANDPS 64(R9), Z15, Z2
+	VMAXPS Z1, Z0, Z0
+	VMAXPS Z2, Z0, Z0
+	ADDQ   $128, R9
+	DECQ   R10
+	JNZ    amax
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	VDIVSS        X14, X0, X0 // d = amax/127
+	VMOVSS        X0, (DX)
+	VXORPS        X1, X1, X1
+	VUCOMISS      X1, X0
+	JEQ           scaled      // d == 0: inv = 0
+	VDIVSS        X0, X13, X1 // inv = 1/d
+
+scaled:
+	VBROADCASTSS X1, Z1
+	MOVQ         BX, R10
+
+chunk:
+	VMULPS    (SI), Z1, Z2
+	VMULPS    64(SI), Z1, Z3
+	VCVTPS2DQ Z2, Z2
+	VCVTPS2DQ Z3, Z3
+	VPMOVSDB  Z2, (DI)
+	VPMOVSDB  Z3, 16(DI)
+	TESTQ     R8, R8
+	JZ        next
+	VPADDD        Z3, Z2, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPADDD        Y3, Y2, Y2
+	VEXTRACTI128  $1, Y2, X3
+	VPADDD        X3, X2, X2
+	VPHADDD       X2, X2, X2
+	VPHADDD       X2, X2, X2
+	VMOVD         X2, (R8)
+	ADDQ          $4, R8
+
+next:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	DECQ R10
+	JNZ  chunk
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  block
+	VZEROUPPER
+	RET
