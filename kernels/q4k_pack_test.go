@@ -2,9 +2,12 @@ package kernels
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/golora/golora/format/gguf"
 	"github.com/golora/golora/tensor"
@@ -90,10 +93,12 @@ func TestGemmQ4KPacked(t *testing.T) {
 	})
 }
 
-// BenchmarkGemvQ4K is one decode row's product with a 2048×2048 and an
-// 8192×2048 Q4_K matrix (the 1.2B Llama's attention and MLP shapes): the
-// GGUF rows through GemmQuant against the packed tiles through
-// GemmQ4KPacked, alternating under -count.
+// BenchmarkGemvQ4K is one decode row's product (QuantizeActs included)
+// with a 2048×2048 and an 8192×2048 Q4_K matrix (the 1.2B Llama's
+// attention and MLP shapes): GemmQuant on the GGUF rows against
+// GemmQ4KPacked on the packed tiles, alternating in max(5, b.N) rounds of
+// 50 products each; it reports the medians per product and of the
+// per-round ratio gguf/packed. Run with -benchtime 1x (5 rounds) or Nx.
 func BenchmarkGemvQ4K(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, out := range []int{2048, 8192} {
@@ -109,22 +114,36 @@ func BenchmarkGemvQ4K(b *testing.B) {
 		p := PackQ4K(w, out, in)
 		x, y := wf[:in], make([]float32, out)
 		var a QActs
-		shape := map[int]string{2048: "2048x2048", 8192: "8192x2048"}[out]
-		b.Run(shape+"/gguf", func(b *testing.B) {
-			b.SetBytes(int64(len(w)))
-			for b.Loop() {
-				a.QuantizeActs(tensor.Q4_K, x, 1, in)
-				GemmQuant(&a, w, out, y, out)
+		b.Run(fmt.Sprintf("%dx%d", out, in), func(b *testing.B) {
+			const reps = 50
+			var gg, pk, ratio []float64
+			for range max(5, b.N) {
+				t0 := time.Now()
+				for range reps {
+					a.QuantizeActs(tensor.Q4_K, x, 1, in)
+					GemmQuant(&a, w, out, y, out)
+				}
+				t1 := time.Now()
+				for range reps {
+					a.QuantizeActs(tensor.Q4_K, x, 1, in)
+					GemmQ4KPacked(&a, p, y, out)
+				}
+				t2 := time.Now()
+				gg, pk = append(gg, float64(t1.Sub(t0).Nanoseconds())/reps), append(pk, float64(t2.Sub(t1).Nanoseconds())/reps)
+				ratio = append(ratio, gg[len(gg)-1]/pk[len(pk)-1])
 			}
-		})
-		b.Run(shape+"/packed", func(b *testing.B) {
-			b.SetBytes(int64(len(w)))
-			for b.Loop() {
-				a.QuantizeActs(tensor.Q4_K, x, 1, in)
-				GemmQ4KPacked(&a, p, y, out)
-			}
+			b.ReportMetric(median64(gg), "gguf-ns/op")
+			b.ReportMetric(median64(pk), "packed-ns/op")
+			b.ReportMetric(median64(ratio), "gguf/packed")
+			b.ReportMetric(float64(len(w))/median64(pk), "packed-GB/s")
 		})
 	}
+}
+
+func median64(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // TestQuantizeActs checks the activation quantizer, every implementation,
