@@ -99,3 +99,47 @@ func TestQuantLinear(t *testing.T) {
 		t.Error("a row of 33 quantized as Q8_0")
 	}
 }
+
+// TestPackForDecode: a Q4_K W is packed once and reused, repacked when its
+// bytes are replaced (a merge or reload), and never for other dtypes.
+func TestPackForDecode(t *testing.T) {
+	if !kernels.PackQ4KPays() {
+		t.Skip("no kernel for packed Q4_K tiles on this CPU: ForwardQuantActs reads the GGUF rows")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	quant := func(dt tensor.DType) *tensor.Tensor {
+		w := tensor.New(20, 256)
+		for i := range w.Data {
+			w.Data[i] = float32(r.NormFloat64())
+		}
+		q, err := QuantizeWeight(w, dt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	l := &Linear{W: quant(tensor.Q4_K)}
+	p := l.PackForDecode()
+	if p == nil || l.PackForDecode() != p {
+		t.Fatal("Q4_K weight not packed once and kept")
+	}
+	l.W = quant(tensor.Q4_K)
+	if l.PackForDecode() == p {
+		t.Fatal("replaced weight bytes still use the old packing")
+	}
+	x, y, want := make([]float32, 256), make([]float32, 20), make([]float32, 20)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	var a kernels.QActs
+	l.ForwardQuantActs(&a, x, y, 1)
+	kernels.GemmQuant(&a, l.W.Quant, 20, want, 20)
+	for o := range y {
+		if math.Abs(float64(y[o]-want[o])) > 1e-4*(1+math.Abs(float64(want[o]))) {
+			t.Fatalf("output %d after repacking: %g, the new weight's %g", o, y[o], want[o])
+		}
+	}
+	if (&Linear{W: quant(tensor.Q8_0)}).PackForDecode() != nil {
+		t.Fatal("a Q8_0 weight was packed as Q4_K")
+	}
+}
