@@ -74,8 +74,8 @@ func (m *Transformer) linear(l *nn.Linear, x, y []float32, n int) { m.linearThen
 // step's quantized activations, row-exact rows, F16 copies, decode's
 // in-region epilogue) rather than l.Forward.
 func (m *Transformer) special(l *nn.Linear, n int) bool {
-	return m.stepping && (l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on) ||
-		m.dec.exact.on || m.half[l] != nil && n <= halfMaxRows || m.decodeRows(n))
+	return m.quantActs(l, n) ||
+		m.stepping && (m.dec.exact.on || m.half[l] != nil && n <= halfMaxRows || m.decodeRows(n))
 }
 
 // linearThen is linear followed by then(lo, hi) (nil: nothing) on the
@@ -85,7 +85,7 @@ func (m *Transformer) linearThen(l *nn.Linear, x, y []float32, n int, then func(
 	switch {
 	case !m.special(l, n):
 		l.Forward(x, y, n)
-	case m.stepping && l.W.IsQuant() && (n <= quantActRows || m.dec.exact.on): // see quant.go
+	case m.quantActs(l, n): // see quant.go
 		l.ForwardQuantActs(&m.qacts, x, y, n)
 	case m.dec.exact.on && m.stepping:
 		m.linearRows(l, x, y, n)
