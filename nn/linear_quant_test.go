@@ -59,7 +59,7 @@ func TestQuantLinear(t *testing.T) {
 			yg := make([]float32, n*c.out)
 			kernels.GemmQuant(&acts, qw.Quant, c.out, yg, c.out)
 			for i, v := range yg {
-				if d := math.Abs(float64(yq[i]-v-b.Data[i%c.out])); d > 1e-5*(1+math.Abs(float64(v))) {
+				if d := math.Abs(float64(yq[i] - v - b.Data[i%c.out])); d > 1e-5*(1+math.Abs(float64(v))) {
 					t.Fatalf("%v %dx%d n=%d: int8 output %d = %g, GemmQuant on the GGUF rows %g", c.dt, c.out, c.in, n, i, yq[i]-b.Data[i%c.out], v)
 				}
 			}
