@@ -69,23 +69,19 @@ func packQ4KBlock(t []byte, r int, blk []byte) {
 		t[64+16*j+r] = sc[j]
 		t[192+32*(j/2)+2*r+j%2] = m[j]
 	}
+	const lo4 = 0x0f0f0f0f
 	for j := range 8 {
 		q := blk[16+32*(j/2):] // GGUF: sub-block 2p low nibbles, 2p+1 high
 		for s := range 4 {
-			for i := range 4 {
-				lo, hi := q4kNibble(q, j, 4*s+i), q4kNibble(q, j, 4*s+16+i)
-				t[320+256*j+64*s+4*r+i] = lo | hi<<4
+			// values 4s..4s+3 and 4s+16..4s+19 of sub-block j, four at a time
+			a, b := binary.LittleEndian.Uint32(q[4*s:]), binary.LittleEndian.Uint32(q[4*s+16:])
+			v := a&lo4 | b&lo4<<4
+			if j%2 == 1 {
+				v = a>>4&lo4 | b&^lo4
 			}
+			binary.LittleEndian.PutUint32(t[320+256*j+64*s+4*r:], v)
 		}
 	}
-}
-
-// q4kNibble is value l of sub-block j from its GGUF 32 bytes q.
-func q4kNibble(q []byte, j, l int) byte {
-	if j%2 == 0 {
-		return q[l] & 0xF
-	}
-	return q[l] >> 4
 }
 
 // Unpack returns the GGUF rows p was packed from.
