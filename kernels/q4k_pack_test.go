@@ -198,3 +198,24 @@ func TestQuantizeActs(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkQuantizeActs quantizes one 2048-wide row for Q4_K weights (the
+// 1.2B Llama's hidden size) with each implementation.
+func BenchmarkQuantizeActs(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 2048)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	var a QActs
+	for _, name := range impls() {
+		b.Run(name, func(b *testing.B) {
+			selectImpl(name)
+			defer selectImpl("")
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				a.QuantizeActs(tensor.Q4_K, x, 1, len(x))
+			}
+		})
+	}
+}
