@@ -83,3 +83,107 @@ next:
 	JNZ  block
 	VZEROUPPER
 	RET
+
+// VPERMD order that undoes VPACKSSDW/VPACKSSWB's interleaving of 128-bit
+// lanes: bytes 4k..4k+3 of the packed result come from dword perm[k].
+DATA qactsPerm<>+0(SB)/4, $0
+DATA qactsPerm<>+4(SB)/4, $4
+DATA qactsPerm<>+8(SB)/4, $1
+DATA qactsPerm<>+12(SB)/4, $5
+DATA qactsPerm<>+16(SB)/4, $2
+DATA qactsPerm<>+20(SB)/4, $6
+DATA qactsPerm<>+24(SB)/4, $3
+DATA qactsPerm<>+28(SB)/4, $7
+GLOBL qactsPerm<>(SB), RODATA|NOPTR, $32
+
+// func quantActsAVX2(x *float32, q *int8, d *float32, sums *int32, nb, chunks int)
+//
+// quantActsAVX512 on ymm registers (AVX2 has no VPMOVSDB: the int32
+// values are narrowed by two saturating packs and put back in order by
+// VPERMD).
+TEXT ·quantActsAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ sums+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ chunks+40(FP), BX
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x42fe0000, AX // 127.0
+	MOVQ AX, X14
+	MOVL $0x3f800000, AX // 1.0
+	MOVQ AX, X13
+	VMOVDQU qactsPerm<>(SB), Y12
+
+blockA:
+	VXORPS Y0, Y0, Y0
+	MOVQ   SI, R9
+	MOVQ   BX, R10
+
+amaxA:
+	VANDPS (R9), Y15, Y1
+	VANDPS 32(R9), Y15, Y2
+	VANDPS 64(R9), Y15, Y3
+	VANDPS 96(R9), Y15, Y4
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y2, Y0, Y0
+	VMAXPS Y3, Y0, Y0
+	VMAXPS Y4, Y0, Y0
+	ADDQ   $128, R9
+	DECQ   R10
+	JNZ    amaxA
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXSS       X1, X0, X0
+	VDIVSS       X14, X0, X0
+	VMOVSS       X0, (DX)
+	VXORPS       X1, X1, X1
+	VUCOMISS     X1, X0
+	JEQ          scaledA
+	VDIVSS       X0, X13, X1
+
+scaledA:
+	VBROADCASTSS X1, Y1
+	MOVQ         BX, R10
+
+chunkA:
+	VMULPS    (SI), Y1, Y2
+	VMULPS    32(SI), Y1, Y3
+	VMULPS    64(SI), Y1, Y4
+	VMULPS    96(SI), Y1, Y5
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VCVTPS2DQ Y4, Y4
+	VCVTPS2DQ Y5, Y5
+	VPACKSSDW Y3, Y2, Y6
+	VPACKSSDW Y5, Y4, Y7
+	VPACKSSWB Y7, Y6, Y6
+	VPERMD    Y6, Y12, Y6
+	VMOVDQU   Y6, (DI)
+	TESTQ     R8, R8
+	JZ        nextA
+	VPADDD       Y3, Y2, Y2
+	VPADDD       Y5, Y4, Y4
+	VPADDD       Y4, Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPADDD       X3, X2, X2
+	VPHADDD      X2, X2, X2
+	VPHADDD      X2, X2, X2
+	VMOVD        X2, (R8)
+	ADDQ         $4, R8
+
+nextA:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	DECQ R10
+	JNZ  chunkA
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  blockA
+	VZEROUPPER
+	RET
