@@ -68,7 +68,7 @@ func TestGGUFQuantBase(t *testing.T) {
 						t.Errorf("%s: %v", p.Name, d)
 					}
 				}
-				B, T := 2, 9
+				B, T := 2, 18 // a 17-token prefix: more rows than quantActRows
 				r := testutil.NewRand(4)
 				ids := make([]int, B*T)
 				for i := range ids {
@@ -79,7 +79,10 @@ func TestGGUFQuantBase(t *testing.T) {
 				testutil.AllClose(t, "logits", got, testutil.To64(want), 1e-4, 1e-4)
 
 				// Decode the last token of row 0 after its prefix: int8
-				// activations, within 2% of the logits' range.
+				// activations, within 3% of the logits' range (a Q4_K
+				// prefix is prefilled through int8 activations too, as
+				// llama.cpp does: its K/V add their error to the step's,
+				// 0.7-2.2% here against 0.9-1.4% for the step alone).
 				c := mq.NewCache(1, T)
 				if _, err := mq.Step(c, [][]int{ids[:T-1]}); err != nil {
 					t.Fatal(err)
@@ -91,7 +94,7 @@ func TestGGUFQuantBase(t *testing.T) {
 				last := want[(T-1)*cfg.VocabSize : T*cfg.VocabSize]
 				scale := testutil.MaxAbs(last)
 				for v := range last {
-					if math.Abs(float64(step[v]-last[v])) > 0.02*float64(scale) {
+					if math.Abs(float64(step[v]-last[v])) > 0.03*float64(scale) {
 						t.Fatalf("decode logit %d: %g, Forward %g (max |logit| %g)", v, step[v], last[v], scale)
 					}
 				}
