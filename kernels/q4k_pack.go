@@ -84,33 +84,48 @@ func packQ4KBlock(t []byte, r int, blk []byte) {
 	}
 }
 
-// Unpack returns the GGUF rows p was packed from.
-func (p *Q4KPacked) Unpack() []byte {
+// UnpackRows returns GGUF rows [lo, hi) of the weight p was packed from,
+// exactly (the packing is lossless), so p may stand in for the GGUF blocks
+// (tensor.QuantTiles).
+func (p *Q4KPacked) UnpackRows(lo, hi int) []byte {
+	if lo < 0 || hi > p.out || lo > hi {
+		panic(fmt.Sprintf("kernels: UnpackRows [%d, %d) of %d rows", lo, hi, p.out))
+	}
 	nb, rb := p.in/256, tensor.Q4_K.RowBytes(p.in)
-	w := make([]byte, p.out*rb)
-	for o := range p.out {
+	w := make([]byte, (hi-lo)*rb)
+	for o := lo; o < hi; o++ {
 		g, r := o/q4kGroup, o%q4kGroup
 		for b := range nb {
-			t, blk := p.b[(g*nb+b)*q4kTile:], w[o*rb+144*b:o*rb+144*b+144]
-			copy(blk[0:2], t[2*r:])
-			copy(blk[2:4], t[32+2*r:])
-			var sc, m [8]uint8
-			for j := range 8 {
-				sc[j], m[j] = t[64+16*j+r], t[192+32*(j/2)+2*r+j%2]
-			}
-			packScalesK4(blk[4:16], sc, m)
-			for j := range 8 {
-				for l := range 32 {
-					v := t[320+256*j+64*(l%16/4)+4*r+l%4]
-					if l >= 16 {
-						v >>= 4
-					}
-					blk[16+32*(j/2)+l] |= (v & 0xF) << (4 * (j % 2))
-				}
-			}
+			t, blk := p.b[(g*nb+b)*q4kTile:], w[(o-lo)*rb+144*b:(o-lo)*rb+144*b+144]
+			unpackQ4KBlock(blk, r, t)
 		}
 	}
 	return w
+}
+
+// unpackQ4KBlock is the inverse of packQ4KBlock: row r's super-block of
+// tile t into blk (zeroed).
+func unpackQ4KBlock(blk []byte, r int, t []byte) {
+	copy(blk[0:2], t[2*r:])
+	copy(blk[2:4], t[32+2*r:])
+	var sc, m [8]uint8
+	for j := range 8 {
+		sc[j], m[j] = t[64+16*j+r], t[192+32*(j/2)+2*r+j%2]
+	}
+	packScalesK4(blk[4:16], sc, m)
+	const lo4 = 0x0f0f0f0f
+	for j := range 8 {
+		q := blk[16+32*(j/2):]
+		for s := range 4 {
+			v := binary.LittleEndian.Uint32(t[320+256*j+64*s+4*r:])
+			a, b := v&lo4, v>>4&lo4 // values 4s.. and 4s+16.. of sub-block j
+			if j%2 == 1 {
+				a, b = a<<4, b<<4
+			}
+			binary.LittleEndian.PutUint32(q[4*s:], binary.LittleEndian.Uint32(q[4*s:])|a)
+			binary.LittleEndian.PutUint32(q[4*s+16:], binary.LittleEndian.Uint32(q[4*s+16:])|b)
+		}
+	}
 }
 
 // packScalesK4 is the inverse of unpackScalesK4.

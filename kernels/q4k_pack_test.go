@@ -13,9 +13,9 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// TestPackQ4KRoundTrip checks that Unpack restores any bytes PackQ4K was
-// given (every 6-bit scale and nibble position), rows not a multiple of
-// the group.
+// TestPackQ4KRoundTrip checks that UnpackRows restores any bytes PackQ4K
+// was given (every 6-bit scale and nibble position), rows not a multiple of
+// the group, whole or any range of rows.
 func TestPackQ4KRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, c := range [][2]int{{1, 256}, {16, 512}, {37, 768}} {
@@ -23,8 +23,13 @@ func TestPackQ4KRoundTrip(t *testing.T) {
 		for i := range w {
 			w[i] = byte(r.Uint32())
 		}
-		if got := PackQ4K(w, c[0], c[1]).Unpack(); !bytes.Equal(got, w) {
-			t.Fatalf("[%d, %d]: Unpack(PackQ4K(w)) differs from w", c[0], c[1])
+		p, rb := PackQ4K(w, c[0], c[1]), tensor.Q4_K.RowBytes(c[1])
+		if got := p.UnpackRows(0, c[0]); !bytes.Equal(got, w) {
+			t.Fatalf("[%d, %d]: UnpackRows(PackQ4K(w)) differs from w", c[0], c[1])
+		}
+		lo, hi := c[0]/3, c[0]-c[0]/4
+		if got := p.UnpackRows(lo, hi); !bytes.Equal(got, w[lo*rb:hi*rb]) {
+			t.Fatalf("[%d, %d]: UnpackRows(%d, %d) differs from those rows", c[0], c[1], lo, hi)
 		}
 	}
 }

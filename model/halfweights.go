@@ -85,7 +85,7 @@ func (m *Transformer) SetBaseDType(dt tensor.DType) error {
 			}
 		case w.IsQuant():
 			f := w.Float32()
-			w.Data, w.Quant, w.DType = f, nil, tensor.F32
+			w.Data, w.Quant, w.Tiles, w.DType = f, nil, nil, tensor.F32
 			if dt != tensor.F32 {
 				return m.SetBaseDType(dt)
 			}

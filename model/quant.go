@@ -80,7 +80,7 @@ func quantDTypeFor(dt tensor.DType, in int) tensor.DType {
 
 // setQuant makes s hold q (quantized, or float32 when no dtype fits).
 func (s *slot) setQuant(q *tensor.Tensor) {
-	s.w.Data, s.w.Half, s.w.Quant, s.w.DType = q.Data, nil, q.Quant, q.DType
+	s.w.Data, s.w.Half, s.w.Quant, s.w.Tiles, s.w.DType = q.Data, nil, q.Quant, q.Tiles, q.DType
 }
 
 // quantize converts s's weight to dt (or its fallback) in place.

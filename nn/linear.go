@@ -8,8 +8,6 @@
 package nn
 
 import (
-	"sync/atomic"
-
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/tensor"
 )
@@ -44,8 +42,6 @@ type Linear struct {
 	// transposing W each call. Whoever sets it refreshes or clears it
 	// when W changes.
 	Packed *kernels.PackedB
-
-	packed atomic.Pointer[q4kPacked] // a Q4_K W packed for decode, see linear_quant.go
 }
 
 // In is the input width.

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/golora/golora/format/gguf"
 	"github.com/golora/golora/kernels"
@@ -58,12 +59,11 @@ func QuantizeWeight(w *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 // uses the threads itself, and the dy·W panels all add into one dx).
 func quantPanels(w *tensor.Tensor, f func(o0, rows int, buf []float32)) {
 	out, in := w.Shape[0], w.Shape[1]
-	rb := w.DType.RowBytes(in)
 	buf := make([]float32, min(quantPanel, out)*in)
 	for o0 := 0; o0 < out; o0 += quantPanel {
 		rows := min(quantPanel, out-o0)
 		kernels.For(rows, max(1, 1<<14/in), func(lo, hi int) {
-			kernels.Dequant(w.DType, buf[lo*in:hi*in], w.Quant[(o0+lo)*rb:(o0+hi)*rb])
+			kernels.Dequant(w.DType, buf[lo*in:hi*in], w.QuantRows(o0+lo, o0+hi))
 		})
 		f(o0, rows, buf[:rows*in])
 	}
@@ -98,28 +98,37 @@ func (l *Linear) ForwardQuantActs(a *kernels.QActs, x, y []float32, n int) {
 	l.AddDeltaBias(x, y, n)
 }
 
-// q4kPacked is a Q4_K W's rows packed for decode, and which bytes they are.
-type q4kPacked struct {
-	src *byte
-	n   int
-	p   *kernels.Q4KPacked
-}
+// packMu serializes the packing of weights for decode (PackForDecode
+// replaces W's blocks by their tiles).
+var packMu sync.Mutex
 
 // PackForDecode returns W packed for ForwardQuantActs when W is Q4_K and
 // the CPU has a kernel for the packed tiles (kernels.PackQ4KPays), nil
-// otherwise. The packing is made on first use and kept (remade when W's
-// bytes are replaced): it is a second copy of the weight (2.8% larger), so
-// only generation pays it, never training; model.NewCache calls this
-// ahead so the first token is not slowed.
+// otherwise. The first call packs W's blocks and drops them: W.Tiles then
+// holds the weight and W.Quant is nil, so generation holds one copy of it
+// (2.8% larger than the blocks), as llama.cpp does, and the rarer readers
+// of the blocks (training's and evaluation's panels, the embedding lookup,
+// the savers) unpack the rows they need from the tiles, exactly
+// (tensor.QuantRows). A W whose blocks are set again (a merge or reload)
+// is packed anew on the next call. Packing writes W, so callers pack
+// before steps run: model.NewCache does, and training never does.
 func (l *Linear) PackForDecode() *kernels.Q4KPacked {
 	w := l.W
-	if w.DType != tensor.Q4_K || len(w.Quant) == 0 || !kernels.PackQ4KPays() {
+	if w.DType != tensor.Q4_K {
 		return nil
 	}
-	if c := l.packed.Load(); c != nil && c.src == &w.Quant[0] && c.n == len(w.Quant) {
-		return c.p
+	if w.Quant == nil { // packed already (or empty)
+		p, _ := w.Tiles.(*kernels.Q4KPacked)
+		return p
 	}
-	c := &q4kPacked{src: &w.Quant[0], n: len(w.Quant), p: kernels.PackQ4K(w.Quant, l.Out(), l.In())}
-	l.packed.Store(c)
-	return c.p
+	if !kernels.PackQ4KPays() {
+		return nil
+	}
+	packMu.Lock()
+	defer packMu.Unlock()
+	if w.Quant != nil { // not packed by another caller meanwhile
+		w.Tiles, w.Quant = kernels.PackQ4K(w.Quant, l.Out(), l.In()), nil
+	}
+	p, _ := w.Tiles.(*kernels.Q4KPacked)
+	return p
 }

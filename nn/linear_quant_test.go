@@ -1,8 +1,10 @@
 package nn
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/golora/golora/kernels"
@@ -31,7 +33,7 @@ func TestQuantLinear(t *testing.T) {
 		if qw.DType != c.dt || len(qw.Quant)*8 > c.out*c.in*9 {
 			t.Fatalf("%v: %d bytes for %d weights", qw.DType, len(qw.Quant), c.out*c.in)
 		}
-		deq := qw.Float32()
+		deq, blocks := qw.Float32(), qw.Quant // ForwardQuantActs may pack and drop qw.Quant
 		b := tensor.New(c.out)
 		for i := range b.Data {
 			b.Data[i] = float32(r.NormFloat64())
@@ -57,7 +59,7 @@ func TestQuantLinear(t *testing.T) {
 			// the Q4_K rows packed for decode give the GGUF rows' products
 			// up to float32 rounding
 			yg := make([]float32, n*c.out)
-			kernels.GemmQuant(&acts, qw.Quant, c.out, yg, c.out)
+			kernels.GemmQuant(&acts, blocks, c.out, yg, c.out)
 			for i, v := range yg {
 				if d := math.Abs(float64(yq[i] - v - b.Data[i%c.out])); d > 1e-5*(1+math.Abs(float64(v))) {
 					t.Fatalf("%v %dx%d n=%d: int8 output %d = %g, GemmQuant on the GGUF rows %g", c.dt, c.out, c.in, n, i, yq[i]-b.Data[i%c.out], v)
@@ -100,15 +102,20 @@ func TestQuantLinear(t *testing.T) {
 	}
 }
 
-// TestPackForDecode: a Q4_K W is packed once and reused, repacked when its
-// bytes are replaced (a merge or reload), and never for other dtypes.
+// TestPackForDecode: a Q4_K W is packed once and its blocks dropped (one
+// copy of the weight), every reader of the blocks then gets them back
+// bit-identical from the tiles (Float32 for the savers, CopyRow for the
+// embedding lookup, Forward and Backward's panels for training and
+// evaluation), new blocks set on W are packed anew, and other dtypes are
+// never packed.
 func TestPackForDecode(t *testing.T) {
 	if !kernels.PackQ4KPays() {
 		t.Skip("no kernel for packed Q4_K tiles on this CPU: ForwardQuantActs reads the GGUF rows")
 	}
 	r := rand.New(rand.NewPCG(3, 3))
+	const out, in, n = 37, 512, 5
 	quant := func(dt tensor.DType) *tensor.Tensor {
-		w := tensor.New(20, 256)
+		w := tensor.New(out, in)
 		for i := range w.Data {
 			w.Data[i] = float32(r.NormFloat64())
 		}
@@ -118,25 +125,58 @@ func TestPackForDecode(t *testing.T) {
 		}
 		return q
 	}
+	rnd := func(k int) []float32 {
+		v := make([]float32, k)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
 	l := &Linear{W: quant(tensor.Q4_K)}
+	blocks := bytes.Clone(l.W.Quant)
+	x, dy := rnd(n*in), rnd(n*out)
+	// what the readers give before packing
+	f32, row := l.W.Float32(), make([]float32, in)
+	l.W.CopyRow(row, 29)
+	y, dx := make([]float32, n*out), make([]float32, n*in)
+	l.Forward(x, y, n)
+	l.Backward(x, dy, dx, n)
+
 	p := l.PackForDecode()
 	if p == nil || l.PackForDecode() != p {
 		t.Fatal("Q4_K weight not packed once and kept")
 	}
+	if l.W.Quant != nil || l.W.Tiles != p {
+		t.Fatal("the GGUF blocks are still held beside the packed tiles")
+	}
+	if !bytes.Equal(l.W.QuantRows(0, out), blocks) {
+		t.Fatal("the tiles do not give back the GGUF blocks")
+	}
+	row2, y2, dx2 := make([]float32, in), make([]float32, n*out), make([]float32, n*in)
+	l.W.CopyRow(row2, 29)
+	l.Forward(x, y2, n)
+	l.Backward(x, dy, dx2, n)
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"Float32", l.W.Float32(), f32}, {"CopyRow", row2, row}, {"Forward", y2, y}, {"Backward", dx2, dx}} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s after packing differs from before", c.name)
+		}
+	}
+
 	l.W = quant(tensor.Q4_K)
+	blocks = bytes.Clone(l.W.Quant)
 	if l.PackForDecode() == p {
 		t.Fatal("replaced weight bytes still use the old packing")
 	}
-	x, y, want := make([]float32, 256), make([]float32, 20), make([]float32, 20)
-	for i := range x {
-		x[i] = float32(r.NormFloat64())
-	}
+	ys, want := make([]float32, n*out), make([]float32, n*out)
 	var a kernels.QActs
-	l.ForwardQuantActs(&a, x, y, 1)
-	kernels.GemmQuant(&a, l.W.Quant, 20, want, 20)
-	for o := range y {
-		if math.Abs(float64(y[o]-want[o])) > 1e-4*(1+math.Abs(float64(want[o]))) {
-			t.Fatalf("output %d after repacking: %g, the new weight's %g", o, y[o], want[o])
+	l.ForwardQuantActs(&a, x, ys, n)
+	kernels.GemmQuant(&a, blocks, out, want, out)
+	for o := range ys {
+		if math.Abs(float64(ys[o]-want[o])) > 1e-4*(1+math.Abs(float64(want[o]))) {
+			t.Fatalf("output %d after repacking: %g, the new weight's %g", o, ys[o], want[o])
 		}
 	}
 	if (&Linear{W: quant(tensor.Q8_0)}).PackForDecode() != nil {

@@ -104,7 +104,7 @@ func (t *Tensor) Float32() []float32 {
 	}
 	if t.IsQuant() {
 		out := make([]float32, Numel(t.Shape))
-		dequantizer(t.DType)(out, t.Quant)
+		dequantizer(t.DType)(out, t.QuantRows(0, t.Shape[0]))
 		return out
 	}
 	out := make([]float32, len(t.Half))
@@ -123,8 +123,7 @@ func (t *Tensor) CopyRow(dst []float32, i int) {
 		return
 	}
 	if t.IsQuant() {
-		rb := t.DType.RowBytes(C)
-		dequantizer(t.DType)(dst, t.Quant[i*rb:(i+1)*rb])
+		dequantizer(t.DType)(dst, t.QuantRows(i, i+1))
 		return
 	}
 	for j, h := range t.Half[i*C : (i+1)*C] {

@@ -38,6 +38,27 @@ func (d DType) RowBytes(n int) int {
 	return 4 * n
 }
 
+// QuantTiles holds a quantized weight's blocks in another layout (a decode
+// kernel's, kernels.Q4KPacked) from which its GGUF rows come back exactly.
+// A weight repacked for decode keeps only that copy (Quant nil, see
+// nn.Linear.PackForDecode), so its memory is not held twice; the readers of
+// the blocks (training's and evaluation's dequantized panels, the
+// embedding lookup, the savers) unpack the rows they need, a panel or a
+// row at a time.
+type QuantTiles interface {
+	UnpackRows(lo, hi int) []byte
+}
+
+// QuantRows returns the GGUF blocks of rows [lo, hi): a slice of Quant, or
+// rows unpacked from Tiles (a new slice) when Quant is nil.
+func (t *Tensor) QuantRows(lo, hi int) []byte {
+	if t.Quant == nil && t.Tiles != nil {
+		return t.Tiles.UnpackRows(lo, hi)
+	}
+	rb := t.DType.RowBytes(t.Shape[1])
+	return t.Quant[lo*rb : hi*rb]
+}
+
 var dequantizers = map[DType]func(dst []float32, src []byte){}
 
 // RegisterDequantizer sets the decoder of quantized dtype d (format/gguf

@@ -22,7 +22,9 @@ type Tensor struct {
 
 	// Quant holds the values instead of Data when DType is Q8_0 or Q4_K:
 	// a frozen base weight in GGUF blocks along its rows (see quant.go).
+	// Nil when Tiles holds them instead: read them with QuantRows.
 	Quant []byte
+	Tiles QuantTiles
 }
 
 // New allocates a zeroed tensor of the given shape.
