@@ -57,6 +57,7 @@ func PackQ4K(w []byte, out, in int) *Q4KPacked {
 			}
 		}
 	})
+	w = nil // the pool keeps its last job's closure: let go of the blocks (they are dropped)
 	return p
 }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
@@ -43,12 +44,30 @@ func (m *Transformer) quantActs(l *nn.Linear, n int) bool {
 }
 
 // packForDecode packs the Q4_K linears for the int8 decode kernels
-// (nn.Linear.PackForDecode) before the first step that uses them.
+// (nn.Linear.PackForDecode) before the first step that uses them. Each
+// packing drops the weight's blocks, but the Go heap would only collect
+// them once it had doubled (GOGC), so every packChunk bytes dropped it
+// collects them and hands their pages back to the OS: the peak holds the
+// model plus about one chunk, not two copies of it.
 func (m *Transformer) packForDecode() {
-	for _, nl := range m.linears {
-		nl.Linear.PackForDecode()
+	dropped := 0
+	for i, nl := range m.linears {
+		w := nl.Linear.W
+		n := len(w.Quant)
+		if nl.Linear.PackForDecode() != nil && w.Quant == nil {
+			dropped += n
+		}
+		if dropped >= packChunk || dropped > 0 && i == len(m.linears)-1 {
+			debug.FreeOSMemory()
+			dropped = 0
+		}
 	}
 }
+
+// packChunk is how many bytes of dropped blocks packForDecode lets the heap
+// hold before it frees them (1.2 B model: ~10 collections of a few ms,
+// since the blocks hold no pointers).
+const packChunk = 64 << 20
 
 // quantWeightSource is a weightSource for a base quantized on load:
 // LoadWeights quantizes every quantizable weight to its QuantDType, keeping
