@@ -106,12 +106,16 @@ var packMu sync.Mutex
 // the CPU has a kernel for the packed tiles (kernels.PackQ4KPays), nil
 // otherwise. The first call packs W's blocks and drops them: W.Tiles then
 // holds the weight and W.Quant is nil, so generation holds one copy of it
-// (2.8% larger than the blocks), as llama.cpp does, and the rarer readers
-// of the blocks (training's and evaluation's panels, the embedding lookup,
+// (2.8% larger than the blocks), as llama.cpp does. The rarer readers of
+// the blocks (training's and evaluation's panels, the embedding lookup,
 // the savers) unpack the rows they need from the tiles, exactly
-// (tensor.QuantRows). A W whose blocks are set again (a merge or reload)
-// is packed anew on the next call. Packing writes W, so callers pack
-// before steps run: model.NewCache does, and training never does.
+// (tensor.QuantRows): a smaller change than restoring the blocks on
+// demand, and no reader holds more than a panel, a row or (the savers) one
+// tensor's blocks again. The blocks are always heap memory (the loaders
+// copy a file's blocks, llama's q/k rows reordered, and release its mapped
+// pages), so dropping them frees them. A W whose blocks are set again (a
+// merge or reload) is packed anew on the next call. Packing writes W, so
+// callers pack before steps run: model.NewCache does, training never does.
 func (l *Linear) PackForDecode() *kernels.Q4KPacked {
 	w := l.W
 	if w.DType != tensor.Q4_K {
