@@ -332,16 +332,16 @@ func TestTaskSplits(t *testing.T) {
 	}
 }
 
-// TestInitFullSubsets checks the claim of the two cut-down full init
-// sweeps behind docs/EXPERIMENTS.md: every run is a run of the built-in
-// init sweep at 3 seeds, same id and same settings, so either command
-// reuses (and `golora experiment init --seeds 3` completes) the other's runs.
+// TestInitFullSubsets checks the claim of the cut-down full init sweeps
+// behind docs/EXPERIMENTS.md: every run is a run of the built-in init sweep
+// at 5 seeds, same id and same settings, so each command reuses (and
+// `golora experiment init --seeds 5` completes) the others' runs.
 func TestInitFullSubsets(t *testing.T) {
 	full, err := Load("init")
 	if err != nil {
 		t.Fatal(err)
 	}
-	full.Seeds = 3
+	full.Seeds = 5
 	runs, err := full.Runs()
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestInitFullSubsets(t *testing.T) {
 	for _, r := range runs {
 		byID[r.ID] = settingsKey(r.Config)
 	}
-	for _, f := range []string{"init-full3.yaml", "init-full3-clip.yaml"} {
+	for _, f := range []string{"init-full3.yaml", "init-full3-clip.yaml", "init-full5.yaml"} {
 		s, err := Load(filepath.Join("testdata", f))
 		if err != nil {
 			t.Fatal(err)
