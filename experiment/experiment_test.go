@@ -332,42 +332,47 @@ func TestTaskSplits(t *testing.T) {
 	}
 }
 
-// TestInitFullSubsets checks the claim of the cut-down full init sweeps
-// behind docs/EXPERIMENTS.md: every run is a run of the built-in init sweep
-// at 5 seeds, same id and same settings, so each command reuses (and
-// `golora experiment init --seeds 5` completes) the others' runs.
-func TestInitFullSubsets(t *testing.T) {
-	full, err := Load("init")
-	if err != nil {
-		t.Fatal(err)
-	}
-	full.Seeds = 5
-	runs, err := full.Runs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byID := map[string]string{}
-	for _, r := range runs {
-		byID[r.ID] = settingsKey(r.Config)
-	}
-	for _, f := range []string{"init-full3.yaml", "init-full3-clip.yaml", "init-full5.yaml"} {
-		s, err := Load(filepath.Join("testdata", f))
+// TestSweepSubsets checks the claim of the cut-down sweeps behind
+// docs/EXPERIMENTS.md: every run is a run of the built-in sweep at 5 seeds,
+// same id and same settings, so each command reuses (and `golora
+// experiment NAME --seeds 5` completes) the others' runs.
+func TestSweepSubsets(t *testing.T) {
+	for name, files := range map[string][]string{
+		"init":  {"init-full3.yaml", "init-full3-clip.yaml", "init-full5.yaml"},
+		"width": {"width5.yaml"},
+	} {
+		full, err := Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sub, err := s.Runs()
+		full.Seeds = 5
+		runs, err := full.Runs()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range sub {
-			if key, ok := byID[r.ID]; !ok {
-				t.Errorf("%s: run %s is not a run of the built-in init sweep", f, r.ID)
-			} else if key != settingsKey(r.Config) {
-				t.Errorf("%s: run %s has other settings than the built-in one", f, r.ID)
+		byID := map[string]string{}
+		for _, r := range runs {
+			byID[r.ID] = settingsKey(r.Config)
+		}
+		for _, f := range files {
+			s, err := Load(filepath.Join("testdata", f))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if len(sub) == 0 {
-			t.Errorf("%s: no runs", f)
+			sub, err := s.Runs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range sub {
+				if key, ok := byID[r.ID]; !ok {
+					t.Errorf("%s: run %s is not a run of the built-in %s sweep", f, r.ID, name)
+				} else if key != settingsKey(r.Config) {
+					t.Errorf("%s: run %s has other settings than the built-in one", f, r.ID)
+				}
+			}
+			if len(sub) == 0 {
+				t.Errorf("%s: no runs", f)
+			}
 		}
 	}
 }
