@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/internal/testutil"
 )
 
 // TestExperimentCommand runs the CI smoke sweep through the CLI with one
@@ -25,5 +29,38 @@ func TestExperimentCommand(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestLadderScript runs experiment/bases/ladder.sh, the one command behind
+// the width ladder in docs/EXPERIMENTS.md, cut to one width, 2 pretraining
+// steps and the quick width sweep at 1 seed: it must pretrain the base and
+// run the sweep on it.
+func TestLadderScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	root, err := testutil.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	c := exec.Command("sh", filepath.Join(root, "experiment", "bases", "ladder.sh"))
+	c.Env = append(os.Environ(), "GOLORA=env GOLORA_TEST_MAIN=1 "+os.Args[0], "OUT="+out,
+		"WIDTHS=64", "STEPS=2", "SWEEP_FLAGS=--quick --seeds 1")
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("ladder.sh: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "bases", "h64", "model.safetensors")); err != nil {
+		t.Errorf("no pretrained base: %v", err)
+	}
+	f, err := os.Open(filepath.Join(out, "width-h64", "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 1+2*3 {
+		t.Errorf("width-h64/results.csv: %d rows (%v), want a header and 2 inits x 3 rates", len(rows), err)
 	}
 }
