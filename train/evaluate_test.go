@@ -54,3 +54,44 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("loss %v perplexity %v, want %v and %v", got.Loss, got.Perplexity, want, math.Exp(want))
 	}
 }
+
+// TestEvaluateTaskWholeSet: a held-out split (the experiments' test split)
+// is scored over every batch, weighted by its loss-bearing tokens, while a
+// positive EvalBatches limits validation to the first batches only.
+func TestEvaluateTaskWholeSet(t *testing.T) {
+	task := newSoftmaxTask(11, 4, 7, 0)
+	const I = data.IgnoreIndex
+	var batches []data.Batch
+	for i := range 5 {
+		ids := []int{i, i + 1, i + 2, i + 3}
+		tg := []int{i + 1, i + 2, i + 3, I}
+		if i == 3 {
+			tg[0] = I // batches differ in their token counts
+		}
+		batches = append(batches, data.Batch{B: 1, T: 4, IDs: ids, Targets: tg})
+	}
+	mean := func(bs []data.Batch) float64 {
+		var sum float64
+		var n int
+		for _, b := range bs {
+			s, k := task.Eval(b.IDs, b.Targets, b.B, b.T)
+			sum += s
+			n += k
+		}
+		return sum / float64(n)
+	}
+	got, err := EvaluateTask(task, batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mean(batches); got != want {
+		t.Errorf("EvaluateTask %v, want the mean over all 5 batches %v", got, want)
+	}
+	rec, err := evaluate(task, batches, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mean(batches[:2]); rec.ValLoss != want || want == got {
+		t.Errorf("evaluate with 2 batches %v, want %v (and unlike the whole set's %v)", rec.ValLoss, want, got)
+	}
+}
