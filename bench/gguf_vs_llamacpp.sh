@@ -175,15 +175,21 @@ if [ -f "$SRC/include/llama.h" ] && [ -x "$BIN/llama-quantize" ]; then
 	# rounds the activations to F16 for F16 weights, to int8 per 32 (Q8_0)
 	# or per 256 (Q8_K, for Q4_K) for quantized ones, golora's prefill does not.
 	declare -A tol=([f32]=1e-5 [f16]=3e-3 [q8_0]=0.05 [q4_k]=0.08)
-	for c in stories:f32 stories:f16 stories:q8_0 small:f32 small:f16 small:q8_0 small:q4_k; do
-		name=${c%:*} t=${c#*:} m=$L/${c%:*}-${c#*:}.gguf
+	# name:type[:base-dtype]: golora dequantizes a GGUF to float32 by
+	# default; with "auto" it keeps Q8_0/Q4_K and runs its int8 kernels
+	# (activations quantized as llama.cpp does), held to the same tolerance.
+	for c in stories:f32 stories:f16 stories:q8_0 stories:q8_0:auto small:f32 small:f16 small:q8_0 small:q8_0:auto small:q4_k small:q4_k:auto; do
+		IFS=: read -r name t bd <<<"$c"
+		bd=${bd:-f32}
+		m=$L/$name-$t.gguf
 		ids=$st_ids
 		[ $name = small ] && ids=$sm_ids
-		if ! "$G" generate --model "$m" --prompt-ids "$ids" --max-new-tokens 1 --temperature 0 --print-ids --logits-out "$m.golora.f32" >/dev/null ||
+		[ $bd = f32 ] || t="$t $bd"
+		if ! "$G" generate --model "$m" --base-dtype "$bd" --prompt-ids "$ids" --max-new-tokens 1 --temperature 0 --print-ids --logits-out "$m.golora.f32" >/dev/null ||
 			! "$L/llamacpp_logits" "$m" "$m.llamacpp.f32" 2 ${ids//,/ }; then
 			echo "FAILED logits $name $t: a run failed"; fail=1; continue
 		fi
-		/usr/bin/python3 - "$m.golora.f32" "$m.llamacpp.f32" "$(echo "$ids" | tr ',' '\n' | wc -l)" "${tol[$t]}" "$name $t" <<'PY' || fail=1
+		/usr/bin/python3 - "$m.golora.f32" "$m.llamacpp.f32" "$(echo "$ids" | tr ',' '\n' | wc -l)" "${tol[${t%% *}]}" "$name $t" <<'PY' || fail=1
 import sys
 import numpy as np
 g, l = (np.fromfile(f, dtype="<f4").astype(np.float64) for f in sys.argv[1:3])
@@ -196,7 +202,7 @@ err = (d.max(1) / np.abs(l).max(1)).max()
 rms = np.sqrt((d ** 2).mean() / (l ** 2).mean())
 same = (g.argmax(1) == l.argmax(1)).sum()
 ok = "same  " if err <= tol else "DIFFER"
-print(f"{ok} logits {name:12} {n} positions x {g.shape[1]}: max|d| {d.max():.3g}, err {err:.3g} (tolerance {tol:g}), rms {rms:.3g}, argmax {same}/{n}")
+print(f"{ok} logits {name:17} {n} positions x {g.shape[1]}: max|d| {d.max():.3g}, err {err:.3g} (tolerance {tol:g}), rms {rms:.3g}, argmax {same}/{n}")
 sys.exit(0 if err <= tol else 1)
 PY
 	done
