@@ -66,12 +66,28 @@
 	FMA4(Z2, Z18, Z22, Z26, Z30) \
 	FMA4(Z3, Z19, Z23, Z27, Z31)
 
+// PREFETCHB asks for the B chunks 16 KB ahead of the four B rows into L2.
+// A 4-row pass spends 16 FMAs per 4 loaded B chunks, so the out-of-order
+// window holds few B cache lines in flight and, with the weights streaming
+// from memory (decode), the pass ran at the memory latency: an 8-row step
+// of a serving batch read the weights at half the rate of one row. The
+// rows of a Linear's weights are contiguous, so 16 KB past the four rows
+// is the rows of the next tiles (1 KB to 32 KB ahead measured: 16 KB was
+// best); prefetches past the end of B are hints and never fault. The
+// 1-row pass gains from it too (8% on a GPT-2 decode step).
+#define PREFETCHB \
+	PREFETCHT1 16384(R12)(SI*1) \
+	PREFETCHT1 16384(R13)(SI*1) \
+	PREFETCHT1 16384(BX)(SI*1)  \
+	PREFETCHT1 16384(AX)(SI*1)
+
 // STEP4 and STEP1 do 16 elements of four rows of A or one; the Z forms
 // are the tail, the lanes outside mask K1 zero-filled: they add 0·0 to
 // every product, whatever the tile, so no product depends on its
 // neighbours. The main loop's loads are unmasked: a masked load costs an
 // ALU slot on the ports the FMAs need.
 #define STEP4 \
+	PREFETCHB                    \
 	LOADB                        \
 	VMOVUPS (R8)(SI*1), Z0       \
 	VMOVUPS (R9)(SI*1), Z1       \
@@ -88,6 +104,7 @@
 	FMA16
 
 #define STEP1 \
+	PREFETCHB                    \
 	LOADB                        \
 	VMOVUPS (R8)(SI*1), Z0       \
 	FMA4(Z0, Z16, Z20, Z24, Z28)
