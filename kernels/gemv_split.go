@@ -50,11 +50,7 @@ func splitMinCols(K, elemBytes int) int {
 func SgemmThen(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int, then func(j0, j1 int)) {
 	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
 	g := gemm{transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc, then: then}
-	if stats.on.Load() {
-		timedGemm(&g, Threads())
-	} else {
-		g.run(Threads())
-	}
+	g.runThreaded()
 	if g.then != nil && N > 0 { // a path that does not run it: gemv clears it
 		then(0, N)
 	}

@@ -64,11 +64,7 @@ func SgemmPackedBT(M, N, K int, A []float32, lda int, B []float32, ldb int, pb *
 	if pb.ge == pickGeom() && pb.kc == kc {
 		g.pb = pb
 	}
-	if stats.on.Load() {
-		timedGemm(&g, Threads())
-		return
-	}
-	g.run(Threads())
+	g.runThreaded()
 }
 
 // readAhead brings part i of n of buf into L2: called once per A panel

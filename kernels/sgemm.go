@@ -25,8 +25,15 @@ import "github.com/golora/golora/tensor"
 func Sgemm(transA, transB bool, M, N, K int, alpha float32, A []float32, lda int, B []float32, ldb int, beta float32, C []float32, ldc int) {
 	checkGemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc)
 	g := gemm{transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc}
+	g.runThreaded()
+}
+
+// runThreaded runs g on Threads() goroutines, timed per shape when the
+// kernels' stats are on (bench --breakdown): the one entry of the threaded
+// products (Sgemm, SgemmThen, SgemmPackedBT).
+func (g *gemm) runThreaded() {
 	if stats.on.Load() {
-		timedGemm(&g, Threads())
+		timedGemm(g, Threads())
 		return
 	}
 	g.run(Threads())
