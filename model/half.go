@@ -82,9 +82,8 @@ func (m *Transformer) special(l *nn.Linear, n int) bool {
 // output columns [lo, hi) of its n rows (nn.Linear.ForwardThen): in a
 // decode step's float32 products, inside their parallel region.
 func (m *Transformer) linearThen(l *nn.Linear, x, y []float32, n int, then func(lo, hi int)) {
+	// The cases are special's, in its order.
 	switch {
-	case !m.special(l, n):
-		l.Forward(x, y, n)
 	case m.quantActs(l, n): // see quant.go
 		l.ForwardQuantActs(&m.qacts, x, y, n)
 	case m.dec.exact.on && m.stepping:
@@ -92,9 +91,11 @@ func (m *Transformer) linearThen(l *nn.Linear, x, y []float32, n int, then func(
 	case m.half[l] != nil && n <= halfMaxRows && m.stepping:
 		kernels.GemvF16(y, m.half[l], x, n, l.In(), l.Out())
 		l.AddDeltaBias(x, y, n)
-	default: // decodeRows
+	case m.decodeRows(n):
 		l.ForwardThen(x, y, n, then)
 		return
+	default:
+		l.Forward(x, y, n)
 	}
 	if then != nil {
 		then(0, l.Out())
