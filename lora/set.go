@@ -147,7 +147,7 @@ func (s *Set) forwardGathered(act []*Adapter, x, y []float32, n int) (rest bool)
 	}
 	s.loras, s.kind = s.loras[:len(act)], s.kind[:len(act)]
 	clear(s.kind)
-	var any, bias bool
+	var gather, bias bool
 	route := s.Rows[:n]
 	for _, k := range route {
 		if k < 0 || s.kind[k] != 0 {
@@ -162,9 +162,9 @@ func (s *Set) forwardGathered(act []*Adapter, x, y []float32, n int) (rest bool)
 		// mask for a backward to apply.
 		a.mask, a.pending = a.mask[:0], false
 		s.kind[k], s.loras[k] = gathered, kernels.LoRA{A: a.A.Data, BT: a.bT(), R: a.R(), Scale: a.Scaling}
-		any, bias = true, bias || a.Bias != nil
+		gather, bias = true, bias || a.Bias != nil
 	}
-	if !any {
+	if !gather {
 		return rest
 	}
 	if rest { // the others' rows get nothing here
