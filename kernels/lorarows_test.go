@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // randLoRA returns an adapter of rank r on in → out with factors in
@@ -110,5 +111,68 @@ func TestLoRARowsBadInput(t *testing.T) {
 			}()
 			LoRARows(make([]float32, 6), make([]float32, 8), 2, 4, 3, c.route, c.ads)
 		}()
+	}
+}
+
+// BenchmarkLoRARows: the LoRA part of one decode step of bench serve's
+// embedded model (5 layers of 7 linears at widths 64 and 172, 8 rows, rank
+// 8) with the rows on one adapter or on 8, of 64 allocated adapter by
+// adapter as a server loads them, the factors warm (the step alone) or
+// cold (a 16 MB pass over other memory before each step). It reports the
+// fastest step (what a loaded machine perturbs least) and the GB/s of
+// distinct factors that step read.
+func BenchmarkLoRARows(b *testing.B) {
+	const rows, rank = 8, 8
+	shapes := [][2]int{{64, 64}, {64, 32}, {64, 32}, {64, 64}, {64, 172}, {64, 172}, {172, 64}}
+	type linear struct {
+		in, out int
+		ads     []LoRA
+		x, y    []float32
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ls []linear
+	for range 5 {
+		for _, s := range shapes {
+			l := linear{in: s[0], out: s[1], x: make([]float32, rows*s[0]), y: make([]float32, rows*s[1])}
+			for i := range l.x {
+				l.x[i] = rng.Float32()*2 - 1
+			}
+			ls = append(ls, l)
+		}
+	}
+	for range 64 {
+		for i := range ls {
+			ls[i].ads = append(ls[i].ads, randLoRA(rng, rank, ls[i].in, ls[i].out, 2))
+		}
+	}
+	flush := make([]float32, 16<<20/4)
+	for _, nAd := range []int{1, 8} {
+		route := make([]int, rows)
+		for i := range route {
+			route[i] = i % nAd
+		}
+		bytes := 0
+		for _, l := range ls {
+			bytes += nAd * rank * (l.in + l.out) * 4
+		}
+		for _, cold := range []bool{false, true} {
+			b.Run(fmt.Sprintf("adapters=%d/cold=%v", nAd, cold), func(b *testing.B) {
+				fastest := time.Hour
+				var s float32
+				for b.Loop() {
+					if cold {
+						s += sum(flush)
+					}
+					t0 := time.Now()
+					for _, l := range ls {
+						LoRARows(l.y, l.x, rows, l.in, l.out, route, l.ads)
+					}
+					fastest = min(fastest, time.Since(t0))
+				}
+				b.ReportMetric(float64(fastest.Nanoseconds()), "ns/step")
+				b.ReportMetric(float64(bytes)/fastest.Seconds()/1e9, "GB/s")
+				_ = s
+			})
+		}
 	}
 }
