@@ -56,26 +56,33 @@ func BenchmarkKernel(b *testing.B) {
 	}
 }
 
-// BenchmarkBlocking sweeps the cache block sizes on two shapes with one
-// thread, interleaved so load from other processes hits every setting.
+// BenchmarkBlocking sweeps the cache block sizes (kc, mc, ncPerThread) on
+// the transformer's products at Threads(), interleaved so load from other
+// processes hits every setting: how kc and ncPerThread were chosen.
 func BenchmarkBlocking(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	shapes := [][3]int{{1024, 1024, 1024}, {256, 8192, 768}}
-	defer func(k, m, n int) { kc, mc, nc = k, m, n }(kc, mc, nc)
+	shapes := []struct {
+		M, N, K int
+		transB  bool
+	}{
+		{1024, 3072, 768, true},  // mlp up forward, x·Wᵀ
+		{1024, 768, 3072, false}, // mlp down backward, dx = dy·W
+		{1024, 768, 2048, false}, // Llama's mlp down backward
+		{256, 50257, 768, true},  // lm head forward, one chunk
+		{256, 768, 50257, false}, // lm head backward
+	}
+	defer func(k, m, n int) { kc, mc, ncPerThread = k, m, n }(kc, mc, ncPerThread)
 	for round := 0; round < 2; round++ {
-		for _, cfg := range [][3]int{{256, 144, 3072}, {384, 96, 3072}, {384, 144, 3072}, {256, 288, 3072}, {192, 192, 3072}, {256, 144, 1536}, {256, 144, 6144}} {
+		for _, cfg := range [][3]int{{256, 264, 1536}, {384, 264, 1024}, {384, 132, 1024}, {512, 132, 768}} {
 			for _, s := range shapes {
-				g := newGemm(rng, false, false, s[0], s[1], s[2], 1, 0, 0)
-				b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/%dx%dx%d", cfg[0], cfg[1], cfg[2], s[0], s[1], s[2]), func(b *testing.B) {
-					kc, mc, nc = cfg[0], cfg[1], cfg[2]
-					g.run(1)
-					cpu0 := cputime.Process()
+				g := newGemm(rng, false, s.transB, s.M, s.N, s.K, 1, 0, 0)
+				b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/%dx%dx%d/tB=%v", cfg[0], cfg[1], cfg[2], s.M, s.N, s.K, s.transB), func(b *testing.B) {
+					kc, mc, ncPerThread = cfg[0], cfg[1], cfg[2]
+					g.run(Threads())
 					for b.Loop() {
-						g.run(1)
+						g.run(Threads())
 					}
-					if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
-						b.ReportMetric(2*float64(s[0]*s[1]*s[2])*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
-					}
+					b.ReportMetric(2*float64(s.M*s.N*s.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
 		}

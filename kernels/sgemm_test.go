@@ -123,10 +123,10 @@ func TestSgemm(t *testing.T) {
 		// N > ncPerThread: several column chunks, the last one narrower
 		{13, 3112, 20},
 		// ... and with K > kc, A packed once per K slice is kept across them
-		{20, 3150, 300},
+		{20, 3150, 400},
 		// two row blocks of A (the second not a whole number of panels),
 		// two column chunks at 2 threads, three K slices
-		{300, 70, 530},
+		{300, 70, 800},
 		{65, 129, 1027}, {130, 3100, 9}, {200, 64, 520},
 	}
 	if testing.Short() {
@@ -296,7 +296,7 @@ func TestTransposeInto(t *testing.T) {
 func TestSgemmSharedA(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	forEachImpl(t, func(t *testing.T) {
-		for _, s := range [][3]int{{300, 70, 530}, {13, 100, 20}, {256, 200, 300}, {30, 64, 8}} {
+		for _, s := range [][3]int{{300, 70, 800}, {13, 100, 20}, {256, 200, 300}, {30, 64, 8}} {
 			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 				for _, stuck := range []int{0, 1, 2} { // none, every other block, all
 					M, N, K := s[0], s[1], s[2]
