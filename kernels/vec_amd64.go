@@ -72,22 +72,20 @@ func maxAbsAVX(x *float32, n int) float32
 // sum; n is a multiple of 8 and tab is expTab.
 //
 //go:noescape
-func expSubAVX(dst, x *float32, n int, m float32, tab *[14][8]float32) float32
+func expSubAVX(dst, x *float32, n int, m float32, tab *[21][8]float32) float32
 
-// expTab holds the exp constants, each replicated across a ymm register, in
-// the order the assembly reads them.
-var expTab [14][8]float32
+// expTab holds the exp constants, then the GELU ones of act_amd64.s, each
+// replicated across a ymm register, in the order the assembly reads them.
+var expTab [21][8]float32
 
 func init() {
-	consts := [13]float32{expHi, expLo, log2e, 0.5, ln2Hi, ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1}
+	consts := [21]float32{expHi, expLo, log2e, 0.5, ln2Hi, ln2Lo, expP0, expP1, expP2, expP3, expP4, expP5, 1,
+		float32frombits(expBias), // the int32 exponent bias, stored as its bit pattern
+		geluA, geluB, geluC, geluD, actExpHi, actXMax, -actXMax}
 	for i, c := range consts {
 		for j := range expTab[i] {
 			expTab[i][j] = c
 		}
-	}
-	for j := range expTab[13] {
-		// the int32 exponent bias, stored as its bit pattern
-		expTab[13][j] = float32frombits(expBias)
 	}
 }
 

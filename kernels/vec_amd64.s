@@ -398,7 +398,7 @@ maxabsdone:
 #define E_ONE 384
 #define E_BIAS 416
 
-// func expSubAVX(dst, x *float32, n int, m float32, tab *[14][8]float32) float32
+// func expSubAVX(dst, x *float32, n int, m float32, tab *[21][8]float32) float32
 // Same steps as exp32 in vec_generic.go, 8 lanes at a time.
 TEXT ·expSubAVX(SB), NOSPLIT, $0-44
 	MOVQ         dst+0(FP), DST_PTR

@@ -27,17 +27,18 @@ func geluForward(out, inp []float32, erf bool) {
 	})
 }
 
-// geluBackward accumulates dinp.
+// geluBackward sets dinp = gelu'(inp)·dout (the block's backward owns
+// dinp, so it need not be cleared first).
 func geluBackward(dinp, inp, dout []float32, erf bool) {
 	if !erf {
-		nn.GeluBackward(dinp, inp, dout)
+		nn.GeluBackwardSet(dinp, inp, dout)
 		return
 	}
 	kernels.For(len(inp), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := float64(inp[i])
 			g := 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
-			dinp[i] += float32(g) * dout[i]
+			dinp[i] = float32(g) * dout[i]
 		}
 	})
 }

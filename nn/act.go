@@ -2,11 +2,11 @@ package nn
 
 import "github.com/golora/golora/kernels"
 
-// The activations work in chunks: a scalar loop writes the exponent of each
-// element into a stack buffer, kernels.ExpSub exponentiates the chunk with
-// vector instructions, and a second scalar loop finishes. Exponentiating
-// one element at a time cost ~30 ns per element (math.Exp's float64 round
-// trip), more than the rest of an MLP's element work together.
+// The GELU and SwiGLU passes are kernels.Gelu/GeluGrad/SwiGLU/SwiGLUGrad
+// (one vector pass each, exp inlined) over blocks of the slice spread
+// across the threads. SiLU and GeGLU work in chunks: a scalar loop writes
+// the exponent (or the GELU) of each element into a stack buffer, a kernel
+// finishes the chunk, and a second scalar loop combines.
 
 // actChunk is the stack buffer length of the chunked activations.
 const actChunk = 512
@@ -24,25 +24,8 @@ const geluK = 0.7978845608028654
 func GeluForward(out, inp []float32) {
 	checkLen("GeluForward: out", out, len(inp))
 	kernels.For(len(inp), actGrain, func(lo, hi int) {
-		var e [actChunk]float32
-		for c := lo; c < hi; c += actChunk {
-			x := inp[c:min(c+actChunk, hi)]
-			geluChunk(out[c:c+len(x)], x, &e)
-		}
+		kernels.Gelu(out[lo:hi], inp[lo:hi], nil)
 	})
-}
-
-// geluChunk sets o = gelu(x) for len(x) <= actChunk elements, with e as
-// scratch.
-func geluChunk(o, x []float32, e *[actChunk]float32) {
-	b, o := e[:len(x)], o[:len(x)]
-	for i, v := range x {
-		b[i] = -2 * geluK * (v + 0.044715*v*v*v)
-	}
-	kernels.ExpSub(b, b, 0)
-	for i, v := range x {
-		o[i] = v / (1 + b[i])
-	}
 }
 
 // BiasGeluForward is AddBias followed by GeluForward in one pass: it adds
@@ -54,38 +37,24 @@ func BiasGeluForward(out, f, bias []float32, N int) {
 	checkLen("BiasGeluForward: f", f, N*C)
 	checkLen("BiasGeluForward: out", out, N*C)
 	kernels.For(N, max(1, actGrain/max(C, 1)), func(lo, hi int) {
-		var e [actChunk]float32
 		for r := lo; r < hi; r++ {
-			for c := 0; c < C; c += actChunk {
-				x := f[r*C+c : r*C+min(c+actChunk, C)]
-				kernels.Add(x, bias[c:c+len(x)])
-				geluChunk(out[r*C+c:], x, &e)
-			}
+			kernels.Gelu(out[r*C:(r+1)*C], f[r*C:(r+1)*C], bias)
 		}
 	})
 }
 
 // GeluBackward accumulates dinp += gelu'(inp) * dout.
-func GeluBackward(dinp, inp, dout []float32) {
+func GeluBackward(dinp, inp, dout []float32) { geluBackward(dinp, inp, dout, true) }
+
+// GeluBackwardSet is GeluBackward setting dinp = gelu'(inp) * dout: a
+// caller whose dinp holds nothing yet skips clearing it.
+func GeluBackwardSet(dinp, inp, dout []float32) { geluBackward(dinp, inp, dout, false) }
+
+func geluBackward(dinp, inp, dout []float32, acc bool) {
 	checkLen("GeluBackward: dinp", dinp, len(inp))
 	checkLen("GeluBackward: dout", dout, len(inp))
 	kernels.For(len(inp), actGrain, func(lo, hi int) {
-		var e [actChunk]float32
-		for c := lo; c < hi; c += actChunk {
-			x := inp[c:min(c+actChunk, hi)]
-			dx, dy := dinp[c:c+len(x)], dout[c:c+len(x)]
-			b := e[:len(x)]
-			for i, v := range x {
-				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
-			}
-			kernels.ExpSub(b, b, 0)
-			for i, v := range x {
-				// gelu = x·s with s = sigmoid(2u): d/dx = s + x·s(1-s)·2u'
-				s := 1 / (1 + b[i])
-				du := 2 * geluK * (1 + 3*0.044715*v*v)
-				dx[i] += (s + v*s*(1-s)*du) * dy[i]
-			}
-		}
+		kernels.GeluGrad(dinp[lo:hi], inp[lo:hi], dout[lo:hi], acc)
 	})
 }
 
@@ -140,46 +109,35 @@ func SwiGLUForward(out, gate, up []float32) {
 	checkLen("SwiGLUForward: up", up, n)
 	checkLen("SwiGLUForward: out", out, n)
 	kernels.For(n, actGrain, func(lo, hi int) {
-		var s [actChunk]float32
-		for c := lo; c < hi; c += actChunk {
-			g := gate[c:min(c+actChunk, hi)]
-			u, o := up[c:c+len(g)], out[c:c+len(g)]
-			sigmoidChunk(s[:], g)
-			sg := s[:len(g)]
-			for i, v := range g {
-				o[i] = v * sg[i] * u[i]
-			}
-		}
+		kernels.SwiGLU(out[lo:hi], gate[lo:hi], up[lo:hi])
 	})
 }
 
 // SwiGLUBackward accumulates dgate and dup (nil: skip) for SwiGLUForward.
 func SwiGLUBackward(dgate, dup, gate, up, dout []float32) {
+	swigluBackward(dgate, dup, gate, up, dout, true)
+}
+
+// SwiGLUBackwardSet is SwiGLUBackward setting dgate and dup instead of
+// adding to them: a caller whose buffers hold nothing yet skips clearing
+// them.
+func SwiGLUBackwardSet(dgate, dup, gate, up, dout []float32) {
+	swigluBackward(dgate, dup, gate, up, dout, false)
+}
+
+func swigluBackward(dgate, dup, gate, up, dout []float32, acc bool) {
 	n := len(gate)
 	if !checkGLUBackward("SwiGLUBackward", dgate, dup, up, dout, n) {
 		return
 	}
-	kernels.For(n, actGrain, func(lo, hi int) {
-		var s [actChunk]float32
-		for c := lo; c < hi; c += actChunk {
-			g := gate[c:min(c+actChunk, hi)]
-			u, dy := up[c:c+len(g)], dout[c:c+len(g)]
-			sigmoidChunk(s[:], g)
-			sg := s[:len(g)]
-			if dup != nil {
-				du := dup[c : c+len(g)]
-				for i, v := range g {
-					du[i] += v * sg[i] * dy[i]
-				}
-			}
-			if dgate != nil {
-				dg := dgate[c : c+len(g)]
-				for i, v := range g {
-					si := sg[i]
-					dg[i] += si * (1 + v*(1-si)) * u[i] * dy[i]
-				}
-			}
+	part := func(d []float32, lo, hi int) []float32 {
+		if d == nil {
+			return nil
 		}
+		return d[lo:hi]
+	}
+	kernels.For(n, actGrain, func(lo, hi int) {
+		kernels.SwiGLUGrad(part(dgate, lo, hi), part(dup, lo, hi), gate[lo:hi], up[lo:hi], dout[lo:hi], acc)
 	})
 }
 
@@ -208,20 +166,15 @@ func GeGLUForward(out, gate, up []float32) {
 		var e [actChunk]float32
 		for c := lo; c < hi; c += actChunk {
 			g := gate[c:min(c+actChunk, hi)]
-			u, o := up[c:c+len(g)], out[c:c+len(g)]
 			b := e[:len(g)]
-			for i, v := range g {
-				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
-			}
-			kernels.ExpSub(b, b, 0)
-			for i, v := range g {
-				o[i] = v / (1 + b[i]) * u[i]
-			}
+			kernels.Gelu(b, g, nil)
+			kernels.Mul(out[c:c+len(g)], b, up[c:c+len(g)])
 		}
 	})
 }
 
-// GeGLUBackward accumulates dgate and dup (nil: skip) for GeGLUForward.
+// GeGLUBackward accumulates dgate and dup (nil: skip) for GeGLUForward:
+// dup += gelu(gate)·dout, dgate += gelu'(gate)·(up·dout).
 func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
 	n := len(gate)
 	if !checkGLUBackward("GeGLUBackward", dgate, dup, up, dout, n) {
@@ -233,19 +186,15 @@ func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
 			g := gate[c:min(c+actChunk, hi)]
 			u, dy := up[c:c+len(g)], dout[c:c+len(g)]
 			b := e[:len(g)]
-			for i, v := range g {
-				b[i] = -2 * geluK * (v + 0.044715*v*v*v)
+			if dup != nil {
+				kernels.Gelu(b, g, nil)
+				for i, v := range b {
+					dup[c+i] += v * dy[i]
+				}
 			}
-			kernels.ExpSub(b, b, 0)
-			for i, v := range g {
-				s := 1 / (1 + b[i])
-				if dup != nil {
-					dup[c+i] += v * s * dy[i]
-				}
-				if dgate != nil {
-					du := 2 * geluK * (1 + 3*0.044715*v*v)
-					dgate[c+i] += (s + v*s*(1-s)*du) * u[i] * dy[i]
-				}
+			if dgate != nil {
+				kernels.Mul(b, u, dy)
+				kernels.GeluGrad(dgate[c:c+len(g)], g, b, true)
 			}
 		}
 	})

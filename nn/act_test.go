@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	tu "github.com/golora/golora/internal/testutil"
@@ -198,4 +199,28 @@ func TestBiasGelu(t *testing.T) {
 			tu.AllClose(t, "dbias", db, fbias, 1e-5, 1e-6*float64(N)) // N rows of float32 error
 		})
 	}
+}
+
+// The Set backwards overwrite whatever their outputs held (NaN here) with
+// what the accumulating ones add to zeros.
+func TestBackwardSet(t *testing.T) {
+	r := tu.NewRand(7)
+	n := 1001
+	x, up, dout := tu.RandN(r, n, 3), tu.RandN(r, n, 1), tu.RandN(r, n, 1)
+	nan := func() []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(math.NaN())
+		}
+		return s
+	}
+	acc, set := make([]float32, n), nan()
+	GeluBackward(acc, x, dout)
+	GeluBackwardSet(set, x, dout)
+	tu.AllClose(t, "GeluBackwardSet", set, tu.To64(acc), 0, 0)
+	accG, accU, setG, setU := make([]float32, n), make([]float32, n), nan(), nan()
+	SwiGLUBackward(accG, accU, x, up, dout)
+	SwiGLUBackwardSet(setG, setU, x, up, dout)
+	tu.AllClose(t, "SwiGLUBackwardSet dgate", setG, tu.To64(accG), 0, 0)
+	tu.AllClose(t, "SwiGLUBackwardSet dup", setU, tu.To64(accU), 0, 0)
 }
