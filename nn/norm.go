@@ -128,25 +128,11 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 		return
 	}
 	checkLen("LayerNormBackward: dinp", dinp, N*C)
+	// dx = rstd * (g - mean(g) - xhat*mean(g*xhat)), g = weight*dy
 	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := inp[i*C : (i+1)*C]
-			dy := dout[i*C:][:len(x)]
-			dx := dinp[i*C:][:len(x)]
-			w := weight[:len(x)]
-			m, s := mean[i], rstd[i]
-			// dx = rstd * (g - mean(g) - xhat*mean(g*xhat)), g = weight*dy
-			var gm, gxm float32
-			for j, xv := range x {
-				g := w[j] * dy[j]
-				gm += g
-				gxm += g * (xv - m)
-			}
-			gm /= float32(C)
-			gxm *= s / float32(C)
-			for j, xv := range x {
-				dx[j] += (w[j]*dy[j] - gm - (xv-m)*s*gxm) * s
-			}
+			r := i * C
+			kernels.NormGrad(dinp[r:r+C], inp[r:r+C], dout[r:r+C], weight[:C], mean[i], rstd[i], true)
 		}
 	})
 }
@@ -215,22 +201,11 @@ func RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int)
 		return
 	}
 	checkLen("RMSNormBackward: dinp", dinp, N*C)
+	// dx = s*w*dy - s³/C * x * Σ w*dy*x: NormGrad's RMSNorm form
 	kernels.For(N, max(1, normGrain/C), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := inp[i*C : (i+1)*C]
-			dy := dout[i*C:][:len(x)]
-			dx := dinp[i*C:][:len(x)]
-			w := weight[:len(x)]
-			s := rstd[i]
-			// dx = s*w*dy - s³/C * x * Σ w*dy*x
-			var gx float32
-			for j, xv := range x {
-				gx += w[j] * dy[j] * xv
-			}
-			k := s * s * s * gx / float32(C)
-			for j, xv := range x {
-				dx[j] += s*w[j]*dy[j] - k*xv
-			}
+			r := i * C
+			kernels.NormGrad(dinp[r:r+C], inp[r:r+C], dout[r:r+C], weight[:C], 0, rstd[i], false)
 		}
 	})
 }
