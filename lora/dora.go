@@ -93,8 +93,7 @@ func (d *DoRA) Forward(a *Adapter, x, y []float32, n int) {
 	} else {
 		kernels.Sgemm(false, true, n, out, in, 1, xd, in, a.base.W.Data, in, 0, d.z, out)
 	}
-	a.lowRank(xd, n)
-	a.addUp(a.t, d.z, n) // z = b + s·B·A·xd
+	a.forwardLowRank(xd, d.z, n) // z = b + s·B·A·xd
 	for i := 0; i < n; i++ {
 		yi, zi := y[i*out:(i+1)*out], d.z[i*out:(i+1)*out]
 		if len(a.mask) == 0 {

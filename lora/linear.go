@@ -161,9 +161,7 @@ func (a *Adapter) Forward(x, y []float32, n int) {
 		a.Variant.Forward(a, x, y, n)
 		return
 	}
-	xd := a.input(x, n)
-	a.lowRank(xd, n)
-	a.addUp(a.t, y, n)
+	a.forwardLowRank(a.input(x, n), y, n)
 	if a.Bias != nil {
 		out := a.Out()
 		for i := 0; i < n; i++ {
@@ -217,9 +215,12 @@ func floatBytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
 
-// addUp computes y += s·t·Bᵀ.
-func (a *Adapter) addUp(t, y []float32, n int) {
-	rowsAxpy(y, a.Scaling, t, a.bT(), n, a.R(), a.Out())
+// forwardLowRank computes t = xd·Aᵀ (kept for the backward) and
+// y += s·t·Bᵀ, in one pass over the rows.
+func (a *Adapter) forwardLowRank(xd, y []float32, n int) {
+	r := a.R()
+	a.t = grow(a.t, n*r)
+	rowsDotAxpy(a.t, xd, a.A.Data, y, a.Scaling, a.bT(), n, r, a.In(), a.Out())
 }
 
 // Backward accumulates DA, DB and the adapter's share of dx from dy, and

@@ -31,23 +31,53 @@ func splitRows(n, work int, f func(w, lo, hi int)) int {
 func rowsDot(t []float32, alpha float32, x, m []float32, n, r, w int) {
 	splitRows(n, n*w, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			xi := x[i*w : (i+1)*w]
-			for k := 0; k < r; k++ {
-				t[i*r+k] = alpha * kernels.Dot(xi, m[k*w:(k+1)*w])
-			}
+			dotRow(t[i*r:(i+1)*r], alpha, x[i*w:(i+1)*w], m[:r*w])
 		}
 	})
+}
+
+// dotRow sets t[k] = alpha·dot(x, m_k), with the bits of one Dot call each.
+func dotRow(t []float32, alpha float32, x, m []float32) {
+	kernels.DotN(t, x, m)
+	if alpha != 1 {
+		for k := range t {
+			t[k] *= alpha
+		}
+	}
 }
 
 // rowsAxpy computes y_i += alpha·Σ_k t[i,k]·m_k for t (n, r), m (r, w):
 // y += alpha·t·m (n, w).
 func rowsAxpy(y []float32, alpha float32, t, m []float32, n, r, w int) {
 	splitRows(n, n*w, func(_, lo, hi int) {
+		p := make([]float32, r)
 		for i := lo; i < hi; i++ {
-			yi := y[i*w : (i+1)*w]
-			for k := 0; k < r; k++ {
-				kernels.Axpy(alpha*t[i*r+k], m[k*w:(k+1)*w], yi)
-			}
+			axpyRow(y[i*w:(i+1)*w], p, alpha, t[i*r:(i+1)*r], m, w)
+		}
+	})
+}
+
+// axpyRow adds alpha·Σ_k t[k]·m_k to y, with the bits of one Axpy call per
+// k in turn (a decode row gets what kernels.LoRARows gives it); p is
+// len(t) of scratch.
+func axpyRow(y, p []float32, alpha float32, t, m []float32, w int) {
+	for k, v := range t {
+		p[k] = alpha * v
+	}
+	kernels.AxpyN(y, p, m, w)
+}
+
+// rowsDotAxpy is a LoRA forward's two products in one pass over the rows:
+// t = x·aᵀ (n, r) for x (n, in), a (r, in), then y += s·t·bt (n, out) for
+// bt (r, out): rowsDot and rowsAxpy with their bits, in one parallel
+// region, each row's t used while it is in cache.
+func rowsDotAxpy(t, x, a, y []float32, s float32, bt []float32, n, r, in, out int) {
+	splitRows(n, n*(in+out), func(_, lo, hi int) {
+		p := make([]float32, r)
+		for i := lo; i < hi; i++ {
+			ti := t[i*r : (i+1)*r]
+			dotRow(ti, 1, x[i*in:(i+1)*in], a[:r*in])
+			axpyRow(y[i*out:(i+1)*out], p, s, ti, bt, out)
 		}
 	})
 }
@@ -75,17 +105,26 @@ func outerAcc(g []float32, alpha float32, t, z []float32, n, r, w int, dt []floa
 		nw = 1
 	}
 	acc := scratch.get(nw, r*w)
+	// A block of rows goes into each gw_k in one AxpyN call, the slice of
+	// gw_k in registers while the rows stream past (one load and store of
+	// gw per block, not per row), each element's FMAs still in row order.
+	const block = 16
 	splitRows(n, n*w, func(wk, lo, hi int) {
 		gw := acc[wk]
-		for i := lo; i < hi; i++ {
-			zi := z[i*w : (i+1)*w]
+		var p [block]float32
+		for i0 := lo; i0 < hi; i0 += block {
+			b := min(block, hi-i0)
+			zb := z[i0*w : (i0+b)*w]
 			if dt != nil {
-				for k := 0; k < r; k++ {
-					dt[i*r+k] = beta * kernels.Dot(zi, m[k*w:(k+1)*w])
+				for i := i0; i < i0+b; i++ {
+					dotRow(dt[i*r:(i+1)*r], beta, z[i*w:(i+1)*w], m[:r*w])
 				}
 			}
 			for k := 0; k < r; k++ {
-				kernels.Axpy(alpha*t[i*r+k], zi, gw[k*w:(k+1)*w])
+				for i := range b {
+					p[i] = alpha * t[(i0+i)*r+k]
+				}
+				kernels.AxpyN(gw[k*w:(k+1)*w], p[:b], zb, w)
 			}
 		}
 	})
