@@ -44,3 +44,46 @@ func normGradGeneric(dx, x, dy, w []float32, m, gm, k, s float32) {
 		dx[j] += (w[j]*dy[j] - gm - (xv-m)*k) * s
 	}
 }
+
+// SumSqDev returns Σ (x[i]-m)², the squared deviation a LayerNorm takes
+// about its mean (two passes without writing x-m anywhere: the variance
+// about the mean does not cancel the way E[x²]-E[x]² does for rows with a
+// large mean).
+func SumSqDev(x []float32, m float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	return sumSqDev(x, m)
+}
+
+// NormApply sets o = (x-m)·s·w + b, a norm's output row from its mean m
+// (0 for RMSNorm) and inverse deviation s; a nil b adds nothing. o may
+// alias x.
+func NormApply(o, x, w, b []float32, m, s float32) {
+	n := len(x)
+	if len(o) != n || len(w) != n || b != nil && len(b) != n {
+		panic(badLen)
+	}
+	if n > 0 {
+		normApply(o, x, w, b, m, s)
+	}
+}
+
+func sumSqDevGeneric(x []float32, m float32) float32 {
+	var s float32
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return s
+}
+
+func normApplyGeneric(o, x, w, b []float32, m, s float32) {
+	o, w = o[:len(x)], w[:len(x)]
+	for j, v := range x {
+		d := (v - m) * s * w[j]
+		if b != nil {
+			d += b[j]
+		}
+		o[j] = d
+	}
+}

@@ -98,3 +98,81 @@ ng8:
 ngdone:
 	VZEROUPPER
 	RET
+
+// func sumSqDevAVX(x *float32, n int, m float32) float32
+// Four accumulators over 32 elements a step, then 8 at a time.
+TEXT ·sumSqDevAVX(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y15
+	ZERO4(Y0, Y1, Y2, Y3)
+
+sd32:
+	CMPQ        CX, $32
+	JL          sd8
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VSUBPS      Y15, Y4, Y4
+	VSUBPS      Y15, Y5, Y5
+	VSUBPS      Y15, Y6, Y6
+	VSUBPS      Y15, Y7, Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y6, Y2
+	VFMADD231PS Y7, Y7, Y3
+	ADDQ        $128, SI
+	SUBQ        $32, CX
+	JMP         sd32
+
+sd8:
+	CMPQ        CX, $8
+	JL          sddone
+	VMOVUPS     (SI), Y4
+	VSUBPS      Y15, Y4, Y4
+	VFMADD231PS Y4, Y4, Y0
+	ADDQ        $32, SI
+	SUBQ        $8, CX
+	JMP         sd8
+
+sddone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func normApplyAVX(o, x, w, b *float32, n int, m, s float32)
+TEXT ·normApplyAVX(SB), NOSPLIT, $0-48
+	MOVQ         o+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         w+16(FP), DX
+	MOVQ         b+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y15
+	VBROADCASTSS s+44(FP), Y14
+	XORQ         R11, R11
+
+na8:
+	CMPQ    CX, $8
+	JL      nadone
+	VMOVUPS (SI)(R11*1), Y0
+	VSUBPS  Y15, Y0, Y0          // x-m
+	VMULPS  Y14, Y0, Y0          // ·s
+	VMULPS  (DX)(R11*1), Y0, Y0  // ·w
+	TESTQ   R8, R8
+	JZ      nastore
+	VADDPS  (R8)(R11*1), Y0, Y0  // + b
+
+nastore:
+	VMOVUPS Y0, (DI)(R11*1)
+	ADDQ    $32, R11
+	SUBQ    $8, CX
+	JMP     na8
+
+nadone:
+	VZEROUPPER
+	RET

@@ -47,25 +47,15 @@ func AddLayerNormForward(out, mean, rstd, res, add, weight, bias []float32, N, C
 			if add != nil {
 				kernels.Add(x, add[i*C:(i+1)*C])
 			}
-			o := out[i*C:][:len(x)]
-			w := weight[:len(x)]
 			m := kernels.Sum(x) / float32(C)
-			// Two passes, through out: the variance about the mean does not
-			// cancel the way E[x²]-E[x]² does for rows with a large mean.
-			for j, xv := range x {
-				o[j] = xv - m
-			}
-			s := float32(1 / math.Sqrt(float64(kernels.SumSq(o)/float32(C)+eps)))
+			// Two passes: the variance about the mean does not cancel the
+			// way E[x²]-E[x]² does for rows with a large mean.
+			s := float32(1 / math.Sqrt(float64(kernels.SumSqDev(x, m)/float32(C)+eps)))
+			var b []float32
 			if bias != nil {
-				b := bias[:len(o)]
-				for j, d := range o {
-					o[j] = d*s*w[j] + b[j]
-				}
-			} else {
-				for j, d := range o {
-					o[j] = d * s * w[j]
-				}
+				b = bias[:C]
 			}
+			kernels.NormApply(out[i*C:(i+1)*C], x, weight[:C], b, m, s)
 			if mean != nil {
 				mean[i] = m
 			}
@@ -160,12 +150,8 @@ func AddRMSNormForward(out, rstd, res, add, weight []float32, N, C int, eps floa
 			if add != nil {
 				kernels.Add(x, add[i*C:(i+1)*C])
 			}
-			o := out[i*C:][:len(x)]
-			w := weight[:len(x)]
 			s := float32(1 / math.Sqrt(float64(kernels.SumSq(x)/float32(C)+eps)))
-			for j, xv := range x {
-				o[j] = xv * s * w[j]
-			}
+			kernels.NormApply(out[i*C:(i+1)*C], x, weight[:C], nil, 0, s)
 			if rstd != nil {
 				rstd[i] = s
 			}
