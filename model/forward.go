@@ -730,8 +730,14 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	ly := &m.layers[l]
 	N := s.N
 	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	dz := s.dy
-	copyVec(dz, s.dres)
+	// The MLP's output gradient is s.dres itself unless something rescales
+	// it in place: nothing reads it after the norm's backward adds to
+	// s.dres (and the same for the attention's dy below).
+	dz := s.dres
+	if m.arch.ResidScale != 0 || ly.MLPHook != nil {
+		dz = s.dy
+		copyVec(dz, s.dres)
+	}
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, dz)
 	}
@@ -801,8 +807,11 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		m.normBackward(&ly.Norm2, s.dres, s.dln, a.xm, a.mean2, a.rstd2, N)
 	}
 
-	dy := s.dy
-	copyVec(dy, s.dres)
+	dy := s.dres
+	if m.arch.ResidScale != 0 || ly.AttnHook != nil {
+		dy = s.dy
+		copyVec(dy, s.dres)
+	}
 	if m.arch.ResidScale != 0 {
 		scaleVec(m.arch.ResidScale, dy)
 	}
