@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"sync"
+
+	"github.com/golora/golora/kernels"
 )
 
 // RoPE applies rotary position embeddings (Su et al. 2021) to queries or
@@ -140,13 +142,7 @@ func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 					pair[1] = b*cj + a*sj
 				}
 			} else {
-				lo, hi := v[:half], v[half:D]
-				for j := range lo {
-					a, b := lo[j], hi[j]
-					cj, sj := c[j], sign*s[j]
-					lo[j] = a*cj - b*sj
-					hi[j] = b*cj + a*sj
-				}
+				kernels.Rotate(v[:half], v[half:D], c, s, sign)
 			}
 		}
 	}
