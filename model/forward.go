@@ -764,25 +764,24 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	if !m.arch.GELU {
 		du = s.du[:len(a.f)]
 	}
-	// The activation's backward sets df and du (GeGLU's adds to them):
-	// clearing them was 12 MB of writes per GPT-2 block.
+	// The first write of each gradient buffer sets it (BackwardSet, the
+	// activations' Set backwards; GeGLU's adds): clearing them first was
+	// 30 MB of writes per GPT-2 block.
 	if m.arch.GeGLU {
-		clearVecs(dh, df, du, s.dln)
-	} else {
-		clearVecs(dh, s.dln)
+		clearVecs(df, du)
 	}
 	if m.arch.GELU {
 		if ly.Proj.NeedsInput() {
 			geluForward(h, a.f, m.arch.GELUErf)
 		}
-		ly.Proj.Backward(h, dz, dh, N)
+		ly.Proj.BackwardSet(h, dz, dh, N)
 		geluBackward(df, a.f, dh, m.arch.GELUErf)
-		ly.Fc.Backward(in, df, s.dln, N)
+		ly.Fc.BackwardSet(in, df, s.dln, N)
 	} else {
 		if ly.Down.NeedsInput() {
 			m.glu(h, a.f, a.u)
 		}
-		ly.Down.Backward(h, dz, dh, N)
+		ly.Down.BackwardSet(h, dz, dh, N)
 		if m.arch.GeGLU {
 			nn.GeGLUBackward(df, du, a.f, a.u, dh)
 		} else {
@@ -795,9 +794,9 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 				copy(dgu[2*n*I:(2*n+1)*I], df[n*I:(n+1)*I])
 				copy(dgu[(2*n+1)*I:(2*n+2)*I], du[n*I:(n+1)*I])
 			}
-			ly.GateUp.Backward(in, dgu, s.dln, N)
+			ly.GateUp.BackwardSet(in, dgu, s.dln, N)
 		} else {
-			ly.Gate.Backward(in, df, s.dln, N)
+			ly.Gate.BackwardSet(in, df, s.dln, N)
 			ly.Up.Backward(in, du, s.dln, N)
 		}
 	}
@@ -818,13 +817,13 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	if ly.AttnHook != nil {
 		ly.AttnHook.Backward(dy, N)
 	}
-	clearVecs(s.dao, s.dq, s.dk, s.dv)
+	clearVecs(s.dq, s.dk, s.dv)
 	if m.arch.PostNorm {
 		clear(s.dpost)
 		m.normBackward(&ly.PostAttn, s.dpost, dy, a.oa, nil, a.rstdA, N)
 		dy = s.dpost
 	}
-	ly.O.Backward(a.ao, dy, s.dao, N)
+	ly.O.BackwardSet(a.ao, dy, s.dao, N)
 	m.setSeqs(s, a)
 	T := s.T
 	for b := range s.seqs {
@@ -847,7 +846,6 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		m.normBackward(&ly.KNorm, dkn, dk, a.kn, nil, a.rstdk, rk)
 		dq, dk = dqn, dkn
 	}
-	clearVecs(s.dln)
 	in = x
 	if !m.arch.NoPreNorm {
 		if needsInput(ly.QKV, ly.Q, ly.K, ly.V) {
@@ -863,9 +861,9 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 			copy(r[QD:QD+KVD], dk[n*KVD:(n+1)*KVD])
 			copy(r[QD+KVD:], s.dv[n*KVD:(n+1)*KVD])
 		})
-		ly.QKV.Backward(in, s.dqkv, s.dln, N)
+		ly.QKV.BackwardSet(in, s.dqkv, s.dln, N)
 	} else {
-		ly.Q.Backward(in, dq, s.dln, N)
+		ly.Q.BackwardSet(in, dq, s.dln, N)
 		ly.K.Backward(in, dk, s.dln, N)
 		ly.V.Backward(in, s.dv, s.dln, N)
 	}

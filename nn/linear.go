@@ -130,7 +130,24 @@ func AddBias(y, b []float32, n int) {
 func (l *Linear) NeedsInput() bool { return l.DW != nil || l.Delta != nil }
 
 // Backward accumulates dx [n, in] (nil: skip), DW and DB from dy [n, out].
-func (l *Linear) Backward(x, dy, dx []float32, n int) {
+func (l *Linear) Backward(x, dy, dx []float32, n int) { l.backward(x, dy, dx, n, 1) }
+
+// BackwardSet is Backward with dx set rather than accumulated (DW and DB
+// still accumulate), for a caller whose dx holds nothing yet: the product
+// writes dx (beta 0) instead of adding to cleared memory. A delta adds its
+// share to dx, and a quantized W adds panel by panel, so there dx is
+// cleared first.
+func (l *Linear) BackwardSet(x, dy, dx []float32, n int) {
+	if dx != nil && (l.Delta != nil || l.W.IsQuant()) {
+		clear(dx[:n*l.In()])
+		l.backward(x, dy, dx, n, 1)
+		return
+	}
+	l.backward(x, dy, dx, n, 0)
+}
+
+// backward is Backward with dx = dy·W + beta·dx.
+func (l *Linear) backward(x, dy, dx []float32, n int, beta float32) {
 	in, out := l.In(), l.Out()
 	if l.DB != nil {
 		db := l.DB.Data
@@ -150,6 +167,6 @@ func (l *Linear) Backward(x, dy, dx []float32, n int) {
 		kernels.Sgemm(true, false, out, in, n, 1, dyBase, out, x, in, 1, l.DW.Data, in)
 	}
 	if dx != nil {
-		l.AddMulW(dyBase, dx, n)
+		l.mulW(dyBase, dx, n, beta)
 	}
 }

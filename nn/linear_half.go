@@ -30,15 +30,18 @@ func (l *Linear) mulWT(x, y []float32, n int) {
 
 // AddMulW accumulates dx [n, in] += dy [n, out]·W: the gradient through
 // the frozen product, for deltas that need it too.
-func (l *Linear) AddMulW(dy, dx []float32, n int) {
+func (l *Linear) AddMulW(dy, dx []float32, n int) { l.mulW(dy, dx, n, 1) }
+
+// mulW sets dx = dy·W + beta·dx (beta 0 or 1; a quantized W only adds).
+func (l *Linear) mulW(dy, dx []float32, n int, beta float32) {
 	in, out := l.In(), l.Out()
 	if l.W.IsQuant() {
 		l.quantAddMulW(dy, dx, n)
 		return
 	}
 	if l.W.IsHalf() {
-		kernels.GemmHalf(l.W.DType, false, n, in, out, dy, out, l.W.Half, in, 1, dx, in)
+		kernels.GemmHalf(l.W.DType, false, n, in, out, dy, out, l.W.Half, in, beta, dx, in)
 		return
 	}
-	kernels.Sgemm(false, false, n, in, out, 1, dy, out, l.W.Data, in, 1, dx, in)
+	kernels.Sgemm(false, false, n, in, out, 1, dy, out, l.W.Data, in, beta, dx, in)
 }
