@@ -59,6 +59,14 @@
 	VMULPS       Y2, Y3, Y0         \
 	VANDNPS      Y0, Y1, Y0
 
+// SIGDEN loads the gate (SI at R11) into Y5 and sets Y0 = 1 + exp(-gate),
+// sigmoid's denominator (Y7 holds 0).
+#define SIGDEN \
+	VMOVUPS (SI)(R11*1), Y5 \
+	VSUBPS  Y5, Y7, Y0      \
+	EXP8                    \
+	VADDPS  Y8, Y0, Y0
+
 // func geluAVX(dst, x, bias *float32, n int, tab *[21][8]float32)
 // dst = gelu(x (+ bias, stored back to x)).
 TEXT ·geluAVX(SB), NOSPLIT, $0-40
@@ -162,11 +170,8 @@ TEXT ·swigluAVX(SB), NOSPLIT, $0-40
 sw8:
 	CMPQ    CX, $8
 	JL      swdone
-	VMOVUPS (SI)(R11*1), Y5
-	VSUBPS  Y5, Y7, Y0 // -g
-	EXP8
-	VADDPS  Y8, Y0, Y0
-	VDIVPS  Y0, Y5, Y0 // g/(1+e)
+	SIGDEN
+	VDIVPS Y0, Y5, Y0 // g/(1+e)
 	VMULPS  (DX)(R11*1), Y0, Y0
 	VMOVUPS Y0, (DI)(R11*1)
 	ADDQ    $32, R11
@@ -196,11 +201,8 @@ TEXT ·swigluGradAVX(SB), NOSPLIT, $0-64
 sg8:
 	CMPQ    CX, $8
 	JL      sgdone
-	VMOVUPS (SI)(R11*1), Y5
-	VSUBPS  Y5, Y7, Y0 // -g
-	EXP8
-	VADDPS  Y8, Y0, Y0
-	VDIVPS  Y0, Y8, Y0 // s
+	SIGDEN
+	VDIVPS Y0, Y8, Y0 // s
 	VMOVUPS (R9)(R11*1), Y6 // dy
 	TESTQ   R8, R8
 	JZ      sgdg
