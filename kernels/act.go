@@ -62,7 +62,8 @@ func Gelu(dst, x, bias []float32) {
 	}
 }
 
-// GeluGrad sets dx[i] = gelu'(x[i])·dy[i], or adds it to dx when acc.
+// GeluGrad sets dx[i] = gelu'(x[i])·dy[i], or adds it to dx when acc. dx
+// may alias dy.
 func GeluGrad(dx, x, dy []float32, acc bool) {
 	if len(dx) != len(x) || len(dy) != len(x) {
 		panic(badLen)

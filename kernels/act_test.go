@@ -138,6 +138,13 @@ func TestActivations(t *testing.T) {
 				h, dgs, dus := make([]float32, n), make([]float32, n), make([]float32, n)
 				Gelu(dst, x, nil)
 				GeluGrad(h, x, dy, false)
+				al := append([]float32(nil), dy...)
+				GeluGrad(al, x, al, false) // dx aliasing dy
+				for i := range al {
+					if al[i] != h[i] {
+						t.Fatalf("GeluGrad %s in place [%d]: %v, %v apart", name, i, al[i], h[i])
+					}
+				}
 				for i := range x {
 					var one, d1 [1]float32
 					Gelu(one[:], x[i:i+1], nil)

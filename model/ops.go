@@ -28,7 +28,7 @@ func geluForward(out, inp []float32, erf bool) {
 }
 
 // geluBackward sets dinp = gelu'(inp)·dout (the block's backward owns
-// dinp, so it need not be cleared first).
+// dinp, so it need not be cleared first); dinp may alias dout.
 func geluBackward(dinp, inp, dout []float32, erf bool) {
 	if !erf {
 		nn.GeluBackwardSet(dinp, inp, dout)

@@ -47,7 +47,8 @@ func BiasGeluForward(out, f, bias []float32, N int) {
 func GeluBackward(dinp, inp, dout []float32) { geluBackward(dinp, inp, dout, true) }
 
 // GeluBackwardSet is GeluBackward setting dinp = gelu'(inp) * dout: a
-// caller whose dinp holds nothing yet skips clearing it.
+// caller whose dinp holds nothing yet skips clearing it. dinp may alias
+// dout.
 func GeluBackwardSet(dinp, inp, dout []float32) { geluBackward(dinp, inp, dout, false) }
 
 func geluBackward(dinp, inp, dout []float32, acc bool) {
