@@ -191,8 +191,8 @@ func (m *Transformer) sizeGrads(a *acts) {
 		grow(&a.dqkv, N*(QD+2*KVD))
 	}
 	grow(&a.dh, max(N*I, m.gateUpLen(N)))
-	grow(&a.df, N*I)
-	if !m.arch.GELU {
+	if !m.arch.GELU { // a GELU MLP's backward works in place in dh
+		grow(&a.df, N*I)
 		grow(&a.du, N*I)
 	}
 	if a.checkpointed {
@@ -760,9 +760,9 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		in = a.ln2
 	}
 	h := s.h[:len(a.f)]
-	dh, df, du := s.dh[:len(a.f)], s.df[:len(a.f)], s.du[:0]
+	dh, df, du := s.dh[:len(a.f)], s.df[:0], s.du[:0]
 	if !m.arch.GELU {
-		du = s.du[:len(a.f)]
+		df, du = s.df[:len(a.f)], s.du[:len(a.f)]
 	}
 	// The first write of each gradient buffer sets it (BackwardSet, the
 	// activations' Set backwards; GeGLU's adds): clearing them first was
