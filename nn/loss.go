@@ -26,6 +26,20 @@ const IgnoreIndex = -100
 //
 // A target outside [0, V) that is not ignoreIndex panics.
 func CrossEntropy(dlogits, logits []float32, targets []int, N, V int, ignoreIndex int) (loss float64, count int) {
+	return crossEntropy(dlogits, logits, targets, N, V, ignoreIndex, 0, false)
+}
+
+// CrossEntropyScaled is CrossEntropy with dlogits = gradScale·(softmax -
+// onehot) on each counted row, not divided by the count: a chunked loss
+// gives each chunk its share of the whole batch's mean in the same pass
+// (CrossEntropy is gradScale = 1/count).
+func CrossEntropyScaled(dlogits, logits []float32, targets []int, N, V int, ignoreIndex int, gradScale float32) (loss float64, count int) {
+	return crossEntropy(dlogits, logits, targets, N, V, ignoreIndex, gradScale, true)
+}
+
+// crossEntropy is CrossEntropy with the gradient scaled by gradScale when
+// scaled, by 1/count otherwise.
+func crossEntropy(dlogits, logits []float32, targets []int, N, V int, ignoreIndex int, gradScale float32, scaled bool) (loss float64, count int) {
 	checkLen("CrossEntropy: logits", logits, N*V)
 	if len(targets) < N {
 		panic("nn: CrossEntropy: targets too short: " + strconv.Itoa(len(targets)) + " < " + strconv.Itoa(N))
@@ -49,6 +63,9 @@ func CrossEntropy(dlogits, logits []float32, targets []int, N, V int, ignoreInde
 		return 0, 0
 	}
 	inv := 1 / float32(count)
+	if scaled {
+		inv = gradScale
+	}
 	var mu sync.Mutex
 	kernels.For(N, max(1, 65536/max(V, 1)), func(lo, hi int) {
 		var part float64

@@ -140,3 +140,23 @@ func TestEmbeddingBadID(t *testing.T) {
 		})
 	}
 }
+
+// CrossEntropyScaled's gradient is gradScale·count times CrossEntropy's,
+// with the same loss and count.
+func TestCrossEntropyScaled(t *testing.T) {
+	const N, V, g = 7, 301, float32(0.3)
+	r := tu.NewRand(17)
+	logits := tu.RandN(r, N*V, 2)
+	targets := []int{3, -100, 0, 300, 150, -100, 42}
+	d1, d2 := make([]float32, N*V), make([]float32, N*V)
+	l1, c1 := CrossEntropy(d1, logits, targets, N, V, -100)
+	l2, c2 := CrossEntropyScaled(d2, logits, targets, N, V, -100, g)
+	if l1 != l2 || c1 != c2 {
+		t.Fatalf("loss/count %v/%d, scaled %v/%d", l1, c1, l2, c2)
+	}
+	want := tu.To64(d1)
+	for i := range want {
+		want[i] *= float64(g) * float64(c1)
+	}
+	tu.AllClose(t, "scaled gradient", d2, want, 1e-6, 1e-9)
+}
