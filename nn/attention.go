@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/golora/golora/kernels"
@@ -26,11 +27,13 @@ import (
 // is exactly [Tk, NKV, D], so decode needs neither copies nor strides.
 //
 // Two forward implementations compute the same thing: tiles of attnBlock
-// query rows × attnKeyTile keys through per-head GEMMs (kernels.SgemmSerial
-// addressing a head inside [T, NH, D] through the row stride NH*D) with an
-// online softmax across key tiles, skipping the tiles above the causal
-// diagonal; and a fused dot/axpy loop that wins when there are few query
-// rows (decode). The backward always tiles.
+// query rows × attnKeyTile keys through per-head products
+// (kernels.AttnGemm, addressing a head inside [T, NH, D] through the row
+// stride NH*D, and the keys through a scaled transposed copy kᵀ·scale
+// [NKV, D, Tk] made once per call) with an online softmax across key
+// tiles, skipping the tiles above the causal diagonal and, inside the
+// diagonal tiles, the masked products; and a fused dot/axpy loop that wins
+// when there are few query rows (decode). The backward always tiles.
 
 // attnBlock is the number of query rows of a tile: the columns computed
 // above the diagonal per tile are at most attnBlock-1 per row.
@@ -95,13 +98,14 @@ func capScores(s, th []float32, softCap float32) {
 }
 
 // scoreTile writes the tile s (i1-i0 rows of w = j1-j0) of head h's
-// scores against key/value head g, scale·q[i0:i1]·k[j0:j1]ᵀ, soft-capped
-// (th, when not nil, gets 1 - tanh²), calls visit(r, p) with the visible
-// scores p of each row i0+r that sees a key of the tile, and zeroes the
-// rest of s.
-func scoreTile(s, th, q, k []float32, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D int, o *AttnOptions, visit func(r int, p []float32)) {
+// scores against keys j0..j1 of kv, soft-capped (th, when not nil, gets 1 - tanh²), calls visit(r, p)
+// with the visible scores p of each row i0+r that sees a key of the tile,
+// and zeroes the rest of s. It returns the tile's causal diagonal for
+// kernels.Cut: row r sees keys j0+j for j < r+off.
+func scoreTile(s, th, q []float32, kv *kvHead, h, i0, i1, j0, j1, T, Tk, NH, D int, o *AttnOptions, visit func(r int, p []float32)) (off int) {
 	w := j1 - j0
-	kernels.SgemmSerial(false, true, i1-i0, w, D, o.Scale, q[(i0*NH+h)*D:], NH*D, k[(j0*NKV+g)*D:], NKV*D, 0, s, w)
+	off = Tk - T + i0 - j0 + 1
+	kernels.AttnGemm(i1-i0, w, D, q[(i0*NH+h)*D:], NH*D, 1, kv.kt[j0:], kv.ld, s, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
 	for i := i0; i < i1; i++ {
 		r := i - i0
 		row := s[r*w : (r+1)*w]
@@ -120,6 +124,44 @@ func scoreTile(s, th, q, k []float32, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D in
 		visit(r, row[lo:n])
 		clear(row[:lo])
 		clear(row[n:])
+	}
+	return off
+}
+
+// kvHead is one key/value head of a sequence laid out for the tile
+// products, which read B row by row: kt = scale·kᵀ and, when not nil, vt =
+// scale·vᵀ (D rows of ld floats), and k and v as contiguous [Tk, D] rows
+// (the heads' rows are NKV*D apart in k and v, and rows that far apart
+// share few L1 sets).
+type kvHead struct {
+	kt, vt, k, v []float32
+	ld           int
+}
+
+// keyStride is the row stride of kt and vt: Tk rounded up to 16 floats,
+// and 16 more so that a tile's rows (1 KiB apart at Tk = 256) do not all
+// fall in the same few L1 sets.
+func keyStride(Tk int) int { return (Tk+15)&^15 + 16 }
+
+// fill lays out head g of s in the slices of kv that are not nil.
+func (kv *kvHead) fill(s *AttnSeq, g, NKV, D int, scale float32) {
+	ldk := NKV * D
+	kernels.TransposeScaled(kv.kt, kv.ld, s.K[g*D:], ldk, s.Tk, D, scale)
+	if kv.vt != nil {
+		kernels.TransposeScaled(kv.vt, kv.ld, s.V[g*D:], ldk, s.Tk, D, scale)
+	}
+	if kv.k != nil {
+		gather(kv.k, s.K[g*D:], s.Tk, ldk, D)
+	}
+	if kv.v != nil {
+		gather(kv.v, s.V[g*D:], s.Tk, ldk, D)
+	}
+}
+
+// gather copies n rows of D floats, ld apart in src, to dst.
+func gather(dst, src []float32, n, ld, D int) {
+	for j := 0; j < n; j++ {
+		copy(dst[j*D:(j+1)*D], src[j*ld:j*ld+D])
 	}
 }
 
@@ -189,6 +231,33 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 	for i := range seqs {
 		jobs += count(&seqs[i])
 	}
+	// The tiled sequences' keys and values, laid out once for all of
+	// their heads and query blocks: kv[i*NKV+g] for head g of sequence i.
+	kv := make([]kvHead, len(seqs)*NKV)
+	var prep []int
+	n := 0
+	for i := range seqs {
+		if s := &seqs[i]; s.T > attnFusedMaxT {
+			for g := 0; g < NKV; g++ {
+				prep = append(prep, i*NKV+g)
+			}
+			n += NKV * D * (keyStride(s.Tk) + s.Tk)
+		}
+	}
+	buf := getKT(n)
+	defer ktPool.Put(buf)
+	n = 0
+	for _, x := range prep {
+		Tk := seqs[x/NKV].Tk
+		ld := keyStride(Tk)
+		kv[x] = kvHead{kt: (*buf)[n : n+D*ld], v: (*buf)[n+D*ld : n+D*ld+Tk*D], ld: ld}
+		n += D*ld + Tk*D
+	}
+	kernels.For(len(prep), 1, func(lo, hi int) {
+		for _, x := range prep[lo:hi] {
+			kv[x].fill(&seqs[x/NKV], x%NKV, NKV, D, o.Scale)
+		}
+	})
 	attnJobs(jobs, func(ws *attnWork, j int) {
 		k := 0
 		for ; j >= count(&seqs[k]); k++ {
@@ -202,12 +271,26 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 			return
 		}
 		h, b := j%NH, count(s)/NH-1-j/NH
-		forwardTiled(ws, s, h, b*attnBlock, NH, NKV, D, &o)
+		forwardTiled(ws, s, &kv[k*NKV+h/(NH/NKV)], h, b*attnBlock, NH, D, &o)
 	})
 }
 
 // attnWork is one goroutine's scratch, reused across its jobs.
-type attnWork struct{ a, b, c, m, l []float32 }
+type attnWork struct{ a, b, c, m, l, kt, vt, k, q, dout []float32 }
+
+// ktPool recycles the forward's key and value layouts between calls.
+var ktPool sync.Pool
+
+// getKT returns a pooled buffer of at least n floats.
+func getKT(n int) *[]float32 {
+	p, _ := ktPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		b := make([]float32, n)
+		return &b
+	}
+	*p = (*p)[:cap(*p)]
+	return p
+}
 
 func scratch(p *[]float32, n int) []float32 {
 	if cap(*p) < n {
@@ -255,13 +338,13 @@ func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
 }
 
 // forwardTiled is the block of query rows [i0, i0+attnBlock) of head h of
-// s, over the key tiles up to the block's diagonal: S = scale·q·kᵀ, then an
-// online softmax (a running max m and sum l per row; out is rescaled by
-// exp(m_old - m_new) when the max grows), out += exp(S - m)·v, and finally
-// out /= l.
-func forwardTiled(ws *attnWork, s *AttnSeq, h, i0, NH, NKV, D int, o *AttnOptions) {
-	T, Tk, g := s.T, s.Tk, h/(NH/NKV)
-	ldq, ldk := NH*D, NKV*D
+// s, over the key tiles up to the block's diagonal: S = q·(scale·kᵀ) from
+// its key/value head kv, then an online softmax (a running
+// max m and sum l per row; out is rescaled by exp(m_old - m_new) when the
+// max grows), out += exp(S - m)·v, and finally out /= l.
+func forwardTiled(ws *attnWork, s *AttnSeq, kv *kvHead, h, i0, NH, D int, o *AttnOptions) {
+	T, Tk := s.T, s.Tk
+	ldq := NH * D
 	bk := min(attnKeyTile, Tk)
 	S := scratch(&ws.a, min(attnBlock, T)*bk)
 	m, l := scratch(&ws.m, attnBlock), scratch(&ws.l, attnBlock)
@@ -275,7 +358,7 @@ func forwardTiled(ws *attnWork, s *AttnSeq, h, i0, NH, NKV, D int, o *AttnOption
 	}
 	for j0 := c0; j0 < c1; j0 += bk {
 		j1 := min(j0+bk, c1)
-		scoreTile(S, nil, s.Q, s.K, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+		off := scoreTile(S, nil, s.Q, kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
 			mx := max(m[r], kernels.Max(p))
 			sum := kernels.ExpSub(p, p, mx)
 			if l[r] > 0 && mx > m[r] {
@@ -286,8 +369,8 @@ func forwardTiled(ws *attnWork, s *AttnSeq, h, i0, NH, NKV, D int, o *AttnOption
 			l[r] += sum
 			m[r] = mx
 		})
-		kernels.SgemmSerial(false, false, i1-i0, D, j1-j0, 1,
-			S, j1-j0, s.V[j0*ldk+g*D:], ldk, 1, out[i0*ldq+h*D:], ldq)
+		kernels.AttnGemm(i1-i0, D, j1-j0, S, j1-j0, 1, kv.v[j0*D:], D, out[i0*ldq+h*D:], ldq, true,
+			kernels.Cut{Mode: kernels.CutDepth, D: off})
 	}
 	for i := i0; i < i1; i++ {
 		r := i - i0
@@ -349,7 +432,6 @@ func AttentionBackwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) {
 	T, Tk := s.T, s.Tk
 	ldq, ldk := NH*D, NKV*D
-	scale := o.Scale
 	bk := min(attnKeyTile, Tk)
 	tile := min(attnBlock, T) * bk
 	P, dS := scratch(&ws.a, tile), scratch(&ws.b, tile)
@@ -358,33 +440,56 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 		th = scratch(&ws.c, tile)
 	}
 	delta := scratch(&ws.m, attnBlock)
-	q, k, v, dq, dk, dv := s.Q, s.K, s.V, s.DQ, s.DK, s.DV
+	q, dq, dk, dv := s.Q, s.DQ, s.DK, s.DV
+	// The group's keys and values transposed once for all of its heads and
+	// blocks, both times scale: the scores' scale, and dS's for dq and dk
+	// (dP·scale - Δ·scale = scale·(dP - Δ)).
+	kv := kvHead{ld: keyStride(Tk)}
+	kv.kt = scratch(&ws.kt, D*kv.ld)
+	if dq != nil || dk != nil {
+		kv.vt = scratch(&ws.vt, D*kv.ld)
+	}
+	if dq != nil {
+		kv.k = scratch(&ws.k, Tk*D)
+	}
+	kv.fill(s, g, NKV, D, o.Scale)
+	// The block's queries and output gradients as contiguous rows, for
+	// the products that read them as B (dk and dv).
+	qb, dOb := scratch(&ws.q, attnBlock*D), scratch(&ws.dout, attnBlock*D)
 	group := NH / NKV
 	for h := g * group; h < (g+1)*group; h++ {
 		for i0 := 0; i0 < T; i0 += attnBlock {
 			i1 := min(i0+attnBlock, T)
 			m := i1 - i0
 			for i := i0; i < i1; i++ {
-				delta[i-i0] = kernels.Dot(s.DOut[i*ldq+h*D:i*ldq+h*D+D], s.Out[i*ldq+h*D:i*ldq+h*D+D])
+				delta[i-i0] = o.Scale * kernels.Dot(s.DOut[i*ldq+h*D:i*ldq+h*D+D], s.Out[i*ldq+h*D:i*ldq+h*D+D])
 			}
 			c0, _ := o.visible(i0, T, Tk)
 			c1 := Tk - T + i1
 			dO := s.DOut[i0*ldq+h*D:]
+			if dk != nil {
+				gather(qb, q[i0*ldq+h*D:], m, ldq, D)
+			}
+			if dv != nil {
+				gather(dOb, dO, m, ldq, D)
+			}
 			for j0 := c0; j0 < c1; j0 += bk {
 				j1 := min(j0+bk, c1)
 				w := j1 - j0
-				scoreTile(P, th, q, k, h, g, i0, i1, j0, j1, T, Tk, NH, NKV, D, o, func(r int, p []float32) {
+				off := scoreTile(P, th, q, &kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
 					kernels.ExpSub(p, p, s.LSE[h*T+i0+r])
 				})
+				// Key j of the tile is seen by the block's rows r >= j+1-off.
+				keys := kernels.Cut{Mode: kernels.CutDepthFrom, D: 1 - off}
 				if dv != nil {
 					// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
-					kernels.SgemmSerial(true, false, w, D, m, 1, P, w, dO, ldq, 1, dv[j0*ldk+g*D:], ldk)
+					kernels.AttnGemm(w, D, m, P, 1, w, dOb, D, dv[j0*ldk+g*D:], ldk, true, keys)
 				}
 				if dq == nil && dk == nil {
 					continue
 				}
-				// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²)
-				kernels.SgemmSerial(false, true, m, w, D, 1, dO, ldq, v[j0*ldk+g*D:], ldk, 0, dS, w)
+				// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²), times scale
+				kernels.AttnGemm(m, w, D, dO, ldq, 1, kv.vt[j0:], kv.ld, dS, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
 				for i := i0; i < i1; i++ {
 					r := i - i0
 					lo, n := o.visibleIn(i, T, Tk, j0, j1)
@@ -404,11 +509,11 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 				}
 				if dq != nil {
 					// dq_h[i0:i1] += scale · dS · k_g[j0:j1]
-					kernels.SgemmSerial(false, false, m, D, w, scale, dS, w, k[j0*ldk+g*D:], ldk, 1, dq[i0*ldq+h*D:], ldq)
+					kernels.AttnGemm(m, D, w, dS, w, 1, kv.k[j0*D:], D, dq[i0*ldq+h*D:], ldq, true, kernels.Cut{Mode: kernels.CutDepth, D: off})
 				}
 				if dk != nil {
 					// dk_g[j0:j1] += scale · dSᵀ · q_h[i0:i1]
-					kernels.SgemmSerial(true, false, w, D, m, scale, dS, w, q[i0*ldq+h*D:], ldq, 1, dk[j0*ldk+g*D:], ldk)
+					kernels.AttnGemm(w, D, m, dS, 1, w, qb, D, dk[j0*ldk+g*D:], ldk, true, keys)
 				}
 			}
 		}
