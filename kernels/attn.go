@@ -50,13 +50,24 @@ func AttnGemm(M, N, K int, A []float32, ars, acs int, B []float32, ldb int, C []
 		attnGemmBlocked(M, N, K, A, ars, acs, B, ldb, C, ldc, acc)
 		return
 	}
-	// Column chunks of the tile's width, then depth chunks of attnKC rows
-	// of B (L1-sized: B rows of keys or values are strided), then the
-	// row groups: each chunk of B is read from L2 once.
-	for j := 0; j < N; j += attnNR {
+	// Groups of 12 rows by 32 columns, then the last rows 4 by 64.
+	m12 := 0
+	if attnMR12 {
+		m12 = M - M%12
+	}
+	attnRows(0, m12, 12, 32, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
+	attnRows(m12, M, 4, 64, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
+}
+
+// attnRows is AttnGemm for rows [i0, i1) in groups of mr with tiles nr
+// wide: column chunks of the tile's width, then depth chunks of attnKC
+// rows of B (L1-sized: B rows of keys or values are strided), then the
+// row groups, so each chunk of B is read from L2 once.
+func attnRows(i0, i1, mr, nr, N, K int, A []float32, ars, acs int, B []float32, ldb int, C []float32, ldc int, acc bool, cut Cut) {
+	for j := 0; j < N; j += nr {
 		for kc := 0; kc < K; kc += attnKC {
-			for i := 0; i < M; i += attnMR {
-				rows := min(attnMR, M-i)
+			for i := i0; i < i1; i += mr {
+				rows := min(mr, i1-i)
 				last := i + rows - 1
 				n, k0, k1 := N, 0, K
 				switch cut.Mode {
@@ -70,7 +81,7 @@ func AttnGemm(M, N, K int, A []float32, ars, acs int, B []float32, ldb int, C []
 				if j >= n {
 					continue
 				}
-				w := min(attnNR, n-j)
+				w := min(nr, n-j)
 				// The chunk holding k0 is the group's first: it sets C or
 				// adds to it as asked, the later ones add.
 				first := k0 >= kc && k0 < kc+attnKC || kc == 0 && k0 >= K

@@ -5,11 +5,13 @@ package kernels
 // attnAsm selects attnKernel4x64 for AttnGemm's tiles.
 var attnAsm = useAVX512
 
-// The tile of attnKernel4x64: 4 rows of C by 64 columns (4 zmm each).
-const attnMR, attnNR = 4, 64
 
 // attnKC is the depth of a chunk of B (a variable for the benchmarks).
 var attnKC = 64
+
+// attnMR12 selects the 12x32 tile for whole groups of 12 rows (a variable
+// for the tests, which also run the 4x64 tile alone).
+var attnMR12 = true
 
 // attnKernel4x64 computes, for r < 4 and j < 64 where mask bit j is set,
 //
@@ -18,22 +20,34 @@ var attnKC = 64
 //
 // storing only rows r < rows (rows 1-4; the others reread row 0 of a).
 // mask has a bit per column: bits 16v..16v+15 are the lanes of zmm v, and
-// B and C are read and written only where it is set.
+// B and C are read and written only where it is set; nv (1-4) is the
+// number of zmm that have bits set.
 //
 //go:noescape
-func attnKernel4x64(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint64, acc int)
+func attnKernel4x64(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint64, acc, nv int)
 
-// attnTile runs attnKernel4x64 on rows rows and w columns (w <= 64).
+// attnKernel12x32 is attnKernel4x64 for 12 rows (all stored) and 32
+// columns: mask has a bit per column, in two zmm.
+//
+//go:noescape
+func attnKernel12x32(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, mask uint32, acc int)
+
+// attnTile runs the kernel for rows rows (12, or 1-4) and w columns (at
+// most 32 with 12 rows, else 64).
 func attnTile(k int, a []float32, ars, acs int, b []float32, ldb int, c []float32, ldc, rows, w int, acc bool) {
-	mask := ^uint64(0)
-	if w < 64 {
-		mask = 1<<w - 1
-	}
 	ac := 0
 	if acc {
 		ac = 1
 	}
-	attnKernel4x64(k, &a[0], ars, acs, &b[0], ldb, &c[0], ldc, rows, mask, ac)
+	if rows == 12 {
+		attnKernel12x32(k, &a[0], ars, acs, &b[0], ldb, &c[0], ldc, uint32(1<<w-1), ac)
+		return
+	}
+	mask := ^uint64(0)
+	if w < 64 {
+		mask = 1<<w - 1
+	}
+	attnKernel4x64(k, &a[0], ars, acs, &b[0], ldb, &c[0], ldc, rows, mask, ac, (w+15)/16)
 }
 
 // transposeFast transposes the first n&^7 stored rows' first k&^7 values

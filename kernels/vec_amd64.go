@@ -74,6 +74,12 @@ func maxAbsAVX(x *float32, n int) float32
 //go:noescape
 func expSubAVX(dst, x *float32, n int, m float32, tab *[21][8]float32) float32
 
+// expSubAVX512 is expSubAVX 16 lanes at a time (n a multiple of 16), with
+// the same bits in dst.
+//
+//go:noescape
+func expSubAVX512(dst, x *float32, n int, m float32, tab *[21][8]float32) float32
+
 // expTab holds the exp constants, then the GELU ones of act_amd64.s, each
 // replicated across a ymm register, in the order the assembly reads them.
 var expTab [21][8]float32
@@ -233,8 +239,15 @@ func expSub(dst, x []float32, m float32) float32 {
 	}
 	n := len(x) &^ 7
 	var s float32
-	if n > 0 {
-		s = expSubAVX(&dst[0], &x[0], n, m, &expTab)
+	n16 := 0
+	if useAVX512 {
+		n16 = len(x) &^ 15
+	}
+	if n16 > 0 {
+		s = expSubAVX512(&dst[0], &x[0], n16, m, &expTab)
+	}
+	if n > n16 {
+		s += expSubAVX(&dst[n16], &x[n16], n-n16, m, &expTab)
 	}
 	if r := len(x) - n; r > 0 {
 		// The tail goes through the same vector code in a padded buffer,

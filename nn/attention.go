@@ -498,9 +498,9 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 						clear(d)
 						continue
 					}
-					for j := lo; j < n; j++ {
-						d[j] = p[j] * (d[j] - delta[r])
-					}
+					// p·(d - Δ) as p·d - Δ·p, two vector passes
+					kernels.Mul(d[lo:n], d[lo:n], p[lo:n])
+					kernels.Axpy(-delta[r], p[lo:n], d[lo:n])
 					if th != nil {
 						kernels.Mul(d[lo:n], d[lo:n], th[r*w+lo:r*w+n])
 					}
