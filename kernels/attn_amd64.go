@@ -2,9 +2,8 @@
 
 package kernels
 
-// attnAsm selects attnKernel4x64 for AttnGemm's tiles.
+// attnAsm selects the AVX-512 tile kernels below for AttnGemm.
 var attnAsm = useAVX512
-
 
 // attnKC is the depth of a chunk of B (a variable for the benchmarks).
 var attnKC = 64

@@ -5,7 +5,6 @@ package kernels
 // Without the AVX-512 tile kernel AttnGemm runs the blocked GEMM.
 var attnAsm = false
 
-
 // attnKC is the depth of a chunk of B (a variable for the benchmarks).
 var attnKC = 64
 
