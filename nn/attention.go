@@ -99,8 +99,9 @@ func capScores(s, th []float32, softCap float32) {
 
 // scoreTile writes the tile s (i1-i0 rows of w = j1-j0) of head h's
 // scores against keys j0..j1 of kv, soft-capped (th, when not nil, gets 1 - tanh²), calls visit(r, p)
-// with the visible scores p of each row i0+r that sees a key of the tile,
-// and zeroes the rest of s. It returns the tile's causal diagonal for
+// with the visible scores p of each row i0+r that sees a key of the tile
+// (p may be written up to its capacity, the end of the row), and zeroes
+// the rest of s. It returns the tile's causal diagonal for
 // kernels.Cut: row r sees keys j0+j for j < r+off.
 func scoreTile(s, th, q []float32, kv *kvHead, h, i0, i1, j0, j1, T, Tk, NH, D int, o *AttnOptions, visit func(r int, p []float32)) (off int) {
 	w := j1 - j0
@@ -108,7 +109,7 @@ func scoreTile(s, th, q []float32, kv *kvHead, h, i0, i1, j0, j1, T, Tk, NH, D i
 	kernels.AttnGemm(i1-i0, w, D, q[(i0*NH+h)*D:], NH*D, 1, kv.kt[j0:], kv.ld, s, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
 	for i := i0; i < i1; i++ {
 		r := i - i0
-		row := s[r*w : (r+1)*w]
+		row := s[r*w : (r+1)*w : (r+1)*w]
 		lo, n := o.visibleIn(i, T, Tk, j0, j1)
 		if lo >= n {
 			clear(row)
@@ -126,6 +127,18 @@ func scoreTile(s, th, q []float32, kv *kvHead, h, i0, i1, j0, j1, T, Tk, NH, D i
 		clear(row[n:])
 	}
 	return off
+}
+
+// expRow sets p to exp(p - m) and returns its sum, with the vector exp
+// over whole 16-lane groups where p's capacity allows: the lanes past
+// len(p) are set to -Inf first, which exp turns into 0 (the diagonal
+// tile's rows end anywhere, and their tails cost as much as 16 lanes).
+func expRow(p []float32, m float32) float32 {
+	q := p[:min(cap(p), (len(p)+15)&^15)]
+	for i := len(p); i < len(q); i++ {
+		q[i] = float32(math.Inf(-1))
+	}
+	return kernels.ExpSub(q, q, m)
 }
 
 // kvHead is one key/value head of a sequence laid out for the tile
@@ -360,7 +373,7 @@ func forwardTiled(ws *attnWork, s *AttnSeq, kv *kvHead, h, i0, NH, D int, o *Att
 		j1 := min(j0+bk, c1)
 		off := scoreTile(S, nil, s.Q, kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
 			mx := max(m[r], kernels.Max(p))
-			sum := kernels.ExpSub(p, p, mx)
+			sum := expRow(p, mx)
 			if l[r] > 0 && mx > m[r] {
 				f := float32(math.Exp(float64(m[r] - mx)))
 				l[r] *= f
@@ -477,7 +490,7 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 				j1 := min(j0+bk, c1)
 				w := j1 - j0
 				off := scoreTile(P, th, q, &kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
-					kernels.ExpSub(p, p, s.LSE[h*T+i0+r])
+					expRow(p, s.LSE[h*T+i0+r])
 				})
 				// Key j of the tile is seen by the block's rows r >= j+1-off.
 				keys := kernels.Cut{Mode: kernels.CutDepthFrom, D: 1 - off}
