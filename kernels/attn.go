@@ -50,13 +50,11 @@ func AttnGemm(M, N, K int, A []float32, ars, acs int, B []float32, ldb int, C []
 		attnGemmBlocked(M, N, K, A, ars, acs, B, ldb, C, ldc, acc)
 		return
 	}
-	// Groups of 12 rows by 32 columns, then the last rows 4 by 64.
-	m12 := 0
-	if attnMR12 {
-		m12 = M - M%12
-	}
-	attnRows(0, m12, 12, 32, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
-	attnRows(m12, M, 4, 64, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
+	// Whole groups of the main tile's rows, then the last rows 4 by 64.
+	mr := attnTileRows
+	m0 := M - M%mr
+	attnRows(0, m0, mr, 64, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
+	attnRows(m0, M, 4, 64, N, K, A, ars, acs, B, ldb, C, ldc, acc, cut)
 }
 
 // attnRows is AttnGemm for rows [i0, i1) in groups of mr with tiles nr

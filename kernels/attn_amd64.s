@@ -202,64 +202,52 @@ done:
 	VZEROUPPER
 	RET
 
-// attnKernel12x32 is attnKernel4x64 for 12 full rows by 32 columns, the
-// blocked GEMM's tile shape (24 accumulators, Z8-Z31, row r in Z(8+2r)
-// and Z(9+2r)): 24 FMAs per 2 loads of B and 12 broadcasts of A, where
-// the 4x64 tile does 16 per 4 and 4. With the row stride in R9 the rows
-// of A are 0, 1, 2, 4, 8 from R8; 3, 5, 7, 11 from R10 (row 3); 6, 10
-// from R11 (row 6) and 9 from R12, so four pointers step along p.
+// attnKernel6x64 is attnKernel4x64 for 6 full rows: 24 accumulators
+// (row r in Z(8+4r)..Z(11+4r)), 24 FMAs per 4 loads of B and 6
+// broadcasts. The rows of A are 0, 1, 2, 4 from R8 and 3, 5 from R10.
 
-#define B12(addr, x) VBROADCASTSS addr, x
-
-#define F12(x, c0, c1) \
+#define F64(x, c0, c1, c2, c3) \
 	VFMADD231PS Z0, x, c0 \
-	VFMADD231PS Z1, x, c1
+	VFMADD231PS Z1, x, c1 \
+	VFMADD231PS Z2, x, c2 \
+	VFMADD231PS Z3, x, c3
 
-#define OUT12(c0, c1) \
-	TESTQ   AX, AX           \
-	JZ      5(PC)            \
-	VMOVUPS.Z (R13), K1, Z0   \
-	VMOVUPS.Z 64(R13), K2, Z1 \
-	VADDPS  Z0, c0, c0       \
-	VADDPS  Z1, c1, c1       \
-	VMOVUPS c0, K1, (R13)    \
-	VMOVUPS c1, K2, 64(R13)  \
-	ADDQ    BX, R13
-
-// STEP12 is one step of p after the loads of B into Z0, Z1.
-#define STEP12 \
-	B12((R8), Z2) \
-	B12((R8)(R9*1), Z3) \
-	B12((R8)(R9*2), Z4) \
-	B12((R10), Z5) \
-	F12(Z2, Z8, Z9) \
-	F12(Z3, Z10, Z11) \
-	F12(Z4, Z12, Z13) \
-	F12(Z5, Z14, Z15) \
-	B12((R8)(R9*4), Z2) \
-	B12((R10)(R9*2), Z3) \
-	B12((R11), Z4) \
-	B12((R10)(R9*4), Z5) \
-	F12(Z2, Z16, Z17) \
-	F12(Z3, Z18, Z19) \
-	F12(Z4, Z20, Z21) \
-	F12(Z5, Z22, Z23) \
-	B12((R8)(R9*8), Z2) \
-	B12((R12), Z3) \
-	B12((R11)(R9*4), Z4) \
-	B12((R10)(R9*8), Z5) \
-	F12(Z2, Z24, Z25) \
-	F12(Z3, Z26, Z27) \
-	F12(Z4, Z28, Z29) \
-	F12(Z5, Z30, Z31) \
-	ADDQ DX, R8 \
-	ADDQ DX, R10 \
-	ADDQ DX, R11 \
-	ADDQ DX, R12 \
+#define STEP6 \
+	VBROADCASTSS (R8), Z4          \
+	VBROADCASTSS (R8)(R9*1), Z5    \
+	VBROADCASTSS (R8)(R9*2), Z6    \
+	VBROADCASTSS (R10), Z7         \
+	F64(Z4, Z8, Z9, Z10, Z11)      \
+	F64(Z5, Z12, Z13, Z14, Z15)    \
+	F64(Z6, Z16, Z17, Z18, Z19)    \
+	F64(Z7, Z20, Z21, Z22, Z23)    \
+	VBROADCASTSS (R8)(R9*4), Z4    \
+	VBROADCASTSS (R10)(R9*2), Z5   \
+	F64(Z4, Z24, Z25, Z26, Z27)    \
+	F64(Z5, Z28, Z29, Z30, Z31)    \
+	ADDQ DX, R8                    \
+	ADDQ DX, R10                   \
 	ADDQ DI, SI
 
-// func attnKernel12x32(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, mask uint32, acc int)
-TEXT ·attnKernel12x32(SB), NOSPLIT, $0-80
+#define OUT6(c0, c1, c2, c3) \
+	TESTQ AX, AX                \
+	JZ    9(PC)                 \
+	VMOVUPS.Z (R13), K1, Z0     \
+	VMOVUPS.Z 64(R13), K2, Z1   \
+	VMOVUPS.Z 128(R13), K3, Z2  \
+	VMOVUPS.Z 192(R13), K4, Z3  \
+	VADDPS  Z0, c0, c0          \
+	VADDPS  Z1, c1, c1          \
+	VADDPS  Z2, c2, c2          \
+	VADDPS  Z3, c3, c3          \
+	VMOVUPS c0, K1, (R13)       \
+	VMOVUPS c1, K2, 64(R13)     \
+	VMOVUPS c2, K3, 128(R13)    \
+	VMOVUPS c3, K4, 192(R13)    \
+	ADDQ    BX, R13
+
+// func attnKernel6x64(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, mask uint64, acc int)
+TEXT ·attnKernel6x64(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), R8
 	MOVQ ars+16(FP), R9
@@ -272,54 +260,52 @@ TEXT ·attnKernel12x32(SB), NOSPLIT, $0-80
 	MOVQ c+48(FP), R13
 	MOVQ ldc+56(FP), BX
 	SHLQ $2, BX
-	LEAQ (R9)(R9*2), AX // 3 rows
+	LEAQ (R9)(R9*2), AX
 	LEAQ (R8)(AX*1), R10
-	LEAQ (R10)(AX*1), R11
-	LEAQ (R11)(AX*1), R12
 
-	MOVL  mask+64(FP), AX
+	MOVQ  mask+64(FP), AX
 	KMOVW AX, K1
-	SHRL  $16, AX
+	SHRQ  $16, AX
 	KMOVW AX, K2
+	SHRQ  $16, AX
+	KMOVW AX, K3
+	SHRQ  $16, AX
+	KMOVW AX, K4
 
 	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	ZERO8(Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)
 	ZERO8(Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31)
 
-	MOVL mask+64(FP), AX
-	CMPL AX, $-1
-	JEQ  full12
+	MOVQ mask+64(FP), AX
+	CMPQ AX, $-1
+	JEQ  full6
 
-	// Columns past N: masked loads.
-loop12:
+loop6:
 	VMOVUPS.Z (SI), K1, Z0
 	VMOVUPS.Z 64(SI), K2, Z1
-	STEP12
+	VMOVUPS.Z 128(SI), K3, Z2
+	VMOVUPS.Z 192(SI), K4, Z3
+	STEP6
 	DECQ      CX
-	JNZ       loop12
-	JMP       out12
+	JNZ       loop6
+	JMP       out6
 
-	// All 32 columns: plain loads.
-full12:
+full6:
 	VMOVUPS (SI), Z0
 	VMOVUPS 64(SI), Z1
-	STEP12
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	STEP6
 	DECQ    CX
-	JNZ     full12
+	JNZ     full6
 
-out12:
+out6:
 	MOVQ acc+72(FP), AX
-	OUT12(Z8, Z9)
-	OUT12(Z10, Z11)
-	OUT12(Z12, Z13)
-	OUT12(Z14, Z15)
-	OUT12(Z16, Z17)
-	OUT12(Z18, Z19)
-	OUT12(Z20, Z21)
-	OUT12(Z22, Z23)
-	OUT12(Z24, Z25)
-	OUT12(Z26, Z27)
-	OUT12(Z28, Z29)
-	OUT12(Z30, Z31)
+	OUT6(Z8, Z9, Z10, Z11)
+	OUT6(Z12, Z13, Z14, Z15)
+	OUT6(Z16, Z17, Z18, Z19)
+	OUT6(Z20, Z21, Z22, Z23)
+	OUT6(Z24, Z25, Z26, Z27)
+	OUT6(Z28, Z29, Z30, Z31)
 	VZEROUPPER
 	RET

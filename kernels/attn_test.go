@@ -15,17 +15,20 @@ import (
 // replace and columns a CutCols row does not need may keep.
 func TestAttnGemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	defer func(v, w bool) { attnAsm, attnMR12 = v, w }(attnAsm, attnMR12)
+	defer func(v bool, w int) { attnAsm, attnTileRows = v, w }(attnAsm, attnTileRows)
 	shapes := [][3]int{{1, 1, 1}, {4, 64, 64}, {5, 17, 3}, {64, 64, 256}, {64, 200, 64}, {70, 130, 33}, {3, 65, 9}, {13, 48, 100}}
-	for _, path := range []struct{ asm, mr12 bool }{{false, false}, {attnAsm, false}, {attnAsm, true}} {
+	for _, path := range []struct {
+		asm  bool
+		rows int
+	}{{false, 4}, {attnAsm, 4}, {attnAsm, 6}} {
 		asm := path.asm
-		attnAsm, attnMR12 = asm, path.mr12
+		attnAsm, attnTileRows = asm, path.rows
 		for _, sh := range shapes {
 			M, N, K := sh[0], sh[1], sh[2]
 			for _, trans := range []bool{false, true} {
 				for _, acc := range []bool{false, true} {
 					for _, cut := range []Cut{{}, {CutCols, 3}, {CutCols, -2}, {CutDepth, 5}, {CutDepth, -1}, {CutDepthFrom, -4}, {CutDepthFrom, 2}, {CutCols, K + N}} {
-						name := fmt.Sprintf("asm=%v/mr12=%v/%dx%dx%d/trans=%v/acc=%v/cut=%v", asm, path.mr12, M, N, K, trans, acc, cut)
+						name := fmt.Sprintf("asm=%v/rows=%d/%dx%dx%d/trans=%v/acc=%v/cut=%v", asm, path.rows, M, N, K, trans, acc, cut)
 						checkAttnGemm(t, name, rng, M, N, K, trans, acc, cut)
 					}
 				}

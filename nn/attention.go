@@ -44,6 +44,10 @@ const attnBlock = 64
 // variable so that tests reach several key tiles on small shapes.
 var attnKeyTile = 256
 
+// attnGroupedJobs is the number of key/value heads per thread from which a
+// batch of tiled sequences runs forwardGrouped (0 in tests: always).
+var attnGroupedJobs = 2
+
 // attnFusedMaxT is the largest T handled by the fused loop; larger T use the
 // GEMMs (see BenchmarkAttention).
 var attnFusedMaxT = 4
@@ -218,6 +222,9 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 			checkLen("AttentionForward: lse", s.LSE, NH*s.T)
 		}
 	}
+	if forwardGrouped(seqs, NH, NKV, D, &o) {
+		return
+	}
 	// A fused job is one key/value head's group of query heads, which
 	// then read the group's keys and values from L2 after the first, when
 	// that leaves a job per thread (else one query head). A tiled job is
@@ -288,6 +295,36 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 	})
 }
 
+// forwardGrouped runs a batch of tiled sequences with enough key/value
+// heads for two jobs per thread (a training batch) as one job per key/value
+// head, which lays out the head's keys and values in its own scratch and
+// runs all blocks of the group's query heads: the same tiles without a
+// copy of the whole batch's keys and values, or a region to make it. It
+// reports whether it did.
+func forwardGrouped(seqs []AttnSeq, NH, NKV, D int, o *AttnOptions) bool {
+	if len(seqs)*NKV < attnGroupedJobs*kernels.Threads() {
+		return false
+	}
+	for i := range seqs {
+		if seqs[i].T <= attnFusedMaxT {
+			return false
+		}
+	}
+	group := NH / NKV
+	attnJobs(len(seqs)*NKV, func(ws *attnWork, j int) {
+		s, g := &seqs[j/NKV], j%NKV
+		kv := kvHead{ld: keyStride(s.Tk)}
+		kv.kt, kv.v = scratch(&ws.kt, D*kv.ld), scratch(&ws.k, s.Tk*D)
+		kv.fill(s, g, NKV, D, o.Scale)
+		for h := g * group; h < (g+1)*group; h++ {
+			for i0 := 0; i0 < s.T; i0 += attnBlock {
+				forwardTiled(ws, s, &kv, h, i0, NH, D, o)
+			}
+		}
+	})
+	return true
+}
+
 // attnWork is one goroutine's scratch, reused across its jobs.
 type attnWork struct{ a, b, c, m, l, kt, vt, k, q, dout []float32 }
 
@@ -314,16 +351,24 @@ func scratch(p *[]float32, n int) []float32 {
 
 // attnJobs runs fn(ws, j) for every j in [0, n) on up to Threads()
 // goroutines, each taking the next job when it finishes one (the sequences
-// of a batch may differ in length), each with scratch ws of its own.
+// of a batch may differ in length), each with scratch ws of its own,
+// recycled between calls (a training step makes 24 of them, each needing
+// a few hundred KiB per goroutine).
 func attnJobs(n int, fn func(ws *attnWork, j int)) {
 	var next atomic.Int64
 	kernels.Run(min(kernels.Threads(), n), func(int) {
-		var ws attnWork
-		for j := int(next.Add(1) - 1); j < n; j = int(next.Add(1) - 1) {
-			fn(&ws, j)
+		ws, _ := workPool.Get().(*attnWork)
+		if ws == nil {
+			ws = new(attnWork)
 		}
+		for j := int(next.Add(1) - 1); j < n; j = int(next.Add(1) - 1) {
+			fn(ws, j)
+		}
+		workPool.Put(ws)
 	})
 }
+
+var workPool sync.Pool
 
 // forwardFused is head h of s, one query row at a time: the scores by
 // dot products, the output by axpys. Few rows (decode) need no GEMM.

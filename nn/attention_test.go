@@ -29,6 +29,11 @@ var attnFwdImpls = []struct {
 	}},
 	{"fused", withFusedMaxT(1 << 30)},
 	{"tiled", withFusedMaxT(-1)},
+	{"grouped", func(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o *AttnOptions) {
+		defer func(m, g int) { attnFusedMaxT, attnGroupedJobs = m, g }(attnFusedMaxT, attnGroupedJobs)
+		attnFusedMaxT, attnGroupedJobs = -1, 0
+		AttentionForwardOpt(out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
+	}},
 }
 
 // attnVariants: plain causal, a sliding window shorter than most shapes'
