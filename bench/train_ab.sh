@@ -17,7 +17,7 @@
 # second table: median GFLOP/s and NEW/OLD in wall time and per CPU-second.
 #
 # Usage: OLD=/path/golora-main NEW=/path/golora-branch bench/train_ab.sh
-#        SHAPES=gpt2 ROUNDS=7 THREADS=1 ... bench/train_ab.sh
+#        SHAPES=gpt2 ROUNDS=7 THREADS=1 OPS=nn.attnJobs ... bench/train_ab.sh
 #        GEMMS=1 SHAPES= ... bench/train_ab.sh   (the GEMMs alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,4 +94,20 @@ for shape, rounds in gemms.items():
     pairs = [(v["old"], v["new"]) for v in rounds.values() if "old" in v and "new" in v]
     print(f"| {shape[5:]} | {len(pairs)} | {med(a['gflops'] for a, _ in pairs):.0f} | {med(b['gflops'] for _, b in pairs):.0f} | "
           f"{spread(b['gflops'] / a['gflops'] for a, b in pairs)} | {spread(b['gflops_cpu'] / a['gflops_cpu'] for a, b in pairs)} |")
+# OPS=op1,op2+op3 (breakdown op names, e.g. nn.attnJobs; a+b sums two):
+# each one's median ms/step and NEW/OLD of its share of the step's wall
+# time (steadier than its ms on a shared machine).
+import os
+ops = [x for x in os.environ.get("OPS", "").split(",") if x]
+if ops:
+    opms = lambda x, op: sum(o["ms"] for o in x["breakdown"]["ops"] if o["op"] in op.split("+")) or float("nan")
+    print("\n| shape | op | OLD ms/step | NEW ms/step | NEW/OLD share of the step |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for shape, rounds in runs.items():
+        if shape in gemms:
+            continue
+        pairs = [(v["old"], v["new"]) for v in rounds.values() if "old" in v and "new" in v]
+        for op in ops:
+            print(f"| {shape} | {op} | {med(opms(a, op) for a, _ in pairs):.0f} | {med(opms(b, op) for _, b in pairs):.0f} | "
+                  f"{spread((opms(b, op) / b['step_ms']) / (opms(a, op) / a['step_ms']) for a, b in pairs)} |")
 PY
