@@ -421,6 +421,7 @@ exp8:
 	VMOVUPS (X_PTR), Y0
 	VSUBPS  Y15, Y0, Y0 // t = x - m
 	VCMPPS  $1, Y13, Y0, Y1 // underflow mask: t < lo
+	VANDNPS Y0, Y1, Y0 // t = 0 there: clamped to lo it made a denormal (a microcode assist)
 	// clamp with t as the second source so a NaN t passes through
 	VMINPS Y0, Y14, Y0
 	VMAXPS Y0, Y13, Y0
