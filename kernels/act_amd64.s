@@ -8,8 +8,11 @@
 // 8 lanes of Y0 in place, clobbering Y1-Y4) but for its upper clamp:
 // G_HI (89) makes n = 128 for t above ~88.4, whose 2^n is the bit pattern
 // of +Inf, so a sigmoid's 1/(1+e) is 0 there rather than 4e-39, which a
-// huge x would scale back up. Pointers stay fixed and R11 walks the byte
-// offset, so a nil output can be tested each step.
+// huge x would scale back up. An underflowing lane's t is zeroed before
+// the polynomial (its result is masked to 0 anyway): clamped to the lower
+// bound it made a denormal, a microcode assist per vector. Pointers stay
+// fixed and R11 walks the byte offset, so a nil output can be tested each
+// step.
 
 #define E_P0 192
 #define E_P1 224
@@ -37,6 +40,7 @@
 
 #define EXP8 \
 	VCMPPS       $1, Y13, Y0, Y1    \
+	VANDNPS      Y0, Y1, Y0         \
 	VMINPS       Y0, Y14, Y0        \
 	VMAXPS       Y0, Y13, Y0        \
 	VMULPS       Y12, Y0, Y2        \
