@@ -42,7 +42,7 @@ func kernelBF16(kcur int, a, b, c []float32, ldc int, beta float32) {
 	bf16Kernel12x32(k, &a[0], &b[0], &c[0], ldc, beta)
 }
 
-var geomBF16Val = geom{"avx512bf16", 12, 32, kernelBF16, nil, nil}
+var geomBF16Val = geom{"avx512bf16", 12, 32, kernelBF16, nil, nil, nil}
 
 // geomBF16 is the pair micro-kernel, nil where the CPU lacks AVX512_BF16
 // or runs it slower than the float32 kernel. On Sapphire Rapids (the CPUs

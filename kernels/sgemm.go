@@ -70,6 +70,10 @@ type gemm struct {
 	then func(j0, j1 int)
 	// pb, when set, holds op(B) packed (SgemmPackedBT).
 	pb *PackedB
+	// inPlaceA: the micro-kernel reads full mr-row panels of op(A) from A
+	// itself (blocked sets it); only the first (kernelPack) and a partial
+	// last panel are packed.
+	inPlaceA bool
 }
 
 // Below smallWork multiply-adds the packing and dispatch overheads of the

@@ -33,6 +33,12 @@ func sgemmKernel6x16(k int, a, b, c *float32, ldc int, beta float32, src *float3
 //go:noescape
 func sgemmKernel12x32(k int, a, b, c *float32, ldc int, beta float32, src *float32, ldsrc int)
 
+// sgemmKernel12x32A is sgemmKernel12x32 with A read in place: a[i*lda+p]
+// for the 12 rows i, not a packed panel.
+//
+//go:noescape
+func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, beta float32, lda int)
+
 // sgemmKernel4x16 is sgemmKernel6x16 for 4 rows of the tile, from an A
 // panel whose rows are astride floats apart: a[p*astride+i] for i < 4.
 //
@@ -98,6 +104,13 @@ func kernelAVX512Pack(k int, a, b, c []float32, ldc int, beta float32, src []flo
 	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, beta, &src[0], ldsrc)
 }
 
+func kernelAVX512A(k int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
+	_ = c[11*ldc+31]
+	_ = a[11*lda+k-1]
+	_ = b[k*32-1]
+	sgemmKernel12x32A(k, &a[0], &b[0], &c[0], ldc, beta, lda)
+}
+
 func kernelAVX2x4(k int, a []float32, astride int, b, c []float32, ldc int, beta float32) {
 	_ = c[3*ldc+15]
 	_ = a[(k-1)*astride+3]
@@ -113,8 +126,8 @@ func kernelAVX512x4(k int, a []float32, astride int, b, c []float32, ldc int, be
 }
 
 var (
-	geomAVX2   = geom{"avx2", 6, 16, kernelAVX2, kernelAVX2x4, kernelAVX2Pack}
-	geomAVX512 = geom{"avx512", 12, 32, kernelAVX512, kernelAVX512x4, kernelAVX512Pack}
+	geomAVX2   = geom{"avx2", 6, 16, kernelAVX2, kernelAVX2x4, kernelAVX2Pack, nil}
+	geomAVX512 = geom{"avx512", 12, 32, kernelAVX512, kernelAVX512x4, kernelAVX512Pack, kernelAVX512A}
 )
 
 // pickGeom returns the fastest micro-kernel this CPU runs.

@@ -27,7 +27,7 @@ func kernelNEON(k int, a, b, c []float32, ldc int, beta float32) {
 	sgemmKernel8x12(k, &a[0], &b[0], &c[0], ldc, beta)
 }
 
-var geomNEON = geom{"neon", 8, 12, kernelNEON, nil, nil}
+var geomNEON = geom{"neon", 8, 12, kernelNEON, nil, nil, nil}
 
 // pickGeom returns the NEON micro-kernel unless a test turned it off.
 func pickGeom() *geom {

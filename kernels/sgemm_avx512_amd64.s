@@ -175,3 +175,66 @@ tail:
 
 sum:
 	FINISH(TILE4, Z26, X24, X25)
+
+// sgemmKernel12x32A is sgemmKernel12x32 with its A panel read in place from
+// 12 rows of a row-major A, lda floats apart, instead of a packed panel:
+// rows 0-3 from AX, 4-7 from SI, 8-11 from DI, each at 0, lda, 2*lda
+// (R10) and 3*lda (R12) bytes on. The FMA chain of each element is the
+// packed kernel's, so C gets the same bits.
+
+#define AROW(addr, lo, hi, areg) \
+	VBROADCASTSS addr, areg       \
+	VFMADD231PS  Z24, areg, lo    \
+	VFMADD231PS  Z25, areg, hi
+
+#define AQUAD(off, base, r0, r1, r2, r3, r4, r5, r6, r7) \
+	AROW(off(base), r0, r1, Z26)         \
+	AROW(off(base)(R10*1), r2, r3, Z27)  \
+	AROW(off(base)(R10*2), r4, r5, Z26)  \
+	AROW(off(base)(R12*1), r6, r7, Z27)
+
+// ASTEP is one k step at A offset off (bytes) from the row pointers.
+#define ASTEP(off) \
+	VMOVUPS (B_PTR), Z24                                        \
+	VMOVUPS 64(B_PTR), Z25                                      \
+	AQUAD(off, A_PTR, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)           \
+	AQUAD(off, SI, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)        \
+	AQUAD(off, DI, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23)      \
+	ADDQ    $128, B_PTR
+
+#define AADVANCE(n) \
+	ADDQ n, A_PTR \
+	ADDQ n, SI    \
+	ADDQ n, DI
+
+// func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, beta float32, lda int)
+TEXT ·sgemmKernel12x32A(SB), NOSPLIT, $0-56
+	KERNEL_ARGS
+	MOVQ lda+48(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	LEAQ (A_PTR)(R10*4), SI
+	LEAQ (SI)(R10*4), DI
+	PREFETCH_12ROWS
+	ZERO_TILE12
+
+aloop4:
+	CMPQ K_REM, $4
+	JL   aloop1
+	ASTEP(0)
+	ASTEP(4)
+	ASTEP(8)
+	ASTEP(12)
+	AADVANCE($16)
+	SUBQ $4, K_REM
+	JMP  aloop4
+
+aloop1:
+	TESTQ K_REM, K_REM
+	JE    store
+	ASTEP(0)
+	AADVANCE($4)
+	DECQ  K_REM
+	JMP   aloop1
+
+	FINISH(TILE12, Z26, X24, X25)

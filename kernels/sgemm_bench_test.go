@@ -88,27 +88,46 @@ func BenchmarkSgemmSmall(b *testing.B) {
 }
 
 // BenchmarkSharedA is the in-process A/B of sharing packed op(A) in
-// column-split products: call by call it alternates sharing on and off
-// (aShareFloats 0: every goroutine packs all of op(A)), so load from other
-// processes hits both alike, and reports each side's GFLOP/s, the ratio
-// of their total times (shared/own) and of their best calls.
+// column-split products (off: aShareFloats 0, every goroutine packs all of
+// op(A)).
 func BenchmarkSharedA(b *testing.B) {
 	defer func(v int) { aShareFloats = v }(aShareFloats)
 	on := aShareFloats
-	rng := rand.New(rand.NewPCG(4, 4))
-	for _, s := range [][5]int{ // M, N, K, transB; GPT-2 training's column-split products
+	benchAB(b, "shared", "own", func(v int) { aShareFloats = v * on }, [][5]int{
 		{1024, 2304, 768, 1}, {1024, 768, 768, 1}, {1024, 3072, 768, 1}, {1024, 768, 3072, 1},
 		{1024, 768, 2304, 0}, {1024, 768, 768, 0}, {1024, 768, 3072, 0}, {1024, 3072, 768, 0},
 		{256, 50257, 768, 1},
-	} {
+	})
+}
+
+// BenchmarkInPlaceA is the in-process A/B of the micro-kernel reading an
+// untransposed op(A) in place (kernelA) against packing it, on the
+// training step's products (M, N, K, transB; the step's A is never
+// transposed under LoRA).
+func BenchmarkInPlaceA(b *testing.B) {
+	defer func(v bool) { useInPlaceA = v }(useInPlaceA)
+	benchAB(b, "inplace", "packed", func(v int) { useInPlaceA = v == 1 }, [][5]int{
+		{1024, 2304, 768, 1}, {1024, 768, 768, 1}, {1024, 3072, 768, 1}, {1024, 768, 3072, 1},
+		{1024, 768, 2304, 0}, {1024, 768, 768, 0}, {1024, 768, 3072, 0}, {1024, 3072, 768, 0},
+		{512, 50257, 768, 1}, {512, 768, 50257, 0}, {1024, 2048, 768, 1}, {1024, 768, 2048, 0},
+	})
+}
+
+// benchAB alternates, call by call, Sgemm with set(1) (on) and set(0) (off)
+// on each shape, so load from other processes hits both alike, and reports
+// each side's GFLOP/s, the ratio of their total times (on/off) and of their
+// best calls.
+func benchAB(b *testing.B, on, off string, set func(int), shapes [][5]int) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, s := range shapes {
 		b.Run(fmt.Sprintf("%dx%dx%d/tB=%v", s[0], s[1], s[2], s[3] == 1), func(b *testing.B) {
 			g := newGemm(rng, false, s[3] == 1, s[0], s[1], s[2], 1, 0, 0)
 			var total, best [2]time.Duration
 			best = [2]time.Duration{1 << 62, 1 << 62}
 			for i := 0; b.Loop(); i++ {
 				for k := range 2 {
-					v := (i + k) % 2 // 1: shared
-					aShareFloats = v * on
+					v := (i + k) % 2 // 1: on
+					set(v)
 					t0 := time.Now()
 					Sgemm(g.transA, g.transB, g.M, g.N, g.K, 1, g.A, g.lda, g.B, g.ldb, 0, g.C, g.ldc)
 					d := time.Since(t0)
@@ -117,10 +136,10 @@ func BenchmarkSharedA(b *testing.B) {
 				}
 			}
 			flops := 2 * float64(s[0]*s[1]*s[2]) * float64(b.N)
-			b.ReportMetric(flops/total[0].Seconds()/1e9, "own-GFLOP/s")
-			b.ReportMetric(flops/total[1].Seconds()/1e9, "shared-GFLOP/s")
-			b.ReportMetric(total[1].Seconds()/total[0].Seconds(), "shared/own-time")
-			b.ReportMetric(best[1].Seconds()/best[0].Seconds(), "shared/own-best")
+			b.ReportMetric(flops/total[0].Seconds()/1e9, off+"-GFLOP/s")
+			b.ReportMetric(flops/total[1].Seconds()/1e9, on+"-GFLOP/s")
+			b.ReportMetric(total[1].Seconds()/total[0].Seconds(), on+"/"+off+"-time")
+			b.ReportMetric(best[1].Seconds()/best[0].Seconds(), on+"/"+off+"-best")
 		})
 	}
 }

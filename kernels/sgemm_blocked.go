@@ -36,6 +36,10 @@ var (
 
 const maxMR, maxNR = 12, 32 // the largest micro-tile, for edge scratch
 
+// useInPlaceA lets the micro-kernels read an untransposed op(A) in place
+// where the CPU has kernelA; a variable so benchmarks can turn it off.
+var useInPlaceA = true
+
 // geom describes a micro-kernel: it computes an mr×nr tile of C from an
 // mr-row panel of packed A and an nr-column panel of packed B, as
 //
@@ -57,6 +61,10 @@ type geom struct {
 	// kernelPack, when set, is kernel with its B panel read from a
 	// row-major B (src[p*ldsrc+j]) and written packed to b on the way.
 	kernelPack func(k int, a, b, c []float32, ldc int, beta float32, src []float32, ldsrc int)
+
+	// kernelA, when set, is kernel with A read in place from mr rows of a
+	// row-major A, a[i*lda+p], instead of a packed panel.
+	kernelA func(k int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 }
 
 // bufs recycles packing buffers so steady-state calls neither allocate
@@ -122,6 +130,14 @@ func (g *gemm) blocked(threads int) {
 	}
 	mPanels := (g.M + ge.mr - 1) / ge.mr
 	nPanels := (g.N + ge.nr - 1) / ge.nr
+	// Reading A in place costs the kernel a little on every B panel (12
+	// strided rows instead of one packed stream), where packing costs once
+	// per product: on the transformer's products at 2 threads in place ran
+	// 3-7% faster with 768 columns of C and 0-3% slower with 2048 and
+	// more (BenchmarkInPlaceA), and slower still on the head's backward,
+	// whose op(A) (dlogits) is read from memory, not from cache.
+	g.inPlaceA = useInPlaceA && ge.kernelA != nil && !g.transA && g.alpha == 1 && g.bh == nil &&
+		g.N <= ncPerThread && g.M*g.K <= aShareFloats
 	// Split the columns between goroutines when C is wide, or op(A) is
 	// untransposed (its packing is an assembly transpose, cheap to do
 	// twice): each then packs exactly the B panels it uses, so packed B
@@ -221,7 +237,7 @@ func (g *gemm) columns(ge *geom, threads int) {
 		return
 	}
 	c := &columnRun{g: *g, ge: ge, width: width, chunks: chunks, bsize: bsize, bpack: *bp}
-	if chunks > 1 {
+	if chunks > 1 && !g.inPlaceA {
 		if sp := c.shareA(threads); sp != nil {
 			defer putBuf(sp)
 		}
@@ -424,7 +440,7 @@ func (g *gemm) tilesPacking(ge *geom, apack, tile, bpack []float32, pc, kcur, jc
 		j0 := jc + jp*nr
 		bpanel := bpack[jp*bstep(nr) : jp*bstep(nr)+nr*kcur]
 		ge.kernelPack(kcur, apack, bpanel, g.C[ic*g.ldc+j0:], g.ldc, beta, g.B[pc*g.ldb+j0:], g.ldb)
-		g.tiles(ge, apack[astep(mr, kcur):], tile, bpack, kcur, jc, ncur, ic+mr, mcur-mr, jp, jp+1, beta)
+		g.tiles(ge, apack[astep(mr, kcur):], tile, bpack, pc, kcur, jc, ncur, ic+mr, mcur-mr, jp, jp+1, beta)
 	}
 }
 
@@ -487,21 +503,32 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 func (g *gemm) macro(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur, r0, r1, fused, nPanels int, packA bool, beta float32) {
 	for ic := r0; ic < r1; ic += mc {
 		mcur := min(mc, r1-ic)
-		if packA {
+		switch {
+		case !packA:
+		case !g.inPlaceA:
 			g.packAFor(ge, apack, ic, mcur, pc, kcur)
+		default:
+			// Only what the kernels cannot read in place: the first
+			// panel for kernelPack and a last panel of fewer than mr rows.
+			if ic == r0 && fused > 0 {
+				g.packAFor(ge, apack, ic, ge.mr, pc, kcur)
+			}
+			if full := mcur / ge.mr * ge.mr; full < mcur {
+				g.packAFor(ge, apack[full/ge.mr*astep(ge.mr, kcur):], ic+full, mcur-full, pc, kcur)
+			}
 		}
 		p0 := 0
 		if ic == r0 && fused > 0 {
 			g.tilesPacking(ge, apack, tile, bpack, pc, kcur, jc, ncur, ic, mcur, fused, beta)
 			p0 = fused
 		}
-		g.tiles(ge, apack, tile, bpack, kcur, jc, ncur, ic, mcur, p0, nPanels, beta)
+		g.tiles(ge, apack, tile, bpack, pc, kcur, jc, ncur, ic, mcur, p0, nPanels, beta)
 	}
 }
 
 // tiles computes rows [ic,ic+mcur) of C, packed in apack, against B panels
 // [p0,p1) of the packed block.
-func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic, mcur, p0, p1 int, beta float32) {
+func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, pc, kcur, jc, ncur, ic, mcur, p0, p1 int, beta float32) {
 	mr, nr, kernel := ge.mr, ge.nr, ge.kernel
 	for jp := p0; jp < p1; jp++ {
 		j0 := jc + jp*nr
@@ -517,6 +544,16 @@ func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic,
 			}
 			i0 := ic + ip*mr
 			mrc := min(mr, ic+mcur-i0)
+			if mrc == mr && g.inPlaceA {
+				a := g.A[i0*g.lda+pc:]
+				if nrc == nr {
+					ge.kernelA(kcur, a, g.lda, bpanel, g.C[i0*g.ldc+j0:], g.ldc, beta)
+					continue
+				}
+				ge.kernelA(kcur, a, g.lda, bpanel, tile, nr, 0)
+				g.mergeTile(tile, i0, j0, mrc, nrc, nr, beta)
+				continue
+			}
 			apanel := apack[ip*astep(mr, kcur) : ip*astep(mr, kcur)+mr*kcur]
 			if mrc == mr && nrc == nr {
 				kernel(kcur, apanel, bpanel, g.C[i0*g.ldc+j0:], g.ldc, beta)
@@ -543,17 +580,23 @@ func (g *gemm) tiles(ge *geom, apack, tile, bpack []float32, kcur, jc, ncur, ic,
 				kernel(kcur, apanel, bpanel, tile, nr, 0)
 				scratch = tile[done*nr:]
 			}
-			for i := done; i < mrc; i++ {
-				c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+nrc]
-				t := scratch[(i-done)*nr : (i-done)*nr+nrc]
-				if beta == 0 {
-					copy(c, t)
-					continue
-				}
-				for j := range c {
-					c[j] = t[j] + beta*c[j]
-				}
-			}
+			g.mergeTile(scratch, i0+done, j0, mrc-done, nrc, nr, beta)
+		}
+	}
+}
+
+// mergeTile writes the top-left rows×cols of an edge tile computed into
+// scratch (row stride nr) to C at (i0, j0), adding beta times C.
+func (g *gemm) mergeTile(scratch []float32, i0, j0, rows, cols, nr int, beta float32) {
+	for i := range rows {
+		c := g.C[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+cols]
+		t := scratch[i*nr : i*nr+cols]
+		if beta == 0 {
+			copy(c, t)
+			continue
+		}
+		for j := range c {
+			c[j] = t[j] + beta*c[j]
 		}
 	}
 }

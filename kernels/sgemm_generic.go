@@ -38,7 +38,7 @@ func sgemmGeneric(transA, transB bool, M, N, K int, alpha float32, A []float32, 
 	}
 }
 
-var geomGeneric = geom{"generic", 6, 16, kernel6x16Generic, nil, nil}
+var geomGeneric = geom{"generic", 6, 16, kernel6x16Generic, nil, nil, nil}
 
 // kernel6x16Generic is the pure-Go micro-kernel with the same contract as
 // the assembly sgemmKernel6x16 (see sgemm_amd64.go). It walks the tile in
