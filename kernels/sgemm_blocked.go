@@ -251,11 +251,9 @@ func (g *gemm) columns(ge *geom, threads int) {
 // goroutine t packs only its range of op(A), where a column split made
 // every goroutine pack all of it, and adds into C (t == 0) or into an
 // M×N buffer of its own, summed into C at the end. It reports whether it
-// ran: not for other shapes, where the extra C costs more than it saves,
-// nor for x·Wᵀ (transB): its sums would then depend on M, and RowStable
-// promises those products' rows the bits of each row's own product.
+// ran: not for other shapes, where the extra C costs more than it saves.
 func (g *gemm) splitK(threads int) bool {
-	if threads < 2 || g.transB || g.bh != nil || g.pb != nil || g.M*g.K <= aShareFloats ||
+	if threads < 2 || g.bh != nil || g.pb != nil || g.M*g.K <= aShareFloats ||
 		g.K < splitKDepth*g.N || g.K < 2*threads*kc {
 		return false
 	}
