@@ -149,9 +149,6 @@ func (g *gemm) blocked(threads int) {
 	// 1024×768×3072 and 1024³, rows by 8% on the dW shape.
 	wide := g.N >= 2*g.M || !g.transA
 	splitM := threads > 1 && !(wide && nPanels >= 2*threads) && mPanels >= 4*threads
-	if !splitM && g.splitK(threads) {
-		return
-	}
 	if !splitM {
 		g.columns(ge, threads)
 		return
@@ -244,59 +241,6 @@ func (g *gemm) columns(ge *geom, threads int) {
 	}
 	Run(threads, c.work)
 }
-
-// splitK runs a product whose op(A) is too big to share and much deeper
-// than C is wide (the lm head's backward dx = dlogits·W: 512 × 50257 of
-// dlogits, 768 columns) as threads products over consecutive K ranges:
-// goroutine t packs only its range of op(A), where a column split made
-// every goroutine pack all of it, and adds into C (t == 0) or into an
-// M×N buffer of its own, summed into C at the end. It reports whether it
-// ran: not for other shapes, where the extra C costs more than it saves.
-func (g *gemm) splitK(threads int) bool {
-	if threads < 2 || g.bh != nil || g.pb != nil || g.M*g.K <= aShareFloats ||
-		g.K < splitKDepth*g.N || g.K < 2*threads*kc {
-		return false
-	}
-	mn := g.M * g.N
-	sp := getBuf((threads - 1) * mn)
-	defer putBuf(sp)
-	part := roundUp((g.K+threads-1)/threads, kc)
-	Run(threads, func(t int) {
-		k0, k1 := min(t*part, g.K), min((t+1)*part, g.K)
-		s := *g
-		s.K = k1 - k0
-		if t > 0 {
-			s.C, s.ldc, s.beta = (*sp)[(t-1)*mn:t*mn], g.N, 0
-		}
-		if s.K == 0 { // no range left for t (K just past a multiple of kc)
-			s.scaleC()
-			return
-		}
-		if g.transA {
-			s.A = g.A[k0*g.lda:]
-		} else {
-			s.A = g.A[k0:]
-		}
-		if g.transB {
-			s.B = g.B[k0:]
-		} else {
-			s.B = g.B[k0*g.ldb:]
-		}
-		s.blocked(1)
-	})
-	for t := 1; t < threads; t++ {
-		c := (*sp)[(t-1)*mn : t*mn]
-		for i := 0; i < g.M; i++ {
-			add(g.C[i*g.ldc:i*g.ldc+g.N], c[i*g.N:(i+1)*g.N])
-		}
-	}
-	return true
-}
-
-// splitKDepth is how many times deeper than wide a product must be for
-// splitK: summing the partial Cs then costs under a quarter of the op(A)
-// packing it saves.
-const splitKDepth = 4
 
 // aShareFloats bounds op(A) packed for sharing (16 MiB): every block
 // product of the transformer shapes fits; the lm head's backward (256 ×

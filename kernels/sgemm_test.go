@@ -321,29 +321,3 @@ func TestSgemmSharedA(t *testing.T) {
 		}
 	})
 }
-
-// TestSgemmSplitK runs products deep enough for splitK, with op(A) counted
-// as too big to share, on 2-4 goroutines (the last of 4 with no K range
-// left at K = 3073), every transpose, strides and beta, against the
-// float64 reference.
-func TestSgemmSplitK(t *testing.T) {
-	defer func(n int) { aShareFloats = n }(aShareFloats)
-	aShareFloats = 0
-	rng := rand.New(rand.NewPCG(15, 16))
-	forEachImpl(t, func(t *testing.T) {
-		for _, s := range [][4]int{{37, 20, 1600, 2}, {13, 100, 2500, 3}, {30, 33, 3073, 4}} {
-			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-				for _, beta := range []float32{0, 0.5} {
-					M, N, K := s[0], s[1], s[2]
-					g := newGemm(rng, tr[0], tr[1], M, N, K, 1.5, beta, 2)
-					want, scale := naiveGemm(g)
-					orig := append([]float32(nil), g.C...)
-					if !g.splitK(s[3]) {
-						t.Fatalf("%dx%dx%d: not split", M, N, K)
-					}
-					checkGemmResult(t, g, orig, want, scale)
-				}
-			}
-		}
-	})
-}
