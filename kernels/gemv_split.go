@@ -15,8 +15,11 @@ import "sync/atomic"
 const splitMinBytes = 64 << 10
 
 // splitCols runs f over column ranges [lo, hi) covering [0, N) once each,
-// on threads goroutines; a range's columns are a multiple of 4 (the row
-// tile) except at N, and at least minCols.
+// on threads goroutines; a range's columns are a multiple of 8 except at
+// N, and at least minCols. Multiples of 8 keep the bits independent of
+// the split: the non-transposed path's axpy runs whole 8-lane FMA groups
+// from each range's start and its scalar tail (a multiply, then an add)
+// then only ever gets the last N%8 columns, as on one thread.
 func splitCols(N, threads, minCols int, f func(lo, hi int)) {
 	var next atomic.Int64
 	Run(threads, func(int) {
@@ -25,7 +28,7 @@ func splitCols(N, threads, minCols int, f func(lo, hi int)) {
 			if lo >= N {
 				return
 			}
-			n := (max(minCols, (N-lo)/(2*threads)) + 3) &^ 3
+			n := (max(minCols, (N-lo)/(2*threads)) + 7) &^ 7
 			hi := min(N, lo+n)
 			if next.CompareAndSwap(int64(lo), int64(hi)) {
 				f(lo, hi)

@@ -8,7 +8,7 @@ import (
 )
 
 // splitCols must hand out every column exactly once, in ranges of a
-// multiple of 4 columns (but the last) and at least minCols, for any N and
+// multiple of 8 columns (but the last) and at least minCols, for any N and
 // thread count.
 func TestSplitCols(t *testing.T) {
 	for _, th := range []int{1, 2, 3, 7} {
@@ -16,7 +16,7 @@ func TestSplitCols(t *testing.T) {
 			for _, minCols := range []int{4, 21, 1 << 20} {
 				seen := make([]atomic.Int32, N)
 				splitCols(N, th, minCols, func(lo, hi int) {
-					if hi <= lo || (hi != N && ((hi-lo)%4 != 0 || hi-lo < minCols)) {
+					if hi <= lo || (hi != N && ((hi-lo)%8 != 0 || hi-lo < minCols)) {
 						t.Errorf("threads %d N %d min %d: range [%d, %d)", th, N, minCols, lo, hi)
 					}
 					for j := lo; j < hi; j++ {

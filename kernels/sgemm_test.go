@@ -321,3 +321,49 @@ func TestSgemmSharedA(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmSameBitsAnyThreads: every element of C is summed by one
+// goroutine in one order, so a product's bits do not depend on the thread
+// count (a training run gives the same result on 1 or 16 cores;
+// docs/SLURM.md relies on it). The shapes reach the blocked path's column
+// split, several K slices, the dW-style row split and the few-row path.
+func TestSgemmSameBitsAnyThreads(t *testing.T) {
+	old := Threads()
+	defer SetThreads(old)
+	rng := rand.New(rand.NewPCG(21, 22))
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = rng.Float32()*2 - 1
+		}
+		return s
+	}
+	for _, sh := range []struct{ m, n, k int }{{37, 131, 1100}, {200, 70, 300}, {3, 500, 700}, {13, 1030, 1157}, {1100, 40, 96}} {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			ta, tb := tr[0], tr[1]
+			lda, ldb := sh.k, sh.n
+			if ta {
+				lda = sh.m
+			}
+			if tb {
+				ldb = sh.k
+			}
+			A, B, C0 := fill(sh.m*sh.k), fill(sh.k*sh.n), fill(sh.m*sh.n)
+			var want []float32
+			for _, th := range []int{1, 2, 3, 4} {
+				SetThreads(th)
+				C := append([]float32(nil), C0...)
+				Sgemm(ta, tb, sh.m, sh.n, sh.k, 1, A, lda, B, ldb, 0.5, C, sh.n)
+				if want == nil {
+					want = C
+					continue
+				}
+				for i := range C {
+					if math.Float32bits(C[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%dx%dx%d transA=%v transB=%v: %d threads differ from 1 at %d: %g vs %g", sh.m, sh.n, sh.k, ta, tb, th, i, C[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
