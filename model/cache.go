@@ -133,9 +133,6 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 	grow(&la.ln2, N*C)
 	m.sizeLayer(la, N)
 	grow(&s.scratch.h, max(N*I, m.gateUpLen(N)))
-	if m.arch.FusedQKV {
-		grow(&s.scratch.qkv, N*(QD+2*KVD))
-	}
 	x := grow(&s.x, N*C)
 	out := grow(&s.out, N*C)
 	m.stepping = true
@@ -149,10 +146,13 @@ func (m *Transformer) step(c *Cache, rows [][]int, all bool) ([]float32, error) 
 			}
 			T, L0, r0 := len(r), c.lens[b], s.rowStart[b]
 			kc, vc := c.rowKV(l, b, KVD)
-			copy(kc[L0*KVD:(L0+T)*KVD], a.k[r0*KVD:(r0+T)*KVD])
-			copy(vc[L0*KVD:(L0+T)*KVD], a.v[r0*KVD:(r0+T)*KVD])
+			for t := range T { // the new keys and values (rows a.ldkv apart) into the cache
+				n := (r0 + t) * a.ldkv
+				copy(kc[(L0+t)*KVD:(L0+t+1)*KVD], a.k[n:n+KVD])
+				copy(vc[(L0+t)*KVD:(L0+t+1)*KVD], a.v[n:n+KVD])
+			}
 			s.seqs = append(s.seqs, nn.AttnSeq{
-				Q: a.q[r0*QD : (r0+T)*QD], K: kc, V: vc, Out: a.ao[r0*QD : (r0+T)*QD],
+				Q: a.q[r0*a.ldq:], QStride: a.ldq, K: kc, V: vc, Out: a.ao[r0*QD : (r0+T)*QD],
 				T: T, Tk: L0 + T,
 			})
 		}

@@ -12,8 +12,10 @@ import (
 // which costs a norm and saves 2·N·C floats per layer.
 type layerActs struct {
 	ln1, mean1, rstd1 []float32 // (N, C), (N), (N)
-	q                 []float32 // (N, QD) after RoPE
-	k, v              []float32 // (N, KVD) after RoPE
+	q                 []float32 // (N, QD) after RoPE, rows ldq apart
+	k, v              []float32 // (N, KVD) after RoPE, rows ldkv apart
+	ldq, ldkv         int       // QD and KVD, or QD+2·KVD: q, k, v point into qkv
+	qkv               []float32 // (N, QD+2·KVD) fused projection's output (FusedQKV)
 	ao                []float32 // (N, QD) attention output before O
 	lse               []float32 // (B, NH, T) attention log-sum-exps, for its backward
 	xm                []float32 // (N, C) residual after attention
@@ -43,11 +45,11 @@ type acts struct {
 	hasGrad bool      // logits holds dlogits from Loss
 
 	// scratch
-	qkv, h        []float32 // (N, 3QD) fused projections; (N, I) MLP hidden
+	h             []float32 // (N, I) MLP hidden
 	dres, dln, dy []float32 // (N, C)
 	dq, dao       []float32 // (N, QD)
 	dk, dv        []float32 // (N, KVD)
-	dqkv          []float32 // (N, QD+2KVD)
+	dqkv          []float32 // (N, QD+2KVD): FusedQKV's dq, dk, dv, rows side by side
 	dh, df, du    []float32 // (N, I)
 	recompute     []float32 // (N, C) checkpointed block output
 	dpost         []float32 // (N, C) gradient through a post-norm
@@ -86,7 +88,6 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	a := &m.acts
 	c := m.cfg
 	N, C, I, L := B*T, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers
-	QD, KVD := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 	a.B, a.T, a.N = B, T, N
 	if len(a.resid) != L+1 {
 		a.resid = make([][]float32, L+1)
@@ -117,9 +118,6 @@ func (m *Transformer) sizeActs(B, T int) *acts {
 	grow(&a.lnf, N*C)
 	grow(&a.meanf, N)
 	grow(&a.rstdf, N)
-	if m.arch.FusedQKV {
-		grow(&a.qkv, N*(QD+2*KVD))
-	}
 	grow(&a.h, max(N*I, m.gateUpLen(N)))
 	if cap(a.pos) < N {
 		a.pos = make([]int, N)
@@ -149,9 +147,21 @@ func (m *Transformer) sizeLayer(b *layerActs, N int) {
 	for _, buf := range []struct {
 		p *[]float32
 		n int
-	}{{&b.mean1, N}, {&b.rstd1, N}, {&b.q, N * QD}, {&b.k, N * KVD}, {&b.v, N * KVD}, {&b.ao, N * QD},
+	}{{&b.mean1, N}, {&b.rstd1, N}, {&b.ao, N * QD},
 		{&b.lse, N * NH}, {&b.xm, N * C}, {&b.mean2, N}, {&b.rstd2, N}, {&b.f, N * I}} {
 		grow(buf.p, buf.n)
+	}
+	// A fused projection's rows stay where it wrote them: attention and
+	// RoPE read q, k and v (and write their gradients) with the row stride.
+	if m.arch.FusedQKV {
+		W := QD + 2*KVD
+		qkv := grow(&b.qkv, N*W)
+		b.q, b.k, b.v, b.ldq, b.ldkv = qkv, qkv[QD:], qkv[QD+KVD:], W, W
+	} else {
+		grow(&b.q, N*QD)
+		grow(&b.k, N*KVD)
+		grow(&b.v, N*KVD)
+		b.ldq, b.ldkv = QD, KVD
 	}
 	if !m.arch.GELU {
 		grow(&b.u, N*I)
@@ -183,12 +193,13 @@ func (m *Transformer) sizeGrads(a *acts) {
 	grow(&a.dres, N*C)
 	grow(&a.dln, N*C)
 	grow(&a.dy, N*C)
-	grow(&a.dq, N*QD)
 	grow(&a.dao, N*QD)
-	grow(&a.dk, N*KVD)
-	grow(&a.dv, N*KVD)
 	if m.arch.FusedQKV {
 		grow(&a.dqkv, N*(QD+2*KVD))
+	} else {
+		grow(&a.dq, N*QD)
+		grow(&a.dk, N*KVD)
+		grow(&a.dv, N*KVD)
 	}
 	grow(&a.dh, max(N*I, m.gateUpLen(N)))
 	if !m.arch.GELU { // a GELU MLP's backward works in place in dh
@@ -309,15 +320,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 		q, k = a.qn, a.kn
 	}
 	if ly.QKV != nil {
-		W := QD + 2*KVD
-		qkv := scratch.qkv[:N*W]
-		m.linear(ly.QKV, in, qkv, N)
-		forRows(N, W, func(n int) {
-			r := qkv[n*W : (n+1)*W]
-			copy(q[n*QD:(n+1)*QD], r[:QD])
-			copy(k[n*KVD:(n+1)*KVD], r[QD:QD+KVD])
-			copy(a.v[n*KVD:(n+1)*KVD], r[QD+KVD:])
-		})
+		m.linear(ly.QKV, in, a.qkv[:N*(QD+2*KVD)], N) // a.q, a.k, a.v's rows
 	} else {
 		m.linear(ly.Q, in, q, N)
 		m.linear(ly.K, in, k, N)
@@ -331,7 +334,7 @@ func (m *Transformer) blockForward(l int, a *layerActs, x, out []float32, N, seq
 	a.rope = nil
 	if rs := m.ropes[l]; rs != nil {
 		a.rope = rs.at(seqLen)
-		ropeSpans(a.rope, a.q, a.k, c.NumAttentionHeads, c.NumKeyValueHeads, spans, false)
+		ropeSpans(a.rope, a.q, a.k, a.ldq, a.ldkv, c.NumAttentionHeads, c.NumKeyValueHeads, spans, false)
 	}
 	attend(l, a)
 	if m.arch.PostNorm {
@@ -460,11 +463,11 @@ func (m *Transformer) trainAttend(s *acts) func(l int, a *layerActs) {
 
 func (m *Transformer) setSeqs(s *acts, a *layerActs) {
 	c := m.cfg
-	NH, QD, KVD := c.NumAttentionHeads, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	NH, QD := c.NumAttentionHeads, c.NumAttentionHeads*c.HeadDim
 	T := s.T
 	for b := range s.seqs {
 		s.seqs[b] = nn.AttnSeq{
-			Q: a.q[b*T*QD : (b+1)*T*QD], K: a.k[b*T*KVD : (b+1)*T*KVD], V: a.v[b*T*KVD : (b+1)*T*KVD],
+			Q: a.q[b*T*a.ldq:], K: a.k[b*T*a.ldkv:], V: a.v[b*T*a.ldkv:], QStride: a.ldq, KVStride: a.ldkv,
 			Out: a.ao[b*T*QD : (b+1)*T*QD], LSE: a.lse[b*T*NH : (b+1)*T*NH], T: T, Tk: T,
 		}
 	}
@@ -820,25 +823,29 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 	if ly.AttnHook != nil {
 		ly.AttnHook.Backward(dy, N)
 	}
-	clearVecs(s.dq, s.dk, s.dv)
 	if m.arch.PostNorm {
 		clear(s.dpost)
 		m.normBackward(&ly.PostAttn, s.dpost, dy, a.oa, nil, a.rstdA, N)
 		dy = s.dpost
 	}
 	ly.O.BackwardSet(a.ao, dy, s.dao, N)
+	// Attention sets the gradients of q, k and v (FusedQKV: into dqkv's
+	// rows, the fused projection's output gradient), with a's strides.
 	m.setSeqs(s, a)
+	dq, dk, dv := s.dq, s.dk, s.dv
+	if ly.QKV != nil {
+		dq, dk, dv = s.dqkv, s.dqkv[QD:], s.dqkv[QD+KVD:]
+	}
 	T := s.T
 	for b := range s.seqs {
 		sq := &s.seqs[b]
-		sq.DQ, sq.DK, sq.DV = s.dq[b*T*QD:(b+1)*T*QD], s.dk[b*T*KVD:(b+1)*T*KVD], s.dv[b*T*KVD:(b+1)*T*KVD]
+		sq.DQ, sq.DK, sq.DV = dq[b*T*a.ldq:], dk[b*T*a.ldkv:], dv[b*T*a.ldkv:]
 		sq.DOut = s.dao[b*T*QD : (b+1)*T*QD]
 	}
 	attentionBackward(s.seqs, m.dims[l])
 	if a.rope != nil {
-		ropeSpans(a.rope, s.dq, s.dk, c.NumAttentionHeads, c.NumKeyValueHeads, s.spans, true)
+		ropeSpans(a.rope, dq, dk, a.ldq, a.ldkv, c.NumAttentionHeads, c.NumKeyValueHeads, s.spans, true)
 	}
-	dq, dk := s.dq, s.dk
 	if m.arch.QKNorm != qkNormNone {
 		// through the q/k norms, into the spare dqkv-sized scratch
 		rq, rk := m.qkRows(N)
@@ -857,18 +864,11 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		in = a.ln1
 	}
 	if ly.QKV != nil {
-		W := QD + 2*KVD
-		forRows(N, W, func(n int) {
-			r := s.dqkv[n*W : (n+1)*W]
-			copy(r[:QD], dq[n*QD:(n+1)*QD])
-			copy(r[QD:QD+KVD], dk[n*KVD:(n+1)*KVD])
-			copy(r[QD+KVD:], s.dv[n*KVD:(n+1)*KVD])
-		})
-		ly.QKV.BackwardSet(in, s.dqkv, s.dln, N)
+		ly.QKV.BackwardSet(in, s.dqkv[:N*(QD+2*KVD)], s.dln, N)
 	} else {
 		ly.Q.BackwardSet(in, dq, s.dln, N)
 		ly.K.Backward(in, dk, s.dln, N)
-		ly.V.Backward(in, s.dv, s.dln, N)
+		ly.V.Backward(in, dv, s.dln, N)
 	}
 	if m.arch.NoPreNorm {
 		addVec(s.dres, s.dln)

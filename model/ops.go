@@ -48,14 +48,11 @@ func geluBackward(dinp, inp, dout []float32, erf bool) {
 // one cache row in a decode step.
 type span struct{ start, n, pos0 int }
 
-// ropeSpans rotates the q (N, NH·D) and k (N, NKV·D) rows of each span with
-// rp, split into blocks of rows over the threads (nn.RoPE is safe for
-// concurrent use); inverse is the backward pass.
-func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse bool) {
-	D := rp.D // head stride: the rotated dimensions, or the whole head
-	if rp.HeadSize > 0 {
-		D = rp.HeadSize
-	}
+// ropeSpans rotates the q (N, NH·D, rows ldq apart) and k (N, NKV·D, rows
+// ldk apart) rows of each span with rp, split into blocks of rows over the
+// threads (nn.RoPE is safe for concurrent use); inverse is the backward
+// pass.
+func ropeSpans(rp *nn.RoPE, q, k []float32, ldq, ldk, NH, NKV int, spans []span, inverse bool) {
 	const block = 32
 	type job struct{ start, n, pos0 int }
 	var jobs []job
@@ -66,21 +63,20 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, NH, NKV int, spans []span, inverse b
 	}
 	kernels.For(len(jobs), 1, func(lo, hi int) {
 		for _, j := range jobs[lo:hi] {
-			qs := q[j.start*NH*D : (j.start+j.n)*NH*D]
-			ks := k[j.start*NKV*D : (j.start+j.n)*NKV*D]
+			qs, ks := q[j.start*ldq:], k[j.start*ldk:]
 			if inverse {
-				rp.Backward(qs, j.n, NH, j.pos0)
-				rp.Backward(ks, j.n, NKV, j.pos0)
+				rp.BackwardRows(qs, j.n, NH, ldq, j.pos0)
+				rp.BackwardRows(ks, j.n, NKV, ldk, j.pos0)
 			} else {
-				rp.Forward(qs, j.n, NH, j.pos0)
-				rp.Forward(ks, j.n, NKV, j.pos0)
+				rp.ForwardRows(qs, j.n, NH, ldq, j.pos0)
+				rp.ForwardRows(ks, j.n, NKV, ldk, j.pos0)
 			}
 		}
 	})
 }
 
 // The passes of a block between its products (residual adds, the copies
-// and clears of gradient buffers, splitting a fused projection) run over
+// and clears of gradient buffers) run over
 // the threads: serial, each left the workers idle for a few hundred
 // microseconds a block at training sizes.
 
@@ -125,22 +121,6 @@ func clearVecs(xs ...[]float32) {
 	kernels.Run(parts, func(t int) {
 		for _, x := range xs {
 			clear(x[t*len(x)/parts : (t+1)*len(x)/parts])
-		}
-	})
-}
-
-// forRows calls fn(n) for every row n < N of a (N, width) pass, split over
-// the threads.
-func forRows(N, width int, fn func(n int)) {
-	if N*width < 2*parGrain {
-		for n := range N {
-			fn(n)
-		}
-		return
-	}
-	kernels.For(N, max(1, parGrain/max(width, 1)), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			fn(n)
 		}
 	})
 }

@@ -38,14 +38,28 @@ func TestOpGradients(t *testing.T) {
 			name: "rope-spans", inputs: [][]float32{randn(T*NH*D, 1), randn(T*NKV*D, 1)},
 			fwd: func(in [][]float32) []float32 {
 				q, k := append([]float32(nil), in[0]...), append([]float32(nil), in[1]...)
-				ropeSpans(rp, q, k, NH, NKV, spans, false)
+				ropeSpans(rp, q, k, NH*D, NKV*D, NH, NKV, spans, false)
 				return append(q, k...)
 			},
 			bwd: func(in [][]float32, dout []float32) [][]float32 {
 				dq := append([]float32(nil), dout[:T*NH*D]...)
 				dk := append([]float32(nil), dout[T*NH*D:]...)
-				ropeSpans(rp, dq, dk, NH, NKV, spans, true)
+				ropeSpans(rp, dq, dk, NH*D, NKV*D, NH, NKV, spans, true)
 				return [][]float32{dq, dk}
+			},
+		},
+		{
+			// q and k side by side in each row, as in a fused q|k|v output
+			name: "rope-spans-strided", inputs: [][]float32{randn(T*(NH+NKV)*D, 1)},
+			fwd: func(in [][]float32) []float32 {
+				x := append([]float32(nil), in[0]...)
+				ropeSpans(rp, x, x[NH*D:], (NH+NKV)*D, (NH+NKV)*D, NH, NKV, spans, false)
+				return x
+			},
+			bwd: func(in [][]float32, dout []float32) [][]float32 {
+				dx := append([]float32(nil), dout...)
+				ropeSpans(rp, dx, dx[NH*D:], (NH+NKV)*D, (NH+NKV)*D, NH, NKV, spans, true)
+				return [][]float32{dx}
 			},
 		},
 	}
@@ -127,7 +141,7 @@ func TestOpsFixture(t *testing.T) {
 	}
 	// Split into spans at other positions, so the span offsets are checked
 	// against the reference too.
-	ropeSpans(rp, rows, make([]float32, T*H*D), H, H, []span{{0, 1, 0}, {1, T - 1, 1}}, false)
+	ropeSpans(rp, rows, make([]float32, T*H*D), H*D, H*D, H, H, []span{{0, 1, 0}, {1, T - 1, 1}}, false)
 	back := make([]float32, len(rows))
 	for h := 0; h < H; h++ {
 		for tt := 0; tt < T; tt++ {

@@ -170,6 +170,11 @@ func newTransformer(cfg *Config, arch arch, names weightNames) *Transformer {
 	C, L, V := cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
 	NH, NKV, D, I := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
 	QD, KVD := NH*D, NKV*D
+	if arch.FusedQKV && arch.QKNorm != qkNormNone {
+		// q and k stay in the fused output's rows (sizeLayer), where the
+		// norms, which read packed rows, cannot take them; no family has both.
+		panic("model: a fused q|k|v projection with q/k norms is not supported")
+	}
 	m := &Transformer{cfg: cfg, arch: arch}
 	scale := arch.AttnScale
 	if scale == 0 {

@@ -107,10 +107,10 @@ func capScores(s, th []float32, softCap float32) {
 // (p may be written up to its capacity, the end of the row), and zeroes
 // the rest of s. It returns the tile's causal diagonal for
 // kernels.Cut: row r sees keys j0+j for j < r+off.
-func scoreTile(s, th, q []float32, kv *kvHead, h, i0, i1, j0, j1, T, Tk, NH, D int, o *AttnOptions, visit func(r int, p []float32)) (off int) {
+func scoreTile(s, th, q []float32, ldq int, kv *kvHead, h, i0, i1, j0, j1, T, Tk, D int, o *AttnOptions, visit func(r int, p []float32)) (off int) {
 	w := j1 - j0
 	off = Tk - T + i0 - j0 + 1
-	kernels.AttnGemm(i1-i0, w, D, q[(i0*NH+h)*D:], NH*D, 1, kv.kt[j0:], kv.ld, s, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
+	kernels.AttnGemm(i1-i0, w, D, q[i0*ldq+h*D:], ldq, 1, kv.kt[j0:], kv.ld, s, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
 	for i := i0; i < i1; i++ {
 		r := i - i0
 		row := s[r*w : (r+1)*w : (r+1)*w]
@@ -161,8 +161,8 @@ type kvHead struct {
 func keyStride(Tk int) int { return (Tk+15)&^15 + 16 }
 
 // fill lays out head g of s in the slices of kv that are not nil.
-func (kv *kvHead) fill(s *AttnSeq, g, NKV, D int, scale float32) {
-	ldk := NKV * D
+func (kv *kvHead) fill(s *AttnSeq, g, NH, NKV, D int, scale float32) {
+	_, ldk := s.strides(NH, NKV, D)
 	kernels.TransposeScaled(kv.kt, kv.ld, s.K[g*D:], ldk, s.Tk, D, scale)
 	if kv.vt != nil {
 		kernels.TransposeScaled(kv.vt, kv.ld, s.V[g*D:], ldk, s.Tk, D, scale)
@@ -185,13 +185,60 @@ func gather(dst, src []float32, n, ld, D int) {
 // AttnSeq is one sequence of a batched attention call, in the layouts
 // above: T queries at positions Tk-T..Tk-1 over Tk keys. LSE ([NH, T]) may
 // be nil in a forward (inference); a backward reads Out and LSE as the
-// forward left them and accumulates into those of DQ, DK, DV not nil.
+// forward left them and sets those of DQ, DK, DV not nil.
+//
+// QStride and KVStride, when not 0, are the row strides of Q and DQ and
+// of K, V, DK and DV in place of NH·D and NKV·D: q, k and v can then be
+// read, and their gradients written, where a fused q|k|v projection has
+// its rows (stride NH·D + 2·NKV·D) without copies.
 type AttnSeq struct {
-	Q, K, V, Out []float32
-	LSE          []float32
-	DQ, DK, DV   []float32
-	DOut         []float32
-	T, Tk        int
+	Q, K, V, Out      []float32
+	LSE               []float32
+	DQ, DK, DV        []float32
+	DOut              []float32
+	T, Tk             int
+	QStride, KVStride int
+}
+
+// strides returns s's row strides of Q and of K and V.
+func (s *AttnSeq) strides(NH, NKV, D int) (ldq, ldk int) {
+	ldq, ldk = NH*D, NKV*D
+	if s.QStride != 0 {
+		ldq = s.QStride
+	}
+	if s.KVStride != 0 {
+		ldk = s.KVStride
+	}
+	return ldq, ldk
+}
+
+// check panics unless s's slices hold its rows.
+func (s *AttnSeq) check(op string, NH, NKV, D int, backward bool) {
+	checkAttention(op, s.T, s.Tk, NH, NKV, D)
+	ldq, ldk := s.strides(NH, NKV, D)
+	if ldq < NH*D || ldk < NKV*D {
+		panic("nn: " + op + ": row strides " + strconv.Itoa(ldq) + ", " + strconv.Itoa(ldk) + " below the rows " +
+			strconv.Itoa(NH*D) + ", " + strconv.Itoa(NKV*D))
+	}
+	// rows checks n rows of w floats ld apart (none when optional and nil).
+	rows := func(what string, x []float32, n, ld, w int, optional bool) {
+		if n > 0 && (x != nil || !optional) {
+			checkLen(op+": "+what, x, (n-1)*ld+w)
+		}
+	}
+	rows("q", s.Q, s.T, ldq, NH*D, false)
+	rows("out", s.Out, s.T, NH*D, NH*D, false)
+	rows("k", s.K, s.Tk, ldk, NKV*D, false)
+	rows("v", s.V, s.Tk, ldk, NKV*D, false)
+	if s.LSE != nil || backward {
+		checkLen(op+": lse", s.LSE, NH*s.T)
+	}
+	if backward {
+		rows("dout", s.DOut, s.T, NH*D, NH*D, false)
+		rows("dq", s.DQ, s.T, ldq, NH*D, true)
+		rows("dk", s.DK, s.Tk, ldk, NKV*D, true)
+		rows("dv", s.DV, s.Tk, ldk, NKV*D, true)
+	}
 }
 
 // AttentionForward computes out = softmax(scale·q·kᵀ + causal mask)·v for
@@ -212,15 +259,7 @@ func AttentionForwardOpt(out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, o A
 // all of their heads.
 func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 	for i := range seqs {
-		s := &seqs[i]
-		checkAttention("AttentionForward", s.T, s.Tk, NH, NKV, D)
-		checkLen("AttentionForward: q", s.Q, s.T*NH*D)
-		checkLen("AttentionForward: out", s.Out, s.T*NH*D)
-		checkLen("AttentionForward: k", s.K, s.Tk*NKV*D)
-		checkLen("AttentionForward: v", s.V, s.Tk*NKV*D)
-		if s.LSE != nil {
-			checkLen("AttentionForward: lse", s.LSE, NH*s.T)
-		}
+		seqs[i].check("AttentionForward", NH, NKV, D, false)
 	}
 	if forwardGrouped(seqs, NH, NKV, D, &o) {
 		return
@@ -275,7 +314,7 @@ func AttentionForwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 	}
 	kernels.For(len(prep), 1, func(lo, hi int) {
 		for _, x := range prep[lo:hi] {
-			kv[x].fill(&seqs[x/NKV], x%NKV, NKV, D, o.Scale)
+			kv[x].fill(&seqs[x/NKV], x%NKV, NH, NKV, D, o.Scale)
 		}
 	})
 	attnJobs(jobs, func(ws *attnWork, j int) {
@@ -315,7 +354,7 @@ func forwardGrouped(seqs []AttnSeq, NH, NKV, D int, o *AttnOptions) bool {
 		s, g := &seqs[j/NKV], j%NKV
 		kv := kvHead{ld: keyStride(s.Tk)}
 		kv.kt, kv.v = scratch(&ws.kt, D*kv.ld), scratch(&ws.k, s.Tk*D)
-		kv.fill(s, g, NKV, D, o.Scale)
+		kv.fill(s, g, NH, NKV, D, o.Scale)
 		for h := g * group; h < (g+1)*group; h++ {
 			for i0 := 0; i0 < s.T; i0 += attnBlock {
 				forwardTiled(ws, s, &kv, h, i0, NH, D, o)
@@ -374,12 +413,13 @@ var workPool sync.Pool
 // dot products, the output by axpys. Few rows (decode) need no GEMM.
 func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
 	T, Tk, g := s.T, s.Tk, h/(NH/NKV)
+	ldq, ldk := s.strides(NH, NKV, D)
 	row := scratch(&ws.a, Tk)
 	for i := 0; i < T; i++ {
 		lo, n := o.visible(i, T, Tk)
-		qi := s.Q[(i*NH+h)*D : (i*NH+h+1)*D]
+		qi := s.Q[i*ldq+h*D : i*ldq+h*D+D]
 		p := row[lo:n]
-		kernels.DotRows(p, o.Scale, qi, s.K[(lo*NKV+g)*D:], NKV*D)
+		kernels.DotRows(p, o.Scale, qi, s.K[lo*ldk+g*D:], ldk)
 		if o.SoftCap > 0 {
 			capScores(p, nil, o.SoftCap)
 		}
@@ -391,7 +431,7 @@ func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
 		}
 		oi := s.Out[(i*NH+h)*D : (i*NH+h+1)*D]
 		clear(oi)
-		kernels.AxpyRows(oi, p, s.V[(lo*NKV+g)*D:], NKV*D)
+		kernels.AxpyRows(oi, p, s.V[lo*ldk+g*D:], ldk)
 	}
 }
 
@@ -402,7 +442,8 @@ func forwardFused(ws *attnWork, s *AttnSeq, h, NH, NKV, D int, o *AttnOptions) {
 // max grows), out += exp(S - m)·v, and finally out /= l.
 func forwardTiled(ws *attnWork, s *AttnSeq, kv *kvHead, h, i0, NH, D int, o *AttnOptions) {
 	T, Tk := s.T, s.Tk
-	ldq := NH * D
+	ldq, _ := s.strides(NH, 1, D)
+	ldo := NH * D
 	bk := min(attnKeyTile, Tk)
 	S := scratch(&ws.a, min(attnBlock, T)*bk)
 	m, l := scratch(&ws.m, attnBlock), scratch(&ws.l, attnBlock)
@@ -412,35 +453,35 @@ func forwardTiled(ws *attnWork, s *AttnSeq, kv *kvHead, h, i0, NH, D int, o *Att
 	c1 := Tk - T + i1             // keys up to the last row's diagonal
 	for i := i0; i < i1; i++ {
 		m[i-i0], l[i-i0] = float32(math.Inf(-1)), 0
-		clear(out[i*ldq+h*D : i*ldq+h*D+D])
+		clear(out[i*ldo+h*D : i*ldo+h*D+D])
 	}
 	for j0 := c0; j0 < c1; j0 += bk {
 		j1 := min(j0+bk, c1)
-		off := scoreTile(S, nil, s.Q, kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
+		off := scoreTile(S, nil, s.Q, ldq, kv, h, i0, i1, j0, j1, T, Tk, D, o, func(r int, p []float32) {
 			mx := max(m[r], kernels.Max(p))
 			sum := expRow(p, mx)
 			if l[r] > 0 && mx > m[r] {
 				f := float32(math.Exp(float64(m[r] - mx)))
 				l[r] *= f
-				kernels.Scale(f, out[(i0+r)*ldq+h*D:(i0+r)*ldq+h*D+D])
+				kernels.Scale(f, out[(i0+r)*ldo+h*D:(i0+r)*ldo+h*D+D])
 			}
 			l[r] += sum
 			m[r] = mx
 		})
-		kernels.AttnGemm(i1-i0, D, j1-j0, S, j1-j0, 1, kv.v[j0*D:], D, out[i0*ldq+h*D:], ldq, true,
+		kernels.AttnGemm(i1-i0, D, j1-j0, S, j1-j0, 1, kv.v[j0*D:], D, out[i0*ldo+h*D:], ldo, true,
 			kernels.Cut{Mode: kernels.CutDepth, D: off})
 	}
 	for i := i0; i < i1; i++ {
 		r := i - i0
-		kernels.Scale(1/l[r], out[i*ldq+h*D:i*ldq+h*D+D])
+		kernels.Scale(1/l[r], out[i*ldo+h*D:i*ldo+h*D+D])
 		if s.LSE != nil {
 			s.LSE[h*T+i] = m[r] + float32(math.Log(float64(l[r])))
 		}
 	}
 }
 
-// AttentionBackward accumulates dq, dk and dv (any may be nil) from dout,
-// given the forward's out and lse.
+// AttentionBackward sets dq, dk and dv (any may be nil) from dout, given
+// the forward's out and lse.
 func AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, NH, NKV, D int, scale float32) {
 	AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, AttnOptions{Scale: scale})
 }
@@ -458,27 +499,11 @@ func AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v []float32, T, Tk, 
 // the window needs; soft-capping multiplies dS by 1 - tanh² of the
 // recomputed scores. A job is one key/value head of one sequence: the
 // query heads of a group all write that head's dk and dv rows, so
-// splitting by group needs no locks.
+// splitting by group needs no locks. Each gradient's first product sets
+// it and the later ones add, so the caller clears nothing.
 func AttentionBackwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 	for i := range seqs {
-		s := &seqs[i]
-		T, Tk := s.T, s.Tk
-		checkAttention("AttentionBackward", T, Tk, NH, NKV, D)
-		checkLen("AttentionBackward: dout", s.DOut, T*NH*D)
-		checkLen("AttentionBackward: out", s.Out, T*NH*D)
-		checkLen("AttentionBackward: lse", s.LSE, NH*T)
-		checkLen("AttentionBackward: q", s.Q, T*NH*D)
-		checkLen("AttentionBackward: k", s.K, Tk*NKV*D)
-		checkLen("AttentionBackward: v", s.V, Tk*NKV*D)
-		if s.DQ != nil {
-			checkLen("AttentionBackward: dq", s.DQ, T*NH*D)
-		}
-		if s.DK != nil {
-			checkLen("AttentionBackward: dk", s.DK, Tk*NKV*D)
-		}
-		if s.DV != nil {
-			checkLen("AttentionBackward: dv", s.DV, Tk*NKV*D)
-		}
+		seqs[i].check("AttentionBackward", NH, NKV, D, true)
 	}
 	attnJobs(len(seqs)*NKV, func(ws *attnWork, j int) {
 		if s := &seqs[j/NKV]; s.DQ != nil || s.DK != nil || s.DV != nil {
@@ -489,7 +514,8 @@ func AttentionBackwardBatch(seqs []AttnSeq, NH, NKV, D int, o AttnOptions) {
 
 func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) {
 	T, Tk := s.T, s.Tk
-	ldq, ldk := NH*D, NKV*D
+	ldq, ldk := s.strides(NH, NKV, D)
+	ldo := NH * D // out and dout
 	bk := min(attnKeyTile, Tk)
 	tile := min(attnBlock, T) * bk
 	P, dS := scratch(&ws.a, tile), scratch(&ws.b, tile)
@@ -510,44 +536,71 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 	if dq != nil {
 		kv.k = scratch(&ws.k, Tk*D)
 	}
-	kv.fill(s, g, NKV, D, o.Scale)
+	kv.fill(s, g, NH, NKV, D, o.Scale)
 	// The block's queries and output gradients as contiguous rows, for
 	// the products that read them as B (dk and dv).
 	qb, dOb := scratch(&ws.q, attnBlock*D), scratch(&ws.dout, attnBlock*D)
+	// The group's dk and dv rows below set are written: the first head's
+	// blocks reach keys in increasing order, from the first key any query
+	// sees; the keys no query sees get zeros.
+	set := Tk
+	if T > 0 {
+		set, _ = o.visible(0, T, Tk)
+	}
+	clearKeys := func(j0, j1 int) {
+		for _, d := range [][]float32{dk, dv} {
+			for j := j0; d != nil && j < j1; j++ {
+				clear(d[j*ldk+g*D : j*ldk+g*D+D])
+			}
+		}
+	}
+	clearKeys(0, set)
+	// keyProduct is dk or dv's rows [j0, j0+w) += or = A·B: Aᵀ (w × m,
+	// stored m × w) with the tile's causal cut; rows from e on set.
+	keyProduct := func(A, B, C []float32, w, m, e int, cut kernels.Cut) {
+		if e > 0 {
+			kernels.AttnGemm(e, D, m, A, 1, w, B, D, C, ldk, true, cut)
+		}
+		if e < w {
+			kernels.AttnGemm(w-e, D, m, A[e:], 1, w, B, D, C[e*ldk:], ldk, false, kernels.Cut{Mode: cut.Mode, D: cut.D + e})
+		}
+	}
 	group := NH / NKV
 	for h := g * group; h < (g+1)*group; h++ {
 		for i0 := 0; i0 < T; i0 += attnBlock {
 			i1 := min(i0+attnBlock, T)
 			m := i1 - i0
 			for i := i0; i < i1; i++ {
-				delta[i-i0] = o.Scale * kernels.Dot(s.DOut[i*ldq+h*D:i*ldq+h*D+D], s.Out[i*ldq+h*D:i*ldq+h*D+D])
+				delta[i-i0] = o.Scale * kernels.Dot(s.DOut[i*ldo+h*D:i*ldo+h*D+D], s.Out[i*ldo+h*D:i*ldo+h*D+D])
 			}
 			c0, _ := o.visible(i0, T, Tk)
 			c1 := Tk - T + i1
-			dO := s.DOut[i0*ldq+h*D:]
+			dO := s.DOut[i0*ldo+h*D:]
 			if dk != nil {
 				gather(qb, q[i0*ldq+h*D:], m, ldq, D)
 			}
 			if dv != nil {
-				gather(dOb, dO, m, ldq, D)
+				gather(dOb, dO, m, ldo, D)
 			}
 			for j0 := c0; j0 < c1; j0 += bk {
 				j1 := min(j0+bk, c1)
 				w := j1 - j0
-				off := scoreTile(P, th, q, &kv, h, i0, i1, j0, j1, T, Tk, NH, D, o, func(r int, p []float32) {
+				e := min(max(set-j0, 0), w) // the tile's first key row to set
+				set = max(set, j1)
+				off := scoreTile(P, th, q, ldq, &kv, h, i0, i1, j0, j1, T, Tk, D, o, func(r int, p []float32) {
 					expRow(p, s.LSE[h*T+i0+r])
 				})
 				// Key j of the tile is seen by the block's rows r >= j+1-off.
 				keys := kernels.Cut{Mode: kernels.CutDepthFrom, D: 1 - off}
 				if dv != nil {
 					// dv_g[j0:j1] += Pᵀ · dout_h[i0:i1]
-					kernels.AttnGemm(w, D, m, P, 1, w, dOb, D, dv[j0*ldk+g*D:], ldk, true, keys)
+					keyProduct(P, dOb, dv[j0*ldk+g*D:], w, m, e, keys)
 				}
 				if dq == nil && dk == nil {
 					continue
 				}
 				// dS = P ⊙ (dout_h · v_gᵀ - Δ) (⊙ 1 - tanh²), times scale
-				kernels.AttnGemm(m, w, D, dO, ldq, 1, kv.vt[j0:], kv.ld, dS, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
+				kernels.AttnGemm(m, w, D, dO, ldo, 1, kv.vt[j0:], kv.ld, dS, w, false, kernels.Cut{Mode: kernels.CutCols, D: off})
 				for i := i0; i < i1; i++ {
 					r := i - i0
 					lo, n := o.visibleIn(i, T, Tk, j0, j1)
@@ -566,14 +619,15 @@ func backwardGroup(ws *attnWork, s *AttnSeq, g, NH, NKV, D int, o *AttnOptions) 
 					clear(d[n:])
 				}
 				if dq != nil {
-					// dq_h[i0:i1] += scale · dS · k_g[j0:j1]
-					kernels.AttnGemm(m, D, w, dS, w, 1, kv.k[j0*D:], D, dq[i0*ldq+h*D:], ldq, true, kernels.Cut{Mode: kernels.CutDepth, D: off})
+					// dq_h[i0:i1] (+)= scale · dS · k_g[j0:j1], set by the block's first tile
+					kernels.AttnGemm(m, D, w, dS, w, 1, kv.k[j0*D:], D, dq[i0*ldq+h*D:], ldq, j0 > c0, kernels.Cut{Mode: kernels.CutDepth, D: off})
 				}
 				if dk != nil {
 					// dk_g[j0:j1] += scale · dSᵀ · q_h[i0:i1]
-					kernels.AttnGemm(w, D, m, dS, 1, w, qb, D, dk[j0*ldk+g*D:], ldk, true, keys)
+					keyProduct(dS, qb, dk[j0*ldk+g*D:], w, m, e, keys)
 				}
 			}
 		}
 	}
+	clearKeys(set, Tk)
 }

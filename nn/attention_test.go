@@ -94,36 +94,37 @@ func TestAttention(t *testing.T) {
 
 					dout := tu.RandN(r, T*NH*D, 1)
 					d64 := tu.To64(dout)
+					// garbage the backward must overwrite (it sets the gradients)
 					g0q, g0k, g0v := tu.RandN(r, len(q), 1), tu.RandN(r, len(k), 1), tu.RandN(r, len(v), 1)
 					dq, dk, dv := clone(g0q), clone(g0k), clone(g0v)
 					AttentionBackwardOpt(dq, dk, dv, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 					// Difference at most 48 elements of each input: the float64
 					// reference costs O(T·Tk·NH·D) per evaluation.
-					checkFD := func(name string, got []float32, g0 []float32, f func([]float64) float64, x []float64) {
+					checkFD := func(name string, got []float32, f func([]float64) float64, x []float64) {
 						idx := tu.Sample(r, len(x), 48)
 						want := tu.NumGradAt(f, x, fdStep, idx)
-						all := diff(got, g0)
+						all := tu.To64(got)
 						sub := make([]float64, len(idx))
 						for k, i := range idx {
 							sub[k] = all[i]
 						}
 						tu.GradClose(t, name, sub, want, gradRtol, 1e-6)
 					}
-					checkFD("dq", dq, g0q, func(p []float64) float64 { return dotLoss(ref(p, k64, v64), d64) }, q64)
-					checkFD("dk", dk, g0k, func(p []float64) float64 { return dotLoss(ref(q64, p, v64), d64) }, k64)
-					checkFD("dv", dv, g0v, func(p []float64) float64 { return dotLoss(ref(q64, k64, p), d64) }, v64)
+					checkFD("dq", dq, func(p []float64) float64 { return dotLoss(ref(p, k64, v64), d64) }, q64)
+					checkFD("dk", dk, func(p []float64) float64 { return dotLoss(ref(q64, p, v64), d64) }, k64)
+					checkFD("dv", dv, func(p []float64) float64 { return dotLoss(ref(q64, k64, p), d64) }, v64)
 
 					// Each gradient alone (others nil) gives the same values.
 					for _, which := range []string{"dq", "dk", "dv"} {
 						var q1, k1, v1 []float32
-						var want, g0 []float32
+						var want []float32
 						switch which {
 						case "dq":
-							q1, want, g0 = clone(g0q), dq, g0q
+							q1, want = clone(g0q), dq
 						case "dk":
-							k1, want, g0 = clone(g0k), dk, g0k
+							k1, want = clone(g0k), dk
 						case "dv":
-							v1, want, g0 = clone(g0v), dv, g0v
+							v1, want = clone(g0v), dv
 						}
 						AttentionBackwardOpt(q1, k1, v1, dout, out, lse, q, k, v, T, Tk, NH, NKV, D, *o)
 						got := q1
@@ -132,7 +133,7 @@ func TestAttention(t *testing.T) {
 						} else if v1 != nil {
 							got = v1
 						}
-						tu.AllClose(t, which+" alone", diff(got, g0), diff(want, g0), 1e-6, 1e-6)
+						tu.AllClose(t, which+" alone", got, tu.To64(want), 0, 0)
 					}
 				})
 			}
@@ -230,4 +231,51 @@ func TestAttentionBadShape(t *testing.T) {
 		}
 	}()
 	AttentionForward(make([]float32, 48), nil, make([]float32, 48), make([]float32, 24), make([]float32, 24), 3, 3, 3, 2, 4, 1)
+}
+
+// Rows read and written with strides (q and dq in rows of a wider buffer,
+// k|v and dk|dv side by side as in a fused q|k|v projection's output) give
+// exactly the packed layout's values, and the gradients' other columns are
+// left alone.
+func TestAttentionStrided(t *testing.T) {
+	const NH, NKV, D = 6, 2, 8
+	defer func(m int) { attnFusedMaxT = m }(attnFusedMaxT)
+	r := tu.NewRand(11)
+	for _, fused := range []int{1 << 30, -1} { // fused loop, tiles
+		attnFusedMaxT = fused
+		for _, sh := range [][2]int{{1, 30}, {9, 20}, {70, 70}} {
+			T, Tk := sh[0], sh[1]
+			o := AttnOptions{Scale: 0.4, Window: 40}
+			p := AttnSeq{Q: tu.RandN(r, T*NH*D, 1), K: tu.RandN(r, Tk*NKV*D, 1), V: tu.RandN(r, Tk*NKV*D, 1),
+				Out: make([]float32, T*NH*D), LSE: make([]float32, NH*T), DOut: tu.RandN(r, T*NH*D, 1),
+				DQ: make([]float32, T*NH*D), DK: make([]float32, Tk*NKV*D), DV: make([]float32, Tk*NKV*D), T: T, Tk: Tk}
+			ldq, ldk := NH*D+5, 2*NKV*D
+			q, kv := tu.RandN(r, T*ldq, 1), tu.RandN(r, Tk*ldk, 1)
+			dq, dkv := tu.RandN(r, T*ldq, 1), tu.RandN(r, Tk*ldk, 1)
+			dq0 := clone(dq)
+			for i := 0; i < T; i++ {
+				copy(q[i*ldq:], p.Q[i*NH*D:(i+1)*NH*D])
+			}
+			for j := 0; j < Tk; j++ {
+				copy(kv[j*ldk:], p.K[j*NKV*D:(j+1)*NKV*D])
+				copy(kv[j*ldk+NKV*D:], p.V[j*NKV*D:(j+1)*NKV*D])
+			}
+			s := AttnSeq{Q: q, K: kv, V: kv[NKV*D:], Out: make([]float32, T*NH*D), LSE: make([]float32, NH*T),
+				DOut: p.DOut, DQ: dq, DK: dkv, DV: dkv[NKV*D:], T: T, Tk: Tk, QStride: ldq, KVStride: ldk}
+			seqs := []AttnSeq{p, s}
+			AttentionForwardBatch(seqs, NH, NKV, D, o)
+			AttentionBackwardBatch(seqs, NH, NKV, D, o)
+			name := fmt.Sprintf("fusedMax%d/T%dTk%d", fused, T, Tk)
+			tu.AllClose(t, name+" out", s.Out, tu.To64(p.Out), 0, 0)
+			tu.AllClose(t, name+" lse", s.LSE, tu.To64(p.LSE), 0, 0)
+			for i := 0; i < T; i++ {
+				tu.AllClose(t, name+" dq", dq[i*ldq:i*ldq+NH*D], tu.To64(p.DQ[i*NH*D:(i+1)*NH*D]), 0, 0)
+				tu.AllClose(t, name+" dq's padding", dq[i*ldq+NH*D:(i+1)*ldq], tu.To64(dq0[i*ldq+NH*D:(i+1)*ldq]), 0, 0)
+			}
+			for j := 0; j < Tk; j++ {
+				tu.AllClose(t, name+" dk", dkv[j*ldk:j*ldk+NKV*D], tu.To64(p.DK[j*NKV*D:(j+1)*NKV*D]), 0, 0)
+				tu.AllClose(t, name+" dv", dkv[j*ldk+NKV*D:(j+1)*ldk], tu.To64(p.DV[j*NKV*D:(j+1)*NKV*D]), 0, 0)
+			}
+		}
+	}
 }

@@ -107,22 +107,36 @@ func (r *RoPE) tables(end int) (cos, sin []float32) {
 // Forward rotates x [T, H, D] (or [T, H, HeadSize], first D of each head)
 // in place; row t holds position pos0+t.
 func (r *RoPE) Forward(x []float32, T, H int, pos0 int) {
-	r.rotate(x, T, H, pos0, 1)
+	r.rotate(x, T, H, 0, pos0, 1)
 }
 
 // Backward turns the gradient of Forward's output into the gradient of its
 // input, in place on dx [T, H, D]: the rotation by minus the angle.
 func (r *RoPE) Backward(dx []float32, T, H int, pos0 int) {
-	r.rotate(dx, T, H, pos0, -1)
+	r.rotate(dx, T, H, 0, pos0, -1)
 }
 
-func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
+// ForwardRows and BackwardRows are Forward and Backward on T rows of H
+// heads that are ld floats apart (the q or k part of a fused q|k|v
+// projection's rows).
+func (r *RoPE) ForwardRows(x []float32, T, H, ld, pos0 int) { r.rotate(x, T, H, ld, pos0, 1) }
+
+// BackwardRows: see ForwardRows.
+func (r *RoPE) BackwardRows(dx []float32, T, H, ld, pos0 int) { r.rotate(dx, T, H, ld, pos0, -1) }
+
+// rotate turns T rows of H heads, ld apart (0: packed), by sign·angle.
+func (r *RoPE) rotate(x []float32, T, H, ld, pos0 int, sign float32) {
 	D, half := r.D, r.D/2
 	S := D
 	if r.HeadSize > 0 {
 		S = r.HeadSize
 	}
-	checkLen("RoPE: x", x, T*H*S)
+	if ld == 0 {
+		ld = H * S
+	}
+	if T > 0 {
+		checkLen("RoPE: x", x, (T-1)*ld+H*S)
+	}
 	if pos0 < 0 {
 		panic("nn: RoPE: negative position " + strconv.Itoa(pos0))
 	}
@@ -132,7 +146,7 @@ func (r *RoPE) rotate(x []float32, T, H, pos0 int, sign float32) {
 		c := cosT[p*half : (p+1)*half]
 		s := sinT[p*half : (p+1)*half]
 		for h := 0; h < H; h++ {
-			v := x[(t*H+h)*S : (t*H+h)*S+D]
+			v := x[t*ld+h*S : t*ld+h*S+D]
 			if r.Interleaved {
 				for j, cj := range c {
 					pair := v[2*j : 2*j+2 : 2*j+2]
