@@ -769,11 +769,8 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		df, du = s.df[:len(a.f)], s.du[:len(a.f)]
 	}
 	// The first write of each gradient buffer sets it (BackwardSet, the
-	// activations' Set backwards; GeGLU's adds): clearing them first was
-	// 30 MB of writes per GPT-2 block.
-	if m.arch.GeGLU {
-		clearVecs(df, du)
-	}
+	// activations' Set backwards): clearing them first was 30 MB of writes
+	// per GPT-2 block.
 	if m.arch.GELU {
 		if ly.Proj.NeedsInput() {
 			geluForward(h, a.f, m.arch.GELUErf)
@@ -789,7 +786,7 @@ func (m *Transformer) blockBackward(l int, a *layerActs, x []float32, s *acts) {
 		}
 		ly.Down.BackwardSet(h, dz, dh, N)
 		if m.arch.GeGLU {
-			nn.GeGLUBackward(df, du, a.f, a.u, dh)
+			nn.GeGLUBackwardSet(df, du, a.f, a.u, dh)
 		} else {
 			nn.SwiGLUBackwardSet(df, du, a.f, a.u, dh)
 		}

@@ -76,7 +76,7 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, ldq, ldk, NH, NKV int, spans []span,
 }
 
 // The passes of a block between its products (residual adds, the copies
-// and clears of gradient buffers) run over
+// of gradient buffers) run over
 // the threads: serial, each left the workers idle for a few hundred
 // microseconds a block at training sizes.
 
@@ -102,27 +102,6 @@ func copyVec(dst, src []float32) {
 	}
 	dst = dst[:len(src)]
 	kernels.For(len(src), parGrain, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
-}
-
-// clearVecs zeroes the buffers in one parallel region: each thread clears
-// its share of every buffer (fewer regions per block than one per buffer).
-func clearVecs(xs ...[]float32) {
-	total := 0
-	for _, x := range xs {
-		total += len(x)
-	}
-	parts := min(kernels.Threads(), total/parGrain)
-	if parts <= 1 {
-		for _, x := range xs {
-			clear(x)
-		}
-		return
-	}
-	kernels.Run(parts, func(t int) {
-		for _, x := range xs {
-			clear(x[t*len(x)/parts : (t+1)*len(x)/parts])
-		}
-	})
 }
 
 // scaleVec: x *= alpha.

@@ -177,6 +177,16 @@ func GeGLUForward(out, gate, up []float32) {
 // GeGLUBackward accumulates dgate and dup (nil: skip) for GeGLUForward:
 // dup += gelu(gate)·dout, dgate += gelu'(gate)·(up·dout).
 func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
+	geGLUBackward(dgate, dup, gate, up, dout, true)
+}
+
+// GeGLUBackwardSet is GeGLUBackward setting dgate and dup instead of
+// adding to them.
+func GeGLUBackwardSet(dgate, dup, gate, up, dout []float32) {
+	geGLUBackward(dgate, dup, gate, up, dout, false)
+}
+
+func geGLUBackward(dgate, dup, gate, up, dout []float32, acc bool) {
 	n := len(gate)
 	if !checkGLUBackward("GeGLUBackward", dgate, dup, up, dout, n) {
 		return
@@ -189,13 +199,18 @@ func GeGLUBackward(dgate, dup, gate, up, dout []float32) {
 			b := e[:len(g)]
 			if dup != nil {
 				kernels.Gelu(b, g, nil)
-				for i, v := range b {
-					dup[c+i] += v * dy[i]
+				d := dup[c : c+len(g)]
+				if acc {
+					for i, v := range b {
+						d[i] += v * dy[i]
+					}
+				} else {
+					kernels.Mul(d, b, dy)
 				}
 			}
 			if dgate != nil {
 				kernels.Mul(b, u, dy)
-				kernels.GeluGrad(dgate[c:c+len(g)], g, b, true)
+				kernels.GeluGrad(dgate[c:c+len(g)], g, b, acc)
 			}
 		}
 	})

@@ -223,4 +223,9 @@ func TestBackwardSet(t *testing.T) {
 	SwiGLUBackwardSet(setG, setU, x, up, dout)
 	tu.AllClose(t, "SwiGLUBackwardSet dgate", setG, tu.To64(accG), 0, 0)
 	tu.AllClose(t, "SwiGLUBackwardSet dup", setU, tu.To64(accU), 0, 0)
+	accG, accU, setG, setU = make([]float32, n), make([]float32, n), nan(), nan()
+	GeGLUBackward(accG, accU, x, up, dout)
+	GeGLUBackwardSet(setG, setU, x, up, dout)
+	tu.AllClose(t, "GeGLUBackwardSet dgate", setG, tu.To64(accG), 0, 0)
+	tu.AllClose(t, "GeGLUBackwardSet dup", setU, tu.To64(accU), 0, 0)
 }
