@@ -36,11 +36,7 @@ func gelu(dst, x, bias []float32) {
 	}
 	n := len(x) &^ 7
 	if n > 0 {
-		var b *float32
-		if bias != nil {
-			b = &bias[0]
-		}
-		geluAVX(&dst[0], &x[0], b, n, &expTab)
+		geluAVX(&dst[0], &x[0], ptr8(bias), n, &expTab)
 	}
 	if n == len(x) {
 		return

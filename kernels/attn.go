@@ -12,6 +12,14 @@ import "strconv"
 // skips the multiply-adds the causal mask makes zero (Cut), which the
 // blocked GEMM computes.
 
+// attnKC is the depth of a chunk of B (a variable for the benchmarks).
+var attnKC = 64
+
+// attnTileRows is the main tile's rows: 6 (6x64), or 4 (the 4x64 tile
+// alone, for the tests). A 12x32 tile, the GEMM's shape, ran attention
+// 8% slower than 6x64: twice the calls for the score tiles' 256 columns.
+var attnTileRows = 6
+
 // CutMode says which part of an AttnGemm product the caller needs.
 type CutMode int
 

@@ -5,14 +5,6 @@ package kernels
 // attnAsm selects the AVX-512 tile kernels below for AttnGemm.
 var attnAsm = useAVX512
 
-// attnKC is the depth of a chunk of B (a variable for the benchmarks).
-var attnKC = 64
-
-// attnTileRows is the main tile's rows: 6 (6x64), or 4 (the 4x64 tile
-// alone, for the tests). A 12x32 tile, the GEMM's shape, ran attention
-// 8% slower than 6x64: twice the calls for the score tiles' 256 columns.
-var attnTileRows = 6
-
 // attnKernel4x64 computes, for r < 4 and j < 64 where mask bit j is set,
 //
 //	s := sum_p a[r*ars+p*acs] * b[p*ldb+j]   (p < k, k >= 1)
@@ -33,10 +25,7 @@ func attnKernel6x64(k int, a *float32, ars, acs int, b *float32, ldb int, c *flo
 
 // attnTile runs the kernel for rows rows (6, or 1-4) and w <= 64 columns.
 func attnTile(k int, a []float32, ars, acs int, b []float32, ldb int, c []float32, ldc, rows, w int, acc bool) {
-	ac := 0
-	if acc {
-		ac = 1
-	}
+	ac := b2i(acc)
 	mask := ^uint64(0)
 	if w < 64 {
 		mask = 1<<w - 1

@@ -76,9 +76,8 @@ func ropeSpans(rp *nn.RoPE, q, k []float32, ldq, ldk, NH, NKV int, spans []span,
 }
 
 // The passes of a block between its products (residual adds, the copies
-// of gradient buffers) run over
-// the threads: serial, each left the workers idle for a few hundred
-// microseconds a block at training sizes.
+// of gradient buffers) run over the threads: serial, each left the
+// workers idle for a few hundred microseconds a block at training sizes.
 
 // parGrain is the fewest floats worth another thread. Below 2·parGrain
 // the passes run inline, without building a closure (decode's rows).

@@ -14,9 +14,6 @@ const actChunk = 512
 // actGrain is the smallest slice worth a goroutine.
 const actGrain = 1 << 15
 
-// geluK is sqrt(2/pi); gelu_new's tanh argument is geluK*(x + 0.044715x³).
-const geluK = 0.7978845608028654
-
 // GeluForward computes GPT-2's gelu_new (tanh approximation),
 // out = 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x³))), for every element.
 // It uses the identity 0.5(1+tanh(u)) = 1/(1+e^(-2u)), which stays
